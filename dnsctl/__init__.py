@@ -1,0 +1,3 @@
+"""dnsctl: health-checked DNS failover for private networks."""
+
+__version__ = "0.1.0"

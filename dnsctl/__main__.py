@@ -1,0 +1,5 @@
+import sys
+
+from dnsctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""Turn a valid settings model into frozen core specs. Runs only after `rules.check` found nothing."""
+
+from __future__ import annotations
+
+from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
+from dnsctl.config.values import normalize_fqdn, parse_host_port, parse_status_range
+from dnsctl.core.model import (
+    AdminSpec,
+    AzureCredentialKind,
+    AzureRecordSpec,
+    AzureSpec,
+    CacheSpec,
+    DnsctlSpec,
+    EndpointSpec,
+    EndpointStatus,
+    Failback,
+    HaSpec,
+    IsolationGuardSpec,
+    LeaseKind,
+    MonitorProtocol,
+    MonitorSpec,
+    Override,
+    ProfileSpec,
+    RateLimitSpec,
+    RecordType,
+    ResolverSpec,
+    Routing,
+    SafetySpec,
+    ViewSpec,
+    WhenAllDown,
+    ZoneRecordSpec,
+    ZoneSpec,
+)
+
+
+def to_spec(s: DnsctlSettings) -> DnsctlSpec:
+    return DnsctlSpec(
+        profiles=tuple(_profile(p) for p in s.profiles),
+        azure=AzureSpec(
+            credential=AzureCredentialKind(s.azure.credential),
+            base_url=s.azure.base_url.rstrip("/"),
+            client_id=s.azure.client_id,
+        ),
+        resolver=_resolver(s.resolver),
+        admin=AdminSpec(listen=parse_host_port(s.admin.listen, None)),
+        ha=HaSpec(lease=LeaseKind(s.ha.lease), blob_url=s.ha.blob_url, lease_duration=s.ha.lease_duration),
+        safety=SafetySpec(max_changes_per_run=s.safety.max_changes_per_run),
+        isolation_guard=IsolationGuardSpec(
+            enabled=s.isolation_guard.enabled, min_endpoints=s.isolation_guard.min_endpoints
+        ),
+        resync_interval=s.resync_interval,
+    )
+
+
+def _monitor(m: MonitorModel) -> MonitorSpec:
+    protocol = MonitorProtocol(m.protocol)
+    default_port = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}.get(protocol, 0)
+    return MonitorSpec(
+        protocol=protocol,
+        port=m.port if m.port is not None else default_port,
+        path=m.path,
+        expected_status=tuple(parse_status_range(v) for v in m.expected_status),
+        headers=tuple(m.headers.items()),
+        host=normalize_fqdn(m.host) if m.host else None,
+        sni=normalize_fqdn(m.sni) if m.sni else None,
+        verify_tls=m.verify_tls,
+        ca_file=m.ca_file,
+        body_match=m.body_match,
+        interval=m.interval,
+        timeout=m.timeout,
+        fall=m.fall,
+        rise=m.rise,
+        flap_window=m.flap_window,
+        flap_threshold=m.flap_threshold,
+        flap_hold=m.flap_hold,
+    )
+
+
+def _endpoint(e: EndpointModel) -> EndpointSpec:
+    return EndpointSpec(
+        name=e.name,
+        target=normalize_fqdn(e.target),
+        priority=e.priority,
+        weight=e.weight,
+        region=e.region,
+        addresses=tuple(e.addresses),
+        status=EndpointStatus(e.status),
+        override=Override(e.override),
+    )
+
+
+def _profile(p: ProfileModel) -> ProfileSpec:
+    azure = None
+    if p.azure is not None:
+        a = p.azure
+        azure = AzureRecordSpec(
+            subscription_id=a.subscription_id,
+            resource_group=a.resource_group,
+            zone=normalize_fqdn(a.zone),
+            record=a.record if a.record == "@" else a.record.lower().rstrip("."),
+            record_type=RecordType(a.record_type),
+            adopt=a.adopt,
+            allow_type_change=a.allow_type_change,
+        )
+    return ProfileSpec(
+        name=p.name,
+        fqdn=normalize_fqdn(p.fqdn),
+        endpoints=tuple(_endpoint(e) for e in p.endpoints),
+        ttl=p.ttl,
+        routing=Routing(p.routing),
+        failback=Failback(p.failback),
+        failback_hold=p.failback_hold,
+        when_all_down=WhenAllDown(p.when_all_down),
+        fallback=normalize_fqdn(p.fallback) if p.fallback else None,
+        monitor=_monitor(p.monitor),
+        azure=azure,
+        performance_margin=p.performance_margin,
+        weight_seed=p.weight_seed,
+        startup_grace=p.startup_grace,
+    )
+
+
+def _resolver(r: ResolverModel) -> ResolverSpec:
+    return ResolverSpec(
+        listen=tuple(parse_host_port(v, None) for v in r.listen),
+        upstreams=tuple(parse_host_port(v, 53) for v in r.upstreams),
+        allow=tuple(r.allow),
+        cache=CacheSpec(
+            max_entries=r.cache.max_entries,
+            serve_stale=r.cache.serve_stale,
+            min_ttl=r.cache.min_ttl,
+            max_ttl=r.cache.max_ttl,
+            negative_max_ttl=r.cache.negative_max_ttl,
+        ),
+        views=tuple(
+            ViewSpec(
+                name=v.name,
+                clients=tuple(v.clients),
+                prefer=tuple((prof, tuple(order)) for prof, order in v.prefer.items()),
+            )
+            for v in r.views
+        ),
+        zones=tuple(
+            ZoneSpec(
+                name=normalize_fqdn(z.name),
+                records=tuple(ZoneRecordSpec(x.name, x.type.upper(), x.value, x.ttl) for x in z.records),
+            )
+            for z in r.zones
+        ),
+        upstream_timeout=r.upstream_timeout,
+        rate_limit=RateLimitSpec(qps=r.rate_limit.qps, burst=r.rate_limit.burst),
+        tcp_idle_timeout=r.tcp_idle_timeout,
+        tcp_max_connections=r.tcp_max_connections,
+    )

@@ -1,0 +1,103 @@
+"""Parsers for the small value languages of the configuration: durations, status ranges, names."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from dnsctl.core.model import HostPort, StatusRange
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
+
+
+def parse_duration(value: object) -> float:
+    """`"500ms"`, `"10s"`, `"2m"`, `"1h"`, or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"{value!r} is negative")
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration like '500ms', '10s', '2m' or '1h'")
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:g}s"
+
+
+def parse_status_range(value: object) -> StatusRange:
+    """`"200-299"`, `"401"` or `401`."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a status code or range")
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{3})(?:\s*-\s*(\d{3}))?", text)
+    if not m:
+        raise ValueError(f"{value!r} is not a status code or range like '200-299' or 401")
+    low = int(m.group(1))
+    high = int(m.group(2) or low)
+    if not 100 <= low <= high <= 599:
+        raise ValueError(f"{value!r} is not a valid range of HTTP status codes (100-599, low <= high)")
+    return StatusRange(low, high)
+
+
+def normalize_fqdn(value: str) -> str:
+    """Lower-case, without the trailing dot; raises ValueError naming the problem."""
+    name = value.strip().lower().rstrip(".")
+    if not name:
+        raise ValueError(f"{value!r} is not a valid DNS name")
+    if len(name) > 253:
+        raise ValueError(f"{value!r} is longer than 253 characters")
+    for label in name.split("."):
+        if not _LABEL.match(label):
+            raise ValueError(f"{value!r} is not a valid DNS name (bad label {label!r})")
+    return name
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_host_port(value: str, default_port: int | None) -> HostPort:
+    """`"host:port"`, `"[v6]:port"`, or (with a default port) `"host"` / a bare IPv6 address."""
+    text = value.strip()
+    m = re.fullmatch(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?", text)
+    if m:
+        host, port_text = m.group(1), m.group(2)
+    elif text.count(":") > 1:  # a bare IPv6 address
+        host, port_text = text, None
+    elif ":" in text:
+        host, port_text = text.rsplit(":", 1)
+    else:
+        host, port_text = text, None
+    if not host:
+        raise ValueError(f"{value!r} has no host")
+    if port_text is None:
+        if default_port is None:
+            raise ValueError(f"{value!r} needs a port, like '127.0.0.1:5353' or '[::1]:5353'")
+        port = default_port
+    elif port_text.isdigit() and 0 <= int(port_text) <= 65535:
+        port = int(port_text)
+    else:
+        raise ValueError(f"{value!r} has an invalid port")
+    if not is_ip(host):
+        try:
+            normalize_fqdn(host)
+        except ValueError as e:
+            raise ValueError(f"{value!r}: host is neither an IP address nor a DNS name") from e
+    return HostPort(host, port)

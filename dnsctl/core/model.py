@@ -1,0 +1,280 @@
+"""Frozen specifications: what the configuration says, validated once, as plain values.
+
+Everything in the core works on these types; pydantic objects never reach it. Durations are
+seconds as floats; time is always an argument, never read from a clock here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class MonitorProtocol(StrEnum):
+    HTTPS = "https"
+    HTTP = "http"
+    TCP = "tcp"
+
+
+class Routing(StrEnum):
+    PRIORITY = "priority"
+    WEIGHTED = "weighted"
+    PERFORMANCE = "performance"
+
+
+class Failback(StrEnum):
+    AUTO = "auto"
+    MANUAL = "manual"
+
+
+class WhenAllDown(StrEnum):
+    KEEP_LAST = "keep-last"
+    SERVE_ALL = "serve-all"
+    SERVE_FIRST = "serve-first"
+    FALLBACK = "fallback"
+
+
+class EndpointStatus(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+class Override(StrEnum):
+    OBEY = "obey"
+    UP = "up"
+    DOWN = "down"
+
+
+class RecordType(StrEnum):
+    CNAME = "CNAME"
+    A = "A"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRange:
+    """An inclusive range of HTTP status codes; a single code has low == high."""
+
+    low: int
+    high: int
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, int) and self.low <= code <= self.high
+
+    def __str__(self) -> str:
+        return str(self.low) if self.low == self.high else f"{self.low}-{self.high}"
+
+
+DEFAULT_EXPECTED_STATUS: tuple[StatusRange, ...] = (StatusRange(200, 299), StatusRange(401, 401))
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorSpec:
+    protocol: MonitorProtocol = MonitorProtocol.HTTPS
+    port: int = 443
+    path: str = "/v2/"
+    expected_status: tuple[StatusRange, ...] = DEFAULT_EXPECTED_STATUS
+    headers: tuple[tuple[str, str], ...] = (("User-Agent", "dnsctl"),)
+    host: str | None = None
+    sni: str | None = None
+    verify_tls: bool = True
+    ca_file: str | None = None
+    body_match: str | None = None
+    interval: float = 10.0
+    timeout: float = 5.0
+    fall: int = 3
+    rise: int = 2
+    # Flap damping: the `flap_threshold`-th Online -> Degraded transition inside `flap_window`
+    # holds the endpoint down for `flap_hold`, doubled for each further flap (capped at 16x).
+    flap_window: float = 600.0
+    flap_threshold: int = 3
+    flap_hold: float = 120.0
+
+    def accepts(self, code: int) -> bool:
+        return any(code in r for r in self.expected_status)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    name: str
+    target: str
+    priority: int
+    weight: int = 1
+    region: str | None = None
+    addresses: tuple[str, ...] = ()
+    status: EndpointStatus = EndpointStatus.ENABLED
+    override: Override = Override.OBEY
+
+
+@dataclass(frozen=True, slots=True)
+class AzureRecordSpec:
+    subscription_id: str
+    resource_group: str
+    zone: str
+    record: str
+    record_type: RecordType = RecordType.CNAME
+    adopt: bool = False
+    allow_type_change: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSpec:
+    name: str
+    fqdn: str
+    endpoints: tuple[EndpointSpec, ...]
+    ttl: int = 30
+    routing: Routing = Routing.PRIORITY
+    failback: Failback = Failback.AUTO
+    failback_hold: float = 60.0
+    when_all_down: WhenAllDown = WhenAllDown.KEEP_LAST
+    fallback: str | None = None
+    monitor: MonitorSpec = field(default_factory=MonitorSpec)
+    azure: AzureRecordSpec | None = None
+    # Performance routing switches only to an endpoint whose median latency is better than the
+    # current one's by this fraction, for `monitor.rise` rounds in a row.
+    performance_margin: float = 0.2
+    # Weighted routing draws from this seed so that tests and replays are deterministic.
+    weight_seed: int = 0
+    # Until every enabled endpoint has a verdict nothing changes; after this grace the current
+    # record is kept (DESIGN rule 1).
+    startup_grace: float = 60.0
+
+    def endpoint(self, name: str) -> EndpointSpec:
+        for ep in self.endpoints:
+            if ep.name == name:
+                return ep
+        raise KeyError(name)
+
+    @property
+    def by_priority(self) -> tuple[EndpointSpec, ...]:
+        return tuple(sorted(self.endpoints, key=lambda e: e.priority))
+
+
+class AzureCredentialKind(StrEnum):
+    DEFAULT = "default"
+    WORKLOAD = "workload"
+    MANAGED = "managed"
+    CLI = "cli"
+    STATIC = "static"
+
+
+@dataclass(frozen=True, slots=True)
+class AzureSpec:
+    credential: AzureCredentialKind = AzureCredentialKind.DEFAULT
+    base_url: str = "https://management.azure.com"
+    # Only the client id of a user-assigned identity; never a secret.
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    name: str
+    clients: tuple[str, ...]  # networks in CIDR form
+    prefer: tuple[tuple[str, tuple[str, ...]], ...]  # (profile name, endpoint names in order)
+
+    def preference(self, profile: str) -> tuple[str, ...] | None:
+        for name, order in self.prefer:
+            if name == profile:
+                return order
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRecordSpec:
+    name: str  # relative to the zone, "@" for the apex
+    type: str  # A, AAAA, CNAME, TXT, MX, SRV
+    value: str
+    ttl: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpec:
+    name: str
+    records: tuple[ZoneRecordSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSpec:
+    max_entries: int = 100_000
+    serve_stale: float = 3600.0
+    min_ttl: int = 0
+    max_ttl: int = 86_400
+    negative_max_ttl: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSpec:
+    """Per-client token bucket; 0 qps disables it."""
+
+    qps: float = 0.0
+    burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ResolverSpec:
+    listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
+    upstreams: tuple[HostPort, ...] = ()
+    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    cache: CacheSpec = field(default_factory=CacheSpec)
+    views: tuple[ViewSpec, ...] = ()
+    zones: tuple[ZoneSpec, ...] = ()
+    upstream_timeout: float = 2.0
+    rate_limit: RateLimitSpec = field(default_factory=RateLimitSpec)
+    tcp_idle_timeout: float = 10.0
+    tcp_max_connections: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSpec:
+    listen: HostPort = HostPort("127.0.0.1", 9153)
+
+
+class LeaseKind(StrEnum):
+    NONE = "none"
+    AZURE_BLOB = "azure-blob"
+
+
+@dataclass(frozen=True, slots=True)
+class HaSpec:
+    lease: LeaseKind = LeaseKind.NONE
+    blob_url: str | None = None
+    lease_duration: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SafetySpec:
+    max_changes_per_run: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class IsolationGuardSpec:
+    enabled: bool = True
+    # The guard needs enough independent endpoints to tell "our network is down" from
+    # "these replicas are down".
+    min_endpoints: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class DnsctlSpec:
+    profiles: tuple[ProfileSpec, ...]
+    azure: AzureSpec = field(default_factory=AzureSpec)
+    resolver: ResolverSpec = field(default_factory=ResolverSpec)
+    admin: AdminSpec = field(default_factory=AdminSpec)
+    ha: HaSpec = field(default_factory=HaSpec)
+    safety: SafetySpec = field(default_factory=SafetySpec)
+    isolation_guard: IsolationGuardSpec = field(default_factory=IsolationGuardSpec)
+    resync_interval: float = 300.0
+
+    def profile(self, name: str) -> ProfileSpec:
+        for p in self.profiles:
+            if p.name == name:
+                return p
+        raise KeyError(name)

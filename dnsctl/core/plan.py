@@ -1,0 +1,263 @@
+"""Plan: the changes that bring published records to the decisions, and the safety checks on it.
+
+A pure function over what was read (`Published`) and what was decided. Ownership, adoption and
+type switches are decided here, so that `dnsctl plan` shows exactly what `reconcile` would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from dnsctl.core.model import ProfileSpec, RecordType
+from dnsctl.core.routing import Decision, decision_targets
+
+MANAGED_BY = "managed-by"
+MANAGED_BY_VALUE = "dnsctl"
+PROFILE_KEY = "dnsctl-profile"
+STATE_KEY = "dnsctl-state"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordValue:
+    type: RecordType
+    values: tuple[str, ...]  # the CNAME target, or the A addresses in order
+    ttl: int
+
+    def __str__(self) -> str:
+        return f"{self.type.value} {', '.join(self.values) or '(empty)'} ttl {self.ttl}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRecord:
+    """One record set as read from a target."""
+
+    value: RecordValue
+    etag: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The dnsctl profile that owns the record ("" for an older unnamed one), None if dnsctl does not."""
+        md = self.metadata or {}
+        if md.get(MANAGED_BY) != MANAGED_BY_VALUE:
+            return None
+        return md.get(PROFILE_KEY, "")
+
+    @property
+    def state(self) -> str | None:
+        return (self.metadata or {}).get(STATE_KEY)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What a target holds at a profile's record name, of every type dnsctl may write there."""
+
+    name: str  # e.g. "privatelink.azurecr.io/myregistry"
+    records: Mapping[RecordType, ReadRecord]
+
+    def of(self, rtype: RecordType) -> ReadRecord | None:
+        return self.records.get(rtype)
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"  # update an existing record dnsctl did not own, adding its metadata
+    DELETE = "delete"  # only the first half of an explicit type switch
+    STATE = "state"  # only the health history stored with the record changed
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    profile: str
+    name: str
+    action: Action
+    before: RecordValue | None
+    after: RecordValue | None
+    reason: str
+    etag: str | None  # the etag read: the write is conditional on it
+    metadata: Mapping[str, str] | None = None  # what the record set's metadata becomes
+
+    @property
+    def changes_dns(self) -> bool:
+        return self.action is not Action.STATE
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    profile: str
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: tuple[Change, ...]
+    refusals: tuple[Refusal, ...] = ()
+    waiting: tuple[str, ...] = ()  # profiles without a decision yet (nothing is written for them)
+
+    @property
+    def dns_changes(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.changes_dns)
+
+
+def desired_value(profile: ProfileSpec, decision: Decision) -> RecordValue:
+    targets = decision_targets(profile, decision)
+    if profile.azure is not None and profile.azure.record_type is RecordType.A:
+        addresses: list[str] = []
+        for t in targets:
+            addresses.extend(a for a in t.addresses if ":" not in a and a not in addresses)
+        return RecordValue(RecordType.A, tuple(addresses), profile.ttl)
+    return RecordValue(RecordType.CNAME, (targets[0].target,), profile.ttl)
+
+
+def plan_profile(
+    profile: ProfileSpec,
+    published: Published,
+    decision: Decision | None,
+    state: str | None = None,
+) -> tuple[list[Change], Refusal | None]:
+    """The changes for one profile. `state` is the health history to store with the record."""
+    az = profile.azure
+    assert az is not None, "only profiles with an azure record are planned"
+    name = published.name
+    if decision is None:
+        return [], None
+    for rec in published.records.values():
+        if rec.owner not in (None, "", profile.name):
+            return [], Refusal(
+                profile.name, name, f"the record is managed by dnsctl profile {rec.owner!r}, not this one"
+            )
+    current = published.of(az.record_type)
+    others = [(t, r) for t, r in published.records.items() if t is not az.record_type]
+    unowned = any(r.owner is None for r in published.records.values())
+    if unowned and not az.adopt:
+        return [], Refusal(
+            profile.name,
+            name,
+            "the record exists and is not managed by dnsctl; set adopt: true on the profile to take it over",
+        )
+    # Keep whatever else the record's metadata holds; dnsctl only owns its own keys.
+    metadata = {
+        **((current.metadata or {}) if current is not None else {}),
+        MANAGED_BY: MANAGED_BY_VALUE,
+        PROFILE_KEY: profile.name,
+    }
+    stored = state if state is not None else (current.state if current is not None else None)
+    if stored is not None:
+        metadata[STATE_KEY] = stored
+    want = desired_value(profile, decision)
+    if decision.keep_current and current is not None:
+        want = current.value
+    if not want.values:
+        return [], Refusal(profile.name, name, "the plan would empty the record; refused")
+    if others:
+        if not az.allow_type_change:
+            have = "/".join(t.value for t, _ in others)
+            return [], Refusal(
+                profile.name,
+                name,
+                f"the name holds {have} and the profile publishes {want.type.value}; switching types deletes "
+                "the old record first: set allow_type_change: true to allow it",
+            )
+        # Azure allows no other way than a delete of the old type, then a create.
+        deletes = [
+            Change(
+                profile.name,
+                name,
+                Action.DELETE,
+                r.value,
+                None,
+                f"type switch {t.value} -> {want.type.value} (allow_type_change)",
+                r.etag,
+            )
+            for t, r in others
+        ]
+        return [
+            *deletes,
+            Change(profile.name, name, Action.CREATE, None, want, decision.reason, None, metadata),
+        ], None
+    if current is None:
+        return [Change(profile.name, name, Action.CREATE, None, want, decision.reason, None, metadata)], None
+    if current.owner is None:
+        return [
+            Change(
+                profile.name,
+                name,
+                Action.ADOPT,
+                current.value,
+                want,
+                f"adopting the existing record (adopt: true); {decision.reason}",
+                current.etag,
+                metadata,
+            )
+        ], None
+    if current.value != want:
+        return [
+            Change(
+                profile.name,
+                name,
+                Action.UPDATE,
+                current.value,
+                want,
+                decision.reason,
+                current.etag,
+                metadata,
+            )
+        ], None
+    if dict(current.metadata or {}) != metadata:
+        return [
+            Change(
+                profile.name,
+                name,
+                Action.STATE,
+                current.value,
+                want,
+                "health history changed",
+                current.etag,
+                metadata,
+            )
+        ], None
+    return [], None
+
+
+def make_plan(
+    profiles: Sequence[ProfileSpec],
+    published: Mapping[str, Published],
+    decisions: Mapping[str, Decision | None],
+    states: Mapping[str, str] | None = None,
+) -> Plan:
+    changes: list[Change] = []
+    refusals: list[Refusal] = []
+    waiting: list[str] = []
+    for profile in profiles:
+        if profile.azure is None or profile.name not in published:
+            continue
+        decision = decisions.get(profile.name)
+        if decision is None:
+            waiting.append(profile.name)
+        got, refused = plan_profile(
+            profile, published[profile.name], decision, (states or {}).get(profile.name)
+        )
+        changes.extend(got)
+        if refused is not None:
+            refusals.append(refused)
+    return Plan(tuple(changes), tuple(refusals), tuple(waiting))
+
+
+def safety_problems(plan: Plan, max_changes: int, force: bool) -> list[str]:
+    """Why the plan must not be applied; empty when it may. An emptying change is never allowed."""
+    problems = [
+        f"{c.name}: the change would leave the record empty"
+        for c in plan.changes
+        if c.action is not Action.DELETE and (c.after is None or not c.after.values)
+    ]
+    n = len(plan.dns_changes)
+    if n > max_changes and not force:
+        problems.append(
+            f"the plan changes {n} records, more than max_changes_per_run ({max_changes}); "
+            "review it with `dnsctl plan` and pass --force to apply"
+        )
+    return problems

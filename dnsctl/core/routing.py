@@ -1,0 +1,319 @@
+"""Routing: from the endpoints' health to a decision, with failback control and all-down policy.
+
+`decide` is pure: the previous routing state and the time come in, the next state goes out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
+from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
+
+
+class DecisionKind(StrEnum):
+    ENDPOINT = "endpoint"  # routed to healthy endpoint(s)
+    ALL_DOWN = "all-down"  # no endpoint Online: `when_all_down` applied
+    FROZEN = "frozen"  # the isolation guard holds the last decision
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a profile should resolve to now, and why.
+
+    `endpoints` is never empty unless `fallback` names the target instead. With `keep_current`
+    a publisher that already has a record keeps it as it is (keep-last); `endpoints` then says
+    what to publish where nothing exists yet.
+    """
+
+    kind: DecisionKind
+    endpoints: tuple[str, ...]
+    reason: str
+    since: float
+    fallback: str | None = None
+    keep_current: bool = False
+
+    @property
+    def primary(self) -> str | None:
+        return self.endpoints[0] if self.endpoints else None
+
+    def same_outcome(self, other: Decision | None) -> bool:
+        return other is not None and (self.endpoints, self.fallback, self.keep_current) == (
+            other.endpoints,
+            other.fallback,
+            other.keep_current,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingState:
+    decision: Decision | None = None
+    challenger: str | None = None  # performance routing: who is faster right now
+    challenger_rounds: int = 0
+    failback_requested: bool = False  # failback: manual, set by the operator
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One answer a publisher renders: a name to point at, and its addresses if known."""
+
+    endpoint: str | None  # None for the `fallback` target
+    target: str
+    addresses: tuple[str, ...]
+    weight: int = 1
+
+
+def decision_targets(profile: ProfileSpec, decision: Decision) -> tuple[Target, ...]:
+    if decision.fallback is not None:
+        return (Target(None, decision.fallback, ()),)
+    return tuple(
+        Target(ep.name, ep.target, ep.addresses, ep.weight)
+        for ep in (profile.endpoint(n) for n in decision.endpoints)
+    )
+
+
+def decide(
+    profile: ProfileSpec,
+    health: Mapping[str, EndpointHealth],
+    prev: RoutingState,
+    now: float,
+    *,
+    started_at: float,
+    overrides: Mapping[str, Override] | None = None,
+    preference: Sequence[str] | None = None,
+) -> RoutingState:
+    """The next routing state of `profile`.
+
+    `preference` is a view's endpoint order (endpoints it does not name follow by priority).
+    No decision is made while an enabled endpoint has no verdict, unless a previous decision
+    exists or the startup grace has passed (DESIGN rule 1).
+    """
+    order = _ordered(profile, preference)
+    status = {
+        ep.name: effective_status(ep, health.get(ep.name, EndpointHealth()), (overrides or {}).get(ep.name))
+        for ep in order
+    }
+    if prev.decision is None and now - started_at < profile.startup_grace:
+        waiting = [n for n, s in status.items() if s is MonitorStatus.CHECKING]
+        if waiting:
+            return prev
+    online = [ep for ep in order if status[ep.name] is MonitorStatus.ONLINE]
+    if not online:
+        return replace(prev, decision=_all_down(profile, health, status, prev.decision, now), challenger=None)
+    if profile.routing is Routing.WEIGHTED:
+        return _weighted(profile, online, prev, now)
+    if profile.routing is Routing.PERFORMANCE:
+        return _performance(profile, online, health, status, prev, now)
+    return _priority(profile, online, health, status, prev, now)
+
+
+def _ordered(profile: ProfileSpec, preference: Sequence[str] | None) -> list[EndpointSpec]:
+    by_priority = list(profile.by_priority)
+    if not preference:
+        return by_priority
+    rank = {name: i for i, name in enumerate(preference)}
+    return sorted(by_priority, key=lambda ep: (rank.get(ep.name, len(rank)), ep.priority))
+
+
+def _current(prev: RoutingState) -> str | None:
+    d = prev.decision
+    return d.primary if d is not None and d.kind is not DecisionKind.ALL_DOWN else None
+
+
+def _switch(
+    prev: RoutingState, chosen: tuple[str, ...], reason: str, now: float, **kw: object
+) -> RoutingState:
+    old = prev.decision
+    decision = Decision(DecisionKind.ENDPOINT, chosen, reason, now)
+    if old is not None and old.same_outcome(decision) and old.kind is DecisionKind.ENDPOINT:
+        decision = replace(decision, since=old.since)
+    fields: dict[str, object] = {"decision": decision, "challenger": None, "challenger_rounds": 0}
+    fields.update(kw)
+    return replace(prev, **fields)  # type: ignore[arg-type]
+
+
+def _why_not(name: str, health: Mapping[str, EndpointHealth], status: Mapping[str, MonitorStatus]) -> str:
+    s = status[name]
+    if s is MonitorStatus.DISABLED:
+        return f"{name} Disabled"
+    h = health.get(name, EndpointHealth())
+    if s is MonitorStatus.DEGRADED and h.status is not MonitorStatus.DEGRADED:
+        return f"{name} drained by operator"
+    return describe(name, h)
+
+
+def _priority(
+    profile: ProfileSpec,
+    online: list[EndpointSpec],
+    health: Mapping[str, EndpointHealth],
+    status: Mapping[str, MonitorStatus],
+    prev: RoutingState,
+    now: float,
+) -> RoutingState:
+    best = online[0]
+    current = _current(prev)
+    online_names = [ep.name for ep in online]
+    if current is None:
+        return _switch(prev, (best.name,), f"{best.name} is Online and first by priority", now)
+    if current not in online_names:
+        return _switch(
+            prev,
+            (best.name,),
+            f"{_why_not(current, health, status)}; {best.name} is next by priority",
+            now,
+            failback_requested=False,
+        )
+    if best.name == current:
+        return _keep(prev, f"{current} is Online and first by priority", now)
+    # A better endpoint is Online again: failback policy decides.
+    if profile.failback is Failback.MANUAL:
+        if prev.failback_requested:
+            return _switch(
+                prev, (best.name,), f"operator failback to {best.name}", now, failback_requested=False
+            )
+        return _keep(prev, f"{best.name} is Online again; failback is manual, staying on {current}", now)
+    since = health.get(best.name, EndpointHealth()).since
+    online_for = now - since if since is not None else 0.0
+    if status[best.name] is MonitorStatus.ONLINE and (
+        online_for >= profile.failback_hold or _pinned_up(health, best.name)
+    ):
+        return _switch(
+            prev,
+            (best.name,),
+            f"{best.name} Online for {online_for:.0f}s (failback_hold {profile.failback_hold:.0f}s); "
+            f"failing back from {current}",
+            now,
+        )
+    wait = profile.failback_hold - online_for
+    return _keep(
+        prev, f"{best.name} is Online again; failback to it in {wait:.0f}s, staying on {current}", now
+    )
+
+
+def _pinned_up(health: Mapping[str, EndpointHealth], name: str) -> bool:
+    # An operator's `up` pin has no Online-since time to wait for.
+    return health.get(name, EndpointHealth()).status is not MonitorStatus.ONLINE
+
+
+def _keep(prev: RoutingState, reason: str, now: float) -> RoutingState:
+    d = prev.decision
+    assert d is not None
+    if d.kind is DecisionKind.ENDPOINT and d.reason == reason:
+        return prev
+    return replace(prev, decision=replace(d, kind=DecisionKind.ENDPOINT, reason=reason))
+
+
+def _weighted(
+    profile: ProfileSpec, online: list[EndpointSpec], prev: RoutingState, now: float
+) -> RoutingState:
+    names = tuple(ep.name for ep in online)
+    d = prev.decision
+    if d is not None and d.kind is DecisionKind.ENDPOINT and set(d.endpoints) == set(names):
+        return prev
+    primary = _weighted_pick(profile, online)
+    rest = tuple(n for n in names if n != primary)
+    weights = ", ".join(f"{ep.name}={ep.weight}" for ep in online)
+    return _switch(prev, (primary, *rest), f"weighted over Online endpoints ({weights}); drew {primary}", now)
+
+
+def _weighted_pick(profile: ProfileSpec, online: list[EndpointSpec]) -> str:
+    # A hash, not random(): the same seed and the same Online set always draw the same endpoint.
+    key = f"{profile.weight_seed}:{profile.name}:{','.join(ep.name for ep in online)}".encode()
+    total = sum(max(ep.weight, 0) for ep in online)
+    if total <= 0:
+        return online[0].name
+    point = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % total
+    for ep in online:
+        point -= max(ep.weight, 0)
+        if point < 0:
+            return ep.name
+    return online[-1].name
+
+
+def _performance(
+    profile: ProfileSpec,
+    online: list[EndpointSpec],
+    health: Mapping[str, EndpointHealth],
+    status: Mapping[str, MonitorStatus],
+    prev: RoutingState,
+    now: float,
+) -> RoutingState:
+    def med(name: str) -> float:
+        m = health.get(name, EndpointHealth()).median_latency()
+        return m if m is not None else float("inf")
+
+    fastest = min(online, key=lambda ep: (med(ep.name), ep.priority))
+    current = _current(prev)
+    if current is None or current not in {ep.name for ep in online}:
+        lead = f"{_why_not(current, health, status)}; " if current is not None else ""
+        return _switch(prev, (fastest.name,), f"{lead}{fastest.name} has the lowest median latency", now)
+    if fastest.name == current or not med(fastest.name) < med(current) * (1 - profile.performance_margin):
+        return replace(
+            _keep(prev, f"{current} is Online and fastest within margin", now),
+            challenger=None,
+            challenger_rounds=0,
+        )
+    rounds = prev.challenger_rounds + 1 if prev.challenger == fastest.name else 1
+    if rounds >= profile.monitor.rise:
+        return _switch(
+            prev,
+            (fastest.name,),
+            f"{fastest.name} faster than {current} ({med(fastest.name) * 1000:.0f} ms vs "
+            f"{med(current) * 1000:.0f} ms) for {rounds} rounds",
+            now,
+        )
+    kept = _keep(
+        prev, f"{fastest.name} is faster than {current}; switching after {profile.monitor.rise} rounds", now
+    )
+    return replace(kept, challenger=fastest.name, challenger_rounds=rounds)
+
+
+def _all_down(
+    profile: ProfileSpec,
+    health: Mapping[str, EndpointHealth],
+    status: Mapping[str, MonitorStatus],
+    prev: Decision | None,
+    now: float,
+) -> Decision:
+    down = "; ".join(_why_not(ep.name, health, status) for ep in profile.by_priority)
+    enabled = tuple(ep.name for ep in profile.by_priority if status[ep.name] is not MonitorStatus.DISABLED)
+    first = enabled[:1] or (profile.by_priority[0].name,)
+    policy = profile.when_all_down
+    since = prev.since if prev is not None and prev.kind is DecisionKind.ALL_DOWN else now
+    if policy is WhenAllDown.SERVE_ALL:
+        return Decision(
+            DecisionKind.ALL_DOWN, enabled or first, f"no endpoint Online ({down}); serving all", since
+        )
+    if policy is WhenAllDown.SERVE_FIRST:
+        return Decision(
+            DecisionKind.ALL_DOWN, first, f"no endpoint Online ({down}); serving {first[0]}", since
+        )
+    if policy is WhenAllDown.FALLBACK and profile.fallback is not None:
+        return Decision(
+            DecisionKind.ALL_DOWN,
+            (),
+            f"no endpoint Online ({down}); fallback to {profile.fallback}",
+            since,
+            fallback=profile.fallback,
+        )
+    kept = prev.endpoints if prev is not None and prev.endpoints else first
+    fallback = prev.fallback if prev is not None and not prev.endpoints else None
+    return Decision(
+        DecisionKind.ALL_DOWN,
+        kept if fallback is None else (),
+        f"no endpoint Online ({down}); keeping the last answer",
+        since,
+        fallback=fallback,
+        keep_current=True,
+    )
+
+
+def freeze(prev: RoutingState, reason: str) -> RoutingState:
+    """The isolation guard's hold: the last decision stays, with the guard's reason."""
+    d = prev.decision
+    if d is None:
+        return prev
+    return replace(prev, decision=replace(d, kind=DecisionKind.FROZEN, reason=reason))

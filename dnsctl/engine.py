@@ -1,0 +1,71 @@
+"""The engine: probe rounds fed into the pure core, with the per-profile state kept between rounds.
+
+Shared by `check`, `plan`, `reconcile`, `run` and `serve`. It holds no lock: every caller drives it
+from one asyncio task at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from dnsctl.clock import Clock
+from dnsctl.core import state as core_state
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override, ProfileSpec
+from dnsctl.core.results import ProbeResult
+from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.probes.base import Prober
+from dnsctl.probes.round import probe_round
+
+Listener = Callable[[RoundOutcome, Sequence[ProbeResult]], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        spec: DnsctlSpec,
+        prober: Prober,
+        clock: Clock,
+        *,
+        states: Mapping[str, ProfileState] | None = None,
+        concurrency: int = 256,
+    ) -> None:
+        self.spec = spec
+        self.prober = prober
+        self.clock = clock
+        self.concurrency = concurrency
+        self.states: dict[str, ProfileState] = dict(states or core_state.initial_states(spec, clock.now()))
+        self.listeners: list[Listener] = []
+
+    def work(self, profiles: Sequence[str] | None = None) -> list[tuple[ProfileSpec, EndpointSpec]]:
+        out: list[tuple[ProfileSpec, EndpointSpec]] = []
+        for p in self.spec.profiles:
+            if profiles is not None and p.name not in profiles:
+                continue
+            enabled = set(core_state.probed(p))
+            out.extend((p, ep) for ep in p.endpoints if ep.name in enabled)
+        return out
+
+    async def round(self, profiles: Sequence[str] | None = None) -> RoundOutcome:
+        """Probe the endpoints of `profiles` (default all) once, then step the core."""
+        now = self.clock.now()
+        results = await probe_round(self.prober, self.work(profiles), now=now, concurrency=self.concurrency)
+        return self.feed(results, profiles=profiles)
+
+    def feed(self, results: Sequence[ProbeResult], *, profiles: Sequence[str] | None = None) -> RoundOutcome:
+        outcome = core_state.step(self.spec, self.states, results, self.clock.now(), profiles=profiles)
+        self.states = dict(outcome.states)
+        for listener in self.listeners:
+            listener(outcome, results)
+        return outcome
+
+    def redecide(self, profile: str) -> RoundOutcome:
+        return self.feed((), profiles=[profile])
+
+    def set_override(self, profile: str, endpoint: str, override: Override | None) -> RoundOutcome:
+        self.spec.profile(profile).endpoint(endpoint)  # KeyError for unknown names
+        self.states[profile] = core_state.set_override(self.states[profile], endpoint, override)
+        return self.redecide(profile)
+
+    def request_failback(self, profile: str) -> RoundOutcome:
+        self.states[profile] = core_state.request_failback(self.states[profile])
+        return self.redecide(profile)

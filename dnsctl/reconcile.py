@@ -1,0 +1,268 @@
+"""One reconcile pass: read, probe, decide, plan, check safety, apply, report.
+
+Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller. A 412 from the
+target means someone else wrote: the affected profiles are re-read and re-planned, a bounded
+number of times, and never overwritten blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+from dnsctl.core import codec
+from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.core.plan import Action, Change, Plan, Published, make_plan, safety_problems
+from dnsctl.core.routing import DecisionKind
+from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.engine import Engine
+from dnsctl.errors import DnsctlError, TargetError
+from dnsctl.targets.base import ChangeResult, Outcome, Target
+
+audit = logging.getLogger("dnsctl.audit")
+log = logging.getLogger("dnsctl.reconcile")
+
+MAX_CONFLICT_RETRIES = 3
+
+
+class ExitCode(IntEnum):
+    CONVERGED = 0
+    FAILED = 1
+    BAD_CONFIG = 2
+    REFUSED = 3
+    DEGRADED = 4
+
+
+@dataclass
+class Report:
+    plan: Plan
+    results: list[ChangeResult] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # safety problems and ownership refusals
+    errors: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)  # profiles with no Online endpoint
+    outcome: RoundOutcome | None = None
+    conflicts_retried: int = 0
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.errors or any(r.outcome is not Outcome.APPLIED for r in self.results):
+            return ExitCode.FAILED
+        if self.refused:
+            return ExitCode.REFUSED
+        if self.degraded:
+            return ExitCode.DEGRADED
+        return ExitCode.CONVERGED
+
+
+class StateFile:
+    """Health history kept in a local JSON file, for records that carry no metadata."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise DnsctlError(f"{self.path}: the state file cannot be read: {e}") from None
+        if not isinstance(data, dict):
+            raise DnsctlError(f"{self.path}: the state file is not a JSON object")
+        return {str(k): str(v) for k, v in data.items()}
+
+    def save(self, states: Mapping[str, str]) -> None:
+        # Write then rename, so a crash never leaves half a file behind.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".dnsctl-state-", dir=self.path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(states.items())), f, indent=1)
+        os.replace(tmp, self.path)
+
+
+def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
+    return [p for p in spec.profiles if p.azure is not None]
+
+
+def restore_states(
+    spec: DnsctlSpec, published: Mapping[str, Published], stored: Mapping[str, str], now: float
+) -> dict[str, ProfileState]:
+    """Health history from the state file, else from the record's metadata, else a fresh start."""
+    states: dict[str, ProfileState] = {}
+    for p in spec.profiles:
+        text = stored.get(p.name)
+        if text is None and p.azure is not None and p.name in published:
+            rec = published[p.name].of(p.azure.record_type)
+            text = rec.state if rec is not None else None
+        if text is not None:
+            try:
+                states[p.name] = codec.decode(p, text)
+                continue
+            except codec.StateDecodeError as e:
+                log.warning("profile %s: ignoring stored health history: %s", p.name, e)
+        states[p.name] = ProfileState(started_at=now)
+    return states
+
+
+def degraded_profiles(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> list[str]:
+    out = []
+    for p in spec.profiles:
+        st = states.get(p.name)
+        d = st.decision if st is not None else None
+        if d is not None and d.kind in (DecisionKind.ALL_DOWN, DecisionKind.FROZEN):
+            out.append(p.name)
+            continue
+        if st is not None and d is not None:
+            online = [
+                ep
+                for ep in p.endpoints
+                if effective_status(
+                    ep, st.endpoints.get(ep.name, EndpointHealth()), st.overrides.get(ep.name)
+                )
+                is MonitorStatus.ONLINE
+            ]
+            if not online:
+                out.append(p.name)
+    return out
+
+
+async def reconcile_once(
+    engine: Engine,
+    target: Target,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    state_file: StateFile | None = None,
+    probe: bool = True,
+) -> Report:
+    spec = engine.spec
+    profiles = azure_profiles(spec)
+    try:
+        published = dict(await target.read(profiles))
+    except TargetError as e:
+        return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
+    stored = state_file.load() if state_file is not None else {}
+    if probe:
+        engine.states = restore_states(spec, published, stored, engine.clock.now())
+        outcome: RoundOutcome | None = await engine.round()
+    else:
+        outcome = None
+    plan = _plan(spec, engine, published, in_metadata=state_file is None)
+    report = Report(plan, outcome=outcome, dry_run=dry_run, degraded=degraded_profiles(spec, engine.states))
+    report.refused = [f"{r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
+    problems = safety_problems(plan, spec.safety.max_changes_per_run, force)
+    report.refused.extend(problems)
+    if state_file is not None and not dry_run:
+        state_file.save({p.name: codec.encode(p, engine.states[p.name]) for p in spec.profiles})
+    if dry_run or problems or not plan.changes:
+        return report
+    await _apply(engine, target, plan, published, report, in_metadata=state_file is None)
+    return report
+
+
+def _plan(spec: DnsctlSpec, engine: Engine, published: Mapping[str, Published], *, in_metadata: bool) -> Plan:
+    profiles = [p for p in azure_profiles(spec) if p.name in published]
+    states = {p.name: codec.encode(p, engine.states[p.name]) for p in profiles} if in_metadata else None
+    decisions = {p.name: engine.states[p.name].decision for p in profiles}
+    return make_plan(profiles, published, decisions, states)
+
+
+async def _apply(
+    engine: Engine,
+    target: Target,
+    plan: Plan,
+    published: dict[str, Published],
+    report: Report,
+    *,
+    in_metadata: bool,
+) -> None:
+    pending = plan
+    for attempt in range(MAX_CONFLICT_RETRIES + 1):
+        results = await target.apply(pending.changes)
+        conflicted = sorted({r.change.profile for r in results if r.outcome is Outcome.CONFLICT})
+        for r in results:
+            if r.outcome is Outcome.APPLIED:
+                report.results.append(r)
+                _audit(r)
+            elif r.outcome is Outcome.FAILED:
+                report.results.append(r)
+                log.error(
+                    "%s: %s failed: %s%s",
+                    r.change.profile,
+                    r.change.name,
+                    r.error,
+                    f" ({r.hint})" if r.hint else "",
+                )
+        if not conflicted:
+            return
+        if attempt == MAX_CONFLICT_RETRIES:
+            for r in results:
+                if r.outcome is Outcome.CONFLICT:
+                    report.results.append(r)
+            return
+        # Someone else wrote between our read and our write: read again and plan again.
+        log.warning("records changed while writing (412) for %s; re-reading", ", ".join(conflicted))
+        report.conflicts_retried += 1
+        spec = engine.spec
+        again = [p for p in azure_profiles(spec) if p.name in conflicted]
+        try:
+            fresh = await target.read(again)
+        except TargetError as e:
+            report.errors.append(_with_hint(str(e), e.hint))
+            return
+        published.update(fresh)
+        replanned = make_plan(
+            again,
+            fresh,
+            {p.name: engine.states[p.name].decision for p in again},
+            {p.name: codec.encode(p, engine.states[p.name]) for p in again} if in_metadata else None,
+        )
+        report.refused.extend(f"{r.profile}: {r.name}: {r.reason}" for r in replanned.refusals)
+        pending = replanned
+        if not pending.changes:
+            return
+
+
+def _audit(r: ChangeResult) -> None:
+    c: Change = r.change
+    if c.action is Action.STATE:
+        log.debug("%s: stored health history on %s", c.profile, c.name)
+        return
+    audit.info(
+        "dns change: profile=%s record=%s action=%s before=%s after=%s reason=%s etag=%s",
+        c.profile,
+        c.name,
+        c.action.value,
+        c.before or "-",
+        c.after or "-",
+        c.reason,
+        r.etag or "-",
+        extra={
+            "audit": {
+                "profile": c.profile,
+                "record": c.name,
+                "action": c.action.value,
+                "before": str(c.before) if c.before else None,
+                "after": str(c.after) if c.after else None,
+                "reason": c.reason,
+                "etag": r.etag,
+            }
+        },
+    )
+
+
+def _with_hint(message: str, hint: str) -> str:
+    return f"{message} ({hint})" if hint else message
+
+
+def summarize(changes: Sequence[Change]) -> str:
+    dns = [c for c in changes if c.changes_dns]
+    return f"{len(dns)} DNS change(s), {len(changes) - len(dns)} state-only write(s)"

@@ -1,0 +1,330 @@
+"""The Azure Private DNS target: the only module that talks to the Azure SDK.
+
+Reads list every record set of a zone once per pass (one call per zone, pages followed); writes
+are conditional on the etag read (compare-and-swap) or on absence. SDK and identity exceptions are
+translated here into dnsctl's outcomes and errors, with what to fix where it is known.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core import MatchConditions
+from azure.core.credentials import AccessToken
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
+from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
+
+from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
+from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
+from dnsctl.errors import TargetError
+from dnsctl.targets.base import ChangeResult, Outcome
+
+log = logging.getLogger("dnsctl.azure")
+
+ROLE_HINT = (
+    "grant the identity the role 'Private DNS Zone Contributor' "
+    "(b12aa53e-6015-4669-85d0-8515ebb3ae7f) on the zone"
+)
+TOKEN_ENV = "DNSCTL_AZURE_TOKEN"
+ZoneKey = tuple[str, str, str]  # (subscription, resource group, zone)
+
+
+class StaticTokenCredential:
+    """A fixed bearer token from DNSCTL_AZURE_TOKEN: for emulators and tests, never for Azure itself."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, 2**31 - 1)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> StaticTokenCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+def make_credential(spec: AzureSpec) -> AsyncTokenCredential:
+    kind = spec.credential
+    if kind is AzureCredentialKind.STATIC:
+        token = os.environ.get(TOKEN_ENV)
+        if not token:
+            raise TargetError(f"azure.credential is 'static' but {TOKEN_ENV} is not set")
+        return StaticTokenCredential(token)
+    from azure.identity.aio import (
+        AzureCliCredential,
+        DefaultAzureCredential,
+        ManagedIdentityCredential,
+        WorkloadIdentityCredential,
+    )
+
+    if kind is AzureCredentialKind.WORKLOAD:
+        return (
+            WorkloadIdentityCredential(client_id=spec.client_id)
+            if spec.client_id
+            else WorkloadIdentityCredential()
+        )
+    if kind is AzureCredentialKind.MANAGED:
+        return (
+            ManagedIdentityCredential(client_id=spec.client_id)
+            if spec.client_id
+            else ManagedIdentityCredential()
+        )
+    if kind is AzureCredentialKind.CLI:
+        return AzureCliCredential()
+    if spec.client_id:
+        return DefaultAzureCredential(managed_identity_client_id=spec.client_id)
+    return DefaultAzureCredential()
+
+
+def _is_loopback_http(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _value(rs: RecordSet, rtype: RecordType) -> RecordValue | None:
+    props = rs.properties
+    if props is None:
+        return None
+    ttl = props.ttl or 0
+    if rtype is RecordType.CNAME:
+        cname = props.cname_record.cname if props.cname_record is not None else None
+        return RecordValue(RecordType.CNAME, (cname.lower().rstrip("."),) if cname else (), ttl)
+    addresses = tuple(a.ipv4_address for a in props.a_records or () if a.ipv4_address)
+    return RecordValue(RecordType.A, addresses, ttl)
+
+
+def _type_of(rs: RecordSet) -> RecordType | None:
+    name = (rs.type or "").rsplit("/", 1)[-1].upper()
+    return RecordType(name) if name in RecordType.__members__ else None
+
+
+class AzureTarget:
+    def __init__(
+        self,
+        spec: DnsctlSpec,
+        credential: AsyncTokenCredential | None = None,
+        *,
+        retry_total: int = 4,
+        retry_backoff: float = 0.8,
+    ) -> None:
+        self.spec = spec
+        self._credential = credential
+        self._clients: dict[str, PrivateDnsManagementClient] = {}
+        self._call_kwargs: dict[str, Any] = {}
+        if _is_loopback_http(spec.azure.base_url):
+            # Plain http to a loopback emulator only (config validation refuses anything else).
+            self._call_kwargs["enforce_https"] = False
+        self._retry: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": retry_backoff}
+        self._profiles = {p.name: p for p in spec.profiles}
+
+    def _client(self, subscription: str) -> PrivateDnsManagementClient:
+        client = self._clients.get(subscription)
+        if client is None:
+            if self._credential is None:
+                self._credential = make_credential(self.spec.azure)
+            client = PrivateDnsManagementClient(
+                self._credential, subscription, base_url=self.spec.azure.base_url, **self._retry
+            )
+            self._clients[subscription] = client
+        return client
+
+    async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
+        zones: dict[ZoneKey, list[ProfileSpec]] = {}
+        for p in profiles:
+            az = p.azure
+            if az is not None:
+                zones.setdefault((az.subscription_id, az.resource_group, az.zone), []).append(p)
+        out: dict[str, Published] = {}
+        for (sub, rg, zone), members in zones.items():
+            by_name = await self._list_zone(sub, rg, zone)
+            for p in members:
+                assert p.azure is not None
+                found = by_name.get(p.azure.record.lower(), {})
+                records = {
+                    t: ReadRecord(v, rs.etag, dict(rs.properties.metadata or {}) if rs.properties else {})
+                    for t, rs in found.items()
+                    if (v := _value(rs, t)) is not None
+                }
+                out[p.name] = Published(f"{zone}/{p.azure.record}", records)
+        return out
+
+    async def _list_zone(self, sub: str, rg: str, zone: str) -> dict[str, dict[RecordType, RecordSet]]:
+        by_name: dict[str, dict[RecordType, RecordSet]] = {}
+        try:
+            pages = self._client(sub).record_sets.list(rg, zone, **self._call_kwargs)
+            async for rs in pages:
+                rtype = _type_of(rs)
+                if rtype is not None and rs.name is not None:
+                    by_name.setdefault(rs.name.lower(), {})[rtype] = rs
+        except ResourceNotFoundError as e:
+            raise TargetError(
+                f"zone {zone} was not found in resource group {rg} of subscription {sub}",
+                hint="check the profile's azure.subscription_id, resource_group and zone",
+                status=e.status_code,
+            ) from None
+        except ClientAuthenticationError as e:
+            raise TargetError(
+                f"not allowed to read zone {zone}: {_brief(e)}", hint=ROLE_HINT, status=e.status_code
+            ) from None
+        except HttpResponseError as e:
+            raise TargetError(
+                f"reading zone {zone} failed: HTTP {e.status_code}: {_brief(e)}", status=e.status_code
+            ) from None
+        except AzureError as e:
+            raise TargetError(f"reading zone {zone} failed: {_brief(e)}", hint=_credential_hint(e)) from None
+        return by_name
+
+    async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        results: list[ChangeResult] = []
+        broken: set[str] = set()
+        for c in changes:
+            if c.profile in broken:
+                results.append(
+                    ChangeResult(c, Outcome.FAILED, error="skipped: an earlier step of this profile failed")
+                )
+                continue
+            result = await self._apply_one(c)
+            if result.outcome is not Outcome.APPLIED:
+                broken.add(c.profile)
+            results.append(result)
+        return results
+
+    async def _apply_one(self, c: Change) -> ChangeResult:
+        profile = self._profiles[c.profile]
+        az = profile.azure
+        assert az is not None
+        ops = self._client(az.subscription_id).record_sets
+        try:
+            if c.action is Action.DELETE:
+                assert c.before is not None
+                await ops.delete(
+                    az.resource_group,
+                    az.zone,
+                    c.before.type.value,
+                    az.record,
+                    etag=c.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    **self._call_kwargs,
+                )
+                return ChangeResult(c, Outcome.APPLIED)
+            assert c.after is not None
+            body = RecordSet(properties=_properties(c.after, c.metadata))
+            if c.action is Action.CREATE:
+                rs = await ops.create_or_update(
+                    az.resource_group,
+                    az.zone,
+                    c.after.type.value,
+                    az.record,
+                    body,
+                    etag=None,
+                    match_condition=MatchConditions.IfMissing,
+                    **self._call_kwargs,
+                )
+            else:
+                rs = await ops.create_or_update(
+                    az.resource_group,
+                    az.zone,
+                    c.after.type.value,
+                    az.record,
+                    body,
+                    etag=c.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                    **self._call_kwargs,
+                )
+            return ChangeResult(c, Outcome.APPLIED, etag=rs.etag)
+        except (ResourceModifiedError, ResourceNotFoundError) as e:
+            return ChangeResult(
+                c, Outcome.CONFLICT, error=f"the record changed since it was read ({_brief(e)})"
+            )
+        except ResourceExistsError as e:
+            if e.status_code == 412:
+                return ChangeResult(
+                    c, Outcome.CONFLICT, error="the record was created by someone else meanwhile"
+                )
+            return ChangeResult(
+                c,
+                Outcome.FAILED,
+                error=f"HTTP {e.status_code}: {_brief(e)}",
+                hint="another record type holds the name (a CNAME cannot share it)",
+            )
+        except ClientAuthenticationError as e:
+            return ChangeResult(c, Outcome.FAILED, error=f"HTTP {e.status_code}: {_brief(e)}", hint=ROLE_HINT)
+        except HttpResponseError as e:
+            if e.status_code == 412:
+                return ChangeResult(c, Outcome.CONFLICT, error=_brief(e))
+            return ChangeResult(
+                c,
+                Outcome.FAILED,
+                error=f"HTTP {e.status_code}: {_brief(e)}",
+                hint=_status_hint(e.status_code),
+            )
+        except (ServiceRequestError, ServiceResponseError) as e:
+            return ChangeResult(c, Outcome.FAILED, error=f"cannot reach Azure: {_brief(e)}")
+        except AzureError as e:
+            return ChangeResult(c, Outcome.FAILED, error=_brief(e), hint=_credential_hint(e))
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        if self._credential is not None:
+            await self._credential.close()
+
+
+def _properties(value: RecordValue, metadata: Mapping[str, str] | None) -> RecordSetProperties:
+    if value.type is RecordType.CNAME:
+        return RecordSetProperties(
+            ttl=value.ttl, metadata=dict(metadata or {}), cname_record=CnameRecord(cname=value.values[0])
+        )
+    return RecordSetProperties(
+        ttl=value.ttl,
+        metadata=dict(metadata or {}),
+        a_records=[ARecord(ipv4_address=a) for a in value.values],
+    )
+
+
+def _brief(e: AzureError) -> str:
+    message = getattr(e, "message", None) or str(e)
+    return message.strip().splitlines()[0][:300] if message else type(e).__name__
+
+
+def _status_hint(status: int | None) -> str:
+    if status == 429:
+        return "Azure throttled the writes after retries; lower the reconcile frequency"
+    if status is not None and status >= 500:
+        return "Azure failed after retries; the record was left as it was"
+    return ""
+
+
+def _credential_hint(e: AzureError) -> str:
+    if "credential" in type(e).__name__.lower() or "Credential" in str(e):
+        return "check azure.credential and the identity's environment (AZURE_CLIENT_ID, AZURE_TENANT_ID, ...)"
+    return ""

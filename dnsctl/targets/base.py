@@ -1,0 +1,38 @@
+"""The Target seam: a place where decisions are published (Azure Private DNS, memory)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from dnsctl.core.model import ProfileSpec
+from dnsctl.core.plan import Change, Published
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    CONFLICT = "conflict"  # the record changed since it was read (412): re-read and re-plan
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    change: Change
+    outcome: Outcome
+    etag: str | None = None  # the record's etag after the write
+    error: str = ""
+    hint: str = ""  # what to fix, for permanent errors
+
+
+class Target(Protocol):
+    async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
+        """What is published for each profile, by profile name. Raises TargetError if it cannot read."""
+        ...
+
+    async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
+        """Apply changes in order; failures are returned, never raised or dropped."""
+        ...
+
+    async def close(self) -> None: ...
