@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dnsctl import __version__, compose, logs, render
+from dnsctl import __version__, admin_client, compose, daemon, logs, render
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, DnsctlError
@@ -22,7 +22,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "emulator":
+        args.args = [*extra, *args.args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logs.setup(args.log_level, args.log_format)
     handler: Handler = args.handler
     try:
@@ -37,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.FAILED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader (| head) went away: not an error of ours
+        return ExitCode.CONVERGED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +84,36 @@ def build_parser() -> argparse.ArgumentParser:
                 "--force", action="store_true", help="apply a plan larger than max_changes_per_run"
             )
 
+    p = command("serve", cmd_serve, "run the embedded resolver, steered by health checks")
+    p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")
+
+    p = command("run", cmd_run, "run the controller that keeps Azure Private DNS records on the decisions")
+    p.add_argument(
+        "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
+    )
+    p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
+
+    p = sub.add_parser(
+        "emulator",
+        help="run a local emulator of the Azure Private DNS API (to try a configuration offline)",
+        add_help=False,
+    )
+    p.set_defaults(handler=cmd_emulator, args=[])
+
+    p = command("status", cmd_status, "show a running controller's state (from its admin API)")
+    p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    for name, help_text in (
+        ("drain", "take an endpoint out of rotation (an operator override that survives restarts)"),
+        ("undrain", "let a drained endpoint follow its probes again"),
+    ):
+        p = command(name, cmd_operator, help_text)
+        p.add_argument("profile")
+        p.add_argument("endpoint")
+        p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
+    p = command("failback", cmd_operator, "return a failback: manual profile to its best endpoint")
+    p.add_argument("profile")
+    p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     return parser
 
 
@@ -214,3 +250,122 @@ def _print_report(report: Report) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _, spec = _load(args)
+    daemon.install_uvloop()
+    asyncio.run(_serve(spec, args))
+    return ExitCode.CONVERGED
+
+
+async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.admin import AdminServer
+    from dnsctl.controller.serve import ServeController
+
+    ctl = ServeController(
+        compose.build_engine(spec), state_file=StateFile(args.state_file) if args.state_file else None
+    )
+    admin = AdminServer(ctl, spec.admin.listen)
+
+    async def start() -> None:
+        await ctl.start()
+        await admin.start()
+
+    async def stop() -> None:
+        await ctl.stop()
+        await admin.stop()
+
+    await daemon.run_until_signal(
+        start,
+        stop,
+        on_ready=lambda: print(
+            f"dnsctl serve: answering on {', '.join(_fmt(h, p) for h, p in ctl.server.bound)} (udp+tcp); "
+            f"admin on http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}",
+            flush=True,
+        ),
+    )
+
+
+def _fmt(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _, spec = _load(args)
+    if not any(p.azure is not None for p in spec.profiles):
+        raise ConfigError(["profiles: no profile has an `azure` record: `dnsctl run` has nothing to write"])
+    asyncio.run(_run(spec, args))
+    return ExitCode.CONVERGED
+
+
+async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.admin import AdminServer
+    from dnsctl.controller.run import RunController
+
+    ctl = RunController(
+        compose.build_engine(spec),
+        compose.build_target(spec),
+        lease=compose.build_lease(spec),
+        state_file=StateFile(args.state_file) if args.state_file else None,
+        force=args.force,
+    )
+    admin = AdminServer(ctl, spec.admin.listen)
+
+    async def start() -> None:
+        await admin.start()
+        await ctl.start()
+
+    async def stop() -> None:
+        await ctl.stop()
+        await admin.stop()
+
+    await daemon.run_until_signal(
+        start,
+        stop,
+        on_ready=lambda: print(
+            f"dnsctl run: {len(spec.profiles)} profile(s); admin on "
+            f"http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}",
+            flush=True,
+        ),
+    )
+
+
+def _admin_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    path = config_path(args.config)
+    listen = load(path).admin.listen if path.exists() else None
+    if listen is None:
+        return "http://127.0.0.1:9153"
+    return f"http://{listen}"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    doc = admin_client.get_status(_admin_url(args))
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render.health_table(doc))
+        if "leadership" in doc:
+            lead = doc["leadership"]
+            print(f"leadership: {'leader' if lead['held'] else 'standby'} ({lead['kind']}, {lead['holder']})")
+        if doc.get("isolated"):
+            print("WARNING: isolation guard active: decisions are frozen")
+    return ExitCode.CONVERGED
+
+
+def cmd_operator(args: argparse.Namespace) -> int:
+    url = _admin_url(args)
+    if args.command == "failback":
+        path = f"/v1/profiles/{args.profile}/failback"
+    else:
+        path = f"/v1/profiles/{args.profile}/endpoints/{args.endpoint}/{args.command}"
+    print(admin_client.post_action(url, path))
+    return ExitCode.CONVERGED
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    from dnsctl.emulator.command import main as emulator_main
+
+    return emulator_main(args.args)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dnsctl.clock import Clock, SystemClock
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.controller.lease import Lease, NoLease
+from dnsctl.core.model import DnsctlSpec, LeaseKind
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
 from dnsctl.probes.round import make_prober
@@ -22,3 +23,11 @@ def build_target(spec: DnsctlSpec) -> Target:
     from dnsctl.targets.azure import AzureTarget
 
     return AzureTarget(spec)
+
+
+def build_lease(spec: DnsctlSpec) -> Lease:
+    if spec.ha.lease is LeaseKind.AZURE_BLOB:
+        from dnsctl.controller.blob_lease import AzureBlobLease
+
+        return AzureBlobLease(spec)
+    return NoLease()

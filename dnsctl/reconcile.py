@@ -20,7 +20,7 @@ from dnsctl.core import codec
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Action, Change, Plan, Published, make_plan, safety_problems
-from dnsctl.core.routing import DecisionKind
+from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import DnsctlError, TargetError
@@ -50,6 +50,7 @@ class Report:
     outcome: RoundOutcome | None = None
     conflicts_retried: int = 0
     dry_run: bool = False
+    published: dict[str, Published] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> ExitCode:
@@ -108,13 +109,32 @@ def restore_states(
                 continue
             except codec.StateDecodeError as e:
                 log.warning("profile %s: ignoring stored health history: %s", p.name, e)
-        states[p.name] = ProfileState(started_at=now)
+        states[p.name] = ProfileState(
+            started_at=now, routing=RoutingState(_seed(p, published.get(p.name), now))
+        )
     return states
 
 
-def degraded_profiles(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> list[str]:
+def _seed(profile: ProfileSpec, published: Published | None, now: float) -> Decision | None:
+    """With no stored history, the published record is the current choice: failback rules apply to it."""
+    if published is None or profile.azure is None:
+        return None
+    rec = published.of(profile.azure.record_type)
+    if rec is None or rec.owner is None:
+        return None
+    for ep in profile.endpoints:
+        if rec.value.values == (ep.target,) or (ep.addresses and set(rec.value.values) == set(ep.addresses)):
+            return Decision(DecisionKind.ENDPOINT, (ep.name,), f"{ep.name} is what the record points at", now)
+    return None
+
+
+def degraded_profiles(
+    spec: DnsctlSpec, states: Mapping[str, ProfileState], names: Sequence[str] | None = None
+) -> list[str]:
     out = []
     for p in spec.profiles:
+        if names is not None and p.name not in names:
+            continue
         st = states.get(p.name)
         d = st.decision if st is not None else None
         if d is not None and d.kind in (DecisionKind.ALL_DOWN, DecisionKind.FROZEN):
@@ -141,35 +161,62 @@ async def reconcile_once(
     dry_run: bool = False,
     force: bool = False,
     state_file: StateFile | None = None,
-    probe: bool = True,
 ) -> Report:
+    """The one-shot pass: restore the health history, probe once, then converge."""
     spec = engine.spec
-    profiles = azure_profiles(spec)
     try:
-        published = dict(await target.read(profiles))
+        published = dict(await target.read(azure_profiles(spec)))
     except TargetError as e:
         return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
     stored = state_file.load() if state_file is not None else {}
-    if probe:
-        engine.states = restore_states(spec, published, stored, engine.clock.now())
-        outcome: RoundOutcome | None = await engine.round()
-    else:
-        outcome = None
-    plan = _plan(spec, engine, published, in_metadata=state_file is None)
-    report = Report(plan, outcome=outcome, dry_run=dry_run, degraded=degraded_profiles(spec, engine.states))
-    report.refused = [f"{r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
-    problems = safety_problems(plan, spec.safety.max_changes_per_run, force)
-    report.refused.extend(problems)
+    engine.states = restore_states(spec, published, stored, engine.clock.now())
+    outcome = await engine.round()
     if state_file is not None and not dry_run:
         state_file.save({p.name: codec.encode(p, engine.states[p.name]) for p in spec.profiles})
-    if dry_run or problems or not plan.changes:
-        return report
-    await _apply(engine, target, plan, published, report, in_metadata=state_file is None)
+    report = await converge(
+        engine, target, published=published, dry_run=dry_run, force=force, in_metadata=state_file is None
+    )
+    report.outcome = outcome
     return report
 
 
-def _plan(spec: DnsctlSpec, engine: Engine, published: Mapping[str, Published], *, in_metadata: bool) -> Plan:
-    profiles = [p for p in azure_profiles(spec) if p.name in published]
+async def converge(
+    engine: Engine,
+    target: Target,
+    *,
+    profiles: Sequence[str] | None = None,
+    published: Mapping[str, Published] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    in_metadata: bool = True,
+) -> Report:
+    """Bring the records of `profiles` (default all) to the engine's current decisions."""
+    spec = engine.spec
+    chosen = [p for p in azure_profiles(spec) if profiles is None or p.name in profiles]
+    if published is None:
+        try:
+            published = await target.read(chosen)
+        except TargetError as e:
+            return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
+    current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
+    plan = _plan(chosen, engine, current, in_metadata=in_metadata)
+    names = [p.name for p in chosen]
+    report = Report(
+        plan, dry_run=dry_run, degraded=degraded_profiles(spec, engine.states, names), published=current
+    )
+    report.refused = [f"{r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
+    problems = safety_problems(plan, spec.safety.max_changes_per_run, force)
+    report.refused.extend(problems)
+    if dry_run or problems or not plan.changes:
+        return report
+    await _apply(engine, target, plan, current, report, in_metadata=in_metadata)
+    return report
+
+
+def _plan(
+    profiles: Sequence[ProfileSpec], engine: Engine, published: Mapping[str, Published], *, in_metadata: bool
+) -> Plan:
+    profiles = [p for p in profiles if p.name in published]
     states = {p.name: codec.encode(p, engine.states[p.name]) for p in profiles} if in_metadata else None
     decisions = {p.name: engine.states[p.name].decision for p in profiles}
     return make_plan(profiles, published, decisions, states)
@@ -179,7 +226,7 @@ async def _apply(
     engine: Engine,
     target: Target,
     plan: Plan,
-    published: dict[str, Published],
+    published: Mapping[str, Published],
     report: Report,
     *,
     in_metadata: bool,
@@ -218,13 +265,8 @@ async def _apply(
         except TargetError as e:
             report.errors.append(_with_hint(str(e), e.hint))
             return
-        published.update(fresh)
-        replanned = make_plan(
-            again,
-            fresh,
-            {p.name: engine.states[p.name].decision for p in again},
-            {p.name: codec.encode(p, engine.states[p.name]) for p in again} if in_metadata else None,
-        )
+        report.published.update(fresh)
+        replanned = _plan(again, engine, fresh, in_metadata=in_metadata)
         report.refused.extend(f"{r.profile}: {r.name}: {r.reason}" for r in replanned.refusals)
         pending = replanned
         if not pending.changes:

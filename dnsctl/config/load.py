@@ -68,6 +68,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: the top level must be a mapping (profiles:, resolver:, ...)"])
+    # YAML allows keys like `1:` or `~:`; they cannot become settings fields.
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:
+        raise ConfigError(
+            [f"{path}: the top level key {key!r} is not a name (profiles:, resolver:, ...)" for key in odd]
+        )
     return data
 
 

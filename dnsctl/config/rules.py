@@ -67,6 +67,9 @@ def check_sections(data: Mapping[str, Any]) -> list[str]:
             profiles.append(model)
         elif isinstance(raw, dict):
             _loose_profile(p, f"profiles[{i}]", raw)
+            named = _names_only(raw)
+            if named is not None:  # so that views naming it are not told it does not exist
+                profiles.append(named)
     azure = _try(AzureModel, data.get("azure", {}))
     if azure is not None:
         _azure(p, azure)
@@ -92,6 +95,16 @@ def _loose_profile(p: Problems, at: str, raw: Mapping[str, Any]) -> None:
         ep = _try(EndpointModel, ep_raw)
         if ep is not None:
             _endpoint(p, f"{at}.endpoints[{j}]", ep)
+
+
+def _names_only(raw: Mapping[str, Any]) -> ProfileModel | None:
+    """An ill-typed profile reduced to its name and endpoint names, for cross-references."""
+    name, endpoints = raw.get("name"), raw.get("endpoints")
+    if not isinstance(name, str):
+        return None
+    names = [e.get("name") for e in (endpoints if isinstance(endpoints, list) else []) if isinstance(e, dict)]
+    eps = [EndpointModel.model_construct(name=n, target="", priority=0) for n in names if isinstance(n, str)]
+    return ProfileModel.model_construct(name=name, fqdn="", endpoints=eps)
 
 
 def _try(model: type[M], raw: object) -> M | None:
@@ -158,6 +171,8 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
         p.add(f"{at}.endpoints", "routing weighted needs at least one endpoint with weight > 0")
     if profile.when_all_down == "fallback" and not profile.fallback:
         p.add(f"{at}.fallback", "when_all_down is 'fallback' but no fallback target is set")
+    if profile.when_all_down == "fallback" and profile.azure is not None and profile.azure.record_type == "A":
+        p.add(f"{at}.when_all_down", "fallback names a host, which an A record cannot hold: use CNAME")
     if profile.fallback:
         p.check(f"{at}.fallback", normalize_fqdn, profile.fallback)
     if profile.azure is not None:
@@ -181,6 +196,8 @@ def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
         p.add(f"{at}.fall", f"{m.fall} must be at least 1")
     if m.rise < 1:
         p.add(f"{at}.rise", f"{m.rise} must be at least 1")
+    if m.protocol != "tcp" and not m.expected_status:
+        p.add(f"{at}.expected_status", "at least one status code or range is required")
     if len(m.headers) > MAX_HEADERS:
         p.add(f"{at}.headers", f"{len(m.headers)} headers given; at most {MAX_HEADERS} are allowed")
     if m.protocol == "tcp" and m.port is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 
 from dnsctl.core.model import HostPort, StatusRange
@@ -17,6 +18,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a duration")
         if value < 0:
             raise ValueError(f"{value!r} is negative")
         return float(value)

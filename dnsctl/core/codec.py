@@ -1,8 +1,8 @@
 """The health history of a profile as a compact string, stored with its record (or in a state file).
 
 The encoding is canonical and leaves out what changes every round without changing behaviour
-(latencies, last results, success counts past `rise`, failure counts past `fall`), so that a
-steady state encodes to the same string run after run and costs no write.
+(latencies, last results, counts that no longer lead to a transition), so that a steady state
+encodes to the same string run after run and costs no write.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ def encode(profile: ProfileSpec, st: ProfileState) -> str:
         if h.status is MonitorStatus.DISABLED:
             continue
         entry: dict[str, Any] = {"s": _STATUS[h.status]}
-        if h.successes:
+        # Successes count only toward `rise` (while Degraded), failures only toward `fall`.
+        if h.successes and h.status is MonitorStatus.DEGRADED:
             entry["ok"] = min(h.successes, m.rise)
-        if h.failures:
+        if h.failures and h.status is not MonitorStatus.DEGRADED:
             entry["ko"] = min(h.failures, m.fall)
         if h.flaps:
             entry["fl"] = h.flaps

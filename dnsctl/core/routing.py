@@ -107,7 +107,7 @@ def decide(
         return _weighted(profile, online, prev, now)
     if profile.routing is Routing.PERFORMANCE:
         return _performance(profile, online, health, status, prev, now)
-    return _priority(profile, online, health, status, prev, now)
+    return _priority(profile, order, online, health, status, prev, now)
 
 
 def _ordered(profile: ProfileSpec, preference: Sequence[str] | None) -> list[EndpointSpec]:
@@ -130,13 +130,21 @@ def _switch(
     decision = Decision(DecisionKind.ENDPOINT, chosen, reason, now)
     if old is not None and old.same_outcome(decision) and old.kind is DecisionKind.ENDPOINT:
         decision = replace(decision, since=old.since)
-    fields: dict[str, object] = {"decision": decision, "challenger": None, "challenger_rounds": 0}
+    # A switch settles any pending failback request: a stale one must not fire on a later recovery.
+    fields: dict[str, object] = {
+        "decision": decision,
+        "challenger": None,
+        "challenger_rounds": 0,
+        "failback_requested": False,
+    }
     fields.update(kw)
     return replace(prev, **fields)  # type: ignore[arg-type]
 
 
 def _why_not(name: str, health: Mapping[str, EndpointHealth], status: Mapping[str, MonitorStatus]) -> str:
-    s = status[name]
+    s = status.get(name)
+    if s is None:  # a restored decision may name an endpoint the config no longer has
+        return f"{name} is no longer configured"
     if s is MonitorStatus.DISABLED:
         return f"{name} Disabled"
     h = health.get(name, EndpointHealth())
@@ -147,6 +155,7 @@ def _why_not(name: str, health: Mapping[str, EndpointHealth], status: Mapping[st
 
 def _priority(
     profile: ProfileSpec,
+    order: Sequence[EndpointSpec],
     online: list[EndpointSpec],
     health: Mapping[str, EndpointHealth],
     status: Mapping[str, MonitorStatus],
@@ -157,7 +166,7 @@ def _priority(
     current = _current(prev)
     online_names = [ep.name for ep in online]
     if current is None:
-        return _switch(prev, (best.name,), f"{best.name} is Online and first by priority", now)
+        return _switch(prev, (best.name,), _first_online_reason(best.name, order, health, status), now)
     if current not in online_names:
         return _switch(
             prev,
@@ -167,7 +176,7 @@ def _priority(
             failback_requested=False,
         )
     if best.name == current:
-        return _keep(prev, f"{current} is Online and first by priority", now)
+        return _keep(prev, _first_online_reason(current, order, health, status), now)
     # A better endpoint is Online again: failback policy decides.
     if profile.failback is Failback.MANUAL:
         if prev.failback_requested:
@@ -191,6 +200,23 @@ def _priority(
     return _keep(
         prev, f"{best.name} is Online again; failback to it in {wait:.0f}s, staying on {current}", now
     )
+
+
+def _first_online_reason(
+    current: str,
+    order: Sequence[EndpointSpec],
+    health: Mapping[str, EndpointHealth],
+    status: Mapping[str, MonitorStatus],
+) -> str:
+    # While better endpoints are down, keep saying why: that is what an operator looks for.
+    better = []
+    for ep in order:
+        if ep.name == current:
+            break
+        better.append(_why_not(ep.name, health, status))
+    if not better:
+        return f"{current} is Online and first by priority"
+    return f"{'; '.join(better)}; {current} is the first Online by priority"
 
 
 def _pinned_up(health: Mapping[str, EndpointHealth], name: str) -> bool:
@@ -299,7 +325,8 @@ def _all_down(
             since,
             fallback=profile.fallback,
         )
-    kept = prev.endpoints if prev is not None and prev.endpoints else first
+    last = tuple(n for n in prev.endpoints if n in status) if prev is not None else ()
+    kept = last or first
     fallback = prev.fallback if prev is not None and not prev.endpoints else None
     return Decision(
         DecisionKind.ALL_DOWN,

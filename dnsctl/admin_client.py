@@ -1,0 +1,41 @@
+"""A small client for the admin API, used by `dnsctl status`, `drain`, `undrain` and `failback`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+
+from dnsctl.errors import DnsctlError
+
+TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
+
+
+def _headers() -> dict[str, str]:
+    token = os.environ.get(TOKEN_ENV)
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _call(method: str, url: str) -> dict[str, Any]:
+    try:
+        response = httpx.request(method, url, headers=_headers(), timeout=10.0)
+    except httpx.HTTPError as e:
+        raise DnsctlError(f"cannot reach the admin API at {url}: {e}") from None
+    try:
+        doc = response.json()
+    except ValueError:
+        doc = {"error": response.text.strip()}
+    if response.status_code >= 400:
+        raise DnsctlError(f"{url}: HTTP {response.status_code}: {doc.get('error', doc)}")
+    if not isinstance(doc, dict):
+        raise DnsctlError(f"{url}: unexpected answer")
+    return doc
+
+
+def get_status(base: str) -> dict[str, Any]:
+    return _call("GET", f"{base}/status")
+
+
+def post_action(base: str, path: str) -> str:
+    return str(_call("POST", f"{base}{path}").get("message", "done"))

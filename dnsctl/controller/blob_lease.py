@@ -1,0 +1,343 @@
+"""Leadership through an Azure Blob lease: the only module that talks to the Azure Storage SDK.
+
+Two replicas of `dnsctl run` share one blob; whoever holds its lease writes DNS. The holder renews
+every duration/3 and trusts its lease only for duration - duration/3 after the moment it *sent* its
+last successful acquire or renew: the service starts the lease clock no earlier than that, so a
+holder that is cut off or stalled stops writing at least duration/3 (>= 5 s) before the service can
+give the lease to another replica. That margin also covers a write that passed the check just
+before the deadline. Storage exceptions are translated here; no key, token or connection string
+is ever logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
+
+from dnsctl.controller.lease import identity
+from dnsctl.core.model import DnsctlSpec
+from dnsctl.errors import ConfigError, DnsctlError
+from dnsctl.logs import redact
+
+log = logging.getLogger("dnsctl.lease")
+
+CONNECTION_STRING_ENV = "DNSCTL_HA_CONNECTION_STRING"
+MIN_DURATION, MAX_DURATION = 15, 60  # what Azure accepts for a finite lease
+ROLE_HINT = "grant the identity 'Storage Blob Data Contributor' on the storage account or the container"
+CREDENTIAL_HINT = f"check the identity behind azure.credential (or {CONNECTION_STRING_ENV}, when set)"
+_AUTHENTICATION_CODES = frozenset(
+    {"AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation"}
+)
+# Held by another replica: the normal answer for a standby, not an error.
+_TAKEN_CODES = frozenset(
+    {"LeaseAlreadyPresent", "LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLeaseOperation"}
+)
+T = TypeVar("T")
+
+
+class LeaseError(DnsctlError):
+    """A lease operation failed; `taken` means another replica holds the lease."""
+
+    def __init__(self, message: str, *, taken: bool = False, hint: str = "") -> None:
+        self.taken = taken
+        self.hint = hint
+        super().__init__(message)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLocation:
+    account_url: str
+    container: str
+    blob: str
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.blob}"
+
+
+def parse_blob_url(url: str) -> BlobLocation:
+    """Split a blob URL; an IP or localhost host means an emulator's path-style URL (/ACCOUNT/...)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError([f"ha.blob_url: {url!r} is not an http(s) blob URL"])
+    if parts.query or parts.fragment:
+        # A SAS token would be a secret in the config and in logs: identities only.
+        raise ConfigError(["ha.blob_url: must not carry a query string (use an identity, not a SAS token)"])
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    account_path = ""
+    if _path_style(parts.hostname):
+        if not segments:
+            raise ConfigError([f"ha.blob_url: {url!r} lacks the account (http://HOST:PORT/ACCOUNT/...)"])
+        account_path = "/" + segments.pop(0)
+    if len(segments) < 2:
+        raise ConfigError([f"ha.blob_url: {url!r} needs a container and a blob name (.../CONTAINER/BLOB)"])
+    return BlobLocation(f"{parts.scheme}://{parts.netloc}{account_path}", segments[0], "/".join(segments[1:]))
+
+
+def _path_style(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def lease_seconds(duration: float) -> int:
+    seconds = int(duration)
+    if seconds != duration or not MIN_DURATION <= seconds <= MAX_DURATION:
+        raise ConfigError(
+            [f"ha.lease_duration: an Azure Blob lease lasts {MIN_DURATION} to {MAX_DURATION} whole seconds"]
+        )
+    return seconds
+
+
+class AzureBlobLease:
+    """The `Lease` of a replica of `dnsctl run`, kept on an Azure blob (created empty if missing).
+
+    `credential` and `client_options` (extra Azure SDK client keywords, e.g. `connection_verify`)
+    are seams for tests; by default the credential is the DNS target's (`azure.credential`), or the
+    account connection string in DNSCTL_HA_CONNECTION_STRING when set (emulators and tests only).
+    """
+
+    kind = "azure-blob"
+
+    def __init__(
+        self,
+        spec: DnsctlSpec,
+        *,
+        credential: AsyncTokenCredential | None = None,
+        connection_string: str | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not spec.ha.blob_url:
+            raise ConfigError(["ha.blob_url: ha.lease azure-blob needs a blob URL"])
+        self.location = parse_blob_url(spec.ha.blob_url)
+        self.duration = lease_seconds(spec.ha.lease_duration)
+        self.renew_every = self.duration / 3
+        # Trusted for duration - margin after sending; see the module docstring.
+        self.margin = self.duration / 3
+        self.identity = identity()
+        self.lease_id = str(uuid.uuid4())
+        self._azure = spec.azure
+        self._credential = credential
+        self._own_credential = False
+        self._connection_string = connection_string or os.environ.get(CONNECTION_STRING_ENV) or None
+        # One bounded attempt per tick: a retry is the next tick, so no SDK retries and short timeouts.
+        self._op_timeout = self.renew_every
+        io_timeout = max(1, int(self.renew_every / 2))
+        self._client_options: dict[str, Any] = {
+            "retry_total": 0,
+            "connection_timeout": io_timeout,
+            "read_timeout": io_timeout,
+            **(client_options or {}),
+        }
+        self._now = monotonic
+        self._container: ContainerClient | None = None
+        self._blob: BlobClient | None = None
+        self._lock = asyncio.Lock()
+        self._held = False
+        self._valid_from: float | None = None  # when the last successful acquire/renew was sent
+        self._last_problem = ""
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def held_now(self) -> bool:
+        if not self._held or self._valid_from is None:
+            return False
+        return self._now() - self._valid_from < self.duration - self.margin
+
+    async def start(self) -> None:
+        await self.renew()
+
+    async def renew(self) -> bool:
+        """Renew the lease if held, else try to acquire it; any failure means not held."""
+        async with self._lock:
+            sent = self._now()
+            try:
+                async with asyncio.timeout(self._op_timeout):
+                    if self._held:
+                        await self._call("renew", self._lease().renew())
+                    else:
+                        await self._acquire()
+            except LeaseError as e:
+                self._lost(e)
+            except TimeoutError:
+                self._lost(LeaseError(f"no answer within {self._op_timeout:g} s"))
+            else:
+                if not self._held:
+                    log.info("acquired the lease on %s as %s", self.location, self.identity)
+                self._held = True
+                self._valid_from = sent
+                self._last_problem = ""
+            return self._held
+
+    async def release(self) -> None:
+        """Release the lease if it may still be ours, so that a standby takes over at its next renew."""
+        async with self._lock:
+            maybe_ours = self._valid_from is not None and self._now() - self._valid_from < self.duration
+            self._held = False
+            self._valid_from = None
+            try:
+                if maybe_ours:
+                    async with asyncio.timeout(self._op_timeout):
+                        await self._call("release", self._lease().release())
+                    log.info("released the lease on %s", self.location)
+            except LeaseError as e:
+                if not e.taken:
+                    log.warning(
+                        "could not release the lease on %s (%s); it expires by itself", self.location, e
+                    )
+            except TimeoutError:
+                log.warning("could not release the lease on %s in time; it expires by itself", self.location)
+            finally:
+                await self._close()
+
+    async def _acquire(self) -> None:
+        try:
+            await self._call("acquire", self._lease().acquire(lease_duration=self.duration))
+        except LeaseError as e:
+            if not isinstance(e.__cause__, ResourceNotFoundError):
+                raise
+            await self._create_blob()
+            await self._call("acquire", self._lease().acquire(lease_duration=self.duration))
+
+    async def _create_blob(self) -> None:
+        try:
+            await self._call("create container", self._container_client().create_container())
+        except LeaseError as e:
+            if not isinstance(e.__cause__, ResourceExistsError):
+                raise
+        try:
+            await self._call("create blob", self._blob_client().upload_blob(b"", overwrite=False))
+        except LeaseError as e:
+            # Created meanwhile by the other replica (409), or already leased by it (412): both fine.
+            if not isinstance(e.__cause__, ResourceExistsError) and _status(e) != 412:
+                raise
+        else:
+            log.info("created the lease blob %s", self.location)
+
+    async def _call(self, what: str, operation: Awaitable[T]) -> T:
+        """Await one SDK call, translating its exceptions into LeaseError (without secrets)."""
+        try:
+            return await operation
+        except HttpResponseError as e:
+            code = _error_code(e)
+            raise LeaseError(
+                f"{what} on {self.location} failed: HTTP {e.status_code} {code}: {_brief(e)}",
+                taken=code in _TAKEN_CODES,
+                hint=_hint(e.status_code, code),
+            ) from e
+        except AzureError as e:
+            raise LeaseError(f"{what} on {self.location} failed: {_brief(e)}") from e
+
+    def _lost(self, e: LeaseError) -> None:
+        was = self._held
+        self._held = False
+        if e.taken:
+            if was:
+                log.warning("the lease on %s was taken by another replica", self.location)
+            else:
+                log.debug("the lease on %s is held by another replica", self.location)
+            self._last_problem = ""
+            return
+        problem = f"{e}; {e.hint}" if e.hint else str(e)
+        # Every failed tick would say the same; say it once, then again when it changes.
+        level = logging.WARNING if problem != self._last_problem else logging.DEBUG
+        log.log(level, "lease not held: %s", problem)
+        self._last_problem = problem
+
+    def _lease(self) -> BlobLeaseClient:
+        return BlobLeaseClient(self._blob_client(), lease_id=self.lease_id)
+
+    def _blob_client(self) -> BlobClient:
+        if self._blob is None:
+            self._blob = self._container_client().get_blob_client(self.location.blob)
+        return self._blob
+
+    def _container_client(self) -> ContainerClient:
+        """One container client per connection; the blob client shares its transport."""
+        if self._container is None:
+            loc = self.location
+            if self._connection_string:
+                try:
+                    self._container = ContainerClient.from_connection_string(
+                        self._connection_string, loc.container, **self._client_options
+                    )
+                except ValueError:
+                    # The SDK's message quotes nothing secret, but say it in our words anyway.
+                    raise LeaseError(f"{CONNECTION_STRING_ENV} is not a valid connection string") from None
+            else:
+                self._container = ContainerClient(
+                    loc.account_url,
+                    loc.container,
+                    credential=self._token_credential(),
+                    **self._client_options,
+                )
+        return self._container
+
+    def _token_credential(self) -> AsyncTokenCredential:
+        if self._credential is None:
+            from dnsctl.targets.azure import make_credential
+
+            try:
+                self._credential = make_credential(self._azure)
+            except DnsctlError as e:
+                raise LeaseError(f"no Azure credential for the lease: {e}") from None
+            self._own_credential = True
+        return self._credential
+
+    async def _close(self) -> None:
+        container, self._container, self._blob = self._container, None, None
+        if container is not None:
+            await container.close()
+        if self._own_credential and self._credential is not None:
+            credential, self._credential = self._credential, None
+            self._own_credential = False
+            await credential.close()
+
+
+def _error_code(e: HttpResponseError) -> str:
+    # The storage SDK sets a StorageErrorCode, or the raw x-ms-error-code string, or nothing.
+    code = getattr(e, "error_code", None)
+    return str(code.value) if isinstance(code, Enum) else str(code or "")
+
+
+def _hint(status: int | None, code: str) -> str:
+    if status == 401 or code in _AUTHENTICATION_CODES:
+        return CREDENTIAL_HINT
+    if status == 403:
+        return ROLE_HINT
+    return ""
+
+
+def _brief(e: AzureError) -> str:
+    message = getattr(e, "message", None) or str(e)
+    first = message.strip().splitlines()[0][:200] if message and message.strip() else type(e).__name__
+    return redact(first)
+
+
+def _status(e: LeaseError) -> int | None:
+    cause = e.__cause__
+    return cause.status_code if isinstance(cause, HttpResponseError) else None

@@ -1,0 +1,52 @@
+"""Leadership: only the holder of the lease writes DNS. `NoLease` is the single-replica default."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Protocol
+
+
+class Lease(Protocol):
+    kind: str
+    identity: str
+    renew_every: float  # seconds between renew attempts
+
+    @property
+    def held(self) -> bool: ...
+
+    def held_now(self) -> bool:
+        """Held, and safely inside the lease: a holder that could not renew stops writing before expiry."""
+        ...
+
+    async def start(self) -> None: ...
+    async def renew(self) -> bool: ...
+    async def release(self) -> None: ...
+
+
+def identity() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class NoLease:
+    kind = "none"
+    renew_every = 30.0
+
+    def __init__(self) -> None:
+        self.identity = identity()
+
+    @property
+    def held(self) -> bool:
+        return True
+
+    def held_now(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        return None
+
+    async def renew(self) -> bool:
+        return True
+
+    async def release(self) -> None:
+        return None

@@ -1,0 +1,174 @@
+"""`dnsctl run`: the long-running controller that keeps Azure Private DNS records on the decisions.
+
+A decision change reconciles its profile at once (failover costs probe rounds plus one write);
+a periodic resync re-reads every zone, reports drift and puts owned records back. Only the
+lease holder writes; standbys probe and keep warm state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from dnsctl.controller.base import ControllerBase
+from dnsctl.controller.lease import Lease, NoLease
+from dnsctl.controller.metrics import Metrics
+from dnsctl.core.plan import Published, RecordValue
+from dnsctl.core.state import DecisionChange
+from dnsctl.engine import Engine
+from dnsctl.errors import TargetError
+from dnsctl.reconcile import Report, StateFile, azure_profiles, converge, restore_states
+from dnsctl.render import change_doc, iso
+from dnsctl.targets.base import Outcome, Target
+
+log = logging.getLogger("dnsctl.run")
+
+
+class RunController(ControllerBase):
+    def __init__(
+        self,
+        engine: Engine,
+        target: Target,
+        *,
+        lease: Lease | None = None,
+        state_file: StateFile | None = None,
+        metrics: Metrics | None = None,
+        force: bool = False,
+    ) -> None:
+        super().__init__(engine, state_file=state_file, metrics=metrics)
+        self.target = target
+        self.lease: Lease = lease or NoLease()
+        self.force = force
+        self.write_lock = asyncio.Lock()
+        self.published: dict[str, Published] = {}
+        self.written: dict[str, RecordValue] = {}  # what this controller last wrote, to tell drift
+        self.consecutive_errors = 0
+        self.last_success: float | None = None
+        self.last_report: Report | None = None
+
+    async def start(self) -> None:
+        """Restore the health history before the first probe, so that a restart never flips DNS."""
+        try:
+            self.published = dict(await self.target.read(azure_profiles(self.spec)))
+        except TargetError as e:
+            log.error("cannot read the zones at start (%s); starting without stored history", e)
+        stored = self.state_file.load() if self.state_file is not None else {}
+        self.engine.states = restore_states(self.spec, self.published, stored, self.engine.clock.now())
+        await self.lease.start()
+        self.metrics.leader.set(1 if self.lease.held else 0)
+        self.scheduler.start()
+        self.scheduler.add_job(self.resync, self.spec.resync_interval, "resync")
+        self.scheduler.add_job(self._lease_tick, max(1.0, self.lease.renew_every), "lease")
+
+    async def stop(self) -> None:
+        """Stop scheduling, let an in-flight write finish, release the lease."""
+        self.scheduler.shutdown()
+        async with self.write_lock:
+            await self.lease.release()
+            self.metrics.leader.set(0)
+        await self.target.close()
+
+    async def _lease_tick(self) -> None:
+        was = self.lease.held
+        held = await self.lease.renew()
+        self.metrics.leader.set(1 if held else 0)
+        if held and not was:
+            log.warning("this replica now holds the lease and writes DNS; converging every profile")
+            await self.reconcile(None)
+        elif was and not held:
+            log.error("lost the lease: this replica stops writing DNS")
+
+    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
+        if any(c.view is None for c in changes):
+            await self.reconcile([profile])
+
+    async def resync(self) -> None:
+        await self.reconcile(None, resync=True)
+
+    async def reconcile(self, profiles: list[str] | None, *, resync: bool = False) -> Report | None:
+        async with self.write_lock:
+            if not self.lease.held_now():
+                return None
+            report = await converge(
+                self.engine,
+                self.target,
+                profiles=profiles,
+                force=self.force,
+                in_metadata=self.state_file is None,
+            )
+            self._record(report, resync)
+            return report
+
+    def _record(self, report: Report, resync: bool) -> None:
+        self.last_report = report
+        self.published.update(report.published)
+        if resync:
+            self._report_drift(report)
+        self.metrics.observe_writes(report.results)
+        for r in report.results:
+            if r.outcome is Outcome.APPLIED and r.change.after is not None:
+                self.written[r.change.profile] = r.change.after
+        for problem in report.refused:
+            log.error("refused: %s", problem)
+        for e in report.errors:
+            log.error("reconcile failed: %s", e)
+        failed = report.errors or any(r.outcome is not Outcome.APPLIED for r in report.results)
+        if failed:
+            self.consecutive_errors += 1
+        else:
+            self.consecutive_errors = 0
+            self.last_success = time.time()
+            self.metrics.last_reconcile.set(self.last_success)
+        self.metrics.reconcile_errors.set(self.consecutive_errors)
+
+    def _report_drift(self, report: Report) -> None:
+        for name, pub in report.published.items():
+            profile = self.spec.profile(name)
+            assert profile.azure is not None
+            rec = pub.of(profile.azure.record_type)
+            wrote = self.written.get(name)
+            if rec is None or wrote is None or rec.value == wrote:
+                continue
+            owned = rec.owner is not None
+            self.metrics.drift.labels(name, "true" if owned else "false").inc()
+            if owned:
+                log.warning(
+                    "drift: %s was changed outside dnsctl (%s, expected %s); putting it back",
+                    pub.name,
+                    rec.value,
+                    wrote,
+                )
+            else:
+                log.warning(
+                    "drift: %s is no longer managed by dnsctl (%s); reporting only", pub.name, rec.value
+                )
+
+    def ready(self) -> tuple[bool, str]:
+        ok, why = super().ready()
+        if not ok:
+            return ok, why
+        return True, f"{why}; {'leader' if self.lease.held else 'standby'}"
+
+    def status(self) -> dict[str, Any]:
+        doc = super().status()
+        doc["leadership"] = {"held": self.lease.held, "kind": self.lease.kind, "holder": self.lease.identity}
+        doc["last_successful_reconcile"] = iso(self.last_success)
+        doc["consecutive_errors"] = self.consecutive_errors
+        for p in doc["profiles"]:
+            pub = self.published.get(p["name"])
+            profile = self.spec.profile(p["name"])
+            if pub is None or profile.azure is None:
+                p["published"] = None
+                continue
+            rec = pub.of(profile.azure.record_type)
+            p["published"] = {
+                "record": pub.name,
+                "value": str(rec.value) if rec else None,
+                "etag": rec.etag if rec else None,
+                "managed": rec.owner is not None if rec else None,
+            }
+        if self.last_report is not None:
+            doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
+        return doc

@@ -1,0 +1,74 @@
+"""Probe scheduling: one APScheduler job per profile at its monitor interval, jittered, never overlapping."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from dnsctl.core.state import RoundOutcome
+from dnsctl.engine import Engine
+
+log = logging.getLogger("dnsctl.scheduler")
+
+OnRound = Callable[[str, RoundOutcome], Awaitable[None]]
+
+
+class ProbeScheduler:
+    """Runs `engine.round([profile])` for each profile on its own interval and hands the outcome on.
+
+    The first round of every profile starts at once (spread over a fraction of a second) so that
+    verdicts, and readiness, come as early as possible.
+    """
+
+    def __init__(self, engine: Engine, on_round: OnRound, *, jitter_fraction: float = 0.1) -> None:
+        self.engine = engine
+        self.on_round = on_round
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.jitter_fraction = jitter_fraction
+        self.rounds = 0
+
+    def start(self) -> None:
+        now = datetime.now(UTC)
+        for p in self.engine.spec.profiles:
+            interval = p.monitor.interval
+            self.scheduler.add_job(
+                self._probe,
+                "interval",
+                args=[p.name],
+                id=f"probe:{p.name}",
+                seconds=interval,
+                jitter=interval * self.jitter_fraction,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=max(1, int(interval)),
+                next_run_time=now + timedelta(seconds=random.uniform(0, min(0.5, interval / 10))),
+            )
+        self.scheduler.start()
+
+    def add_job(self, func: Callable[[], Awaitable[None]], seconds: float, job_id: str) -> None:
+        self.scheduler.add_job(
+            func,
+            "interval",
+            id=job_id,
+            seconds=seconds,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(seconds)),
+        )
+
+    async def _probe(self, profile: str) -> None:
+        try:
+            outcome = await self.engine.round([profile])
+            self.rounds += 1
+            await self.on_round(profile, outcome)
+        except Exception:
+            # A bug in one round must not stop the schedule; it is logged with its traceback.
+            log.exception("probe round of profile %s failed", profile)
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,106 @@
+"""`dnsctl serve`: the embedded resolver, steered by the engine running in the same process.
+
+A decision change re-renders that profile's answers; the query path only looks them up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from dnsctl.controller.base import ControllerBase
+from dnsctl.controller.metrics import Metrics
+from dnsctl.core.model import ProfileSpec
+from dnsctl.core.routing import Decision, decision_targets
+from dnsctl.core.state import DecisionChange
+from dnsctl.engine import Engine
+from dnsctl.reconcile import StateFile
+from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
+from dnsctl.resolver.server import ResolverServer
+from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
+
+log = logging.getLogger("dnsctl.serve")
+
+
+def steered_answer(
+    profile: ProfileSpec, decision: Decision | None, preference: tuple[str, ...] = ()
+) -> SteeredAnswer:
+    """The answer for a decision; with no decision yet, the first endpoint by (view) preference."""
+    if decision is None:
+        order = sorted(
+            (ep for ep in profile.endpoints if ep.status.value == "enabled"),
+            key=lambda ep: (
+                preference.index(ep.name) if ep.name in preference else len(preference),
+                ep.priority,
+            ),
+        )
+        first = order[0] if order else profile.by_priority[0]
+        return SteeredAnswer(
+            profile.fqdn, profile.ttl, (SteeredTarget(first.target, first.addresses, first.weight),)
+        )
+    targets = tuple(
+        SteeredTarget(t.target, t.addresses, t.weight) for t in decision_targets(profile, decision)
+    )
+    return SteeredAnswer(profile.fqdn, profile.ttl, targets)
+
+
+class ServeController(ControllerBase):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        state_file: StateFile | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(engine, state_file=state_file, metrics=metrics)
+        self.steering = SteeringTable()
+        self.resolver_metrics = ResolverMetrics()
+        PrometheusCollector(self.resolver_metrics, self.registry)
+        self.server = ResolverServer(self.spec.resolver, self.steering, metrics=self.resolver_metrics)
+
+    def publish_all(self) -> None:
+        for p in self.spec.profiles:
+            st = self.engine.states[p.name]
+            self.steering.publish(steered_answer(p, st.decision))
+            for view in self.spec.resolver.views:
+                order = view.preference(p.name)
+                if order is not None:
+                    routing = st.views.get(view.name)
+                    self.steering.publish(
+                        steered_answer(p, routing.decision if routing else None, order), view=view.name
+                    )
+
+    async def start(self) -> None:
+        self.restore_from_file()
+        self.publish_all()
+        await self.server.start()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown()
+        await self.server.stop()
+        self.save_state()
+
+    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
+        p = self.spec.profile(profile)
+        for c in changes:
+            order: tuple[str, ...] = ()
+            if c.view is not None:
+                view = next(v for v in self.spec.resolver.views if v.name == c.view)
+                order = view.preference(profile) or ()
+            self.steering.publish(steered_answer(p, c.new, order), view=c.view)
+
+    def status(self) -> dict[str, Any]:
+        doc = super().status()
+        m = self.resolver_metrics
+        lookups = m.cache_hits + m.cache_misses
+        doc["resolver"] = {
+            "listening": [f"{h}:{port}" for h, port in self.server.bound],
+            "queries": m.total_queries,
+            "cache_entries": m.cache_size(),
+            "cache_hit_ratio": round(m.cache_hits / lookups, 4) if lookups else None,
+        }
+        for p in doc["profiles"]:
+            answer = self.steering.get(self.spec.profile(p["name"]).fqdn)
+            p["answer"] = [t.target for t in answer.targets] if answer else []
+        return doc

@@ -1,0 +1,1 @@
+"""Local stand-ins for `dnsctl demo`: registry-like replicas on loopback (see dnsctl.demo.replicas)."""

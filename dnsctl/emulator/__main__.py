@@ -1,0 +1,5 @@
+import sys
+
+from dnsctl.emulator.command import main
+
+sys.exit(main())

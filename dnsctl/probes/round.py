@@ -1,0 +1,68 @@
+"""Probing many endpoints at once: bounded concurrency, results in the order of the work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
+from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.probes.base import Prober
+from dnsctl.probes.http import HttpProber
+from dnsctl.probes.tcp import TcpProber
+
+
+class DispatchingProber:
+    """Probes each endpoint with the prober for its profile's monitor protocol."""
+
+    def __init__(self, http: HttpProber, tcp: TcpProber) -> None:
+        self._http = http
+        self._tcp = tcp
+
+    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+        if profile.monitor.protocol is MonitorProtocol.TCP:
+            return await self._tcp.probe(profile, endpoint, now)
+        return await self._http.probe(profile, endpoint, now)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def make_prober(*, keepalive: bool = False) -> DispatchingProber:
+    """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber).
+
+    `keepalive=False` (the default) opens a fresh connection per probe; call `aclose()` when done.
+    """
+    return DispatchingProber(HttpProber(keepalive=keepalive), TcpProber())
+
+
+async def probe_round(
+    prober: Prober,
+    work: Sequence[tuple[ProfileSpec, EndpointSpec]],
+    *,
+    now: float,
+    concurrency: int = 256,
+) -> list[ProbeResult]:
+    """Probe every (profile, endpoint) concurrently, at most `concurrency` at a time, in `work` order."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(profile: ProfileSpec, endpoint: EndpointSpec) -> ProbeResult:
+        async with limit:
+            try:
+                return await prober.probe(profile, endpoint, now)
+            except Exception as exc:
+                # Probers must not raise; if one does, that endpoint fails this round, not the round.
+                return ProbeResult(
+                    profile=profile.name,
+                    endpoint=endpoint.name,
+                    at=now,
+                    ok=False,
+                    latency=0.0,
+                    address=endpoint.addresses[0] if endpoint.addresses else endpoint.target,
+                    reason=FailureReason.ERROR,
+                    detail=f"prober failed: {type(exc).__name__}",
+                )
+
+    return list(await asyncio.gather(*(one(profile, endpoint) for profile, endpoint in work)))

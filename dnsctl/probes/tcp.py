@@ -1,0 +1,39 @@
+"""TCP probe: a connection accepted on the monitor port within the timeout is healthy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from dnsctl.core.model import EndpointSpec, ProfileSpec
+from dnsctl.core.results import ProbeResult
+from dnsctl.probes.connect import open_stream
+from dnsctl.probes.failures import Progress, classify
+
+
+class TcpProber:
+    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+        monitor = profile.monitor
+        address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+        progress = Progress()
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(monitor.timeout):
+                _, writer = await open_stream(address, monitor.port, progress)
+        except Exception as exc:
+            reason, detail = classify(exc, progress.phase, monitor.timeout)
+            return ProbeResult(
+                profile=profile.name,
+                endpoint=endpoint.name,
+                at=now,
+                ok=False,
+                latency=time.perf_counter() - started,
+                address=address,
+                reason=reason,
+                detail=detail,
+            )
+        latency = time.perf_counter() - started
+        writer.close()
+        return ProbeResult(
+            profile=profile.name, endpoint=endpoint.name, at=now, ok=True, latency=latency, address=address
+        )

@@ -1,0 +1,15 @@
+"""The embedded resolver behind `dnsctl serve`: steered names, lab zones, forwarding with a cache."""
+
+from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
+from dnsctl.resolver.server import ListenError, ResolverServer
+from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
+
+__all__ = [
+    "ListenError",
+    "PrometheusCollector",
+    "ResolverMetrics",
+    "ResolverServer",
+    "SteeredAnswer",
+    "SteeredTarget",
+    "SteeringTable",
+]

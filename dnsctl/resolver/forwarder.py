@@ -1,0 +1,111 @@
+"""Forwarding to upstream resolvers: in order, with a timeout each, failover, and TCP on truncation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import time
+from collections.abc import Sequence
+from struct import pack
+
+from dnsctl.core.model import HostPort
+from dnsctl.errors import DnsctlError
+from dnsctl.resolver.wire import HEADER_LEN, NOERROR, NXDOMAIN, QR, RD, TC, opt_record
+
+# An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
+# not cost every query a full timeout.
+PENALTY_SECONDS = 30.0
+
+
+class UpstreamError(DnsctlError):
+    """No upstream gave a usable answer."""
+
+
+def _upstream_query(ident: int, question: bytes) -> bytes:
+    return pack(">HHHHHH", ident, RD, 1, 0, 0, 1) + question + opt_record(False)
+
+
+def _matches(reply: bytes, ident: int, question: bytes) -> bool:
+    return (
+        len(reply) >= HEADER_LEN + len(question)
+        and (reply[0] << 8 | reply[1]) == ident
+        and bool(reply[2] & (QR >> 8))
+        and reply[4:6] == b"\x00\x01"
+        and reply[HEADER_LEN : HEADER_LEN + len(question)].lower() == question
+    )
+
+
+class Forwarder:
+    def __init__(
+        self, upstreams: Sequence[HostPort], timeout: float, *, failures: dict[str, int] | None = None
+    ) -> None:
+        self.upstreams = tuple(upstreams)
+        self.timeout = timeout
+        self._penalized_until = [0.0] * len(self.upstreams)
+        self.failures: dict[str, int] = {} if failures is None else failures
+
+    def _order(self) -> list[int]:
+        now = time.monotonic()
+        indexes = range(len(self.upstreams))
+        return sorted(indexes, key=lambda i: (self._penalized_until[i] > now, i))
+
+    async def resolve(self, question: bytes) -> bytes:
+        """A NOERROR or NXDOMAIN reply for `question` (lower-cased name + type + class) from an upstream."""
+        if not self.upstreams:
+            raise UpstreamError("no upstream configured")
+        problems: list[str] = []
+        for index in self._order():
+            upstream = self.upstreams[index]
+            try:
+                reply = await self._ask(upstream, question)
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+                problem = f"{upstream}: {type(exc).__name__}"
+            else:
+                rcode = reply[3] & 0xF
+                if rcode in (NOERROR, NXDOMAIN):
+                    self._penalized_until[index] = 0.0
+                    return reply
+                problem = f"{upstream}: rcode {rcode}"
+            problems.append(problem)
+            self.failures[str(upstream)] = self.failures.get(str(upstream), 0) + 1
+            self._penalized_until[index] = time.monotonic() + PENALTY_SECONDS
+        raise UpstreamError("; ".join(problems))
+
+    async def _ask(self, upstream: HostPort, question: bytes) -> bytes:
+        ident = secrets.randbits(16)
+        query = _upstream_query(ident, question)
+        async with asyncio.timeout(self.timeout):
+            reply = await self._udp(upstream, query, ident, question)
+            if reply[2] & (TC >> 8):
+                reply = await self._tcp(upstream, query, ident, question)
+        return reply
+
+    async def _udp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in upstream.host else socket.AF_INET
+        # A fresh socket per query: a random source port alongside the random ID (RFC 5452).
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (upstream.host, upstream.port))
+            await loop.sock_sendall(sock, query)
+            while True:
+                reply = await loop.sock_recv(sock, 65535)
+                if _matches(reply, ident, question):
+                    return reply
+
+    async def _tcp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(upstream.host, upstream.port)
+        try:
+            writer.write(pack(">H", len(query)) + query)
+            await writer.drain()
+            while True:
+                size = int.from_bytes(await reader.readexactly(2), "big")
+                reply = await reader.readexactly(size)
+                if _matches(reply, ident, question):
+                    return reply
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()

@@ -1,0 +1,110 @@
+"""Resolver counters in a plain object, and an optional Prometheus collector over it."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterator
+
+from dnslib import QTYPE, RCODE
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+# Seconds, from the in-process time of a cached answer to a slow upstream.
+LATENCY_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.5,
+    1,
+    2.5,
+)
+
+
+class ResolverMetrics:
+    """What the resolver counts. Plain integers: cheap on the query path, exported by whoever wants to."""
+
+    def __init__(self) -> None:
+        self.queries: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> replies sent
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.stale_served = 0
+        self.refused = 0
+        self.rate_limited = 0
+        self.dropped = 0
+        self.malformed = 0
+        self.internal_errors = 0
+        self.upstream_failures: dict[str, int] = {}
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+        self.cache_size: Callable[[], int] = lambda: 0
+
+    def count(self, qtype: int, rcode: int) -> None:
+        key = (qtype, rcode)
+        self.queries[key] = self.queries.get(key, 0) + 1
+
+    def observe(self, seconds: float) -> None:
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+    @property
+    def total_queries(self) -> int:
+        return sum(self.queries.values())
+
+    def by_qtype_rcode(self) -> dict[tuple[str, str], int]:
+        """Query counts keyed by names, e.g. ("A", "NOERROR")."""
+        out: dict[tuple[str, str], int] = {}
+        for (qtype, rcode), n in self.queries.items():
+            key = (str(QTYPE.get(qtype, str(qtype))), str(RCODE.get(rcode, str(rcode))))
+            out[key] = out.get(key, 0) + n
+        return out
+
+
+class PrometheusCollector(Collector):
+    """Exports a ResolverMetrics into the registry it is given (never the global default)."""
+
+    def __init__(self, metrics: ResolverMetrics, registry: CollectorRegistry) -> None:
+        self.metrics = metrics
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        queries = CounterMetricFamily("dnsctl_resolver_queries", "Replies sent", labels=["qtype", "rcode"])
+        for (qtype, rcode), n in sorted(m.by_qtype_rcode().items()):
+            queries.add_metric([qtype, rcode], n)
+        yield queries
+        for name, doc, value in (
+            ("cache_hits", "Answers served from cache", m.cache_hits),
+            ("cache_misses", "Queries forwarded because the cache had no fresh answer", m.cache_misses),
+            ("stale_served", "Stale answers served while every upstream failed", m.stale_served),
+            ("refused", "Queries refused (client outside the allow-list)", m.refused),
+            ("rate_limited", "UDP queries over the per-client rate limit", m.rate_limited),
+            ("dropped", "Packets dropped without a reply", m.dropped),
+            ("malformed", "Malformed queries answered FORMERR or NOTIMP", m.malformed),
+            ("internal_errors", "Queries that hit an internal error", m.internal_errors),
+        ):
+            yield CounterMetricFamily(f"dnsctl_resolver_{name}", doc, value=value)
+        failures = CounterMetricFamily(
+            "dnsctl_resolver_upstream_failures", "Failed upstream exchanges", labels=["upstream"]
+        )
+        for upstream, n in sorted(m.upstream_failures.items()):
+            failures.add_metric([upstream], n)
+        yield failures
+        yield GaugeMetricFamily("dnsctl_resolver_cache_entries", "Answers in cache", value=m.cache_size())
+        cumulative, buckets = 0, []
+        for bound, n in zip((*LATENCY_BUCKETS, float("inf")), m.latency_counts, strict=True):
+            cumulative += n
+            buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), float(cumulative)))
+        yield HistogramMetricFamily(
+            "dnsctl_resolver_latency_seconds",
+            "Time to answer in the resolver",
+            buckets=buckets,
+            sum_value=m.latency_sum,
+        )

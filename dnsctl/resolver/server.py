@@ -1,0 +1,262 @@
+"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Engine.
+
+UDP replies found in memory are sent straight from `datagram_received`; only queries that need upstream
+work become tasks. Port 53 needs root or CAP_NET_BIND_SERVICE
+(`setcap cap_net_bind_service=+ep "$(readlink -f .venv/bin/python)"`, or `AmbientCapabilities=` in systemd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import time
+from collections.abc import Callable
+from struct import pack
+from time import perf_counter
+from typing import Any, cast
+
+from dnsctl.core.model import HostPort, ResolverSpec
+from dnsctl.errors import DnsctlError
+from dnsctl.resolver.engine import Engine
+from dnsctl.resolver.metrics import ResolverMetrics
+from dnsctl.resolver.steering import SteeringTable
+from dnsctl.resolver.wire import Query
+
+# Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
+MAX_PENDING = 10_000
+_SAMPLE_MASK = 31
+_SOCKET_BUFFER = 4 * 1024 * 1024
+_BIND_ATTEMPTS = 20
+
+
+class ListenError(DnsctlError):
+    """A listen address could not be bound."""
+
+
+def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket, int]:
+    """A UDP and a TCP socket on the same address and port (one ephemeral port for both when port is 0)."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    except socket.gaierror as exc:
+        raise ListenError(f"cannot listen on {HostPort(host, port)}: {exc}") from exc
+    for _ in range(_BIND_ATTEMPTS):
+        udp = socket.socket(family, socket.SOCK_DGRAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            for sock in (udp, tcp):
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    udp.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER)
+            udp.bind(address)
+            actual = udp.getsockname()[1]
+            try:
+                tcp.bind((address[0], actual, *address[2:]))
+            except OSError as exc:
+                if port == 0 and exc.errno == errno.EADDRINUSE:
+                    udp.close()
+                    tcp.close()
+                    continue  # the ephemeral UDP port is taken for TCP: draw another
+                raise
+            tcp.listen(128)
+            udp.setblocking(False)
+            tcp.setblocking(False)
+            return udp, tcp, actual
+        except OSError as exc:
+            udp.close()
+            tcp.close()
+            hint = " (ports below 1024 need CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
+            raise ListenError(f"cannot listen on {HostPort(host, port)}: {exc.strerror}{hint}") from exc
+    raise ListenError(f"cannot find a free port for UDP and TCP on {host}")
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: ResolverServer) -> None:
+        self.server = server
+        self.engine = server.engine
+        self.metrics = server.metrics
+        self.transport: asyncio.DatagramTransport | None = None
+        self.received = 0
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.received += 1
+        # Answers from memory take microseconds: timing one in 32 is enough for the histogram.
+        timed = not self.received & _SAMPLE_MASK
+        started = perf_counter() if timed else 0.0
+        try:
+            reply = self.engine.quick_udp(data, addr[0])
+        except Exception:
+            self.metrics.internal_errors += 1
+            return
+        if reply is None:
+            return
+        if type(reply) is bytes:
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            if timed:
+                self.metrics.observe(perf_counter() - started)
+            return
+        assert isinstance(reply, Query)
+        self.server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
+
+    async def _finish(self, q: Query, addr: Any, started: float) -> None:
+        reply = await self.engine.answer(q, True)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+        self.metrics.observe(perf_counter() - started)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors from clients that went away; nothing to do."""
+
+
+class ResolverServer:
+    """The resolver: `start` binds every listen address (UDP and TCP), `stop` releases them."""
+
+    def __init__(
+        self,
+        spec: ResolverSpec,
+        steering: SteeringTable,
+        *,
+        metrics: ResolverMetrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.spec = spec
+        self.steering = steering
+        self.metrics = metrics if metrics is not None else ResolverMetrics()
+        self.engine = Engine(spec, steering, self.metrics, clock=clock)
+        self._bound: list[tuple[str, int]] = []
+        self._transports: list[asyncio.DatagramTransport] = []
+        self._protocols: list[_UdpProtocol] = []
+        self._tcp_servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tcp_connections = 0
+        self._tcp_writers: set[asyncio.StreamWriter] = set()
+        self._tcp_handlers: set[asyncio.Task[Any]] = set()
+
+    @property
+    def bound(self) -> list[tuple[str, int]]:
+        """The (host, port) pairs listened on, UDP and TCP alike (port 0 resolved to the real port)."""
+        return list(self._bound)
+
+    @property
+    def tcp_connections(self) -> int:
+        return self._tcp_connections
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            for listen in self.spec.listen:
+                udp, tcp, port = _bind(listen.host, listen.port)
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self), sock=udp
+                )
+                self._transports.append(transport)
+                self._protocols.append(protocol)
+                self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
+                self._bound.append((listen.host, port))
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        for server in self._tcp_servers:
+            server.close()
+        for writer in list(self._tcp_writers):
+            writer.transport.abort()  # Python 3.11's Server.close() leaves open connections alone
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._tcp_handlers:
+            # They end by themselves once their connection is aborted; cancelling them upsets asyncio.streams.
+            await asyncio.wait(list(self._tcp_handlers), timeout=2)
+        await self.engine.close()
+        # The UDP socket is released one loop turn after close(); wait for it so the port is free on return.
+        if self._protocols:
+            await asyncio.wait([p.closed for p in self._protocols], timeout=2)
+        self._protocols.clear()
+        self._transports.clear()
+        self._tcp_servers.clear()
+        self._bound.clear()
+
+    def spawn(self, work: Any) -> None:
+        """Run upstream work for one query, unless too many are already waiting (then drop it)."""
+        if len(self._tasks) >= MAX_PENDING:
+            work.close()
+            self.metrics.dropped += 1
+            return
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._tcp_connections >= self.spec.tcp_max_connections:
+            writer.transport.abort()  # over the cap: refuse the connection outright (RFC 7766 6.2.2)
+            return
+        self._tcp_connections += 1
+        self._tcp_writers.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._tcp_handlers.add(handler)
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            host = writer.get_extra_info("peername")[0]
+            while True:
+                try:
+                    async with asyncio.timeout(self.spec.tcp_idle_timeout):
+                        size = int.from_bytes(await reader.readexactly(2), "big")
+                        data = await reader.readexactly(size)
+                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+                    break
+                try:
+                    reply = self.engine.quick(data, host, False)
+                except Exception:
+                    self.metrics.internal_errors += 1
+                    continue
+                if reply is None:
+                    continue
+                if isinstance(reply, bytes):
+                    writer.write(pack(">H", len(reply)) + reply)
+                    await writer.drain()
+                    continue
+                # Several queries per connection are answered as they complete (RFC 7766 6.2.1.1).
+                task = asyncio.ensure_future(self._answer_tcp(reply, writer))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                self._tasks.add(task)  # so that stop() cancels it
+                task.add_done_callback(self._tasks.discard)
+            if pending:
+                await asyncio.wait(pending)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for task in pending:
+                task.cancel()
+            self._tcp_connections -= 1
+            self._tcp_writers.discard(writer)
+            if handler is not None:
+                self._tcp_handlers.discard(handler)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _answer_tcp(self, q: Query, writer: asyncio.StreamWriter) -> None:
+        started = perf_counter()
+        reply = await self.engine.answer(q, False)
+        if not writer.is_closing():
+            writer.write(pack(">H", len(reply)) + reply)
+        self.metrics.observe(perf_counter() - started)

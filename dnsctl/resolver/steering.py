@@ -1,0 +1,172 @@
+"""The steered names: what the controller decided, rendered to wire answers when it decides.
+
+`publish` renders every reply the query path can serve without upstream help (A, AAAA, CNAME, ANY) and
+swaps in new dictionaries, so the query path reads plain dicts: no lock, no probe, no encoding.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from bisect import bisect_right
+from dataclasses import dataclass
+from itertools import accumulate
+
+from dnslib import AAAA, CNAME, RR, A, DNSLabel
+
+from dnsctl.resolver.answer import Answer
+from dnsctl.resolver.render import build
+from dnsctl.resolver.wire import (
+    TYPE_A,
+    TYPE_AAAA,
+    TYPE_ANY,
+    TYPE_CNAME,
+    encode_name,
+    lookup_key,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SteeredTarget:
+    target: str  # FQDN the CNAME points at
+    addresses: tuple[str, ...]  # A/AAAA answers; empty -> the target is resolved upstream (cached)
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SteeredAnswer:
+    fqdn: str  # the steered (global) name
+    ttl: int
+    targets: tuple[SteeredTarget, ...]  # several -> one is picked per query by weight
+
+
+class Steered:
+    """The rendered replies of one steered name for one query type, one per target (None: chase upstream)."""
+
+    __slots__ = ("answers", "cumulative", "single", "source", "total")
+
+    def __init__(self, source: SteeredAnswer, answers: tuple[Answer | None, ...]) -> None:
+        self.source = source
+        self.answers = answers
+        # The common case (one target, rendered) served without a draw.
+        self.single = answers[0] if len(answers) == 1 else None
+        weights = [max(t.weight, 0) for t in source.targets]
+        if not any(weights):
+            weights = [1] * len(weights)
+        self.cumulative = tuple(accumulate(weights))
+        self.total = self.cumulative[-1]
+
+    def pick(self) -> int:
+        """Index of the target for this query: weighted random when there are several."""
+        if len(self.answers) == 1:
+            return 0
+        return bisect_right(self.cumulative, random.random() * self.total)
+
+
+def normalize_name(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def _validate(answer: SteeredAnswer) -> None:
+    encode_name(answer.fqdn)
+    if answer.ttl < 0 or answer.ttl > 0x7FFFFFFF:
+        raise ValueError(f"bad ttl {answer.ttl} for {answer.fqdn}")
+    if not answer.targets:
+        raise ValueError(f"no target for {answer.fqdn}")
+    for target in answer.targets:
+        encode_name(target.target)
+        for address in target.addresses:
+            ipaddress.ip_address(address)
+
+
+def _render_target(fqdn: DNSLabel, ttl: int, target: SteeredTarget, qtype: int) -> Answer | None:
+    cname = RR(fqdn, TYPE_CNAME, ttl=ttl, rdata=CNAME(DNSLabel(normalize_name(target.target))))
+    if qtype in (TYPE_CNAME, TYPE_ANY):
+        # RFC 8482: for ANY the CNAME alone is a complete, minimal answer.
+        return build(fqdn, qtype, answers=[cname])
+    if not target.addresses:
+        return None
+    version = 4 if qtype == TYPE_A else 6
+    ips = [ip for ip in target.addresses if ipaddress.ip_address(ip).version == version]
+    rdata = A if version == 4 else AAAA
+    records = [RR(cname.rdata.label, qtype, ttl=ttl, rdata=rdata(ip)) for ip in ips]
+    return build(fqdn, qtype, answers=[cname, *records])
+
+
+def render_steered(answer: SteeredAnswer) -> dict[bytes, Steered]:
+    """Every pre-rendered reply for one steered answer, keyed like the query path looks them up."""
+    fqdn = DNSLabel(normalize_name(answer.fqdn))
+    rendered: dict[bytes, Steered] = {}
+    for qtype in (TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_ANY):
+        answers = tuple(_render_target(fqdn, answer.ttl, t, qtype) for t in answer.targets)
+        rendered[lookup_key(answer.fqdn, qtype)] = Steered(answer, answers)
+    return rendered
+
+
+class SteeringTable:
+    """Steered answers by view (None is the default), published by the controller, read by the server."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str | None, str], SteeredAnswer] = {}
+        self._parts: dict[tuple[str | None, str], dict[bytes, Steered]] = {}
+        # view -> name wire (lower case) -> answer, for the query types that need the slow path.
+        self.by_name: dict[str | None, dict[bytes, SteeredAnswer]] = {}
+        # view -> lookup key -> rendered replies; replaced wholesale, never mutated in place.
+        self.rendered: dict[str | None, dict[bytes, Steered]] = {None: {}}
+
+    def publish(self, answer: SteeredAnswer, view: str | None = None) -> None:
+        """Render `answer` now and serve it from the next query on."""
+        _validate(answer)
+        name = normalize_name(answer.fqdn)
+        self._parts[(view, name)] = render_steered(answer)
+        self._answers[(view, name)] = answer
+        self._rebuild(view)
+
+    def withdraw(self, fqdn: str, view: str | None = None) -> None:
+        """Stop answering `fqdn` (in `view`); queries for it are forwarded again (or use the default)."""
+        name = normalize_name(fqdn)
+        if self._answers.pop((view, name), None) is not None:
+            del self._parts[(view, name)]
+            self._rebuild(view)
+
+    def names(self) -> tuple[str, ...]:
+        """The steered names with an answer in any view, sorted."""
+        return tuple(sorted({name for _, name in self._answers}))
+
+    def get(self, fqdn: str, view: str | None = None) -> SteeredAnswer | None:
+        """The answer a client of `view` gets for `fqdn` (the default one when the view has none)."""
+        name = normalize_name(fqdn)
+        found = self._answers.get((view, name))
+        return found if found is not None else self._answers.get((None, name))
+
+    def lookup(self, key: bytes, view: str | None) -> Steered | None:
+        """The rendered replies for a query key, for a client in `view`."""
+        if view is not None:
+            table = self.rendered.get(view)
+            if table is not None:
+                found = table.get(key)
+                if found is not None:
+                    return found
+        return self.rendered[None].get(key)
+
+    def answer_for_name(self, name_wire: bytes, view: str | None) -> SteeredAnswer | None:
+        if view is not None:
+            found = self.by_name.get(view, {}).get(name_wire)
+            if found is not None:
+                return found
+        return self.by_name.get(None, {}).get(name_wire)
+
+    def _rebuild(self, view: str | None) -> None:
+        rendered: dict[bytes, Steered] = {}
+        by_name: dict[bytes, SteeredAnswer] = {}
+        for (v, name), answer in self._answers.items():
+            if v == view:
+                rendered.update(self._parts[(v, name)])
+                by_name[encode_name(name)] = answer
+        by_view = dict(self.by_name)
+        by_view[view] = by_name
+        tables = dict(self.rendered)
+        tables[view] = rendered
+        # Two reference swaps: a query in between sees a complete old or new table, never a partial one.
+        self.by_name = by_view
+        self.rendered = tables

@@ -1,0 +1,199 @@
+"""The plan: ownership, adoption, type switches, keep-last and the safety checks, as tables."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from dnsctl.core.model import AzureRecordSpec, EndpointSpec, ProfileSpec, RecordType, WhenAllDown
+from dnsctl.core.plan import (
+    MANAGED_BY,
+    PROFILE_KEY,
+    STATE_KEY,
+    Action,
+    Change,
+    Plan,
+    Published,
+    ReadRecord,
+    RecordValue,
+    make_plan,
+    plan_profile,
+    safety_problems,
+)
+from dnsctl.core.routing import Decision, DecisionKind
+
+EAST = "myregistry.eastus.geo.azurecr.io"
+WEST = "myregistry.westeurope.geo.azurecr.io"
+OWNED = {MANAGED_BY: "dnsctl", PROFILE_KEY: "myregistry"}
+
+
+def profile(**azure: object) -> ProfileSpec:
+    az = AzureRecordSpec("sub", "rg", "privatelink.azurecr.io", "myregistry")
+    return ProfileSpec(
+        name="myregistry",
+        fqdn="myregistry.azurecr.io",
+        ttl=30,
+        endpoints=(
+            EndpointSpec("eastus", EAST, 1, addresses=("10.1.0.5",)),
+            EndpointSpec("westeurope", WEST, 2, addresses=("10.2.0.5", "10.2.0.6")),
+        ),
+        azure=replace(az, **azure),  # type: ignore[arg-type]
+    )
+
+
+def decide(*endpoints: str, keep: bool = False, fallback: str | None = None) -> Decision:
+    kind = DecisionKind.ALL_DOWN if keep or fallback else DecisionKind.ENDPOINT
+    return Decision(kind, endpoints, "because", 100.0, fallback=fallback, keep_current=keep)
+
+
+def cname(target: str, ttl: int = 30) -> RecordValue:
+    return RecordValue(RecordType.CNAME, (target,), ttl)
+
+
+def published(*records: tuple[RecordType, ReadRecord]) -> Published:
+    return Published("privatelink.azurecr.io/myregistry", dict(records))
+
+
+def owned_cname(target: str, etag: str = "e1", **extra: str) -> tuple[RecordType, ReadRecord]:
+    return RecordType.CNAME, ReadRecord(cname(target), etag, {**OWNED, **extra})
+
+
+def test_absent_record_is_created_with_ownership_metadata() -> None:
+    changes, refusal = plan_profile(profile(), published(), decide("eastus"), state="S")
+    assert refusal is None
+    assert [c.action for c in changes] == [Action.CREATE]
+    c = changes[0]
+    assert c.after == cname(EAST) and c.before is None and c.etag is None
+    assert c.metadata == {**OWNED, STATE_KEY: "S"}
+
+
+def test_steady_state_plans_nothing() -> None:
+    pub = published(owned_cname(EAST, **{STATE_KEY: "S"}))
+    assert plan_profile(profile(), pub, decide("eastus"), state="S") == ([], None)
+
+
+def test_failover_updates_conditionally_on_the_read_etag() -> None:
+    pub = published(owned_cname(EAST, etag="etag-7", **{STATE_KEY: "S"}))
+    changes, _ = plan_profile(profile(), pub, decide("westeurope"), state="S2")
+    assert [(c.action, c.before, c.after, c.etag) for c in changes] == [
+        (Action.UPDATE, cname(EAST), cname(WEST), "etag-7")
+    ]
+    assert changes[0].reason == "because"
+
+
+def test_ttl_drift_is_an_update() -> None:
+    pub = published((RecordType.CNAME, ReadRecord(cname(EAST, ttl=3600), "e", dict(OWNED))))
+    changes, _ = plan_profile(profile(), pub, decide("eastus"))
+    assert changes[0].action is Action.UPDATE and changes[0].after == cname(EAST, 30)
+
+
+def test_only_the_health_history_changed_is_a_state_write_that_does_not_count_as_dns() -> None:
+    pub = published(owned_cname(EAST, **{STATE_KEY: "old"}))
+    changes, _ = plan_profile(profile(), pub, decide("eastus"), state="new")
+    assert [c.action for c in changes] == [Action.STATE]
+    assert not changes[0].changes_dns
+    assert Plan(tuple(changes)).dns_changes == ()
+
+
+def test_other_metadata_keys_are_kept() -> None:
+    pub = published(owned_cname(EAST, team="platform"))
+    changes, _ = plan_profile(profile(), pub, decide("westeurope"))
+    assert changes[0].metadata is not None and changes[0].metadata["team"] == "platform"
+
+
+@pytest.mark.parametrize("metadata", [{}, None, {"managed-by": "someone-else"}])
+def test_an_unowned_record_is_refused_without_adopt(metadata: dict[str, str] | None) -> None:
+    pub = published((RecordType.CNAME, ReadRecord(cname(EAST), "e", metadata)))
+    changes, refusal = plan_profile(profile(), pub, decide("westeurope"))
+    assert changes == []
+    assert refusal is not None and "adopt: true" in refusal.reason
+
+
+def test_adopt_takes_over_an_unowned_record_and_says_so() -> None:
+    pub = published((RecordType.CNAME, ReadRecord(cname(EAST), "e9", {})))
+    changes, refusal = plan_profile(profile(adopt=True), pub, decide("eastus"))
+    assert refusal is None
+    [c] = changes
+    assert c.action is Action.ADOPT and c.etag == "e9" and "adopting" in c.reason
+    assert c.metadata is not None and c.metadata[MANAGED_BY] == "dnsctl"
+
+
+def test_a_record_owned_by_another_profile_is_never_touched() -> None:
+    other = {MANAGED_BY: "dnsctl", PROFILE_KEY: "other"}
+    pub = published((RecordType.CNAME, ReadRecord(cname(EAST), "e", other)))
+    changes, refusal = plan_profile(profile(adopt=True), pub, decide("westeurope"))
+    assert changes == [] and refusal is not None and "'other'" in refusal.reason
+
+
+def test_type_switch_needs_allow_type_change() -> None:
+    a_record = (RecordType.A, ReadRecord(RecordValue(RecordType.A, ("10.1.0.5",), 30), "ea", dict(OWNED)))
+    changes, refusal = plan_profile(profile(), published(a_record), decide("eastus"))
+    assert changes == [] and refusal is not None and "allow_type_change" in refusal.reason
+
+
+def test_type_switch_deletes_then_creates_when_allowed() -> None:
+    a_record = (RecordType.A, ReadRecord(RecordValue(RecordType.A, ("10.1.0.5",), 30), "ea", dict(OWNED)))
+    changes, refusal = plan_profile(profile(allow_type_change=True), published(a_record), decide("eastus"))
+    assert refusal is None
+    assert [(c.action, c.etag) for c in changes] == [(Action.DELETE, "ea"), (Action.CREATE, None)]
+    assert changes[1].after == cname(EAST)
+
+
+def test_record_type_a_publishes_the_chosen_endpoints_ipv4_addresses() -> None:
+    p = profile(record_type=RecordType.A)
+    changes, _ = plan_profile(p, published(), decide("westeurope"))
+    assert changes[0].after == RecordValue(RecordType.A, ("10.2.0.5", "10.2.0.6"), 30)
+
+
+def test_keep_last_keeps_an_existing_record_as_it_is() -> None:
+    pub = published(owned_cname(WEST))
+    changes, _ = plan_profile(profile(), pub, decide("eastus", keep=True))
+    assert changes == []
+
+
+def test_keep_last_with_nothing_published_creates_the_fallback_choice() -> None:
+    changes, _ = plan_profile(profile(), published(), decide("eastus", keep=True))
+    assert changes[0].action is Action.CREATE and changes[0].after == cname(EAST)
+
+
+def test_fallback_target_is_published_as_the_cname() -> None:
+    p = replace(profile(), when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")
+    changes, _ = plan_profile(p, published(owned_cname(EAST)), decide(fallback="myregistry.azurecr.io"))
+    assert changes[0].after == cname("myregistry.azurecr.io")
+
+
+def test_a_decision_that_would_empty_an_a_record_is_refused() -> None:
+    p = replace(
+        profile(record_type=RecordType.A),
+        endpoints=(EndpointSpec("eastus", EAST, 1, addresses=("fd00::1",)),),
+    )
+    changes, refusal = plan_profile(p, published(), decide("eastus"))
+    assert changes == [] and refusal is not None and "empty" in refusal.reason
+
+
+def test_no_decision_yet_writes_nothing_and_is_listed_as_waiting() -> None:
+    p = profile()
+    plan = make_plan([p], {p.name: published(owned_cname(EAST))}, {p.name: None})
+    assert plan.changes == () and plan.waiting == ("myregistry",)
+
+
+def _update(i: int) -> Change:
+    return Change(f"p{i}", f"z/p{i}", Action.UPDATE, cname(EAST), cname(WEST), "r", "e")
+
+
+def test_safety_limit_refuses_a_larger_plan_unless_forced() -> None:
+    plan = Plan(tuple(_update(i) for i in range(3)))
+    assert safety_problems(plan, 3, force=False) == []
+    assert "max_changes_per_run (2)" in safety_problems(plan, 2, force=False)[0]
+    assert safety_problems(plan, 2, force=True) == []
+
+
+def test_state_writes_do_not_count_toward_the_safety_limit() -> None:
+    state = Change("p", "z/p", Action.STATE, cname(EAST), cname(EAST), "r", "e")
+    assert safety_problems(Plan((state, state, _update(0))), 1, force=False) == []
+
+
+def test_an_emptying_change_is_refused_even_with_force() -> None:
+    empty = Change("p", "z/p", Action.UPDATE, cname(EAST), RecordValue(RecordType.A, (), 30), "r", "e")
+    assert any("empty" in p for p in safety_problems(Plan((empty,)), 10, force=True))

@@ -1,0 +1,107 @@
+"""Fixtures: a running resolver on 127.0.0.1 (port 0) and real upstream DNS server processes."""
+
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsctl.core.model import HostPort, ResolverSpec
+from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable
+from tests.resolver.helpers import ManualClock
+
+UPSTREAM_SCRIPT = Path(__file__).with_name("upstream_server.py")
+
+
+class UpstreamProcess:
+    """tests/resolver/upstream_server.py running as a child process on loopback."""
+
+    def __init__(self, mode: str = "normal", *, port: int = 0, ttl: int = 300, soa_minimum: int = 60) -> None:
+        self.mode = mode
+        self.port = port
+        self.ttl = ttl
+        self.soa_minimum = soa_minimum
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> UpstreamProcess:
+        args = [sys.executable, str(UPSTREAM_SCRIPT), "--mode", self.mode, "--port", str(self.port)]
+        args += ["--ttl", str(self.ttl), "--soa-minimum", str(self.soa_minimum)]
+        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], 10)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.startswith("READY "):
+            self.stop()
+            raise RuntimeError(f"upstream did not start: {line!r}")
+        self.port = int(line.split()[1])
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        self.process = None
+
+    @property
+    def address(self) -> HostPort:
+        return HostPort("127.0.0.1", self.port)
+
+
+@pytest.fixture
+def upstream() -> Iterator[Callable[..., UpstreamProcess]]:
+    started: list[UpstreamProcess] = []
+
+    def start(mode: str = "normal", **kwargs: Any) -> UpstreamProcess:
+        process = UpstreamProcess(mode, **kwargs).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+StartResolver = Callable[..., Awaitable[ResolverServer]]
+
+
+@pytest.fixture
+async def resolver() -> AsyncIterator[StartResolver]:
+    """Start a ResolverServer on 127.0.0.1:0: `await resolver(steering=..., clock=..., **spec_fields)`."""
+    servers: list[ResolverServer] = []
+
+    async def start(
+        *,
+        steering: SteeringTable | None = None,
+        clock: ManualClock | None = None,
+        metrics: ResolverMetrics | None = None,
+        **fields: Any,
+    ) -> ResolverServer:
+        fields.setdefault("listen", (HostPort("127.0.0.1", 0),))
+        spec = ResolverSpec(**fields)
+        kwargs: dict[str, Any] = {"metrics": metrics}
+        if clock is not None:
+            kwargs["clock"] = clock
+        server = ResolverServer(spec, steering if steering is not None else SteeringTable(), **kwargs)
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        await server.stop()
+
+
+StartUpstream = Callable[..., UpstreamProcess]

@@ -1,0 +1,171 @@
+"""Steered names: authoritative CNAME + addresses, letter case, weights, views by source and by ECS."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import dns.flags
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from dnsctl.core.model import ViewSpec
+from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from tests.resolver.conftest import StartResolver, StartUpstream
+from tests.resolver.helpers import ask, ecs_option, rrset_texts
+
+FQDN = "myregistry.azurecr.io"
+EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "fd00::5"))
+WEST = SteeredTarget("myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
+
+
+def table(*targets: SteeredTarget, ttl: int = 30) -> SteeringTable:
+    steering = SteeringTable()
+    steering.publish(SteeredAnswer(FQDN, ttl, targets or (EAST,)))
+    return steering
+
+
+async def test_a_query_gets_cname_then_addresses_authoritatively(resolver: StartResolver) -> None:
+    port = (await resolver(steering=table(ttl=42))).bound[0][1]
+    reply = await ask(port, FQDN, "A")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert reply.flags & dns.flags.AA and reply.flags & dns.flags.RA
+    cname, a = reply.answer
+    assert cname.rdtype == dns.rdatatype.CNAME and cname.name.to_text() == FQDN + "."
+    assert [r.to_text() for r in cname] == ["myregistry.eastus.geo.azurecr.io."]
+    assert a.rdtype == dns.rdatatype.A and [r.to_text() for r in a] == ["10.1.0.5"]
+    assert cname.ttl == a.ttl == 42
+
+
+async def test_aaaa_gets_the_ipv6_addresses_and_cname_query_the_cname_alone(resolver: StartResolver) -> None:
+    port = (await resolver(steering=table())).bound[0][1]
+    aaaa = await ask(port, FQDN, "AAAA")
+    assert rrset_texts(aaaa) == ["myregistry.eastus.geo.azurecr.io.", "fd00::5"]
+    cname = await ask(port, FQDN, "CNAME")
+    assert [rrset.rdtype for rrset in cname.answer] == [dns.rdatatype.CNAME]
+    assert cname.flags & dns.flags.AA
+
+
+async def test_target_without_ipv6_gets_cname_only_for_aaaa(resolver: StartResolver) -> None:
+    port = (await resolver(steering=table(WEST))).bound[0][1]
+    reply = await ask(port, FQDN, "AAAA")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert rrset_texts(reply) == ["myregistry.westeurope.geo.azurecr.io."]
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+async def test_question_is_echoed_in_the_clients_letter_case(resolver: StartResolver, tcp: bool) -> None:
+    port = (await resolver(steering=table())).bound[0][1]
+    mixed = "MyReGiStRy.AzUrEcR.iO"
+    reply = await ask(port, mixed, "A", tcp=tcp)
+    assert (
+        reply.question[0].name.to_text(omit_final_dot=True) == mixed
+    )  # dnspython compares case-insensitively
+    assert str(reply.question[0].name) == mixed + "."
+    assert "10.1.0.5" in rrset_texts(reply)
+
+
+async def test_publish_changes_the_answer_of_the_next_query(resolver: StartResolver) -> None:
+    steering = table()
+    port = (await resolver(steering=steering)).bound[0][1]
+    assert "10.1.0.5" in rrset_texts(await ask(port, FQDN, "A"))
+    steering.publish(SteeredAnswer(FQDN, 30, (WEST,)))
+    assert "10.2.0.5" in rrset_texts(await ask(port, FQDN, "A"))
+    steering.withdraw(FQDN)
+    assert steering.names() == ()
+
+
+async def test_weighted_targets_are_picked_by_weight(resolver: StartResolver) -> None:
+    steering = SteeringTable()
+    heavy = SteeredTarget("heavy.example.", ("10.9.0.1",), weight=3)
+    light = SteeredTarget("light.example.", ("10.9.0.2",), weight=1)
+    never = SteeredTarget("never.example.", ("10.9.0.3",), weight=0)
+    steering.publish(SteeredAnswer(FQDN, 30, (heavy, light, never)))
+    port = (await resolver(steering=steering)).bound[0][1]
+    seen: Counter[str] = Counter()
+    for _ in range(200):
+        seen[rrset_texts(await ask(port, FQDN, "A"))[-1]] += 1
+    assert seen["10.9.0.3"] == 0
+    assert seen["10.9.0.1"] > seen["10.9.0.2"] > 0
+
+
+async def test_any_query_gets_the_cname_alone(resolver: StartResolver) -> None:
+    port = (await resolver(steering=table())).bound[0][1]
+    reply = await ask(port, FQDN, "ANY")
+    assert [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.CNAME]
+
+
+VIEWS = (ViewSpec("west", ("127.0.0.2/32", "10.2.0.0/16"), (("myregistry", ("westeurope", "eastus")),)),)
+
+
+def view_table() -> SteeringTable:
+    steering = table(EAST)
+    steering.publish(SteeredAnswer(FQDN, 30, (WEST,)), view="west")
+    return steering
+
+
+async def test_view_by_source_address(resolver: StartResolver) -> None:
+    port = (await resolver(steering=view_table(), views=VIEWS)).bound[0][1]
+    assert "10.1.0.5" in rrset_texts(await ask(port, FQDN, "A", source="127.0.0.1"))
+    assert "10.2.0.5" in rrset_texts(await ask(port, FQDN, "A", source="127.0.0.2"))
+
+
+async def test_view_without_its_own_answer_falls_back_to_default(resolver: StartResolver) -> None:
+    port = (await resolver(steering=table(EAST), views=VIEWS)).bound[0][1]
+    assert "10.1.0.5" in rrset_texts(await ask(port, FQDN, "A", source="127.0.0.2"))
+
+
+async def test_view_by_edns_client_subnet_sets_the_scope(resolver: StartResolver) -> None:
+    port = (await resolver(steering=view_table(), views=VIEWS)).bound[0][1]
+    reply = await ask(port, FQDN, "A", use_edns=0, options=[ecs_option("10.2.3.0", 24)])
+    assert "10.2.0.5" in rrset_texts(reply)
+    (ecs,) = [o for o in reply.options if o.otype == 8]
+    assert (ecs.address, ecs.srclen, ecs.scopelen) == ("10.2.3.0", 24, 16)
+    outside = await ask(port, FQDN, "A", use_edns=0, options=[ecs_option("192.168.1.0", 24)])
+    assert "10.1.0.5" in rrset_texts(outside)
+    (ecs,) = [o for o in outside.options if o.otype == 8]
+    assert ecs.scopelen == 24
+
+
+async def test_ecs_on_a_forwarded_name_gets_scope_zero(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    up = upstream("normal")
+    port = (await resolver(views=VIEWS, upstreams=(up.address,))).bound[0][1]
+    reply = await ask(port, "host.example", "A", use_edns=0, options=[ecs_option("10.2.3.0", 24)])
+    (ecs,) = [o for o in reply.options if o.otype == 8]
+    assert ecs.scopelen == 0
+
+
+async def test_target_without_addresses_is_resolved_upstream_and_cached(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    up = upstream("normal")
+    steering = table(SteeredTarget("replica.example", ()))
+    server = await resolver(steering=steering, upstreams=(up.address,))
+    port = server.bound[0][1]
+    first = await ask(port, FQDN, "A")
+    assert first.flags & dns.flags.AA
+    assert rrset_texts(first) == ["replica.example.", "192.0.2.1"]
+    second = await ask(port, FQDN, "A")
+    assert rrset_texts(second) == ["replica.example.", "192.0.2.1"]  # the upstream counter did not move
+    assert server.metrics.cache_hits >= 1
+
+
+def test_publish_rejects_bad_answers() -> None:
+    steering = SteeringTable()
+    with pytest.raises(ValueError):
+        steering.publish(SteeredAnswer(FQDN, 30, ()))
+    with pytest.raises(ValueError):
+        steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("t.example", ("not-an-ip",)),)))
+    with pytest.raises(ValueError):
+        steering.publish(SteeredAnswer("a" * 64 + ".example", 30, (EAST,)))
+    assert steering.names() == ()
+
+
+def test_table_lookups_by_view() -> None:
+    steering = view_table()
+    assert steering.names() == (FQDN,)
+    assert steering.get(FQDN.upper() + ".") == SteeredAnswer(FQDN, 30, (EAST,))
+    assert steering.get(FQDN, "west") == SteeredAnswer(FQDN, 30, (WEST,))
+    assert steering.get(FQDN, "elsewhere") == SteeredAnswer(FQDN, 30, (EAST,))
