@@ -2,20 +2,22 @@
 
     python bench/resolver_runner.py --port P --upstream 127.0.0.1:U [--uvloop]
 
-Prints "READY <port>" when listening; stops when stdin closes.
+Prints "READY <port>" when listening; answers a "stats" line on stdin with one JSON line (cache size,
+replies sent); stops when stdin closes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec  # noqa: E402
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable  # noqa: E402
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -34,7 +36,11 @@ async def serve(port: int, upstream: HostPort) -> None:
     server = ResolverServer(spec, steering)
     await server.start()
     print(f"READY {server.bound[0][1]}", flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        if line.strip() == "stats":
+            stats = {"cache": len(server.engine.cache), "replies": server.metrics.total_queries}
+            print(json.dumps(stats), flush=True)
     await server.stop()
 
 

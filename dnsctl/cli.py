@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
 
+    p = command(
+        "demo", cmd_demo, "start local replicas and the resolver, then show a failover and a failback"
+    )
+    p.add_argument("--forever", action="store_true", help="keep running; take replicas down yourself")
+
     p = sub.add_parser(
         "emulator",
         help="run a local emulator of the Azure Private DNS API (to try a configuration offline)",
@@ -369,3 +374,43 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from dnsctl.emulator.command import main as emulator_main
 
     return emulator_main(args.args)
+
+
+DEMO_CONFIG = Path("examples/lab.yaml")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = Path(args.config) if args.config else DEMO_CONFIG
+    spec = load(path)
+    daemon.install_uvloop()
+    return asyncio.run(_demo(spec, forever=args.forever))
+
+
+async def _demo(spec: DnsctlSpec, *, forever: bool) -> int:
+    from dnsctl.demo.scenario import Demo
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        demo = Demo(spec, compose.build_engine(spec), say)
+    except ValueError as e:
+        raise ConfigError([str(e)]) from None
+    if forever:
+        first = demo.profile.by_priority[0]
+        await daemon.run_until_signal(
+            demo.start,
+            demo.stop,
+            on_ready=lambda: say(
+                f"take {first.name} down:  curl -X POST http://{first.addresses[0]}:{demo.replicas.port}/_demo/down"
+                "\nCtrl-C to stop."
+            ),
+        )
+        return ExitCode.CONVERGED
+    await demo.start()
+    try:
+        ok = await demo.scripted()
+    finally:
+        await demo.stop()
+    say("demo complete: DNS followed the replica's health both ways" if ok else "demo FAILED")
+    return ExitCode.CONVERGED if ok else ExitCode.FAILED

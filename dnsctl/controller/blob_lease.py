@@ -41,7 +41,10 @@ log = logging.getLogger("dnsctl.lease")
 
 CONNECTION_STRING_ENV = "DNSCTL_HA_CONNECTION_STRING"
 MIN_DURATION, MAX_DURATION = 15, 60  # what Azure accepts for a finite lease
-ROLE_HINT = "grant the identity 'Storage Blob Data Contributor' on the storage account or the container"
+ROLE_HINT = (
+    "grant the identity 'Storage Blob Data Contributor' on the storage account "
+    "(or on the container, if it exists already)"
+)
 CREDENTIAL_HINT = f"check the identity behind azure.credential (or {CONNECTION_STRING_ENV}, when set)"
 _AUTHENTICATION_CODES = frozenset(
     {"AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation"}
@@ -184,7 +187,7 @@ class AzureBlobLease:
             except LeaseError as e:
                 self._lost(e)
             except TimeoutError:
-                self._lost(LeaseError(f"no answer within {self._op_timeout:g} s"))
+                self._lost(LeaseError(f"{self.location}: no answer within {self._op_timeout:g} s"))
             else:
                 if not self._held:
                     log.info("acquired the lease on %s as %s", self.location, self.identity)

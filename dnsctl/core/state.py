@@ -121,8 +121,7 @@ def step(
             old = health.get(r.endpoint, EndpointHealth())
             if isolated:
                 # Our own network is the suspect: remember the result, judge nobody.
-                health[r.endpoint] = replace(old, last=r)
-                continue
+                pass
             new = observe(old, r, profile.monitor, now)
             health[r.endpoint] = new
             if new.status is not old.status:

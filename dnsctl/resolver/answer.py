@@ -9,13 +9,21 @@ from __future__ import annotations
 
 from struct import pack
 
-from dnsctl.resolver.wire import COPIED_FLAGS, HEADER_LEN, QR, RA, TC, Query
+from dnsctl.resolver.wire import CD, COPIED_FLAGS, HEADER_LEN, QR, RA, RD, TC, Query
+
+_COUNTED: dict[tuple[int, int], tuple[int, int]] = {}
+
+
+def _counted(qtype: int, rcode: int) -> tuple[int, int]:
+    """One shared (qtype, rcode) tuple per pair: the metrics key, without a tuple per answer."""
+    key = (qtype, rcode)
+    return _COUNTED.setdefault(key, key)
 
 
 class Answer:
     """A rendered reply: header flags (without RD/CD), section counts and the body after the name."""
 
-    __slots__ = ("an", "ar", "body", "flags", "ns")
+    __slots__ = ("an", "ar", "body", "counted", "flags", "heads", "ns")
 
     def __init__(self, flags: int, an: int, ns: int, ar: int, body: bytes) -> None:
         self.flags = flags
@@ -23,6 +31,19 @@ class Answer:
         self.ns = ns
         self.ar = ar
         self.body = body  # QTYPE, QCLASS and the records
+        # Filled by prepare() the first time the hot path serves this answer.
+        self.heads: tuple[bytes, ...] | None = None
+        self.counted: tuple[int, int] = (0, 0)
+
+    def prepare(self) -> tuple[bytes, ...]:
+        """Header bytes after the ID for every query variant, indexed by RD | CD<<1 | OPT<<2."""
+        heads = []
+        for index in range(8):
+            flags = self.flags | (RD if index & 1 else 0) | (CD if index & 2 else 0)
+            heads.append(pack(">HHHHH", flags, 1, self.an, self.ns, self.ar + (index >> 2)))
+        self.counted = _counted((self.body[0] << 8) | self.body[1], self.flags & 0xF)
+        self.heads = tuple(heads)
+        return self.heads
 
     @property
     def rcode(self) -> int:

@@ -1,49 +1,56 @@
-"""A bounded LRU cache of forwarded answers whose TTLs count down, with serve-stale (RFC 8767)."""
+"""A bounded LRU cache of forwarded answers whose TTLs count down, with serve-stale (RFC 8767).
+
+Entries are kept small (100k of them must fit well under 100 MB): one bytes object per answer, TTL
+positions found again when an answer is re-rendered (at most once a second while it is being served).
+"""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from struct import pack_into, unpack_from
+from struct import pack, pack_into, unpack_from
 
 from dnsctl.core.model import CacheSpec
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.normalize import Normalized
+from dnsctl.resolver.wire import walk_records
 
 # RFC 8767 4: a stale answer carries a TTL of 30 seconds.
 STALE_TTL = 30
+_HEAD = 8  # flags, ANCOUNT, NSCOUNT, ARCOUNT in front of the body in CacheEntry.message
 
 
-def _with_ttls(template: Answer, offsets: tuple[int, ...], ttl_for: Callable[[int], int]) -> Answer:
-    body = bytearray(template.body)
-    for offset in offsets:
-        pack_into(">I", body, offset, ttl_for(unpack_from(">I", body, offset)[0]))
-    return Answer(template.flags, template.an, template.ns, template.ar, bytes(body))
+def _render(message: bytes, ttl_for: Callable[[int], int]) -> Answer:
+    flags, an, ns, ar = unpack_from(">HHHH", message)
+    body = bytearray(message[_HEAD:])
+    # The body starts at QTYPE; names in it end at a pointer or a root label, both skipped by walk_records.
+    for _, _, ttl_offset, _, _ in walk_records(body, 4, an + ns + ar):
+        pack_into(">I", body, ttl_offset, ttl_for(unpack_from(">I", body, ttl_offset)[0]))
+    return Answer(flags, an, ns, ar, bytes(body))
 
 
 class CacheEntry:
-    __slots__ = ("expires", "offsets", "served", "served_age", "stale_until", "stored", "template")
+    __slots__ = ("expires", "message", "served", "served_age", "stored")
 
-    def __init__(self, normalized: Normalized, now: float, serve_stale: float) -> None:
-        self.template = normalized.answer
-        self.offsets = normalized.ttl_offsets
+    def __init__(self, normalized: Normalized, now: float) -> None:
+        a = normalized.answer
+        self.message = pack(">HHHH", a.flags, a.an, a.ns, a.ar) + a.body
         self.stored = now
         self.expires = now + normalized.lifetime
-        self.stale_until = self.expires + serve_stale
-        self.served = self.template
-        self.served_age = 0
+        self.served: Answer | None = None
+        self.served_age = -1
 
     def at(self, now: float) -> Answer:
         """The answer with TTLs lowered by the seconds spent in cache (re-rendered once a second at most)."""
         age = int(now - self.stored)
-        if age != self.served_age:
-            self.served = _with_ttls(self.template, self.offsets, lambda ttl: max(ttl - age, 0))
+        if age != self.served_age or self.served is None:
+            self.served = _render(self.message, lambda ttl: max(ttl - age, 0))
             self.served_age = age
         return self.served
 
     def stale(self) -> Answer:
-        return _with_ttls(self.template, self.offsets, lambda _: STALE_TTL)
+        return _render(self.message, lambda _: STALE_TTL)
 
 
 class AnswerCache:
@@ -69,7 +76,7 @@ class AnswerCache:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if now >= entry.stale_until:
+        if now >= entry.expires + self.spec.serve_stale:
             del self.entries[key]
             return None
         return entry.stale() if now >= entry.expires else entry.at(now)
@@ -77,7 +84,7 @@ class AnswerCache:
     def store(self, key: bytes, normalized: Normalized, now: float) -> None:
         if normalized.lifetime <= 0 or self.spec.max_entries <= 0:
             return
-        self.entries[key] = CacheEntry(normalized, now, self.spec.serve_stale)
+        self.entries[key] = CacheEntry(normalized, now)
         self.entries.move_to_end(key)
         while len(self.entries) > self.spec.max_entries:
             self.entries.popitem(last=False)

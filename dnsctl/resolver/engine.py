@@ -11,7 +11,6 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-from struct import pack
 
 from dnslib import CNAME, RR, DNSLabel
 
@@ -91,6 +90,12 @@ class Engine:
         self.limiter = RateLimiter(spec.rate_limit) if spec.rate_limit.qps > 0 else None
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
+        # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
+        self._memo_get = self.policy.memo.get
+        self._zone_get = self.zones.rendered.get
+        self._cache_get = self.cache.entries.get
+        self._cache_touch = self.cache.entries.move_to_end
+        self._counts = metrics.queries
 
     def _send(self, q: Query, answer: Answer, opt: bytes, udp: bool) -> bytes:
         self.metrics.count(q.qtype, answer.flags & 0xF)
@@ -130,7 +135,7 @@ class Engine:
         else:
             return self.quick(data, host, True)
         if (
-            self.policy.memo.get(host) is not ALLOWED
+            self._memo_get(host) is not ALLOWED
             or self.limiter is not None
             or data[pos : pos + 2] == _QTYPE_OPT
         ):
@@ -142,36 +147,31 @@ class Engine:
             if answer is None:
                 return self.quick(data, host, True)
         else:
-            answer = self.zones.rendered.get(key)
+            answer = self._zone_get(key)
             if answer is None:
-                entry = self.cache.entries.get(key)
+                entry = self._cache_get(key)
                 if entry is None:
                     return self.quick(data, host, True)
                 now = self.clock()
                 if now >= entry.expires:
                     return self.quick(data, host, True)
-                self.cache.entries.move_to_end(key)
+                self._cache_touch(key)
                 answer = entry.at(now)
                 self.metrics.cache_hits += 1
+        heads = answer.heads
+        if heads is None:
+            heads = answer.prepare()
         out = (
             data[:2]
-            + pack(
-                ">HHHHH",
-                answer.flags | (((data[2] << 8) | data[3]) & COPIED_FLAGS),
-                1,
-                answer.an,
-                answer.ns,
-                answer.ar + 1 if opt else answer.ar,
-            )
+            + heads[(data[2] & 1) | ((data[3] >> 3) & 2) | (4 if opt else 0)]
             + data[12:pos]
             + answer.body
             + opt
         )
         if len(out) > limit:
             return self.quick(data, host, True)
-        counts = self.metrics.queries
-        counted = ((data[pos] << 8) | data[pos + 1], answer.flags & 0xF)
-        counts[counted] = counts.get(counted, 0) + 1
+        counts = self._counts
+        counts[answer.counted] = counts.get(answer.counted, 0) + 1
         return out
 
     def quick(self, data: bytes, host: str, udp: bool) -> bytes | Query | None:

@@ -17,7 +17,6 @@ from dnsctl.resolver.wire import HEADER_LEN, NOERROR, NXDOMAIN, QR, RA, TYPE_OPT
 @dataclass(frozen=True, slots=True)
 class Normalized:
     answer: Answer
-    ttl_offsets: tuple[int, ...]  # offsets of every TTL field in answer.body
     lifetime: int  # seconds it may be served from cache; 0: serve once, do not cache
 
 
@@ -57,4 +56,4 @@ def normalize_reply(reply: bytes, qname_len: int, spec: CacheSpec) -> Normalized
         answer_ttls = [ttl(offset) for offset in ttl_at[:an]]
         lifetime = min(answer_ttls) if answer_ttls else 0
     answer = Answer(QR | RA | rcode, an, ns, max(0, kept - an - ns), bytes(buf[start:]))
-    return Normalized(answer, tuple(offset - start for offset in ttl_at), lifetime)
+    return Normalized(answer, lifetime)

@@ -124,7 +124,7 @@ class Query:
         return self.data[HEADER_LEN : self.qend + 4]
 
 
-def skip_name(data: bytes, pos: int) -> int:
+def skip_name(data: bytes | bytearray, pos: int) -> int:
     """Offset just past the (possibly compressed) name at `pos`; raises IndexError/ValueError on garbage."""
     for _ in range(128):
         length = data[pos]
@@ -140,7 +140,7 @@ def skip_name(data: bytes, pos: int) -> int:
     raise ValueError("name too long")
 
 
-def walk_records(data: bytes, pos: int, count: int) -> Iterator[tuple[int, int, int, int, int]]:
+def walk_records(data: bytes | bytearray, pos: int, count: int) -> Iterator[tuple[int, int, int, int, int]]:
     """Yield (start, rtype, ttl_offset, rdata_start, end) for `count` records from `pos`."""
     n = len(data)
     for _ in range(count):

@@ -1,8 +1,9 @@
-"""Config documents for the loader tests: a valid base, a path-based editor, and a loader that collects problems."""
+"""Config documents for the loader tests: a valid base, a path editor, and a problem collector."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def put(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """Set `value` at a path like 'profiles[0].monitor.fall', creating mappings on the way."""
     steps: list[str | int] = [name if name else int(index) for name, index in _STEP.findall(path)]
     node: Any = doc
-    for here, after in zip(steps, steps[1:], strict=False):
+    for here, after in itertools.pairwise(steps):
         if isinstance(here, str) and here not in node:
             node[here] = [] if isinstance(after, int) else {}
         node = node[here]

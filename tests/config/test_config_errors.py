@@ -63,7 +63,9 @@ def test_unreadable_yaml_names_the_line(tmp_path: Path, text: str, line: int) ->
 @pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
 def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
-    assert config_error(path).problems == [f"{path}: the top level must be a mapping (profiles:, resolver:, ...)"]
+    assert config_error(path).problems == [
+        f"{path}: the top level must be a mapping (profiles:, resolver:, ...)"
+    ]
 
 
 @pytest.mark.parametrize("text", ["1: x\n", "~: x\n", "true: 1\nprofiles: []\n"])
@@ -77,21 +79,42 @@ def test_top_level_keys_that_are_not_names(tmp_path: Path, text: str) -> None:
     [
         ({"profiles": 5}, "profiles: Input should be a valid list (got 5)"),
         ({"admin": []}, "admin: Input should be a valid dictionary or instance of AdminModel (got [])"),
-        ({f"{P}.ttl": "thirty"}, f"{P}.ttl: Input should be a valid integer, unable to parse string as an integer"),
+        (
+            {f"{P}.ttl": "thirty"},
+            f"{P}.ttl: Input should be a valid integer, unable to parse string as an integer",
+        ),
         ({f"{P}.ttl": 0}, f"{P}.ttl: Input should be greater than or equal to 1 (got 0)"),
-        ({f"{P}.endpoints[0].weight": -1}, f"{P}.endpoints[0].weight: Input should be greater than or equal to 0"),
+        (
+            {f"{P}.endpoints[0].weight": -1},
+            f"{P}.endpoints[0].weight: Input should be greater than or equal to 0",
+        ),
         ({f"{P}.monitor.port": 70000}, f"{P}.monitor.port: Input should be less than or equal to 65535"),
         ({f"{P}.performance_margin": 1.0}, f"{P}.performance_margin: Input should be less than 1"),
         (
             {f"{P}.routing": "fastest"},
             f"{P}.routing: Input should be 'priority', 'weighted' or 'performance' (got 'fastest')",
         ),
-        ({f"{P}.endpoints[0].override": "maybe"}, f"{P}.endpoints[0].override: Input should be 'obey', 'up' or 'down'"),
+        (
+            {f"{P}.endpoints[0].override": "maybe"},
+            f"{P}.endpoints[0].override: Input should be 'obey', 'up' or 'down'",
+        ),
         ({f"{P}.monitor.verify_tls": "perhaps"}, f"{P}.monitor.verify_tls: Input should be a valid boolean"),
-        ({f"{P}.monitor.headers": {"X-Count": [1]}}, f"{P}.monitor.headers.X-Count: Input should be a valid string"),
-        ({f"{P}.endpoints[0].addresses": "10.1.0.5"}, f"{P}.endpoints[0].addresses: Input should be a valid list"),
-        ({"azure.credential": "password"}, "azure.credential: Input should be 'default', 'workload', 'managed',"),
-        ({"resolver.cache.max_entries": -5}, "resolver.cache.max_entries: Input should be greater than or equal to 0"),
+        (
+            {f"{P}.monitor.headers": {"X-Count": [1]}},
+            f"{P}.monitor.headers.X-Count: Input should be a valid string",
+        ),
+        (
+            {f"{P}.endpoints[0].addresses": "10.1.0.5"},
+            f"{P}.endpoints[0].addresses: Input should be a valid list",
+        ),
+        (
+            {"azure.credential": "password"},
+            "azure.credential: Input should be 'default', 'workload', 'managed',",
+        ),
+        (
+            {"resolver.cache.max_entries": -5},
+            "resolver.cache.max_entries: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_wrong_types_and_values_are_located(tmp_path: Path, changes: dict[str, Any], expected: str) -> None:
@@ -137,7 +160,9 @@ def test_missing_required_fields(tmp_path: Path, missing: str, expected: str) ->
         ("ha.", "leese", "lease"),
     ],
 )
-def test_unknown_keys_suggest_the_closest_name(tmp_path: Path, where: str, typo: str, suggestion: str) -> None:
+def test_unknown_keys_suggest_the_closest_name(
+    tmp_path: Path, where: str, typo: str, suggestion: str
+) -> None:
     found = problems(write(tmp_path, edited({f"{where}{typo}": 1})))
     assert f"{where}{typo}: unknown key; did you mean {suggestion!r}?" in found
 
@@ -177,6 +202,17 @@ def test_type_errors_and_rule_problems_are_reported_together(tmp_path: Path) -> 
     assert len(found) == len(expected_starts), found
 
 
+def test_a_profile_that_does_not_validate_still_counts_for_the_views(tmp_path: Path) -> None:
+    doc = edited({f"{P}.ttl": "thirty", f"{P}.endpoints[1]": {"target": "w.example", "priority": 2}})
+    found = problems(write(tmp_path, doc))
+    assert found == [
+        f"{P}.ttl: Input should be a valid integer, unable to parse string as an integer (got 'thirty')",
+        f"{P}.endpoints[1].name: required",
+        # westeurope lost its name above, so this one is true.
+        "resolver.views[0].prefer.myregistry: profile 'myregistry' has no endpoint 'westeurope'",
+    ]
+
+
 def test_every_problem_line_names_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, edited({f"{P}.monitor.fall": 0, "admin.listen": "x"}))
     err = config_error(path)
@@ -194,10 +230,18 @@ def test_config_path_precedence(tmp_path: Path) -> None:
 def test_a_broken_file_gives_one_clean_error_in_a_fresh_interpreter(tmp_path: Path) -> None:
     # What a user running the loader sees: the message, and no traceback of a library.
     path = write(tmp_path, "profiles:\n  - name: a\n    fqdn: [oops\n")
-    script = (
-        "import sys\nfrom pathlib import Path\nfrom dnsctl.config.load import load\nfrom dnsctl.errors import ConfigError\n"
-        "try:\n    load(Path(sys.argv[1]))\nexcept ConfigError as e:\n    print('\\n'.join(e.problems))\n"
-        "    raise SystemExit(2)\n"
+    script = "\n".join(
+        [
+            "import sys",
+            "from pathlib import Path",
+            "from dnsctl.config.load import load",
+            "from dnsctl.errors import ConfigError",
+            "try:",
+            "    load(Path(sys.argv[1]))",
+            "except ConfigError as e:",
+            "    print('\\n'.join(e.problems))",
+            "    raise SystemExit(2)",
+        ]
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60

@@ -167,7 +167,9 @@ def test_reference_resolver(reference: DnsctlSpec) -> None:
     assert r.upstreams == (HostPort("168.63.129.16", 53),)
     assert r.allow == ("127.0.0.0/8", "10.0.0.0/8")
     assert (r.cache.max_entries, r.cache.serve_stale) == (100_000, 3600.0)
-    assert r.views == (ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "eastus")),)),)
+    assert r.views == (
+        ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "eastus")),)),
+    )
     assert r.views[0].preference("myregistry") == ("westeurope", "eastus")
     assert r.zones == (
         ZoneSpec(
@@ -257,7 +259,9 @@ def test_assigning_to_a_converted_spec_raises(reference: DnsctlSpec, attribute: 
         reference.profiles = ()  # type: ignore[misc]
 
 
-@pytest.mark.skipif(not SHARED_EXAMPLE.exists(), reason="the shared reference file exists only in the workspace")
+@pytest.mark.skipif(
+    not SHARED_EXAMPLE.exists(), reason="the shared reference file exists only in the workspace"
+)
 def test_the_shared_reference_file_loads_to_the_same_spec(tmp_path: Path) -> None:
     assert load_ok(SHARED_EXAMPLE) == load_ok(write(tmp_path, REFERENCE))
 

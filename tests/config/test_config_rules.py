@@ -9,8 +9,12 @@ import pytest
 
 from .documents import base, edited, load_ok, problems, write
 
-ALT = {"name": "second", "fqdn": "second.example", "endpoints": [{"name": "a", "target": "a.example", "priority": 1}]}
-NO_VIEWS = {"resolver.views": []}
+ALT = {
+    "name": "second",
+    "fqdn": "second.example",
+    "endpoints": [{"name": "a", "target": "a.example", "priority": 1}],
+}
+NO_VIEWS: dict[str, Any] = {"resolver.views": []}
 P = "profiles[0]"
 EP0, EP1 = f"{P}.endpoints[0]", f"{P}.endpoints[1]"
 MON = f"{P}.monitor"
@@ -19,7 +23,7 @@ REC0 = f"{ZONE}.records[0]"
 
 
 def _profile_copy(**changes: Any) -> dict[str, Any]:
-    doc = base()["profiles"][0]
+    doc: dict[str, Any] = base()["profiles"][0]
     doc.update(changes)
     return doc
 
@@ -178,7 +182,11 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
         [f"{EP0}.addresses[1]: '10.1.0.500' is not an IP address"],
     ),
     # --- azure
-    ("azure base_url scheme", {"azure.base_url": "ftp://x"}, ["azure.base_url: 'ftp://x' is not an http(s) URL"]),
+    (
+        "azure base_url scheme",
+        {"azure.base_url": "ftp://x"},
+        ["azure.base_url: 'ftp://x' is not an http(s) URL"],
+    ),
     (
         "azure plain http off loopback",
         {"azure.base_url": "http://management.example"},
@@ -205,7 +213,11 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"resolver.allow": ["10.0.0.0/33"]},
         ["resolver.allow[0]: '10.0.0.0/33' is not an IP network like '10.0.0.0/8'"],
     ),
-    ("upstream timeout", {"resolver.upstream_timeout": 0}, ["resolver.upstream_timeout: must be greater than 0"]),
+    (
+        "upstream timeout",
+        {"resolver.upstream_timeout": 0},
+        ["resolver.upstream_timeout: must be greater than 0"],
+    ),
     (
         "duplicate view",
         {"resolver.views[1]": {"name": "westeurope-vnet", "clients": ["10.3.0.0/16"]}},
@@ -294,11 +306,17 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"admin.listen": "nope"},
         ["admin.listen: 'nope' needs a port, like '127.0.0.1:5353' or '[::1]:5353'"],
     ),
-    ("admin listen port", {"admin.listen": "127.0.0.1:99999"}, ["admin.listen: '127.0.0.1:99999' has an invalid port"]),
+    (
+        "admin listen port",
+        {"admin.listen": "127.0.0.1:99999"},
+        ["admin.listen: '127.0.0.1:99999' has an invalid port"],
+    ),
     (
         "ha lease without blob_url",
         {"ha.lease": "azure-blob"},
-        ["ha.blob_url: ha.lease azure-blob needs blob_url (https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)"],
+        [
+            "ha.blob_url: ha.lease azure-blob needs blob_url (https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB)"
+        ],
     ),
     (
         "ha blob_url without a blob",
@@ -308,7 +326,11 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
             "https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB"
         ],
     ),
-    ("ha lease duration", {"ha.lease_duration": "90s"}, ["ha.lease_duration: an Azure Blob lease lasts 15 to 60 seconds"]),
+    (
+        "ha lease duration",
+        {"ha.lease_duration": "90s"},
+        ["ha.lease_duration: an Azure Blob lease lasts 15 to 60 seconds"],
+    ),
 ]
 
 
@@ -317,7 +339,9 @@ def test_the_base_document_is_valid(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("changes", "expected"), [(c, e) for _, c, e in RULES], ids=[r[0] for r in RULES])
-def test_rule_reports_its_located_problem(tmp_path: Path, changes: dict[str, Any], expected: list[str]) -> None:
+def test_rule_reports_its_located_problem(
+    tmp_path: Path, changes: dict[str, Any], expected: list[str]
+) -> None:
     assert problems(write(tmp_path, edited(changes))) == expected
 
 

@@ -238,9 +238,14 @@ class Replay:
 
 
 def check_decision(
-    profile: ProfileSpec, st_: ProfileState, decision: Decision | None, now: float, decided: bool
+    profile: ProfileSpec,
+    st_: ProfileState,
+    decision: Decision | None,
+    before: Decision | None,
+    now: float,
+    decided: bool,
 ) -> None:
-    """`decided`: this profile was just decided outside an isolation."""
+    """`before`: the decision before this operation; `decided`: just decided outside an isolation."""
     status = {
         ep.name: effective_status(
             ep, st_.endpoints.get(ep.name, EndpointHealth()), st_.overrides.get(ep.name)
@@ -252,6 +257,9 @@ def check_decision(
         # Only ignorance within the startup grace leaves a profile undecided.
         assert not decided or (checking and now - st_.started_at < profile.startup_grace)
         return
+    if before is None:
+        # A first decision waits for every verdict, or for the end of the startup grace.
+        assert not checking or now - st_.started_at >= profile.startup_grace
     assert decision.endpoints or decision.fallback, "an empty decision"
     configured = {ep.name for ep in profile.endpoints}
     assert set(decision.endpoints) <= configured
@@ -271,6 +279,11 @@ def test_engine_invariants_over_random_rounds_and_operator_actions(data: st.Data
     replay = Replay(spec)
     runs: dict[tuple[str, str], list[int]] = {}  # consecutive [successes, failures] per endpoint
     for op in ops:
+        before = {
+            (name, view): rs.decision
+            for name, st_ in replay.states.items()
+            for view, rs in [(None, st_.routing), *st_.views.items()]
+        }
         out = replay.apply(op)
         if op[0] == "round" and not out.isolated:
             verdicts = op[2]
@@ -291,9 +304,9 @@ def test_engine_invariants_over_random_rounds_and_operator_actions(data: st.Data
         for prof in spec.profiles:
             st_ = replay.states[prof.name]
             decided = not out.isolated and (op[0] == "round" or op[1] == prof.name)
-            check_decision(prof, st_, st_.decision, replay.now, decided)
-            for view in st_.views.values():
-                check_decision(prof, st_, view.decision, replay.now, decided)
+            check_decision(prof, st_, st_.decision, before.get((prof.name, None)), replay.now, decided)
+            for view, rs in st_.views.items():
+                check_decision(prof, st_, rs.decision, before.get((prof.name, view)), replay.now, decided)
         for change in out.changes:
             assert not change.new.same_outcome(change.old)
             event(f"decision {change.new.kind.value}" + (" failover" if change.failover else ""))

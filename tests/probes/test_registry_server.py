@@ -12,7 +12,7 @@ import httpx
 from dnsctl.core.results import FailureReason
 from dnsctl.probes import HttpProber
 from tests.probes.builders import TARGET, endpoint, profile
-from tests.support.registry import RegistryPki, RegistryProcess, RegistryServer
+from tests.support.registry import MAX_HEAD, RegistryPki, RegistryProcess, RegistryServer
 
 
 def test_healthy_v2_answers_like_a_registry(pki: RegistryPki) -> None:
@@ -63,3 +63,12 @@ def test_garbage_request_closes_only_that_connection() -> None:
             assert raw.recv(100) == b""  # closed, no answer
         with httpx.Client(trust_env=False) as client:
             assert client.get(f"{server.url}/v2/").status_code == 401
+
+
+def test_endless_request_head_is_refused_not_buffered() -> None:
+    with RegistryServer("127.0.0.3") as server:
+        with socket.create_connection(("127.0.0.3", server.port), timeout=5) as raw:
+            head = b"GET /v2/ HTTP/1.1\r\nX-Long: "
+            raw.sendall(head + b"a" * (MAX_HEAD + 1 - len(head)))  # all of it is read: no RST on close
+            assert raw.recv(100).startswith(b"HTTP/1.1 431 ")
+        assert server.requests == []

@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import threading
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,8 +53,10 @@ UNAUTHORIZED_BODY = (
 )
 UNAVAILABLE_BODY = b'{"errors":[{"code":"UNAVAILABLE","message":"service unavailable","detail":null}]}'
 BIG_MARKER = b"MARKER-AFTER-4KIB"
+MAX_HEAD = 64 * 1024  # a request head larger than this is refused (431), so memory stays bounded
+MAX_SEEN = 10_000  # `requests` keeps the most recent ones, so a long-running server stays small
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 400: "Bad Request", 401: "Unauthorized"}
-_REASONS |= {404: "Not Found"}
+_REASONS |= {404: "Not Found", 431: "Request Header Fields Too Large"}
 _REASONS |= {500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -149,7 +152,7 @@ class RegistryServer:
             tls.sni_callback = _remember_sni
         self._behaviour = Behaviour(behaviour)
         self._lock = threading.Condition()
-        self._requests: list[SeenRequest] = []
+        self._requests: deque[SeenRequest] = deque(maxlen=MAX_SEEN)
         self._connections = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -210,6 +213,7 @@ class RegistryServer:
 
     @property
     def requests(self) -> list[SeenRequest]:
+        """The requests seen (the most recent MAX_SEEN), oldest first."""
         with self._lock:
             return list(self._requests)
 
@@ -288,6 +292,10 @@ class RegistryServer:
             while b"\r\n\r\n" not in buffer:
                 if buffer[:1] == b"\x16":  # a TLS ClientHello on a plain port: answer like nginx does
                     writer.write(_response(400, b"plain HTTP port", [], close=True))
+                    await writer.drain()
+                    return
+                if len(buffer) > MAX_HEAD:  # a client streaming something that is not HTTP
+                    writer.write(_response(431, b"", [], close=True))
                     await writer.drain()
                     return
                 chunk = await reader.read(65536)
