@@ -15,7 +15,7 @@ from typing import Any
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.core.plan import Published, RecordValue
+from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
 from dnsctl.core.state import DecisionChange
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
@@ -108,8 +108,8 @@ class RunController(ControllerBase):
             self._report_drift(report)
         self.metrics.observe_writes(report.results)
         for r in report.results:
-            if r.outcome is Outcome.APPLIED and r.change.after is not None:
-                self.written[r.change.profile] = r.change.after
+            if r.outcome is Outcome.APPLIED:
+                self._remember(r.change, r.etag)
         for problem in report.refused:
             log.error("refused: %s", problem)
         for e in report.errors:
@@ -122,6 +122,18 @@ class RunController(ControllerBase):
             self.last_success = time.time()
             self.metrics.last_reconcile.set(self.last_success)
         self.metrics.reconcile_errors.set(self.consecutive_errors)
+
+    def _remember(self, change: Change, etag: str | None) -> None:
+        """What is published now, after our own write (the read before it is stale)."""
+        pub = self.published.get(change.profile)
+        records = dict(pub.records) if pub is not None else {}
+        if change.action is Action.DELETE:
+            if change.before is not None:
+                records.pop(change.before.type, None)
+        elif change.after is not None:
+            records[change.after.type] = ReadRecord(change.after, etag, dict(change.metadata or {}))
+            self.written[change.profile] = change.after
+        self.published[change.profile] = Published(change.name, records)
 
     def _report_drift(self, report: Report) -> None:
         for name, pub in report.published.items():

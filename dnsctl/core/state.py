@@ -121,7 +121,8 @@ def step(
             old = health.get(r.endpoint, EndpointHealth())
             if isolated:
                 # Our own network is the suspect: remember the result, judge nobody.
-                pass
+                health[r.endpoint] = replace(old, last=r)
+                continue
             new = observe(old, r, profile.monitor, now)
             health[r.endpoint] = new
             if new.status is not old.status:

@@ -111,3 +111,18 @@ def cname_of(emulator: AzureEmulator, name: str = "myregistry") -> str | None:
 
 def writes(emulator: AzureEmulator) -> list[Any]:
     return [r for r in emulator.request_log() if r.method in ("PUT", "PATCH", "DELETE")]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on `host`."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")

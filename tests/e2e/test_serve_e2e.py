@@ -1,0 +1,90 @@
+"""`dnsctl serve` as a process: real DNS queries follow live replicas through failover and failback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rdatatype
+import yaml
+
+from tests.e2e.conftest import Replicas
+from tests.e2e.daemon import Daemon
+from tests.e2e.harness import REPLICAS, free_port
+
+EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
+FALL, RISE, HOLD = 3, 2, 2.0
+
+
+def answer(port: int, tcp: bool = False) -> tuple[str, list[str]]:
+    q = dns.message.make_query("myregistry.azurecr.io", "A")
+    r = (dns.query.tcp if tcp else dns.query.udp)(q, "127.0.0.1", port=port, timeout=2)
+    cname = [str(rr.target).rstrip(".") for rrset in r.answer if rrset.rdtype == dns.rdatatype.CNAME for rr in rrset]
+    addrs = [rr.address for rrset in r.answer if rrset.rdtype == dns.rdatatype.A for rr in rrset]
+    return (cname[0] if cname else ""), addrs
+
+
+def failures_served(replicas: Replicas, name: str) -> int:
+    return sum(1 for r in replicas.servers[name].requests if r.path == "/v2/")
+
+
+def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
+    dns_port, admin_port = free_port(), free_port()
+    config = {
+        "profiles": [
+            {
+                "name": "myregistry",
+                "fqdn": "myregistry.azurecr.io",
+                "ttl": 5,
+                "failback_hold": f"{HOLD}s",
+                "monitor": {"protocol": "https", "port": replicas.port, "interval": "500ms", "timeout": "400ms",
+                            "fall": FALL, "rise": RISE, "ca_file": replicas.ca_file},
+                "endpoints": [
+                    {"name": name, "target": target, "priority": i + 1, "addresses": [ip]}
+                    for i, (name, (target, ip)) in enumerate(REPLICAS.items())
+                ],
+            }
+        ],
+        "resolver": {"listen": [f"127.0.0.1:{dns_port}"]},
+        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+    }
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    with Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log") as d:
+        d.wait_until(lambda: d.get("/readyz").status_code == 200, 15, "readiness")
+        assert answer(dns_port) == (EAST, ["127.0.0.2"])
+        assert answer(dns_port, tcp=True) == (EAST, ["127.0.0.2"])
+
+        replicas.set("eastus", "503")
+        replicas.servers["eastus"].clear()
+        seen_east_after_failure = False
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = answer(dns_port)
+            failed = failures_served(replicas, "eastus")
+            if got[0] == WEST:
+                break
+            seen_east_after_failure |= failed >= 1
+            time.sleep(0.05)
+        assert got == (WEST, ["127.0.0.3"]), d.log()[-3000:]
+        assert failed >= FALL, "the answer moved before `fall` failed probes"
+        assert seen_east_after_failure, "the answer moved on the first failure"
+        reason = d.status()["profiles"][0]["decision"]["reason"]
+        assert f"eastus Degraded after {FALL} failures (http-status 503)" in reason
+
+        replicas.set("eastus", "healthy")
+        d.wait_until(lambda: answer(dns_port)[0] == EAST, 20, "the failback")
+        prof = d.status()["profiles"][0]
+        east = next(e for e in prof["endpoints"] if e["name"] == "eastus")
+        assert prof["decision"]["endpoints"] == ["eastus"]
+        online_since = time.mktime(time.strptime(east["since"], "%Y-%m-%dT%H:%M:%SZ"))
+        decided = time.mktime(time.strptime(prof["decision"]["since"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert decided - online_since >= HOLD - 1, "failed back before failback_hold"  # 1 s: timestamps are whole
+
+        metrics = d.get("/metrics").text
+        assert 'dnsctl_failovers_total{profile="myregistry"} 2.0' in metrics
+        assert 'dnsctl_probe_failures_total{endpoint="eastus",profile="myregistry",reason="http-status"}' in metrics
+        assert "dnsctl_resolver_queries_total" in metrics
+        assert d.terminate() == 0
