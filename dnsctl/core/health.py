@@ -115,6 +115,8 @@ def describe(endpoint: str, health: EndpointHealth) -> str:
         why = f" ({health.last.describe()})"
     if health.status is MonitorStatus.DEGRADED:
         tail = f"; damped after {len(health.flap_times)} flaps" if health.damped else ""
+        if health.successes:
+            return f"{endpoint} Degraded, recovering ({health.successes} successes so far){tail}"
         return f"{endpoint} Degraded after {health.failures} failures{why}{tail}"
     if health.status is MonitorStatus.CHECKING:
         return f"{endpoint} CheckingEndpoint (no verdict yet{why and ', last' + why})"

@@ -100,6 +100,10 @@ def decide(
         waiting = [n for n, s in status.items() if s is MonitorStatus.CHECKING]
         if waiting:
             return prev
+    current = _current(prev)
+    if current is not None and status.get(current) is MonitorStatus.CHECKING:
+        # No verdict on the current endpoint (a restart with a restored choice): no reason to move.
+        return _keep(prev, f"{current} has no verdict yet; keeping it", now)
     online = [ep for ep in order if status[ep.name] is MonitorStatus.ONLINE]
     if not online:
         return replace(prev, decision=_all_down(profile, health, status, prev.decision, now), challenger=None)
@@ -308,6 +312,9 @@ def _all_down(
     enabled = tuple(ep.name for ep in profile.by_priority if status[ep.name] is not MonitorStatus.DISABLED)
     first = enabled[:1] or (profile.by_priority[0].name,)
     policy = profile.when_all_down
+    if prev is None and any(s is MonitorStatus.CHECKING for s in status.values()):
+        # The startup grace ran out without verdicts: keep whatever is published (DESIGN rule 1).
+        policy = WhenAllDown.KEEP_LAST
     since = prev.since if prev is not None and prev.kind is DecisionKind.ALL_DOWN else now
     if policy is WhenAllDown.SERVE_ALL:
         return Decision(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from dnsctl.core.health import (
@@ -256,8 +258,6 @@ def test_describe_degraded_names_the_failures_and_the_last_reason(
 
 
 def test_describe_http_status_and_online_and_checking() -> None:
-    from dataclasses import replace
-
     h = degraded(2)
     assert h.last is not None
     h = replace(h, last=replace(h.last, reason=FailureReason.HTTP_STATUS, status_code=503))

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from dnsctl.core.health import EndpointHealth, MonitorStatus
+from dnsctl.core.health import EndpointHealth, MonitorStatus, observe
 from dnsctl.core.model import EndpointStatus, Failback, Override, ProfileSpec, Routing, WhenAllDown
 from dnsctl.core.results import FailureReason
 from dnsctl.core.routing import (
@@ -20,7 +20,7 @@ from dnsctl.core.routing import (
     freeze,
 )
 
-from .factories import T0, degraded, endpoint, online_since, profile
+from .factories import T0, degraded, endpoint, monitor, ok, online_since, profile
 
 LONG_AGO = T0 - 10_000.0
 
@@ -291,10 +291,6 @@ def test_performance_breaks_ties_by_priority() -> None:
 
 
 def test_performance_median_ignores_one_slow_outlier() -> None:
-    from dnsctl.core.health import observe
-
-    from .factories import monitor, ok
-
     h = EndpointHealth()
     for i, latency in enumerate([0.010, 0.500, 0.010]):
         h = observe(h, ok("westeurope", T0 + i, latency), monitor(), T0 + i)
@@ -505,16 +501,32 @@ def test_after_the_grace_with_nothing_known_the_current_record_is_kept() -> None
     assert d.kind is DecisionKind.ALL_DOWN and d.keep_current
 
 
-def test_a_previous_decision_is_revised_even_while_checking() -> None:
-    # A restored decision: a restart must not wait, nor flip DNS on ignorance.
+def test_a_restored_decision_stands_while_its_endpoint_has_no_verdict() -> None:
+    # A restart must not wait, nor flip DNS on ignorance: no verdict on eastus, no reason to leave it.
     prev = on("eastus")
     st = run(profile(startup_grace=60.0), {"westeurope": up()}, prev, now=T0 + 1, started_at=T0)
     assert st.decision is not None
-    assert st.decision.endpoints == ("westeurope",)
-    assert st.decision.reason.startswith("eastus CheckingEndpoint (no verdict yet)")
-    kept = run(profile(startup_grace=60.0), {}, prev, now=T0 + 1, started_at=T0)
-    assert kept.decision is not None
-    assert kept.decision.endpoints == ("eastus",) and kept.decision.keep_current
+    assert st.decision.endpoints == ("eastus",)
+    assert "eastus has no verdict yet" in st.decision.reason
+    moved = run(
+        profile(startup_grace=60.0),
+        {"eastus": degraded(), "westeurope": up()},
+        prev,
+        now=T0 + 1,
+        started_at=T0,
+    )
+    assert chosen(moved) == ("westeurope",)
+
+
+@pytest.mark.parametrize("policy", [WhenAllDown.SERVE_FIRST, WhenAllDown.SERVE_ALL, WhenAllDown.FALLBACK])
+def test_after_the_grace_with_no_verdicts_every_policy_keeps_the_record(policy: WhenAllDown) -> None:
+    prof = profile(
+        startup_grace=60.0,
+        when_all_down=policy,
+        fallback="global.example" if policy is WhenAllDown.FALLBACK else None,
+    )
+    d = run(prof, {}, now=T0 + 60, started_at=T0).decision
+    assert d is not None and d.keep_current and d.fallback is None
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -577,4 +589,4 @@ def test_decide_does_not_touch_its_inputs() -> None:
     prev = on("eastus")
     run(profile(), health, prev)
     assert health == snapshot and prev == on("eastus")
-    assert MonitorStatus.DEGRADED is health["eastus"].status
+    assert health["eastus"].status is MonitorStatus.DEGRADED

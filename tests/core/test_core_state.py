@@ -16,7 +16,7 @@ from dnsctl.core.state import (
     step,
 )
 
-from .factories import T0, Engine, endpoint, fail, ok, profile, spec
+from .factories import T0, Engine, endpoint, fail, ok, profile, result, spec
 
 CHECKING, ONLINE, DEGRADED = MonitorStatus.CHECKING, MonitorStatus.ONLINE, MonitorStatus.DEGRADED
 UP = {"eastus": True, "westeurope": True}
@@ -31,8 +31,6 @@ def two_profiles() -> Engine:
 
 def round_all(e: Engine, verdicts: dict[str, bool]) -> None:
     """One round for both profiles at the same instant."""
-    from .factories import result
-
     results = [
         result(ep, up, e.now, profile=p) for p in ("myregistry", "other") for ep, up in verdicts.items()
     ]
