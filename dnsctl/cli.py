@@ -147,6 +147,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in args.profile))
     if args.rounds < 1:
         raise ConfigError(["--rounds: must be at least 1"])
+    # A diagnostic reports what it sees: the isolation guard would hide exactly that.
+    spec = dataclasses.replace(spec, isolation_guard=dataclasses.replace(spec.isolation_guard, enabled=False))
     if args.rounds == 1:
         # One look is a verdict on its own: no hysteresis to wait for.
         spec = dataclasses.replace(

@@ -165,7 +165,12 @@ class RunController(ControllerBase):
 
     def status(self) -> dict[str, Any]:
         doc = super().status()
-        doc["leadership"] = {"held": self.lease.held, "kind": self.lease.kind, "holder": self.lease.identity}
+        doc["leadership"] = {
+            "held": self.lease.held,
+            "writing": self.lease.held_now(),
+            "kind": self.lease.kind,
+            "holder": self.lease.identity,
+        }
         doc["last_successful_reconcile"] = iso(self.last_success)
         doc["consecutive_errors"] = self.consecutive_errors
         for p in doc["profiles"]:

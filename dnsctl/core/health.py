@@ -116,8 +116,9 @@ def describe(endpoint: str, health: EndpointHealth) -> str:
     if health.status is MonitorStatus.DEGRADED:
         tail = f"; damped after {len(health.flap_times)} flaps" if health.damped else ""
         if health.successes:
-            return f"{endpoint} Degraded, recovering ({health.successes} successes so far){tail}"
-        return f"{endpoint} Degraded after {health.failures} failures{why}{tail}"
+            return f"{endpoint} Degraded, recovering ({health.successes} good probes in a row){tail}"
+        plural = "" if health.failures == 1 else "s"
+        return f"{endpoint} Degraded after {health.failures} failure{plural}{why}{tail}"
     if health.status is MonitorStatus.CHECKING:
         return f"{endpoint} CheckingEndpoint (no verdict yet{why and ', last' + why})"
     return f"{endpoint} {health.status.value}"
