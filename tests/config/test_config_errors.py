@@ -193,7 +193,7 @@ def test_type_errors_and_rule_problems_are_reported_together(tmp_path: Path) -> 
         f"{P}.endpoints[1].target: 'bad target' is not a valid DNS name",
         "resolver.listen[0]: 'localhost:53': 'localhost' must be an IP address",
         "admin.listen: 'nope' needs a port",
-        "ha.lease_duration: an Azure Blob lease lasts 15 to 60 seconds",
+        "ha.lease_duration: an Azure Blob lease lasts 15 to 60 whole seconds",
         "azure.base_url: 'ftp://x' is not an http(s) URL",
     ]
     for start in expected_starts:

@@ -329,7 +329,17 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "ha lease duration",
         {"ha.lease_duration": "90s"},
-        ["ha.lease_duration: an Azure Blob lease lasts 15 to 60 seconds"],
+        ["ha.lease_duration: an Azure Blob lease lasts 15 to 60 whole seconds"],
+    ),
+    (
+        "ha lease duration in whole seconds",
+        {"ha.lease_duration": "15500ms"},
+        ["ha.lease_duration: an Azure Blob lease lasts 15 to 60 whole seconds"],
+    ),
+    (
+        "ha blob_url with a SAS token",
+        {"ha.lease": "azure-blob", "ha.blob_url": "https://acct.blob.core.windows.net/c/leader?sig=abc"},
+        ["ha.blob_url: no query string (a SAS token does not belong in the config): use azure.credential"],
     ),
 ]
 
