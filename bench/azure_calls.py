@@ -17,6 +17,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from dnsctl.clock import SystemClock
 from dnsctl.config.convert import to_spec
@@ -50,16 +51,34 @@ def make_spec(base_url: str, port: int, profiles: int, zones: int, fall: int) ->
                 "name": f"reg{i}",
                 "fqdn": f"reg{i}.azurecr.io",
                 "failback_hold": "0s",
-                "monitor": {"protocol": "http", "port": port, "interval": "10s", "timeout": "2s", "fall": fall,
-                            "rise": 1},
+                "monitor": {
+                    "protocol": "http",
+                    "port": port,
+                    "interval": "10s",
+                    "timeout": "2s",
+                    "fall": fall,
+                    "rise": 1,
+                },
                 "endpoints": [
-                    {"name": "eastus", "target": f"reg{i}.eastus.geo.azurecr.io", "priority": 1,
-                     "addresses": ["127.0.0.2"]},
-                    {"name": "westeurope", "target": f"reg{i}.westeurope.geo.azurecr.io", "priority": 2,
-                     "addresses": ["127.0.0.3"]},
+                    {
+                        "name": "eastus",
+                        "target": f"reg{i}.eastus.geo.azurecr.io",
+                        "priority": 1,
+                        "addresses": ["127.0.0.2"],
+                    },
+                    {
+                        "name": "westeurope",
+                        "target": f"reg{i}.westeurope.geo.azurecr.io",
+                        "priority": 2,
+                        "addresses": ["127.0.0.3"],
+                    },
                 ],
-                "azure": {"subscription_id": SUB, "resource_group": RG, "zone": f"zone{i % zones}.example.internal",
-                          "record": f"reg{i}"},
+                "azure": {
+                    "subscription_id": SUB,
+                    "resource_group": RG,
+                    "zone": f"zone{i % zones}.example.internal",
+                    "record": f"reg{i}",
+                },
             }
             for i in range(profiles)
         ],
@@ -86,14 +105,7 @@ async def one_pass(spec: DnsctlSpec, emulator: AzureEmulator, phase: str) -> Pas
     return Pass(phase, reads, dns, state, int(report.exit_code), took)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profiles", type=int, default=100)
-    parser.add_argument("--zones", type=int, default=5)
-    parser.add_argument("--fall", type=int, default=3)
-    parser.add_argument("--json", help="also write the figures to this file")
-    args = parser.parse_args()
-    os.environ.setdefault("DNSCTL_AZURE_TOKEN", "bench-token")
+async def measure(args: argparse.Namespace) -> list[Pass]:
     passes: list[Pass] = []
     async with DemoReplicas(("eastus", "westeurope"), first_address="127.0.0.2") as replicas:
         with AzureEmulator() as emulator:
@@ -109,19 +121,34 @@ async def main() -> None:
             replicas.set_up("eastus", True)
             for i in range(2):
                 passes.append(await one_pass(spec, emulator, f"eastus back, run {i + 1}"))
+    return passes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profiles", type=int, default=100)
+    parser.add_argument("--zones", type=int, default=5)
+    parser.add_argument("--fall", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    os.environ.setdefault("DNSCTL_AZURE_TOKEN", "bench-token")
+    passes = asyncio.run(measure(args))
     print(f"{args.profiles} profiles in {args.zones} zones, fall={args.fall}, rise=1, failback_hold=0s")
     print(f"{'phase':26} {'ARM reads':>9} {'DNS writes':>10} {'state writes':>12} {'exit':>4} {'seconds':>7}")
     for p in passes:
-        print(f"{p.phase:26} {p.reads:9} {p.dns_writes:10} {p.state_writes:12} {p.exit_code:4} {p.seconds:7.2f}")
+        print(
+            f"{p.phase:26} {p.reads:9} {p.dns_writes:10} {p.state_writes:12} {p.exit_code:4} {p.seconds:7.2f}"
+        )
     steady = [p for p in passes if p.phase == "steady state"]
     ok = all(p.reads == args.zones and p.dns_writes == 0 and p.state_writes == 0 for p in steady)
     print(f"goal (one read per zone, no write in steady state): {'met' if ok else 'NOT met'}")
     per_5min = args.zones * 5
     print(f"a CronJob every minute reads {per_5min} times per 5 minutes (limit about 500)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump([p.__dict__ for p in passes], f, indent=1)
+        Path(args.json).write_text(json.dumps([p.__dict__ for p in passes], indent=1))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

@@ -325,7 +325,9 @@ def _ha(p: Problems, ha: HaModel) -> None:
                 f"{ha.blob_url!r} is not a blob URL like https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB",
             )
     if ha.blob_url and "?" in ha.blob_url:
-        p.add("ha.blob_url", "no query string (a SAS token does not belong in the config): use azure.credential")
+        p.add(
+            "ha.blob_url", "no query string (a SAS token does not belong in the config): use azure.credential"
+        )
     if not 15 <= ha.lease_duration <= 60 or ha.lease_duration != int(ha.lease_duration):
         p.add("ha.lease_duration", "an Azure Blob lease lasts 15 to 60 whole seconds")
 

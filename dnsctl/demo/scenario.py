@@ -106,7 +106,7 @@ class Demo:
         m = self.profile.monitor
         self.say("waiting for the first verdicts ...")
         deadline = time.monotonic() + 10 + 3 * m.interval
-        while not self.controller.ready()[0] and time.monotonic() < deadline:
+        while not self.controller.ready()[0] and time.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll)
             await asyncio.sleep(0.1)
         if await self.wait_for(first.target, 5) is None:
             self.say("the resolver never answered with the preferred replica")

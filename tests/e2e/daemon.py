@@ -30,7 +30,11 @@ class Daemon:
     def start(self) -> Self:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsctl", *self.args], cwd=REPO, env=self.env, stdout=self._log, stderr=self._log
+            [sys.executable, "-m", "dnsctl", *self.args],
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=self._log,
         )
         self.wait_until(lambda: self.get("/healthz").status_code == 200, 20, "the admin API to answer")
         return self
@@ -51,7 +55,9 @@ class Daemon:
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"dnsctl exited ({self.proc.returncode}) waiting for {what}:\n{self.log()}")
+                raise AssertionError(
+                    f"dnsctl exited ({self.proc.returncode}) waiting for {what}:\n{self.log()}"
+                )
             try:
                 value = check()
                 if value:
@@ -59,7 +65,9 @@ class Daemon:
             except (httpx.HTTPError, KeyError, IndexError, TypeError) as e:
                 last_error = e
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {limit}s waiting for {what} ({last_error}):\n{self.log()[-4000:]}")
+        raise AssertionError(
+            f"timed out after {limit}s waiting for {what} ({last_error}):\n{self.log()[-4000:]}"
+        )
 
     def terminate(self, timeout: float = 15) -> int:
         assert self.proc is not None
@@ -82,5 +90,7 @@ class Daemon:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.kill()

@@ -1,4 +1,4 @@
-"""End-to-end harness: live registry-like replicas on loopback, the Azure emulator, and dnsctl as a process."""
+"""End-to-end harness: live replicas on loopback, the Azure emulator, and dnsctl as a process."""
 
 from __future__ import annotations
 
@@ -78,7 +78,13 @@ def profile_config(
             {"name": name, "target": target, "priority": i + 1, "addresses": [ip]}
             for i, (name, (target, ip)) in enumerate(REPLICAS.items())
         ],
-        "azure": {"subscription_id": SUB, "resource_group": RG, "zone": ZONE, "record": "myregistry", **azure},
+        "azure": {
+            "subscription_id": SUB,
+            "resource_group": RG,
+            "zone": ZONE,
+            "record": "myregistry",
+            **azure,
+        },
     }
 
 

@@ -22,11 +22,15 @@ WEST = "myregistry.westeurope.geo.azurecr.io"
 
 
 def config(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas, **kw: object) -> str:
-    path = write_config(tmp_path / "dnsctl.yaml", emulator, [profile_config(replicas.port, replicas.ca_file, **kw)])
+    path = write_config(
+        tmp_path / "dnsctl.yaml", emulator, [profile_config(replicas.port, replicas.ca_file, **kw)]
+    )
     return str(path)
 
 
-def test_plan_prints_the_change_and_changes_nothing(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas) -> None:
+def test_plan_prints_the_change_and_changes_nothing(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
     cfg = config(tmp_path, emulator, replicas)
     r = dnsctl("plan", "-c", cfg)
     assert r.code == 0, r.stderr
@@ -36,7 +40,9 @@ def test_plan_prints_the_change_and_changes_nothing(tmp_path: Path, emulator: Az
     assert doc["changes"][0]["action"] == "create" and doc["changes"][0]["after"]["values"] == [EAST]
 
 
-def test_failover_and_failback_across_runs(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas) -> None:
+def test_failover_and_failback_across_runs(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
     cfg = config(tmp_path, emulator, replicas, fall=2, rise=2, failback_hold="6s")
     assert dnsctl("reconcile", "-c", cfg).code == 0
     assert cname_of(emulator) == EAST
@@ -91,7 +97,10 @@ def test_a_concurrent_edit_gets_412_then_re_read_no_lost_update(
     before = emulator.record_set(ZONE_ID, "CNAME", "myregistry")
     assert before is not None
     emulator.inject_concurrent_write(
-        ZONE_ID, "CNAME", "myregistry", properties={"metadata": {**before["properties"]["metadata"], "team": "x"}}
+        ZONE_ID,
+        "CNAME",
+        "myregistry",
+        properties={"metadata": {**before["properties"]["metadata"], "team": "x"}},
     )
     r = dnsctl("reconcile", "-c", cfg, "--json")
     assert r.code == 0, r.stderr
@@ -103,7 +112,9 @@ def test_a_concurrent_edit_gets_412_then_re_read_no_lost_update(
     assert after["properties"]["metadata"]["team"] == "x", "the concurrent writer's change was kept"
 
 
-def test_a_429_storm_is_honoured_and_converges(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas) -> None:
+def test_a_429_storm_is_honoured_and_converges(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
     cfg = config(tmp_path, emulator, replicas)
     emulator.inject_throttle(times=2, retry_after=1, applies_to="any")
     r = dnsctl("reconcile", "-c", cfg)
@@ -116,7 +127,9 @@ def test_a_429_storm_is_honoured_and_converges(tmp_path: Path, emulator: AzureEm
 def test_an_unowned_record_is_refused_with_a_clear_message(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
-    emulator.seed_record_set(ZONE_ID, "CNAME", "myregistry", {"ttl": 300, "cnameRecord": {"cname": "other.example"}})
+    emulator.seed_record_set(
+        ZONE_ID, "CNAME", "myregistry", {"ttl": 300, "cnameRecord": {"cname": "other.example"}}
+    )
     cfg = config(tmp_path, emulator, replicas)
     r = dnsctl("reconcile", "-c", cfg)
     assert r.code == 3
@@ -125,7 +138,9 @@ def test_an_unowned_record_is_refused_with_a_clear_message(
 
 
 def test_adopting_an_existing_a_record(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas) -> None:
-    emulator.seed_record_set(ZONE_ID, "A", "myregistry", {"ttl": 3600, "aRecords": [{"ipv4Address": "10.9.9.9"}]})
+    emulator.seed_record_set(
+        ZONE_ID, "A", "myregistry", {"ttl": 3600, "aRecords": [{"ipv4Address": "10.9.9.9"}]}
+    )
     cfg = config(tmp_path, emulator, replicas, record_type="A", adopt=True)
     r = dnsctl("reconcile", "-c", cfg, "--json")
     assert r.code == 0, r.stderr
@@ -140,9 +155,14 @@ def test_type_switch_a_to_cname_needs_allow_type_change(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
     emulator.seed_record_set(
-        ZONE_ID, "A", "myregistry",
-        {"ttl": 30, "aRecords": [{"ipv4Address": "127.0.0.2"}],
-         "metadata": {"managed-by": "dnsctl", "dnsctl-profile": "myregistry"}},
+        ZONE_ID,
+        "A",
+        "myregistry",
+        {
+            "ttl": 30,
+            "aRecords": [{"ipv4Address": "127.0.0.2"}],
+            "metadata": {"managed-by": "dnsctl", "dnsctl-profile": "myregistry"},
+        },
     )
     cfg = config(tmp_path, emulator, replicas)
     r = dnsctl("reconcile", "-c", cfg)

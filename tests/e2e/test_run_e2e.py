@@ -1,4 +1,4 @@
-"""`dnsctl run` as a process against the emulator and live replicas: failover, drift, operator actions, restart."""
+"""`dnsctl run` as a process against the emulator and live replicas: failover, drift, operators, restart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ from pathlib import Path
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.conftest import Replicas
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import REPLICAS, ZONE_ID, cname_of, dnsctl, free_port, profile_config, write_config, writes
+from tests.e2e.harness import (
+    REPLICAS,
+    ZONE_ID,
+    cname_of,
+    dnsctl,
+    free_port,
+    profile_config,
+    write_config,
+    writes,
+)
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 ADMIN_TOKEN = "admin-secret-for-tests"
@@ -19,7 +28,11 @@ def test_run_controller(tmp_path: Path, emulator: AzureEmulator, replicas: Repli
     profile["monitor"]["interval"] = "500ms"
     profile["monitor"]["timeout"] = "400ms"
     cfg = write_config(
-        tmp_path / "run.yaml", emulator, [profile], admin={"listen": f"127.0.0.1:{admin_port}"}, resync_interval="1s"
+        tmp_path / "run.yaml",
+        emulator,
+        [profile],
+        admin={"listen": f"127.0.0.1:{admin_port}"},
+        resync_interval="1s",
     )
     env = {"DNSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
 
@@ -49,8 +62,14 @@ def test_run_controller(tmp_path: Path, emulator: AzureEmulator, replicas: Repli
         current = emulator.record_set(ZONE_ID, "CNAME", "myregistry")
         assert current is not None
         emulator.seed_record_set(
-            ZONE_ID, "CNAME", "myregistry",
-            {"ttl": 30, "cnameRecord": {"cname": "manual.example.com"}, "metadata": current["properties"]["metadata"]},
+            ZONE_ID,
+            "CNAME",
+            "myregistry",
+            {
+                "ttl": 30,
+                "cnameRecord": {"cname": "manual.example.com"},
+                "metadata": current["properties"]["metadata"],
+            },
         )
         d.wait_until(lambda: cname_of(emulator) == WEST, 10, "drift to be corrected")
         assert "drift: privatelink.azurecr.io/myregistry was changed outside dnsctl" in d.log()

@@ -21,7 +21,12 @@ FALL, RISE, HOLD = 3, 2, 2.0
 def answer(port: int, tcp: bool = False) -> tuple[str, list[str]]:
     q = dns.message.make_query("myregistry.azurecr.io", "A")
     r = (dns.query.tcp if tcp else dns.query.udp)(q, "127.0.0.1", port=port, timeout=2)
-    cname = [str(rr.target).rstrip(".") for rrset in r.answer if rrset.rdtype == dns.rdatatype.CNAME for rr in rrset]
+    cname = [
+        str(rr.target).rstrip(".")
+        for rrset in r.answer
+        if rrset.rdtype == dns.rdatatype.CNAME
+        for rr in rrset
+    ]
     addrs = [rr.address for rrset in r.answer if rrset.rdtype == dns.rdatatype.A for rr in rrset]
     return (cname[0] if cname else ""), addrs
 
@@ -39,8 +44,15 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
                 "fqdn": "myregistry.azurecr.io",
                 "ttl": 5,
                 "failback_hold": f"{HOLD}s",
-                "monitor": {"protocol": "https", "port": replicas.port, "interval": "500ms", "timeout": "400ms",
-                            "fall": FALL, "rise": RISE, "ca_file": replicas.ca_file},
+                "monitor": {
+                    "protocol": "https",
+                    "port": replicas.port,
+                    "interval": "500ms",
+                    "timeout": "400ms",
+                    "fall": FALL,
+                    "rise": RISE,
+                    "ca_file": replicas.ca_file,
+                },
                 "endpoints": [
                     {"name": name, "target": target, "priority": i + 1, "addresses": [ip]}
                     for i, (name, (target, ip)) in enumerate(REPLICAS.items())
@@ -81,10 +93,15 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
         assert prof["decision"]["endpoints"] == ["eastus"]
         online_since = time.mktime(time.strptime(east["since"], "%Y-%m-%dT%H:%M:%SZ"))
         decided = time.mktime(time.strptime(prof["decision"]["since"], "%Y-%m-%dT%H:%M:%SZ"))
-        assert decided - online_since >= HOLD - 1, "failed back before failback_hold"  # 1 s: timestamps are whole
+        assert decided - online_since >= HOLD - 1, (
+            "failed back before failback_hold"
+        )  # 1 s: timestamps are whole
 
         metrics = d.get("/metrics").text
         assert 'dnsctl_failovers_total{profile="myregistry"} 2.0' in metrics
-        assert 'dnsctl_probe_failures_total{endpoint="eastus",profile="myregistry",reason="http-status"}' in metrics
+        assert (
+            'dnsctl_probe_failures_total{endpoint="eastus",profile="myregistry",reason="http-status"}'
+            in metrics
+        )
         assert "dnsctl_resolver_queries_total" in metrics
         assert d.terminate() == 0

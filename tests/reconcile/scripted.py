@@ -17,6 +17,14 @@ class ScriptedProber:
     async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
         self.calls += 1
         if endpoint.name in self.down:
-            return ProbeResult(profile.name, endpoint.name, now, False, 0.001, endpoint.target,
-                               reason=FailureReason.REFUSED, detail="connection refused")
+            return ProbeResult(
+                profile.name,
+                endpoint.name,
+                now,
+                False,
+                0.001,
+                endpoint.target,
+                reason=FailureReason.REFUSED,
+                detail="connection refused",
+            )
         return ProbeResult(profile.name, endpoint.name, now, True, 0.001, endpoint.target, status_code=401)

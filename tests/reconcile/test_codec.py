@@ -22,10 +22,21 @@ def state(successes: int = 5, failures: int = 0, a_failures: int = 0) -> Profile
     return ProfileState(
         started_at=1000.0,
         endpoints={
-            "a": EndpointHealth(MonitorStatus.ONLINE, successes=0 if a_failures else 9, failures=a_failures,
-                                since=1010.0, flaps=2, flap_times=(1005.0,)),
-            "b": EndpointHealth(MonitorStatus.DEGRADED, successes=successes, failures=0 if successes else 7,
-                                since=1020.0, hold_until=1300.0),
+            "a": EndpointHealth(
+                MonitorStatus.ONLINE,
+                successes=0 if a_failures else 9,
+                failures=a_failures,
+                since=1010.0,
+                flaps=2,
+                flap_times=(1005.0,),
+            ),
+            "b": EndpointHealth(
+                MonitorStatus.DEGRADED,
+                successes=successes,
+                failures=0 if successes else 7,
+                since=1020.0,
+                hold_until=1300.0,
+            ),
         },
         routing=RoutingState(Decision(DecisionKind.ENDPOINT, ("a",), "why", 1010.0), failback_requested=True),
         overrides={"b": Override.DOWN},
@@ -35,7 +46,13 @@ def state(successes: int = 5, failures: int = 0, a_failures: int = 0) -> Profile
 def test_round_trip_keeps_what_hysteresis_needs() -> None:
     back = codec.decode(PROFILE, codec.encode(PROFILE, state(successes=1, a_failures=2)))
     a, b = back.endpoints["a"], back.endpoints["b"]
-    assert (a.status, a.failures, a.flaps, a.flap_times, a.since) == (MonitorStatus.ONLINE, 2, 2, (1005.0,), 1010.0)
+    assert (a.status, a.failures, a.flaps, a.flap_times, a.since) == (
+        MonitorStatus.ONLINE,
+        2,
+        2,
+        (1005.0,),
+        1010.0,
+    )
     assert (b.status, b.successes, b.hold_until) == (MonitorStatus.DEGRADED, 1, 1300.0)
     assert back.decision is not None and back.decision.endpoints == ("a",) and back.decision.since == 1010.0
     assert back.routing.failback_requested and back.overrides == {"b": Override.DOWN}

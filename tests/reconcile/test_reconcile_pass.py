@@ -135,7 +135,9 @@ async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_bli
         if not edits:  # someone else touches the record between our read and our write, once
             edits.append(change)
             cur = h.target.records[KEY][RecordType.CNAME]
-            h.target.put(KEY, RecordType.CNAME, ReadRecord(cur.value, None, {**(cur.metadata or {}), "team": "x"}))
+            h.target.put(
+                KEY, RecordType.CNAME, ReadRecord(cur.value, None, {**(cur.metadata or {}), "team": "x"})
+            )
 
     h.target.before_write = concurrent_writer
     r = await h.run()
@@ -154,7 +156,9 @@ async def test_a_concurrent_takeover_by_someone_else_is_refused_after_re_read() 
     await h.run()
 
     def takeover(change: Change) -> None:
-        h.target.put(KEY, RecordType.CNAME, ReadRecord(RecordValue(RecordType.CNAME, ("manual.example.com",), 5)))
+        h.target.put(
+            KEY, RecordType.CNAME, ReadRecord(RecordValue(RecordType.CNAME, ("manual.example.com",), 5))
+        )
         h.target.before_write = None
 
     h.target.before_write = takeover
@@ -199,8 +203,15 @@ async def test_a_restart_never_flips_dns() -> None:
     # A record points at westeurope (an earlier failover) and there is no stored history: the
     # first pass has verdicts for every endpoint but must not "fail back" at once.
     h = Harness(make_spec())
-    h.target.put(KEY, RecordType.CNAME, ReadRecord(RecordValue(RecordType.CNAME, (WEST,), 30), None,
-                                                   {MANAGED_BY: "dnsctl", PROFILE_KEY: "myregistry"}))
+    h.target.put(
+        KEY,
+        RecordType.CNAME,
+        ReadRecord(
+            RecordValue(RecordType.CNAME, (WEST,), 30),
+            None,
+            {MANAGED_BY: "dnsctl", PROFILE_KEY: "myregistry"},
+        ),
+    )
     r = await h.run()
     assert h.cname() == WEST, "the published choice stands until failback_hold has passed"
     assert "failback to it in" in r.outcome.states["myregistry"].decision.reason  # type: ignore[attr-defined]

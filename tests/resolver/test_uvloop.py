@@ -19,7 +19,8 @@ def test_steered_forwarded_udp_and_tcp_on_uvloop(upstream: StartUpstream) -> Non
 
     async def scenario() -> list[list[str]]:
         steering = SteeringTable()
-        steering.publish(SteeredAnswer("myregistry.azurecr.io", 30, (SteeredTarget("t.example", ("10.1.0.5",)),)))
+        target = SteeredTarget("t.example", ("10.1.0.5",))
+        steering.publish(SteeredAnswer("myregistry.azurecr.io", 30, (target,)))
         spec = ResolverSpec(listen=(HostPort("127.0.0.1", 0),), upstreams=(up.address,))
         server = ResolverServer(spec, steering)
         await server.start()
