@@ -16,6 +16,7 @@ from tests.e2e.harness import REPLICAS, free_port
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 FALL, RISE, HOLD = 3, 2, 2.0
+TOKEN = "serve-admin-token"
 
 
 def answer(port: int, tcp: bool = False) -> tuple[str, list[str]]:
@@ -64,7 +65,10 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
     }
     cfg = tmp_path / "serve.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    with Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log") as d:
+    state = tmp_path / "state.json"
+    args = ("serve", "-c", str(cfg), "--state-file", str(state))
+    env = {"DNSCTL_ADMIN_TOKEN": TOKEN}
+    with Daemon(*args, admin_port=admin_port, env=env, log=tmp_path / "serve.log") as d:
         d.wait_until(lambda: d.get("/readyz").status_code == 200, 15, "readiness")
         assert answer(dns_port) == (EAST, ["127.0.0.2"])
         assert answer(dns_port, tcp=True) == (EAST, ["127.0.0.2"])
@@ -104,4 +108,17 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
             in metrics
         )
         assert "dnsctl_resolver_queries_total" in metrics
+
+        # An operator drain moves the answer at once, needs the token, and survives a restart.
+        drain = "/v1/profiles/myregistry/endpoints/eastus/drain"
+        assert d.post(drain).status_code in (401, 403)
+        assert d.post(drain, token=TOKEN).status_code == 200
+        assert answer(dns_port)[0] == WEST
+        assert d.terminate() == 0
+    with Daemon(*args, admin_port=admin_port, env=env, log=tmp_path / "serve2.log") as d:
+        d.wait_until(lambda: d.get("/readyz").status_code == 200, 15, "readiness after restart")
+        assert d.status()["profiles"][0]["overrides"] == {"eastus": "down"}
+        assert answer(dns_port)[0] == WEST
+        assert d.post("/v1/profiles/myregistry/endpoints/eastus/undrain", token=TOKEN).status_code == 200
+        assert answer(dns_port)[0] == EAST
         assert d.terminate() == 0
