@@ -9,13 +9,16 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dnsctl import __version__, admin_client, compose, daemon, logs, render
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, DnsctlError
 from dnsctl.reconcile import ExitCode, Report, StateFile, reconcile_once
+
+if TYPE_CHECKING:
+    from dnsctl.controller.base import ControllerBase
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -267,31 +270,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
-    from dnsctl.controller.admin import AdminServer
     from dnsctl.controller.serve import ServeController
 
     ctl = ServeController(
         compose.build_engine(spec), state_file=StateFile(args.state_file) if args.state_file else None
     )
+
+    def banner(admin: str) -> str:
+        bound = ", ".join(_fmt(h, p) for h, p in ctl.server.bound)
+        return f"dnsctl serve: answering on {bound} (udp+tcp); admin on {admin}"
+
+    await _until_signal(ctl, spec, banner)
+
+
+async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[[str], str]) -> None:
+    """Run a controller and its admin server until SIGTERM/SIGINT (the admin answers from the start)."""
+    from dnsctl.controller.admin import AdminServer
+
     admin = AdminServer(ctl, spec.admin.listen)
 
     async def start() -> None:
-        await ctl.start()
         await admin.start()
+        await ctl.start()
 
     async def stop() -> None:
         await ctl.stop()
         await admin.stop()
 
-    await daemon.run_until_signal(
-        start,
-        stop,
-        on_ready=lambda: print(
-            f"dnsctl serve: answering on {', '.join(_fmt(h, p) for h, p in ctl.server.bound)} (udp+tcp); "
-            f"admin on http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}",
-            flush=True,
-        ),
-    )
+    def ready() -> None:
+        print(
+            banner(f"http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}"), flush=True
+        )
+
+    await daemon.run_until_signal(start, stop, on_ready=ready)
 
 
 def _fmt(host: str, port: int) -> str:
@@ -307,7 +318,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
-    from dnsctl.controller.admin import AdminServer
     from dnsctl.controller.run import RunController
 
     ctl = RunController(
@@ -317,24 +327,8 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
         state_file=StateFile(args.state_file) if args.state_file else None,
         force=args.force,
     )
-    admin = AdminServer(ctl, spec.admin.listen)
-
-    async def start() -> None:
-        await admin.start()
-        await ctl.start()
-
-    async def stop() -> None:
-        await ctl.stop()
-        await admin.stop()
-
-    await daemon.run_until_signal(
-        start,
-        stop,
-        on_ready=lambda: print(
-            f"dnsctl run: {len(spec.profiles)} profile(s); admin on "
-            f"http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}",
-            flush=True,
-        ),
+    await _until_signal(
+        ctl, spec, lambda admin: f"dnsctl run: {len(spec.profiles)} profile(s); admin on {admin}"
     )
 
 

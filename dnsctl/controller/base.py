@@ -64,6 +64,12 @@ class ControllerBase:
                 {p.name: codec.encode(p, self.engine.states[p.name]) for p in self.spec.profiles}
             )
 
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
     # --- rounds and decisions ----------------------------------------------------------------
 
     def _observe(self, outcome: RoundOutcome, results: Sequence[ProbeResult]) -> None:

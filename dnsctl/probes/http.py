@@ -18,7 +18,14 @@ from dnsctl import __version__
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
-from dnsctl.probes.failures import InvalidRequest, PeerClosed, Phase, Progress, TlsSetupError, classify
+from dnsctl.probes.failures import (
+    InvalidRequest,
+    PeerClosed,
+    Phase,
+    Progress,
+    TlsSetupError,
+    failed,
+)
 from dnsctl.probes.keepalive import HttpConnection, KeepAlivePool
 from dnsctl.probes.tls import client_context
 
@@ -152,16 +159,15 @@ class HttpProber:
             async with asyncio.timeout(monitor.timeout):
                 verdict = await self._check(monitor, endpoint, address, progress)
         except Exception as exc:
-            reason, detail = classify(exc, progress.phase, monitor.timeout)
-            return ProbeResult(
-                profile=profile.name,
-                endpoint=endpoint.name,
-                at=now,
-                ok=False,
+            return failed(
+                profile,
+                endpoint,
+                now=now,
                 latency=time.perf_counter() - started,
                 address=address,
-                reason=reason,
-                detail=detail,
+                exc=exc,
+                phase=progress.phase,
+                timeout=monitor.timeout,
             )
         return ProbeResult(
             profile=profile.name,

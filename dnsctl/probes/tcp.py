@@ -8,7 +8,7 @@ import time
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
 from dnsctl.probes.connect import open_stream
-from dnsctl.probes.failures import Progress, classify
+from dnsctl.probes.failures import Progress, failed
 
 
 class TcpProber:
@@ -21,16 +21,15 @@ class TcpProber:
             async with asyncio.timeout(monitor.timeout):
                 _, writer = await open_stream(address, monitor.port, progress)
         except Exception as exc:
-            reason, detail = classify(exc, progress.phase, monitor.timeout)
-            return ProbeResult(
-                profile=profile.name,
-                endpoint=endpoint.name,
-                at=now,
-                ok=False,
+            return failed(
+                profile,
+                endpoint,
+                now=now,
                 latency=time.perf_counter() - started,
                 address=address,
-                reason=reason,
-                detail=detail,
+                exc=exc,
+                phase=progress.phase,
+                timeout=monitor.timeout,
             )
         latency = time.perf_counter() - started
         writer.close()

@@ -33,7 +33,7 @@ from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, Record
 from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
 from dnsctl.errors import TargetError
-from dnsctl.targets.base import ChangeResult, Outcome
+from dnsctl.targets.base import ChangeResult, Outcome, apply_in_order
 
 log = logging.getLogger("dnsctl.azure")
 
@@ -203,19 +203,7 @@ class AzureTarget:
         return by_name
 
     async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        results: list[ChangeResult] = []
-        broken: set[str] = set()
-        for c in changes:
-            if c.profile in broken:
-                results.append(
-                    ChangeResult(c, Outcome.FAILED, error="skipped: an earlier step of this profile failed")
-                )
-                continue
-            result = await self._apply_one(c)
-            if result.outcome is not Outcome.APPLIED:
-                broken.add(c.profile)
-            results.append(result)
-        return results
+        return await apply_in_order(changes, self._apply_one)
 
     async def _apply_one(self, c: Change) -> ChangeResult:
         profile = self._profiles[c.profile]

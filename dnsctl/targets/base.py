@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -36,3 +36,25 @@ class Target(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def apply_in_order(
+    changes: Sequence[Change], apply_one: Callable[[Change], Awaitable[ChangeResult]]
+) -> list[ChangeResult]:
+    """Apply changes in order; after a profile's change fails, its later steps are skipped.
+
+    A type switch is a delete then a create: the create must not run when the delete did not.
+    """
+    results: list[ChangeResult] = []
+    broken: set[str] = set()
+    for c in changes:
+        if c.profile in broken:
+            results.append(
+                ChangeResult(c, Outcome.FAILED, error="skipped: an earlier step of this profile failed")
+            )
+            continue
+        result = await apply_one(c)
+        if result.outcome is not Outcome.APPLIED:
+            broken.add(c.profile)
+        results.append(result)
+    return results

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from dnsctl.core.model import ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord
-from dnsctl.targets.base import ChangeResult, Outcome
+from dnsctl.targets.base import ChangeResult, Outcome, apply_in_order
 
 Key = tuple[str, str]  # (zone, relative record name)
 
@@ -49,21 +49,12 @@ class MemoryTarget:
         return out
 
     async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        results: list[ChangeResult] = []
-        broken: set[str] = set()
-        for c in changes:
-            if c.profile in broken:
-                results.append(
-                    ChangeResult(c, Outcome.FAILED, error="skipped: an earlier step of this profile failed")
-                )
-                continue
-            if self.before_write is not None:
-                self.before_write(c)
-            result = self._apply_one(c)
-            if result.outcome is not Outcome.APPLIED:
-                broken.add(c.profile)
-            results.append(result)
-        return results
+        return await apply_in_order(changes, self._apply_async)
+
+    async def _apply_async(self, c: Change) -> ChangeResult:
+        if self.before_write is not None:
+            self.before_write(c)
+        return self._apply_one(c)
 
     def _apply_one(self, c: Change) -> ChangeResult:
         self.writes += 1
