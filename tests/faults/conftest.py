@@ -1,0 +1,53 @@
+"""Fixtures for the fault-injection tests: live HTTPS replicas, the Azure emulator, upstream DNS processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dnsctl.emulator import AzureEmulator
+from tests.e2e.harness import ZONE_ID, common_free_port
+from tests.faults.kit import PROFILES, REGIONS, Replicas
+from tests.resolver.conftest import UpstreamProcess
+from tests.support.registry import RegistryPki, RegistryServer
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[Replicas]:
+    """One HTTPS registry per region, each with a certificate for every profile's name in that region."""
+    pki = RegistryPki(tmp_path / "pki")
+    port = common_free_port(list(REGIONS.values()))
+    servers: dict[str, RegistryServer] = {}
+    try:
+        for region, ip in REGIONS.items():
+            names = [f"{profile}.{region}.geo.azurecr.io" for profile in PROFILES]
+            servers[region] = RegistryServer(ip, port, tls=pki.server_context(*names), name=names[0]).start()
+        yield Replicas(port, pki.ca_file, servers)
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[AzureEmulator]:
+    with AzureEmulator() as emu:
+        emu.add_zone(ZONE_ID)
+        yield emu
+
+
+@pytest.fixture
+def upstream() -> Iterator[Callable[..., UpstreamProcess]]:
+    """Start upstream DNS server processes (tests/resolver/upstream_server.py); all stopped at the end."""
+    started: list[UpstreamProcess] = []
+
+    def start(mode: str = "normal", **kwargs: Any) -> UpstreamProcess:
+        process = UpstreamProcess(mode, **kwargs).start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

@@ -1,0 +1,121 @@
+"""Shared pieces of the fault-injection tests: the lab's names, config builders, metrics, bounded waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from dnsctl.emulator import AzureEmulator
+from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, write_config
+from tests.support.registry import RegistryServer
+
+T = TypeVar("T")
+
+# Each region is one registry server; every profile has an endpoint in every region (priority in this order).
+REGIONS = {"eastus": "127.0.0.2", "westeurope": "127.0.0.3"}
+PROFILES = ("myregistry", "otherreg")
+
+
+def target(profile: str, region: str) -> str:
+    return f"{profile}.{region}.geo.azurecr.io"
+
+
+@dataclass
+class Replicas:
+    port: int
+    ca_file: str
+    servers: dict[str, RegistryServer]
+
+    def set(self, region: str, behaviour: str) -> None:
+        self.servers[region].set_behaviour(behaviour)
+
+    def set_all(self, behaviour: str) -> None:
+        for server in self.servers.values():
+            server.set_behaviour(behaviour)
+
+
+def profile(
+    name: str,
+    replicas: Replicas,
+    *,
+    fall: int,
+    rise: int = 1,
+    interval: str = "300ms",
+    timeout: str = "250ms",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A profile with an endpoint in every region and a CNAME record named after it in the lab zone."""
+    doc: dict[str, Any] = {
+        "name": name,
+        "fqdn": f"{name}.azurecr.io",
+        "ttl": 30,
+        "failback_hold": "0s",
+        "monitor": {
+            "protocol": "https",
+            "port": replicas.port,
+            "interval": interval,
+            "timeout": timeout,
+            "fall": fall,
+            "rise": rise,
+            "ca_file": replicas.ca_file,
+        },
+        "endpoints": [
+            {"name": region, "target": target(name, region), "priority": i + 1, "addresses": [ip]}
+            for i, (region, ip) in enumerate(REGIONS.items())
+        ],
+        "azure": {"subscription_id": SUB, "resource_group": RG, "zone": ZONE, "record": name},
+    }
+    doc.update(extra)
+    return doc
+
+
+def config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, Any]], **extra: Any) -> Path:
+    return write_config(path, emulator, profiles, **extra)
+
+
+def record(emulator: AzureEmulator, name: str) -> dict[str, Any] | None:
+    return emulator.record_set(ZONE_ID, "CNAME", name)
+
+
+def cname(emulator: AzureEmulator, name: str) -> str | None:
+    rs = record(emulator, name)
+    return None if rs is None else str(rs["properties"]["cnameRecord"]["cname"])
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of one sample in a Prometheus text exposition, or None when it is absent."""
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                return float(s.value)
+    return None
+
+
+def wait_for(check: Callable[[], T], limit: float, what: str, *, every: float = 0.05) -> T:
+    """Poll `check` until it returns something truthy; fail after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit}s waiting for {what}")
+        time.sleep(every)
+
+
+async def eventually(check: Callable[[], T], limit: float, what: str, *, every: float = 0.05) -> T:
+    """`wait_for` inside an event loop: polls without blocking the loop the code under test runs on."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit}s waiting for {what}")
+        await asyncio.sleep(every)
