@@ -258,10 +258,6 @@ def _print_report(report: Report) -> None:
         print(f"degraded: {name}: no endpoint is Online", file=sys.stderr)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     _, spec = _load(args)
     daemon.install_uvloop()
@@ -410,3 +406,7 @@ async def _demo(spec: DnsctlSpec, *, forever: bool) -> int:
         await demo.stop()
     say("demo complete: DNS followed the replica's health both ways" if ok else "demo FAILED")
     return ExitCode.CONVERGED if ok else ExitCode.FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

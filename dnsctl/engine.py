@@ -49,7 +49,20 @@ class Engine:
         """Probe the endpoints of `profiles` (default all) once, then step the core."""
         now = self.clock.now()
         results = await probe_round(self.prober, self.work(profiles), now=now, concurrency=self.concurrency)
+        if profiles is not None and self._suspect_isolation(results):
+            # Everything here failed: before judging anyone, look at every other profile now, so the
+            # isolation guard compares results of one moment, not this round with older ones.
+            others = [p.name for p in self.spec.profiles if p.name not in profiles]
+            if others:
+                results = [
+                    *results,
+                    *await probe_round(self.prober, self.work(others), now=now, concurrency=self.concurrency),
+                ]
+                return self.feed(results)
         return self.feed(results, profiles=profiles)
+
+    def _suspect_isolation(self, results: Sequence[ProbeResult]) -> bool:
+        return self.spec.isolation_guard.enabled and bool(results) and not any(r.ok for r in results)
 
     def feed(self, results: Sequence[ProbeResult], *, profiles: Sequence[str] | None = None) -> RoundOutcome:
         outcome = core_state.step(self.spec, self.states, results, self.clock.now(), profiles=profiles)

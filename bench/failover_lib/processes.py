@@ -123,7 +123,7 @@ class Children:
         self.stop(child)
 
     def stop_all(self) -> None:
-        for child in list(self._children):
+        for child in list(reversed(self._children)):  # the servers before the replicas they probe
             self.stop(child, timeout=5.0)
 
 

@@ -50,7 +50,8 @@ class Querier:
         """Observations of `server` whose query was sent at or after `start` (and before `end`)."""
         with self._lock:
             log = list(self._log[server])
-        return [o for o in log if o.sent >= start and (end is None or o.sent < end)]
+        picked = [o for o in log if o.sent >= start and (end is None or o.sent < end)]
+        return sorted(picked, key=lambda o: o.sent)
 
     def last_answer(self, server: str) -> str | None:
         with self._lock:
@@ -90,5 +91,6 @@ class Querier:
 def describe(response: dns.message.Message) -> str:
     if response.rcode() != dns.rcode.NOERROR:
         return dns.rcode.to_text(response.rcode())
-    addresses = sorted(rd.address for rrset in response.answer if rrset.rdtype == dns.rdatatype.A for rd in rrset)
+    a_records = (rrset for rrset in response.answer if rrset.rdtype == dns.rdatatype.A)
+    addresses = sorted(rd.address for rrset in a_records for rd in rrset)
     return ",".join(addresses) if addresses else "NODATA"

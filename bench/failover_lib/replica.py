@@ -7,9 +7,12 @@ so 401 would not do for a like-for-like comparison) and 503 while down. Commands
 each answered with one line:
 
     up | 503                      -> OK <mode>
-    flaky <probability> <seed>    -> OK flaky: each prober (told apart by User-Agent) gets its own
-                                     seeded sequence, so one prober's traffic never shifts another's
-    stats                         -> {"<user agent>": [requests, failed], ...} since the last mode change
+    flaky <probability> <seed>    -> OK flaky: each prober (told apart by User-Agent) draws from its
+                                     own generator seeded with <seed>: every prober gets the same
+                                     sequence of failures, and one prober's traffic never shifts another's
+    stats                         -> {"<user agent>": [requests, failed, first failure], ...} since the
+                                     last mode change; the first failure's time is time.monotonic(),
+                                     which on Linux is one clock for every process
 
 It prints `READY <host> <port>` once listening, and exits when stdin closes.
 """
@@ -22,6 +25,7 @@ import contextlib
 import json
 import random
 import sys
+import time
 
 MAX_HEAD = 16 * 1024
 _BODY = {200: b'{"status":"up"}', 503: b'{"errors":[{"code":"UNAVAILABLE","message":"replica is down"}]}'}
@@ -34,7 +38,7 @@ class Replica:
         self.probability = 0.0
         self.seed = 0
         self._rngs: dict[str, random.Random] = {}
-        self.seen: dict[str, list[int]] = {}
+        self.seen: dict[str, list[float | None]] = {}
 
     def command(self, line: str) -> str:
         words = line.split()
@@ -50,15 +54,16 @@ class Replica:
         return f"ERROR unknown command {line!r}"
 
     def status(self, user_agent: str) -> int:
-        counts = self.seen.setdefault(user_agent, [0, 0])
-        counts[0] += 1
+        requests, failures, first = self.seen.get(user_agent, [0, 0, None])
         failed = self.mode == "503"
         if self.mode == "flaky":
             rng = self._rngs.get(user_agent)
             if rng is None:
-                rng = self._rngs[user_agent] = random.Random(f"{self.seed}:{user_agent}")
+                rng = self._rngs[user_agent] = random.Random(self.seed)
             failed = rng.random() < self.probability
-        counts[1] += failed
+        if failed and first is None:
+            first = time.monotonic()
+        self.seen[user_agent] = [(requests or 0) + 1, (failures or 0) + failed, first]
         return 503 if failed else 200
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -69,7 +74,8 @@ class Replica:
                     return
                 request_line, *lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = request_line.split(" ", 2)
-                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines if ln)}
+                fields = (ln.partition(":") for ln in lines if ln)
+                headers = {k.strip().lower(): v.strip() for k, _, v in fields}
                 status = self.status(headers.get("user-agent", "-")) if path == "/v2/" else 404
                 body = _BODY.get(status, b"")
                 close = headers.get("connection", "").lower() == "close"

@@ -121,9 +121,8 @@ def _wait_answering(port: int, timeout: float = 20.0) -> None:
 class PowerDns:
     """pdns_server (bind backend) answering the steered name from a LUA record with `ifurlup`."""
 
-    label = "PowerDNS"
-
     def __init__(self, children: Children, workdir: Path, logs: Path, replica_port: int) -> None:
+        self.label = f"PowerDNS {powerdns_version()}"
         self.children = children
         self.dir = workdir / "pdns"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +144,8 @@ class PowerDns:
             "ns IN A 127.0.0.1\n"
             f'myregistry 5 IN LUA A "{self.record}"\n'
         )
-        (self.dir / "named.conf").write_text(f'zone "{ZONE}" {{ type master; file "{self.dir / "zone"}"; }};\n')
+        zone_file = self.dir / "zone"
+        (self.dir / "named.conf").write_text(f'zone "{ZONE}" {{ type master; file "{zone_file}"; }};\n')
         (self.dir / "pdns.conf").write_text("")
 
     def settings(self) -> list[str]:
@@ -163,7 +163,7 @@ class PowerDns:
             "--security-poll-suffix=",
         ]
 
-    def start(self) -> None:
+    def launch(self) -> None:
         args = [
             "pdns_server",
             f"--config-dir={self.dir}",
@@ -178,7 +178,13 @@ class PowerDns:
             *self.settings(),
         ]
         self.child = self.children.spawn(args, log=self.log)
+
+    def started(self) -> None:
         _wait_answering(self.port)
+
+    def start(self) -> None:
+        self.launch()
+        self.started()
 
     def stop(self) -> None:
         if self.child is not None:
@@ -244,18 +250,27 @@ class DnsctlServe:
             "resolver": {"listen": [f"127.0.0.1:{self.port}"], "upstreams": [], "allow": ["127.0.0.0/8"]},
             "admin": {"listen": "127.0.0.1:0"},
         }
+        self.config_doc = config
         self.config.write_text(json.dumps(config, indent=1))  # JSON is YAML
 
-    def start(self, *, state_file: bool = True, fresh: bool = False) -> None:
-        """Start and wait for the resolver; `fresh` forgets the stored health history first."""
+    def launch(self, *, state_file: bool = True, fresh: bool = False) -> None:
+        """Start the process; `fresh` forgets the stored health history first. See `started`."""
         if fresh:
             self.state_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "dnsctl", "serve", "-c", str(self.config)]
         if state_file:
             args += ["--state-file", str(self.state_file)]
         self.child = self.children.spawn(args, log=self.log, cwd=REPO)
+
+    def started(self) -> None:
+        """Wait until the resolver listens."""
+        assert self.child is not None
         line = self.child.wait_for_line("dnsctl serve: answering on")
         self.admin_url = line.rsplit("admin on ", 1)[1].strip()
+
+    def start(self, *, state_file: bool = True, fresh: bool = False) -> None:
+        self.launch(state_file=state_file, fresh=fresh)
+        self.started()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Until /readyz says every profile has a decision (the endpoints have verdicts)."""

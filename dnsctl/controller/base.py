@@ -107,8 +107,16 @@ class ControllerBase:
 
     async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
         if outcome.changes:
-            await self.on_decisions(profile, list(outcome.changes))
+            await self._dispatch(outcome)
             self.save_state()
+
+    async def _dispatch(self, outcome: RoundOutcome) -> None:
+        # A round may decide for more profiles than the one scheduled (the isolation check looks at all).
+        by_profile: dict[str, list[DecisionChange]] = {}
+        for c in outcome.changes:
+            by_profile.setdefault(c.profile, []).append(c)
+        for name, changes in by_profile.items():
+            await self.on_decisions(name, changes)
 
     async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
         raise NotImplementedError
@@ -140,26 +148,26 @@ class ControllerBase:
             what = f"endpoint {endpoint!r} in profile {profile!r}" if endpoint else f"profile {profile!r}"
             raise OperatorError(f"no {what}") from None
 
-    async def _after_action(self, profile: str, outcome: RoundOutcome) -> None:
+    async def _after_action(self, outcome: RoundOutcome) -> None:
         self.save_state()
-        await self.on_decisions(profile, list(outcome.changes))
+        await self._dispatch(outcome)
 
     async def drain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
         outcome = self.engine.set_override(profile, endpoint, Override.DOWN)
-        await self._after_action(profile, outcome)
+        await self._after_action(outcome)
         return f"{profile}/{endpoint} drained; {self._decision_text(profile)}"
 
     async def undrain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
         outcome = self.engine.set_override(profile, endpoint, None)
-        await self._after_action(profile, outcome)
+        await self._after_action(outcome)
         return f"{profile}/{endpoint} follows its probes again; {self._decision_text(profile)}"
 
     async def failback(self, profile: str) -> str:
         self._check_names(profile)
         outcome = self.engine.request_failback(profile)
-        await self._after_action(profile, outcome)
+        await self._after_action(outcome)
         return f"failback requested for {profile}; {self._decision_text(profile)}"
 
     def _decision_text(self, profile: str) -> str:

@@ -47,6 +47,7 @@ class RunController(ControllerBase):
         self.consecutive_errors = 0
         self.last_success: float | None = None
         self.last_report: Report | None = None
+        self._backoff: dict[str, float] = {}  # profile -> seconds until its failed write is tried again
 
     async def start(self) -> None:
         """Restore the health history before the first probe, so that a restart never flips DNS."""
@@ -98,10 +99,10 @@ class RunController(ControllerBase):
                 force=self.force,
                 in_metadata=self.state_file is None,
             )
-            self._record(report, resync)
+            self._record(report, resync, profiles or [p.name for p in azure_profiles(self.spec)])
             return report
 
-    def _record(self, report: Report, resync: bool) -> None:
+    def _record(self, report: Report, resync: bool, attempted: list[str]) -> None:
         self.last_report = report
         self.published.update(report.published)
         if resync:
@@ -115,6 +116,7 @@ class RunController(ControllerBase):
         for e in report.errors:
             log.error("reconcile failed: %s", e)
         failed = report.errors or any(r.outcome is not Outcome.APPLIED for r in report.results)
+        self._schedule_retries(report, attempted)
         if failed:
             self.consecutive_errors += 1
         else:
@@ -122,6 +124,24 @@ class RunController(ControllerBase):
             self.last_success = time.time()
             self.metrics.last_reconcile.set(self.last_success)
         self.metrics.reconcile_errors.set(self.consecutive_errors)
+
+    def _schedule_retries(self, report: Report, attempted: list[str]) -> None:
+        """A failed write is tried again soon (not at the next resync), backing off up to resync_interval.
+
+        Each try costs a zone read, so the backoff doubles: Azure allows about 500 reads per 5 minutes.
+        """
+        failed = {r.change.profile for r in report.results if r.outcome is not Outcome.APPLIED}
+        if report.errors:
+            failed.update(attempted)
+        for name in attempted:
+            if name not in failed:
+                self._backoff.pop(name, None)
+                continue
+            interval = self.spec.profile(name).monitor.interval
+            delay = min(self._backoff.get(name, interval / 2) * 2, self.spec.resync_interval)
+            self._backoff[name] = delay
+            log.warning("profile %s: trying the write again in %.0fs", name, delay)
+            self.scheduler.once(self.reconcile, delay, f"retry:{name}", [name])
 
     def _remember(self, change: Change, etag: str | None) -> None:
         """What is published now, after our own write (the read before it is stale)."""

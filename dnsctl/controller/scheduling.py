@@ -49,6 +49,18 @@ class ProbeScheduler:
             )
         self.scheduler.start()
 
+    def once(self, func: Callable[..., Awaitable[object]], delay: float, job_id: str, *args: object) -> None:
+        """Run `func(*args)` once after `delay` seconds; a job with the same id is replaced."""
+        self.scheduler.add_job(
+            func,
+            "date",
+            args=list(args),
+            id=job_id,
+            replace_existing=True,
+            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            misfire_grace_time=None,
+        )
+
     def add_job(self, func: Callable[[], Awaitable[None]], seconds: float, job_id: str) -> None:
         self.scheduler.add_job(
             func,

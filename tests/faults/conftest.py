@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from dnsctl.emulator import AzureEmulator
 from tests.e2e.harness import ZONE_ID, common_free_port
-from tests.faults.kit import PROFILES, REGIONS, Replicas
+from tests.faults.kit import PROFILES, REGIONS, Replicas, WatchedEmulator
 from tests.resolver.conftest import UpstreamProcess
 from tests.support.registry import RegistryPki, RegistryServer
 
@@ -32,10 +31,14 @@ def replicas(tmp_path: Path) -> Iterator[Replicas]:
 
 
 @pytest.fixture
-def emulator() -> Iterator[AzureEmulator]:
-    with AzureEmulator() as emu:
+def emulator() -> Iterator[WatchedEmulator]:
+    emu = WatchedEmulator()
+    emu.start()
+    try:
         emu.add_zone(ZONE_ID)
         yield emu
+    finally:
+        emu.stop()
 
 
 @pytest.fixture

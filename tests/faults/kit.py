@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from dnsctl.emulator import AzureEmulator
+from dnsctl.emulator.http_server import ArmRequest, Reply
 from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, write_config
 from tests.support.registry import RegistryServer
 
@@ -38,6 +40,32 @@ class Replicas:
     def set_all(self, behaviour: str) -> None:
         for server in self.servers.values():
             server.set_behaviour(behaviour)
+
+
+class WatchedEmulator(AzureEmulator):
+    """The emulator, also noting when each ARM request *arrives* (its log entry is written when it is
+    answered, after any injected latency): a test can act while a request is held in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrived: list[str] = []
+        self._arrival = threading.Condition()
+
+    def handle(self, request: ArmRequest) -> Reply:
+        with self._arrival:
+            self._arrived.append(request.method)
+            self._arrival.notify_all()
+        return super().handle(request)
+
+    def forget_arrivals(self) -> None:
+        with self._arrival:
+            self._arrived.clear()
+
+    def wait_arrival(self, method: str, limit: float) -> None:
+        """Block until a `method` request has arrived since `forget_arrivals` (at most `limit` seconds)."""
+        with self._arrival:
+            if not self._arrival.wait_for(lambda: method in self._arrived, limit):
+                raise AssertionError(f"no {method} request arrived within {limit}s")
 
 
 def profile(
@@ -95,6 +123,16 @@ def sample(text: str, name: str, **labels: str) -> float | None:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return float(s.value)
     return None
+
+
+def total(text: str, name: str, **labels: str) -> float:
+    """The sum of every sample of `name` carrying `labels` (whatever its other labels)."""
+    return sum(
+        float(s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def wait_for(check: Callable[[], T], limit: float, what: str, *, every: float = 0.05) -> T:
