@@ -266,7 +266,9 @@ def check_decision(
     if decision.kind is DecisionKind.ENDPOINT:
         anyone_online = any(s is ONLINE for s in status.values())
         assert not (status[decision.endpoints[0]] in (DEGRADED, MonitorStatus.DISABLED) and anyone_online)
-        assert all(status[n] is ONLINE for n in decision.endpoints)
+        # A kept choice may still await its verdict (no reason to move); the rest must be Online.
+        assert status[decision.endpoints[0]] in (ONLINE, CHECKING)
+        assert all(status[n] is ONLINE for n in decision.endpoints[1:])
     if decision.kind is DecisionKind.ALL_DOWN:
         assert not any(s is ONLINE for s in status.values())
 
