@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.harness import ZONE_ID, common_free_port
 from tests.faults.kit import PROFILES, REGIONS, Replicas, WatchedEmulator
-from tests.resolver.conftest import UpstreamProcess
+from tests.resolver.conftest import upstream  # noqa: F401  (the same fixture, shared)
 from tests.support.registry import RegistryPki, RegistryServer
 
 
@@ -39,18 +38,3 @@ def emulator() -> Iterator[WatchedEmulator]:
         yield emu
     finally:
         emu.stop()
-
-
-@pytest.fixture
-def upstream() -> Iterator[Callable[..., UpstreamProcess]]:
-    """Start upstream DNS server processes (tests/resolver/upstream_server.py); all stopped at the end."""
-    started: list[UpstreamProcess] = []
-
-    def start(mode: str = "normal", **kwargs: Any) -> UpstreamProcess:
-        process = UpstreamProcess(mode, **kwargs).start()
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
