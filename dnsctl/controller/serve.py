@@ -6,10 +6,12 @@ A decision change re-renders that profile's answers; the query path only looks t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.core.health import EndpointHealth
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets
 from dnsctl.core.state import DecisionChange
@@ -23,9 +25,13 @@ log = logging.getLogger("dnsctl.serve")
 
 
 def steered_answer(
-    profile: ProfileSpec, decision: Decision | None, preference: tuple[str, ...] = ()
+    profile: ProfileSpec,
+    decision: Decision | None,
+    preference: tuple[str, ...] = (),
+    health: Mapping[str, EndpointHealth] | None = None,
 ) -> SteeredAnswer:
-    """The answer for a decision; with no decision yet, the first endpoint by (view) preference."""
+    """The answer for a decision. With no decision yet: the first endpoint by (view) preference whose
+    last probe answered, else the first one (an answer is owed even before the verdicts are in)."""
     if decision is None:
         order = sorted(
             (ep for ep in profile.endpoints if ep.status.value == "enabled"),
@@ -34,7 +40,8 @@ def steered_answer(
                 ep.priority,
             ),
         )
-        first = order[0] if order else profile.by_priority[0]
+        answered = [ep for ep in order if (h := (health or {}).get(ep.name)) and h.last and h.last.ok]
+        first = (answered or order or list(profile.by_priority))[0]
         return SteeredAnswer(
             profile.fqdn, profile.ttl, (SteeredTarget(first.target, first.addresses, first.weight),)
         )
@@ -61,17 +68,19 @@ class ServeController(ControllerBase):
     def publish_all(self) -> None:
         for p in self.spec.profiles:
             st = self.engine.states[p.name]
-            self.steering.publish(steered_answer(p, st.decision))
+            self.steering.publish(steered_answer(p, st.decision, health=st.endpoints))
             for view in self.spec.resolver.views:
                 order = view.preference(p.name)
                 if order is not None:
                     routing = st.views.get(view.name)
-                    self.steering.publish(
-                        steered_answer(p, routing.decision if routing else None, order), view=view.name
-                    )
+                    decision = routing.decision if routing else None
+                    self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
 
     async def start(self) -> None:
         self.restore_from_file()
+        # One round before the first answer (bounded by the monitors' timeouts), so that a restart
+        # without stored state does not point clients at a replica that is down.
+        await self.engine.round()
         self.publish_all()
         await self.server.start()
         self.scheduler.start()

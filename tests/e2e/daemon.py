@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import dns.exception
 import httpx
 
 from tests.e2e.harness import REPO, TOKEN
@@ -62,7 +63,14 @@ class Daemon:
                 value = check()
                 if value:
                     return value
-            except (httpx.HTTPError, KeyError, IndexError, TypeError) as e:
+            except (
+                httpx.HTTPError,
+                OSError,
+                dns.exception.DNSException,
+                KeyError,
+                IndexError,
+                TypeError,
+            ) as e:
                 last_error = e
             time.sleep(0.1)
         raise AssertionError(

@@ -36,9 +36,8 @@ def failures_served(replicas: Replicas, name: str) -> int:
     return sum(1 for r in replicas.servers[name].requests if r.path == "/v2/")
 
 
-def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
-    dns_port, admin_port = free_port(), free_port()
-    config = {
+def serve_config(replicas: Replicas, dns_port: int, admin_port: int) -> dict[str, object]:
+    return {
         "profiles": [
             {
                 "name": "myregistry",
@@ -63,8 +62,12 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
         "resolver": {"listen": [f"127.0.0.1:{dns_port}"]},
         "admin": {"listen": f"127.0.0.1:{admin_port}"},
     }
+
+
+def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
+    dns_port, admin_port = free_port(), free_port()
     cfg = tmp_path / "serve.yaml"
-    cfg.write_text(yaml.safe_dump(config))
+    cfg.write_text(yaml.safe_dump(serve_config(replicas, dns_port, admin_port)))
     state = tmp_path / "state.json"
     args = ("serve", "-c", str(cfg), "--state-file", str(state))
     env = {"DNSCTL_ADMIN_TOKEN": TOKEN}
@@ -121,4 +124,19 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
         assert answer(dns_port)[0] == WEST
         assert d.post("/v1/profiles/myregistry/endpoints/eastus/undrain", token=TOKEN).status_code == 200
         assert answer(dns_port)[0] == EAST
+        assert d.terminate() == 0
+
+
+def test_a_start_without_state_never_answers_with_a_replica_that_is_down(
+    tmp_path: Path, replicas: Replicas
+) -> None:
+    # No state file, the preferred replica already down: the verdicts take `fall` rounds, but the
+    # first answer already avoids the replica whose probe failed.
+    replicas.set("eastus", "503")
+    dns_port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(yaml.safe_dump(serve_config(replicas, dns_port, admin_port)))
+    with Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log") as d:
+        first = d.wait_until(lambda: answer(dns_port), 15, "the first answer")
+        assert first == (WEST, ["127.0.0.3"])
         assert d.terminate() == 0
