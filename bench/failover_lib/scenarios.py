@@ -2,8 +2,11 @@
 
 Every repetition starts from the same place: all replicas up, dnsctl restarted with no health history
 (so that flap damping from an earlier repetition never leaks into the next), every server answering the
-preferred replica (eastus, 127.0.0.2) for a while, then a random wait of up to one probe interval so
-that the fault lands at a random phase of the probe schedules.
+preferred replica (eastus, 127.0.0.2) for a while, then a random wait so that the fault lands at a
+random phase of every probe schedule. That wait spans two whole mean probe periods of dnsctl: the
+settling ends at a fixed offset from dnsctl's first round, so a wait of one plain interval (shorter than
+the mean period, which APScheduler's 0-10% jitter stretches to 1.05 intervals) would favour faults just
+after a round, and overstate dnsctl's times by about 0.1 s.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ PREFERRED, SECOND = "eastus", "westeurope"
 SETTLE = 2.0  # seconds every server must have answered the preferred replica before a fault
 WINDOW = 20.0  # seconds a failover may take before it counts as missed
 TAIL = 1.0  # seconds watched after the last server switched, to see a switch back
+MEAN_PERIOD = 1.05  # dnsctl's mean probe period in intervals: APScheduler adds 0-10% to each one
 
 
 class Server(Protocol):
@@ -104,7 +108,8 @@ class Lab:
         for d in self.dnsctl:
             d.wait_ready()
         self.settle(self.address(PREFERRED))
-        time.sleep(self.rng.uniform(0.0, 1.0))  # a random phase against every probe schedule
+        period = MEAN_PERIOD * max(d.settings.interval for d in self.dnsctl)
+        time.sleep(self.rng.uniform(0.0, 2 * period))
 
     def settle(self, expected: str, *, stable: float = SETTLE, timeout: float = 60.0) -> None:
         """Wait until every server answered `expected` to every query of the last `stable` seconds."""

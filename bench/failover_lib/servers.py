@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -305,7 +304,3 @@ class DnsctlServe:
         if self.child is not None:
             self.children.stop(self.child)
             self.child = None
-
-
-def pdns_available() -> bool:
-    return shutil.which("pdns_server") is not None
