@@ -33,18 +33,6 @@ def azurite(azurite_binary: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 @pytest.fixture(scope="session")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="session")
-def ca_path(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
-@pytest.fixture(scope="session")
 def azurite_oauth(
     azurite_binary: Path, ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Azurite]:
