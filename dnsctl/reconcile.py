@@ -303,8 +303,3 @@ def _audit(r: ChangeResult) -> None:
 
 def _with_hint(message: str, hint: str) -> str:
     return f"{message} ({hint})" if hint else message
-
-
-def summarize(changes: Sequence[Change]) -> str:
-    dns = [c for c in changes if c.changes_dns]
-    return f"{len(dns)} DNS change(s), {len(changes) - len(dns)} state-only write(s)"
