@@ -151,4 +151,5 @@ def _resolver(r: ResolverModel) -> ResolverSpec:
         rate_limit=RateLimitSpec(qps=r.rate_limit.qps, burst=r.rate_limit.burst),
         tcp_idle_timeout=r.tcp_idle_timeout,
         tcp_max_connections=r.tcp_max_connections,
+        negative_ttl=r.negative_ttl,
     )

@@ -135,6 +135,7 @@ class ResolverModel(Strict):
     rate_limit: RateLimitModel = Field(default_factory=RateLimitModel)
     tcp_idle_timeout: Duration = 10.0
     tcp_max_connections: int = Field(default=256, ge=1)
+    negative_ttl: int = Field(default=60, ge=0, le=86_400)
 
 
 class AdminModel(Strict):

@@ -230,6 +230,7 @@ class ResolverSpec:
     rate_limit: RateLimitSpec = field(default_factory=RateLimitSpec)
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
+    negative_ttl: int = 60  # seconds: SOA minimum of lab zones and of steered names' synthesized zones
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,12 @@
 
 `quick` never awaits, encodes or locks: steered names, lab zone names and fresh cached answers are looked
 up as pre-rendered bytes and patched for the client. Everything else becomes a Query for `answer`.
+
+Forwarded answers are fetched with the client's DO and CD bits and cached apart for each combination
+(`variant_key`): a DO answer carries the upstream's DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY) with
+its RRsets, so DO is echoed only over answers that were never stripped; data fetched with CD (possibly
+unvalidated by a validating upstream) never answers a query without CD, and a CD query never gets data
+the upstream filtered through its own validation. AD is never set: dnsctl does not validate.
 """
 
 from __future__ import annotations
@@ -11,43 +17,42 @@ import contextlib
 import random
 import time
 from collections.abc import Callable
-
-from dnslib import CNAME, RR, DNSLabel
+from struct import pack
 
 from dnsctl.core.model import ResolverSpec
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
 from dnsctl.resolver.answer import Answer, render, truncated
 from dnsctl.resolver.cache import AnswerCache
+from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder, UpstreamError
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
 from dnsctl.resolver.ratelimit import RateLimiter
-from dnsctl.resolver.render import build, hinfo_rr, labels_of, parse_records
-from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, normalize_name, render_steered
+from dnsctl.resolver.render import labels_of
+from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
 from dnsctl.resolver.wire import (
     BADVERS,
+    CD,
     CLASS_IN,
     COPIED_FLAGS,
     MAX_UDP_REPLY,
     NOERROR,
+    OUR_UDP_SIZE,
     QR,
     RA,
     REFUSED,
     SERVFAIL,
     TCP_MAX,
-    TYPE_A,
-    TYPE_AAAA,
-    TYPE_ANY,
     TYPE_AXFR,
     TYPE_CNAME,
     TYPE_IXFR,
     Malformed,
     Query,
     header_reply,
-    lookup_key,
     opt_record,
     parse_query,
     question_reply,
+    walk_records,
 )
 from dnsctl.resolver.zones import LabZones
 
@@ -57,7 +62,29 @@ _NO_RDATA = b"\x00\x00"
 _QTYPE_OPT = b"\x00\x29"
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
-SYNTHESIZED_TTL = 300
+_VARIANTS = (b"", b"\x01", b"\x02", b"\x03")
+
+
+def variant_key(key: bytes, do: bool, cd: bool) -> bytes:
+    """The cache key of a forwarded answer: the lookup key, plus one byte when DO or CD was asked."""
+    return key + _VARIANTS[(2 if do else 0) | (1 if cd else 0)]
+
+
+def upstream_size(q: Query) -> int:
+    """The EDNS buffer to ask upstream with: the client's, within 1232 (flag day 2020) and 4096."""
+    return min(max(q.limit, OUR_UDP_SIZE), MAX_UDP_REPLY)
+
+
+class _Lookup:
+    """What a forwarded lookup is asked with: the client's DNSSEC bits, buffer size and view."""
+
+    __slots__ = ("cd", "do", "size", "view")
+
+    def __init__(self, q: Query) -> None:
+        self.do = q.do
+        self.cd = bool(q.flags & CD)
+        self.size = upstream_size(q)
+        self.view = q.view
 
 
 def _opt(q: Query, scope: int) -> bytes:
@@ -84,7 +111,12 @@ class Engine:
         self.metrics = metrics
         self.clock = clock
         self.policy = ClientPolicy(spec.allow, spec.views)
-        self.zones = LabZones(spec.zones)
+        self.zones = LabZones(
+            spec.zones,
+            nameserver_addresses=[listen.host for listen in spec.listen],
+            negative_ttl=spec.negative_ttl,
+        )
+        steering.set_negative_ttl(spec.negative_ttl)
         self.cache = AnswerCache(spec.cache, clock)
         self.forwarder = Forwarder(spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures)
         self.limiter = RateLimiter(spec.rate_limit) if spec.rate_limit.qps > 0 else None
@@ -126,10 +158,12 @@ class Engine:
                 or data[end + 9 : end + 11] != _NO_RDATA
             ):
                 return self.quick(data, host, True)
-            opt = OPT_DO if data[end + 7] & 0x80 else OPT_PLAIN
+            do = data[end + 7] & 0x80
+            opt = OPT_DO if do else OPT_PLAIN
             size = (data[end + 3] << 8) | data[end + 4]
             limit = 512 if size <= 512 else (size if size < MAX_UDP_REPLY else MAX_UDP_REPLY)
         elif n == end:
+            do = 0
             opt = b""
             limit = 512
         else:
@@ -149,6 +183,8 @@ class Engine:
         else:
             answer = self._zone_get(key)
             if answer is None:
+                if do or data[3] & 0x10:
+                    key = variant_key(key, bool(do), bool(data[3] & 0x10))
                 entry = self._cache_get(key)
                 if entry is None:
                     return self.quick(data, host, True)
@@ -213,7 +249,7 @@ class Engine:
         zone_answer = self.zones.rendered.get(key)
         if zone_answer is not None:
             return self._send(q, zone_answer, _opt(q, 0), udp)
-        cached = self.cache.fresh(key, self.clock())
+        cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock())
         if cached is not None:
             self.metrics.cache_hits += 1
             return self._send(q, cached, _opt(q, 0), udp)
@@ -232,76 +268,116 @@ class Engine:
         if q.qclass != CLASS_IN or q.qtype in (TYPE_AXFR, TYPE_IXFR):
             self.metrics.count(q.qtype, REFUSED)
             return question_reply(q, REFUSED, opt=_opt(q, 0))
-        name_wire = q.key[:-4]
-        steered = self.steering.answer_for_name(name_wire, q.view)
+        name = q.key[:-4]
+        lookup = _Lookup(q)
+        steered = self.steering.answer_for_name(name, q.view)
         if steered is not None:
-            return self._send(q, await self._chase(steered, q.qtype), _opt(q, q.scope), udp)
-        labels = tuple(labels_of(name_wire))
-        zone_answer = self.zones.resolve(labels, q.qtype)
+            chain = self._steered(steered, q.qtype)
+            chain = await self._finish(chain, name, q.qtype, lookup)
+            return self._send(q, chain.answer(name, q.qtype), _opt(q, q.scope), udp)
+        zone_answer = self.zones.resolve(tuple(labels_of(name)), q.qtype)
         if zone_answer is not None:
+            chain = Chain.of(zone_answer, name)
+            if chain.unfinished(name, q.qtype) is not None:
+                zone_answer = (await self._finish(chain, name, q.qtype, lookup)).answer(name, q.qtype)
             return self._send(q, zone_answer, _opt(q, 0), udp)
-        if q.qtype == TYPE_ANY:
-            # RFC 8482: a minimal answer instead of whatever upstream holds for the name.
-            qname = DNSLabel(list(labels))
-            answer = build(qname, TYPE_ANY, authoritative=False, answers=[hinfo_rr(qname, SYNTHESIZED_TTL)])
-            return self._send(q, answer, _opt(q, 0), udp)
         try:
-            forwarded = await self.resolve(q.key)
+            forwarded = await self.resolve(q.key, lookup)
         except UpstreamError:
             self.metrics.count(q.qtype, SERVFAIL)
             return question_reply(q, SERVFAIL, opt=_opt(q, 0))
         return self._send(q, forwarded, _opt(q, 0), udp)
 
-    async def _chase(self, steered: SteeredAnswer, qtype: int) -> Answer:
-        """CNAME to the picked target, then the target's records from upstream (cached)."""
+    def _steered(self, steered: SteeredAnswer, qtype: int) -> Chain:
         weights = [max(t.weight, 0) for t in steered.targets]
-        target = random.choices(steered.targets, weights=weights if any(weights) else None)[0]
-        fqdn = DNSLabel(normalize_name(steered.fqdn))
-        target_name = normalize_name(target.target)
-        cname = RR(fqdn, TYPE_CNAME, ttl=steered.ttl, rdata=CNAME(DNSLabel(target_name)))
-        if qtype in (TYPE_A, TYPE_AAAA) and target.addresses:
-            rendered = render_steered(SteeredAnswer(steered.fqdn, steered.ttl, (target,)))
-            found = rendered[lookup_key(steered.fqdn, qtype)].answers[0]
-            if found is not None:
-                return found
-        key = lookup_key(target_name, qtype)
-        try:
-            target_answer = await self.resolve(key)
-        except UpstreamError:
-            return build(fqdn, qtype, rcode=SERVFAIL, answers=[cname])
-        records = parse_records(target_answer, key[:-4]) if target_answer.an else []
-        return build(fqdn, qtype, rcode=target_answer.rcode, answers=[cname, *records])
+        index = random.choices(range(len(steered.targets)), weights=weights if any(weights) else None)[0]
+        return steered_chain(steered, index, qtype, self.steering.negative_ttl)
 
-    async def resolve(self, key: bytes) -> Answer:
+    async def _finish(self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup) -> Chain:
+        """Follow the CNAME `chain` leaves unfinished through the resolver: steered names, lab zones,
+        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL)."""
+        seen = {name}
+        while (target := chain.unfinished(name, qtype)) is not None:
+            if target in seen or len(seen) >= MAX_CHAIN:
+                return chain.failed()
+            seen.add(target)
+            try:
+                rest = await self._step(target, qtype, lookup)
+            except UpstreamError:
+                return chain.failed()
+            chain = chain.then(rest)
+        return chain
+
+    async def _step(self, name: bytes, qtype: int, lookup: _Lookup) -> Chain:
+        """One name of a chain, not followed further: from local data, the cache or one upstream query."""
+        steered = self.steering.answer_for_name(name, lookup.view)
+        if steered is not None:
+            return self._steered(steered, qtype)
+        local = self.zones.resolve(tuple(labels_of(name)), qtype)
+        if local is not None:
+            return Chain.of(local, name)
+        key = name + pack(">HH", qtype, CLASS_IN)
+        cache_key = variant_key(key, lookup.do, lookup.cd)
+        answer = self.cache.fresh(cache_key, self.clock())
+        if answer is None:
+            try:
+                reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
+                normalized = self._normalize(reply, key)
+            except UpstreamError:
+                answer = self.cache.stale(cache_key, self.clock())
+                if answer is None:
+                    raise
+            else:
+                answer = normalized.answer
+                # Only a finished answer may be served from the cache as it is.
+                if not _has_cname(answer) or Chain.of(answer, name).unfinished(name, qtype) is None:
+                    self.cache.store(cache_key, normalized, self.clock())
+        return Chain.of(answer, name)
+
+    async def resolve(self, key: bytes, lookup: _Lookup) -> Answer:
         """A forwarded answer for a lookup key: cache, else upstream (one request per key in flight),
         else a stale cached answer; raises UpstreamError when there is nothing to serve."""
-        cached = self.cache.fresh(key, self.clock())
+        cache_key = variant_key(key, lookup.do, lookup.cd)
+        cached = self.cache.fresh(cache_key, self.clock())
         if cached is not None:
             self.metrics.cache_hits += 1
             return cached
         self.metrics.cache_misses += 1
-        pending = self._inflight.get(key)
+        pending = self._inflight.get(cache_key)
         if pending is None:
-            pending = asyncio.ensure_future(self._fetch(key))
-            self._inflight[key] = pending
-            pending.add_done_callback(lambda _: self._inflight.pop(key, None))
+            pending = asyncio.ensure_future(self._fetch(key, cache_key, lookup))
+            self._inflight[cache_key] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(cache_key, None))
         try:
             normalized = await asyncio.shield(pending)
         except UpstreamError:
-            stale = self.cache.stale(key, self.clock())
+            stale = self.cache.stale(cache_key, self.clock())
             if stale is None:
                 raise
             self.metrics.stale_served += 1
             return stale
         return normalized.answer
 
-    async def _fetch(self, key: bytes) -> Normalized:
-        reply = await self.forwarder.resolve(key)
+    def _normalize(self, reply: bytes, key: bytes) -> Normalized:
         try:
-            normalized = normalize_reply(reply, len(key) - 4, self.spec.cache)
+            return normalize_reply(reply, len(key) - 4, self.spec.cache)
         except (IndexError, ValueError) as exc:
             raise UpstreamError(f"malformed upstream reply: {exc}") from exc
-        self.cache.store(key, normalized, self.clock())
+
+    async def _fetch(self, key: bytes, cache_key: bytes, lookup: _Lookup) -> Normalized:
+        reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
+        normalized = self._normalize(reply, key)
+        if _has_cname(normalized.answer):
+            name, qtype = key[:-4], (key[-4] << 8) | key[-3]
+            try:
+                chain = Chain.of(normalized.answer, name)
+            except (IndexError, ValueError) as exc:
+                raise UpstreamError(f"malformed upstream reply: {exc}") from exc
+            if chain.unfinished(name, qtype) is not None:
+                # The upstream stopped at a CNAME (it does not recurse): finish it, cache the whole chain.
+                finished = (await self._finish(chain, name, qtype, lookup)).answer(name, qtype)
+                normalized = normalize_reply(finished.message(name), len(name), self.spec.cache)
+        self.cache.store(cache_key, normalized, self.clock())
         return normalized
 
     async def close(self) -> None:
@@ -311,3 +387,10 @@ class Engine:
         for future in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await future
+
+
+def _has_cname(answer: Answer) -> bool:
+    """Whether the answer section holds a CNAME (a cheap test before parsing the chain)."""
+    if answer.rcode != NOERROR or not answer.an:
+        return False
+    return any(rtype == TYPE_CNAME for _, rtype, *_ in walk_records(answer.body, 4, answer.an))

@@ -12,7 +12,7 @@ from struct import pack
 
 from dnsctl.core.model import HostPort
 from dnsctl.errors import DnsctlError
-from dnsctl.resolver.wire import HEADER_LEN, NOERROR, NXDOMAIN, QR, RD, TC, opt_record
+from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
@@ -23,17 +23,22 @@ class UpstreamError(DnsctlError):
     """No upstream gave a usable answer."""
 
 
-def _upstream_query(ident: int, question: bytes) -> bytes:
-    return pack(">HHHHHH", ident, RD, 1, 0, 0, 1) + question + opt_record(False)
+def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
+    flags = RD | (CD if cd else 0)
+    return pack(">HHHHHH", ident, flags, 1, 0, 0, 1) + question + opt_record(do, size=size)
 
 
 def _matches(reply: bytes, ident: int, question: bytes) -> bool:
+    """Whether `reply` answers our `question` (lower-cased name + type + class): the name compared without
+    regard to letter case, the type and class bytes exactly (a lower-cased 0x41, HTTPS, is 0x61)."""
+    name_end = HEADER_LEN + len(question) - 4
     return (
         len(reply) >= HEADER_LEN + len(question)
         and (reply[0] << 8 | reply[1]) == ident
         and bool(reply[2] & (QR >> 8))
         and reply[4:6] == b"\x00\x01"
-        and reply[HEADER_LEN : HEADER_LEN + len(question)].lower() == question
+        and reply[HEADER_LEN:name_end].lower() == question[:-4]
+        and reply[name_end : name_end + 4] == question[-4:]
     )
 
 
@@ -51,15 +56,18 @@ class Forwarder:
         indexes = range(len(self.upstreams))
         return sorted(indexes, key=lambda i: (self._penalized_until[i] > now, i))
 
-    async def resolve(self, question: bytes) -> bytes:
-        """A NOERROR or NXDOMAIN reply for `question` (lower-cased name + type + class) from an upstream."""
+    async def resolve(
+        self, question: bytes, *, do: bool = False, cd: bool = False, size: int = OUR_UDP_SIZE
+    ) -> bytes:
+        """A NOERROR or NXDOMAIN reply for `question` (lower-cased name + type + class) from an upstream,
+        asked with the DO and CD bits given and `size` as our EDNS buffer."""
         if not self.upstreams:
             raise UpstreamError("no upstream configured")
         problems: list[str] = []
         for index in self._order():
             upstream = self.upstreams[index]
             try:
-                reply = await self._ask(upstream, question)
+                reply = await self._ask(upstream, question, _upstream_query(0, question, do, cd, size))
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 problem = f"{upstream}: {type(exc).__name__}"
             else:
@@ -73,9 +81,9 @@ class Forwarder:
             self._penalized_until[index] = time.monotonic() + PENALTY_SECONDS
         raise UpstreamError("; ".join(problems))
 
-    async def _ask(self, upstream: HostPort, question: bytes) -> bytes:
+    async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:
         ident = secrets.randbits(16)
-        query = _upstream_query(ident, question)
+        query = pack(">H", ident) + template[2:]
         async with asyncio.timeout(self.timeout):
             reply = await self._udp(upstream, query, ident, question)
             if reply[2] & (TC >> 8):

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dnslib import RD, RR, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
+from dnslib import DNSBuffer, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from dnsctl.resolver.answer import Answer
-from dnsctl.resolver.wire import AA, CLASS_IN, HEADER_LEN, TYPE_HINFO, skip_name
-
-# RFC 8482 4.2: a synthesized HINFO tells the client its ANY query gets a minimal answer.
-RFC8482_HINFO = RD(b"\x07RFC8482\x00")
+from dnsctl.resolver.wire import AA, CLASS_IN, HEADER_LEN, Record, encode_name, skip_name
 
 
 def labels_of(wire_name: bytes) -> list[bytes]:
@@ -33,22 +30,22 @@ def build(
     authoritative: bool = True,
     answers: Iterable[Any] = (),
     authority: Iterable[Any] = (),
+    additional: Iterable[Any] = (),
 ) -> Answer:
     """Render a reply for the lower-cased `qname` into an Answer."""
     record = DNSRecord(DNSHeader(id=0, bitmap=0, qr=1, rcode=rcode), q=DNSQuestion(qname, qtype, CLASS_IN))
     record.rr = list(answers)
     record.auth = list(authority)
+    record.ar = list(additional)
     message: bytes = record.pack()
     qname_len = skip_name(message, HEADER_LEN) - HEADER_LEN
     flags = (AA if authoritative else 0) | rcode
     return Answer.from_message(message, qname_len, flags=flags)
 
 
-def hinfo_rr(name: DNSLabel, ttl: int) -> Any:
-    return RR(name, TYPE_HINFO, ttl=ttl, rdata=RFC8482_HINFO)
-
-
-def parse_records(answer: Answer, qname_wire: bytes) -> list[Any]:
-    """The answer-section records of a rendered Answer (for composing a steered chase)."""
-    rr: list[Any] = DNSRecord.parse(answer.message(qname_wire)).rr
-    return rr
+def record_of(rr: Any) -> Record:
+    """A dnslib RR as a Record (its RDATA packed alone, so no name in it is compressed)."""
+    buffer = DNSBuffer()
+    rr.rdata.pack(buffer)
+    owner = encode_name(str(rr.rname))
+    return Record(owner, rr.rtype, rr.rclass, rr.ttl, bytes(buffer.data))

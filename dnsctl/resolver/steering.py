@@ -2,28 +2,40 @@
 
 `publish` renders every reply the query path can serve without upstream help (A, AAAA, CNAME, ANY) and
 swaps in new dictionaries, so the query path reads plain dicts: no lock, no probe, no encoding.
+
+A steered name is the CNAME to its picked target. When the target has configured `addresses` the target
+is answered here too: its A/AAAA records, and "no data" for every other type, with the SOA of a zone
+synthesized for the steered name (RFC 2308: a cache needs it to keep the negative answer). A target
+without addresses is looked up through the resolver (`steered_chain` leaves it unfinished).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import random
+import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
-
-from dnslib import AAAA, CNAME, RR, A, DNSLabel
+from struct import pack
 
 from dnsctl.resolver.answer import Answer
-from dnsctl.resolver.render import build
+from dnsctl.resolver.chain import Chain
 from dnsctl.resolver.wire import (
+    CLASS_IN,
+    NOERROR,
     TYPE_A,
     TYPE_AAAA,
     TYPE_ANY,
     TYPE_CNAME,
+    TYPE_SOA,
+    Record,
     encode_name,
     lookup_key,
 )
+
+# RFC 2308 5: how long a cache may keep "no such data" for a steered name (resolver.negative_ttl).
+DEFAULT_NEGATIVE_TTL = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,26 +91,52 @@ def _validate(answer: SteeredAnswer) -> None:
             ipaddress.ip_address(address)
 
 
-def _render_target(fqdn: DNSLabel, ttl: int, target: SteeredTarget, qtype: int) -> Answer | None:
-    cname = RR(fqdn, TYPE_CNAME, ttl=ttl, rdata=CNAME(DNSLabel(normalize_name(target.target))))
+def steered_soa(answer: SteeredAnswer, negative_ttl: int) -> Record:
+    """The SOA of the zone synthesized for a steered name: the name is its own apex and primary server
+    (it resolves, to the picked endpoint); the serial changes with the targets."""
+    fqdn = encode_name(normalize_name(answer.fqdn))
+    serial = zlib.crc32(repr([(t.target, t.addresses, t.weight) for t in answer.targets]).encode())
+    rdata = fqdn + encode_name("hostmaster." + normalize_name(answer.fqdn))
+    rdata += pack(">IIIII", serial, 3600, 600, 604800, negative_ttl)
+    return Record(fqdn, TYPE_SOA, CLASS_IN, negative_ttl, rdata)
+
+
+def steered_chain(answer: SteeredAnswer, index: int, qtype: int, negative_ttl: int) -> Chain:
+    """The records a steered name answers `qtype` with, for the target at `index`; unfinished (the CNAME
+    alone, no SOA) when the target has no configured addresses and must be looked up."""
+    target = answer.targets[index]
+    fqdn = encode_name(normalize_name(answer.fqdn))
+    target_name = encode_name(normalize_name(target.target))
+    cname = Record(fqdn, TYPE_CNAME, CLASS_IN, answer.ttl, target_name)
     if qtype in (TYPE_CNAME, TYPE_ANY):
-        # RFC 8482: for ANY the CNAME alone is a complete, minimal answer.
-        return build(fqdn, qtype, answers=[cname])
+        # RFC 8482 4.2: for ANY the CNAME alone is a complete, minimal answer.
+        return Chain(NOERROR, True, [cname])
     if not target.addresses:
+        return Chain(NOERROR, True, [cname])
+    if qtype in (TYPE_A, TYPE_AAAA):
+        version = 4 if qtype == TYPE_A else 6
+        ips = [ipaddress.ip_address(ip) for ip in target.addresses]
+        records = [
+            Record(target_name, qtype, CLASS_IN, answer.ttl, ip.packed) for ip in ips if ip.version == version
+        ]
+        if records:
+            return Chain(NOERROR, True, [cname, *records])
+    return Chain(NOERROR, True, [cname], [steered_soa(answer, negative_ttl)])
+
+
+def _render_target(answer: SteeredAnswer, index: int, qtype: int, negative_ttl: int) -> Answer | None:
+    chain = steered_chain(answer, index, qtype, negative_ttl)
+    fqdn = encode_name(normalize_name(answer.fqdn))
+    if chain.unfinished(fqdn, qtype) is not None:
         return None
-    version = 4 if qtype == TYPE_A else 6
-    ips = [ip for ip in target.addresses if ipaddress.ip_address(ip).version == version]
-    rdata = A if version == 4 else AAAA
-    records = [RR(cname.rdata.label, qtype, ttl=ttl, rdata=rdata(ip)) for ip in ips]
-    return build(fqdn, qtype, answers=[cname, *records])
+    return chain.answer(fqdn, qtype)
 
 
-def render_steered(answer: SteeredAnswer) -> dict[bytes, Steered]:
+def render_steered(answer: SteeredAnswer, negative_ttl: int = DEFAULT_NEGATIVE_TTL) -> dict[bytes, Steered]:
     """Every pre-rendered reply for one steered answer, keyed like the query path looks them up."""
-    fqdn = DNSLabel(normalize_name(answer.fqdn))
     rendered: dict[bytes, Steered] = {}
     for qtype in (TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_ANY):
-        answers = tuple(_render_target(fqdn, answer.ttl, t, qtype) for t in answer.targets)
+        answers = tuple(_render_target(answer, i, qtype, negative_ttl) for i in range(len(answer.targets)))
         rendered[lookup_key(answer.fqdn, qtype)] = Steered(answer, answers)
     return rendered
 
@@ -106,7 +144,8 @@ def render_steered(answer: SteeredAnswer) -> dict[bytes, Steered]:
 class SteeringTable:
     """Steered answers by view (None is the default), published by the controller, read by the server."""
 
-    def __init__(self) -> None:
+    def __init__(self, negative_ttl: int = DEFAULT_NEGATIVE_TTL) -> None:
+        self.negative_ttl = negative_ttl
         self._answers: dict[tuple[str | None, str], SteeredAnswer] = {}
         self._parts: dict[tuple[str | None, str], dict[bytes, Steered]] = {}
         # view -> name wire (lower case) -> answer, for the query types that need the slow path.
@@ -118,7 +157,7 @@ class SteeringTable:
         """Render `answer` now and serve it from the next query on."""
         _validate(answer)
         name = normalize_name(answer.fqdn)
-        self._parts[(view, name)] = render_steered(answer)
+        self._parts[(view, name)] = render_steered(answer, self.negative_ttl)
         self._answers[(view, name)] = answer
         self._rebuild(view)
 
@@ -127,6 +166,16 @@ class SteeringTable:
         name = normalize_name(fqdn)
         if self._answers.pop((view, name), None) is not None:
             del self._parts[(view, name)]
+            self._rebuild(view)
+
+    def set_negative_ttl(self, ttl: int) -> None:
+        """Use `ttl` in the SOA of steered "no data" answers, re-rendering what is published."""
+        if ttl == self.negative_ttl:
+            return
+        self.negative_ttl = ttl
+        for (view, name), answer in list(self._answers.items()):
+            self._parts[(view, name)] = render_steered(answer, ttl)
+        for view in {view for view, _ in self._answers}:
             self._rebuild(view)
 
     def names(self) -> tuple[str, ...]:

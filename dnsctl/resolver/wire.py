@@ -39,7 +39,15 @@ TYPE_MX = 15
 TYPE_TXT = 16
 TYPE_AAAA = 28
 TYPE_SRV = 33
+TYPE_DNAME = 39
 TYPE_OPT = 41
+TYPE_DS = 43
+TYPE_RRSIG = 46
+TYPE_NSEC = 47
+TYPE_DNSKEY = 48
+TYPE_NSEC3 = 50
+TYPE_SVCB = 64
+TYPE_HTTPS = 65
 TYPE_IXFR = 251
 TYPE_AXFR = 252
 TYPE_ANY = 255
@@ -52,8 +60,6 @@ OUR_UDP_SIZE = 1232
 MAX_UDP_REPLY = 4096
 PLAIN_UDP_SIZE = 512
 TCP_MAX = 65535
-
-_OPT_FIXED = b"\x00" + pack(">HH", TYPE_OPT, OUR_UDP_SIZE)
 
 
 class Malformed(Exception):
@@ -244,15 +250,24 @@ def _parse_options(data: bytes, pos: int, end: int) -> ClientSubnet | None:
     return ecs
 
 
-def opt_record(do: bool, ext_rcode: int = 0, options: bytes = b"") -> bytes:
+def opt_record(do: bool, ext_rcode: int = 0, options: bytes = b"", *, size: int = OUR_UDP_SIZE) -> bytes:
     """Our OPT pseudo-record (version 0), copying the client's DO bit as RFC 3225 asks."""
-    return _OPT_FIXED + pack(">BBHH", ext_rcode, 0, 0x8000 if do else 0, len(options)) + options
+    head = pack(">BHHBBHH", 0, TYPE_OPT, size, ext_rcode, 0, 0x8000 if do else 0, len(options))
+    return head + options
 
 
 def header_reply(data: bytes, rcode: int) -> bytes:
-    """A header-only reply (FORMERR, NOTIMP) keeping the ID, opcode and RD of whatever was sent."""
+    """A header-only reply (FORMERR, NOTIMP) keeping the ID, opcode and RD of whatever was sent.
+
+    FORMERR answers a QUERY, so RA and CD keep their QUERY meaning (as unbound does). NOTIMP answers an
+    opcode we do not implement: RA, CD and AD are defined for QUERY only (RFC 6895 2), so they stay
+    clear; RD is copied as RFC 1035 4.1.1 says for every response.
+    """
     flags = (data[2] << 8) | data[3]
-    out = QR | RA | (flags & (OPCODE_MASK | RD | CD)) | rcode
+    if rcode == NOTIMP:
+        out = QR | (flags & (OPCODE_MASK | RD)) | rcode
+    else:
+        out = QR | RA | (flags & (OPCODE_MASK | RD | CD)) | rcode
     return data[:2] + pack(">HHHHH", out, 0, 0, 0, 0)
 
 
@@ -281,3 +296,101 @@ def encode_name(name: str) -> bytes:
 def lookup_key(name: str, qtype: int, qclass: int = CLASS_IN) -> bytes:
     """The key the query path computes for (name, qtype), from a name written as text."""
     return encode_name(name.lower()) + pack(">HH", qtype, qclass)
+
+
+# Types whose RDATA may hold compressed names (RFC 3597 4): their names are expanded when a record is
+# copied out of its message. Any other type's RDATA is position-independent and copied as it is.
+_NAMES_IN_RDATA = {
+    TYPE_NS: (0,),
+    3: (0,),  # MD
+    4: (0,),  # MF
+    TYPE_CNAME: (0,),
+    TYPE_SOA: (0, 1),
+    7: (0,),  # MB
+    8: (0,),  # MG
+    9: (0,),  # MR
+    12: (0,),  # PTR
+    14: (0, 1),  # MINFO
+    TYPE_MX: (2,),
+    TYPE_DNAME: (0,),
+}
+
+
+def read_name(data: bytes | bytearray, pos: int) -> tuple[bytes, int]:
+    """The uncompressed wire form of the name at `pos` and the offset just past it in `data`."""
+    out = bytearray()
+    end = -1
+    for _ in range(128):
+        length = data[pos]
+        if length & 0xC0 == 0xC0:
+            if end < 0:
+                end = pos + 2
+            target = ((length & 0x3F) << 8) | data[pos + 1]
+            if target >= pos:
+                raise ValueError("forward compression pointer")
+            pos = target
+            continue
+        if length > 63:
+            raise ValueError("bad label type")
+        out += data[pos : pos + length + 1]
+        if length == 0:
+            if len(out) > 255:
+                raise ValueError("name too long")
+            return bytes(out), (end if end >= 0 else pos + 1)
+        pos += length + 1
+    raise ValueError("name too long")
+
+
+class Record:
+    """One resource record with every name uncompressed, so it can be copied into another message."""
+
+    __slots__ = ("owner", "rclass", "rdata", "rtype", "ttl")
+
+    def __init__(self, owner: bytes, rtype: int, rclass: int, ttl: int, rdata: bytes) -> None:
+        self.owner = owner
+        self.rtype = rtype
+        self.rclass = rclass
+        self.ttl = ttl
+        self.rdata = rdata
+
+    def wire(self) -> bytes:
+        return self.owner + pack(">HHIH", self.rtype, self.rclass, self.ttl, len(self.rdata)) + self.rdata
+
+    def target(self) -> bytes:
+        """The lower-cased name a CNAME points at."""
+        return self.rdata.lower()
+
+
+def read_records(data: bytes | bytearray, pos: int, count: int) -> tuple[list[Record], int]:
+    """`count` records from `pos`, names expanded; and the offset after them. Raises IndexError/ValueError."""
+    records: list[Record] = []
+    for _ in range(count):
+        owner, pos = read_name(data, pos)
+        if pos + 10 > len(data):
+            raise IndexError(pos)
+        rtype, rclass, ttl, rdlen = unpack_from(">HHIH", data, pos)
+        start = pos + 10
+        end = start + rdlen
+        if end > len(data):
+            raise IndexError(end)
+        names = _NAMES_IN_RDATA.get(rtype)
+        rdata = bytes(data[start:end]) if names is None else _expand_rdata(data, start, end, names)
+        records.append(Record(owner, rtype, rclass, ttl, rdata))
+        pos = end
+    return records, pos
+
+
+def _expand_rdata(data: bytes | bytearray, start: int, end: int, names: tuple[int, ...]) -> bytes:
+    if names == (2,):  # MX: a preference, then the exchange
+        name, after = read_name(data, start + 2)
+        if after != end:
+            raise ValueError("bad MX rdata")
+        return bytes(data[start : start + 2]) + name
+    out = bytearray()
+    pos = start
+    for _ in names:
+        name, pos = read_name(data, pos)
+        out += name
+    if pos > end:
+        raise ValueError("bad rdata")
+    return bytes(out) + bytes(data[pos:end])
