@@ -33,7 +33,9 @@ MAX_CHAIN = 12
 @dataclass(slots=True)
 class Chain:
     rcode: int
-    local: bool  # every record comes from local data (steered names, lab zones): the answer is AA
+    # The question name is local data (a steered name, a lab zone): AA, which RFC 1035 4.1.1 ties to the
+    # question name even when the chain goes on elsewhere.
+    local: bool
     answers: list[Record] = field(default_factory=list)
     authority: list[Record] = field(default_factory=list)
 
@@ -45,7 +47,8 @@ class Chain:
         return cls(answer.rcode, bool(answer.flags & AA), records[: answer.an], records[answer.an :])
 
     def unfinished(self, qname: bytes, qtype: int) -> bytes | None:
-        """The name the chain stops at when its last CNAME's target was not looked up, else None.
+        """The name the chain stops at when its last CNAME's target was not looked up, else None
+        (a name it already visited when it loops).
 
         An upstream that followed the chain ends it with data, NXDOMAIN, or NODATA with an SOA; one that
         did not (an authoritative server, a lab zone's CNAME out of the zone) leaves the target bare.
@@ -69,7 +72,7 @@ class Chain:
             name = cname.target()
             followed = True
             if name in seen:
-                return None  # a loop inside one answer: nothing more to look up
+                return name  # a loop: the caller has seen this name already and gives up
             seen.add(name)
         if not followed or any(r.rtype == TYPE_SOA for r in self.authority):
             return None
@@ -77,13 +80,13 @@ class Chain:
 
     def then(self, rest: Chain) -> Chain:
         """This chain followed by what the name it stopped at resolved to."""
-        return Chain(rest.rcode, self.local and rest.local, self.answers + rest.answers, rest.authority)
+        return Chain(rest.rcode, self.local, self.answers + rest.answers, rest.authority)
 
     def failed(self) -> Chain:
         return Chain(SERVFAIL, False)
 
     def answer(self, qname: bytes, qtype: int) -> Answer:
-        """Render for the lower-cased `qname` (AA only when every record is local)."""
+        """Render for the lower-cased `qname`."""
         flags = (AA if self.local else 0) | self.rcode
         body = b"".join(r.wire() for r in self.answers) + b"".join(r.wire() for r in self.authority)
         message = (

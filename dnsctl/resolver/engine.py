@@ -319,7 +319,10 @@ class Engine:
         key = name + pack(">HH", qtype, CLASS_IN)
         cache_key = variant_key(key, lookup.do, lookup.cd)
         answer = self.cache.fresh(cache_key, self.clock())
-        if answer is None:
+        if answer is not None:
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
             try:
                 reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
                 normalized = self._normalize(reply, key)

@@ -46,11 +46,12 @@ async def test_aaaa_gets_the_ipv6_addresses_and_cname_query_the_cname_alone(reso
     assert cname.flags & dns.flags.AA
 
 
-async def test_target_without_ipv6_gets_cname_only_for_aaaa(resolver: StartResolver) -> None:
+async def test_target_without_ipv6_gets_cname_and_soa_for_aaaa(resolver: StartResolver) -> None:
     port = (await resolver(steering=table(WEST))).bound[0][1]
     reply = await ask(port, FQDN, "AAAA")
     assert reply.rcode() == dns.rcode.NOERROR
     assert rrset_texts(reply) == ["myregistry.westeurope.geo.azurecr.io."]
+    assert [rrset.rdtype for rrset in reply.authority] == [dns.rdatatype.SOA]
 
 
 @pytest.mark.parametrize("tcp", [False, True])

@@ -7,7 +7,13 @@ Prints "READY <port>" once UDP and TCP listen on the same port. In `normal` mode
 - "big" names answer TXT with 40 records (too big for 512 bytes);
 - other names answer A 192.0.2.N / AAAA 2001:db8::N, where N counts the queries for that (name, type),
   so a test can tell a cached answer (same N) from a fresh one;
-- a name starting with "upper" is answered with the owner name in upper case.
+- a name starting with "upper" is answered with the owner name in upper case;
+- "echo" names answer TXT with what the query asked: "rd=1 cd=0 do=1 size=1232";
+- "signed" names answer A 192.0.2.53 with an RRSIG when DO is set (and NXDOMAIN with an NSEC for
+  "nxsigned"), so DNSSEC pass-through can be told apart from stripping;
+- "alias" names are answered like an authoritative server that does not chase: the CNAME alone to the
+  rest of the name ("alias.host.example" -> "host.example"); "loop" names point at each other;
+- "typed" names answer every other type with a record of that type (RDATA 00 01 00, a valid HTTPS).
 `silent` never answers; `truncate` sets TC over UDP (no records) and answers fully over TCP;
 `servfail` answers SERVFAIL.
 """
@@ -21,7 +27,7 @@ import struct
 import sys
 from typing import Any
 
-from dnslib import AAAA, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, NSEC, QTYPE, RCODE, RD, RR, RRSIG, SOA, TXT, A, DNSLabel, DNSRecord
 
 
 class Upstream:
@@ -39,8 +45,10 @@ class Upstream:
         except Exception:
             return None
         reply = query.reply(ra=1, aa=0)
+        opt = next((rr for rr in query.ar if rr.rtype == QTYPE.OPT), None)
+        do = opt is not None and bool(opt.ttl & 0x8000)
         if query.ar:
-            reply.add_ar(RR("", QTYPE.OPT, rclass=1232, rdata=[]))
+            reply.add_ar(RR("", QTYPE.OPT, rclass=1232, ttl=0x8000 if do else 0, rdata=[]))
         if self.mode == "servfail":
             reply.header.rcode = RCODE.SERVFAIL
             return bytes(reply.pack())
@@ -56,6 +64,34 @@ class Upstream:
             ttl=3600,
             rdata=SOA("ns.test.", "root.test.", (1, 3600, 600, 86400, self.soa_minimum)),
         )
+        if name.startswith("echo") and qtype == QTYPE.TXT:
+            size = opt.rclass if opt is not None else 0
+            text = f"rd={query.header.rd} cd={int(bool(query.header.bitmap & 0x10))} do={int(do)} size={size}"
+            reply.add_answer(RR(qname, QTYPE.TXT, ttl=self.ttl, rdata=TXT(text)))
+            return bytes(reply.pack())
+        if name.startswith("nxsigned"):
+            reply.header.rcode = RCODE.NXDOMAIN
+            reply.add_auth(soa)
+            if do:
+                reply.add_auth(RR("test.", QTYPE.NSEC, ttl=3600, rdata=NSEC("zz.test.", ["SOA", "NSEC"])))
+                reply.add_auth(RR("test.", QTYPE.RRSIG, ttl=3600, rdata=_rrsig(QTYPE.NSEC)))
+            return bytes(reply.pack())
+        if name.startswith("signed") and qtype == QTYPE.A:
+            reply.add_answer(RR(qname, QTYPE.A, ttl=self.ttl, rdata=A("192.0.2.53")))
+            if do:
+                reply.add_answer(RR(qname, QTYPE.RRSIG, ttl=self.ttl, rdata=_rrsig(QTYPE.A)))
+            return bytes(reply.pack())
+        if name.startswith("alias."):
+            reply.add_answer(RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(name[len("alias.") :])))
+            return bytes(reply.pack())
+        if name.startswith("loop"):
+            other = name.replace("loop1", "loopX").replace("loop2", "loop1").replace("loopX", "loop2")
+            reply.add_answer(RR(qname, QTYPE.CNAME, ttl=self.ttl, rdata=CNAME(other)))
+            return bytes(reply.pack())
+        if name.startswith("typed") and qtype not in (QTYPE.A, QTYPE.AAAA):
+            rdata = b"\x00\x01\x01\x00\x35\x00" if qtype == 66 else b"\x00\x01\x00"  # DSYNC has a layout
+            reply.add_answer(RR(qname, qtype, ttl=self.ttl, rdata=RD(rdata)))
+            return bytes(reply.pack())
         if name.startswith("nx"):
             reply.header.rcode = RCODE.NXDOMAIN
             reply.add_auth(soa)
@@ -76,6 +112,10 @@ class Upstream:
         else:
             reply.add_auth(soa)
         return bytes(reply.pack())
+
+
+def _rrsig(covered: int) -> RRSIG:
+    return RRSIG(covered, 13, 2, 300, 2000000000, 1700000000, 12345, "test.", b"\x01" * 64)
 
 
 class UdpProtocol(asyncio.DatagramProtocol):
