@@ -40,20 +40,25 @@ def normalize_reply(reply: bytes, qname_len: int, spec: CacheSpec) -> Normalized
         value: int = unpack_from(">I", buf, offset)[0]
         return 0 if value > 0x7FFFFFFF else value  # RFC 2181 8: a set high bit means zero
 
-    negative = rcode == NXDOMAIN or (rcode == NOERROR and an == 0)
-    lifetime = 0
+    # NXDOMAIN, or NOERROR whose chain (if any) ends without data: the SOA in authority says for how long.
+    soa = next((r for r in records[an : an + ns] if r[1] == TYPE_SOA), None)
+    negative = rcode == NXDOMAIN or (rcode == NOERROR and (an == 0 or soa is not None))
+    for offset in ttl_at[:an]:
+        pack_into(">I", buf, offset, max(min(ttl(offset), spec.max_ttl), spec.min_ttl))
+    answer_ttls = [ttl(offset) for offset in ttl_at[:an]]
+    lifetime = min(answer_ttls) if answer_ttls else 0
     if negative:
-        for _, rtype, ttl_off, _, rec_end in records[an : an + ns]:
-            if rtype == TYPE_SOA and rec_end - 4 >= ttl_off + 6:
-                minimum: int = unpack_from(">I", buf, rec_end - 4)[0]
-                lifetime = min(ttl(ttl_off), minimum, spec.negative_max_ttl)
-                break
-        for offset in ttl_at:
-            pack_into(">I", buf, offset, min(ttl(offset), lifetime))
+        # RFC 2308 5: the negative TTL bounds the records proving the negative answer (and the entry);
+        # the CNAMEs leading to it keep their own TTLs.
+        negative_ttl = 0
+        if soa is not None and soa[4] - 4 >= soa[2] + 6:
+            minimum: int = unpack_from(">I", buf, soa[4] - 4)[0]
+            negative_ttl = min(ttl(soa[2]), minimum, spec.negative_max_ttl)
+        for offset in ttl_at[an:]:
+            pack_into(">I", buf, offset, min(ttl(offset), negative_ttl))
+        lifetime = min(lifetime, negative_ttl) if answer_ttls else negative_ttl
     else:
-        for offset in ttl_at:
+        for offset in ttl_at[an:]:
             pack_into(">I", buf, offset, max(min(ttl(offset), spec.max_ttl), spec.min_ttl))
-        answer_ttls = [ttl(offset) for offset in ttl_at[:an]]
-        lifetime = min(answer_ttls) if answer_ttls else 0
     answer = Answer(QR | RA | rcode, an, ns, max(0, kept - an - ns), bytes(buf[start:]))
     return Normalized(answer, lifetime)

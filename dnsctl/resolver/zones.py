@@ -187,7 +187,7 @@ class Zone:
         if self.redirect and labels != self.labels:
             apex_rrset = self._rrset(self.labels, qtype)
             rrset = [RR(qname, rr.rtype, ttl=rr.ttl, rdata=rr.rdata) for rr in apex_rrset]
-            if qtype in (TYPE_A, TYPE_AAAA) and rrset:
+            if rrset:
                 return build(qname, qtype, answers=rrset)
             return build(qname, qtype, authority=[self.negative_soa])
         if labels not in self.existing:

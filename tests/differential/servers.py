@@ -1,0 +1,215 @@
+"""NSD (authoritative, the zones of zones.py) and unbound (forwarding to it) as real processes on loopback.
+
+Each gets its own configuration and directory under the test's temporary directory, with no chroot and
+no change of user, so nothing of a system installation (its service, its port 53) is used or touched.
+The signed zones are signed in the fixture with keys made by ldns-keygen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.message
+import dns.query
+import dns.rcode
+
+from tests.differential import zones
+
+START_TIMEOUT = 15.0
+TOOLS = ("nsd", "unbound", "ldns-keygen", "ldns-signzone")
+
+
+class ServerUnavailable(RuntimeError):
+    pass
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
+    if found is None:
+        raise ServerUnavailable(
+            f"{name} is needed by the differential test: apt-get install nsd unbound ldnsutils"
+        )
+    return found
+
+
+def free_port() -> int:
+    """A port free for UDP and TCP on 127.0.0.1 (the servers bind it themselves right after)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise ServerUnavailable(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout.strip()
+
+
+def sign(directory: Path, origin: str, text: str, *, nsec3: bool) -> Path:
+    """Write the zone and sign it with a fresh KSK and ZSK (ECDSA P-256); returns the signed file."""
+    unsigned = directory / f"{origin}.zone"
+    unsigned.write_text(text)
+    keygen = tool("ldns-keygen")
+    ksk = _run([keygen, "-a", "ECDSAP256SHA256", "-k", origin], directory)
+    zsk = _run([keygen, "-a", "ECDSAP256SHA256", origin], directory)
+    args = [tool("ldns-signzone"), "-e", "20400101000000"]
+    if nsec3:
+        args += ["-n", "-t", "0"]
+    _run([*args, unsigned.name, zsk, ksk], directory)
+    return directory / f"{origin}.zone.signed"
+
+
+class Process:
+    def __init__(self, name: str, args: list[str], log: Path) -> None:
+        self.name = name
+        self.log = log
+        self._log_file = log.open("w")
+        self.popen = subprocess.Popen(args, stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        self._log_file.close()
+
+    def wait_ready(self, port: int, name: str) -> None:
+        """Until the server answers an SOA query for `name` (or exits, or the start timeout passes)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        query = dns.message.make_query(name, "SOA")
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                break
+            with contextlib.suppress(OSError, dns.exception.DNSException):
+                reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
+                if reply.rcode() == dns.rcode.NOERROR and reply.answer:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailable(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
+
+
+NSD_CONF = """server:
+  ip-address: 127.0.0.1@{port}
+  port: {port}
+  do-ip6: no
+  username: ""
+  chroot: ""
+  zonesdir: "{dir}"
+  database: ""
+  zonelistfile: "{dir}/zone.list"
+  xfrdfile: "{dir}/xfrd.state"
+  xfrdir: "{dir}"
+  pidfile: "{dir}/nsd.pid"
+  server-count: 1
+  verbosity: 1
+  hide-version: yes
+  minimal-responses: yes
+  refuse-any: no
+remote-control:
+  control-enable: no
+{zones}"""
+
+UNBOUND_CONF = """server:
+  interface: 127.0.0.1
+  port: {port}
+  do-ip6: no
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{dir}"
+  pidfile: "{dir}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 0
+  num-threads: 1
+  so-reuseport: no
+  outgoing-range: 64
+  # A non-validating forwarder, like dnsctl: it passes DNSSEC records through and never sets AD.
+  module-config: "iterator"
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  qname-minimisation: no
+  minimal-responses: yes
+  rrset-roundrobin: no
+  edns-buffer-size: 1232
+remote-control:
+  control-enable: no
+forward-zone:
+  name: "."
+  forward-addr: 127.0.0.1@{upstream}
+"""
+
+
+@contextlib.contextmanager
+def authoritative(directory: Path) -> Iterator[int]:
+    """NSD serving the zones of zones.py; yields its port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {
+        "signed.example": sign(directory, "signed.example", zones.SIGNED, nsec3=False),
+        "nsec3.example": sign(directory, "nsec3.example", zones.NSEC3, nsec3=True),
+        "lab.example": directory / "lab.example.zone",
+    }
+    files["lab.example"].write_text(zones.UNSIGNED)
+    zone_conf = "".join(f"zone:\n  name: {name}\n  zonefile: {path}\n" for name, path in files.items())
+    nsd = tool("nsd")
+    for _ in range(3):
+        port = free_port()
+        conf = directory / "nsd.conf"
+        conf.write_text(NSD_CONF.format(port=port, dir=directory, zones=zone_conf))
+        _run([tool("nsd-checkconf"), str(conf)], directory) if shutil.which("nsd-checkconf") else None
+        process = Process("nsd", [nsd, "-d", "-c", str(conf)], directory / "nsd.log")
+        try:
+            process.wait_ready(port, "signed.example")
+        except ServerUnavailable:
+            if "address already in use" in process.log.read_text().lower():
+                continue
+            raise
+        try:
+            yield port
+        finally:
+            process.stop()
+        return
+    raise ServerUnavailable("nsd found no free port")
+
+
+@contextlib.contextmanager
+def forwarder(directory: Path, upstream: int) -> Iterator[int]:
+    """unbound forwarding everything to `upstream`; yields its port."""
+    directory.mkdir(parents=True, exist_ok=True)
+    unbound = tool("unbound")
+    for _ in range(3):
+        port = free_port()
+        conf = directory / "unbound.conf"
+        conf.write_text(UNBOUND_CONF.format(port=port, dir=directory, upstream=upstream))
+        process = Process("unbound", [unbound, "-d", "-c", str(conf)], directory / "unbound.log")
+        try:
+            process.wait_ready(port, "signed.example")
+        except ServerUnavailable:
+            if "address already in use" in process.log.read_text().lower():
+                continue
+            raise
+        try:
+            yield port
+        finally:
+            process.stop()
+        return
+    raise ServerUnavailable("unbound found no free port")
