@@ -321,21 +321,22 @@ class Engine:
         answer = self.cache.fresh(cache_key, self.clock())
         if answer is not None:
             self.metrics.cache_hits += 1
-        else:
-            self.metrics.cache_misses += 1
-            try:
-                reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
-                normalized = self._normalize(reply, key)
-            except UpstreamError:
-                answer = self.cache.stale(cache_key, self.clock())
-                if answer is None:
-                    raise
-            else:
-                answer = normalized.answer
-                # Only a finished answer may be served from the cache as it is.
-                if not _has_cname(answer) or Chain.of(answer, name).unfinished(name, qtype) is None:
-                    self.cache.store(cache_key, normalized, self.clock())
-        return Chain.of(answer, name)
+            return Chain.of(answer, name)
+        self.metrics.cache_misses += 1
+        try:
+            reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
+            normalized = self._normalize(reply, key)
+            chain = _chain_of(normalized.answer, name)
+        except UpstreamError:
+            stale = self.cache.stale(cache_key, self.clock())
+            if stale is None:
+                raise
+            self.metrics.stale_served += 1
+            return Chain.of(stale, name)
+        # Only a finished answer may be served from the cache as it is (the quick path does).
+        if chain.unfinished(name, qtype) is None:
+            self.cache.store(cache_key, normalized, self.clock())
+        return chain
 
     async def resolve(self, key: bytes, lookup: _Lookup) -> Answer:
         """A forwarded answer for a lookup key: cache, else upstream (one request per key in flight),
@@ -372,10 +373,7 @@ class Engine:
         normalized = self._normalize(reply, key)
         if _has_cname(normalized.answer):
             name, qtype = key[:-4], (key[-4] << 8) | key[-3]
-            try:
-                chain = Chain.of(normalized.answer, name)
-            except (IndexError, ValueError) as exc:
-                raise UpstreamError(f"malformed upstream reply: {exc}") from exc
+            chain = _chain_of(normalized.answer, name)
             if chain.unfinished(name, qtype) is not None:
                 # The upstream stopped at a CNAME (it does not recurse): finish it, cache the whole chain.
                 finished = (await self._finish(chain, name, qtype, lookup)).answer(name, qtype)
@@ -397,3 +395,11 @@ def _has_cname(answer: Answer) -> bool:
     if answer.rcode != NOERROR or not answer.an:
         return False
     return any(rtype == TYPE_CNAME for _, rtype, *_ in walk_records(answer.body, 4, answer.an))
+
+
+def _chain_of(answer: Answer, name: bytes) -> Chain:
+    """The records of an upstream answer; UpstreamError when they cannot be read."""
+    try:
+        return Chain.of(answer, name)
+    except (IndexError, ValueError) as exc:
+        raise UpstreamError(f"malformed upstream reply: {exc}") from exc
