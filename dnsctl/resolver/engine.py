@@ -297,7 +297,8 @@ class Engine:
         """Follow the CNAME `chain` leaves unfinished through the resolver: steered names, lab zones,
         then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL)."""
         seen = {name}
-        while (target := chain.unfinished(name, qtype)) is not None:
+        target = chain.unfinished(name, qtype)
+        while target is not None:
             if target in seen or len(seen) >= MAX_CHAIN:
                 return chain.failed()
             seen.add(target)
@@ -306,6 +307,9 @@ class Engine:
             except UpstreamError:
                 return chain.failed()
             chain = chain.then(rest)
+            # Whatever the target's own answer is (data, NXDOMAIN, NODATA with or without an SOA), it is
+            # the end of the chain unless it stops at a CNAME in turn.
+            target = rest.unfinished(target, qtype)
         return chain
 
     async def _step(self, name: bytes, qtype: int, lookup: _Lookup) -> Chain:

@@ -191,6 +191,9 @@ async def test_an_unfinished_upstream_chain_is_finished_and_cached(
     again = await ask(port, "alias.host.example", "A")
     assert rrset_texts(again) == ["host.example.", "192.0.2.1"]
     assert server.metrics.cache_hits == 1
+    # The target's own "no data" ends the chain, with or without an SOA.
+    bare = await ask(port, "alias.bare.example", "A")
+    assert bare.rcode() == dns.rcode.NOERROR and rrset_texts(bare) == ["bare.example."]
 
 
 async def test_lab_zone_apex_ns_and_a_primary_that_exists(resolver: StartResolver) -> None:

@@ -13,6 +13,7 @@ Prints "READY <port>" once UDP and TCP listen on the same port. In `normal` mode
   "nxsigned"), so DNSSEC pass-through can be told apart from stripping;
 - "alias" names are answered like an authoritative server that does not chase: the CNAME alone to the
   rest of the name ("alias.host.example" -> "host.example"); "loop" names point at each other;
+- "bare" names are NODATA without an SOA;
 - "typed" names answer every other type with a record of that type (RDATA 00 01 00, a valid HTTPS).
 `silent` never answers; `truncate` sets TC over UDP (no records) and answers fully over TCP;
 `servfail` answers SERVFAIL.
@@ -92,6 +93,8 @@ class Upstream:
             rdata = b"\x00\x01\x01\x00\x35\x00" if qtype == 66 else b"\x00\x01\x00"  # DSYNC has a layout
             reply.add_answer(RR(qname, qtype, ttl=self.ttl, rdata=RD(rdata)))
             return bytes(reply.pack())
+        if name.startswith("bare"):
+            return bytes(reply.pack())  # NODATA without an SOA, as some resolvers send it
         if name.startswith("nx"):
             reply.header.rcode = RCODE.NXDOMAIN
             reply.add_auth(soa)
