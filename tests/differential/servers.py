@@ -7,10 +7,12 @@ The signed zones are signed in the fixture with keys made by ldns-keygen.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from dnsctl.core.model import ResolverSpec
+from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 
 START_TIMEOUT = 15.0
@@ -124,6 +128,9 @@ NSD_CONF = """server:
   hide-version: yes
   minimal-responses: yes
   refuse-any: no
+  # Response rate limiting would drop some of the many similar queries the test and the bench send.
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 {zones}"""
@@ -213,3 +220,26 @@ def forwarder(directory: Path, upstream: int) -> Iterator[int]:
             process.stop()
         return
     raise ServerUnavailable("unbound found no free port")
+
+
+class ResolverThread:
+    """dnsctl's resolver on its own event loop in a thread, so the test can query it synchronously."""
+
+    def __init__(self, spec: ResolverSpec) -> None:
+        self.spec = spec
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server: ResolverServer | None = None
+
+    def start(self) -> int:
+        self.thread.start()
+        self.server = ResolverServer(self.spec, SteeringTable())
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return self.server.bound[0][1]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
