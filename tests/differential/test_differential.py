@@ -126,15 +126,28 @@ VARIANTS = [
     Variant(tcp=True, edns=False),
 ]
 BIG = [("big.lab.example", "TXT"), ("mid.lab.example", "TXT"), ("big.lab.example", "ANY")]
+# Denial of existence and wildcard proofs, with DO: NSEC and NSEC3 records and their RRSIGs must match.
+PROOFS = [
+    "nothere.signed.example",
+    "b.ent.signed.example",
+    "x.wild.signed.example",
+    "zero.signed.example",
+    "nothing.nsec3.example",
+    "y.ent.nsec3.example",
+    "a.wild.nsec3.example",
+    "www.nsec3.example",
+]
+DNSSEC_VARIANTS = [Variant(do=True), Variant(payload=4096, do=True, cd=True), Variant(tcp=True, do=True)]
 
 
 def corpus() -> list[tuple[str, str, Variant]]:
     """Every name with the common types, the apexes and odd names with more types, variants in turn;
-    the big answers with every variant."""
+    the big answers with every variant; the DNSSEC proofs with DO."""
     turn = itertools.cycle(VARIANTS)
     cases = [(name, rdtype, next(turn)) for name in NAMES for rdtype in COMMON_TYPES]
     cases += [(name, rdtype, next(turn)) for name in MORE_NAMES for rdtype in MORE_TYPES]
     cases += [(name, rdtype, variant) for name, rdtype in BIG for variant in VARIANTS]
+    cases += [(name, rdtype, v) for name in PROOFS for rdtype in ("A", "MX") for v in DNSSEC_VARIANTS]
     return cases
 
 
