@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dns.message
 import dns.rrset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.chain import Chain
@@ -96,3 +98,26 @@ def test_a_chain_is_unfinished_only_when_its_target_was_not_looked_up() -> None:
         "a.example",
     )
     assert loop.unfinished(name, TYPE_A) == name  # a name already visited: the caller gives up
+
+
+@given(st.binary(max_size=300), st.integers(min_value=0, max_value=40), st.integers(min_value=0, max_value=5))
+@settings(max_examples=400, deadline=None)
+def test_garbage_records_raise_only_what_the_engine_catches(data: bytes, start: int, count: int) -> None:
+    try:
+        records, end = read_records(data, start, count)
+    except (IndexError, ValueError):
+        return
+    assert len(records) == count and (end <= len(data) or not count)
+
+
+@given(st.binary(min_size=1, max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_a_mangled_upstream_chain_raises_only_what_the_engine_catches(tail: bytes) -> None:
+    wire = reply("a.example", "A", ["a.example. 60 CNAME b.example."])
+    mangled = wire[:40] + tail
+    name = encode_name("a.example")
+    try:
+        chain = Chain.of(Answer.from_message(mangled, len(name)), name)
+    except (IndexError, ValueError):
+        return
+    chain.unfinished(name, TYPE_A)
