@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnsctl import __version__, admin_client, compose, daemon, logs, render
+from dnsctl import __version__, admin_client, completion, compose, daemon, help_text, logs, render
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, DnsctlError
@@ -50,16 +50,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dnsctl", description="Health-checked DNS failover for private networks."
+        prog="dnsctl",
+        description="Health-checked DNS failover for private networks.",
+        epilog=help_text.MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dnsctl {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("-c", "--config", help="configuration file (default: $DNSCTL_CONFIG or dnsctl.yaml)")
+    def command(
+        name: str, handler: Handler, summary: str, *, config_help: str | None = CONFIG_HELP
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=help_text.epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if config_help is not None:
+            p.add_argument("-c", "--config", metavar="FILE", help=config_help)
         p.set_defaults(handler=handler)
         return p
 
@@ -72,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    for name, help_text in (
+    for name, summary in (
         ("plan", "probe, decide and print the changes the Azure records need; changes nothing"),
         ("reconcile", "one pass: read the zones, probe, decide, and apply the plan"),
     ):
-        p = command(name, cmd_reconcile, help_text)
+        p = command(name, cmd_reconcile, summary)
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument(
             "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
@@ -97,9 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
 
     p = command(
-        "demo", cmd_demo, "start local replicas and the resolver, then show a failover and a failback"
+        "demo",
+        cmd_demo,
+        "start local replicas and the resolver, then show a failover and a failback",
+        config_help="configuration to use (default: the lab configuration shipped with dnsctl; "
+        "see --print-config)",
     )
     p.add_argument("--forever", action="store_true", help="keep running; take replicas down yourself")
+    p.add_argument(
+        "--print-config", action="store_true", help="print the lab configuration the demo uses, and exit"
+    )
 
     p = sub.add_parser(
         "emulator",
@@ -111,18 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", cmd_status, "show a running controller's state (from its admin API)")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    for name, help_text in (
+    for name, summary in (
         ("drain", "take an endpoint out of rotation (an operator override that survives restarts)"),
         ("undrain", "let a drained endpoint follow its probes again"),
     ):
-        p = command(name, cmd_operator, help_text)
+        p = command(name, cmd_operator, summary)
         p.add_argument("profile")
         p.add_argument("endpoint")
         p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p = command("failback", cmd_operator, "return a failback: manual profile to its best endpoint")
     p.add_argument("profile")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
+
+    p = command("completion", cmd_completion, "print a shell completion script", config_help=None)
+    p.add_argument("shell", choices=completion.SHELLS)
     return parser
+
+
+CONFIG_HELP = "configuration file (default: $DNSCTL_CONFIG or dnsctl.yaml)"
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from dnsctl.emulator.command import build_parser as emulator_parser
+
+    cli = completion.describe(build_parser(), {"emulator": emulator_parser()})
+    sys.stdout.write(completion.script(args.shell, cli))
+    return ExitCode.CONVERGED
 
 
 def _load(args: argparse.Namespace) -> tuple[Path, DnsctlSpec]:
@@ -368,12 +401,17 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return emulator_main(args.args)
 
 
-DEMO_CONFIG = Path("examples/lab.yaml")
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    path = Path(args.config) if args.config else DEMO_CONFIG
-    spec = load(path)
+    from dnsctl.demo import lab_config
+
+    if args.print_config:
+        sys.stdout.write(lab_config.text())
+        return ExitCode.CONVERGED
+    if args.config:
+        spec = load(Path(args.config))
+    else:
+        with lab_config.path() as path:
+            spec = load(path)
     daemon.install_uvloop()
     return asyncio.run(_demo(spec, forever=args.forever))
 

@@ -1,4 +1,4 @@
-"""`python -m dnsctl.emulator`: run the Azure Private DNS emulator as a process.
+"""`dnsctl emulator` (also `python -m dnsctl.emulator`): run the Azure Private DNS emulator as a process.
 
 The first stdout line is the base URL (for `base_url=` and the `/_emulator` control API); the process runs
 until SIGTERM or SIGINT.
@@ -17,15 +17,30 @@ from dnsctl.emulator.azure_privatedns import AzureEmulator
 from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET
 from dnsctl.emulator.store import ZoneId
 
+EPILOG = """\
+examples:
+  dnsctl emulator --port 8500 --zone 00000000-0000-0000-0000-000000000000/rg/privatelink.azurecr.io
+  DNSCTL_AZURE__BASE_URL=http://127.0.0.1:8500 DNSCTL_AZURE__CREDENTIAL=static DNSCTL_AZURE_TOKEN=x \\
+    dnsctl plan -c my.yaml
 
-def build_parser() -> argparse.ArgumentParser:
+The first line printed is the base URL. Runs until SIGTERM or SIGINT.
+
+exit codes:
+  0  stopped by SIGTERM or SIGINT
+  2  bad arguments"""
+
+
+def build_parser(prog: str = "dnsctl emulator") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m dnsctl.emulator", description="Local emulator of the Azure Private DNS REST API."
+        prog=prog,
+        description="Local emulator of the Azure Private DNS REST API.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free port)")
-    parser.add_argument("--tls-cert", help="PEM certificate chain; serve https")
-    parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain; serve https")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     parser.add_argument(
         "--zone", action="append", default=[], metavar="SUB/RG/ZONE", help="create a zone (repeatable)"
     )

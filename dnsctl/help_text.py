@@ -1,0 +1,138 @@
+"""What `dnsctl COMMAND --help` shows after the options: examples, and the exit codes of that command."""
+
+from __future__ import annotations
+
+# Exit codes that every command shares; each command lists its own in front of these.
+_BAD_INPUT = "  2  bad configuration or bad command-line arguments"
+_FAILED_AT_START = "  1  could not start (an address in use, a zone that cannot be read, ...)"
+
+EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # command: (examples, exit codes)
+    "validate": (
+        (
+            "dnsctl validate -c dnsctl.yaml",
+            "DNSCTL_AZURE__CREDENTIAL=workload dnsctl validate -c dnsctl.yaml",
+        ),
+        ("  0  the configuration is valid", "  2  invalid: every problem is listed, each with its place"),
+    ),
+    "check": (
+        (
+            "dnsctl check -c dnsctl.yaml",
+            "dnsctl check -c dnsctl.yaml --profile myregistry --rounds 3   # hysteresis applies",
+            "dnsctl check -c dnsctl.yaml --json | jq '.profiles[].decision'",
+        ),
+        (
+            "  0  every profile has an Online endpoint",
+            "  1  a profile has no Online endpoint",
+            _BAD_INPUT,
+        ),
+    ),
+    "plan": (
+        ("dnsctl plan -c dnsctl.yaml", "dnsctl plan -c dnsctl.yaml --json --state-file state.json"),
+        (
+            "  0  nothing to change, or the plan is printed",
+            "  1  a zone could not be read",
+            _BAD_INPUT,
+            "  3  the plan would be refused (max_changes_per_run, an empty record, a record not owned)",
+            "  4  degraded: a profile has no Online endpoint",
+        ),
+    ),
+    "reconcile": (
+        (
+            "dnsctl reconcile -c dnsctl.yaml",
+            "dnsctl reconcile -c dnsctl.yaml --dry-run",
+            "dnsctl reconcile -c dnsctl.yaml --force   # apply a plan larger than max_changes_per_run",
+        ),
+        (
+            "  0  converged: changes applied, or none needed",
+            "  1  failed: a zone could not be read or a write failed after retries",
+            _BAD_INPUT,
+            "  3  refused: max_changes_per_run exceeded, a record would be emptied, or it is not owned",
+            "  4  degraded: a profile has no Online endpoint; its record was kept or set by when_all_down",
+        ),
+    ),
+    "serve": (
+        (
+            "dnsctl serve -c dnsctl.yaml",
+            "dnsctl serve -c /etc/dnsctl/dnsctl.yaml --state-file /var/lib/dnsctl/state.json",
+            "dig @127.0.0.1 -p 5353 myregistry.azurecr.io",
+        ),
+        ("  0  stopped by SIGTERM or SIGINT", _FAILED_AT_START, _BAD_INPUT),
+    ),
+    "run": (
+        (
+            "dnsctl run -c dnsctl.yaml",
+            "DNSCTL_ADMIN_TOKEN=... dnsctl run -c /etc/dnsctl/dnsctl.yaml",
+        ),
+        ("  0  stopped by SIGTERM or SIGINT (the lease is released)", _FAILED_AT_START, _BAD_INPUT),
+    ),
+    "demo": (
+        (
+            "dnsctl demo",
+            "dnsctl demo --forever",
+            "dnsctl demo --print-config > lab.yaml && dnsctl demo -c lab.yaml",
+        ),
+        (
+            "  0  DNS followed the replica's health both ways (or --forever was stopped)",
+            "  1  it did not, or the demo could not start",
+            _BAD_INPUT,
+        ),
+    ),
+    "status": (
+        (
+            "dnsctl status",
+            "dnsctl status --url http://10.1.0.4:9153",
+            "dnsctl status -c dnsctl.yaml --json",
+        ),
+        ("  0  the controller answered", "  1  the admin API could not be reached or refused", _BAD_INPUT),
+    ),
+    "drain": (
+        ("DNSCTL_ADMIN_TOKEN=... dnsctl drain myregistry eastus",),
+        (
+            "  0  drained (the new decision is printed)",
+            "  1  the admin API could not be reached, or refused (a wrong name, a missing token)",
+            _BAD_INPUT,
+        ),
+    ),
+    "undrain": (
+        ("DNSCTL_ADMIN_TOKEN=... dnsctl undrain myregistry eastus",),
+        (
+            "  0  the endpoint follows its probes again",
+            "  1  the admin API could not be reached, or refused (a wrong name, a missing token)",
+            _BAD_INPUT,
+        ),
+    ),
+    "failback": (
+        ("DNSCTL_ADMIN_TOKEN=... dnsctl failback myregistry",),
+        (
+            "  0  failback requested (the new decision is printed)",
+            "  1  the admin API could not be reached, or refused (a wrong name, a missing token)",
+            _BAD_INPUT,
+        ),
+    ),
+    "completion": (
+        (
+            "source <(dnsctl completion bash)",
+            'dnsctl completion zsh > "${fpath[1]}/_dnsctl"',
+            "dnsctl completion fish > ~/.config/fish/completions/dnsctl.fish",
+        ),
+        ("  0  the script was printed", "  2  an unknown shell"),
+    ),
+}
+
+MAIN_EPILOG = """\
+examples:
+  dnsctl demo                              an offline failover and failback on loopback
+  dnsctl validate -c dnsctl.yaml           check a configuration
+  dnsctl check -c dnsctl.yaml              probe everything now and show where each profile would point
+  dnsctl status                            what a running controller decided, why and since when
+  dnsctl COMMAND --help                    each command's options, examples and exit codes
+
+exit codes: 0 success, 1 failed, 2 bad configuration or arguments, 3 refused by a safety rule,
+4 degraded (a profile has no Online endpoint); see each command's --help."""
+
+
+def epilog(command: str) -> str:
+    examples, codes = EPILOGS[command]
+    lines = ["examples:", *(f"  {e}" for e in examples), "", "exit codes:", *codes]
+    return "\n".join(lines)
