@@ -377,11 +377,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
     else:
         print(render.health_table(doc))
-        if "leadership" in doc:
-            lead = doc["leadership"]
-            print(f"leadership: {'leader' if lead['held'] else 'standby'} ({lead['kind']}, {lead['holder']})")
-        if doc.get("isolated"):
-            print("WARNING: isolation guard active: decisions are frozen")
+        extra = render.controller_lines(doc)
+        if extra:
+            print("\n".join(["", *extra]))
     return ExitCode.CONVERGED
 
 

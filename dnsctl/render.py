@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dnsctl.core.health import EndpointHealth, effective_status
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override
 from dnsctl.core.plan import Change, Plan, RecordValue
 from dnsctl.core.routing import Decision
 from dnsctl.core.state import ProfileState
@@ -39,7 +39,10 @@ def decision_doc(d: Decision | None) -> dict[str, Any] | None:
     }
 
 
-def endpoint_doc(name: str, target: str, status: str, h: EndpointHealth) -> dict[str, Any]:
+def endpoint_doc(
+    name: str, target: str, status: str, h: EndpointHealth, override: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """One endpoint; `override` is (value, by) when an operator or the config pins it up or down."""
     last = h.last
     return {
         "name": name,
@@ -56,7 +59,17 @@ def endpoint_doc(name: str, target: str, status: str, h: EndpointHealth) -> dict
         "flaps": h.flaps,
         "damped_until": iso(h.hold_until),
         "since": iso(h.since),
+        "override": override[0] if override else None,
+        "override_by": override[1] if override else None,
     }
+
+
+def _override(ep: EndpointSpec, operator: Override | None) -> tuple[str, str] | None:
+    if operator is not None and operator is not Override.OBEY:
+        return operator.value, "operator"
+    if ep.override is not Override.OBEY:
+        return ep.override.value, "config"
+    return None
 
 
 def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str, Any]:
@@ -67,7 +80,8 @@ def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str
         for ep in p.by_priority:
             h = st.endpoints.get(ep.name, EndpointHealth())
             status = effective_status(ep, h, st.overrides.get(ep.name)).value
-            endpoints.append(endpoint_doc(ep.name, ep.target, status, h))
+            override = _override(ep, st.overrides.get(ep.name))
+            endpoints.append(endpoint_doc(ep.name, ep.target, status, h, override))
         profiles.append(
             {
                 "name": p.name,
@@ -83,34 +97,87 @@ def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str
 
 
 def health_table(doc: Mapping[str, Any]) -> str:
+    """Every endpoint's verdict with what an operator needs to know about it, then every decision."""
     rows = []
     for p in doc["profiles"]:
         for e in p["endpoints"]:
-            reason = e["reason"] or ""
-            if e["detail"] and not e["ok"]:
-                reason = f"{reason}: {e['detail']}" if reason else e["detail"]
             rows.append(
                 [
                     p["name"],
                     e["name"],
-                    e["target"],
                     e["address"] or "-",
                     e["status"],
+                    e.get("since") or "-",
                     str(e["status_code"] or "-"),
                     f"{e['latency_ms']:.0f} ms" if e["latency_ms"] is not None else "-",
-                    reason or "-",
+                    "; ".join(endpoint_notes(e)) or "-",
                 ]
             )
-    out = [table(["profile", "endpoint", "target", "address", "verdict", "code", "latency", "reason"], rows)]
-    out.append("")
+    headers = ["profile", "endpoint", "address", "verdict", "since", "code", "latency", "notes"]
+    out = [table(headers, rows), ""]
     for p in doc["profiles"]:
-        d = p["decision"]
-        if d is None:
-            out.append(f"{p['name']} ({p['fqdn']}): no decision yet: waiting for every endpoint's verdict")
-        else:
-            where = ", ".join(d["endpoints"]) or d["fallback"]
-            out.append(f"{p['name']} ({p['fqdn']}) -> {where}: {d['reason']}")
+        out.append(f"{p['name']} ({p['fqdn']}) {decision_line(p['decision'], p['endpoints'])}")
+        for view, d in sorted((p.get("views") or {}).items()):
+            out.append(f"  view {view} {decision_line(d, p['endpoints'])}")
     return "\n".join(out)
+
+
+def endpoint_notes(e: Mapping[str, Any]) -> list[str]:
+    notes = []
+    override, by = e.get("override"), e.get("override_by")
+    if override == "down":
+        notes.append("drained by operator" if by == "operator" else "pinned down by the config")
+    elif override == "up":
+        notes.append("pinned Online by operator" if by == "operator" else "pinned Online by the config")
+    if e.get("damped_until"):
+        notes.append(f"damped until {e['damped_until']}")
+    if e.get("flaps"):
+        notes.append(f"{e['flaps']} flap{'' if e['flaps'] == 1 else 's'}")
+    if e.get("ok") is False:
+        reason = e.get("reason") or ""
+        detail = e.get("detail") or ""
+        notes.append(f"{reason}: {detail}" if reason and detail else reason or detail)
+    return [n for n in notes if n]
+
+
+def decision_line(d: Mapping[str, Any] | None, endpoints: Sequence[Mapping[str, Any]]) -> str:
+    if d is None:
+        return "no decision yet: waiting for every endpoint's verdict"
+    targets = {e["name"]: e["target"] for e in endpoints}
+    if d["endpoints"]:
+        where = ", ".join(f"{n} ({targets[n]})" if n in targets else n for n in d["endpoints"])
+    else:
+        where = f"fallback {d['fallback']}"
+    since = f" since {d['since']}" if d.get("since") else ""
+    return f"-> {where}{since}: {d['reason']}"
+
+
+def controller_lines(doc: Mapping[str, Any]) -> list[str]:
+    """What `dnsctl status` adds for a controller: leadership, the lease, published records, errors."""
+    out = []
+    lead = doc.get("leadership")
+    if lead is not None:
+        role = "leader" if lead["held"] else "standby"
+        writing = "writing DNS" if lead.get("writing") else "not writing DNS"
+        out.append(f"leadership: {role} ({lead['kind']}, {lead['holder']}), {writing}")
+        if lead.get("last_error"):
+            out.append(f"lease: failing ({lead.get('errors', 0)} failed attempt(s)): {lead['last_error']}")
+    for p in doc.get("profiles", ()):
+        pub = p.get("published")
+        if pub is not None:
+            owner = "" if pub.get("managed") in (True, None) else " (not managed by dnsctl)"
+            out.append(f"published: {pub['record']}: {pub['value'] or 'nothing'}{owner}")
+    if "consecutive_errors" in doc:
+        last = doc.get("last_successful_reconcile") or "never"
+        line = f"last successful reconcile: {last}"
+        if doc["consecutive_errors"]:
+            line += f"; {doc['consecutive_errors']} failed in a row"
+        out.append(line)
+    if doc.get("last_error"):
+        out.append(f"last error: {doc['last_error']}")
+    if doc.get("isolated"):
+        out.append("WARNING: isolation guard active: decisions are frozen")
+    return out
 
 
 def _value(v: RecordValue | None) -> str:

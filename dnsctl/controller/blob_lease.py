@@ -53,6 +53,10 @@ _AUTHENTICATION_CODES = frozenset(
 _TAKEN_CODES = frozenset(
     {"LeaseAlreadyPresent", "LeaseIdMismatchWithLeaseOperation", "LeaseNotPresentWithLeaseOperation"}
 )
+# A lease that keeps failing is reported at ERROR again after these gaps (doubling), or when it changes.
+REPORT_AGAIN_FIRST, REPORT_AGAIN_MAX = 60.0, 900.0
+# Readiness is withdrawn once the lease could not be held for this many lease durations.
+UNREADY_AFTER_DURATIONS = 2
 T = TypeVar("T")
 
 
@@ -160,7 +164,11 @@ class AzureBlobLease:
         self._lock = asyncio.Lock()
         self._held = False
         self._valid_from: float | None = None  # when the last successful acquire/renew was sent
-        self._last_problem = ""
+        self.errors = 0  # failed attempts, not counting "held by another replica" (dnsctl_lease_errors_total)
+        self.last_error = ""  # the current problem; empty once an attempt works or finds the lease taken
+        self._failing_since: float | None = None
+        self._report_gap = REPORT_AGAIN_FIRST
+        self._report_next = 0.0
 
     @property
     def held(self) -> bool:
@@ -170,6 +178,22 @@ class AzureBlobLease:
         if not self._held or self._valid_from is None:
             return False
         return self._now() - self._valid_from < self.duration - self.margin
+
+    def failing_for(self) -> float:
+        """Seconds since this replica last could hold (or see another replica hold) the lease."""
+        return 0.0 if self._failing_since is None else self._now() - self._failing_since
+
+    def trouble(self) -> str | None:
+        """Why this replica is not ready: it has not been able to hold the lease for two durations.
+
+        A standby that finds the lease held by another replica has no trouble; one that cannot reach
+        the service or is refused by it could not take over, and with a shared configuration neither
+        can the other replica.
+        """
+        limit = UNREADY_AFTER_DURATIONS * self.duration
+        if self._failing_since is None or self.failing_for() < limit:
+            return None
+        return f"no lease for {self.failing_for():.0f}s (over {limit}s): {self.last_error}"
 
     async def start(self) -> None:
         await self.renew()
@@ -193,7 +217,7 @@ class AzureBlobLease:
                     log.info("acquired the lease on %s as %s", self.location, self.identity)
                 self._held = True
                 self._valid_from = sent
-                self._last_problem = ""
+                self._recovered()
             return self._held
 
     async def release(self) -> None:
@@ -263,13 +287,40 @@ class AzureBlobLease:
                 log.warning("the lease on %s was taken by another replica", self.location)
             else:
                 log.debug("the lease on %s is held by another replica", self.location)
-            self._last_problem = ""
+            self._recovered()
             return
         problem = f"{e}; {e.hint}" if e.hint else str(e)
-        # Every failed tick would say the same; say it once, then again when it changes.
-        level = logging.WARNING if problem != self._last_problem else logging.DEBUG
-        log.log(level, "lease not held: %s", problem)
-        self._last_problem = problem
+        now = self._now()
+        self.errors += 1
+        if self._failing_since is None:
+            self._failing_since = now
+        # Every failed tick would say the same: say it at once, then again after a growing gap
+        # (so that it stays visible in a log window), or as soon as it changes.
+        if problem != self.last_error or now >= self._report_next:
+            if problem == self.last_error:
+                self._report_gap = min(self._report_gap * 2, REPORT_AGAIN_MAX)
+            else:
+                self._report_gap = REPORT_AGAIN_FIRST
+            self._report_next = now + self._report_gap
+            log.error(
+                "lease not held: %s (failing for %.0fs, %d failed attempt(s); this replica cannot write DNS)",
+                problem,
+                now - self._failing_since,
+                self.errors,
+            )
+        else:
+            log.debug("lease not held: %s", problem)
+        self.last_error = problem
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.warning(
+                "the lease on %s answers again after %.0fs of errors", self.location, self.failing_for()
+            )
+        self._failing_since = None
+        self.last_error = ""
+        self._report_gap = REPORT_AGAIN_FIRST
+        self._report_next = 0.0
 
     def _lease(self) -> BlobLeaseClient:
         return BlobLeaseClient(self._blob_client(), lease_id=self.lease_id)

@@ -11,6 +11,12 @@ class Lease(Protocol):
     kind: str
     identity: str
     renew_every: float  # seconds between renew attempts
+    errors: int  # failed attempts so far (another replica holding the lease is not an error)
+    last_error: str  # the current problem, empty while the lease works
+
+    def trouble(self) -> str | None:
+        """Set once this replica has been unable to hold the lease for long: it is then not ready."""
+        ...
 
     @property
     def held(self) -> bool: ...
@@ -31,6 +37,11 @@ def identity() -> str:
 class NoLease:
     kind = "none"
     renew_every = 30.0
+    errors = 0
+    last_error = ""
+
+    def trouble(self) -> str | None:
+        return None
 
     def __init__(self) -> None:
         self.identity = identity()

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from dnsctl.core.health import MonitorStatus
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
+from dnsctl.core.routing import Move, classify_move
 from dnsctl.core.state import RoundOutcome
 from dnsctl.targets.base import ChangeResult
 
@@ -18,6 +19,7 @@ PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._profiles: dict[str, ProfileSpec] = {}
         r = self.registry
         pe = ["profile", "endpoint"]
         self.endpoint_up = Gauge("dnsctl_endpoint_up", "1 when the endpoint is Online", pe, registry=r)
@@ -42,7 +44,13 @@ class Metrics:
         )
         self.failovers = Counter(
             "dnsctl_failovers_total",
-            "Decision changes that moved to another endpoint",
+            "Moves away from an endpoint that is no longer Online (or to the fallback target)",
+            ["profile"],
+            registry=r,
+        )
+        self.failbacks = Counter(
+            "dnsctl_failbacks_total",
+            "Moves back to a better endpoint once it recovered (automatic or by the operator)",
             ["profile"],
             registry=r,
         )
@@ -72,12 +80,19 @@ class Metrics:
         self.leader = Gauge(
             "dnsctl_leader", "1 while this replica holds the lease and writes DNS", registry=r
         )
+        self.lease_errors = Counter(
+            "dnsctl_lease_errors",
+            "Failed lease attempts (unreachable, refused, bad credential); another holder is no error",
+            registry=r,
+        )
         self.ready = Gauge("dnsctl_ready", "1 once every profile has a decision", registry=r)
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""
+        self._profiles = {p.name: p for p in spec.profiles}
         for p in spec.profiles:
             self.failovers.labels(p.name)
+            self.failbacks.labels(p.name)
             self.decision_changes.labels(p.name, "")
             for ep in p.endpoints:
                 self.endpoint_up.labels(p.name, ep.name).set(0)
@@ -102,8 +117,15 @@ class Metrics:
                     self.endpoint_status.labels(name, ep, s.value).set(1 if h.status is s else 0)
         for c in outcome.changes:
             self.decision_changes.labels(c.profile, c.view or "").inc()
-            if c.failover and c.view is None:
+            profile = self._profiles.get(c.profile)
+            after = outcome.states.get(c.profile)
+            if c.view is not None or profile is None or after is None:
+                continue
+            move = classify_move(profile, after.endpoints, after.overrides, c.old, c.new)
+            if move is Move.FAILOVER:
                 self.failovers.labels(c.profile).inc()
+            elif move is Move.FAILBACK:
+                self.failbacks.labels(c.profile).inc()
         if results:  # a re-decision without probes says nothing about isolation
             self.isolated.set(1 if outcome.isolated else 0)
 

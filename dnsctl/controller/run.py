@@ -48,6 +48,8 @@ class RunController(ControllerBase):
         self.last_success: float | None = None
         self.last_report: Report | None = None
         self._backoff: dict[str, float] = {}  # profile -> seconds until its failed write is tried again
+        self._lease_errors_counted = 0
+        self.last_error: str | None = None  # the last reconcile's problem, until one succeeds
 
     async def start(self) -> None:
         """Restore the health history before the first probe, so that a restart never flips DNS."""
@@ -58,7 +60,7 @@ class RunController(ControllerBase):
         stored = self.state_file.load() if self.state_file is not None else {}
         self.engine.states = restore_states(self.spec, self.published, stored, self.engine.clock.now())
         await self.lease.start()
-        self.metrics.leader.set(1 if self.lease.held else 0)
+        self._observe_lease()
         self.scheduler.start()
         self.scheduler.add_job(self.resync, self.spec.resync_interval, "resync")
         self.scheduler.add_job(self._lease_tick, max(1.0, self.lease.renew_every), "lease")
@@ -74,12 +76,19 @@ class RunController(ControllerBase):
     async def _lease_tick(self) -> None:
         was = self.lease.held
         held = await self.lease.renew()
-        self.metrics.leader.set(1 if held else 0)
+        self._observe_lease()
         if held and not was:
             log.warning("this replica now holds the lease and writes DNS; converging every profile")
             await self.reconcile(None)
         elif was and not held:
             log.error("lost the lease: this replica stops writing DNS")
+
+    def _observe_lease(self) -> None:
+        self.metrics.leader.set(1 if self.lease.held else 0)
+        new_errors = self.lease.errors - self._lease_errors_counted
+        if new_errors > 0:
+            self.metrics.lease_errors.inc(new_errors)
+        self._lease_errors_counted = self.lease.errors
 
     async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
         if any(c.view is None for c in changes):
@@ -119,7 +128,9 @@ class RunController(ControllerBase):
         self._schedule_retries(report, attempted)
         if failed:
             self.consecutive_errors += 1
+            self.last_error = _first_problem(report)
         else:
+            self.last_error = None
             self.consecutive_errors = 0
             self.last_success = time.time()
             self.metrics.last_reconcile.set(self.last_success)
@@ -178,6 +189,9 @@ class RunController(ControllerBase):
                 )
 
     def ready(self) -> tuple[bool, str]:
+        trouble = self.lease.trouble()
+        if trouble is not None:
+            return False, f"lease: {trouble}"
         ok, why = super().ready()
         if not ok:
             return ok, why
@@ -190,7 +204,10 @@ class RunController(ControllerBase):
             "writing": self.lease.held_now(),
             "kind": self.lease.kind,
             "holder": self.lease.identity,
+            "errors": self.lease.errors,
+            "last_error": self.lease.last_error or None,
         }
+        doc["last_error"] = self.last_error
         doc["last_successful_reconcile"] = iso(self.last_success)
         doc["consecutive_errors"] = self.consecutive_errors
         for p in doc["profiles"]:
@@ -209,3 +226,13 @@ class RunController(ControllerBase):
         if self.last_report is not None:
             doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
         return doc
+
+
+def _first_problem(report: Report) -> str:
+    if report.errors:
+        return report.errors[0]
+    for r in report.results:
+        if r.outcome is not Outcome.APPLIED:
+            hint = f"; {r.hint}" if r.hint else ""
+            return f"{r.change.profile}: {r.change.name}: {r.outcome.value} ({r.error or 'no detail'}){hint}"
+    return "unknown"

@@ -14,6 +14,13 @@ from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effectiv
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
 
 
+class Move(StrEnum):
+    """What a change of the chosen endpoint was, for counting (`classify_move`)."""
+
+    FAILOVER = "failover"  # away from an endpoint that is no longer Online (or to the fallback)
+    FAILBACK = "failback"  # back to a better endpoint (or from the fallback) while the current one is fine
+
+
 class DecisionKind(StrEnum):
     ENDPOINT = "endpoint"  # routed to healthy endpoint(s)
     ALL_DOWN = "all-down"  # no endpoint Online: `when_all_down` applied
@@ -111,7 +118,8 @@ def decide(
         return _weighted(profile, online, prev, now)
     if profile.routing is Routing.PERFORMANCE:
         return _performance(profile, online, health, status, prev, now)
-    return _priority(profile, order, online, health, status, prev, now)
+    ranking = "in the view's order" if preference else "by priority"
+    return _priority(profile, order, online, health, status, prev, now, ranking)
 
 
 def _ordered(profile: ProfileSpec, preference: Sequence[str] | None) -> list[EndpointSpec]:
@@ -165,22 +173,25 @@ def _priority(
     status: Mapping[str, MonitorStatus],
     prev: RoutingState,
     now: float,
+    ranking: str,
 ) -> RoutingState:
     best = online[0]
     current = _current(prev)
     online_names = [ep.name for ep in online]
     if current is None:
-        return _switch(prev, (best.name,), _first_online_reason(best.name, order, health, status), now)
+        return _switch(
+            prev, (best.name,), _first_online_reason(best.name, order, health, status, ranking), now
+        )
     if current not in online_names:
         return _switch(
             prev,
             (best.name,),
-            f"{_why_not(current, health, status)}; {best.name} is next by priority",
+            f"{_why_not(current, health, status)}; {best.name} is next {ranking}",
             now,
             failback_requested=False,
         )
     if best.name == current:
-        return _keep(prev, _first_online_reason(current, order, health, status), now)
+        return _keep(prev, _first_online_reason(current, order, health, status, ranking), now)
     # A better endpoint is Online again: failback policy decides.
     if profile.failback is Failback.MANUAL:
         if prev.failback_requested:
@@ -211,6 +222,7 @@ def _first_online_reason(
     order: Sequence[EndpointSpec],
     health: Mapping[str, EndpointHealth],
     status: Mapping[str, MonitorStatus],
+    ranking: str,
 ) -> str:
     # While better endpoints are down, keep saying why: that is what an operator looks for.
     better = []
@@ -219,8 +231,8 @@ def _first_online_reason(
             break
         better.append(_why_not(ep.name, health, status))
     if not better:
-        return f"{current} is Online and first by priority"
-    return f"{'; '.join(better)}; {current} is the first Online by priority"
+        return f"{current} is Online and first {ranking}"
+    return f"{'; '.join(better)}; {current} is the first Online {ranking}"
 
 
 def _pinned_up(health: Mapping[str, EndpointHealth], name: str) -> bool:
@@ -335,14 +347,41 @@ def _all_down(
     last = tuple(n for n in prev.endpoints if n in status) if prev is not None else ()
     kept = last or first
     fallback = prev.fallback if prev is not None and not prev.endpoints else None
+    # With nothing decided before, there is no last answer of ours: a publisher keeps what is
+    # published, and only where nothing is does it publish the first endpoint.
+    keeping = "keeping the last answer" if prev is not None else f"keeping what is published (else {kept[0]})"
     return Decision(
         DecisionKind.ALL_DOWN,
         kept if fallback is None else (),
-        f"no endpoint Online ({down}); keeping the last answer",
+        f"no endpoint Online ({down}); {keeping}",
         since,
         fallback=fallback,
         keep_current=True,
     )
+
+
+def classify_move(
+    profile: ProfileSpec,
+    health: Mapping[str, EndpointHealth],
+    overrides: Mapping[str, Override],
+    old: Decision | None,
+    new: Decision,
+) -> Move | None:
+    """A failover, a failback, or neither (the first decision, or performance and weighted switches)."""
+    if old is None or old.primary == new.primary:
+        return None
+    if old.primary is None:
+        return Move.FAILBACK if new.primary is not None else None
+    try:
+        was = profile.endpoint(old.primary)
+    except KeyError:  # a restored decision may name an endpoint the config no longer has
+        return Move.FAILOVER
+    status = effective_status(was, health.get(was.name, EndpointHealth()), overrides.get(was.name))
+    if status is not MonitorStatus.ONLINE or new.primary is None:
+        return Move.FAILOVER
+    if profile.endpoint(new.primary).priority < was.priority:
+        return Move.FAILBACK
+    return None
 
 
 def freeze(prev: RoutingState, reason: str) -> RoutingState:

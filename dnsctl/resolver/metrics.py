@@ -9,6 +9,13 @@ from dnslib import QTYPE, RCODE
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+# UDP answers from memory take microseconds: one in this many (a power of two) is timed.
+MEMORY_ANSWER_SAMPLE = 32
+LATENCY_HELP = (
+    "Time to answer, sampled: every forwarded or TCP answer and one in "
+    f"{MEMORY_ANSWER_SAMPLE} UDP answers from memory (count queries with dnsctl_resolver_queries_total)"
+)
+
 # Seconds, from the in-process time of a cached answer to a slow upstream.
 LATENCY_BUCKETS = (
     0.00005,
@@ -103,8 +110,8 @@ class PrometheusCollector(Collector):
             cumulative += n
             buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), float(cumulative)))
         yield HistogramMetricFamily(
-            "dnsctl_resolver_latency_seconds",
-            "Time to answer in the resolver",
+            "dnsctl_resolver_latency_sampled_seconds",
+            LATENCY_HELP,
             buckets=buckets,
             sum_value=m.latency_sum,
         )

@@ -21,13 +21,13 @@ from typing import Any, cast
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import DnsctlError
 from dnsctl.resolver.engine import Engine
-from dnsctl.resolver.metrics import ResolverMetrics
+from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.wire import Query
 
 # Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
 MAX_PENDING = 10_000
-_SAMPLE_MASK = 31
+_SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
 # Datagrams served per readiness callback, at most (keeps the loop fair to other tasks).
 _DRAIN = 64
 _MAX_DATAGRAM = 65535

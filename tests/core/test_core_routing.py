@@ -13,8 +13,10 @@ from dnsctl.core.results import FailureReason
 from dnsctl.core.routing import (
     Decision,
     DecisionKind,
+    Move,
     RoutingState,
     Target,
+    classify_move,
     decide,
     decision_targets,
     freeze,
@@ -373,6 +375,9 @@ def test_keep_last_without_any_previous_answer_keeps_the_record_and_names_the_fi
     assert st.decision is not None
     assert st.decision.keep_current
     assert st.decision.endpoints == ("eastus",)
+    # There is no last answer of ours to keep: the reason must not claim one.
+    assert "last answer" not in st.decision.reason
+    assert st.decision.reason.endswith("keeping what is published (else eastus)")
 
 
 def test_keep_last_keeps_a_previous_fallback() -> None:
@@ -537,7 +542,20 @@ def test_view_preference_orders_before_priority() -> None:
     st = run(profile(), health, preference=["westeurope", "eastus"])
     assert st.decision is not None
     assert st.decision.endpoints == ("westeurope",)
-    assert st.decision.reason.startswith("westeurope is Online")
+    # The view's order decided, not the priority (eastus has priority 1).
+    assert st.decision.reason == "westeurope is Online and first in the view's order"
+
+
+def test_a_view_failover_names_the_views_order_not_priority() -> None:
+    health = {"eastus": up(), "westeurope": degraded()}
+    st = run(profile(), health, on("westeurope"), preference=["westeurope", "eastus"])
+    assert st.decision is not None and st.decision.endpoints == ("eastus",)
+    assert st.decision.reason.endswith("; eastus is next in the view's order")
+    assert "priority" not in st.decision.reason
+    prof = profile(endpoint("a", 1), endpoint("b", 2), endpoint("c", 3))
+    st = run(prof, {"a": up(), "b": up(), "c": degraded()}, preference=["c", "b"])
+    assert st.decision is not None
+    assert st.decision.reason.endswith("; b is the first Online in the view's order")
 
 
 def test_view_falls_over_in_its_own_order() -> None:
@@ -590,3 +608,45 @@ def test_decide_does_not_touch_its_inputs() -> None:
     run(profile(), health, prev)
     assert health == snapshot and prev == on("eastus")
     assert health["eastus"].status is MonitorStatus.DEGRADED
+
+
+# --- failover or failback -------------------------------------------------------------------------
+
+
+def _on(*names: str, fallback: str | None = None) -> Decision:
+    return Decision(DecisionKind.ENDPOINT, names, "r", T0, fallback=fallback)
+
+
+@pytest.mark.parametrize(
+    ("health", "overrides", "old", "new", "move"),
+    [
+        # The first decision is neither.
+        ({"eastus": up(), "westeurope": up()}, {}, None, _on("eastus"), None),
+        # Away from an endpoint that went Degraded, was drained, or left the config: a failover.
+        ({"eastus": degraded(), "westeurope": up()}, {}, _on("eastus"), _on("westeurope"), Move.FAILOVER),
+        (
+            {"eastus": up(), "westeurope": up()},
+            {"eastus": Override.DOWN},
+            _on("eastus"),
+            _on("westeurope"),
+            Move.FAILOVER,
+        ),
+        ({"westeurope": up()}, {}, _on("gone"), _on("westeurope"), Move.FAILOVER),
+        ({"eastus": degraded()}, {}, _on("eastus"), _on(fallback="fb.example"), Move.FAILOVER),
+        # Back to the better endpoint while the current one is still Online: a failback.
+        ({"eastus": up(), "westeurope": up()}, {}, _on("westeurope"), _on("eastus"), Move.FAILBACK),
+        ({"eastus": up()}, {}, _on(fallback="fb.example"), _on("eastus"), Move.FAILBACK),
+        # To a worse endpoint while the current one is fine (performance, weighted): neither.
+        ({"eastus": up(), "westeurope": up()}, {}, _on("eastus"), _on("westeurope"), None),
+        # The same endpoint (keep-last when all are down): neither.
+        ({"eastus": degraded()}, {}, _on("eastus"), _on("eastus"), None),
+    ],
+)
+def test_a_move_is_a_failover_a_failback_or_neither(
+    health: Mapping[str, EndpointHealth],
+    overrides: Mapping[str, Override],
+    old: Decision | None,
+    new: Decision,
+    move: Move | None,
+) -> None:
+    assert classify_move(profile(), health, overrides, old, new) is move

@@ -105,7 +105,8 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
         )  # 1 s: timestamps are whole
 
         metrics = d.get("/metrics").text
-        assert 'dnsctl_failovers_total{profile="myregistry"} 2.0' in metrics
+        assert 'dnsctl_failovers_total{profile="myregistry"} 1.0' in metrics
+        assert 'dnsctl_failbacks_total{profile="myregistry"} 1.0' in metrics
         assert (
             'dnsctl_probe_failures_total{endpoint="eastus",profile="myregistry",reason="http-status"}'
             in metrics

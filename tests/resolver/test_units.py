@@ -149,4 +149,7 @@ def test_prometheus_collector_uses_the_given_registry() -> None:
     assert 'dnsctl_resolver_queries_total{qtype="A",rcode="NOERROR"} 2.0' in text
     assert 'dnsctl_resolver_queries_total{qtype="AAAA",rcode="NXDOMAIN"} 1.0' in text
     assert "dnsctl_resolver_cache_entries 7.0" in text
-    assert "dnsctl_resolver_latency_seconds_count 1.0" in text
+    # It samples answers from memory, and its name and help say so.
+    assert "dnsctl_resolver_latency_sampled_seconds_count 1.0" in text
+    assert "# HELP dnsctl_resolver_latency_sampled_seconds Time to answer, sampled: " in text
+    assert "one in 32 UDP answers from memory" in text
