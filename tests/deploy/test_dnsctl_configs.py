@@ -45,8 +45,11 @@ def test_config_file_is_valid(path: Path) -> None:
     assert "valid" in result.stdout
 
 
-def test_configmap_config_is_valid(configmap_file: Path) -> None:
-    result = validate(configmap_file)
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_configmap_config_is_valid(overlay: str, tmp_path: Path) -> None:
+    path = tmp_path / "dnsctl.yaml"
+    path.write_text(kit.configmap_config(overlay), encoding="utf-8")
+    result = validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -59,8 +62,9 @@ def test_validate_would_catch_a_broken_configmap(configmap_file: Path) -> None:
     assert "ha.lease_duration" in result.stdout + result.stderr
 
 
-def test_configmap_carries_the_vnet_pinning_example_verbatim() -> None:
-    assert kit.configmap_config() == kit.VNET_PINNING_CONFIG.read_text(encoding="utf-8")
+def test_each_overlays_configmap_carries_its_example_verbatim() -> None:
+    for overlay, example in kit.OVERLAY_CONFIGS.items():
+        assert kit.configmap_config(overlay) == example.read_text(encoding="utf-8")
 
 
 def test_deployment_config_is_highly_available_and_reachable_in_the_pod() -> None:

@@ -9,19 +9,25 @@ from pathlib import Path
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
-from tests.deploy import kit
+from tests.deploy import kit, kustomize
 
 # The oldest Kubernetes minor the kit targets; strict mode also rejects unknown fields (typos).
 KUBERNETES_VERSION = "1.30.0"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
-@pytest.mark.parametrize("path", kit.manifest_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kit.manifest_files(), ids=lambda p: str(p.relative_to(kit.KUBERNETES)))
 def test_manifest_validates_against_the_kubernetes_schema(path: Path) -> None:
     docs = kit.documents(path)
     assert docs, f"{path.name} holds no object"
     for doc in docs:
         # SchemaNotFoundError (an unknown kind or apiVersion) propagates and fails the test too.
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_every_rendered_object_validates_against_the_kubernetes_schema(overlay: str) -> None:
+    for doc in kit.rendered(overlay):
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
@@ -32,31 +38,85 @@ def test_the_strict_schema_rejects_a_misspelt_field() -> None:
         kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
 
 
-def test_kustomization_lists_existing_files_and_accounts_for_every_manifest() -> None:
-    listed = kit.kustomization()["resources"]
+def test_every_manifest_belongs_to_exactly_one_kustomization() -> None:
+    listed: list[Path] = []
+    for root in (kit.BASE, *kit.OVERLAYS.values()):
+        resources = kit.kustomization(root)["resources"]
+        assert len(resources) == len(set(resources))
+        for entry in resources:
+            path = (root / entry).resolve()
+            assert path.exists(), f"{root.name}/kustomization.yaml lists missing {entry}"
+            if path.is_file():
+                listed.append(path)
+        for overlay in kit.OVERLAYS.values():
+            if root == overlay:
+                assert (root / "../base").resolve() in [(root / e).resolve() for e in resources]
     assert len(listed) == len(set(listed))
-    for name in listed:
-        assert (kit.KUBERNETES / name).is_file(), f"kustomization.yaml lists missing {name}"
-    on_disk = {p.name for p in kit.manifest_files()}
-    assert on_disk - set(listed) == kit.NOT_IN_KUSTOMIZATION
-    # The controller and the one-shot job write the same record; they must never be applied together.
-    assert not ({"deployment.yaml", "cronjob.yaml"} <= set(listed))
+    # The example Secret is never applied: it holds a placeholder, and a real token is not committed.
+    assert set(kit.manifest_files()) - set(listed) == {kit.SECRET_EXAMPLE}
 
 
-def test_kustomization_image_override_names_the_workloads_image() -> None:
-    images = {i["name"] for i in kit.kustomization()["images"]}
-    for kind in ("Deployment", "CronJob"):
-        image = kit.container(kit.one(kind))["image"]
-        assert image.split(":")[0] in images
+def test_the_controller_and_the_cronjob_are_separate_overlays() -> None:
+    # They write the same record: neither overlay may carry the other's workload.
+    controller = {o["kind"] for o in kit.rendered("controller")}
+    cronjob = {o["kind"] for o in kit.rendered("cronjob")}
+    assert {"Deployment", "PodDisruptionBudget", "Service"} <= controller and "CronJob" not in controller
+    assert "CronJob" in cronjob and not {"Deployment", "PodDisruptionBudget", "Service"} & cronjob
+    shared = {"Namespace", "ServiceAccount", "ConfigMap"}
+    assert shared <= controller and shared <= cronjob
 
 
-def test_every_object_lives_in_the_dnsctl_namespace() -> None:
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_each_overlay_has_its_own_config_as_its_configmap(overlay: str) -> None:
+    (configmap,) = [o for o in kit.rendered(overlay) if o["kind"] == "ConfigMap"]
+    on_disk = (kit.OVERLAYS[overlay] / "dnsctl.yaml").read_text(encoding="utf-8")
+    assert configmap["data"] == {"dnsctl.yaml": on_disk}
+    assert on_disk == kit.OVERLAY_CONFIGS[overlay].read_text(encoding="utf-8")
+    # Named after its content: a changed configuration rolls the pods (or reaches the next Job) by itself.
+    assert configmap["metadata"]["name"].startswith("dnsctl-config-")
+    (workload,) = [o for o in kit.rendered(overlay) if o["kind"] in ("Deployment", "CronJob")]
+    args = kit.container(workload)["args"]
+    assert_reads_the_configmap(workload, args, overlay)
+
+
+def test_the_two_configmaps_differ_and_do_not_collide() -> None:
+    names = {kit.one("ConfigMap", overlay=o)["metadata"]["name"] for o in kit.OVERLAYS}
+    assert len(names) == 2
+
+
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_the_image_override_reaches_the_workload(overlay: str) -> None:
+    (image,) = kit.kustomization(kit.OVERLAYS[overlay])["images"]
+    (workload,) = [o for o in kit.rendered(overlay) if o["kind"] in ("Deployment", "CronJob")]
+    assert kit.container(workload)["image"] == f"{image['newName']}:{image['newTag']}"
+    raw = next(
+        doc for path in kit.manifest_files() for doc in kit.documents(path) if doc["kind"] == workload["kind"]
+    )
+    assert kit.container(raw)["image"].split(":")[0] == image["name"]
+
+
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_every_object_lives_in_the_dnsctl_namespace(overlay: str) -> None:
     namespace = kit.one("Namespace")["metadata"]["name"]
-    assert kit.kustomization()["namespace"] == namespace
-    for path in kit.manifest_files():
-        for doc in kit.documents(path):
-            if doc["kind"] != "Namespace":
-                assert doc["metadata"].get("namespace") == namespace, f"{path.name}: {doc['kind']}"
+    assert kit.kustomization(kit.OVERLAYS[overlay])["namespace"] == namespace
+    for doc in kit.rendered(overlay):
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == namespace, doc["kind"]
+    assert kit.one("Secret")["metadata"]["namespace"] == namespace
+
+
+@pytest.mark.parametrize("overlay", sorted(kit.OVERLAYS))
+def test_the_subset_renderer_gives_what_kubectl_kustomize_gives(overlay: str) -> None:
+    if kustomize.kubectl() is None:
+        pytest.skip("kubectl is not installed: the kit is rendered by the subset renderer alone")
+    mine = kustomize.by_identity(kustomize.build(kit.OVERLAYS[overlay]))
+    assert mine == kustomize.by_identity(list(kit.rendered(overlay)))
+
+
+def test_the_subset_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\ncommonLabels: {a: b}\n")
+    with pytest.raises(kustomize.Unsupported, match="commonLabels"):
+        kustomize.build(tmp_path)
 
 
 def test_deployment_runs_two_replicas_of_dnsctl_run_with_the_configmap() -> None:
@@ -65,7 +125,7 @@ def test_deployment_runs_two_replicas_of_dnsctl_run_with_the_configmap() -> None
     assert kit.selects(deployment["spec"]["selector"]["matchLabels"], kit.pod_labels(deployment))
     args = kit.container(deployment)["args"]
     assert "run" in args
-    assert_reads_the_configmap(deployment, args)
+    assert_reads_the_configmap(deployment, args, "controller")
 
 
 def test_deployment_uses_workload_identity() -> None:
@@ -166,7 +226,7 @@ def test_cronjob_reconciles_every_minute_one_run_at_a_time() -> None:
     args = kit.container(cronjob)["args"]
     assert "reconcile" in args
     assert "--force" not in args and "--dry-run" not in args
-    assert_reads_the_configmap(cronjob, args)
+    assert_reads_the_configmap(cronjob, args, "cronjob")
     assert kit.pod_labels(cronjob)["azure.workload.identity/use"] == "true"
     assert kit.pod_spec(cronjob)["serviceAccountName"] == kit.one("ServiceAccount")["metadata"]["name"]
 
@@ -180,10 +240,10 @@ def test_cronjob_fails_at_once_on_exit_codes_a_retry_cannot_change() -> None:
     assert codes == {2, 3, 4}
 
 
-def assert_reads_the_configmap(workload: kit.Obj, args: list[str]) -> None:
-    """`-c PATH` names the ConfigMap's dnsctl.yaml as mounted in the container."""
+def assert_reads_the_configmap(workload: kit.Obj, args: list[str], overlay: str) -> None:
+    """`-c PATH` names the overlay's ConfigMap's dnsctl.yaml as mounted in the container."""
     path = Path(args[args.index("-c") + 1])
-    configmap = kit.one("ConfigMap")
+    configmap = kit.one("ConfigMap", overlay=overlay)
     volumes = {
         v["name"]: v["configMap"]["name"] for v in kit.pod_spec(workload)["volumes"] if "configMap" in v
     }
