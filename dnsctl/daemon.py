@@ -14,7 +14,7 @@ STOP_TIMEOUT = 10.0
 
 
 def install_uvloop() -> bool:
-    """Use uvloop when it is installed (`pip install 'dnsctl-failover[fast]'`): the resolver answers faster."""
+    """Use uvloop when installed (`pip install 'dnsctl-failover[fast]'`): the resolver answers faster."""
     try:
         import uvloop
     except ImportError:
