@@ -12,8 +12,9 @@ from prometheus_client.registry import Collector, CollectorRegistry
 # UDP answers from memory take microseconds: one in this many (a power of two) is timed.
 MEMORY_ANSWER_SAMPLE = 32
 LATENCY_HELP = (
-    "Time to answer, sampled: every forwarded or TCP answer and one in "
-    f"{MEMORY_ANSWER_SAMPLE} UDP answers from memory (count queries with dnsctl_resolver_queries_total)"
+    "Time to answer, sampled: every answer that needed an upstream, one in "
+    f"{MEMORY_ANSWER_SAMPLE} UDP answers from memory, no TCP answer from memory "
+    "(count queries with dnsctl_resolver_queries_total)"
 )
 
 # Seconds, from the in-process time of a cached answer to a slow upstream.
