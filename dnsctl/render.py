@@ -142,7 +142,7 @@ def endpoint_notes(e: Mapping[str, Any]) -> list[str]:
 
 def decision_line(d: Mapping[str, Any] | None, endpoints: Sequence[Mapping[str, Any]]) -> str:
     if d is None:
-        return "no decision yet: waiting for every endpoint's verdict"
+        return "has no decision yet: waiting for every endpoint's verdict"
     targets = {e["name"]: e["target"] for e in endpoints}
     if d["endpoints"]:
         where = ", ".join(f"{n} ({targets[n]})" if n in targets else n for n in d["endpoints"])
