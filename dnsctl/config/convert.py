@@ -152,4 +152,5 @@ def _resolver(r: ResolverModel) -> ResolverSpec:
         tcp_idle_timeout=r.tcp_idle_timeout,
         tcp_max_connections=r.tcp_max_connections,
         negative_ttl=r.negative_ttl,
+        tcp_max_per_client=r.tcp_max_per_client,
     )

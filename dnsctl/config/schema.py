@@ -136,6 +136,7 @@ class ResolverModel(Strict):
     tcp_idle_timeout: Duration = 10.0
     tcp_max_connections: int = Field(default=256, ge=1)
     negative_ttl: int = Field(default=60, ge=0, le=86_400)
+    tcp_max_per_client: int = Field(default=16, ge=1)
 
 
 class AdminModel(Strict):

@@ -231,6 +231,7 @@ class ResolverSpec:
     tcp_idle_timeout: float = 10.0
     tcp_max_connections: int = 256
     negative_ttl: int = 60  # seconds: SOA minimum of lab zones and of steered names' synthesized zones
+    tcp_max_per_client: int = 16
 
 
 @dataclass(frozen=True, slots=True)

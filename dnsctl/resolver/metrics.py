@@ -17,6 +17,11 @@ LATENCY_HELP = (
     "(count queries with dnsctl_resolver_queries_total)"
 )
 
+# Query types exported by name; every other number is counted as "other", so that a client sweeping the
+# 65,536 qtypes cannot add a series per number.
+KNOWN_QTYPES: dict[int, str] = {int(k): str(v) for k, v in QTYPE.forward.items()}
+OTHER_QTYPE = -1
+
 # Seconds, from the in-process time of a cached answer to a slow upstream.
 LATENCY_BUCKETS = (
     0.00005,
@@ -50,12 +55,15 @@ class ResolverMetrics:
         self.malformed = 0
         self.internal_errors = 0
         self.upstream_failures: dict[str, int] = {}
+        self.tcp_refused: dict[str, int] = {}  # reason -> TCP connections closed at accept
+        self.tcp_evicted = 0
+        self.tcp_connections: Callable[[], int] = lambda: 0
         self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
         self.latency_sum = 0.0
         self.cache_size: Callable[[], int] = lambda: 0
 
     def count(self, qtype: int, rcode: int) -> None:
-        key = (qtype, rcode)
+        key = (qtype if qtype in KNOWN_QTYPES else OTHER_QTYPE, rcode)
         self.queries[key] = self.queries.get(key, 0) + 1
 
     def observe(self, seconds: float) -> None:
@@ -67,12 +75,21 @@ class ResolverMetrics:
         return sum(self.queries.values())
 
     def by_qtype_rcode(self) -> dict[tuple[str, str], int]:
-        """Query counts keyed by names, e.g. ("A", "NOERROR")."""
+        """Query counts keyed by names, e.g. ("A", "NOERROR"); unknown qtypes as "other"."""
+        self._fold_unknown()
         out: dict[tuple[str, str], int] = {}
         for (qtype, rcode), n in self.queries.items():
-            key = (str(QTYPE.get(qtype, str(qtype))), str(RCODE.get(rcode, str(rcode))))
+            key = (KNOWN_QTYPES.get(qtype, "other"), str(RCODE.get(rcode, str(rcode))))
             out[key] = out.get(key, 0) + n
         return out
+
+    def _fold_unknown(self) -> None:
+        """Merge counts kept under an unknown qtype (answers from memory count their own) into "other",
+        in place: the query path holds this very dict."""
+        queries = self.queries
+        for key in [k for k in queries if k[0] not in KNOWN_QTYPES and k[0] != OTHER_QTYPE]:
+            other = (OTHER_QTYPE, key[1])
+            queries[other] = queries.get(other, 0) + queries.pop(key)
 
 
 class PrometheusCollector(Collector):
@@ -99,6 +116,22 @@ class PrometheusCollector(Collector):
             ("internal_errors", "Queries that hit an internal error", m.internal_errors),
         ):
             yield CounterMetricFamily(f"dnsctl_resolver_{name}", doc, value=value)
+        refused = CounterMetricFamily(
+            "dnsctl_resolver_tcp_refused",
+            "TCP connections closed at accept (not_allowed, per_client_limit, server_full)",
+            labels=["reason"],
+        )
+        for reason, n in sorted(m.tcp_refused.items()):
+            refused.add_metric([reason], n)
+        yield refused
+        yield CounterMetricFamily(
+            "dnsctl_resolver_tcp_evicted",
+            "Idle TCP connections closed to make room for a new one",
+            value=m.tcp_evicted,
+        )
+        yield GaugeMetricFamily(
+            "dnsctl_resolver_tcp_connections", "Open TCP connections", value=m.tcp_connections()
+        )
         failures = CounterMetricFamily(
             "dnsctl_resolver_upstream_failures", "Failed upstream exchanges", labels=["upstream"]
         )

@@ -23,7 +23,7 @@ from dnsctl.errors import DnsctlError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.wire import Query
+from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 # Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
 MAX_PENDING = 10_000
@@ -33,6 +33,8 @@ _DRAIN = 64
 _MAX_DATAGRAM = 65535
 _SOCKET_BUFFER = 4 * 1024 * 1024
 _BIND_ATTEMPTS = 20
+# Replies that say the frame was not a query we could answer: they do not keep a TCP connection open.
+_REJECTED = frozenset((FORMERR, NOTIMP))
 
 
 class ListenError(DnsctlError):
@@ -141,6 +143,21 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         """ICMP errors from clients that went away; nothing to do."""
 
 
+class _TcpConnection:
+    """One client's TCP connection: when it last completed a valid query, and how many are in flight."""
+
+    __slots__ = ("active", "host", "pending", "writer")
+
+    def __init__(self, host: str, writer: asyncio.StreamWriter, now: float) -> None:
+        self.host = host
+        self.writer = writer
+        self.active = now
+        self.pending = 0
+
+    def done(self, _: object) -> None:
+        self.pending -= 1
+
+
 class ResolverServer:
     """The resolver: `start` binds every listen address (UDP and TCP), `stop` releases them."""
 
@@ -161,8 +178,9 @@ class ResolverServer:
         self._protocols: list[_UdpProtocol] = []
         self._tcp_servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._tcp_connections = 0
-        self._tcp_writers: set[asyncio.StreamWriter] = set()
+        self._tcp: dict[asyncio.StreamWriter, _TcpConnection] = {}
+        self._per_client: dict[str, int] = {}
+        self.metrics.tcp_connections = self._tcp.__len__
         self._tcp_handlers: set[asyncio.Task[Any]] = set()
 
     @property
@@ -172,7 +190,7 @@ class ResolverServer:
 
     @property
     def tcp_connections(self) -> int:
-        return self._tcp_connections
+        return len(self._tcp)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -194,7 +212,7 @@ class ResolverServer:
             transport.close()
         for server in self._tcp_servers:
             server.close()
-        for writer in list(self._tcp_writers):
+        for writer in list(self._tcp):
             writer.transport.abort()  # Python 3.11's Server.close() leaves open connections alone
         for task in list(self._tasks):
             task.cancel()
@@ -224,55 +242,97 @@ class ResolverServer:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._tcp_connections >= self.spec.tcp_max_connections:
-            writer.transport.abort()  # over the cap: refuse the connection outright (RFC 7766 6.2.2)
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else ""
+        refusal = self._admit(host)
+        if refusal is not None:
+            # Closed at once: a refused client never holds a slot (RFC 7766 6.2.2 allows refusing).
+            self.metrics.tcp_refused[refusal] = self.metrics.tcp_refused.get(refusal, 0) + 1
+            writer.transport.abort()
             return
-        self._tcp_connections += 1
-        self._tcp_writers.add(writer)
+        loop = asyncio.get_running_loop()
+        conn = _TcpConnection(host, writer, loop.time())
+        self._tcp[writer] = conn
+        self._per_client[host] = self._per_client.get(host, 0) + 1
         handler = asyncio.current_task()
         if handler is not None:
             self._tcp_handlers.add(handler)
         pending: set[asyncio.Task[None]] = set()
+        idle = self.spec.tcp_idle_timeout
         try:
-            host = writer.get_extra_info("peername")[0]
-            while True:
-                try:
-                    async with asyncio.timeout(self.spec.tcp_idle_timeout):
-                        size = int.from_bytes(await reader.readexactly(2), "big")
-                        data = await reader.readexactly(size)
-                except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-                    break
-                try:
-                    reply = self.engine.quick(data, host, False)
-                except Exception:
-                    self.metrics.internal_errors += 1
-                    continue
-                if reply is None:
-                    continue
-                if isinstance(reply, bytes):
-                    writer.write(pack(">H", len(reply)) + reply)
-                    await writer.drain()
-                    continue
-                # Several queries per connection are answered as they complete (RFC 7766 6.2.1.1).
-                task = asyncio.ensure_future(self._answer_tcp(reply, writer))
-                pending.add(task)
-                task.add_done_callback(pending.discard)
-                self._tasks.add(task)  # so that stop() cancels it
-                task.add_done_callback(self._tasks.discard)
+            # One budget for reading, handling and writing; only a complete, valid query renews it, so
+            # trickled bytes, empty frames and garbage cannot keep a connection open.
+            async with asyncio.timeout(idle) as budget:
+                while True:
+                    size = int.from_bytes(await reader.readexactly(2), "big")
+                    if size < HEADER_LEN:
+                        break  # an empty or headerless frame: not a DNS client
+                    data = await reader.readexactly(size)
+                    try:
+                        reply = self.engine.quick(data, host, False)
+                    except Exception:
+                        self.metrics.internal_errors += 1
+                        break
+                    if reply is None:
+                        break  # dropped: a response or a packet without a question to answer
+                    if isinstance(reply, bytes):
+                        if reply[3] & 0xF not in _REJECTED:
+                            conn.active = loop.time()
+                            budget.reschedule(conn.active + idle)
+                        writer.write(pack(">H", len(reply)) + reply)
+                        await writer.drain()
+                        continue
+                    conn.active = loop.time()
+                    budget.reschedule(conn.active + idle)
+                    # Several queries per connection are answered as they complete (RFC 7766 6.2.1.1).
+                    task = asyncio.ensure_future(self._answer_tcp(reply, writer))
+                    pending.add(task)
+                    conn.pending += 1
+                    task.add_done_callback(pending.discard)
+                    task.add_done_callback(conn.done)
+                    self._tasks.add(task)  # so that stop() cancels it
+                    task.add_done_callback(self._tasks.discard)
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        try:
             if pending:
                 await asyncio.wait(pending)
-        except (ConnectionError, OSError):
-            pass
         finally:
             for task in pending:
                 task.cancel()
-            self._tcp_connections -= 1
-            self._tcp_writers.discard(writer)
+            self._release(conn)
             if handler is not None:
                 self._tcp_handlers.discard(handler)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _admit(self, host: str) -> str | None:
+        """None to take the connection, else why it is refused. When every slot is taken, the connection
+        idle the longest (no query in flight) gives its slot up (RFC 7766 6.2.3)."""
+        if not self.engine.policy.classify(host)[0]:
+            return "not_allowed"
+        if self._per_client.get(host, 0) >= self.spec.tcp_max_per_client:
+            return "per_client_limit"
+        if len(self._tcp) < self.spec.tcp_max_connections:
+            return None
+        idle = [c for c in self._tcp.values() if not c.pending]
+        if not idle:
+            return "server_full"
+        oldest = min(idle, key=lambda c: c.active)
+        self._release(oldest)
+        oldest.writer.transport.abort()
+        self.metrics.tcp_evicted += 1
+        return None
+
+    def _release(self, conn: _TcpConnection) -> None:
+        if self._tcp.pop(conn.writer, None) is None:
+            return
+        left = self._per_client.get(conn.host, 1) - 1
+        if left > 0:
+            self._per_client[conn.host] = left
+        else:
+            self._per_client.pop(conn.host, None)
 
     async def _answer_tcp(self, q: Query, writer: asyncio.StreamWriter) -> None:
         started = perf_counter()

@@ -9,8 +9,8 @@ import dns.rcode
 import pytest
 
 from dnsctl.core.model import HostPort
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
-from tests.resolver.conftest import StartResolver
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import (
     ask,
     ipv6_loopback_available,
@@ -80,27 +80,113 @@ async def test_idle_tcp_connection_is_closed(resolver: StartResolver) -> None:
     assert server.tcp_connections == 0
 
 
-async def test_tcp_connections_over_the_cap_are_closed(resolver: StartResolver) -> None:
+async def wait_for_connections(server: ResolverServer, n: int) -> None:
+    for _ in range(200):  # let the server accept them (bounded)
+        if server.tcp_connections == n:
+            return
+        await asyncio.sleep(0.01)
+    assert server.tcp_connections == n
+
+
+async def closed_without_reply(reader: asyncio.StreamReader) -> bool:
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionError:
+        return True
+
+
+async def test_when_every_slot_is_taken_the_longest_idle_connection_gives_way(
+    resolver: StartResolver,
+) -> None:
     server = await resolver(steering=steering(), tcp_max_connections=2)
     port = server.bound[0][1]
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
-    for _ in range(50):  # let the server accept both (bounded)
-        if server.tcp_connections == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert server.tcp_connections == 2
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
-    with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
-        await asyncio.wait_for(read_frame(reader), 5)
-    writer.close()
-    # The held connections still work.
-    r0, w0 = held[0]
+    await wait_for_connections(server, 2)
+    # The second connection completes a query: the first is now the one idle the longest.
+    r1, w1 = held[1]
+    w1.write(tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
+    await asyncio.wait_for(read_frame(r1), 5)
+    assert rrset_texts(await ask(port, "myregistry.azurecr.io", "A", tcp=True))
+    assert await closed_without_reply(held[0][0])
+    assert server.metrics.tcp_evicted == 1
     query = make_query("myregistry.azurecr.io", "A")
-    w0.write(tcp_frame(query.to_wire()))
-    assert dns.message.from_wire(await asyncio.wait_for(read_frame(r0), 5)).id == query.id
+    w1.write(tcp_frame(query.to_wire()))
+    assert dns.message.from_wire(await asyncio.wait_for(read_frame(r1), 5)).id == query.id
     for _, w in held:
         w.close()
+
+
+async def test_tcp_connections_over_the_cap_are_refused_while_all_are_busy(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    silent = upstream("silent")
+    server = await resolver(
+        steering=steering(), tcp_max_connections=2, upstreams=(silent.address,), upstream_timeout=3.0
+    )
+    port = server.bound[0][1]
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+    for _, w in held:  # a forwarded query in flight on each: neither is idle
+        w.write(tcp_frame(make_query("slow.example", "A").to_wire()))
+    await wait_for_connections(server, 2)
+    for _ in range(200):
+        if server.engine.metrics.cache_misses >= 1:
+            break
+        await asyncio.sleep(0.01)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await closed_without_reply(reader)
+    writer.close()
+    assert server.metrics.tcp_refused == {"server_full": 1}
+    for _, w in held:
+        w.close()
+
+
+async def test_one_client_holds_at_most_tcp_max_per_client_connections(resolver: StartResolver) -> None:
+    server = await resolver(steering=steering(), tcp_max_per_client=3)
+    port = server.bound[0][1]
+    held = [await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0)) for _ in range(3)]
+    await wait_for_connections(server, 3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+    assert await closed_without_reply(reader)
+    writer.close()
+    assert server.metrics.tcp_refused == {"per_client_limit": 1}
+    # Another address is not affected.
+    assert rrset_texts(await ask(port, "myregistry.azurecr.io", "A", tcp=True, source="127.0.0.3"))
+    for _, w in held:
+        w.close()
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"\x00\x00", tcp_frame(b"\x12\x34\x01"), tcp_frame(b"\x12\x34\x81\x80" + bytes(8))],
+    ids=["zero-length", "shorter than a header", "a response"],
+)
+async def test_an_empty_or_invalid_frame_closes_the_connection(resolver: StartResolver, frame: bytes) -> None:
+    server = await resolver(steering=steering())
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound[0][1])
+    writer.write(frame + tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
+    assert await closed_without_reply(reader)  # the query behind it is never read
+    writer.close()
+    await wait_for_connections(server, 0)
+
+
+async def test_only_a_valid_query_renews_the_idle_timer(resolver: StartResolver) -> None:
+    server = await resolver(steering=steering(), tcp_idle_timeout=0.6)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.bound[0][1])
+    loop = asyncio.get_running_loop()
+    opened = loop.time()
+    formerr = bytes.fromhex("abcd01000000000000000000")  # no question: answered FORMERR, renews nothing
+    replies = 0
+    try:
+        while loop.time() - opened < 3:
+            writer.write(tcp_frame(formerr))
+            await asyncio.wait_for(read_frame(reader), 2)
+            replies += 1
+            await asyncio.sleep(0.1)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    lasted = loop.time() - opened
+    assert replies >= 1 and lasted < 2, lasted
+    writer.close()
 
 
 async def test_stop_releases_the_ports(resolver: StartResolver) -> None:
