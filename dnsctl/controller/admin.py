@@ -2,17 +2,25 @@
 
 Reads are open on loopback; on any other address every call needs the bearer token from
 DNSCTL_ADMIN_TOKEN, and every mutating call needs it everywhere.
+
+Hostile clients: request headers must arrive within HEADER_TIMEOUT, at most MAX_CONNECTIONS are open at
+once, and a malformed request is answered 400 and logged as one rate-limited WARNING line that carries
+nothing the client sent (aiohttp's own report includes the offending header, token and all).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
 import os
-from typing import Any, Protocol
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dnsctl.core.model import HostPort
@@ -20,6 +28,14 @@ from dnsctl.core.model import HostPort
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")
 log = logging.getLogger("dnsctl.admin")
+
+# Seconds a client has to send a request's headers, from connecting or from the end of its last response.
+HEADER_TIMEOUT = 10.0
+# Open connections at once; past this a new one is answered 503 and closed.
+MAX_CONNECTIONS = 64
+# At most one WARNING line about malformed requests per this many seconds (the rest are counted in it).
+NOTICE_INTERVAL = 60.0
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class Operations(Protocol):
@@ -44,13 +60,136 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _peer(value: object) -> str:
+    """A client address fit for a log line (anything else aiohttp might pass becomes "?")."""
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError:
+        return "?"
+
+
+class MalformedRequests:
+    """Reports malformed requests: the first at once, then at most one line per `interval` that counts
+    the ones in between. Only the client's address and the kind of problem are ever written."""
+
+    def __init__(
+        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.total = 0
+        self._quiet_until: float | None = None
+        self._suppressed = 0
+
+    def report(self, peer: str, problem: str) -> None:
+        self.total += 1
+        now = self.clock()
+        if self._quiet_until is not None and now < self._quiet_until:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+        log.warning("malformed admin request from %s answered 400: %s%s", peer, problem, more)
+        self._suppressed = 0
+        self._quiet_until = now + self.interval
+
+
+class _ServerLog(logging.Logger):
+    """Stands in for aiohttp's `aiohttp.server` logger (the documented `logger` argument of its request
+    handler): parse errors become a MalformedRequests report, errors of our own handlers keep their
+    traceback, and nothing of a request's content is written."""
+
+    def __init__(self, malformed: MalformedRequests) -> None:
+        super().__init__("dnsctl.admin.http")
+        self.malformed = malformed
+
+    def handle(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        args = record.args if isinstance(record.args, tuple) else ()
+        if isinstance(exc, HttpProcessingError):
+            self.malformed.report(_peer(args[0] if args else None), _problem(exc))
+        elif exc is not None:
+            log.error("admin request failed: %s", type(exc).__name__, exc_info=record.exc_info)
+        elif record.levelno >= logging.WARNING:
+            log.log(record.levelno, "admin HTTP server: %s", record.msg)
+
+
+def _problem(exc: HttpProcessingError) -> str:
+    """The kind of parse error, without its message (which quotes the offending bytes)."""
+    name = type(exc).__name__
+    return {
+        "BadHttpMethod": "not an HTTP request",
+        "BadStatusLine": "bad request line",
+        "LineTooLong": "line too long",
+        "InvalidHeader": "invalid header",
+        "BadHttpMessage": "invalid header or framing",
+        "InvalidURLError": "invalid path",
+    }.get(name, name)
+
+
+class _Counted(asyncio.Protocol):
+    """One admin connection, admitted while fewer than MAX_CONNECTIONS are open, else answered 503."""
+
+    def __init__(self, server: AdminServer) -> None:
+        self.server = server
+        self.inner: asyncio.Protocol | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self.server
+        if server.connections >= server.max_connections or server._runner is None:
+            server.busy_refusals += 1
+            cast(asyncio.Transport, transport).write(_BUSY)
+            transport.close()
+            return
+        server.connections += 1
+        handler_factory = server._runner.server
+        assert handler_factory is not None
+        self.inner = handler_factory()
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.inner is not None:
+            self.server.connections -= 1
+            self.inner.connection_lost(exc)
+            self.inner = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+
 class AdminServer:
-    def __init__(self, ops: Operations, listen: HostPort, token: str | None = None) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        listen: HostPort,
+        token: str | None = None,
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+        malformed: MalformedRequests | None = None,
+    ) -> None:
         self.ops = ops
         self.listen = listen
         self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.open_reads = _is_loopback(listen.host)
+        self.header_timeout = header_timeout
+        self.max_connections = max_connections
+        self.malformed = malformed if malformed is not None else MalformedRequests()
+        self.connections = 0
+        self.busy_refusals = 0
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self.port: int | None = None
 
     def app(self) -> web.Application:
@@ -69,28 +208,48 @@ class AdminServer:
             raise OperatorError(
                 f"admin.listen {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"
             )
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        # aiohttp's keep-alive timer runs from the moment a connection opens and is not renewed by a
+        # request still arriving, so it is also the limit on how long headers may take.
+        self._runner = web.AppRunner(
+            self.app(),
+            access_log=None,
+            keepalive_timeout=self.header_timeout,
+            logger=_ServerLog(self.malformed),
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.listen.host, self.listen.port)
-        await site.start()
-        addresses = self._runner.addresses
-        self.port = int(addresses[0][1]) if addresses else self.listen.port
+        try:
+            # The listener is ours (aiohttp's low-level server is the protocol factory) so that
+            # connections can be counted before aiohttp sees them.
+            self._listener = await asyncio.get_running_loop().create_server(
+                lambda: _Counted(self), self.listen.host, self.listen.port, reuse_address=True
+            )
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        self.port = int(self._listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        problem = _undecodable(request)
+        if problem is not None:
+            self.malformed.report(_peer(request.remote), problem)
+            return _json({"error": "malformed request: " + problem}, 400)
         mutating = request.method not in ("GET", "HEAD")
         if mutating or not self.open_reads:
             if not self.token:
                 return _json(
                     {"error": f"operator actions need {TOKEN_ENV} set on the server and the client"}, 403
                 )
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            if not _bearer_matches(request.headers.get("Authorization", ""), self.token):
                 return _json({"error": "missing or wrong bearer token"}, 401)
         result: web.StreamResponse = await handler(request)
         return result
@@ -136,6 +295,30 @@ class AdminServer:
             extra={"audit": {"operator_action": action, "subject": subject, "result": message}},
         )
         return _json({"ok": True, "message": message})
+
+
+def _undecodable(request: web.Request) -> str | None:
+    """What is not UTF-8 in the request line's path or the headers (aiohttp hands such bytes on as
+    surrogates, which no handler can use), or None."""
+    for name, value in request.raw_headers:
+        try:
+            name.decode()
+            value.decode()
+        except UnicodeDecodeError:
+            return "a header is not UTF-8"
+    try:
+        request.raw_path.encode()
+    except UnicodeEncodeError:
+        return "the path is not UTF-8"
+    return None
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    """RFC 9110 11.1: the scheme is case-insensitive; the token is compared in constant time."""
+    scheme, _, given = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
