@@ -148,7 +148,13 @@ def _resolver(r: ResolverModel) -> ResolverSpec:
             for z in r.zones
         ),
         upstream_timeout=r.upstream_timeout,
-        rate_limit=RateLimitSpec(qps=r.rate_limit.qps, burst=r.rate_limit.burst),
+        rate_limit=RateLimitSpec(
+            qps=r.rate_limit.qps,
+            burst=r.rate_limit.burst,
+            slip=r.rate_limit.slip,
+            ipv4_prefix=r.rate_limit.ipv4_prefix,
+            ipv6_prefix=r.rate_limit.ipv6_prefix,
+        ),
         tcp_idle_timeout=r.tcp_idle_timeout,
         tcp_max_connections=r.tcp_max_connections,
         negative_ttl=r.negative_ttl,

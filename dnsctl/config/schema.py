@@ -120,8 +120,11 @@ class ZoneModel(Strict):
 
 
 class RateLimitModel(Strict):
-    qps: float = Field(default=0.0, ge=0.0)
+    qps: float | None = Field(default=None, ge=0.0)
     burst: int = Field(default=100, ge=1)
+    slip: int = Field(default=2, ge=0, le=10)
+    ipv4_prefix: int = Field(default=24, ge=8, le=32)
+    ipv6_prefix: int = Field(default=56, ge=16, le=128)
 
 
 class ResolverModel(Strict):

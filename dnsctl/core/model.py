@@ -212,10 +212,14 @@ class CacheSpec:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSpec:
-    """Per-client token bucket; 0 qps disables it."""
+    """Response rate limiting per (client network, question); 0 qps disables it, None means on by
+    default when `allow` admits more than loopback (see resolver/ratelimit.py)."""
 
-    qps: float = 0.0
+    qps: float | None = None
     burst: int = 100
+    slip: int = 2
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 56
 
 
 @dataclass(frozen=True, slots=True)

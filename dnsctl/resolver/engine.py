@@ -27,7 +27,7 @@ from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder, UpstreamError
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
-from dnsctl.resolver.ratelimit import RateLimiter
+from dnsctl.resolver.ratelimit import response_limiter
 from dnsctl.resolver.render import labels_of
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
 from dnsctl.resolver.wire import (
@@ -119,7 +119,7 @@ class Engine:
         steering.set_negative_ttl(spec.negative_ttl)
         self.cache = AnswerCache(spec.cache, clock)
         self.forwarder = Forwarder(spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures)
-        self.limiter = RateLimiter(spec.rate_limit) if spec.rate_limit.qps > 0 else None
+        self.limiter = response_limiter(spec.rate_limit, spec.allow)
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
         # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
@@ -226,9 +226,9 @@ class Engine:
             self.metrics.count(q.qtype, REFUSED)
             return question_reply(q, REFUSED, opt=_opt(q, 0))
         limiter = self.limiter
-        if udp and limiter is not None and not limiter.allow(host, self.clock()):
+        if udp and limiter is not None and not limiter.allow(host, q.key, self.clock()):
             self.metrics.rate_limited += 1
-            if limiter.slip(host):
+            if limiter.slip(host, q.key):
                 # Header and question only: never larger than the query, so no amplification.
                 return truncated(q, QR | RA | (q.flags & COPIED_FLAGS), b"")
             return None

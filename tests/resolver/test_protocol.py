@@ -162,17 +162,39 @@ async def test_rate_limit_limits_the_flooder_only(resolver: StartResolver) -> No
     replies = [dns.message.from_wire(r) for r in await raw_udp_burst(port, wires)]
     full = [r for r in replies if r.answer]
     truncated = [r for r in replies if r.flags & dns.flags.TC]
-    assert len(full) == 5
-    assert truncated and len(full) + len(truncated) < 20
+    # 5 in the bucket; of the 15 over the limit every 2nd (slip 2) is truncated, the rest dropped.
+    assert (len(full), len(truncated), len(replies)) == (5, 7, 12)
     for reply in truncated:
         assert not reply.answer and len(reply.to_wire()) <= min(len(w) for w in wires)
     assert server.metrics.rate_limited == 15
-    # Another client is unaffected.
-    assert rrset_texts(await ask(port, FQDN, "A", source="127.0.0.3"))
+    # The same question from the flooder's /24 shares its limit; another question does not.
+    assert not rrset_texts(
+        await ask(port, FQDN, "A", source="127.0.0.3", use_edns=0, payload=4096, timeout=0.5)
+    )
+    assert await ask(port, "other.example", "A", source="127.0.0.3", timeout=1)
+    # Another client network is unaffected.
+    assert rrset_texts(await ask(port, FQDN, "A", source="127.0.1.3"))
     # TCP is not rate limited (a handshake proves the source).
     assert rrset_texts(await ask(port, FQDN, "A", tcp=True))
     clock.advance(2)
     assert rrset_texts(await ask(port, FQDN, "A"))
+
+
+@pytest.mark.parametrize(
+    ("allow", "limited"), [(("127.0.0.0/8",), False), (("127.0.0.0/8", "10.0.0.0/8"), True)]
+)
+async def test_rate_limiting_is_on_by_default_when_allow_is_wider_than_loopback(
+    resolver: StartResolver, allow: tuple[str, ...], limited: bool
+) -> None:
+    server = await resolver(steering=steering(), allow=allow, clock=ManualClock())
+    wires = [make_query(FQDN, "A").to_wire() for _ in range(150)]
+    replies = [dns.message.from_wire(r) for r in await raw_udp_burst(server.bound[0][1], wires)]
+    answered = [r for r in replies if r.answer]
+    if limited:  # a bucket of 100 (burst), then every 2nd of the 50 over the limit truncated
+        assert (len(answered), len(replies)) == (100, 125)
+        assert server.metrics.rate_limited == 50
+    else:
+        assert len(answered) == 150 and server.metrics.rate_limited == 0
 
 
 async def test_rate_limit_zero_is_off(resolver: StartResolver) -> None:

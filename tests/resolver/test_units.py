@@ -13,7 +13,7 @@ from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.cache import AnswerCache
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.normalize import normalize_reply
-from dnsctl.resolver.ratelimit import RateLimiter
+from dnsctl.resolver.ratelimit import DEFAULT_QPS, RateLimiter, effective_qps, response_limiter
 from dnsctl.resolver.wire import FORMERR, NOTIMP, Malformed, lookup_key, parse_query
 
 
@@ -24,13 +24,13 @@ def test_parse_keeps_the_client_case_and_lowercases_the_key() -> None:
     q = parse_query(wire)
     assert q.qname == b"\x03WwW\x07ExAmple\x03COM\x00"
     assert q.key == lookup_key("www.example.com", 28)
-    assert (q.qtype, q.qclass, q.edns, q.do, q.version, q.limit) == (28, 1, True, True, 0, 3000)
+    assert (q.qtype, q.qclass, q.edns, q.do, q.version, q.limit) == (28, 1, True, True, 0, 1232)
 
 
 def test_parse_limits() -> None:
     assert parse_query(dns.message.make_query("a.example", "A", use_edns=False).to_wire()).limit == 512
     huge = dns.message.make_query("a.example", "A", use_edns=0, payload=65000).to_wire()
-    assert parse_query(huge).limit == 4096
+    assert parse_query(huge).limit == 1232  # never more than 1232 bytes over UDP (DNS flag day 2020)
     tiny = dns.message.make_query("a.example", "A", use_edns=0, payload=100).to_wire()
     assert parse_query(tiny).limit == 512
 
@@ -128,12 +128,50 @@ def test_cache_evicts_least_recently_used() -> None:
     assert cache.fresh(b"b", 1) is None and cache.fresh(b"a", 1) is not None and len(cache) == 2
 
 
-def test_rate_limiter_refills() -> None:
+def test_rate_limiter_refills_per_network_and_question() -> None:
     limiter = RateLimiter(RateLimitSpec(qps=2, burst=3))
-    assert [limiter.allow("c", 0.0) for _ in range(4)] == [True, True, True, False]
-    assert limiter.allow("other", 0.0)
-    assert not limiter.allow("c", 0.4)
-    assert limiter.allow("c", 1.0)
+    assert [limiter.allow("10.0.0.1", b"q", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert not limiter.allow("10.0.0.200", b"q", 0.0)  # the same /24 shares the bucket
+    assert limiter.allow("10.0.1.1", b"q", 0.0)  # another /24 does not
+    assert limiter.allow("10.0.0.1", b"other question", 0.0)
+    assert not limiter.allow("10.0.0.1", b"q", 0.4)
+    assert limiter.allow("10.0.0.1", b"q", 1.0)
+
+
+def test_rate_limiter_groups_ipv6_clients_by_56() -> None:
+    limiter = RateLimiter(RateLimitSpec(qps=1, burst=1))
+    assert limiter.allow("2001:db8:0:ab00::1", b"q", 0.0)
+    assert not limiter.allow("2001:db8:0:abff::2", b"q", 0.0)
+    assert limiter.allow("2001:db8:0:ac00::1", b"q", 0.0)
+
+
+@pytest.mark.parametrize(("slip", "pattern"), [(0, "...."), (1, "TTTT"), (2, ".T.T"), (3, "..T.")])
+def test_every_slip_th_over_limit_response_is_truncated(slip: int, pattern: str) -> None:
+    limiter = RateLimiter(RateLimitSpec(qps=1, burst=1, slip=slip))
+    assert limiter.allow("10.0.0.1", b"q", 0.0)
+    seen = ""
+    for _ in range(4):
+        assert not limiter.allow("10.0.0.1", b"q", 0.0)
+        seen += "T" if limiter.slip("10.0.0.1", b"q") else "."
+    assert seen == pattern
+
+
+@pytest.mark.parametrize(
+    ("allow", "qps"),
+    [
+        (("127.0.0.0/8", "::1/128"), 0.0),
+        (("127.0.0.1/32",), 0.0),
+        (("127.0.0.0/8", "10.0.0.0/8"), DEFAULT_QPS),
+        (("::/0",), DEFAULT_QPS),
+    ],
+)
+def test_rate_limiting_is_on_by_default_when_allow_is_wider_than_loopback(
+    allow: tuple[str, ...], qps: float
+) -> None:
+    assert effective_qps(RateLimitSpec(), allow) == qps
+    assert (response_limiter(RateLimitSpec(), allow) is not None) == (qps > 0)
+    assert response_limiter(RateLimitSpec(qps=0), allow) is None
+    assert effective_qps(RateLimitSpec(qps=7), allow) == 7
 
 
 def test_prometheus_collector_uses_the_given_registry() -> None:
