@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnsctl import __version__, admin_client, completion, compose, daemon, help_text, logs, render
+from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, DnsctlError
@@ -165,6 +167,8 @@ def _load(args: argparse.Namespace) -> tuple[Path, DnsctlSpec]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     path, spec = _load(args)
+    for warning in advise(spec):
+        print(f"warning: {warning}", file=sys.stderr)
     endpoints = sum(len(p.endpoints) for p in spec.profiles)
     azure = sum(1 for p in spec.profiles if p.azure is not None)
     print(
@@ -293,6 +297,8 @@ def _print_report(report: Report) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     _, spec = _load(args)
+    for warning in advise(spec):
+        logging.getLogger("dnsctl").warning("%s", warning)
     daemon.install_uvloop()
     asyncio.run(_serve(spec, args))
     return ExitCode.CONVERGED

@@ -110,7 +110,11 @@ class PrometheusCollector(Collector):
             ("cache_misses", "Queries forwarded because the cache had no fresh answer", m.cache_misses),
             ("stale_served", "Stale answers served while every upstream failed", m.stale_served),
             ("refused", "Queries refused (client outside the allow-list)", m.refused),
-            ("rate_limited", "UDP responses over the rate limit (dropped, or truncated every slip-th)", m.rate_limited),
+            (
+                "rate_limited",
+                "UDP responses over the rate limit (dropped, or sent truncated)",
+                m.rate_limited,
+            ),
             ("dropped", "Packets dropped without a reply", m.dropped),
             ("malformed", "Malformed queries answered FORMERR or NOTIMP", m.malformed),
             ("internal_errors", "Queries that hit an internal error", m.internal_errors),
