@@ -266,6 +266,7 @@ class ResolverServer:
                 while True:
                     size = int.from_bytes(await reader.readexactly(2), "big")
                     if size < HEADER_LEN:
+                        self.metrics.dropped += 1
                         break  # an empty or headerless frame: not a DNS client
                     data = await reader.readexactly(size)
                     try:

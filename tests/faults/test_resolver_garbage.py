@@ -4,6 +4,7 @@ forwarded names): every real query is answered, the process stays up, and its er
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from collections.abc import Callable
@@ -118,22 +119,49 @@ async def exchange_udp(port: int, packets: list[bytes], want: set[int]) -> dict[
     return replies
 
 
+def closes_tcp(packet: bytes) -> bool:
+    """Frames after which the server closes a TCP connection: no DNS header, or a response."""
+    return len(packet) < 12 or bool(packet[2] & 0x80)
+
+
 async def exchange_tcp(port: int, packets: list[bytes], want: set[int]) -> dict[int, bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """Pipeline the packets over TCP; a frame that closes the connection ends its session (nothing after
+    it on that connection is read) and the rest go on a new one."""
     replies: dict[int, bytes] = {}
+    session: list[bytes] = []
+    for packet in packets:
+        session.append(packet)
+        if closes_tcp(packet):
+            await _tcp_session(port, session, replies)
+            session = []
+    if session:
+        await _tcp_session(port, session, replies)
+    return replies
+
+
+async def _tcp_session(port: int, packets: list[bytes], replies: dict[int, bytes]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         for packet in packets:
             writer.write(struct.pack(">H", len(packet)) + packet)
         await writer.drain()
-        while not want <= replies.keys():
-            size = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), 10))[0]
-            data = await asyncio.wait_for(reader.readexactly(size), 10)
+        # Read until the server closes (after a closing frame) or every answerable frame is answered.
+        owed = sum(1 for p in packets if not closes_tcp(p))
+        got = 0
+        while got < owed or closes_tcp(packets[-1]):
+            try:
+                head = await asyncio.wait_for(reader.readexactly(2), 10)
+            except asyncio.IncompleteReadError as exc:
+                assert closes_tcp(packets[-1]) and not exc.partial, "closed early"
+                break
+            data = await asyncio.wait_for(reader.readexactly(struct.unpack(">H", head)[0]), 10)
             replies[struct.unpack(">H", data[:2])[0]] = data
-        # Garbage answered from memory was sent before the last real answer; nothing else is owed.
+            got += 1
+        assert got == owed, (got, owed)
     finally:
         writer.close()
-        await writer.wait_closed()
-    return replies
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 def test_malformed_packets_mixed_with_real_queries(
