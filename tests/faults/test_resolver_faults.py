@@ -131,7 +131,9 @@ async def test_flood_from_one_client_is_limited_and_another_client_is_unaffected
     async with running(clock, rate_limit=RateLimitSpec(qps=10, burst=burst)) as server:
         port = server.bound[0][1]
         flooded, polite = await asyncio.gather(
-            flood(port, flood_size, "127.0.0.1"), polite_client(port, burst, "127.0.0.3")
+            # The limit is per client network (/24): the polite client is in another one.
+            flood(port, flood_size, "127.0.0.1"),
+            polite_client(port, burst, "127.0.1.3"),
         )
         # The flooder: its burst answered, every other query TC (half of them) or nothing at all.
         full = [r for r in flooded if r.answer]
@@ -163,7 +165,7 @@ async def test_rate_limiter_table_stays_bounded_with_many_clients(monkeypatch: p
         assert limiter is not None
         sizes = []
         for i in range(5 * limit):
-            source = f"127.9.{i // 250}.{i % 250 + 1}"
+            source = f"127.{9 + i // 250}.{i % 250}.1"  # each in its own /24
             reply = await ask(port, FQDN, "A", source=source)
             assert rrset_texts(reply)[-1] == STEERED_ADDRESS, source  # a new client is within its limit
             sizes.append(len(limiter._buckets))
