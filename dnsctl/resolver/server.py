@@ -246,7 +246,7 @@ class ResolverServer:
         host = str(peer[0]) if peer else ""
         refusal = self._admit(host)
         if refusal is not None:
-            # Closed at once: a refused client never holds a slot (RFC 7766 6.2.2 allows refusing).
+            # Closed at once: a refused client never holds a slot (RFC 7766 lets a server limit them).
             self.metrics.tcp_refused[refusal] = self.metrics.tcp_refused.get(refusal, 0) + 1
             writer.transport.abort()
             return
@@ -310,7 +310,7 @@ class ResolverServer:
 
     def _admit(self, host: str) -> str | None:
         """None to take the connection, else why it is refused. When every slot is taken, the connection
-        idle the longest (no query in flight) gives its slot up (RFC 7766 6.2.3)."""
+        idle the longest (no query in flight) gives its slot up, as RFC 7766 suggests under pressure."""
         if not self.engine.policy.classify(host)[0]:
             return "not_allowed"
         if self._per_client.get(host, 0) >= self.spec.tcp_max_per_client:
