@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
+
+log = logging.getLogger("dnsctl.resolver")
 
 # Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
 MAX_PENDING = 10_000
@@ -206,6 +209,21 @@ class ResolverServer:
         except BaseException:
             await self.stop()
             raise
+        limiter = self.engine.limiter
+        if limiter is not None:
+            rrl = self.spec.rate_limit
+            over = {0: "every reply dropped", 1: "every reply truncated"}.get(
+                rrl.slip, f"1 reply in {rrl.slip} truncated, the others dropped"
+            )
+            log.info(
+                "UDP response rate limiting: %g per second per question and /%d (IPv4) or /%d (IPv6) "
+                "client network, burst %d; over the limit %s",
+                limiter.rate,
+                rrl.ipv4_prefix,
+                rrl.ipv6_prefix,
+                rrl.burst,
+                over,
+            )
 
     async def stop(self) -> None:
         for transport in self._transports:
