@@ -24,6 +24,7 @@ from dnsctl.errors import DnsctlError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from dnsctl.resolver.steering import SteeringTable
+from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, capped
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 log = logging.getLogger("dnsctl.resolver")
@@ -129,6 +130,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if reply is None:
             return
         if type(reply) is bytes:
+            if len(reply) > UDP_REPLY_LIMIT:
+                reply = capped(reply)
             self.transport.sendto(reply, addr)  # type: ignore[union-attr]
             if timed:
                 self.metrics.observe(perf_counter() - started)
@@ -137,7 +140,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
-        reply = await self.engine.answer(q, True)
+        reply = capped(await self.engine.answer(q, True))
         if self.transport is not None and not self.transport.is_closing():
             self.transport.sendto(reply, addr)
         self.metrics.observe(perf_counter() - started)

