@@ -21,25 +21,21 @@ from struct import pack
 
 from dnsctl.core.model import ResolverSpec
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
-from dnsctl.resolver.answer import Answer, render, truncated
+from dnsctl.resolver.answer import Answer, render
 from dnsctl.resolver.cache import AnswerCache
 from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder, UpstreamError
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
-from dnsctl.resolver.ratelimit import response_limiter
 from dnsctl.resolver.render import labels_of
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
 from dnsctl.resolver.wire import (
     BADVERS,
     CD,
     CLASS_IN,
-    COPIED_FLAGS,
     MAX_UDP_REPLY,
     NOERROR,
     OUR_UDP_SIZE,
-    QR,
-    RA,
     REFUSED,
     SERVFAIL,
     TCP_MAX,
@@ -119,7 +115,6 @@ class Engine:
         steering.set_negative_ttl(spec.negative_ttl)
         self.cache = AnswerCache(spec.cache, clock)
         self.forwarder = Forwarder(spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures)
-        self.limiter = response_limiter(spec.rate_limit, spec.allow)
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
         # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
@@ -135,7 +130,7 @@ class Engine:
 
     def quick_udp(self, data: bytes, host: str) -> bytes | Query | None:
         """`quick` for UDP, with the common case inlined: one question, at most a bare OPT, a known
-        client in no view, no rate limit, and an answer in memory. Anything else takes `quick`."""
+        client in no view and an answer in memory. Anything else takes `quick`."""
         n = len(data)
         # QR clear, opcode QUERY, QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1.
         if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION or data[11] > 1:
@@ -168,11 +163,7 @@ class Engine:
             limit = 512
         else:
             return self.quick(data, host, True)
-        if (
-            self._memo_get(host) is not ALLOWED
-            or self.limiter is not None
-            or data[pos : pos + 2] == _QTYPE_OPT
-        ):
+        if self._memo_get(host) is not ALLOWED or data[pos : pos + 2] == _QTYPE_OPT:
             return self.quick(data, host, True)
         key = data[12:pos].lower() + data[pos:end]
         steered = self.steering.rendered[None].get(key)
@@ -225,13 +216,6 @@ class Engine:
             self.metrics.refused += 1
             self.metrics.count(q.qtype, REFUSED)
             return question_reply(q, REFUSED, opt=_opt(q, 0))
-        limiter = self.limiter
-        if udp and limiter is not None and not limiter.allow(host, q.key, self.clock()):
-            self.metrics.rate_limited += 1
-            if limiter.slip(host, q.key):
-                # Header and question only: never larger than the query, so no amplification.
-                return truncated(q, QR | RA | (q.flags & COPIED_FLAGS), b"")
-            return None
         if q.version != 0:
             # BADVERS is 16: its upper bits travel in the OPT, the header rcode stays 0.
             self.metrics.count(q.qtype, BADVERS)

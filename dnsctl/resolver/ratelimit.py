@@ -1,10 +1,11 @@
 """Response rate limiting for UDP, in the manner of BIND's RRL.
 
-Identical responses (same question) to one client network (/24 for IPv4, /56 for IPv6 by default) are
-limited to `qps` per second with a bucket of `burst`. Over the limit, every `slip`-th response is a
-truncated reply (TC, the question only: never larger than the query), which sends a real client to TCP;
-the others are dropped. A spoofed flood thus reflects at most `qps` answers per second and name onto its
-victim's network. TCP is never limited (its handshake proves the source).
+Responses to the same question (whatever they say: answers, errors, REFUSED) sent to one client network
+(/24 for IPv4, /56 for IPv6 by default) are limited to `qps` per second with a bucket of `burst`. Over the
+limit, every `slip`-th response is sent truncated (TC, the question and OPT only: never larger than the
+query), which sends a real client to TCP; the others are dropped. A spoofed flood thus reflects at most
+`qps` responses per second and question onto its victim's network. TCP is never limited (its handshake
+proves the source).
 
 It is on by default (`qps` unset) whenever `allow` admits more than loopback.
 """
@@ -15,6 +16,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from dnsctl.core.model import RateLimitSpec
+from dnsctl.resolver.wire import HEADER_LEN
 
 # Responses per second and per (client network, question) when `qps` is not set and `allow` admits
 # more than loopback.
@@ -116,6 +118,26 @@ class RateLimiter:
             del self._buckets[key]
         if len(self._buckets) >= _TRACK_LIMIT:
             self._buckets.clear()
+
+
+def question_of(reply: bytes) -> bytes:
+    """A response's question as a bucket key: the name lower-cased (0x20 letter case must not split a
+    client's bucket), its type and class; empty for a response without one. The question of a reply
+    is the client's own, which the parser accepted uncompressed, so the labels are walked here inline."""
+    n = len(reply)
+    if n <= HEADER_LEN or not (reply[4] or reply[5]):
+        return b""
+    pos = HEADER_LEN
+    length = reply[pos]
+    while length:
+        if length > 63:
+            return b""
+        pos += length + 1
+        if pos >= n:
+            return b""
+        length = reply[pos]
+    end = pos + 1
+    return reply[HEADER_LEN:end].lower() + reply[end : end + 4]
 
 
 def response_limiter(spec: RateLimitSpec, allow: Sequence[str]) -> RateLimiter | None:

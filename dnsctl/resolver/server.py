@@ -23,8 +23,9 @@ from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import DnsctlError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
+from dnsctl.resolver.ratelimit import question_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, capped
+from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 log = logging.getLogger("dnsctl.resolver")
@@ -94,6 +95,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.sock = sock
         self.engine = server.engine
         self.metrics = server.metrics
+        self.limiter = server.limiter
+        self.clock = server.clock
         self.transport: asyncio.DatagramTransport | None = None
         self.received = 0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -130,9 +133,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if reply is None:
             return
         if type(reply) is bytes:
-            if len(reply) > UDP_REPLY_LIMIT:
-                reply = capped(reply)
-            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            self._send(reply, addr)
             if timed:
                 self.metrics.observe(perf_counter() - started)
             return
@@ -140,10 +141,24 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
-        reply = capped(await self.engine.answer(q, True))
+        reply = await self.engine.answer(q, True)
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(reply, addr)
+            self._send(reply, addr)
         self.metrics.observe(perf_counter() - started)
+
+    def _send(self, reply: bytes, addr: Any) -> None:
+        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit."""
+        limiter = self.limiter
+        if limiter is not None:
+            question = question_of(reply)
+            if not limiter.allow(addr[0], question, self.clock()):
+                self.metrics.rate_limited += 1
+                if not limiter.slip(addr[0], question):
+                    return
+                reply = truncated_reply(reply)
+        if len(reply) > UDP_REPLY_LIMIT:
+            reply = truncated_reply(reply)
+        self.transport.sendto(reply, addr)  # type: ignore[union-attr]
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors from clients that went away; nothing to do."""
@@ -179,6 +194,9 @@ class ResolverServer:
         self.steering = steering
         self.metrics = metrics if metrics is not None else ResolverMetrics()
         self.engine = Engine(spec, steering, self.metrics, clock=clock)
+        self.clock = clock
+        # UDP responses are rate limited here, on their way out, whatever produced them.
+        self.limiter = response_limiter(spec.rate_limit, spec.allow)
         self._bound: list[tuple[str, int]] = []
         self._transports: list[asyncio.DatagramTransport] = []
         self._protocols: list[_UdpProtocol] = []
@@ -212,7 +230,7 @@ class ResolverServer:
         except BaseException:
             await self.stop()
             raise
-        limiter = self.engine.limiter
+        limiter = self.limiter
         if limiter is not None:
             rrl = self.spec.rate_limit
             over = {0: "every reply dropped", 1: "every reply truncated"}.get(

@@ -17,8 +17,11 @@ UDP_REPLY_LIMIT = 1232
 
 def capped(reply: bytes) -> bytes:
     """`reply` itself when it fits in UDP_REPLY_LIMIT, else its truncated form."""
-    if len(reply) <= UDP_REPLY_LIMIT:
-        return reply
+    return reply if len(reply) <= UDP_REPLY_LIMIT else truncated_reply(reply)
+
+
+def truncated_reply(reply: bytes) -> bytes:
+    """The reply with TC set and only its question and OPT: never larger than the query it answers."""
     ident, flags, qd, an, ns, ar = unpack_from(">HHHHHH", reply)
     try:
         end = HEADER_LEN

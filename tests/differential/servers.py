@@ -158,6 +158,8 @@ UNBOUND_CONF = """server:
   minimal-responses: yes
   rrset-roundrobin: no
   edns-buffer-size: 1232
+  # dnsctl never sends a UDP reply over 1232 bytes, whatever buffer the client announces.
+  max-udp-size: 1232
 remote-control:
   control-enable: no
 forward-zone:

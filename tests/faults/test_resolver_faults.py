@@ -148,7 +148,7 @@ async def test_flood_from_one_client_is_limited_and_another_client_is_unaffected
         # TCP needs a handshake, so even the flooder is answered there.
         assert rrset_texts(await ask(port, FQDN, "A", tcp=True))[-1] == STEERED_ADDRESS
         assert server.metrics.internal_errors == 0
-        assert server.engine.limiter is not None and len(server.engine.limiter._buckets) == 2
+        assert server.limiter is not None and len(server.limiter._buckets) == 2
 
 
 # --- bounded memory: many clients, many names ----------------------------------------------------------
@@ -161,7 +161,7 @@ async def test_rate_limiter_table_stays_bounded_with_many_clients(monkeypatch: p
     clock = ManualClock()
     async with running(clock, rate_limit=RateLimitSpec(qps=1, burst=5)) as server:
         port = server.bound[0][1]
-        limiter = server.engine.limiter
+        limiter = server.limiter
         assert limiter is not None
         sizes = []
         for i in range(5 * limit):
