@@ -89,7 +89,7 @@ async def test_malformed_requests_are_reported_once_per_interval(admin: Admin, c
 @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER", "bEaReR"])
 async def test_the_bearer_scheme_is_case_insensitive(admin: Admin, scheme: str) -> None:
     raw = request(
-        scheme.encode() and b"Authorization: " + scheme.encode() + b" " + T,
+        b"Authorization: " + scheme.encode() + b" " + T,
         b"Connection: close",
         line=b"POST /v1/profiles/myregistry/endpoints/eastus/drain HTTP/1.1",
     )
