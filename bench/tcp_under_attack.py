@@ -67,9 +67,17 @@ class Attack:
 
     def stop(self) -> None:
         self.stopping = True
-        time.sleep(0.5)
+
+        async def finish() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(finish(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
 
 
 def measure(port: int, n: int) -> list[float]:
