@@ -111,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
 
     p = command(
+        "mirror",
+        cmd_mirror,
+        "keep this node's containerd hosts.toml (and CRI-O drop-in) listing replicas in health order",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="probe once, write the files, exit (reconcile's codes)"
+    )
+    p.add_argument("--state-file", type=Path, help="keep health history and operator actions across runs")
+    p.add_argument("--json", action="store_true", help="with --once: print JSON")
+
+    p = command(
         "demo",
         cmd_demo,
         "start local replicas and the resolver, then show a failover and a failback",
@@ -364,6 +375,83 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     )
     await _until_signal(
         ctl, spec, lambda admin: f"dnsctl run: {len(spec.profiles)} profile(s); admin on {admin}"
+    )
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    _, spec = _load(args)
+    if spec.mirror.containerd_hosts_dir is None and spec.mirror.crio_registries_dir is None:
+        raise ConfigError(
+            ["mirror: neither containerd nor crio is enabled: `dnsctl mirror` has nothing to write"]
+        )
+    if not spec.profiles:
+        raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
+    if args.once:
+        return _mirror_once(spec, args)
+    asyncio.run(_mirror(spec, args))
+    return ExitCode.CONVERGED
+
+
+def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
+    from dnsctl.controller.mirror import build_files, mirror_once
+
+    report = asyncio.run(
+        mirror_once(
+            compose.build_engine(spec),
+            build_files(spec),
+            state_file=StateFile(args.state_file) if args.state_file else None,
+        )
+    )
+    if args.json:
+        doc = {
+            "exit_code": int(report.exit_code),
+            "files": [
+                {
+                    "profile": r.profile,
+                    "runtime": r.runtime.value,
+                    "path": str(r.path),
+                    "outcome": r.outcome.value,
+                    "hosts": list(r.hosts),
+                    "error": r.error or None,
+                }
+                for r in report.results
+            ],
+            "waiting": report.waiting,
+            "degraded": report.degraded,
+            "isolated": report.isolated,
+        }
+        print(json.dumps(doc, indent=2))
+        return report.exit_code
+    for r in report.results:
+        hosts = ", ".join(r.hosts) or "(none)"
+        extra = f" ({r.error})" if r.error else ""
+        print(f"{r.outcome.value}: {r.profile}: {r.path}: {hosts}{extra}")
+    for name in report.waiting:
+        print(f"waiting: {name}: no verdicts yet; nothing written", file=sys.stderr)
+    if report.isolated:
+        print(
+            "WARNING: isolation guard: every endpoint failed at once; files kept as they are", file=sys.stderr
+        )
+    for name in report.degraded:
+        print(f"degraded: {name}: no endpoint is Online", file=sys.stderr)
+    return report.exit_code
+
+
+async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.mirror import MirrorController, build_files
+
+    ctl = MirrorController(
+        compose.build_engine(spec),
+        build_files(spec),
+        state_file=StateFile(args.state_file) if args.state_file else None,
+    )
+    where = ", ".join(
+        str(d) for d in (spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir) if d
+    )
+    await _until_signal(
+        ctl,
+        spec,
+        lambda admin: f"dnsctl mirror: {len(spec.profiles)} profile(s) into {where}; admin on {admin}",
     )
 
 

@@ -17,12 +17,15 @@ from dnsctl.core.model import (
     HaSpec,
     IsolationGuardSpec,
     LeaseKind,
+    MirrorSpec,
     MonitorProtocol,
     MonitorSpec,
     Override,
+    ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
     RecordType,
+    RegistryProbeSpec,
     ResolverSpec,
     Routing,
     SafetySpec,
@@ -49,12 +52,21 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
             enabled=s.isolation_guard.enabled, min_endpoints=s.isolation_guard.min_endpoints
         ),
         resync_interval=s.resync_interval,
+        mirror=MirrorSpec(
+            containerd_hosts_dir=s.mirror.containerd.hosts_dir if s.mirror.containerd.enabled else None,
+            crio_registries_dir=s.mirror.crio.registries_dir if s.mirror.crio.enabled else None,
+        ),
     )
 
 
 def _monitor(m: MonitorModel) -> MonitorSpec:
     protocol = MonitorProtocol(m.protocol)
     default_port = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}.get(protocol, 0)
+    registry = None
+    if m.registry is not None:
+        registry = RegistryProbeSpec(m.registry.repository, m.registry.reference, m.registry.plain_http)
+    if protocol is MonitorProtocol.REGISTRY:
+        default_port = 80 if registry is not None and registry.plain_http else 443
     return MonitorSpec(
         protocol=protocol,
         port=m.port if m.port is not None else default_port,
@@ -73,6 +85,7 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
         flap_window=m.flap_window,
         flap_threshold=m.flap_threshold,
         flap_hold=m.flap_hold,
+        registry=registry,
     )
 
 
@@ -117,6 +130,13 @@ def _profile(p: ProfileModel) -> ProfileSpec:
         performance_margin=p.performance_margin,
         weight_seed=p.weight_seed,
         startup_grace=p.startup_grace,
+        mirror=ProfileMirrorSpec(
+            capabilities=tuple(dict.fromkeys(p.mirror.capabilities)),
+            ca=p.mirror.ca,
+            skip_verify=p.mirror.skip_verify,
+            override_path=p.mirror.override_path,
+            adopt=p.mirror.adopt,
+        ),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -212,6 +213,26 @@ def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
             p.check(f"{at}.{name}", normalize_fqdn, value)
     if m.ca_file is not None and not os.path.isfile(m.ca_file):
         p.add(f"{at}.ca_file", f"{m.ca_file!r} does not exist or is not a file")
+    _registry_probe(p, at, m)
+
+
+_REPOSITORY = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+_REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
+
+
+def _registry_probe(p: Problems, at: str, m: MonitorModel) -> None:
+    if m.protocol == "registry" and m.registry is None:
+        p.add(f"{at}.registry", "protocol registry needs registry.repository (and registry.reference)")
+    if m.registry is None:
+        return
+    if m.protocol != "registry":
+        p.add(f"{at}.registry", f"only used with protocol registry (the protocol is {m.protocol})")
+    if not _REPOSITORY.match(m.registry.repository):
+        p.add(f"{at}.registry.repository", f"{m.registry.repository!r} is not a repository name")
+    if not _REFERENCE.match(m.registry.reference):
+        p.add(f"{at}.registry.reference", f"{m.registry.reference!r} is not a tag or digest")
 
 
 def _endpoint(p: Problems, at: str, ep: EndpointModel) -> None:

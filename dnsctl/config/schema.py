@@ -29,8 +29,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RegistryProbeModel(Strict):
+    """`monitor.protocol: registry`: what the probe pulls (a token, then a manifest HEAD)."""
+
+    repository: str
+    reference: str = "latest"
+    plain_http: bool = False
+
+
 class MonitorModel(Strict):
-    protocol: Literal["https", "http", "tcp"] = "https"
+    protocol: Literal["https", "http", "tcp", "registry"] = "https"
     port: int | None = Field(default=None, ge=1, le=65535)
     path: str = "/v2/"
     expected_status: list[StatusCodes] = Field(default_factory=lambda: list[int | str](["200-299", 401]))
@@ -47,6 +55,7 @@ class MonitorModel(Strict):
     flap_window: Duration = 600.0
     flap_threshold: int = Field(default=3, ge=1)
     flap_hold: Duration = 120.0
+    registry: RegistryProbeModel | None = None
 
 
 class EndpointModel(Strict):
@@ -70,6 +79,23 @@ class AzureRecordModel(Strict):
     allow_type_change: bool = False
 
 
+Capability = Literal["pull", "resolve", "push"]
+
+
+def _default_capabilities() -> list[Capability]:
+    return ["pull", "resolve"]
+
+
+class ProfileMirrorModel(Strict):
+    """How `dnsctl mirror` writes this profile's container runtime mirror configuration."""
+
+    capabilities: list[Capability] = Field(default_factory=_default_capabilities)
+    ca: str | None = None
+    skip_verify: bool = False
+    override_path: bool = False
+    adopt: bool = False
+
+
 class ProfileModel(Strict):
     name: str
     fqdn: str
@@ -85,6 +111,7 @@ class ProfileModel(Strict):
     performance_margin: float = Field(default=0.2, ge=0.0, lt=1.0)
     weight_seed: int = 0
     startup_grace: Duration = 60.0
+    mirror: ProfileMirrorModel = Field(default_factory=ProfileMirrorModel)
 
 
 class AzureModel(Strict):
@@ -161,6 +188,21 @@ class IsolationGuardModel(Strict):
     min_endpoints: int = Field(default=2, ge=1)
 
 
+class ContainerdMirrorModel(Strict):
+    enabled: bool = True
+    hosts_dir: str = "/etc/containerd/certs.d"
+
+
+class CrioMirrorModel(Strict):
+    enabled: bool = False
+    registries_dir: str = "/etc/containers/registries.conf.d"
+
+
+class MirrorModel(Strict):
+    containerd: ContainerdMirrorModel = Field(default_factory=ContainerdMirrorModel)
+    crio: CrioMirrorModel = Field(default_factory=CrioMirrorModel)
+
+
 class DnsctlSettings(BaseSettings):
     """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels)."""
 
@@ -179,6 +221,7 @@ class DnsctlSettings(BaseSettings):
     safety: SafetyModel = Field(default_factory=SafetyModel)
     isolation_guard: IsolationGuardModel = Field(default_factory=IsolationGuardModel)
     resync_interval: Duration = 300.0
+    mirror: MirrorModel = Field(default_factory=MirrorModel)
 
     @classmethod
     def settings_customise_sources(

@@ -14,6 +14,7 @@ class MonitorProtocol(StrEnum):
     HTTPS = "https"
     HTTP = "http"
     TCP = "tcp"
+    REGISTRY = "registry"  # token, then a manifest HEAD (see probes/registry.py)
 
 
 class Routing(StrEnum):
@@ -68,6 +69,13 @@ DEFAULT_EXPECTED_STATUS: tuple[StatusRange, ...] = (StatusRange(200, 299), Statu
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryProbeSpec:
+    repository: str
+    reference: str = "latest"
+    plain_http: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorSpec:
     protocol: MonitorProtocol = MonitorProtocol.HTTPS
     port: int = 443
@@ -88,6 +96,20 @@ class MonitorSpec:
     flap_window: float = 600.0
     flap_threshold: int = 3
     flap_hold: float = 120.0
+    registry: RegistryProbeSpec | None = None
+
+    @property
+    def scheme(self) -> str:
+        """How a client reaches the endpoint: what a runtime mirror entry names."""
+        if self.protocol is MonitorProtocol.HTTP:
+            return "http"
+        if (
+            self.protocol is MonitorProtocol.REGISTRY
+            and self.registry is not None
+            and self.registry.plain_http
+        ):
+            return "http"
+        return "https"
 
     def accepts(self, code: int) -> bool:
         return any(code in r for r in self.expected_status)
@@ -117,6 +139,15 @@ class AzureRecordSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileMirrorSpec:
+    capabilities: tuple[str, ...] = ("pull", "resolve")
+    ca: str | None = None
+    skip_verify: bool = False
+    override_path: bool = False
+    adopt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileSpec:
     name: str
     fqdn: str
@@ -137,6 +168,7 @@ class ProfileSpec:
     # Until every enabled endpoint has a verdict nothing changes; after this grace the current
     # record is kept (DESIGN rule 1).
     startup_grace: float = 60.0
+    mirror: ProfileMirrorSpec = field(default_factory=ProfileMirrorSpec)
 
     def endpoint(self, name: str) -> EndpointSpec:
         for ep in self.endpoints:
@@ -269,6 +301,14 @@ class IsolationGuardSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MirrorSpec:
+    """Where `dnsctl mirror` writes; a runtime whose directory is None is not written."""
+
+    containerd_hosts_dir: str | None = "/etc/containerd/certs.d"
+    crio_registries_dir: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DnsctlSpec:
     profiles: tuple[ProfileSpec, ...]
     azure: AzureSpec = field(default_factory=AzureSpec)
@@ -278,6 +318,7 @@ class DnsctlSpec:
     safety: SafetySpec = field(default_factory=SafetySpec)
     isolation_guard: IsolationGuardSpec = field(default_factory=IsolationGuardSpec)
     resync_interval: float = 300.0
+    mirror: MirrorSpec = field(default_factory=MirrorSpec)
 
     def profile(self, name: str) -> ProfileSpec:
         for p in self.profiles:

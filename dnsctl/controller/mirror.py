@@ -1,0 +1,203 @@
+"""`dnsctl mirror`: the node agent that keeps container runtime mirror configuration in health order.
+
+The same engine, schedule, hysteresis and operator actions as `run`; instead of a DNS record it keeps
+containerd's `hosts.toml` (and a CRI-O drop-in) for each profile's global name, listing the replicas
+this node can reach in the order routing prefers. A change of the Online set re-renders the files even
+when the decision itself stays (a second mirror that went down must leave the list too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import Counter
+
+from dnsctl.controller.base import ControllerBase
+from dnsctl.controller.metrics import Metrics
+from dnsctl.core import codec
+from dnsctl.core.mirror import MirrorOrder, mirror_order
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.core.state import DecisionChange, RoundOutcome
+from dnsctl.engine import Engine
+from dnsctl.reconcile import ExitCode, StateFile, degraded_profiles
+from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
+
+log = logging.getLogger("dnsctl.mirror")
+audit = logging.getLogger("dnsctl.audit")
+
+
+def build_files(spec: DnsctlSpec) -> MirrorFiles:
+    return MirrorFiles(spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir)
+
+
+@dataclass
+class MirrorReport:
+    results: list[FileResult] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # profiles without a decision: nothing written
+    degraded: list[str] = field(default_factory=list)
+    isolated: bool = False
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if any(r.outcome is WriteOutcome.FAILED for r in self.results):
+            return ExitCode.FAILED
+        if any(r.outcome is WriteOutcome.REFUSED for r in self.results):
+            return ExitCode.REFUSED
+        if self.degraded or self.waiting:  # nothing written for a waiting profile: not converged
+            return ExitCode.DEGRADED
+        return ExitCode.CONVERGED
+
+
+def _orders(
+    spec: DnsctlSpec, engine: Engine, names: Sequence[str] | None
+) -> list[tuple[ProfileSpec, MirrorOrder | None]]:
+    return [
+        (p, mirror_order(p, engine.states[p.name])) for p in spec.profiles if names is None or p.name in names
+    ]
+
+
+def _write(files: MirrorFiles, work: list[tuple[ProfileSpec, MirrorOrder]]) -> list[FileResult]:
+    out: list[FileResult] = []
+    for profile, order in work:
+        out.extend(files.sync(profile, order))
+    return out
+
+
+def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> None:
+    """Audit every write, log refusals and failures (once per caller's call)."""
+    for r in results:
+        if r.outcome is WriteOutcome.WRITTEN:
+            audit.info(
+                "mirror change: profile=%s runtime=%s file=%s before=%s after=%s reason=%s",
+                r.profile,
+                r.runtime.value,
+                r.path,
+                ",".join(r.before) if r.before is not None else "-",
+                ",".join(r.hosts) or "(none)",
+                reasons.get(r.profile, ""),
+                extra={
+                    "audit": {
+                        "profile": r.profile,
+                        "runtime": r.runtime.value,
+                        "file": str(r.path),
+                        "before": list(r.before) if r.before is not None else None,
+                        "after": list(r.hosts),
+                        "reason": reasons.get(r.profile, ""),
+                    }
+                },
+            )
+        elif r.outcome is WriteOutcome.REFUSED:
+            log.error("refused: %s: %s: %s", r.profile, r.path, r.error)
+        elif r.outcome is WriteOutcome.FAILED:
+            log.error("%s: cannot write %s: %s", r.profile, r.path, r.error)
+
+
+async def sync_files(
+    engine: Engine, files: MirrorFiles, names: Sequence[str] | None = None
+) -> tuple[list[FileResult], list[str]]:
+    """Bring the files of `names` (default all) to the engine's current state; returns results and waiting."""
+    orders = _orders(engine.spec, engine, names)
+    work = [(p, o) for p, o in orders if o is not None]
+    waiting = [p.name for p, o in orders if o is None]
+    # fsync may take a while on a busy node: off the event loop.
+    results = await asyncio.to_thread(_write, files, work)
+    report_results(results, {p.name: o.reason for p, o in work})
+    return results, waiting
+
+
+async def mirror_once(
+    engine: Engine, files: MirrorFiles, *, state_file: StateFile | None = None
+) -> MirrorReport:
+    """`dnsctl mirror --once`: restore the history, probe once, write, report."""
+    spec = engine.spec
+    stored = state_file.load() if state_file is not None else {}
+    for p in spec.profiles:
+        if p.name in stored:
+            try:
+                engine.states[p.name] = codec.decode(p, stored[p.name])
+            except codec.StateDecodeError as e:
+                log.warning("profile %s: ignoring stored state: %s", p.name, e)
+    outcome = await engine.round()
+    if state_file is not None:
+        state_file.save({p.name: codec.encode(p, engine.states[p.name]) for p in spec.profiles})
+    results, waiting = await sync_files(engine, files)
+    return MirrorReport(
+        results=results,
+        waiting=waiting,
+        degraded=degraded_profiles(spec, engine.states),
+        isolated=outcome.isolated,
+    )
+
+
+class MirrorController(ControllerBase):
+    def __init__(
+        self,
+        engine: Engine,
+        files: MirrorFiles,
+        *,
+        state_file: StateFile | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        super().__init__(engine, state_file=state_file, metrics=metrics)
+        self.files = files
+        self.write_lock = asyncio.Lock()
+        self.last: dict[str, list[FileResult]] = {}
+        self.mirror_writes = Counter(
+            "dnsctl_mirror_writes",
+            "Runtime mirror file syncs that wrote, refused or failed",
+            ["profile", "runtime", "outcome"],
+            registry=self.registry,
+        )
+
+    async def start(self) -> None:
+        self.restore_from_file()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown()
+        async with self.write_lock:
+            self.save_state()
+
+    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
+        if outcome.changes:
+            self.save_state()
+        touched = {profile, *(c.profile for c in outcome.changes), *(t.profile for t in outcome.transitions)}
+        await self.sync(sorted(touched))
+
+    async def _after_action(self, outcome: RoundOutcome) -> None:
+        self.save_state()
+        await self.sync(sorted(outcome.states))
+
+    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
+        await self.sync([profile])
+
+    async def sync(self, names: Sequence[str] | None = None) -> list[FileResult]:
+        async with self.write_lock:
+            results, _ = await sync_files(self.engine, self.files, names)
+        for r in results:
+            if r.outcome is not WriteOutcome.UNCHANGED:
+                self.mirror_writes.labels(r.profile, r.runtime.value, r.outcome.value).inc()
+        by_profile: dict[str, list[FileResult]] = {}
+        for r in results:
+            by_profile.setdefault(r.profile, []).append(r)
+        self.last.update(by_profile)
+        return results
+
+    def status(self) -> dict[str, Any]:
+        doc = super().status()
+        for p in doc["profiles"]:
+            p["mirror_files"] = [
+                {
+                    "runtime": r.runtime.value,
+                    "path": str(r.path),
+                    "last_sync": r.outcome.value,
+                    "hosts": list(r.hosts),
+                    "error": r.error or None,
+                }
+                for r in self.last.get(p["name"], [])
+            ]
+        return doc
