@@ -1,0 +1,98 @@
+"""Real runtime fixtures: three docker-registry replicas with the same image, containerd, /etc/hosts names."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.harness import common_free_port
+from tests.support.oci import Containerd, EtcHosts, Registry, have_runtime, push_image
+
+REPLICAS = {"eastus": "127.0.0.41", "westeurope": "127.0.0.42", "southeastasia": "127.0.0.43"}
+IMAGE = "myregistry.azurecr.io/app:1"
+
+
+def target(name: str) -> str:
+    return f"{name}.mirror.test"
+
+
+@dataclass
+class Lab:
+    port: int
+    registries: dict[str, Registry]
+    containerd: Containerd
+    root: Path
+
+    def served(self) -> dict[str, int]:
+        return {n: r.manifest_gets("app", "1") for n, r in self.registries.items()}
+
+    def heal(self) -> None:
+        """Every replica running and answering (a test may have killed or frozen one)."""
+        for r in self.registries.values():
+            if r.proc is None:
+                r.start()
+            else:
+                r.resume()
+
+    def config(self, tmp: Path, admin_port: int, **profile_extra: object) -> Path:
+        doc = {
+            "profiles": [
+                {
+                    "name": "myregistry",
+                    "fqdn": "myregistry.azurecr.io",
+                    "failback_hold": "3s",
+                    "monitor": {
+                        "protocol": "http",
+                        "port": self.port,
+                        "interval": "0.5s",
+                        "timeout": "0.3s",
+                        "fall": 2,
+                        "rise": 2,
+                    },
+                    "endpoints": [
+                        {"name": n, "target": target(n), "priority": i + 1} for i, n in enumerate(REPLICAS)
+                    ],
+                    **profile_extra,
+                }
+            ],
+            "admin": {"listen": f"127.0.0.1:{admin_port}"},
+            "mirror": {
+                "containerd": {"hosts_dir": str(tmp / "certs.d")},
+                "crio": {"enabled": True, "registries_dir": str(tmp / "registries.conf.d")},
+            },
+        }
+        path = tmp / "dnsctl.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="package")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    if not have_runtime():
+        pytest.skip("needs root and the containerd and docker-registry packages (.ci/run installs them)")
+    root = tmp_path_factory.mktemp("runtime")
+    port = common_free_port(list(REPLICAS.values()))
+    registries: dict[str, Registry] = {}
+    ctrd = Containerd(root / "containerd")
+    try:
+        with EtcHosts({target(n): ip for n, ip in REPLICAS.items()}):
+            for name, ip in REPLICAS.items():
+                registries[name] = Registry(root / name, ip, port=port).start()
+                push_image(registries[name].url, "app", "1")
+            ctrd.start()
+            yield Lab(port, registries, ctrd, root)
+    finally:
+        ctrd.stop()
+        for r in registries.values():
+            r.stop()

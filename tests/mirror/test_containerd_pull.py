@@ -1,0 +1,108 @@
+"""`dnsctl mirror` against real containerd and real registries: which replica serves `ctr images pull`.
+
+containerd reads the hosts.toml dnsctl keeps (`ctr images pull --hosts-dir`), the replica names resolve
+to loopback through /etc/hosts, and each registry's access log says whether it served the manifest.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.daemon import Daemon
+from tests.e2e.harness import TOKEN
+from tests.mirror.conftest import IMAGE, Lab, free_port, target
+
+MONITOR_INTERVAL = 0.5
+FALL = 2
+
+
+def hosts(tmp: Path) -> list[str]:
+    path = tmp / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
+    if not path.exists():
+        return []
+    return list(tomllib.loads(path.read_text()).get("host", {}))
+
+
+def url(lab: Lab, name: str) -> str:
+    return f"http://{target(name)}:{lab.port}"
+
+
+@pytest.fixture
+def agent(lab: Lab, tmp_path: Path) -> Iterator[Daemon]:
+    lab.heal()
+    port = free_port()
+    cfg = lab.config(tmp_path, port)
+    env = {"DNSCTL_ADMIN_TOKEN": TOKEN}
+    with Daemon("mirror", "-c", str(cfg), admin_port=port, env=env, log=tmp_path / "dnsctl.log") as d:
+        d.wait_until(lambda: hosts(tmp_path) == [url(lab, n) for n in lab.registries], 10, "the first file")
+        yield d
+    lab.heal()
+
+
+def pull_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:
+    before = lab.served()
+    started = time.monotonic()
+    run = lab.containerd.pull(IMAGE, tmp / "certs.d", timeout=20)
+    took = time.monotonic() - started
+    assert run.returncode == 0, run.stderr
+    after = lab.served()
+    served = [n for n in after if after[n] > before[n]]
+    assert len(served) == 1, (before, after)
+    return served[0], took
+
+
+def test_the_preferred_replica_serves_the_pull(lab: Lab, agent: Daemon, tmp_path: Path) -> None:
+    assert pull_served_by(lab, tmp_path)[0] == "eastus"
+    status = agent.status()
+    [profile] = status["profiles"]
+    assert profile["mirror_files"][0]["hosts"] == [url(lab, n) for n in lab.registries]
+
+
+def test_a_killed_replica_leaves_the_top_within_fall_intervals(
+    lab: Lab, agent: Daemon, tmp_path: Path
+) -> None:
+    lab.registries["eastus"].kill()
+    killed = time.monotonic()
+    agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "westeurope")], 10, "westeurope first")
+    assert time.monotonic() - killed <= FALL * MONITOR_INTERVAL + 1.0
+    assert url(lab, "eastus") not in hosts(tmp_path)
+    assert pull_served_by(lab, tmp_path)[0] == "westeurope"
+    assert "mirror change: profile=myregistry runtime=containerd" in agent.log()
+
+
+def test_a_frozen_replica_costs_the_next_pull_under_two_seconds(
+    lab: Lab, agent: Daemon, tmp_path: Path
+) -> None:
+    lab.registries["eastus"].freeze()  # accepts connections (the kernel does), never answers
+    agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "westeurope")], 10, "westeurope first")
+    served, took = pull_served_by(lab, tmp_path)
+    assert served == "westeurope"
+    assert took < 2.0
+
+
+def test_a_recovered_replica_comes_back_first_only_after_the_hold(
+    lab: Lab, agent: Daemon, tmp_path: Path
+) -> None:
+    lab.registries["eastus"].kill()
+    agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "westeurope")], 10, "westeurope first")
+    lab.registries["eastus"].start()
+    agent.wait_until(lambda: url(lab, "eastus") in hosts(tmp_path), 10, "eastus listed again")
+    back = time.monotonic()
+    assert hosts(tmp_path)[0] == url(lab, "westeurope")  # Online again, not yet preferred
+    agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "eastus")], 10, "failback to eastus")
+    assert time.monotonic() - back >= 3.0 - MONITOR_INTERVAL  # failback_hold 3s
+    assert pull_served_by(lab, tmp_path)[0] == "eastus"
+
+
+def test_a_drained_replica_is_not_listed(lab: Lab, agent: Daemon, tmp_path: Path) -> None:
+    r = agent.post("/v1/profiles/myregistry/endpoints/eastus/drain", token=TOKEN)
+    assert r.status_code == 200, r.text
+    assert hosts(tmp_path) == [url(lab, "westeurope"), url(lab, "southeastasia")]
+    assert pull_served_by(lab, tmp_path)[0] == "westeurope"
+    agent.post("/v1/profiles/myregistry/endpoints/eastus/undrain", token=TOKEN)
+    agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "eastus")], 10, "eastus back after undrain")
