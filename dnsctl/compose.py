@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dnsctl.clock import Clock, SystemClock
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.core.model import DnsctlSpec, LeaseKind
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
+from dnsctl.probes.registry import AadTokenSource
 from dnsctl.probes.round import make_prober
 from dnsctl.targets.base import Target
 
 
 def build_prober(spec: DnsctlSpec) -> Prober:
-    return make_prober()
+    uses_azure = any(
+        p.monitor.registry is not None and p.monitor.registry.auth == "azure" for p in spec.profiles
+    )
+    return make_prober(aad_token=azure_access_token(spec) if uses_azure else None)
+
+
+# The scope ACR accepts for the access-token exchange (an Azure Resource Manager token).
+ACR_EXCHANGE_SCOPE = "https://management.azure.com/.default"
+
+
+def azure_access_token(spec: DnsctlSpec) -> AadTokenSource:
+    """The configured Azure credential's access token, for the registry probe's token exchange."""
+    holder: list[Any] = []
+
+    async def token() -> str:
+        from dnsctl.targets.azure import make_credential
+
+        if not holder:
+            holder.append(make_credential(spec.azure))
+        access = await holder[0].get_token(ACR_EXCHANGE_SCOPE)
+        return str(access.token)
+
+    return token
 
 
 def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:

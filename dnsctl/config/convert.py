@@ -64,7 +64,9 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
     default_port = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}.get(protocol, 0)
     registry = None
     if m.registry is not None:
-        registry = RegistryProbeSpec(m.registry.repository, m.registry.reference, m.registry.plain_http)
+        registry = RegistryProbeSpec(
+            m.registry.repository, m.registry.reference, m.registry.plain_http, m.registry.auth
+        )
     if protocol is MonitorProtocol.REGISTRY:
         default_port = 80 if registry is not None and registry.plain_http else 443
     return MonitorSpec(

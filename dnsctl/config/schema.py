@@ -35,6 +35,7 @@ class RegistryProbeModel(Strict):
     repository: str
     reference: str = "latest"
     plain_http: bool = False
+    auth: Literal["anonymous", "azure"] = "anonymous"
 
 
 class MonitorModel(Strict):

@@ -73,6 +73,8 @@ class RegistryProbeSpec:
     repository: str
     reference: str = "latest"
     plain_http: bool = False
+    # "azure": exchange the configured Azure credential's token for a registry token (ACR's /oauth2).
+    auth: str = "anonymous"
 
 
 @dataclass(frozen=True, slots=True)

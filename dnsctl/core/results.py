@@ -15,6 +15,10 @@ class FailureReason(StrEnum):
     HTTP_STATUS = "http-status"
     BODY_MISMATCH = "body-mismatch"
     RESET = "reset"
+    # The registry probe: /v2/ answered, but a pull would still fail.
+    TOKEN_UNAVAILABLE = "token-unavailable"  # the token endpoint is down or broken
+    TOKEN_REFUSED = "token-refused"  # it, or the registry, refused the credentials or the token
+    MANIFEST_MISSING = "manifest-missing"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
 

@@ -9,31 +9,36 @@ from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
+from dnsctl.probes.registry import AadTokenSource, RegistryProber
 from dnsctl.probes.tcp import TcpProber
 
 
 class DispatchingProber:
     """Probes each endpoint with the prober for its profile's monitor protocol."""
 
-    def __init__(self, http: HttpProber, tcp: TcpProber) -> None:
+    def __init__(self, http: HttpProber, tcp: TcpProber, registry: RegistryProber | None = None) -> None:
         self._http = http
         self._tcp = tcp
+        self._registry = registry or RegistryProber()
 
     async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
         if profile.monitor.protocol is MonitorProtocol.TCP:
             return await self._tcp.probe(profile, endpoint, now)
+        if profile.monitor.protocol is MonitorProtocol.REGISTRY:
+            return await self._registry.probe(profile, endpoint, now)
         return await self._http.probe(profile, endpoint, now)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._registry.aclose()
 
 
-def make_prober(*, keepalive: bool = False) -> DispatchingProber:
+def make_prober(*, keepalive: bool = False, aad_token: AadTokenSource | None = None) -> DispatchingProber:
     """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber).
 
     `keepalive=False` (the default) opens a fresh connection per probe; call `aclose()` when done.
     """
-    return DispatchingProber(HttpProber(keepalive=keepalive), TcpProber())
+    return DispatchingProber(HttpProber(keepalive=keepalive), TcpProber(), RegistryProber(aad_token))
 
 
 async def probe_round(

@@ -12,9 +12,12 @@ import yaml
 
 from tests.e2e.harness import common_free_port
 from tests.support.oci import Containerd, EtcHosts, Registry, have_runtime, push_image
+from tests.support.token_server import TokenServer
 
 REPLICAS = {"eastus": "127.0.0.41", "westeurope": "127.0.0.42", "southeastasia": "127.0.0.43"}
 IMAGE = "myregistry.azurecr.io/app:1"
+AUTH_REPLICA = ("authreg", "127.0.0.44")  # a replica with token auth; its token server on .45
+AAD_TOKEN = "aad-access-token-for-the-test"
 
 
 def target(name: str) -> str:
@@ -86,7 +89,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     registries: dict[str, Registry] = {}
     ctrd = Containerd(root / "containerd")
     try:
-        with EtcHosts({target(n): ip for n, ip in REPLICAS.items()}):
+        names = {target(n): ip for n, ip in REPLICAS.items()}
+        names[target(AUTH_REPLICA[0])] = AUTH_REPLICA[1]
+        with EtcHosts(names):
             for name, ip in REPLICAS.items():
                 registries[name] = Registry(root / name, ip, port=port).start()
                 push_image(registries[name].url, "app", "1")
@@ -96,3 +101,33 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ctrd.stop()
         for r in registries.values():
             r.stop()
+
+
+@dataclass
+class TokenLab:
+    registry: Registry
+    tokens: TokenServer
+
+    def heal(self) -> None:
+        self.tokens.mode = "ok"
+        self.tokens.anonymous = True
+        if self.tokens._server is None:
+            self.tokens.start()
+
+
+@pytest.fixture(scope="package")
+def token_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenLab]:
+    if not have_runtime():
+        pytest.skip("needs the docker-registry package (.ci/run installs it)")
+    root = tmp_path_factory.mktemp("token-auth")
+    tokens = TokenServer(root / "tokens", "127.0.0.45", users={"puller": "s3cret"}, aad_token=AAD_TOKEN)
+    tokens.start()
+    registry = Registry(root / "registry", AUTH_REPLICA[1], auth=tokens.registry_auth())
+    try:
+        registry.start()
+        push = tokens.token("repository:app:pull,push", "pusher")
+        push_image(registry.url, "app", "1", headers={"Authorization": f"Bearer {push}"})
+        yield TokenLab(registry, tokens)
+    finally:
+        registry.stop()
+        tokens.stop()

@@ -1,0 +1,360 @@
+"""Registry probe (`monitor.protocol: registry`): what a pull needs, not just a front end that answers.
+
+`GET /v2/`; on 401 with a Bearer challenge, a token for `repository:<repo>:pull` from the challenge's
+realm (anonymously, or for ACR by exchanging the Azure credential's access token at `/oauth2/exchange`
+for a refresh token and that at `/oauth2/token`); then `HEAD /v2/<repo>/manifests/<reference>` must
+answer 200. A replica whose token service or storage is broken fails here although `/v2/` answers 401.
+
+Tokens are cached per (realm, service, scope) until shortly before they expire; they never appear in a
+result's detail or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlencode, urlsplit
+
+import h11
+
+from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
+from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.probes.connect import open_stream
+from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError, classify
+from dnsctl.probes.http import DEFAULT_USER_AGENT, host_header, server_name
+from dnsctl.probes.tls import client_context
+
+MAX_RESPONSE = 64 * 1024
+TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
+DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is absent
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+
+# An Azure (Entra ID) access token for the registry exchange; supplied by the composition root.
+AadTokenSource = Callable[[], Awaitable[str]]
+
+
+class Step(StrEnum):
+    PING = "/v2/"
+    TOKEN = "token endpoint"
+    MANIFEST = "manifest"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-cased names; the last value wins
+    body: bytes
+
+
+class _Failed(Exception):
+    def __init__(self, reason: FailureReason, detail: str, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+_PARAM = re.compile(r'(\w+)="([^"]*)"')
+
+
+def parse_challenge(value: str) -> dict[str, str] | None:
+    """The parameters of a `Bearer realm="...",service="..."` challenge, or None for another scheme."""
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    params = {k.lower(): v for k, v in _PARAM.findall(rest)}
+    return params if "realm" in params else None
+
+
+@dataclass(slots=True)
+class _CachedToken:
+    value: str
+    expires: float  # monotonic
+
+
+class RegistryProber:
+    def __init__(self, aad_token: AadTokenSource | None = None) -> None:
+        self._aad_token = aad_token
+        self._tokens: dict[tuple[str, str, str, str], _CachedToken] = {}
+        self.token_fetches = 0  # how many times a token endpoint was asked (the cache's effect)
+
+    async def aclose(self) -> None:
+        self._tokens.clear()
+
+    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+        monitor = profile.monitor
+        address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+        started = time.perf_counter()
+        step = [Step.PING]
+        progress = Progress()
+        status: int | None = None
+        try:
+            async with asyncio.timeout(monitor.timeout):
+                status = await self._check(monitor, endpoint, address, step, progress)
+        except _Failed as f:
+            return self._result(profile, endpoint, now, started, address, False, f.status, f.reason, f.detail)
+        except Exception as exc:
+            reason, detail = classify(exc, progress.phase, monitor.timeout)
+            if reason in (FailureReason.TIMEOUT, FailureReason.CONNECT_TIMEOUT, FailureReason.DNS):
+                detail = f"slow: {step[0]}: {detail}"
+            elif step[0] is Step.TOKEN:
+                reason, detail = FailureReason.TOKEN_UNAVAILABLE, f"token endpoint: {detail}"
+            else:
+                detail = f"{step[0]}: {detail}"
+            return self._result(profile, endpoint, now, started, address, False, None, reason, detail)
+        return self._result(profile, endpoint, now, started, address, True, status, None, "")
+
+    @staticmethod
+    def _result(
+        profile: ProfileSpec,
+        endpoint: EndpointSpec,
+        now: float,
+        started: float,
+        address: str,
+        ok: bool,
+        status: int | None,
+        reason: FailureReason | None,
+        detail: str,
+    ) -> ProbeResult:
+        return ProbeResult(
+            profile=profile.name,
+            endpoint=endpoint.name,
+            at=now,
+            ok=ok,
+            latency=time.perf_counter() - started,
+            address=address,
+            status_code=status,
+            reason=reason,
+            detail=detail,
+        )
+
+    async def _check(
+        self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, step: list[Step], progress: Progress
+    ) -> int:
+        reg = monitor.registry
+        assert reg is not None  # the configuration requires it for this protocol
+        tls = not reg.plain_http
+        host = host_header(monitor, endpoint)
+        sni = server_name(monitor, endpoint)
+
+        async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
+            return await _call(
+                address, monitor.port, tls, sni, monitor, method, path, [("Host", host), *headers], progress
+            )
+
+        ping = await registry_call("GET", "/v2/", [])
+        auth: list[tuple[str, str]] = []
+        if ping.status == 401:
+            challenge = parse_challenge(ping.headers.get("www-authenticate", ""))
+            if challenge is None:
+                raise _Failed(FailureReason.HTTP_STATUS, "/v2/ answered 401 without a Bearer challenge", 401)
+            step[0] = Step.TOKEN
+            token = await self._token(challenge, reg, monitor, endpoint, address, progress)
+            auth = [("Authorization", f"Bearer {token}")]
+        elif not 200 <= ping.status < 300:
+            raise _Failed(FailureReason.HTTP_STATUS, f"/v2/ answered HTTP {ping.status}", ping.status)
+        step[0] = Step.MANIFEST
+        path = f"/v2/{reg.repository}/manifests/{reg.reference}"
+        head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
+        if head.status == 200:
+            return 200
+        where = f"{reg.repository}:{reg.reference}"
+        if head.status == 404:
+            raise _Failed(FailureReason.MANIFEST_MISSING, f"manifest {where} not found", 404)
+        if head.status in (401, 403):
+            raise _Failed(
+                FailureReason.TOKEN_REFUSED, f"the registry refused the token for {where}", head.status
+            )
+        raise _Failed(FailureReason.HTTP_STATUS, f"manifest {where}: HTTP {head.status}", head.status)
+
+    async def _token(
+        self,
+        challenge: dict[str, str],
+        reg: RegistryProbeSpec,
+        monitor: MonitorSpec,
+        endpoint: EndpointSpec,
+        address: str,
+        progress: Progress,
+    ) -> str:
+        realm = challenge["realm"]
+        service = challenge.get("service", "")
+        scope = f"repository:{reg.repository}:pull"
+        key = (realm, service, scope, reg.auth)
+        cached = self._tokens.get(key)
+        if cached is not None and time.monotonic() < cached.expires:
+            return cached.value
+        parts = urlsplit(realm)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _Failed(FailureReason.TOKEN_UNAVAILABLE, "the challenge's realm is not an http(s) URL")
+        https = parts.scheme == "https"
+        realm_host = parts.hostname
+        port = parts.port or (443 if https else 80)
+        # The realm on the replica's own name is reached at the probed address, like the registry.
+        connect_to = address if realm_host.rstrip(".") == endpoint.target.rstrip(".") else realm_host
+        host_value = parts.netloc.rpartition("@")[2]
+
+        async def realm_call(method: str, path: str, body: bytes | None = None) -> Response:
+            headers = [("Host", host_value)]
+            if body is not None:
+                headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+            return await _call(
+                connect_to, port, https, realm_host, monitor, method, path, headers, progress, body
+            )
+
+        self.token_fetches += 1
+        if reg.auth == "azure":
+            value, lifetime = await self._acr_token(realm_call, parts.path or "/", service, scope)
+        else:
+            query = urlencode({"service": service, "scope": scope})
+            sep = "&" if parts.query else ""
+            r = await realm_call("GET", f"{parts.path or '/'}?{parts.query}{sep}{query}")
+            value, lifetime = _token_from(r, "token endpoint")
+        self._tokens[key] = _CachedToken(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0))
+        return value
+
+    async def _acr_token(
+        self,
+        call: Callable[[str, str, bytes | None], Awaitable[Response]],
+        realm_path: str,
+        service: str,
+        scope: str,
+    ) -> tuple[str, float]:
+        if self._aad_token is None:
+            raise _Failed(
+                FailureReason.TOKEN_REFUSED, "registry.auth is azure but no Azure credential is set up"
+            )
+        try:
+            aad = await self._aad_token()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _Failed(
+                FailureReason.TOKEN_REFUSED, f"no Azure access token: {type(exc).__name__}"
+            ) from None
+        base = realm_path.rsplit("/", 1)[0]  # ACR's realm is .../oauth2/token
+        form = urlencode({"grant_type": "access_token", "service": service, "access_token": aad})
+        r = await call("POST", f"{base}/exchange", form.encode())
+        refresh = _json_field(r, "refresh_token", "token exchange")
+        form = urlencode(
+            {"grant_type": "refresh_token", "service": service, "scope": scope, "refresh_token": refresh}
+        )
+        r = await call("POST", f"{base}/token", form.encode())
+        return _token_from(r, "token endpoint")
+
+
+def _json(r: Response, what: str) -> dict[str, object]:
+    try:
+        doc = json.loads(r.body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without a JSON object", r.status)
+    return doc
+
+
+def _check_status(r: Response, what: str) -> None:
+    if r.status in (401, 403):
+        raise _Failed(
+            FailureReason.TOKEN_REFUSED, f"{what} refused the credentials (HTTP {r.status})", r.status
+        )
+    if not 200 <= r.status < 300:
+        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered HTTP {r.status}", r.status)
+
+
+def _json_field(r: Response, field: str, what: str) -> str:
+    _check_status(r, what)
+    value = _json(r, what).get(field)
+    if not isinstance(value, str) or not value:
+        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without {field}", r.status)
+    return value
+
+
+def _token_from(r: Response, what: str) -> tuple[str, float]:
+    _check_status(r, what)
+    doc = _json(r, what)
+    value = doc.get("token") or doc.get("access_token")
+    if not isinstance(value, str) or not value:
+        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without a token", r.status)
+    lifetime = doc.get("expires_in")
+    return value, float(lifetime) if isinstance(
+        lifetime, int | float
+    ) and lifetime > 0 else DEFAULT_TOKEN_LIFETIME
+
+
+def _tls(monitor: MonitorSpec) -> ssl.SSLContext:
+    try:
+        return client_context(monitor.verify_tls, monitor.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsSetupError(getattr(exc, "strerror", None) or str(exc)) from exc
+
+
+async def _call(
+    address: str,
+    port: int,
+    tls: bool,
+    sni: str,
+    monitor: MonitorSpec,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    progress: Progress,
+    body: bytes | None = None,
+) -> Response:
+    """One request on a fresh connection; the response body read up to MAX_RESPONSE."""
+    reader, writer = await open_stream(
+        address, port, progress, tls=_tls(monitor) if tls else None, server_hostname=sni if tls else None
+    )
+    conn = h11.Connection(h11.CLIENT)
+    try:
+        names = {k.lower() for k, _ in headers}
+        all_headers = [*headers, ("Connection", "close")]
+        if "user-agent" not in names:
+            all_headers.append(("User-Agent", DEFAULT_USER_AGENT))
+        if body is not None:
+            all_headers.append(("Content-Length", str(len(body))))
+        progress.phase = Phase.REQUEST
+        data = conn.send(h11.Request(method=method, target=target, headers=all_headers))
+        if body:
+            data = (data or b"") + (conn.send(h11.Data(data=body)) or b"")
+        writer.write((data or b"") + (conn.send(h11.EndOfMessage()) or b""))
+        progress.phase = Phase.RESPONSE
+        response: h11.Response | None = None
+        content = bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                chunk = await reader.read(16384)
+                if not chunk and response is None:
+                    raise PeerClosed(f"closed during {progress.phase}")
+                conn.receive_data(chunk)
+                continue
+            if isinstance(event, h11.Response):
+                response = event
+                progress.phase = Phase.BODY
+            elif isinstance(event, h11.Data):
+                content += event.data
+                if len(content) > MAX_RESPONSE:
+                    break
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+        assert response is not None
+        return Response(
+            response.status_code,
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
+            bytes(content[:MAX_RESPONSE]),
+        )
+    finally:
+        writer.transport.abort()
