@@ -1,0 +1,95 @@
+"""The node agent's kit (deploy/kubernetes/node-mirror): valid manifests wired to the example config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+
+from dnsctl.config.load import load
+from tests.deploy import kit
+from tests.deploy.test_kubernetes_manifests import KUBERNETES_VERSION
+
+NODE_MIRROR = kit.KUBERNETES / "node-mirror"
+EXAMPLE = kit.REPO / "examples" / "node-mirror" / "dnsctl.yaml"
+
+
+def objects() -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(NODE_MIRROR.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            out.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None)
+    return out
+
+
+def one(kind: str) -> dict[str, Any]:
+    [found] = [o for o in objects() if o["kind"] == kind]
+    return found
+
+
+@pytest.mark.parametrize("obj", objects(), ids=lambda o: o["kind"])
+def test_each_object_validates_against_the_kubernetes_schema(obj: dict[str, Any]) -> None:
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def test_kustomization_lists_every_file_and_one_namespace() -> None:
+    doc = yaml.safe_load((NODE_MIRROR / "kustomization.yaml").read_text())
+    on_disk = {p.name for p in NODE_MIRROR.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(doc["resources"]) == on_disk
+    ns = one("Namespace")["metadata"]["name"]
+    assert doc["namespace"] == ns
+    assert all(o["metadata"].get("namespace", ns) == ns for o in objects())
+
+
+def test_the_configmap_carries_the_example_verbatim_and_it_is_valid(tmp_path: Path) -> None:
+    text = one("ConfigMap")["data"]["dnsctl.yaml"]
+    assert text == EXAMPLE.read_text()
+    spec = load(EXAMPLE)
+    assert spec.mirror.containerd_hosts_dir == "/etc/containerd/certs.d"
+    assert all(p.monitor.registry is not None for p in spec.profiles)
+
+
+def test_the_daemonset_runs_mirror_non_root_on_a_read_only_root_with_the_hosts_dir_mounted() -> None:
+    ds = one("DaemonSet")
+    pod = ds["spec"]["template"]["spec"]
+    [main] = pod["containers"]
+    assert main["args"][2:5] == ["mirror", "-c", "/etc/dnsctl/dnsctl.yaml"]
+    assert main["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["securityContext"]["runAsNonRoot"] is True
+    assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert main["resources"]["requests"] and main["resources"]["limits"]["memory"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    hosts_dir = load(EXAMPLE).mirror.containerd_hosts_dir
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    assert volumes["containerd-hosts"]["hostPath"]["path"] == hosts_dir == mounts["containerd-hosts"]
+    assert volumes["config"]["configMap"]["name"] == one("ConfigMap")["metadata"]["name"]
+    assert pod["serviceAccountName"] == one("ServiceAccount")["metadata"]["name"]
+    [init] = pod["initContainers"]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    # The agent's user owns what the init container prepares: the pod's runAsUser.
+    assert f"os.chown(path, {pod['securityContext']['runAsUser']}," in init["command"][2]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root (CI runs as root)")
+def test_the_init_script_prepares_a_directory_per_profile_for_the_agent(tmp_path: Path) -> None:
+    [init] = one("DaemonSet")["spec"]["template"]["spec"]["initContainers"]
+    config = yaml.safe_load(EXAMPLE.read_text())
+    config["mirror"]["containerd"]["hosts_dir"] = str(tmp_path / "certs.d")
+    (tmp_path / "certs.d").mkdir()
+    (tmp_path / "state").mkdir()
+    (tmp_path / "dnsctl.yaml").write_text(yaml.safe_dump(config))
+    script = (
+        init["command"][2]
+        .replace("/etc/dnsctl/dnsctl.yaml", str(tmp_path / "dnsctl.yaml"))
+        .replace("/var/lib/dnsctl", str(tmp_path / "state"))
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    made = tmp_path / "certs.d" / "myregistry.azurecr.io"
+    assert made.is_dir() and made.stat().st_uid == 10001
+    assert (tmp_path / "state").stat().st_uid == 10001
