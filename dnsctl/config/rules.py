@@ -138,6 +138,7 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
         p.add(f"{at}.name", f"{profile.name!r} must be lower-case letters, digits and '-'")
     p.check(f"{at}.fqdn", normalize_fqdn, profile.fqdn)
     _monitor(p, f"{at}.monitor", profile.monitor)
+    _mirror(p, at, profile)
     if not profile.endpoints:
         p.add(f"{at}.endpoints", "at least one endpoint is required")
     seen_names: dict[str, int] = {}
@@ -220,6 +221,12 @@ _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
 _REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
+
+
+def _mirror(p: Problems, at: str, profile: ProfileModel) -> None:
+    """`dnsctl mirror`'s per-profile settings."""
+    if not profile.mirror.capabilities:
+        p.add(f"{at}.mirror.capabilities", "at least one of pull, resolve, push is needed")
 
 
 def _registry_probe(p: Problems, at: str, m: MonitorModel) -> None:

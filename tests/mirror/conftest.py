@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.harness import common_free_port
+from tests.e2e.daemon import Daemon
+from tests.e2e.harness import TOKEN, common_free_port
 from tests.support.oci import Containerd, EtcHosts, Registry, have_runtime, push_image
 from tests.support.token_server import TokenServer
 
@@ -131,3 +133,26 @@ def token_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenLab]:
     finally:
         registry.stop()
         tokens.stop()
+
+
+def hosts(tmp: Path) -> list[str]:
+    path = tmp / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
+    if not path.exists():
+        return []
+    return list(tomllib.loads(path.read_text()).get("host", {}))
+
+
+def url(lab: Lab, name: str) -> str:
+    return f"http://{target(name)}:{lab.port}"
+
+
+@pytest.fixture
+def agent(lab: Lab, tmp_path: Path) -> Iterator[Daemon]:
+    lab.heal()
+    port = free_port()
+    cfg = lab.config(tmp_path, port)
+    env = {"DNSCTL_ADMIN_TOKEN": TOKEN}
+    with Daemon("mirror", "-c", str(cfg), admin_port=port, env=env, log=tmp_path / "dnsctl.log") as d:
+        d.wait_until(lambda: hosts(tmp_path) == [url(lab, n) for n in lab.registries], 10, "the first file")
+        yield d
+    lab.heal()

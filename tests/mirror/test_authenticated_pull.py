@@ -59,6 +59,7 @@ def test_a_private_pull_through_the_mirror_needs_and_uses_credentials(
 
         anonymous = lab.containerd.pull(IMAGE, tmp_path / "certs.d")
         assert anonymous.returncode != 0  # the replica host wants credentials of its own
+        assert "401" in anonymous.stderr or "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
         before = token_lab.registry.manifest_gets("app", "1")
         pulled = lab.containerd.pull(IMAGE, tmp_path / "certs.d", user="puller:s3cret")
         assert pulled.returncode == 0, pulled.stderr

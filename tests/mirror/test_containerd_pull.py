@@ -7,41 +7,14 @@ to loopback through /etc/hosts, and each registry's access log says whether it s
 from __future__ import annotations
 
 import time
-import tomllib
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import TOKEN
-from tests.mirror.conftest import IMAGE, Lab, free_port, target
+from tests.mirror.conftest import IMAGE, Lab, hosts, url
 
 MONITOR_INTERVAL = 0.5
 FALL = 2
-
-
-def hosts(tmp: Path) -> list[str]:
-    path = tmp / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
-    if not path.exists():
-        return []
-    return list(tomllib.loads(path.read_text()).get("host", {}))
-
-
-def url(lab: Lab, name: str) -> str:
-    return f"http://{target(name)}:{lab.port}"
-
-
-@pytest.fixture
-def agent(lab: Lab, tmp_path: Path) -> Iterator[Daemon]:
-    lab.heal()
-    port = free_port()
-    cfg = lab.config(tmp_path, port)
-    env = {"DNSCTL_ADMIN_TOKEN": TOKEN}
-    with Daemon("mirror", "-c", str(cfg), admin_port=port, env=env, log=tmp_path / "dnsctl.log") as d:
-        d.wait_until(lambda: hosts(tmp_path) == [url(lab, n) for n in lab.registries], 10, "the first file")
-        yield d
-    lab.heal()
 
 
 def pull_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:

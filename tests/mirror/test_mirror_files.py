@@ -134,3 +134,17 @@ def test_an_unwritable_directory_is_a_failed_result_not_an_exception(tmp_path: P
     blocker.write_text("")
     [r] = MirrorFiles(str(blocker), None).sync(profile(), order(EAST))
     assert r.outcome is WriteOutcome.FAILED and r.error
+
+
+def test_empty_capabilities_are_a_configuration_problem(tmp_path: Path) -> None:
+    from dnsctl.config.load import load
+    from dnsctl.errors import ConfigError
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "profiles:\n- name: p\n  fqdn: r.azurecr.io\n  mirror: {capabilities: []}\n"
+        "  endpoints: [{name: e, target: e.example, priority: 1}]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load(cfg)
+    assert any("mirror.capabilities" in p for p in e.value.problems)
