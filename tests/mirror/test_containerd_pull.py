@@ -34,6 +34,9 @@ def test_the_preferred_replica_serves_the_pull(lab: Lab, agent: Daemon, tmp_path
     status = agent.status()
     [profile] = status["profiles"]
     assert profile["mirror_files"][0]["hosts"] == [url(lab, n) for n in lab.registries]
+    path = tmp_path / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
+    path.write_text(path.read_text().split("[host.")[0])  # a hand edit that drops every mirror
+    agent.wait_until(lambda: hosts(tmp_path) == [url(lab, n) for n in lab.registries], 5, "the file put back")
 
 
 def test_a_killed_replica_leaves_the_top_within_fall_intervals(
@@ -46,6 +49,10 @@ def test_a_killed_replica_leaves_the_top_within_fall_intervals(
     assert url(lab, "eastus") not in hosts(tmp_path)
     assert pull_served_by(lab, tmp_path)[0] == "westeurope"
     assert "mirror change: profile=myregistry runtime=containerd" in agent.log()
+    metrics = agent.get("/metrics").text
+    assert (
+        'dnsctl_mirror_writes_total{outcome="written",profile="myregistry",runtime="containerd"}' in metrics
+    )
 
 
 def test_a_frozen_replica_costs_the_next_pull_under_two_seconds(
