@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
-from dnsctl.core.model import ProfileSpec
+from dnsctl.core.model import ProfileSpec, Routing
 from dnsctl.core.routing import DecisionKind
 from dnsctl.core.state import ProfileState
 
@@ -39,13 +39,22 @@ def host_url(profile: ProfileSpec, target: str) -> str:
 
 
 def online(profile: ProfileSpec, state: ProfileState) -> list[str]:
-    """The Online endpoints (after drains and configured status), in priority order."""
-    return [
-        ep.name
+    """The Online endpoints (after drains and configured status): by priority, or for `performance`
+    routing by median latency. (A `weighted` decision names every Online endpoint itself.)"""
+    up = [
+        ep
         for ep in profile.by_priority
         if effective_status(ep, state.endpoints.get(ep.name, EndpointHealth()), state.overrides.get(ep.name))
         is MonitorStatus.ONLINE
     ]
+    if profile.routing is Routing.PERFORMANCE:
+
+        def latency(name: str) -> float:
+            m = state.endpoints.get(name, EndpointHealth()).median_latency()
+            return m if m is not None else float("inf")
+
+        up.sort(key=lambda ep: latency(ep.name))  # stable: priority breaks ties
+    return [ep.name for ep in up]
 
 
 def mirror_order(profile: ProfileSpec, state: ProfileState) -> MirrorOrder | None:

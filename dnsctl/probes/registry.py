@@ -27,11 +27,13 @@ from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryPr
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError, classify
-from dnsctl.probes.http import DEFAULT_USER_AGENT, host_header, server_name
+from dnsctl.probes.http import DEFAULT_USER_AGENT, server_name
 from dnsctl.probes.tls import client_context
 
 MAX_RESPONSE = 64 * 1024
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
+# A cached token hides an outage of the token service; renewing at least this often bounds how long.
+TOKEN_MAX_AGE = 300.0
 DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is absent
 MANIFEST_TYPES = ", ".join(
     (
@@ -147,7 +149,7 @@ class RegistryProber:
         reg = monitor.registry
         assert reg is not None  # the configuration requires it for this protocol
         tls = not reg.plain_http
-        host = host_header(monitor, endpoint)
+        host = _host_header(monitor, endpoint, tls)
         sni = server_name(monitor, endpoint)
 
         async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
@@ -157,18 +159,29 @@ class RegistryProber:
 
         ping = await registry_call("GET", "/v2/", [])
         auth: list[tuple[str, str]] = []
+        challenge: dict[str, str] | None = None
+        cached = False
         if ping.status == 401:
             challenge = parse_challenge(ping.headers.get("www-authenticate", ""))
             if challenge is None:
                 raise _Failed(FailureReason.HTTP_STATUS, "/v2/ answered 401 without a Bearer challenge", 401)
             step[0] = Step.TOKEN
-            token = await self._token(challenge, reg, monitor, endpoint, address, progress)
+            token, cached = await self._token(challenge, reg, monitor, endpoint, address, progress)
             auth = [("Authorization", f"Bearer {token}")]
         elif not 200 <= ping.status < 300:
             raise _Failed(FailureReason.HTTP_STATUS, f"/v2/ answered HTTP {ping.status}", ping.status)
         step[0] = Step.MANIFEST
         path = f"/v2/{reg.repository}/manifests/{reg.reference}"
         head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
+        if head.status == 401 and auth and cached and challenge is not None:
+            # The registry no longer takes the cached token (revoked, or its key rotated): a fresh one.
+            self._tokens.pop(_cache_key(challenge, reg), None)
+            step[0] = Step.TOKEN
+            token, _ = await self._token(challenge, reg, monitor, endpoint, address, progress)
+            step[0] = Step.MANIFEST
+            head = await registry_call(
+                "HEAD", path, [("Authorization", f"Bearer {token}"), ("Accept", MANIFEST_TYPES)]
+            )
         if head.status == 200:
             return 200
         where = f"{reg.repository}:{reg.reference}"
@@ -188,14 +201,15 @@ class RegistryProber:
         endpoint: EndpointSpec,
         address: str,
         progress: Progress,
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """A token for the challenge, and whether it came from the cache."""
         realm = challenge["realm"]
         service = challenge.get("service", "")
         scope = f"repository:{reg.repository}:pull"
-        key = (realm, service, scope, reg.auth)
+        key = _cache_key(challenge, reg)
         cached = self._tokens.get(key)
         if cached is not None and time.monotonic() < cached.expires:
-            return cached.value
+            return cached.value, True
         parts = urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Failed(FailureReason.TOKEN_UNAVAILABLE, "the challenge's realm is not an http(s) URL")
@@ -222,8 +236,10 @@ class RegistryProber:
             sep = "&" if parts.query else ""
             r = await realm_call("GET", f"{parts.path or '/'}?{parts.query}{sep}{query}")
             value, lifetime = _token_from(r, "token endpoint")
-        self._tokens[key] = _CachedToken(value, time.monotonic() + max(lifetime - TOKEN_MARGIN, 0.0))
-        return value
+        keep = min(lifetime - TOKEN_MARGIN, TOKEN_MAX_AGE)
+        if keep > 0:
+            self._tokens[key] = _CachedToken(value, time.monotonic() + keep)
+        return value, False
 
     async def _acr_token(
         self,
@@ -253,6 +269,19 @@ class RegistryProber:
         )
         r = await call("POST", f"{base}/token", form.encode())
         return _token_from(r, "token endpoint")
+
+
+def _cache_key(challenge: dict[str, str], reg: RegistryProbeSpec) -> tuple[str, str, str, str]:
+    scope = f"repository:{reg.repository}:pull"
+    return (challenge["realm"], challenge.get("service", ""), scope, reg.auth)
+
+
+def _host_header(monitor: MonitorSpec, endpoint: EndpointSpec, tls: bool) -> str:
+    if monitor.host:
+        return monitor.host
+    name = endpoint.target.rstrip(".")
+    name = f"[{name}]" if ":" in name else name
+    return name if monitor.port == (443 if tls else 80) else f"{name}:{monitor.port}"
 
 
 def _json(r: Response, what: str) -> dict[str, object]:

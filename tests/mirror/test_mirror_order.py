@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from dnsctl.core import state as core_state
 from dnsctl.core.mirror import host_url, mirror_order
-from dnsctl.core.model import MonitorProtocol, Override, RegistryProbeSpec, WhenAllDown
+from dnsctl.core.model import MonitorProtocol, Override, RegistryProbeSpec, Routing, WhenAllDown
 from dnsctl.core.results import ProbeResult
 from dnsctl.core.state import ProfileState
 from tests.core.factories import PROFILE, Engine, endpoint, monitor, profile, result, spec
@@ -152,3 +152,30 @@ def test_a_restored_choice_without_verdict_stays_first() -> None:
     e.update(PROFILE, fresh)
     e.round({"westeurope": True, "southeastasia": True})
     assert urls(e) == [EAST, WEST, ASIA]
+
+
+def test_performance_routing_lists_the_others_fastest_first() -> None:
+    e = three(routing=Routing.PERFORMANCE)
+    fast = {"eastus": 0.050, "westeurope": 0.030, "southeastasia": 0.010}
+    e.round({"eastus": True, "westeurope": True, "southeastasia": True}, latency=fast)
+    d = e.decision()
+    assert d is not None
+    first = d.endpoints[0]
+    rest = [u for u in urls(e) or [] if first not in u]
+    assert rest == [u for u in (ASIA, WEST, EAST) if first not in u]
+
+
+def test_weighted_routing_lists_the_drawn_endpoint_first_then_the_others_by_priority() -> None:
+    p = profile(
+        endpoint("eastus", 1, weight=1),
+        endpoint("westeurope", 2, weight=5),
+        endpoint("southeastasia", 3, weight=3),
+        routing=Routing.WEIGHTED,
+    )
+    e = Engine(spec(p))
+    e.round({"eastus": True, "westeurope": True, "southeastasia": True})
+    d = e.decision()
+    assert d is not None
+    got = urls(e) or []
+    assert got[0].startswith(f"https://myregistry.{d.endpoints[0]}.")
+    assert got[1:] == [u for u in (EAST, WEST, ASIA) if u != got[0]]

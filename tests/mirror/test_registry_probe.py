@@ -167,3 +167,23 @@ def test_registry_config_needs_its_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load(cfg)
     assert any("registry.repository" in p for p in e.value.problems)
+
+
+async def test_a_cached_token_the_registry_no_longer_takes_is_replaced_once(lab: TokenLab) -> None:
+    prober = RegistryProber()
+    assert (await probe(prober, registry_profile(lab))).ok
+    [key] = prober._tokens
+    prober._tokens[key].value = "revoked.token.value"  # as if the registry's signing key had rotated
+    again = await probe(prober, registry_profile(lab))
+    assert again.ok, again.detail
+    assert prober.token_fetches == 2
+    assert prober._tokens[key].value != "revoked.token.value"
+
+
+async def test_a_token_without_the_pull_grant_is_token_refused(lab: TokenLab) -> None:
+    lab.tokens.grant = False
+    try:
+        r = await probe(RegistryProber(), registry_profile(lab))
+    finally:
+        lab.tokens.grant = True
+    assert (r.ok, r.reason) == (False, FailureReason.TOKEN_REFUSED), r

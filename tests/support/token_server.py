@@ -100,6 +100,7 @@ class TokenServer:
         self.aad_token = aad_token
         self.lifetime = lifetime
         self.mode = "ok"
+        self.grant = True  # False: tokens are signed but carry no access (the registry refuses them)
         self.slow_delay = 5.0
         self.signer = SigningKey(root)
         self.issued: list[str] = []  # the grant or "anonymous" of every token handed out
@@ -131,7 +132,7 @@ class TokenServer:
             "nbf": now - 10,
             "iat": now,
             "jti": secrets.token_hex(8),
-            "access": _access(scope),
+            "access": _access(scope) if self.grant else [],
         }
         return self.signer.jwt(claims)
 
