@@ -151,7 +151,9 @@ def pull_benchmark(root: Path, repeat: int, cap: float) -> dict[str, Any]:
     registries = {n: Registry(root / n, ip, port=port) for n, ip in REPLICAS.items()}
     ctrd = Containerd(root / "containerd")
     out: dict[str, Any] = {}
-    with EtcHosts({target(n): ip for n, ip in REPLICAS.items()}):
+    # The global name (containerd's last resort) on a loopback address where nothing listens.
+    names = {target(n): ip for n, ip in REPLICAS.items()} | {"myregistry.azurecr.io": "127.0.0.66"}
+    with EtcHosts(names):
         try:
             for r in registries.values():
                 r.start()

@@ -19,6 +19,10 @@ from tests.support.token_server import TokenServer
 REPLICAS = {"eastus": "127.0.0.41", "westeurope": "127.0.0.42", "southeastasia": "127.0.0.43"}
 IMAGE = "myregistry.azurecr.io/app:1"
 AUTH_REPLICA = ("authreg", "127.0.0.44")  # a replica with token auth; its token server on .45
+TLS_REPLICA = ("tlsreg", "127.0.0.46")  # a replica serving HTTPS with a certificate from a test CA
+# The global name, where a runtime goes when every mirror failed: a loopback address where nothing
+# listens, so that no test traffic ever leaves the machine.
+GLOBAL_NAME = ("myregistry.azurecr.io", "127.0.0.47")
 AAD_TOKEN = "aad-access-token-for-the-test"
 
 
@@ -93,6 +97,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         names = {target(n): ip for n, ip in REPLICAS.items()}
         names[target(AUTH_REPLICA[0])] = AUTH_REPLICA[1]
+        names[target(TLS_REPLICA[0])] = TLS_REPLICA[1]
+        names[GLOBAL_NAME[0]] = GLOBAL_NAME[1]
         with EtcHosts(names):
             for name, ip in REPLICAS.items():
                 registries[name] = Registry(root / name, ip, port=port).start()

@@ -110,10 +110,17 @@ def tiny_image(marker: str = "hello") -> tuple[Blob, Blob, Blob]:
     return config, layer, manifest
 
 
-def push_image(base_url: str, repository: str, tag: str, *, headers: Mapping[str, str] | None = None) -> str:
+def push_image(
+    base_url: str,
+    repository: str,
+    tag: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    verify: str | bool = True,
+) -> str:
     """Push the tiny image through the registry API (monolithic blob uploads); returns the manifest digest."""
     config, layer, manifest = tiny_image()
-    with httpx.Client(base_url=base_url, headers=dict(headers or {}), timeout=10.0) as c:
+    with httpx.Client(base_url=base_url, headers=dict(headers or {}), timeout=10.0, verify=verify) as c:
         for blob in (config, layer):
             r = c.post(f"/v2/{repository}/blobs/uploads/")
             r.raise_for_status()
