@@ -474,6 +474,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         extra = render.controller_lines(doc)
         if extra:
             print("\n".join(["", *extra]))
+        for p in doc["profiles"]:
+            for f in p.get("mirror_files", []):
+                error = f" ({f['error']})" if f.get("error") else ""
+                hosts = ", ".join(f["hosts"]) or "-"
+                print(f"mirror: {p['name']}: {f['path']}: {f['last_sync']}: {hosts}{error}")
     return ExitCode.CONVERGED
 
 

@@ -6,11 +6,13 @@ to loopback through /etc/hosts, and each registry's access log says whether it s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import TOKEN
+from tests.e2e.harness import REPO, TOKEN
 from tests.mirror.conftest import IMAGE, Lab, hosts, url
 
 MONITOR_INTERVAL = 0.5
@@ -34,6 +36,15 @@ def test_the_preferred_replica_serves_the_pull(lab: Lab, agent: Daemon, tmp_path
     status = agent.status()
     [profile] = status["profiles"]
     assert profile["mirror_files"][0]["hosts"] == [url(lab, n) for n in lab.registries]
+    shown = subprocess.run(
+        [sys.executable, "-m", "dnsctl", "status", "--url", agent.admin],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    assert f"mirror: myregistry: {tmp_path / 'certs.d'}" in shown
     path = tmp_path / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
     path.write_text(path.read_text().split("[host.")[0])  # a hand edit that drops every mirror
     agent.wait_until(lambda: hosts(tmp_path) == [url(lab, n) for n in lab.registries], 5, "the file put back")
