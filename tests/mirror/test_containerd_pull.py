@@ -97,3 +97,17 @@ def test_a_drained_replica_is_not_listed(lab: Lab, agent: Daemon, tmp_path: Path
     assert pull_served_by(lab, tmp_path)[0] == "westeurope"
     agent.post("/v1/profiles/myregistry/endpoints/eastus/undrain", token=TOKEN)
     agent.wait_until(lambda: hosts(tmp_path)[:1] == [url(lab, "eastus")], 10, "eastus back after undrain")
+
+
+def test_every_replica_down_keeps_the_file_as_it_is(lab: Lab, agent: Daemon, tmp_path: Path) -> None:
+    path = tmp_path / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
+    before = path.read_text()
+    for r in lab.registries.values():
+        r.kill()
+    agent.wait_until(lambda: agent.status()["isolated"], 10, "the isolation guard")
+    # Several more rounds (fall is 2 at 0.5 s) with every replica failing: the file never changes.
+    watch_until = time.monotonic() + 4 * MONITOR_INTERVAL
+    while time.monotonic() < watch_until:
+        assert path.read_text() == before
+        time.sleep(0.1)
+    assert "ISOLATION GUARD" in agent.log()
