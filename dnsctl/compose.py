@@ -18,26 +18,32 @@ def build_prober(spec: DnsctlSpec) -> Prober:
     uses_azure = any(
         p.monitor.registry is not None and p.monitor.registry.auth == "azure" for p in spec.profiles
     )
-    return make_prober(aad_token=azure_access_token(spec) if uses_azure else None)
+    token: AadTokenSource | None = AzureAccessToken(spec) if uses_azure else None
+    return make_prober(aad_token=token)
 
 
 # The scope ACR accepts for the access-token exchange (an Azure Resource Manager token).
 ACR_EXCHANGE_SCOPE = "https://management.azure.com/.default"
 
 
-def azure_access_token(spec: DnsctlSpec) -> AadTokenSource:
-    """The configured Azure credential's access token, for the registry probe's token exchange."""
-    holder: list[Any] = []
+class AzureAccessToken:
+    """The configured Azure credential's access token, for the registry probe's token exchange.
 
-    async def token() -> str:
-        from dnsctl.targets.azure import make_credential
+    The credential is made at the first probe that needs it (the Azure SDK is imported only then);
+    it caches and renews its own tokens.
+    """
 
-        if not holder:
-            holder.append(make_credential(spec.azure))
-        access = await holder[0].get_token(ACR_EXCHANGE_SCOPE)
+    def __init__(self, spec: DnsctlSpec) -> None:
+        self._spec = spec
+        self._credential: Any = None
+
+    async def __call__(self) -> str:
+        if self._credential is None:
+            from dnsctl.targets.azure import make_credential
+
+            self._credential = make_credential(self._spec.azure)
+        access = await self._credential.get_token(ACR_EXCHANGE_SCOPE)
         return str(access.token)
-
-    return token
 
 
 def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:

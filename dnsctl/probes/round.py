@@ -34,7 +34,7 @@ class DispatchingProber:
 
 
 def make_prober(*, keepalive: bool = False, aad_token: AadTokenSource | None = None) -> DispatchingProber:
-    """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber).
+    """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber, registry -> RegistryProber).
 
     `keepalive=False` (the default) opens a fresh connection per probe; call `aclose()` when done.
     """
