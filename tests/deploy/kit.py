@@ -18,6 +18,8 @@ KUBERNETES = DEPLOY / "kubernetes"
 BASE = KUBERNETES / "base"
 OVERLAYS = {"controller": KUBERNETES / "controller", "cronjob": KUBERNETES / "cronjob"}
 SECRET_EXAMPLE = KUBERNETES / "secret.example.yaml"
+# The node agent's kit (`dnsctl mirror`): on its own, in its own namespace, not an overlay of the base.
+NODE_MIRROR = KUBERNETES / "node-mirror"
 DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 SYSTEMD_UNIT = DEPLOY / "systemd" / "dnsctl-serve.service"
 SYSTEMD_CONFIG = DEPLOY / "systemd" / "dnsctl-serve.yaml"

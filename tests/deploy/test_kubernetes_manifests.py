@@ -40,7 +40,7 @@ def test_the_strict_schema_rejects_a_misspelt_field() -> None:
 
 def test_every_manifest_belongs_to_exactly_one_kustomization() -> None:
     listed: list[Path] = []
-    for root in (kit.BASE, *kit.OVERLAYS.values()):
+    for root in (kit.BASE, *kit.OVERLAYS.values(), kit.NODE_MIRROR):
         resources = kit.kustomization(root)["resources"]
         assert len(resources) == len(set(resources))
         for entry in resources:

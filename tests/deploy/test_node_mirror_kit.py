@@ -1,4 +1,4 @@
-"""The node agent's kit (deploy/kubernetes/node-mirror): valid manifests wired to the example config."""
+"""The node agent's kit (deploy/kubernetes/node-mirror): valid objects wired to the example config."""
 
 from __future__ import annotations
 
@@ -13,19 +13,15 @@ import pytest
 import yaml
 
 from dnsctl.config.load import load
-from tests.deploy import kit
+from tests.deploy import kit, kustomize
 from tests.deploy.test_kubernetes_manifests import KUBERNETES_VERSION
 
-NODE_MIRROR = kit.KUBERNETES / "node-mirror"
 EXAMPLE = kit.REPO / "examples" / "node-mirror" / "dnsctl.yaml"
 
 
 def objects() -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(NODE_MIRROR.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            out.extend(doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None)
-    return out
+    """What `kubectl apply -k deploy/kubernetes/node-mirror` applies."""
+    return kustomize.render(kit.NODE_MIRROR)
 
 
 def one(kind: str) -> dict[str, Any]:
@@ -38,28 +34,27 @@ def test_each_object_validates_against_the_kubernetes_schema(obj: dict[str, Any]
     kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
 
 
-def test_kustomization_lists_every_file_and_one_namespace() -> None:
-    doc = yaml.safe_load((NODE_MIRROR / "kustomization.yaml").read_text())
-    on_disk = {p.name for p in NODE_MIRROR.glob("*.yaml")} - {"kustomization.yaml"}
-    assert set(doc["resources"]) == on_disk
-    ns = one("Namespace")["metadata"]["name"]
-    assert doc["namespace"] == ns
-    assert all(o["metadata"].get("namespace", ns) == ns for o in objects())
+def test_everything_lives_in_the_agents_own_namespace_which_allows_host_paths() -> None:
+    ns = one("Namespace")
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+    name = ns["metadata"]["name"]
+    assert name != kit.one("Namespace")["metadata"]["name"]  # not the controller's restricted one
+    assert all(o["metadata"].get("namespace") == name for o in objects() if o["kind"] != "Namespace")
 
 
-def test_the_configmap_carries_the_example_verbatim_and_it_is_valid(tmp_path: Path) -> None:
-    text = one("ConfigMap")["data"]["dnsctl.yaml"]
-    assert text == EXAMPLE.read_text()
+def test_the_configuration_is_the_example_verbatim_and_valid() -> None:
+    assert (kit.NODE_MIRROR / "dnsctl.yaml").read_text() == EXAMPLE.read_text()
+    assert one("ConfigMap")["data"]["dnsctl.yaml"] == EXAMPLE.read_text()
     spec = load(EXAMPLE)
     assert spec.mirror.containerd_hosts_dir == "/etc/containerd/certs.d"
     assert all(p.monitor.registry is not None for p in spec.profiles)
 
 
 def test_the_daemonset_runs_mirror_non_root_on_a_read_only_root_with_the_hosts_dir_mounted() -> None:
-    ds = one("DaemonSet")
-    pod = ds["spec"]["template"]["spec"]
+    pod = one("DaemonSet")["spec"]["template"]["spec"]
     [main] = pod["containers"]
     assert main["args"][2:5] == ["mirror", "-c", "/etc/dnsctl/dnsctl.yaml"]
+    assert main["image"].startswith("myregistry.azurecr.io/dnsctl:")
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     assert main["securityContext"]["runAsNonRoot"] is True
     assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
