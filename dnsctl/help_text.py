@@ -66,6 +66,20 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         ("  0  stopped by SIGTERM or SIGINT (the lease is released)", _FAILED_AT_START, _BAD_INPUT),
     ),
+    "mirror": (
+        (
+            "dnsctl mirror -c /etc/dnsctl/dnsctl.yaml --state-file /var/lib/dnsctl/mirror-state.json",
+            "dnsctl mirror -c dnsctl.yaml --once   # probe, write hosts.toml once, exit",
+            "dnsctl mirror -c dnsctl.yaml --once --json",
+        ),
+        (
+            "  0  --once: every file written or already right; else stopped by SIGTERM or SIGINT",
+            "  1  a file could not be written (or the agent could not start)",
+            _BAD_INPUT,
+            "  3  --once: a file exists that dnsctl does not manage (the profile has no mirror.adopt)",
+            "  4  --once: a profile has no Online endpoint, or no verdicts yet (nothing written for it)",
+        ),
+    ),
     "demo": (
         (
             "dnsctl demo",
