@@ -14,6 +14,7 @@ removes exactly its own lines afterwards.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -340,19 +341,32 @@ class EtcHosts:
         self.lines = [f"{addr} {name} {self.TAG}-{os.getpid()}" for name, addr in self.entries.items()]
 
     def __enter__(self) -> Self:
-        text = self.path.read_text()
-        if text and not text.endswith("\n"):
-            text += "\n"
-        # Written in place: /etc/hosts is often a bind mount that a rename would not replace.
-        self.path.write_text(text + "".join(line + "\n" for line in self.lines))
+        with _hosts_lock():
+            text = self.path.read_text()
+            if text and not text.endswith("\n"):
+                text += "\n"
+            # Written in place: /etc/hosts is often a bind mount that a rename would not replace.
+            self.path.write_text(text + "".join(line + "\n" for line in self.lines))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         ours = set(self.lines)
-        kept = [line for line in self.path.read_text().splitlines() if line not in ours]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        with _hosts_lock():
+            kept = [line for line in self.path.read_text().splitlines() if line not in ours]
+            self.path.write_text("".join(line + "\n" for line in kept))
+
+
+@contextlib.contextmanager
+def _hosts_lock() -> Iterator[None]:
+    # Test sessions and the benchmark may edit /etc/hosts at the same time: one at a time.
+    with open("/tmp/dnsctl-etc-hosts.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
