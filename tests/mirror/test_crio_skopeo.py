@@ -70,7 +70,8 @@ def copy_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:
 
 
 def test_the_preferred_replica_serves_the_copy(lab: Lab, agent: Daemon, tmp_path: Path) -> None:
-    assert mirrors(tmp_path) == [loc(lab, n) for n in lab.registries]
+    # Written right after hosts.toml, which the fixture waited for.
+    agent.wait_until(lambda: mirrors(tmp_path) == [loc(lab, n) for n in lab.registries], 5, "the drop-in")
     assert copy_served_by(lab, tmp_path)[0] == "eastus"
 
 
