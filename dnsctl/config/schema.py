@@ -91,6 +91,8 @@ class AzureModel(Strict):
     credential: Literal["default", "workload", "managed", "cli", "static"] = "default"
     base_url: str = "https://management.azure.com"
     client_id: str | None = None
+    max_retry_after: Duration = 60.0
+    deadline: Duration = 120.0
 
 
 class CacheModel(Strict):
@@ -159,6 +161,7 @@ class SafetyModel(Strict):
 class IsolationGuardModel(Strict):
     enabled: bool = True
     min_endpoints: int = Field(default=2, ge=1)
+    canaries: list[str] = Field(default_factory=list)
 
 
 class DnsctlSettings(BaseSettings):

@@ -152,8 +152,17 @@ def test_keep_last_keeps_an_existing_record_as_it_is() -> None:
     assert changes == []
 
 
-def test_keep_last_with_nothing_published_creates_the_fallback_choice() -> None:
-    changes, _ = plan_profile(profile(), published(), decide("eastus", keep=True))
+def test_keep_last_with_nothing_published_creates_nothing_and_says_so() -> None:
+    # Publishing an endpoint that is down would be a guess: keep-last has nothing to keep.
+    changes, refused = plan_profile(profile(), published(), decide("eastus", keep=True))
+    assert changes == [] and refused is None
+    plan = make_plan([profile()], {"myregistry": published()}, {"myregistry": decide("eastus", keep=True)})
+    assert plan.changes == () and plan.unpublished == ("myregistry",)
+
+
+def test_serve_first_with_nothing_published_creates_the_record() -> None:
+    all_down = Decision(DecisionKind.ALL_DOWN, ("eastus",), "no endpoint Online; serving eastus", 100.0)
+    changes, _ = plan_profile(profile(), published(), all_down)
     assert changes[0].action is Action.CREATE and changes[0].after == cname(EAST)
 
 
