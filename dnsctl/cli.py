@@ -282,10 +282,12 @@ def _print_report(report: Report) -> None:
             print(f"decision: {change.profile}: {change.new.reason}")
         if report.outcome.isolated:
             print(
-                "WARNING: isolation guard: every endpoint failed at once; decisions are frozen",
+                "WARNING: isolation guard: no endpoint answered at all (timeouts, no route) and no canary "
+                "did; decisions are frozen",
                 file=sys.stderr,
             )
-    print(render.plan_table(report.plan))
+    if report.published or not report.errors:  # after a failed read there is no plan to show
+        print(render.plan_table(report.plan))
     for problem in report.refused:
         if problem not in {f"{r.profile}: {r.name}: {r.reason}" for r in report.plan.refusals}:
             print(f"refused: {problem}", file=sys.stderr)

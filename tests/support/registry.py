@@ -244,15 +244,16 @@ class RegistryServer:
         closed = (Behaviour.STOPPED, Behaviour.BLACKHOLE)
         if new is old:
             return
-        if old not in closed:
-            if new in closed:
-                self._run(self._close(listener=True, connections=True))
-        elif old is Behaviour.BLACKHOLE:
-            self._close_blackhole()
+        # The new listener opens before the old one closes (SO_REUSEPORT), so that switching between
+        # answering and black-holing never lets a connection be refused in between.
         if new is Behaviour.BLACKHOLE:
             self._open_blackhole()
         elif old in closed and new is not Behaviour.STOPPED:
             self._run(self._listen())
+        if old is Behaviour.BLACKHOLE:
+            self._close_blackhole()
+        elif old not in closed and new in closed:
+            self._run(self._close(listener=True, connections=True))
 
     def clear(self) -> None:
         """Forget the requests seen so far."""
@@ -263,6 +264,7 @@ class RegistryServer:
         """Listen without ever accepting, and fill the accept queue: further SYNs are dropped."""
         listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         listener.bind((self.host, self._port))
         listener.listen(0)
         self._blackhole = [listener]
@@ -288,7 +290,9 @@ class RegistryServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self._port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self._port, reuse_address=True, reuse_port=True
+        )
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self, *, listener: bool, connections: bool) -> None:
