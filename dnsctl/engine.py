@@ -52,14 +52,13 @@ class Engine:
         results = await probe_round(self.prober, self.work(profiles), now=now, concurrency=self.concurrency)
         if not core_state.suspect_isolation(self.spec, results):
             return self.feed(results, profiles=profiles)
-        # Nothing answered here: before judging anyone, look at every other profile now, so the
-        # isolation guard compares results of one moment, not this round with older ones.
-        others = [p.name for p in self.spec.profiles if profiles is not None and p.name not in profiles]
-        if others:
-            results = [
-                *results,
-                *await probe_round(self.prober, self.work(others), now=now, concurrency=self.concurrency),
-            ]
+        # Nothing answered here: before judging anyone, look at every profile again (these included),
+        # so that the isolation guard judges results of one moment, not a round that straddles a cut
+        # or a recovery.
+        if profiles is not None and any(p.name not in profiles for p in self.spec.profiles):
+            results = await probe_round(
+                self.prober, self.work(), now=self.clock.now(), concurrency=self.concurrency
+            )
             profiles = None
         canaries = await self._canaries(results)
         return self.feed(results, profiles=profiles, canaries=canaries)

@@ -12,7 +12,8 @@ class FailureReason(StrEnum):
     CONNECT_TIMEOUT = "connect-timeout"
     UNREACHABLE = "unreachable"  # the network said no route (ICMP unreachable)
     TLS = "tls"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # connected (and TLS done for https), then no answer in time
+    TLS_TIMEOUT = "tls-timeout"  # TCP connected, but the TLS handshake never completed
     HTTP_STATUS = "http-status"
     BODY_MISMATCH = "body-mismatch"
     RESET = "reset"
@@ -21,7 +22,10 @@ class FailureReason(StrEnum):
 
 
 # The failures in which nothing came back from the endpoint: its side of the path is unknown.
-UNANSWERED = frozenset({FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS})
+# A TCP handshake alone is not proof (a middlebox or a half-cut path completes it); a TLS handshake is.
+UNANSWERED = frozenset(
+    {FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS, FailureReason.TLS_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)

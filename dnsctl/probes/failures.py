@@ -65,7 +65,7 @@ def _timed_out(phase: Phase, timeout: float) -> tuple[FailureReason, str]:
     if phase is Phase.CONNECT:
         return FailureReason.CONNECT_TIMEOUT, f"no TCP connection {within}"
     if phase is Phase.TLS:
-        return FailureReason.TIMEOUT, f"connected, TLS handshake not completed {within}"
+        return FailureReason.TLS_TIMEOUT, f"connected, TLS handshake not completed {within}"
     if phase is Phase.BODY:
         return FailureReason.TIMEOUT, f"response body not received {within}"
     return FailureReason.TIMEOUT, f"connected, no response {within}"

@@ -311,7 +311,8 @@ def test_answers_that_prove_the_path_never_trip_the_guard(reason: FailureReason)
 
 
 @pytest.mark.parametrize(
-    "reason", [FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS]
+    "reason",
+    [FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS, FailureReason.TLS_TIMEOUT],
 )
 def test_silence_from_every_endpoint_of_one_profile_is_isolation(reason: FailureReason) -> None:
     e = Engine(spec(profile(when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")))

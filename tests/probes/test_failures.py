@@ -22,7 +22,7 @@ R = FailureReason
         (TimeoutError(), Phase.RESOLVE, R.DNS),
         (TimeoutError(), Phase.CONNECT, R.CONNECT_TIMEOUT),
         (OSError(errno.ETIMEDOUT, "Connection timed out"), Phase.CONNECT, R.CONNECT_TIMEOUT),
-        (TimeoutError(), Phase.TLS, R.TIMEOUT),
+        (TimeoutError(), Phase.TLS, R.TLS_TIMEOUT),
         (TimeoutError(), Phase.RESPONSE, R.TIMEOUT),
         (TimeoutError(), Phase.BODY, R.TIMEOUT),
         (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), Phase.RESOLVE, R.DNS),

@@ -244,16 +244,17 @@ class RegistryServer:
         closed = (Behaviour.STOPPED, Behaviour.BLACKHOLE)
         if new is old:
             return
-        # The new listener opens before the old one closes (SO_REUSEPORT), so that switching between
-        # answering and black-holing never lets a connection be refused in between.
+        if old not in closed and new in closed:
+            # A cut network does not reset connections already open: let those finish their answer.
+            self._run(self._close(listener=True, connections=new is Behaviour.STOPPED))
+        # Leaving a black hole, the new listener opens before the old one closes (SO_REUSEPORT), so
+        # that no connection is refused in between.
         if new is Behaviour.BLACKHOLE:
             self._open_blackhole()
         elif old in closed and new is not Behaviour.STOPPED:
             self._run(self._listen())
         if old is Behaviour.BLACKHOLE:
             self._close_blackhole()
-        elif old not in closed and new in closed:
-            self._run(self._close(listener=True, connections=True))
 
     def clear(self) -> None:
         """Forget the requests seen so far."""
@@ -273,7 +274,7 @@ class RegistryServer:
             filler.setblocking(False)
             filler.connect_ex((self.host, self._port))
             self._blackhole.append(filler)
-            _, writable, _ = select.select([], [filler], [], 0.2)
+            _, writable, _ = select.select([], [filler], [], 0.05)
             if not writable:
                 return
         self._close_blackhole()
