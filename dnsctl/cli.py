@@ -311,7 +311,10 @@ def _degraded_sentence(report: Report, name: str) -> str:
     d = _decision(report, name)
     if name in report.plan.unpublished:
         if d is None:
-            return f"{name}: no endpoint has answered and nothing is published; no record was created"
+            return (
+                f"{name}: no endpoint is Online (no verdict yet) and nothing is published; "
+                "no record was created"
+            )
         return (
             f"{name}: no endpoint is Online and nothing is published; when_all_down keep-last has "
             "nothing to keep, so no record was created"

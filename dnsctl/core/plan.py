@@ -300,7 +300,7 @@ def make_plan(
         changes.extend(got)
         if refused is not None:
             refusals.append(refused)
-        elif profile.azure.record_type not in published[profile.name].records and not got:
+        elif not published[profile.name].records and not got:
             unpublished.append(profile.name)
     return Plan(tuple(changes), tuple(refusals), tuple(waiting), tuple(unpublished))
 
