@@ -81,9 +81,10 @@ def is_isolated(
     """True when nothing came back from any endpoint of any profile in this round, nor from a canary.
 
     Only failures that say nothing about the endpoint count (no answer to the connection, no route,
-    no name resolution); an HTTP error, a TLS handshake, a refusal or a reset proves that the path
-    works, so the endpoint really is down and the all-down policy applies. Every probed endpoint
-    must have failed in `results` itself (one round), not earlier.
+    no name resolution, a TLS handshake that never completed); an HTTP error, a completed TLS
+    handshake, a refusal or a reset proves that the path works, so the endpoint really is down and
+    the all-down policy applies. Every probed endpoint must have failed in `results` itself (one
+    round), not earlier.
     """
     guard = spec.isolation_guard
     if not guard.enabled or not results or not all(r.says_nothing for r in results):
