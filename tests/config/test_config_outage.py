@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dnsctl.cli import main
-from dnsctl.config.advice import warnings
+from dnsctl.config.advice import advise
 from dnsctl.core.model import CanarySpec
 
 from .documents import edited, load_ok, problems, write
@@ -51,12 +51,12 @@ def test_validate_warns_about_an_all_down_policy_the_guard_would_hold_back(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     risky = {"profiles[0].when_all_down": "serve-first"}
-    assert len(warnings(load_ok(write(tmp_path, edited(risky))))) == 1
-    assert warnings(load_ok(write(tmp_path, edited({})))) == []  # keep-last
+    assert len(advise(load_ok(write(tmp_path, edited(risky))))) == 1
+    assert advise(load_ok(write(tmp_path, edited({})))) == []  # keep-last
     with_canary = {**risky, "isolation_guard.canaries": ["168.63.129.16:53"]}
-    assert warnings(load_ok(write(tmp_path, edited(with_canary)))) == []
+    assert advise(load_ok(write(tmp_path, edited(with_canary)))) == []
     guard_off = {**risky, "isolation_guard.enabled": False}
-    assert warnings(load_ok(write(tmp_path, edited(guard_off)))) == []
+    assert advise(load_ok(write(tmp_path, edited(guard_off)))) == []
     path = write(tmp_path, edited(risky))
     assert main(["validate", "-c", str(path)]) == 0
     err = capsys.readouterr().err
