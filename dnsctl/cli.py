@@ -16,8 +16,10 @@ from dnsctl import __version__, admin_client, completion, compose, daemon, help_
 from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.errors import ConfigError, DnsctlError
 from dnsctl.reconcile import ExitCode, Report, StateFile, reconcile_once
+from dnsctl.targets.base import Outcome
 
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
@@ -274,7 +276,9 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
         "waiting": list(report.plan.waiting),
         "errors": report.errors,
         "degraded": report.degraded,
+        "unpublished": list(report.plan.unpublished),
         "conflicts_retried": report.conflicts_retried,
+        "summary": summary(report),
     }
     if report.outcome is not None:
         doc["health"] = render.health_doc(spec, report.outcome.states)["profiles"]
@@ -289,10 +293,12 @@ def _print_report(report: Report) -> None:
             print(f"decision: {change.profile}: {change.new.reason}")
         if report.outcome.isolated:
             print(
-                "WARNING: isolation guard: every endpoint failed at once; decisions are frozen",
+                "WARNING: isolation guard: no endpoint answered at all (timeouts, no route) and no canary "
+                "did; decisions are frozen",
                 file=sys.stderr,
             )
-    print(render.plan_table(report.plan))
+    if report.published or not report.errors:  # after a failed read there is no plan to show
+        print(render.plan_table(report.plan))
     for problem in report.refused:
         if problem not in {f"{r.profile}: {r.name}: {r.reason}" for r in report.plan.refusals}:
             print(f"refused: {problem}", file=sys.stderr)
@@ -303,7 +309,73 @@ def _print_report(report: Report) -> None:
         hint = f"; {r.hint}" if r.hint else ""
         print(f"{r.outcome.value}: {r.change.profile}: {r.change.name}: {r.change.action.value}{extra}{hint}")
     for name in report.degraded:
-        print(f"degraded: {name}: no endpoint is Online", file=sys.stderr)
+        print(f"degraded: {_degraded_sentence(report, name)}", file=sys.stderr)
+    print(summary(report))
+
+
+def _decision(report: Report, name: str) -> Decision | None:
+    st = report.outcome.states.get(name) if report.outcome is not None else None
+    return st.decision if st is not None else None
+
+
+def _degraded_sentence(report: Report, name: str) -> str:
+    d = _decision(report, name)
+    if name in report.plan.unpublished:
+        if d is None:
+            return (
+                f"{name}: no endpoint is Online (no verdict yet) and nothing is published; "
+                "no record was created"
+            )
+        return (
+            f"{name}: no endpoint is Online and nothing is published; when_all_down keep-last has "
+            "nothing to keep, so no record was created"
+        )
+    if d is not None and d.kind is DecisionKind.FROZEN:
+        return f"{name}: the isolation guard holds the last answer (nothing answered, not even a canary)"
+    published = [
+        r.change
+        for r in report.results
+        if r.change.profile == name and r.outcome is Outcome.APPLIED and r.change.after is not None
+    ]
+    if published:
+        return f"{name}: no endpoint is Online; published {published[-1].after}: {published[-1].reason}"
+    if d is not None and d.keep_current:
+        return f"{name}: no endpoint is Online; the last answer is kept"
+    return f"{name}: no endpoint is Online"
+
+
+def summary(report: Report) -> str:
+    """One line that says what happened: converged, refused, read failed, failed or degraded."""
+    applied = [r for r in report.results if r.outcome is Outcome.APPLIED and r.change.changes_dns]
+    failed = [r for r in report.results if r.outcome is not Outcome.APPLIED]
+    if report.errors and not report.published:
+        return f"read failed: nothing was changed ({report.errors[0]})"
+    if report.errors or failed:
+        why = report.errors[0] if report.errors else (failed[0].error or failed[0].outcome.value)
+        return (
+            f"failed: {len(applied)} change(s) applied, {len(failed) or 'the rest'} not ({why}); "
+            "records not written are left as they were"
+        )
+    if report.refused:
+        more = f" (and {len(report.refused) - 1} more)" if len(report.refused) > 1 else ""
+        return f"refused: nothing was changed: {report.refused[0]}{more}"
+    planned = len(report.plan.dns_changes)
+    if report.degraded:
+        done = (
+            f"{planned} change(s) would be made; "
+            if report.dry_run
+            else f"{len(applied)} change(s) applied; "
+        )
+        return f"degraded: {done}" + "; ".join(_degraded_sentence(report, n) for n in report.degraded)
+    if report.dry_run:
+        return f"dry run: {planned} change(s) would be made; nothing was changed"
+    if applied:
+        return f"converged: {len(applied)} change(s) applied"
+    if report.plan.waiting:
+        return (
+            f"converged for now: {', '.join(report.plan.waiting)} waiting for verdicts; nothing was written"
+        )
+    return "converged: the published records match the decisions"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dnsctl.clock import Clock
 from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override, ProfileSpec
-from dnsctl.core.results import ProbeResult
+from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.probes.base import Prober
+from dnsctl.probes.canary import probe_canaries
 from dnsctl.probes.round import probe_round
 
 Listener = Callable[[RoundOutcome, Sequence[ProbeResult]], None]
@@ -49,23 +50,37 @@ class Engine:
         """Probe the endpoints of `profiles` (default all) once, then step the core."""
         now = self.clock.now()
         results = await probe_round(self.prober, self.work(profiles), now=now, concurrency=self.concurrency)
-        if profiles is not None and self._suspect_isolation(results):
-            # Everything here failed: before judging anyone, look at every other profile now, so the
-            # isolation guard compares results of one moment, not this round with older ones.
-            others = [p.name for p in self.spec.profiles if p.name not in profiles]
-            if others:
-                results = [
-                    *results,
-                    *await probe_round(self.prober, self.work(others), now=now, concurrency=self.concurrency),
-                ]
-                return self.feed(results)
-        return self.feed(results, profiles=profiles)
+        if not core_state.suspect_isolation(self.spec, results):
+            return self.feed(results, profiles=profiles)
+        # Nothing answered here: before judging anyone, look at every profile again (these included),
+        # so that the isolation guard judges results of one moment, not a round that straddles a cut
+        # or a recovery.
+        if profiles is not None and any(p.name not in profiles for p in self.spec.profiles):
+            results = await probe_round(
+                self.prober, self.work(), now=self.clock.now(), concurrency=self.concurrency
+            )
+            profiles = None
+        canaries = await self._canaries(results)
+        return self.feed(results, profiles=profiles, canaries=canaries)
 
-    def _suspect_isolation(self, results: Sequence[ProbeResult]) -> bool:
-        return self.spec.isolation_guard.enabled and bool(results) and not any(r.ok for r in results)
+    async def _canaries(self, results: Sequence[ProbeResult]) -> list[CanaryResult]:
+        """A look at the canaries, only when every probe went unanswered (the only time they matter)."""
+        guard = self.spec.isolation_guard
+        if not guard.canaries or not core_state.suspect_isolation(self.spec, results):
+            return []
+        timeout = max((p.monitor.timeout for p in self.spec.profiles), default=5.0)
+        return await probe_canaries(guard.canaries, timeout)
 
-    def feed(self, results: Sequence[ProbeResult], *, profiles: Sequence[str] | None = None) -> RoundOutcome:
-        outcome = core_state.step(self.spec, self.states, results, self.clock.now(), profiles=profiles)
+    def feed(
+        self,
+        results: Sequence[ProbeResult],
+        *,
+        profiles: Sequence[str] | None = None,
+        canaries: Sequence[CanaryResult] = (),
+    ) -> RoundOutcome:
+        outcome = core_state.step(
+            self.spec, self.states, results, self.clock.now(), profiles=profiles, canaries=canaries
+        )
         self.states = dict(outcome.states)
         for listener in self.listeners:
             listener(outcome, results)

@@ -123,7 +123,8 @@ def _seed(profile: ProfileSpec, published: Published | None, now: float) -> Deci
     if rec is None or rec.owner is None:
         return None
     for ep in profile.endpoints:
-        if rec.value.values == (ep.target,) or (ep.addresses and set(rec.value.values) == set(ep.addresses)):
+        # An A record may hold only some of the endpoint's addresses (the others were down).
+        if rec.value.values == (ep.target,) or (ep.addresses and set(rec.value.values) <= set(ep.addresses)):
             return Decision(DecisionKind.ENDPOINT, (ep.name,), f"{ep.name} is what the record points at", now)
     return None
 
@@ -154,6 +155,17 @@ def degraded_profiles(
     return out
 
 
+def _any_online(spec: DnsctlSpec, states: Mapping[str, ProfileState], name: str) -> bool:
+    p, st = spec.profile(name), states.get(name)
+    if st is None:
+        return False
+    return any(
+        effective_status(ep, st.endpoints.get(ep.name, EndpointHealth()), st.overrides.get(ep.name))
+        is MonitorStatus.ONLINE
+        for ep in p.endpoints
+    )
+
+
 async def reconcile_once(
     engine: Engine,
     target: Target,
@@ -164,6 +176,7 @@ async def reconcile_once(
 ) -> Report:
     """The one-shot pass: restore the health history, probe once, then converge."""
     spec = engine.spec
+    target.begin_pass()
     try:
         published = dict(await target.read(azure_profiles(spec)))
     except TargetError as e:
@@ -194,6 +207,7 @@ async def converge(
     spec = engine.spec
     chosen = [p for p in azure_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
+        target.begin_pass()
         try:
             published = await target.read(chosen)
         except TargetError as e:
@@ -201,9 +215,10 @@ async def converge(
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, engine, current, in_metadata=in_metadata)
     names = [p.name for p in chosen]
-    report = Report(
-        plan, dry_run=dry_run, degraded=degraded_profiles(spec, engine.states, names), published=current
-    )
+    degraded = degraded_profiles(spec, engine.states, names)
+    # Nothing published and nothing to publish, with no endpoint Online: that is degraded too.
+    degraded += [n for n in plan.unpublished if n not in degraded and not _any_online(spec, engine.states, n)]
+    report = Report(plan, dry_run=dry_run, degraded=degraded, published=current)
     report.refused = [f"{r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
     problems = safety_problems(plan, spec.safety.max_changes_per_run, force)
     report.refused.extend(problems)

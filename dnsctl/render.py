@@ -72,6 +72,27 @@ def _override(ep: EndpointSpec, operator: Override | None) -> tuple[str, str] | 
     return None
 
 
+def addresses_doc(ep: EndpointSpec, h: EndpointHealth) -> list[dict[str, Any]]:
+    """Per-address health: every configured address, with its own verdict and last probe."""
+    out = []
+    for address in ep.addresses:
+        # An endpoint with one address is probed there: its health is the address's.
+        ah = h.addresses.get(address) if len(ep.addresses) > 1 else h
+        last = ah.last if ah is not None else None
+        out.append(
+            {
+                "address": address,
+                "status": ah.status.value if ah is not None else "CheckingEndpoint",
+                "ok": last.ok if last else None,
+                "status_code": last.status_code if last else None,
+                "latency_ms": round(last.latency * 1000, 1) if last else None,
+                "reason": last.reason.value if last and last.reason else None,
+                "detail": last.detail if last else "",
+            }
+        )
+    return out
+
+
 def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str, Any]:
     profiles = []
     for p in spec.profiles:
@@ -81,7 +102,9 @@ def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str
             h = st.endpoints.get(ep.name, EndpointHealth())
             status = effective_status(ep, h, st.overrides.get(ep.name)).value
             override = _override(ep, st.overrides.get(ep.name))
-            endpoints.append(endpoint_doc(ep.name, ep.target, status, h, override))
+            endpoints.append(
+                {**endpoint_doc(ep.name, ep.target, status, h, override), "addresses": addresses_doc(ep, h)}
+            )
         profiles.append(
             {
                 "name": p.name,
@@ -113,6 +136,14 @@ def health_table(doc: Mapping[str, Any]) -> str:
                     "; ".join(endpoint_notes(e)) or "-",
                 ]
             )
+            if len(e.get("addresses", ())) > 1:
+                for a in e["addresses"]:
+                    why = a["reason"] or ""
+                    if a["detail"] and not a["ok"]:
+                        why = f"{why}: {a['detail']}" if why else a["detail"]
+                    latency = f"{a['latency_ms']:.0f} ms" if a["latency_ms"] is not None else "-"
+                    code = str(a["status_code"] or "-")
+                    rows.append(["", "", a["address"], a["status"], "", code, latency, why or "-"])
     headers = ["profile", "endpoint", "address", "verdict", "since", "code", "latency", "notes"]
     out = [table(headers, rows), ""]
     for p in doc["profiles"]:
@@ -193,6 +224,9 @@ def change_doc(c: Change) -> dict[str, Any]:
         "after": _value_doc(c.after),
         "reason": c.reason,
         "etag": c.etag,
+        "origin": c.origin.value,
+        "counts_toward_limit": c.counts_toward_limit,
+        "type_switch": c.type_switch,
     }
 
 
@@ -202,13 +236,15 @@ def _value_doc(v: RecordValue | None) -> dict[str, Any] | None:
 
 def plan_table(plan: Plan) -> str:
     if not plan.changes:
-        lines = ["No changes: the published records match the decisions."]
+        # Only when that is the whole story: a refusal or a name left unpublished is not "in sync".
+        settled = not (plan.refusals or plan.waiting or plan.unpublished)
+        lines = ["No changes: the published records match the decisions."] if settled else []
     else:
         rows = [
-            [c.profile, c.name, c.action.value, _value(c.before), _value(c.after), c.reason]
+            [c.profile, c.name, c.action.value, c.origin.value, _value(c.before), _value(c.after), c.reason]
             for c in plan.changes
         ]
-        lines = [table(["profile", "record", "action", "before", "after", "reason"], rows)]
+        lines = [table(["profile", "record", "action", "origin", "before", "after", "reason"], rows)]
     lines += [f"refused: {r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
     lines += [
         f"waiting: {name}: no decision yet (endpoints without a verdict); nothing is written"

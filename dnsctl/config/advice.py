@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.model import DnsctlSpec, WhenAllDown
 
 # Address space that is not reachable from the Internet: private (RFC 1918, RFC 4193), shared (RFC 6598),
 # loopback and link-local.
@@ -50,4 +50,20 @@ def advise(spec: DnsctlSpec) -> list[str]:
                 f"resolver.allow[{i}]: {cidr} includes public address space: anyone there who can reach "
                 f"the resolver may use it, and spoofed queries can aim its answers at others; {limiting}"
             )
+    out.extend(_all_down_held_back(spec))
     return out
+
+
+def _all_down_held_back(spec: DnsctlSpec) -> list[str]:
+    """An all-down policy the isolation guard would hold back in exactly the outage it is for."""
+    guard = spec.isolation_guard
+    if not guard.enabled or guard.canaries:
+        return []
+    return [
+        f"profiles[{i}].when_all_down: {p.when_all_down.value!r}, but when every endpoint times out at "
+        "once the isolation guard cannot tell 'they are down' from 'we are cut off' and keeps the last "
+        "answer instead; add isolation_guard.canaries (for example https://management.azure.com/ or "
+        "168.63.129.16:53) so that the policy applies when the controller's own network works"
+        for i, p in enumerate(spec.profiles)
+        if p.when_all_down is not WhenAllDown.KEEP_LAST
+    ]

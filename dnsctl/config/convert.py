@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
-from dnsctl.config.values import normalize_fqdn, parse_host_port, parse_status_range
+from dnsctl.config.values import normalize_fqdn, parse_canary, parse_host_port, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
     AzureCredentialKind,
@@ -43,13 +43,17 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
             credential=AzureCredentialKind(s.azure.credential),
             base_url=s.azure.base_url.rstrip("/"),
             client_id=s.azure.client_id,
+            max_retry_after=s.azure.max_retry_after,
+            deadline=s.azure.deadline,
         ),
         resolver=_resolver(s.resolver),
         admin=AdminSpec(listen=parse_host_port(s.admin.listen, None)),
         ha=HaSpec(lease=LeaseKind(s.ha.lease), blob_url=s.ha.blob_url, lease_duration=s.ha.lease_duration),
         safety=SafetySpec(max_changes_per_run=s.safety.max_changes_per_run),
         isolation_guard=IsolationGuardSpec(
-            enabled=s.isolation_guard.enabled, min_endpoints=s.isolation_guard.min_endpoints
+            enabled=s.isolation_guard.enabled,
+            min_endpoints=s.isolation_guard.min_endpoints,
+            canaries=tuple(parse_canary(c) for c in s.isolation_guard.canaries),
         ),
         resync_interval=s.resync_interval,
         mirror=MirrorSpec(

@@ -17,12 +17,13 @@ from dnsctl.config.schema import (
     DnsctlSettings,
     EndpointModel,
     HaModel,
+    IsolationGuardModel,
     MonitorModel,
     ProfileModel,
     ResolverModel,
     ZoneModel,
 )
-from dnsctl.config.values import is_ip, normalize_fqdn, parse_host_port
+from dnsctl.config.values import is_ip, normalize_fqdn, parse_canary, parse_host_port
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,6 +54,7 @@ def check(settings: DnsctlSettings) -> list[str]:
     _resolver(p, settings.resolver, settings.profiles)
     p.check("admin.listen", parse_host_port, settings.admin.listen, None)
     _ha(p, settings.ha)
+    _isolation_guard(p, settings.isolation_guard)
     return p.items
 
 
@@ -83,6 +85,9 @@ def check_sections(data: Mapping[str, Any]) -> list[str]:
     ha = _try(HaModel, data.get("ha", {}))
     if ha is not None:
         _ha(p, ha)
+    guard = _try(IsolationGuardModel, data.get("isolation_guard", {}))
+    if guard is not None:
+        _isolation_guard(p, guard)
     return p.items
 
 
@@ -251,7 +256,14 @@ def _endpoint(p: Problems, at: str, ep: EndpointModel) -> None:
             p.add(f"{at}.addresses[{k}]", f"{addr!r} is not an IP address")
 
 
+def _isolation_guard(p: Problems, guard: IsolationGuardModel) -> None:
+    for i, canary in enumerate(guard.canaries):
+        p.check(f"isolation_guard.canaries[{i}]", parse_canary, canary)
+
+
 def _azure(p: Problems, az: AzureModel) -> None:
+    if az.deadline <= 0:
+        p.add("azure.deadline", "must be greater than 0")
     url = urlsplit(az.base_url)
     if url.scheme not in ("https", "http") or not url.hostname:
         p.add("azure.base_url", f"{az.base_url!r} is not an http(s) URL")

@@ -119,6 +119,8 @@ class AzureModel(Strict):
     credential: Literal["default", "workload", "managed", "cli", "static"] = "default"
     base_url: str = "https://management.azure.com"
     client_id: str | None = None
+    max_retry_after: Duration = 60.0
+    deadline: Duration = 120.0
 
 
 class CacheModel(Strict):
@@ -187,6 +189,7 @@ class SafetyModel(Strict):
 class IsolationGuardModel(Strict):
     enabled: bool = True
     min_endpoints: int = Field(default=2, ge=1)
+    canaries: list[str] = Field(default_factory=list)
 
 
 class ContainerdMirrorModel(Strict):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from urllib.parse import urlsplit
 
-from dnsctl.core.model import HostPort, StatusRange
+from dnsctl.core.model import CanarySpec, HostPort, StatusRange
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -104,3 +105,25 @@ def parse_host_port(value: str, default_port: int | None) -> HostPort:
         except ValueError as e:
             raise ValueError(f"{value!r}: host is neither an IP address nor a DNS name") from e
     return HostPort(host, port)
+
+
+def parse_canary(value: str) -> CanarySpec:
+    """`"host:port"` (a TCP connect) or an `http(s)://host[:port]/path` URL (any HTTP answer counts)."""
+    text = value.strip()
+    if "://" not in text:
+        hp = parse_host_port(text, None)
+        return CanarySpec(hp.host, hp.port)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is neither host:port nor an http(s) URL")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as e:
+        raise ValueError(f"{value!r} has an invalid port") from e
+    host = parts.hostname
+    if not is_ip(host):
+        try:
+            normalize_fqdn(host)
+        except ValueError as e:
+            raise ValueError(f"{value!r}: host is neither an IP address nor a DNS name") from e
+    return CanarySpec(host, port, parts.scheme, parts.path or "/")

@@ -11,7 +11,7 @@ from typing import Any
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
-from dnsctl.core.health import EndpointHealth
+from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets
 from dnsctl.core.state import DecisionChange
@@ -42,8 +42,9 @@ def steered_answer(
         )
         answered = [ep for ep in order if (h := (health or {}).get(ep.name)) and h.last and h.last.ok]
         first = (answered or order or list(profile.by_priority))[0]
+        addresses = serving_addresses(first, (health or {}).get(first.name, EndpointHealth()))
         return SteeredAnswer(
-            profile.fqdn, profile.ttl, (SteeredTarget(first.target, first.addresses, first.weight),)
+            profile.fqdn, profile.ttl, (SteeredTarget(first.target, addresses, first.weight),)
         )
     targets = tuple(
         SteeredTarget(t.target, t.addresses, t.weight) for t in decision_targets(profile, decision)

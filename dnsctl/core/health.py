@@ -2,11 +2,16 @@
 
 Pure functions over frozen values. `observe` folds one probe result into an endpoint's health;
 `effective_status` applies the endpoint's configured status and the operator's override on top.
+
+An endpoint with several addresses is probed at each of them. Every address keeps its own health
+(the same hysteresis), and the endpoint's probe succeeds in a round when any address answered, so the
+endpoint is Online while at least one address is; `serving_addresses` says which ones to publish.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from statistics import median
 
@@ -37,6 +42,8 @@ class EndpointHealth:
     since: float | None = None  # when `status` was entered
     latencies: tuple[float, ...] = ()  # recent successful probe latencies, oldest first
     last: ProbeResult | None = None
+    # Per address, for an endpoint with several addresses (each one's own health, same hysteresis).
+    addresses: Mapping[str, EndpointHealth] = field(default_factory=dict)
 
     @property
     def damped(self) -> bool:
@@ -88,6 +95,50 @@ def _failure(h: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, now: 
         flap_times=recent,
         hold_until=hold_until,
     )
+
+
+def combine(results: Sequence[ProbeResult]) -> ProbeResult:
+    """One endpoint's result for a round from the results of its addresses: ok when any answered."""
+    if len(results) == 1:
+        return results[0]
+    for r in results:
+        if r.ok:
+            return r
+    first = results[0]
+    detail = "; ".join(f"{r.address}: {r.describe()}" for r in results)
+    return replace(first, detail=f"every address failed ({detail})")
+
+
+def observe_addresses(
+    health: EndpointHealth, results: Sequence[ProbeResult], monitor: MonitorSpec, now: float
+) -> EndpointHealth:
+    """Fold one round of an endpoint's per-address results into its health (and each address's)."""
+    new = observe(health, combine(results), monitor, now)
+    if len(results) < 2 and not health.addresses:
+        return new
+    addresses = dict(health.addresses)
+    for r in results:
+        addresses[r.address] = observe(addresses.get(r.address, EndpointHealth()), r, monitor, now)
+    return replace(new, addresses=addresses)
+
+
+def serving_addresses(endpoint: EndpointSpec, health: EndpointHealth) -> tuple[str, ...]:
+    """The addresses to answer with: the Online ones.
+
+    With no address Online yet (just restarted: no per-address verdict) the ones not Degraded; with
+    every address Degraded (an endpoint served anyway, e.g. serve-all) all of them, never none.
+    """
+    if len(endpoint.addresses) < 2:
+        return endpoint.addresses
+
+    def status(a: str) -> MonitorStatus:
+        return health.addresses.get(a, EndpointHealth()).status
+
+    online = tuple(a for a in endpoint.addresses if status(a) is MonitorStatus.ONLINE)
+    if online:
+        return online
+    unjudged = tuple(a for a in endpoint.addresses if status(a) is not MonitorStatus.DEGRADED)
+    return unjudged or endpoint.addresses
 
 
 def effective_status(

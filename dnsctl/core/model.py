@@ -197,6 +197,10 @@ class AzureSpec:
     base_url: str = "https://management.azure.com"
     # Only the client id of a user-assigned identity; never a secret.
     client_id: str | None = None
+    # A throttled call waits at most this long (Retry-After); a longer wait fails the call instead.
+    max_retry_after: float = 60.0
+    # One reconcile pass's Azure calls end by this many seconds after the pass began.
+    deadline: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,11 +299,26 @@ class SafetySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CanarySpec:
+    """A target outside the endpoint set: if it answers, the controller's own network works."""
+
+    host: str
+    port: int
+    scheme: str | None = None  # "http" or "https" for a URL canary; None for a TCP connect
+    path: str = "/"
+
+    def __str__(self) -> str:
+        hp = str(HostPort(self.host, self.port))
+        return f"{self.scheme}://{hp}{self.path}" if self.scheme else hp
+
+
+@dataclass(frozen=True, slots=True)
 class IsolationGuardSpec:
     enabled: bool = True
     # The guard needs enough independent endpoints to tell "our network is down" from
     # "these replicas are down".
     min_endpoints: int = 2
+    canaries: tuple[CanarySpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

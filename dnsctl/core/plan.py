@@ -17,6 +17,7 @@ MANAGED_BY = "managed-by"
 MANAGED_BY_VALUE = "dnsctl"
 PROFILE_KEY = "dnsctl-profile"
 STATE_KEY = "dnsctl-state"
+ABSENT_NOTE = "the name has no record between the delete and the create"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,13 @@ class Published:
         return self.records.get(rtype)
 
 
+class Origin(StrEnum):
+    """Why a change is in the plan: the health of configured endpoints, or the configuration."""
+
+    HEALTH = "health"  # a move between the profile's configured answers (failover, failback, all-down)
+    CONFIG = "config"  # a new record, a new target name or TTL, adoption, a type change
+
+
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
@@ -79,10 +87,17 @@ class Change:
     reason: str
     etag: str | None  # the etag read: the write is conditional on it
     metadata: Mapping[str, str] | None = None  # what the record set's metadata becomes
+    origin: Origin = Origin.CONFIG
+    type_switch: bool = False  # a half of a delete-then-create type switch
 
     @property
     def changes_dns(self) -> bool:
         return self.action is not Action.STATE
+
+    @property
+    def counts_toward_limit(self) -> bool:
+        """Failover is what dnsctl is for: only configuration-driven changes meet max_changes_per_run."""
+        return self.changes_dns and self.origin is Origin.CONFIG
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +112,16 @@ class Plan:
     changes: tuple[Change, ...]
     refusals: tuple[Refusal, ...] = ()
     waiting: tuple[str, ...] = ()  # profiles without a decision yet (nothing is written for them)
+    # Profiles with no record published and none planned (e.g. keep-last with nothing to keep).
+    unpublished: tuple[str, ...] = ()
 
     @property
     def dns_changes(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.changes_dns)
+
+    @property
+    def config_changes(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.counts_toward_limit)
 
 
 def desired_value(profile: ProfileSpec, decision: Decision) -> RecordValue:
@@ -111,6 +132,23 @@ def desired_value(profile: ProfileSpec, decision: Decision) -> RecordValue:
             addresses.extend(a for a in t.addresses if ":" not in a and a not in addresses)
         return RecordValue(RecordType.A, tuple(addresses), profile.ttl)
     return RecordValue(RecordType.CNAME, (targets[0].target,), profile.ttl)
+
+
+def configured_answer(profile: ProfileSpec, value: RecordValue) -> bool:
+    """Whether `value` is something health alone could have made this profile publish."""
+    if value.ttl != profile.ttl or not value.values:
+        return False
+    if value.type is RecordType.A:
+        known = {a for ep in profile.endpoints for a in ep.addresses}
+        return set(value.values) <= known
+    names = {ep.target for ep in profile.endpoints} | ({profile.fallback} if profile.fallback else set())
+    return len(value.values) == 1 and value.values[0] in names
+
+
+def _origin(profile: ProfileSpec, before: RecordValue, after: RecordValue) -> Origin:
+    if before.type is after.type and configured_answer(profile, before) and configured_answer(profile, after):
+        return Origin.HEALTH
+    return Origin.CONFIG
 
 
 def plan_profile(
@@ -148,6 +186,10 @@ def plan_profile(
     stored = state if state is not None else (current.state if current is not None else None)
     if stored is not None:
         metadata[STATE_KEY] = stored
+    if decision.keep_current and current is None:
+        # keep-last with nothing published: there is nothing to keep, and publishing an endpoint
+        # that is down would be a guess. The name stays without a record (the report says so).
+        return [], None
     want = desired_value(profile, decision)
     if decision.keep_current and current is not None:
         want = current.value
@@ -170,14 +212,25 @@ def plan_profile(
                 Action.DELETE,
                 r.value,
                 None,
-                f"type switch {t.value} -> {want.type.value} (allow_type_change)",
+                f"type switch {t.value} -> {want.type.value} (allow_type_change); {ABSENT_NOTE}",
                 r.etag,
+                type_switch=True,
             )
             for t, r in others
         ]
         return [
             *deletes,
-            Change(profile.name, name, Action.CREATE, None, want, decision.reason, None, metadata),
+            Change(
+                profile.name,
+                name,
+                Action.CREATE,
+                None,
+                want,
+                f"{decision.reason}; {ABSENT_NOTE}",
+                None,
+                metadata,
+                type_switch=True,
+            ),
         ], None
     if current is None:
         return [Change(profile.name, name, Action.CREATE, None, want, decision.reason, None, metadata)], None
@@ -205,6 +258,7 @@ def plan_profile(
                 decision.reason,
                 current.etag,
                 metadata,
+                origin=_origin(profile, current.value, want),
             )
         ], None
     if dict(current.metadata or {}) != metadata:
@@ -218,6 +272,7 @@ def plan_profile(
                 "health history changed",
                 current.etag,
                 metadata,
+                origin=Origin.HEALTH,
             )
         ], None
     return [], None
@@ -232,6 +287,7 @@ def make_plan(
     changes: list[Change] = []
     refusals: list[Refusal] = []
     waiting: list[str] = []
+    unpublished: list[str] = []
     for profile in profiles:
         if profile.azure is None or profile.name not in published:
             continue
@@ -244,7 +300,9 @@ def make_plan(
         changes.extend(got)
         if refused is not None:
             refusals.append(refused)
-    return Plan(tuple(changes), tuple(refusals), tuple(waiting))
+        elif not published[profile.name].records and not got:
+            unpublished.append(profile.name)
+    return Plan(tuple(changes), tuple(refusals), tuple(waiting), tuple(unpublished))
 
 
 def safety_problems(plan: Plan, max_changes: int, force: bool) -> list[str]:
@@ -254,10 +312,12 @@ def safety_problems(plan: Plan, max_changes: int, force: bool) -> list[str]:
         for c in plan.changes
         if c.action is not Action.DELETE and (c.after is None or not c.after.values)
     ]
-    n = len(plan.dns_changes)
+    n = len(plan.config_changes)
     if n > max_changes and not force:
+        failover = len(plan.dns_changes) - n
+        besides = f" (besides {failover} failover change(s), which do not count)" if failover else ""
         problems.append(
-            f"the plan changes {n} records, more than max_changes_per_run ({max_changes}); "
-            "review it with `dnsctl plan` and pass --force to apply"
+            f"the plan makes {n} configuration changes{besides}, more than max_changes_per_run "
+            f"({max_changes}); review it with `dnsctl plan` and pass --force to apply"
         )
     return problems

@@ -10,8 +10,10 @@ class FailureReason(StrEnum):
     DNS = "dns"
     REFUSED = "refused"
     CONNECT_TIMEOUT = "connect-timeout"
+    UNREACHABLE = "unreachable"  # the network said no route (ICMP unreachable)
     TLS = "tls"
-    TIMEOUT = "timeout"
+    TIMEOUT = "timeout"  # connected (and TLS done for https), then no answer in time
+    TLS_TIMEOUT = "tls-timeout"  # TCP connected, but the TLS handshake never completed
     HTTP_STATUS = "http-status"
     BODY_MISMATCH = "body-mismatch"
     RESET = "reset"
@@ -21,6 +23,13 @@ class FailureReason(StrEnum):
     MANIFEST_MISSING = "manifest-missing"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
+
+
+# The failures in which nothing came back from the endpoint: its side of the path is unknown.
+# A TCP handshake alone is not proof (a middlebox or a half-cut path completes it); a TLS handshake is.
+UNANSWERED = frozenset(
+    {FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS, FailureReason.TLS_TIMEOUT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,15 @@ class ProbeResult:
     reason: FailureReason | None = None
     detail: str = ""
 
+    @property
+    def says_nothing(self) -> bool:
+        """A failure that tells nothing about the endpoint itself, only that no packet came back.
+
+        Only these count as evidence of the controller's own isolation: any HTTP answer, a TLS
+        handshake, a refusal or a reset proves the path to the endpoint works.
+        """
+        return not self.ok and self.reason in UNANSWERED
+
     def describe(self) -> str:
         if self.ok:
             code = f"HTTP {self.status_code}, " if self.status_code is not None else ""
@@ -42,3 +60,12 @@ class ProbeResult:
         if self.reason is FailureReason.HTTP_STATUS and self.status_code is not None:
             return f"http-status {self.status_code}"
         return f"{self.reason}" + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryResult:
+    """One look at an isolation canary: did anything come back from it?"""
+
+    canary: str  # as configured: host:port or a URL
+    connected: bool
+    detail: str = ""

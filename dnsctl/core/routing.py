@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
+from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status, serving_addresses
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
 
 
@@ -42,17 +42,27 @@ class Decision:
     since: float
     fallback: str | None = None
     keep_current: bool = False
+    # For endpoints with several addresses of which only some are Online: the ones to publish.
+    # Endpoints not named here publish every configured address.
+    addresses: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def primary(self) -> str | None:
         return self.endpoints[0] if self.endpoints else None
 
     def same_outcome(self, other: Decision | None) -> bool:
-        return other is not None and (self.endpoints, self.fallback, self.keep_current) == (
+        return other is not None and (self.endpoints, self.fallback, self.keep_current, self.addresses) == (
             other.endpoints,
             other.fallback,
             other.keep_current,
+            other.addresses,
         )
+
+    def addresses_of(self, endpoint: EndpointSpec) -> tuple[str, ...]:
+        for name, chosen in self.addresses:
+            if name == endpoint.name:
+                return chosen
+        return endpoint.addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +87,30 @@ def decision_targets(profile: ProfileSpec, decision: Decision) -> tuple[Target, 
     if decision.fallback is not None:
         return (Target(None, decision.fallback, ()),)
     return tuple(
-        Target(ep.name, ep.target, ep.addresses, ep.weight)
+        Target(ep.name, ep.target, decision.addresses_of(ep), ep.weight)
         for ep in (profile.endpoint(n) for n in decision.endpoints)
     )
+
+
+def with_serving_addresses(
+    profile: ProfileSpec, health: Mapping[str, EndpointHealth], state: RoutingState
+) -> RoutingState:
+    """The decision narrowed to the Online addresses of its endpoints (see `serving_addresses`)."""
+    d = state.decision
+    if d is None or d.kind is DecisionKind.FROZEN:
+        return state
+    chosen: list[tuple[str, tuple[str, ...]]] = []
+    for name in d.endpoints:
+        try:
+            ep = profile.endpoint(name)
+        except KeyError:
+            continue
+        serving = serving_addresses(ep, health.get(name, EndpointHealth()))
+        if serving != ep.addresses:
+            chosen.append((name, serving))
+    if tuple(chosen) == d.addresses:
+        return state
+    return replace(state, decision=replace(d, addresses=tuple(chosen)))
 
 
 def decide(
@@ -140,7 +171,8 @@ def _switch(
 ) -> RoutingState:
     old = prev.decision
     decision = Decision(DecisionKind.ENDPOINT, chosen, reason, now)
-    if old is not None and old.same_outcome(decision) and old.kind is DecisionKind.ENDPOINT:
+    same = old is not None and replace(old, addresses=()).same_outcome(decision)
+    if old is not None and same and old.kind is DecisionKind.ENDPOINT:
         decision = replace(decision, since=old.since)
     # A switch settles any pending failback request: a stale one must not fire on a later recovery.
     fields: dict[str, object] = {

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from dnsctl.core.health import EndpointHealth, MonitorStatus, observe
+from dnsctl.core.health import EndpointHealth, MonitorStatus, observe_addresses
 from dnsctl.core.model import DnsctlSpec, EndpointStatus, Override, ProfileSpec
-from dnsctl.core.results import ProbeResult
-from dnsctl.core.routing import Decision, RoutingState, decide, freeze
+from dnsctl.core.results import CanaryResult, ProbeResult
+from dnsctl.core.routing import Decision, RoutingState, decide, freeze, with_serving_addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +60,9 @@ class RoundOutcome:
 
 
 ISOLATION_REASON = (
-    "isolation guard: every probed endpoint of every profile failed at once; the controller's own "
-    "network is the likelier cause; holding the last decisions until probes recover"
+    "isolation guard: no probe of any endpoint of any profile got an answer this round (timeouts, "
+    "unreachable, name resolution) and no canary answered; the controller's own network is the likelier "
+    "cause; holding the last decisions until probes recover"
 )
 
 
@@ -74,26 +75,30 @@ def probed(profile: ProfileSpec) -> list[str]:
     return [ep.name for ep in profile.endpoints if ep.status is EndpointStatus.ENABLED]
 
 
-def is_isolated(spec: DnsctlSpec, states: Mapping[str, ProfileState], results: Sequence[ProbeResult]) -> bool:
-    """True when the latest probe of every probed endpoint of every profile failed.
+def is_isolated(
+    spec: DnsctlSpec, results: Sequence[ProbeResult], canaries: Sequence[CanaryResult] = ()
+) -> bool:
+    """True when nothing came back from any endpoint of any profile in this round, nor from a canary.
 
-    Profiles may be probed on their own schedules, so "at once" means: this round's results
-    and, for endpoints not in this round, the last result each one had.
+    Only failures that say nothing about the endpoint count (no answer to the connection, no route,
+    no name resolution, a TLS handshake that never completed); an HTTP error, a completed TLS
+    handshake, a refusal or a reset proves that the path works, so the endpoint really is down and
+    the all-down policy applies. Every probed endpoint must have failed in `results` itself (one
+    round), not earlier.
     """
     guard = spec.isolation_guard
-    if not guard.enabled or not results:
+    if not guard.enabled or not results or not all(r.says_nothing for r in results):
         return False
-    fresh = {(r.profile, r.endpoint): r for r in results}
-    latest: list[ProbeResult | None] = []
-    for profile in spec.profiles:
-        st = states.get(profile.name)
-        for name in probed(profile):
-            r = fresh.get((profile.name, name))
-            if r is None and st is not None and name in st.endpoints:
-                r = st.endpoints[name].last
-            latest.append(r)
-    known = [r for r in latest if r is not None]
-    return len(known) == len(latest) and len(known) >= guard.min_endpoints and not any(r.ok for r in known)
+    if any(c.connected for c in canaries):
+        return False
+    seen = {(r.profile, r.endpoint) for r in results}
+    expected = [(p.name, name) for p in spec.profiles for name in probed(p)]
+    return len(expected) >= guard.min_endpoints and all(key in seen for key in expected)
+
+
+def suspect_isolation(spec: DnsctlSpec, results: Sequence[ProbeResult]) -> bool:
+    """Whether these results could be the start of isolation (worth probing the rest and the canaries)."""
+    return spec.isolation_guard.enabled and bool(results) and all(r.says_nothing for r in results)
 
 
 def step(
@@ -103,12 +108,14 @@ def step(
     now: float,
     *,
     profiles: Sequence[str] | None = None,
+    canaries: Sequence[CanaryResult] = (),
 ) -> RoundOutcome:
-    """One round: feed `results`, then decide for `profiles` (default: every profile)."""
-    isolated = is_isolated(spec, states, results)
-    by_profile: dict[str, list[ProbeResult]] = {}
+    """One round: feed `results` (one or more per endpoint: one per address), then decide for
+    `profiles` (default: every profile). `canaries` are this round's looks at the isolation canaries."""
+    isolated = is_isolated(spec, results, canaries)
+    by_profile: dict[str, dict[str, list[ProbeResult]]] = {}
     for r in results:
-        by_profile.setdefault(r.profile, []).append(r)
+        by_profile.setdefault(r.profile, {}).setdefault(r.endpoint, []).append(r)
     new_states = dict(states)
     transitions: list[Transition] = []
     changes: list[DecisionChange] = []
@@ -117,18 +124,24 @@ def step(
             continue
         st = states.get(profile.name) or ProfileState(started_at=now)
         health = dict(st.endpoints)
-        for r in by_profile.get(profile.name, ()):
-            old = health.get(r.endpoint, EndpointHealth())
+        for endpoint, got in by_profile.get(profile.name, {}).items():
+            old = health.get(endpoint, EndpointHealth())
             if isolated:
                 # Our own network is the suspect: remember the result, judge nobody.
-                health[r.endpoint] = replace(old, last=r)
+                health[endpoint] = replace(old, last=got[0])
                 continue
-            new = observe(old, r, profile.monitor, now)
-            health[r.endpoint] = new
+            new = observe_addresses(old, got, profile.monitor, now)
+            health[endpoint] = new
             if new.status is not old.status:
+                assert new.last is not None
                 transitions.append(
                     Transition(
-                        profile.name, r.endpoint, old.status, new.status, new.flaps > old.flaps, r.describe()
+                        profile.name,
+                        endpoint,
+                        old.status,
+                        new.status,
+                        new.flaps > old.flaps,
+                        new.last.describe(),
                     )
                 )
         st = replace(st, endpoints=health)
@@ -161,6 +174,7 @@ def _decide_all(
                 overrides=st.overrides,
                 preference=preference,
             )
+            nxt = with_serving_addresses(profile, st.endpoints, nxt)
         if nxt.decision is not None and not nxt.decision.same_outcome(prev.decision):
             changes.append(DecisionChange(profile.name, view, prev.decision, nxt.decision))
         return nxt

@@ -16,7 +16,7 @@ from dnsctl.core.results import FailureReason, ProbeResult
 
 _MAX_DETAIL = 160
 
-# A router or firewall rejected the connection outright (ICMP unreachable): a refusal by the network.
+# A router said there is no way to the address (ICMP unreachable): the network, not the endpoint.
 _UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 
 
@@ -65,7 +65,7 @@ def _timed_out(phase: Phase, timeout: float) -> tuple[FailureReason, str]:
     if phase is Phase.CONNECT:
         return FailureReason.CONNECT_TIMEOUT, f"no TCP connection {within}"
     if phase is Phase.TLS:
-        return FailureReason.TIMEOUT, f"connected, TLS handshake not completed {within}"
+        return FailureReason.TLS_TIMEOUT, f"connected, TLS handshake not completed {within}"
     if phase is Phase.BODY:
         return FailureReason.TIMEOUT, f"response body not received {within}"
     return FailureReason.TIMEOUT, f"connected, no response {within}"
@@ -92,7 +92,7 @@ def classify(exc: BaseException, phase: Phase, timeout: float) -> tuple[FailureR
     if isinstance(exc, ConnectionError):  # reset, aborted, broken pipe
         return FailureReason.RESET, f"connection reset by peer during {phase}"
     if isinstance(exc, OSError) and exc.errno in _UNREACHABLE:
-        return FailureReason.REFUSED, _short(f"unreachable: {exc.strerror}")
+        return FailureReason.UNREACHABLE, _short(f"unreachable: {exc.strerror}")
     if isinstance(exc, h11.RemoteProtocolError):
         return FailureReason.ERROR, _short(f"invalid HTTP response: {exc}")
     if isinstance(exc, InvalidRequest | h11.LocalProtocolError):

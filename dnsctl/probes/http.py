@@ -137,7 +137,7 @@ def _tls_context(monitor: MonitorSpec) -> ssl.SSLContext:
 
 
 class HttpProber:
-    """GET `{protocol}://{addresses[0] or target}:{port}{path}` with Host and SNI kept on the target.
+    """GET `{protocol}://{address or target}:{port}{path}` with Host and SNI kept on the target.
 
     With `keepalive=True` connections are reused between probes (for comparison and for very large
     fleets); a reused connection that turns out dead is retried once on a fresh one.
@@ -150,9 +150,12 @@ class HttpProber:
         if self._pool is not None:
             self._pool.close()
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         monitor = profile.monitor
-        address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+        if address is None:
+            address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
         progress = Progress()
         started = time.perf_counter()
         try:

@@ -96,9 +96,12 @@ class RegistryProber:
     async def aclose(self) -> None:
         self._tokens.clear()
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         monitor = profile.monitor
-        address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+        if address is None:
+            address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
         started = time.perf_counter()
         step = [Step.PING]
         progress = Progress()

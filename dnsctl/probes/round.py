@@ -21,12 +21,14 @@ class DispatchingProber:
         self._tcp = tcp
         self._registry = registry or RegistryProber()
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         if profile.monitor.protocol is MonitorProtocol.TCP:
-            return await self._tcp.probe(profile, endpoint, now)
+            return await self._tcp.probe(profile, endpoint, now, address)
         if profile.monitor.protocol is MonitorProtocol.REGISTRY:
-            return await self._registry.probe(profile, endpoint, now)
-        return await self._http.probe(profile, endpoint, now)
+            return await self._registry.probe(profile, endpoint, now, address)
+        return await self._http.probe(profile, endpoint, now, address)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -48,15 +50,20 @@ async def probe_round(
     now: float,
     concurrency: int = 256,
 ) -> list[ProbeResult]:
-    """Probe every (profile, endpoint) concurrently, at most `concurrency` at a time, in `work` order."""
+    """Probe every (profile, endpoint) concurrently, at most `concurrency` at a time, in `work` order.
+
+    An endpoint with several addresses gets one probe (and one result) per address, in their order.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     limit = asyncio.Semaphore(concurrency)
 
-    async def one(profile: ProfileSpec, endpoint: EndpointSpec) -> ProbeResult:
+    async def one(profile: ProfileSpec, endpoint: EndpointSpec, address: str | None) -> ProbeResult:
         async with limit:
             try:
-                return await prober.probe(profile, endpoint, now)
+                if address is None:
+                    return await prober.probe(profile, endpoint, now)
+                return await prober.probe(profile, endpoint, now, address)
             except Exception as exc:
                 # Probers must not raise; if one does, that endpoint fails this round, not the round.
                 return ProbeResult(
@@ -65,9 +72,14 @@ async def probe_round(
                     at=now,
                     ok=False,
                     latency=0.0,
-                    address=endpoint.addresses[0] if endpoint.addresses else endpoint.target,
+                    address=address or (endpoint.addresses[0] if endpoint.addresses else endpoint.target),
                     reason=FailureReason.ERROR,
                     detail=f"prober failed: {type(exc).__name__}",
                 )
 
-    return list(await asyncio.gather(*(one(profile, endpoint) for profile, endpoint in work)))
+    calls = [
+        (profile, endpoint, address)
+        for profile, endpoint in work
+        for address in (endpoint.addresses if len(endpoint.addresses) > 1 else (None,))
+    ]
+    return list(await asyncio.gather(*(one(*call) for call in calls)))

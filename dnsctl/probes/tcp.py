@@ -12,9 +12,12 @@ from dnsctl.probes.failures import Progress, failed
 
 
 class TcpProber:
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         monitor = profile.monitor
-        address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+        if address is None:
+            address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
         progress = Progress()
         started = time.perf_counter()
         try:

@@ -3,14 +3,20 @@
 Reads list every record set of a zone once per pass (one call per zone, pages followed); writes
 are conditional on the etag read (compare-and-swap) or on absence. SDK and identity exceptions are
 translated here into dnsctl's outcomes and errors, with what to fix where it is known.
+
+Waits are bounded: a throttled call waits for Retry-After only up to `azure.max_retry_after` (a longer
+one fails the call at once), and the calls of one pass end by `azure.deadline` after the pass began.
 """
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import ipaddress
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +33,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
 
@@ -121,6 +129,40 @@ def _value(rs: RecordSet, rtype: RecordType) -> RecordValue | None:
     return RecordValue(RecordType.A, addresses, ttl)
 
 
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a response asks for (Retry-After in seconds or as an HTTP date), None if it asks none."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
+    """azure-core's retry policy, except that a Retry-After longer than `max_retry_after` is not waited
+    for: the response is returned as it is, so the call fails at once and the caller reports it."""
+
+    def __init__(self, *, max_retry_after: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_retry_after = max_retry_after
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        wait = retry_after_seconds(response.http_response.headers)
+        if wait is not None and wait > self.max_retry_after:
+            return False
+        return bool(super().is_retry(settings, response))
+
+
 def _type_of(rs: RecordSet) -> RecordType | None:
     name = (rs.type or "").rsplit("/", 1)[-1].upper()
     return RecordType(name) if name in RecordType.__members__ else None
@@ -144,6 +186,32 @@ class AzureTarget:
             self._call_kwargs["enforce_https"] = False
         self._retry: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": retry_backoff}
         self._profiles = {p.name: p for p in spec.profiles}
+        self._ends_at: float | None = None  # loop time when the current pass must be over
+
+    def begin_pass(self) -> None:
+        # The budget starts with the pass's first call (see _left).
+        self._ends_at = None
+
+    def _left(self) -> float:
+        now = asyncio.get_running_loop().time()
+        if self._ends_at is None:
+            self._ends_at = now + self.spec.azure.deadline
+        return self._ends_at - now
+
+    def _past_deadline(self) -> str:
+        return (
+            f"the pass ran past azure.deadline ({self.spec.azure.deadline:g}s) and stopped; "
+            "Azure is slow or throttling"
+        )
+
+    def _throttle_hint(self, e: HttpResponseError) -> str:
+        wait = retry_after_seconds(getattr(e.response, "headers", None))
+        if e.status_code == 429 and wait is not None and wait > self.spec.azure.max_retry_after:
+            return (
+                f"Azure asked to wait {wait:g}s (Retry-After), longer than azure.max_retry_after "
+                f"({self.spec.azure.max_retry_after:g}s): the call failed instead of waiting"
+            )
+        return _status_hint(e.status_code)
 
     def _client(self, subscription: str) -> PrivateDnsManagementClient:
         client = self._clients.get(subscription)
@@ -151,7 +219,12 @@ class AzureTarget:
             if self._credential is None:
                 self._credential = make_credential(self.spec.azure)
             client = PrivateDnsManagementClient(
-                self._credential, subscription, base_url=self.spec.azure.base_url, **self._retry
+                self._credential,
+                subscription,
+                base_url=self.spec.azure.base_url,
+                retry_policy=BoundedRetryPolicy(
+                    max_retry_after=self.spec.azure.max_retry_after, **self._retry
+                ),
             )
             self._clients[subscription] = client
         return client
@@ -179,11 +252,14 @@ class AzureTarget:
     async def _list_zone(self, sub: str, rg: str, zone: str) -> dict[str, dict[RecordType, RecordSet]]:
         by_name: dict[str, dict[RecordType, RecordSet]] = {}
         try:
-            pages = self._client(sub).record_sets.list(rg, zone, **self._call_kwargs)
-            async for rs in pages:
-                rtype = _type_of(rs)
-                if rtype is not None and rs.name is not None:
-                    by_name.setdefault(rs.name.lower(), {})[rtype] = rs
+            async with asyncio.timeout(max(self._left(), 0.0)):
+                pages = self._client(sub).record_sets.list(rg, zone, **self._call_kwargs)
+                async for rs in pages:
+                    rtype = _type_of(rs)
+                    if rtype is not None and rs.name is not None:
+                        by_name.setdefault(rs.name.lower(), {})[rtype] = rs
+        except TimeoutError:
+            raise TargetError(f"reading zone {zone} did not finish: {self._past_deadline()}") from None
         except ResourceNotFoundError as e:
             raise TargetError(
                 f"zone {zone} was not found in resource group {rg} of subscription {sub}",
@@ -196,7 +272,9 @@ class AzureTarget:
             ) from None
         except HttpResponseError as e:
             raise TargetError(
-                f"reading zone {zone} failed: HTTP {e.status_code}: {_brief(e)}", status=e.status_code
+                f"reading zone {zone} failed: HTTP {e.status_code}: {_brief(e)}",
+                hint=self._throttle_hint(e),
+                status=e.status_code,
             ) from None
         except AzureError as e:
             raise TargetError(f"reading zone {zone} failed: {_brief(e)}", hint=_credential_hint(e)) from None
@@ -206,6 +284,40 @@ class AzureTarget:
         return await apply_in_order(changes, self._apply_one)
 
     async def _apply_one(self, c: Change) -> ChangeResult:
+        """One change within the pass's deadline; the create half of a type switch is tried again
+        until it lands or the deadline comes, because until then the name has no record at all."""
+        tries = 0
+        while True:
+            left = self._left()
+            if left <= 0:
+                return ChangeResult(c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}")
+            try:
+                async with asyncio.timeout(left):
+                    result, transient = await self._attempt(c)
+            except TimeoutError:
+                return ChangeResult(c, Outcome.FAILED, error=f"stopped: {self._past_deadline()}")
+            tries += 1
+            if not (transient and c.type_switch and c.action is Action.CREATE):
+                return result
+            pause = min(2.0 ** (tries - 1), 10.0)
+            if self._left() <= pause:
+                return ChangeResult(
+                    c,
+                    Outcome.FAILED,
+                    error=f"{result.error} (tried {tries} times within azure.deadline)",
+                    hint=f"{c.name} has no record until a later pass creates it",
+                )
+            log.warning(
+                "%s: the create half of the type switch failed (%s); the name has no record: trying again "
+                "in %.0fs",
+                c.name,
+                result.error,
+                pause,
+            )
+            await asyncio.sleep(pause)
+
+    async def _attempt(self, c: Change) -> tuple[ChangeResult, bool]:
+        """The change's SDK call, and whether a failure is worth trying again (throttling, 5xx, network)."""
         profile = self._profiles[c.profile]
         az = profile.azure
         assert az is not None
@@ -222,7 +334,7 @@ class AzureTarget:
                     match_condition=MatchConditions.IfNotModified,
                     **self._call_kwargs,
                 )
-                return ChangeResult(c, Outcome.APPLIED)
+                return ChangeResult(c, Outcome.APPLIED), False
             assert c.after is not None
             body = RecordSet(properties=_properties(c.after, c.metadata))
             if c.action is Action.CREATE:
@@ -247,37 +359,31 @@ class AzureTarget:
                     match_condition=MatchConditions.IfNotModified,
                     **self._call_kwargs,
                 )
-            return ChangeResult(c, Outcome.APPLIED, etag=rs.etag)
+            return ChangeResult(c, Outcome.APPLIED, etag=rs.etag), False
         except (ResourceModifiedError, ResourceNotFoundError) as e:
-            return ChangeResult(
-                c, Outcome.CONFLICT, error=f"the record changed since it was read ({_brief(e)})"
-            )
+            error = f"the record changed since it was read ({_brief(e)})"
+            return ChangeResult(c, Outcome.CONFLICT, error=error), False
         except ResourceExistsError as e:
             if e.status_code == 412:
-                return ChangeResult(
-                    c, Outcome.CONFLICT, error="the record was created by someone else meanwhile"
-                )
+                error = "the record was created by someone else meanwhile"
+                return ChangeResult(c, Outcome.CONFLICT, error=error), False
+            hint = "another record type holds the name (a CNAME cannot share it)"
             return ChangeResult(
-                c,
-                Outcome.FAILED,
-                error=f"HTTP {e.status_code}: {_brief(e)}",
-                hint="another record type holds the name (a CNAME cannot share it)",
-            )
+                c, Outcome.FAILED, error=f"HTTP {e.status_code}: {_brief(e)}", hint=hint
+            ), False
         except ClientAuthenticationError as e:
-            return ChangeResult(c, Outcome.FAILED, error=f"HTTP {e.status_code}: {_brief(e)}", hint=ROLE_HINT)
+            error = f"HTTP {e.status_code}: {_brief(e)}"
+            return ChangeResult(c, Outcome.FAILED, error=error, hint=ROLE_HINT), False
         except HttpResponseError as e:
             if e.status_code == 412:
-                return ChangeResult(c, Outcome.CONFLICT, error=_brief(e))
-            return ChangeResult(
-                c,
-                Outcome.FAILED,
-                error=f"HTTP {e.status_code}: {_brief(e)}",
-                hint=_status_hint(e.status_code),
-            )
+                return ChangeResult(c, Outcome.CONFLICT, error=_brief(e)), False
+            transient = e.status_code is not None and (e.status_code in (408, 429) or e.status_code >= 500)
+            error = f"HTTP {e.status_code}: {_brief(e)}"
+            return ChangeResult(c, Outcome.FAILED, error=error, hint=self._throttle_hint(e)), transient
         except (ServiceRequestError, ServiceResponseError) as e:
-            return ChangeResult(c, Outcome.FAILED, error=f"cannot reach Azure: {_brief(e)}")
+            return ChangeResult(c, Outcome.FAILED, error=f"cannot reach Azure: {_brief(e)}"), True
         except AzureError as e:
-            return ChangeResult(c, Outcome.FAILED, error=_brief(e), hint=_credential_hint(e))
+            return ChangeResult(c, Outcome.FAILED, error=_brief(e), hint=_credential_hint(e)), False
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -27,6 +27,10 @@ class ChangeResult:
 
 
 class Target(Protocol):
+    def begin_pass(self) -> None:
+        """A reconcile pass starts: its calls share one time budget (Azure: `azure.deadline`)."""
+        ...
+
     async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
         """What is published for each profile, by profile name. Raises TargetError if it cannot read."""
         ...

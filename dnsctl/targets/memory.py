@@ -40,6 +40,9 @@ class MemoryTarget:
         self.records.setdefault(key, {})[rtype] = stored
         return stored
 
+    def begin_pass(self) -> None:
+        return None
+
     async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
         self.reads += 1
         out = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dnsctl.core.health import MonitorStatus
-from dnsctl.core.model import EndpointStatus, Failback, IsolationGuardSpec, Override, ViewSpec
+from dnsctl.core.model import EndpointStatus, Failback, IsolationGuardSpec, Override, ViewSpec, WhenAllDown
+from dnsctl.core.results import CanaryResult, FailureReason
 from dnsctl.core.routing import DecisionKind
 from dnsctl.core.state import (
     ISOLATION_REASON,
@@ -17,6 +20,11 @@ from dnsctl.core.state import (
 )
 
 from .factories import T0, Engine, endpoint, fail, ok, profile, result, spec
+
+
+def round_all_one(e: Engine, up: bool) -> None:
+    e.round({"eastus": up, "westeurope": up})
+
 
 CHECKING, ONLINE, DEGRADED = MonitorStatus.CHECKING, MonitorStatus.ONLINE, MonitorStatus.DEGRADED
 UP = {"eastus": True, "westeurope": True}
@@ -268,16 +276,67 @@ def test_isolation_needs_every_endpoint_of_every_profile() -> None:
     assert primary(e, "other") == "eastus"
 
 
-def test_isolation_uses_the_last_result_of_endpoints_probed_on_another_schedule() -> None:
+def test_isolation_needs_every_failure_in_the_same_round() -> None:
+    # "other" failed everywhere in an earlier round; that does not make this round's failures isolation.
     e = two_profiles()
     round_all(e, UP)
-    # "other" was last seen failing everywhere, then "myregistry" fails everywhere: isolated.
     e.round(ALL_FAIL, profile="other")
-    assert e.decision("other") is not None
     out = e.round(ALL_FAIL, profile="myregistry")
-    assert out.isolated
-    assert is_isolated(e.spec, e.states, [fail("eastus", e.now, profile="myregistry")])
-    assert not is_isolated(e.spec, e.states, [ok("eastus", e.now, profile="myregistry")])
+    assert not out.isolated
+    both = [fail(ep, e.now, profile=p) for p in ("myregistry", "other") for ep in UP]
+    assert is_isolated(e.spec, both)
+    assert not is_isolated(e.spec, [fail("eastus", e.now, profile="myregistry")])
+    assert not is_isolated(e.spec, [*both[:-1], ok("westeurope", e.now, profile="other")])
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        FailureReason.HTTP_STATUS,
+        FailureReason.REFUSED,
+        FailureReason.RESET,
+        FailureReason.TLS,
+        FailureReason.TIMEOUT,
+    ],
+)
+def test_answers_that_prove_the_path_never_trip_the_guard(reason: FailureReason) -> None:
+    # A 503, a refusal, a reset, a TLS error, a connected-but-silent server: the endpoint is down, we are not.
+    e = Engine(spec(profile(when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")))
+    round_all_one(e, True)
+    for _ in range(3):
+        out = e.feed([fail(ep, e.now, reason=reason) for ep in UP])
+        assert not out.isolated
+    d = e.decision()
+    assert d is not None and d.kind is DecisionKind.ALL_DOWN and d.fallback == "myregistry.azurecr.io"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS, FailureReason.TLS_TIMEOUT],
+)
+def test_silence_from_every_endpoint_of_one_profile_is_isolation(reason: FailureReason) -> None:
+    e = Engine(spec(profile(when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")))
+    round_all_one(e, True)
+    for _ in range(3):
+        out = e.feed([fail(ep, e.now, reason=reason) for ep in UP])
+        assert out.isolated
+    d = e.decision()
+    assert d is not None and d.kind is DecisionKind.FROZEN and d.endpoints == ("eastus",)
+
+
+def test_a_canary_that_answers_lets_the_all_down_policy_apply() -> None:
+    e = Engine(spec(profile(when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")))
+    round_all_one(e, True)
+    canary = [CanaryResult("168.63.129.16:53", True)]
+    for _ in range(3):
+        out = step(e.spec, e.states, [fail(ep, e.now) for ep in UP], e.now, canaries=canary)
+        e.states = out.states
+        e.now += 10
+        assert not out.isolated
+    d = e.decision()
+    assert d is not None and d.fallback == "myregistry.azurecr.io"
+    silent = [CanaryResult("168.63.129.16:53", False)]
+    assert is_isolated(e.spec, [fail(ep, e.now) for ep in UP], silent)
 
 
 def test_isolation_guard_disabled_lets_everything_go_down() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,8 +39,9 @@ class Replicas:
         self.servers[region].set_behaviour(behaviour)
 
     def set_all(self, behaviour: str) -> None:
-        for server in self.servers.values():
-            server.set_behaviour(behaviour)
+        """Switch every region at the same moment (one thread each), like a network cut would."""
+        with ThreadPoolExecutor(len(self.servers)) as pool:
+            list(pool.map(lambda server: server.set_behaviour(behaviour), self.servers.values()))
 
 
 class WatchedEmulator(AzureEmulator):

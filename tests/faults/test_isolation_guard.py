@@ -1,5 +1,5 @@
-"""The controller's own network cut (`dnsctl run` as a process): every probe of every profile fails at
-once, and the isolation guard freezes the records instead of sending every profile to its fallback."""
+"""The controller's own network cut (`dnsctl run` as a process): no probe of any profile gets an answer,
+and the isolation guard freezes the records instead of sending every profile to its fallback."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def test_isolation_guard_freezes_then_resumes(
         baseline = d.get("/metrics").text
         emulator.reset_request_log()
 
-        # The network goes dark: every replica refuses at once.
-        replicas.set_all("stopped")
+        # The network goes dark: no replica answers at all (a refusal would prove the path works).
+        replicas.set_all("blackhole")
 
         def failed_enough() -> bool:
             now = d.get("/metrics").text

@@ -13,6 +13,7 @@ from dnsctl.core.plan import (
     STATE_KEY,
     Action,
     Change,
+    Origin,
     Plan,
     Published,
     ReadRecord,
@@ -152,8 +153,17 @@ def test_keep_last_keeps_an_existing_record_as_it_is() -> None:
     assert changes == []
 
 
-def test_keep_last_with_nothing_published_creates_the_fallback_choice() -> None:
-    changes, _ = plan_profile(profile(), published(), decide("eastus", keep=True))
+def test_keep_last_with_nothing_published_creates_nothing_and_says_so() -> None:
+    # Publishing an endpoint that is down would be a guess: keep-last has nothing to keep.
+    changes, refused = plan_profile(profile(), published(), decide("eastus", keep=True))
+    assert changes == [] and refused is None
+    plan = make_plan([profile()], {"myregistry": published()}, {"myregistry": decide("eastus", keep=True)})
+    assert plan.changes == () and plan.unpublished == ("myregistry",)
+
+
+def test_serve_first_with_nothing_published_creates_the_record() -> None:
+    all_down = Decision(DecisionKind.ALL_DOWN, ("eastus",), "no endpoint Online; serving eastus", 100.0)
+    changes, _ = plan_profile(profile(), published(), all_down)
     assert changes[0].action is Action.CREATE and changes[0].after == cname(EAST)
 
 
@@ -197,3 +207,57 @@ def test_state_writes_do_not_count_toward_the_safety_limit() -> None:
 def test_an_emptying_change_is_refused_even_with_force() -> None:
     empty = Change("p", "z/p", Action.UPDATE, cname(EAST), RecordValue(RecordType.A, (), 30), "r", "e")
     assert any("empty" in p for p in safety_problems(Plan((empty,)), 10, force=True))
+
+
+# --- failover versus configuration changes -------------------------------------------------------
+
+
+def _failover(i: int) -> Change:
+    return replace(_update(i), origin=Origin.HEALTH)
+
+
+def test_failover_changes_do_not_count_toward_the_safety_limit() -> None:
+    plan = Plan(tuple(_failover(i) for i in range(20)))
+    assert safety_problems(plan, 5, force=False) == []
+    mixed = Plan((*plan.changes, *(_update(i) for i in range(6))))
+    [problem] = safety_problems(mixed, 5, force=False)
+    assert "6 configuration changes" in problem and "20 failover" in problem
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "origin"),
+    [
+        (cname(EAST), cname(WEST), Origin.HEALTH),  # failover between configured endpoints
+        (cname(WEST), cname(EAST), Origin.HEALTH),  # failback
+        (cname(EAST), cname("myregistry.azurecr.io"), Origin.HEALTH),  # when_all_down fallback
+        (cname("old.eastus.example"), cname(EAST), Origin.CONFIG),  # a new target name
+        (cname(EAST, ttl=300), cname(WEST), Origin.CONFIG),  # a TTL edit rides along
+    ],
+)
+def test_an_update_says_whether_health_or_configuration_caused_it(
+    before: RecordValue, after: RecordValue, origin: Origin
+) -> None:
+    p = replace(profile(), when_all_down=WhenAllDown.FALLBACK, fallback="myregistry.azurecr.io")
+    target = after.values[0]
+    d = (
+        decide(fallback=target)
+        if target == "myregistry.azurecr.io"
+        else decide("eastus" if target == EAST else "westeurope")
+    )
+    rec = ReadRecord(before, "e1", dict(OWNED))
+    changes, _ = plan_profile(p, published((RecordType.CNAME, rec)), d)
+    assert changes[0].action is Action.UPDATE and changes[0].origin is origin
+
+
+def test_creation_adoption_and_type_switches_are_configuration() -> None:
+    p = profile(adopt=True, allow_type_change=True)
+    created, _ = plan_profile(p, published(), decide("eastus"))
+    adopted, _ = plan_profile(
+        p, published((RecordType.CNAME, ReadRecord(cname(WEST), "e1", {}))), decide("eastus")
+    )
+    a_rec = ReadRecord(RecordValue(RecordType.A, ("10.1.0.5",), 30), "e2", dict(OWNED))
+    switched, _ = plan_profile(p, published((RecordType.A, a_rec)), decide("eastus"))
+    for c in (*created, *adopted, *switched):
+        assert c.counts_toward_limit, c
+    assert [c.type_switch for c in switched] == [True, True]
+    assert all("no record between the delete and the create" in c.reason for c in switched)

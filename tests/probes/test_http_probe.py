@@ -141,7 +141,7 @@ async def test_hang_before_tls_is_a_timeout_not_a_connect_timeout(
 ) -> None:
     registry.set_behaviour("hang")
     result = await https_probe(prober, registry, pki, timeout=SHORT)
-    assert (result.ok, result.reason) == (False, FailureReason.TIMEOUT)
+    assert (result.ok, result.reason) == (False, FailureReason.TLS_TIMEOUT)
     assert "TLS handshake" in result.detail
 
 

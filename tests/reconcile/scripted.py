@@ -11,11 +11,25 @@ from dnsctl.core.results import FailureReason, ProbeResult
 
 class ScriptedProber:
     def __init__(self) -> None:
-        self.down: set[str] = set()
+        self.down: set[str] = set()  # these refuse connections: down, and the path works
+        self.silent: set[str] = set()  # these never answer (connect timeout): nothing is known
         self.calls = 0
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         self.calls += 1
+        if endpoint.name in self.silent:
+            return ProbeResult(
+                profile.name,
+                endpoint.name,
+                now,
+                False,
+                5.0,
+                address or endpoint.target,
+                reason=FailureReason.CONNECT_TIMEOUT,
+                detail="no TCP connection within 5s",
+            )
         if endpoint.name in self.down:
             return ProbeResult(
                 profile.name,

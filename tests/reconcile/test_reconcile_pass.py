@@ -16,6 +16,7 @@ from dnsctl.core.model import (
     SafetySpec,
 )
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
+from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
 from dnsctl.reconcile import ExitCode, StateFile, reconcile_once
 from dnsctl.targets.memory import MemoryTarget
@@ -116,11 +117,24 @@ async def test_all_down_keeps_the_record_and_exits_degraded() -> None:
 async def test_isolation_guard_freezes_instead_of_failing_over() -> None:
     h = Harness(make_spec(n_profiles=2))
     await h.run()
-    h.prober.down.update({"eastus", "westeurope"})
+    h.prober.silent.update({"eastus", "westeurope"})
     for _ in range(5):
         r = await h.run()
     assert h.cname() == EAST
     assert r.outcome is not None and r.outcome.isolated  # type: ignore[attr-defined]
+    assert r.exit_code is ExitCode.DEGRADED  # type: ignore[attr-defined]
+
+
+async def test_refusals_everywhere_are_an_outage_not_isolation() -> None:
+    # A refusal proves the path to the endpoint works: the all-down policy applies, the guard stays out.
+    h = Harness(make_spec(n_profiles=2))
+    await h.run()
+    h.prober.down.update({"eastus", "westeurope"})
+    for _ in range(3):
+        r = await h.run()
+    assert r.outcome is not None and not r.outcome.isolated  # type: ignore[attr-defined]
+    d = r.outcome.states["myregistry"].decision  # type: ignore[attr-defined]
+    assert d is not None and d.kind is DecisionKind.ALL_DOWN
 
 
 async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_blindly() -> None:

@@ -5,7 +5,7 @@ In a test (sync or async; the server runs its own event loop in a thread)::
     pki = RegistryPki(tmp_path)                       # trustme: trusted CA, server certs, untrusted CA
     with RegistryServer("127.0.0.2", tls=pki.server_context()) as server:
         server.port                                   # ephemeral port, kept across stop/start
-        server.set_behaviour("503")                   # healthy | 503 | slow | reset | stopped | hang
+        server.set_behaviour("503")                   # healthy 503 slow reset stopped hang blackhole
         server.requests[-1].header("host")            # what the server saw, including the TLS SNI
 
 As a separate process (``python -m tests.support.registry --host 127.0.0.3 --tls-pem server.pem``), driven
@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import select
 import socket
 import ssl
 import struct
@@ -67,6 +68,7 @@ class Behaviour(StrEnum):
     RESET = "reset"  # reads the request (after TLS), then resets the connection (RST)
     STOPPED = "stopped"  # listening socket closed: connection refused
     HANG = "hang"  # accepts the TCP connection, then never says anything (not even TLS)
+    BLACKHOLE = "blackhole"  # SYNs go unanswered (a full accept queue): a connect timeout, as if cut off
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +160,7 @@ class RegistryServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._blackhole: list[socket.socket] = []
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -167,7 +170,11 @@ class RegistryServer:
         )
         self._thread.start()
         try:
-            if self._behaviour is not Behaviour.STOPPED:
+            if self._behaviour is Behaviour.BLACKHOLE:
+                if self._port == 0:
+                    raise ValueError("a server that starts as a black hole needs an explicit port")
+                self._open_blackhole()
+            elif self._behaviour is not Behaviour.STOPPED:
                 self._run(self._listen())
             elif self._port == 0:
                 raise ValueError("a server that starts stopped needs an explicit port")
@@ -180,6 +187,7 @@ class RegistryServer:
         if self._loop is None or self._thread is None:
             return
         self._run(self._close(listener=True, connections=True))
+        self._close_blackhole()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -233,15 +241,49 @@ class RegistryServer:
         """Switch behaviour; `stopped` closes the port and open connections, leaving it reopens the port."""
         new = Behaviour(behaviour)
         old, self._behaviour = self._behaviour, new
-        if new is Behaviour.STOPPED and old is not Behaviour.STOPPED:
-            self._run(self._close(listener=True, connections=True))
-        elif old is Behaviour.STOPPED and new is not Behaviour.STOPPED:
+        closed = (Behaviour.STOPPED, Behaviour.BLACKHOLE)
+        if new is old:
+            return
+        if old not in closed and new in closed:
+            # A cut network does not reset connections already open: let those finish their answer.
+            self._run(self._close(listener=True, connections=new is Behaviour.STOPPED))
+        # Leaving a black hole, the new listener opens before the old one closes (SO_REUSEPORT), so
+        # that no connection is refused in between.
+        if new is Behaviour.BLACKHOLE:
+            self._open_blackhole()
+        elif old in closed and new is not Behaviour.STOPPED:
             self._run(self._listen())
+        if old is Behaviour.BLACKHOLE:
+            self._close_blackhole()
 
     def clear(self) -> None:
         """Forget the requests seen so far."""
         with self._lock:
             self._requests.clear()
+
+    def _open_blackhole(self) -> None:
+        """Listen without ever accepting, and fill the accept queue: further SYNs are dropped."""
+        listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        listener.bind((self.host, self._port))
+        listener.listen(0)
+        self._blackhole = [listener]
+        for _ in range(64):
+            filler = socket.socket(listener.family)
+            filler.setblocking(False)
+            filler.connect_ex((self.host, self._port))
+            self._blackhole.append(filler)
+            _, writable, _ = select.select([], [filler], [], 0.05)
+            if not writable:
+                return
+        self._close_blackhole()
+        raise RuntimeError("the accept queue never filled up")
+
+    def _close_blackhole(self) -> None:
+        for sock in self._blackhole:
+            sock.close()
+        self._blackhole = []
 
     # --- inside the server thread -------------------------------------------------------------------
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -249,7 +291,9 @@ class RegistryServer:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self._port, reuse_address=True)
+        self._server = await asyncio.start_server(
+            self._handle, self.host, self._port, reuse_address=True, reuse_port=True
+        )
         self._port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self, *, listener: bool, connections: bool) -> None:

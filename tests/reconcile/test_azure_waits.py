@@ -1,0 +1,94 @@
+"""The Azure target's bounded waits, with the real SDK against the emulator: the create half of a type
+switch is tried again within azure.deadline, and nothing runs past it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dnsctl.clock import ManualClock
+from dnsctl.core.model import (
+    AzureCredentialKind,
+    AzureRecordSpec,
+    AzureSpec,
+    DnsctlSpec,
+    EndpointSpec,
+    MonitorSpec,
+    ProfileSpec,
+)
+from dnsctl.emulator import AzureEmulator, ZoneId
+from dnsctl.engine import Engine
+from dnsctl.reconcile import ExitCode, reconcile_once
+from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
+from dnsctl.targets.base import Outcome
+
+from .scripted import ScriptedProber
+
+ZONE = ZoneId("00000000-0000-0000-0000-000000000000", "rg", "privatelink.azurecr.io")
+EAST = "myregistry.eastus.geo.azurecr.io"
+OWNED = {"managed-by": "dnsctl", "dnsctl-profile": "myregistry"}
+
+
+@pytest.fixture
+def emulator() -> Iterator[AzureEmulator]:
+    with AzureEmulator() as emu:
+        emu.add_zone(ZONE)
+        emu.seed_record_set(
+            ZONE, "A", "myregistry", {"ttl": 30, "aRecords": [{"ipv4Address": "10.1.0.5"}], "metadata": OWNED}
+        )
+        yield emu
+
+
+def spec(emulator: AzureEmulator, deadline: float) -> DnsctlSpec:
+    profile = ProfileSpec(
+        name="myregistry",
+        fqdn="myregistry.azurecr.io",
+        endpoints=(EndpointSpec("eastus", EAST, 1, addresses=("10.1.0.5",)),),
+        monitor=MonitorSpec(fall=1, rise=1),
+        azure=AzureRecordSpec(
+            ZONE.subscription, ZONE.resource_group, ZONE.name, "myregistry", allow_type_change=True
+        ),
+    )
+    azure = AzureSpec(credential=AzureCredentialKind.STATIC, base_url=emulator.base_url, deadline=deadline)
+    return DnsctlSpec(profiles=(profile,), azure=azure)
+
+
+async def switch(emulator: AzureEmulator, deadline: float) -> object:
+    s = spec(emulator, deadline)
+    target = AzureTarget(s, StaticTokenCredential("t"), retry_total=1, retry_backoff=0.01)
+    try:
+        return await reconcile_once(Engine(s, ScriptedProber(), ManualClock()), target)
+    finally:
+        await target.close()
+
+
+async def test_the_create_half_of_a_type_switch_is_tried_again(emulator: AzureEmulator) -> None:
+    # Three 500s on the create: the SDK's own retry takes two, dnsctl tries again after a pause.
+    emulator.inject_error(3, status=500, applies_to="write", path_contains="/CNAME/")
+    report = await switch(emulator, deadline=20)
+    assert [(r.change.action.value, r.outcome) for r in report.results] == [  # type: ignore[attr-defined]
+        ("delete", Outcome.APPLIED),
+        ("create", Outcome.APPLIED),
+    ]
+    assert report.exit_code is ExitCode.CONVERGED  # type: ignore[attr-defined]
+    puts = [r.status for r in emulator.request_log() if r.method == "PUT"]
+    assert puts[:3] == [500, 500, 500] and puts[3] in (200, 201), "two SDK tries, then dnsctl's own"
+    assert emulator.record_set(ZONE, "A", "myregistry") is None
+    rs = emulator.record_set(ZONE, "CNAME", "myregistry")
+    assert rs is not None and rs["properties"]["cnameRecord"]["cname"] == EAST
+
+
+async def test_retries_of_the_create_stop_at_the_deadline_and_say_the_name_is_empty(
+    emulator: AzureEmulator,
+) -> None:
+    emulator.inject_error(10_000, status=503, applies_to="write", path_contains="/CNAME/")
+    started = time.monotonic()
+    report = await switch(emulator, deadline=2.5)
+    assert time.monotonic() - started < 2.5 + 2
+    delete, create = report.results  # type: ignore[attr-defined]
+    assert delete.outcome is Outcome.APPLIED and create.outcome is Outcome.FAILED
+    assert "within azure.deadline" in create.error and "no record until a later pass" in create.hint
+    assert "no record between the delete and the create" in create.change.reason
+    assert report.exit_code is ExitCode.FAILED  # type: ignore[attr-defined]
