@@ -104,17 +104,31 @@ def test_once_exits_4_when_no_replica_is_online(
     for s in servers.values():
         s.set_behaviour("503")
     cfg = config(tmp_path, port, when_all_down="serve-first")
+    # A 503 proves that the network works: the replicas are down, not us, so the all-down policy applies.
     run = once(cfg)
-    # Everything failing at once is the isolation guard's case: nothing is written on ignorance.
     assert run.returncode == 4, run.stdout + run.stderr
-    assert "isolation guard" in run.stderr
+    assert "isolation guard" not in run.stderr.lower()
+    assert "degraded: myregistry" in run.stderr
+    assert hosts(tmp_path) == [f"http://eastus.lab.test:{port}"]  # serve-first
+
+
+def test_once_writes_nothing_when_every_replica_is_silent(
+    tmp_path: Path, registries: tuple[int, dict[str, RegistryServer]]
+) -> None:
+    port, servers = registries
+    for s in servers.values():
+        s.set_behaviour("blackhole")
+    cfg = config(tmp_path, port, when_all_down="serve-first")
+    # Every connect times out: the likelier cause is this node's own network, so nothing is written.
+    run = once(cfg)
+    assert run.returncode == 4, run.stdout + run.stderr
+    assert "isolation guard" in run.stderr.lower()
     assert not (tmp_path / "certs.d" / "myregistry.azurecr.io" / "hosts.toml").exists()
     doc = yaml.safe_load(cfg.read_text())
     doc["isolation_guard"] = {"enabled": False}
     cfg.write_text(yaml.safe_dump(doc))
     run = once(cfg)
     assert run.returncode == 4, run.stdout + run.stderr
-    assert "degraded: myregistry" in run.stderr
     assert hosts(tmp_path) == [f"http://eastus.lab.test:{port}"]  # serve-first
 
 
