@@ -38,18 +38,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except ConfigError as e:
-        print(f"dnsctl: invalid configuration ({len(e.problems)} problem(s)):", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return ExitCode.BAD_CONFIG
     except DnsctlError as e:
-        print(f"dnsctl: {e}", file=sys.stderr)
-        return ExitCode.FAILED
+        return _report_error(e)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader (| head) went away: not an error of ours
         return ExitCode.CONVERGED
+
+
+def _report_error(e: DnsctlError) -> int:
+    """The one place an error becomes a message and an exit code."""
+    if isinstance(e, ConfigError):
+        print(f"dnsctl: invalid configuration ({len(e.problems)} problem(s)):", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {logs.redact(str(problem))}", file=sys.stderr)
+        return ExitCode.BAD_CONFIG
+    hint = getattr(e, "hint", "")
+    message = f"{e}; {hint}" if hint else str(e)
+    if e.transient:
+        message += " (this may pass: try again later)"
+    print(f"dnsctl: {logs.redact(message)}", file=sys.stderr)
+    return ExitCode.FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,9 +182,10 @@ def cmd_completion(args: argparse.Namespace) -> int:
     return ExitCode.CONVERGED
 
 
-def _load(args: argparse.Namespace) -> tuple[Path, DnsctlSpec]:
+def _load(args: argparse.Namespace, *, serving: bool = True) -> tuple[Path, DnsctlSpec]:
+    """`serving`: the command runs the admin API (`validate` checks as if it did)."""
     path = config_path(args.config)
-    return path, load(path)
+    return path, load(path, serving=serving, validating=args.command == "validate")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -192,7 +202,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    _, spec = _load(args)
+    _, spec = _load(args, serving=False)
     if args.profile:
         unknown = [n for n in args.profile if n not in {p.name for p in spec.profiles}]
         if unknown:
@@ -230,7 +240,7 @@ async def _check(spec: DnsctlSpec, rounds: int) -> dict[str, Any]:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    _, spec = _load(args)
+    _, spec = _load(args, serving=False)
     if not any(p.azure is not None for p in spec.profiles):
         raise ConfigError(["profiles: no profile has an `azure` record to reconcile"])
     dry_run = args.command == "plan" or args.dry_run
@@ -531,7 +541,7 @@ def _admin_url(args: argparse.Namespace) -> str:
     if args.url:
         return str(args.url).rstrip("/")
     path = config_path(args.config)
-    listen = load(path).admin.listen if path.exists() else None
+    listen = load(path, serving=False).admin.listen if path.exists() else None
     if listen is None:
         return "http://127.0.0.1:9153"
     return f"http://{listen}"

@@ -1,24 +1,107 @@
-"""dnsctl's own error types; library exceptions become these at the edge that calls the library."""
+"""dnsctl's own error types; library exceptions become these at the edge that calls the library.
+
+One tree: every error dnsctl raises on purpose is a DnsctlError, and says whether trying again
+later may succeed (`transient`). Only `dnsctl.cli.main` turns them into messages and exit codes.
+"""
 
 from __future__ import annotations
+
+import errno
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 class DnsctlError(Exception):
     """Base of every error dnsctl raises on purpose."""
 
+    transient: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One configuration problem: where it is, what is wrong, and where the value came from.
+
+    `source` is `FILE:LINE` (or just `FILE`) for a value read from the file, or the name of the
+    `DNSCTL_*` environment variable that set it; empty for problems with no source (a flag).
+    """
+
+    location: str
+    message: str
+    source: str = ""
+
+    def __str__(self) -> str:
+        parts = [x for x in (self.source, self.location, self.message) if x]
+        return ": ".join(parts)
+
 
 class ConfigError(DnsctlError):
-    """The configuration is invalid; `problems` lists every problem with its location."""
+    """The configuration is invalid; `problems` lists every problem with its location and source."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    def __init__(self, problems: Iterable[Problem | str]) -> None:
+        self.problems: list[Problem] = [p if isinstance(p, Problem) else Problem("", p) for p in problems]
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class OperatorError(DnsctlError):
+    """An operator request that names something that does not exist, or is not allowed now."""
+
+
+class ListenError(DnsctlError):
+    """A listen address could not be bound."""
+
+    @classmethod
+    def from_os_error(cls, address: object, exc: OSError) -> ListenError:
+        """The same words for every listener (DNS and admin): `cannot listen on ADDR: address in use`."""
+        if exc.errno == errno.EADDRINUSE:
+            why = "address in use"
+        elif exc.errno == errno.EACCES:
+            why = "permission denied (ports below 1024 need CAP_NET_BIND_SERVICE)"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            why = "no such local address"
+        else:
+            why = (exc.strerror or str(exc)).lower()
+        return cls(f"cannot listen on {address}: {why}")
+
+
+class UpstreamError(DnsctlError):
+    """No upstream resolver answered."""
+
+    transient = True
 
 
 class TargetError(DnsctlError):
     """A DNS target could not be read or written. `hint` says what to fix, when known."""
 
-    def __init__(self, message: str, *, hint: str = "", status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str = "", status: int | None = None, transient: bool | None = None
+    ) -> None:
         self.hint = hint
         self.status = status
+        # Throttling, server errors and lost connections pass; a refusal or a bad request does not.
+        self.transient = (
+            (status is None or status == 429 or status >= 500) if transient is None else transient
+        )
         super().__init__(message)
+
+
+class AzureError(TargetError):
+    """Azure Private DNS refused or failed a request."""
+
+
+class LeaseError(DnsctlError):
+    """A lease operation failed; `taken` means another replica holds the lease."""
+
+    transient = True
+
+    def __init__(self, message: str, *, taken: bool = False, hint: str = "") -> None:
+        self.taken = taken
+        self.hint = hint
+        super().__init__(message)
+
+
+class StateError(DnsctlError):
+    """Stored health state (a state file, record metadata) cannot be read or written."""

@@ -23,7 +23,7 @@ from dnsctl.core.plan import Action, Change, Plan, Published, make_plan, safety_
 from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import DnsctlError, TargetError
+from dnsctl.errors import StateError, TargetError
 from dnsctl.targets.base import ChangeResult, Outcome, Target
 
 audit = logging.getLogger("dnsctl.audit")
@@ -75,18 +75,21 @@ class StateFile:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
-            raise DnsctlError(f"{self.path}: the state file cannot be read: {e}") from None
+            raise StateError(f"{self.path}: the state file cannot be read: {e}") from None
         if not isinstance(data, dict):
-            raise DnsctlError(f"{self.path}: the state file is not a JSON object")
+            raise StateError(f"{self.path}: the state file is not a JSON object")
         return {str(k): str(v) for k, v in data.items()}
 
     def save(self, states: Mapping[str, str]) -> None:
         # Write then rename, so a crash never leaves half a file behind.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".dnsctl-state-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(sorted(states.items())), f, indent=1)
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".dnsctl-state-", dir=self.path.parent)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(dict(sorted(states.items())), f, indent=1)
+            os.replace(tmp, self.path)
+        except OSError as e:
+            raise StateError(f"{self.path}: the state file cannot be written: {e.strerror or e}") from None
 
 
 def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:

@@ -3,18 +3,48 @@
 Field names and meanings follow the reference configuration; fields may be added, never
 renamed. These models check types and single values; rules that span fields live in
 `dnsctl.config.rules`, and `dnsctl.config.convert` turns a valid model into frozen core specs.
+Defaults are written once, on the core specs, and read here with `default(Spec, "field")`
+(tests/config/test_config_defaults.py fails when the two disagree).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dnsctl.config.values import parse_duration, parse_status_range
+from dnsctl.core.model import (
+    AdminSpec,
+    AzureRecordSpec,
+    AzureSpec,
+    CacheSpec,
+    DnsctlSpec,
+    EndpointSpec,
+    HaSpec,
+    IsolationGuardSpec,
+    MonitorSpec,
+    ProfileSpec,
+    RateLimitSpec,
+    ResolverSpec,
+    SafetySpec,
+    ZoneRecordSpec,
+)
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def default(spec: type, name: str) -> Any:
+    """The default of field `name` of a core spec: defaults are written there, once, and read here."""
+    for f in dataclasses.fields(spec):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+    raise LookupError(f"{spec.__name__}.{name} has no default")
 
 
 def _status(value: int | str) -> int | str:
@@ -23,6 +53,10 @@ def _status(value: int | str) -> int | str:
 
 
 StatusCodes = Annotated[int | str, AfterValidator(_status)]
+
+
+def _status_text(r: Any) -> int | str:
+    return r.low if r.low == r.high else str(r)
 
 
 class Strict(BaseModel):
@@ -39,23 +73,25 @@ class RegistryProbeModel(Strict):
 
 
 class MonitorModel(Strict):
-    protocol: Literal["https", "http", "tcp", "registry"] = "https"
+    protocol: Literal["https", "http", "tcp", "registry"] = default(MonitorSpec, "protocol").value
     port: int | None = Field(default=None, ge=1, le=65535)
-    path: str = "/v2/"
-    expected_status: list[StatusCodes] = Field(default_factory=lambda: list[int | str](["200-299", 401]))
-    headers: dict[str, str] = Field(default_factory=lambda: {"User-Agent": "dnsctl"})
+    path: str = default(MonitorSpec, "path")
+    expected_status: list[StatusCodes] = Field(
+        default_factory=lambda: [_status_text(r) for r in default(MonitorSpec, "expected_status")]
+    )
+    headers: dict[str, str] = Field(default_factory=lambda: dict(default(MonitorSpec, "headers")))
     host: str | None = None
     sni: str | None = None
-    verify_tls: bool = True
+    verify_tls: bool = default(MonitorSpec, "verify_tls")
     ca_file: str | None = None
     body_match: str | None = None
-    interval: Duration = 10.0
-    timeout: Duration = 5.0
-    fall: int = 3
-    rise: int = 2
-    flap_window: Duration = 600.0
-    flap_threshold: int = Field(default=3, ge=1)
-    flap_hold: Duration = 120.0
+    interval: Duration = default(MonitorSpec, "interval")
+    timeout: Duration = default(MonitorSpec, "timeout")
+    fall: int = default(MonitorSpec, "fall")
+    rise: int = default(MonitorSpec, "rise")
+    flap_window: Duration = default(MonitorSpec, "flap_window")
+    flap_threshold: int = Field(default=default(MonitorSpec, "flap_threshold"), ge=1)
+    flap_hold: Duration = default(MonitorSpec, "flap_hold")
     registry: RegistryProbeModel | None = None
 
 
@@ -63,11 +99,11 @@ class EndpointModel(Strict):
     name: str
     target: str
     priority: int
-    weight: int = Field(default=1, ge=0)
+    weight: int = Field(default=default(EndpointSpec, "weight"), ge=0)
     region: str | None = None
     addresses: list[str] = Field(default_factory=list)
-    status: Literal["enabled", "disabled"] = "enabled"
-    override: Literal["obey", "up", "down"] = "obey"
+    status: Literal["enabled", "disabled"] = default(EndpointSpec, "status").value
+    override: Literal["obey", "up", "down"] = default(EndpointSpec, "override").value
 
 
 class AzureRecordModel(Strict):
@@ -75,9 +111,9 @@ class AzureRecordModel(Strict):
     resource_group: str
     zone: str
     record: str
-    record_type: Literal["CNAME", "A"] = "CNAME"
-    adopt: bool = False
-    allow_type_change: bool = False
+    record_type: Literal["CNAME", "A"] = default(AzureRecordSpec, "record_type").value
+    adopt: bool = default(AzureRecordSpec, "adopt")
+    allow_type_change: bool = default(AzureRecordSpec, "allow_type_change")
 
 
 Capability = Literal["pull", "resolve", "push"]
@@ -100,35 +136,39 @@ class ProfileMirrorModel(Strict):
 class ProfileModel(Strict):
     name: str
     fqdn: str
-    ttl: int = Field(default=30, ge=1, le=2_147_483_647)
-    routing: Literal["priority", "weighted", "performance"] = "priority"
-    failback: Literal["auto", "manual"] = "auto"
-    failback_hold: Duration = 60.0
-    when_all_down: Literal["keep-last", "serve-all", "serve-first", "fallback"] = "keep-last"
+    ttl: int = Field(default=default(ProfileSpec, "ttl"), ge=1, le=2_147_483_647)
+    routing: Literal["priority", "weighted", "performance"] = default(ProfileSpec, "routing").value
+    failback: Literal["auto", "manual"] = default(ProfileSpec, "failback").value
+    failback_hold: Duration = default(ProfileSpec, "failback_hold")
+    when_all_down: Literal["keep-last", "serve-all", "serve-first", "fallback"] = default(
+        ProfileSpec, "when_all_down"
+    ).value
     fallback: str | None = None
     monitor: MonitorModel = Field(default_factory=MonitorModel)
     endpoints: list[EndpointModel]
     azure: AzureRecordModel | None = None
-    performance_margin: float = Field(default=0.2, ge=0.0, lt=1.0)
-    weight_seed: int = 0
-    startup_grace: Duration = 60.0
+    performance_margin: float = Field(default=default(ProfileSpec, "performance_margin"), ge=0.0, lt=1.0)
+    weight_seed: int = default(ProfileSpec, "weight_seed")
+    startup_grace: Duration = default(ProfileSpec, "startup_grace")
     mirror: ProfileMirrorModel = Field(default_factory=ProfileMirrorModel)
 
 
 class AzureModel(Strict):
-    credential: Literal["default", "workload", "managed", "cli", "static"] = "default"
-    base_url: str = "https://management.azure.com"
+    credential: Literal["default", "workload", "managed", "cli", "static"] = default(
+        AzureSpec, "credential"
+    ).value
+    base_url: str = default(AzureSpec, "base_url")
     client_id: str | None = None
-    max_retry_after: Duration = 60.0
-    deadline: Duration = 120.0
+    max_retry_after: Duration = default(AzureSpec, "max_retry_after")
+    deadline: Duration = default(AzureSpec, "deadline")
 
 
 class CacheModel(Strict):
-    max_entries: int = Field(default=100_000, ge=0)
-    serve_stale: Duration = 3600.0
-    min_ttl: int = Field(default=0, ge=0)
-    max_ttl: int = Field(default=86_400, ge=1)
-    negative_max_ttl: int = Field(default=900, ge=0)
+    max_entries: int = Field(default=default(CacheSpec, "max_entries"), ge=0)
+    serve_stale: Duration = default(CacheSpec, "serve_stale")
+    min_ttl: int = Field(default=default(CacheSpec, "min_ttl"), ge=0)
+    max_ttl: int = Field(default=default(CacheSpec, "max_ttl"), ge=1)
+    negative_max_ttl: int = Field(default=default(CacheSpec, "negative_max_ttl"), ge=0)
 
 
 class ViewModel(Strict):
@@ -141,7 +181,7 @@ class ZoneRecordModel(Strict):
     name: str
     type: str
     value: str
-    ttl: int = Field(default=300, ge=0, le=2_147_483_647)
+    ttl: int = Field(default=default(ZoneRecordSpec, "ttl"), ge=0, le=2_147_483_647)
 
 
 class ZoneModel(Strict):
@@ -150,45 +190,45 @@ class ZoneModel(Strict):
 
 
 class RateLimitModel(Strict):
-    qps: float | None = Field(default=None, ge=0.0)
-    burst: int = Field(default=100, ge=1)
-    slip: int = Field(default=2, ge=0, le=10)
-    ipv4_prefix: int = Field(default=24, ge=8, le=32)
-    ipv6_prefix: int = Field(default=56, ge=16, le=128)
+    qps: float | None = Field(default=default(RateLimitSpec, "qps"), ge=0.0)
+    burst: int = Field(default=default(RateLimitSpec, "burst"), ge=1)
+    slip: int = Field(default=default(RateLimitSpec, "slip"), ge=0, le=10)
+    ipv4_prefix: int = Field(default=default(RateLimitSpec, "ipv4_prefix"), ge=8, le=32)
+    ipv6_prefix: int = Field(default=default(RateLimitSpec, "ipv6_prefix"), ge=16, le=128)
 
 
 class ResolverModel(Strict):
-    listen: list[str] = Field(default_factory=lambda: ["127.0.0.1:5353"])
-    upstreams: list[str] = Field(default_factory=list)
-    allow: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    listen: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "listen")])
+    upstreams: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "upstreams")])
+    allow: list[str] = Field(default_factory=lambda: list(default(ResolverSpec, "allow")))
     cache: CacheModel = Field(default_factory=CacheModel)
     views: list[ViewModel] = Field(default_factory=list)
     zones: list[ZoneModel] = Field(default_factory=list)
-    upstream_timeout: Duration = 2.0
+    upstream_timeout: Duration = default(ResolverSpec, "upstream_timeout")
     rate_limit: RateLimitModel = Field(default_factory=RateLimitModel)
-    tcp_idle_timeout: Duration = 10.0
-    tcp_max_connections: int = Field(default=256, ge=1)
-    negative_ttl: int = Field(default=60, ge=0, le=86_400)
-    tcp_max_per_client: int = Field(default=16, ge=1)
+    tcp_idle_timeout: Duration = default(ResolverSpec, "tcp_idle_timeout")
+    tcp_max_connections: int = Field(default=default(ResolverSpec, "tcp_max_connections"), ge=1)
+    negative_ttl: int = Field(default=default(ResolverSpec, "negative_ttl"), ge=0, le=86_400)
+    tcp_max_per_client: int = Field(default=default(ResolverSpec, "tcp_max_per_client"), ge=1)
 
 
 class AdminModel(Strict):
-    listen: str = "127.0.0.1:9153"
+    listen: str = str(default(AdminSpec, "listen"))
 
 
 class HaModel(Strict):
-    lease: Literal["none", "azure-blob"] = "none"
+    lease: Literal["none", "azure-blob"] = default(HaSpec, "lease").value
     blob_url: str | None = None
-    lease_duration: Duration = 30.0
+    lease_duration: Duration = default(HaSpec, "lease_duration")
 
 
 class SafetyModel(Strict):
-    max_changes_per_run: int = Field(default=5, ge=1)
+    max_changes_per_run: int = Field(default=default(SafetySpec, "max_changes_per_run"), ge=1)
 
 
 class IsolationGuardModel(Strict):
-    enabled: bool = True
-    min_endpoints: int = Field(default=2, ge=1)
+    enabled: bool = default(IsolationGuardSpec, "enabled")
+    min_endpoints: int = Field(default=default(IsolationGuardSpec, "min_endpoints"), ge=1)
     canaries: list[str] = Field(default_factory=list)
 
 
@@ -208,7 +248,8 @@ class MirrorModel(Strict):
 
 
 class DnsctlSettings(BaseSettings):
-    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels)."""
+    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels); they are
+    merged by `dnsctl.config.environment`, which remembers which variable set what."""
 
     model_config = SettingsConfigDict(
         env_prefix="DNSCTL_",
@@ -224,7 +265,7 @@ class DnsctlSettings(BaseSettings):
     ha: HaModel = Field(default_factory=HaModel)
     safety: SafetyModel = Field(default_factory=SafetyModel)
     isolation_guard: IsolationGuardModel = Field(default_factory=IsolationGuardModel)
-    resync_interval: Duration = 300.0
+    resync_interval: Duration = default(DnsctlSpec, "resync_interval")
     mirror: MirrorModel = Field(default_factory=MirrorModel)
 
     @classmethod
@@ -236,8 +277,8 @@ class DnsctlSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML document arrives as init data; the environment overrides it.
-        return (env_settings, init_settings)
+        # The YAML document arrives as init data, the environment already merged into it.
+        return (init_settings,)
 
 
 def model_fields_at(loc: tuple[str | int, ...]) -> list[str]:

@@ -23,7 +23,9 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from dnsctl import secrets
 from dnsctl.core.model import HostPort
+from dnsctl.errors import ConfigError, ListenError, OperatorError
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")
@@ -47,10 +49,6 @@ class Operations(Protocol):
     async def drain(self, profile: str, endpoint: str) -> str: ...
     async def undrain(self, profile: str, endpoint: str) -> str: ...
     async def failback(self, profile: str) -> str: ...
-
-
-class OperatorError(Exception):
-    """An operator request that names something that does not exist, or is not allowed now."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -182,6 +180,7 @@ class AdminServer:
         self.ops = ops
         self.listen = listen
         self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        secrets.KNOWN.add(self.token or "")  # masked in every log line
         self.open_reads = _is_loopback(listen.host)
         self.header_timeout = header_timeout
         self.max_connections = max_connections
@@ -205,8 +204,8 @@ class AdminServer:
 
     async def start(self) -> None:
         if not self.open_reads and not self.token:
-            raise OperatorError(
-                f"admin.listen {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"
+            raise ConfigError(
+                [f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"]
             )
         # aiohttp's keep-alive timer runs from the moment a connection opens and is not renewed by a
         # request still arriving, so it is also the limit on how long headers may take.
@@ -223,9 +222,11 @@ class AdminServer:
             self._listener = await asyncio.get_running_loop().create_server(
                 lambda: _Counted(self), self.listen.host, self.listen.port, reuse_address=True
             )
-        except BaseException:
+        except BaseException as e:
             await self._runner.cleanup()
             self._runner = None
+            if isinstance(e, OSError):
+                raise ListenError.from_os_error(self.listen, e) from None
             raise
         self.port = int(self._listener.sockets[0].getsockname()[1])
 

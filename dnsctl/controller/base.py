@@ -15,7 +15,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from dnsctl import render
-from dnsctl.controller.admin import OperatorError
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.scheduling import ProbeScheduler
 from dnsctl.core import codec
@@ -23,6 +22,7 @@ from dnsctl.core.model import DnsctlSpec, Override
 from dnsctl.core.results import ProbeResult
 from dnsctl.core.state import DecisionChange, RoundOutcome
 from dnsctl.engine import Engine
+from dnsctl.errors import OperatorError
 from dnsctl.reconcile import StateFile
 
 log = logging.getLogger("dnsctl.controller")

@@ -32,9 +32,10 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
+from dnsctl import secrets
 from dnsctl.controller.lease import identity
 from dnsctl.core.model import DnsctlSpec
-from dnsctl.errors import ConfigError, DnsctlError
+from dnsctl.errors import ConfigError, DnsctlError, LeaseError
 from dnsctl.logs import redact
 
 log = logging.getLogger("dnsctl.lease")
@@ -58,15 +59,6 @@ REPORT_AGAIN_FIRST, REPORT_AGAIN_MAX = 60.0, 900.0
 # Readiness is withdrawn once the lease could not be held for this many lease durations.
 UNREADY_AFTER_DURATIONS = 2
 T = TypeVar("T")
-
-
-class LeaseError(DnsctlError):
-    """A lease operation failed; `taken` means another replica holds the lease."""
-
-    def __init__(self, message: str, *, taken: bool = False, hint: str = "") -> None:
-        self.taken = taken
-        self.hint = hint
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +141,7 @@ class AzureBlobLease:
         self._credential = credential
         self._own_credential = False
         self._connection_string = connection_string or os.environ.get(CONNECTION_STRING_ENV) or None
+        secrets.KNOWN.add(self._connection_string or "")  # and the account key inside: masked in logs
         # One bounded attempt per tick: a retry is the next tick, so no SDK retries and short timeouts.
         self._op_timeout = self.renew_every
         io_timeout = max(1, int(self.renew_every / 2))

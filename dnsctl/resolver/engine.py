@@ -20,11 +20,12 @@ from collections.abc import Callable
 from struct import pack
 
 from dnsctl.core.model import ResolverSpec
+from dnsctl.errors import UpstreamError
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
 from dnsctl.resolver.answer import Answer, render
 from dnsctl.resolver.cache import AnswerCache
 from dnsctl.resolver.chain import MAX_CHAIN, Chain
-from dnsctl.resolver.forwarder import Forwarder, UpstreamError
+from dnsctl.resolver.forwarder import Forwarder
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
 from dnsctl.resolver.render import labels_of

@@ -11,16 +11,12 @@ from collections.abc import Sequence
 from struct import pack
 
 from dnsctl.core.model import HostPort
-from dnsctl.errors import DnsctlError
+from dnsctl.errors import UpstreamError
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
 PENALTY_SECONDS = 30.0
-
-
-class UpstreamError(DnsctlError):
-    """No upstream gave a usable answer."""
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:

@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import Any, cast
 
 from dnsctl.core.model import HostPort, ResolverSpec
-from dnsctl.errors import DnsctlError
+from dnsctl.errors import ListenError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from dnsctl.resolver.ratelimit import question_of, response_limiter
@@ -40,10 +40,6 @@ _SOCKET_BUFFER = 4 * 1024 * 1024
 _BIND_ATTEMPTS = 20
 # Replies that say the frame was not a query we could answer: they do not keep a TCP connection open.
 _REJECTED = frozenset((FORMERR, NOTIMP))
-
-
-class ListenError(DnsctlError):
-    """A listen address could not be bound."""
 
 
 def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket, int]:
@@ -80,8 +76,7 @@ def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket, int]:
         except OSError as exc:
             udp.close()
             tcp.close()
-            hint = " (ports below 1024 need CAP_NET_BIND_SERVICE)" if exc.errno == errno.EACCES else ""
-            raise ListenError(f"cannot listen on {HostPort(host, port)}: {exc.strerror}{hint}") from exc
+            raise ListenError.from_os_error(HostPort(host, port), exc) from None
     raise ListenError(f"cannot find a free port for UDP and TCP on {host}")
 
 

@@ -77,7 +77,7 @@ def make_credential(spec: AzureSpec) -> AsyncTokenCredential:
     if kind is AzureCredentialKind.STATIC:
         token = os.environ.get(TOKEN_ENV)
         if not token:
-            raise TargetError(f"azure.credential is 'static' but {TOKEN_ENV} is not set")
+            raise TargetError(f"azure.credential is 'static' but {TOKEN_ENV} is not set", transient=False)
         return StaticTokenCredential(token)
     from azure.identity.aio import (
         AzureCliCredential,

@@ -12,7 +12,7 @@ import yaml
 
 from dnsctl.config.load import load
 from dnsctl.core.model import DnsctlSpec
-from dnsctl.errors import ConfigError
+from dnsctl.errors import ConfigError, Problem
 
 _BASE: dict[str, Any] = {
     "profiles": [
@@ -90,19 +90,25 @@ def write(tmp_path: Path, doc: dict[str, Any] | str, name: str = "dnsctl.yaml") 
     return path
 
 
-def problems(path: Path) -> list[str]:
-    """The problems `load` reports for `path`, without the file prefix; [] when it loads."""
+def sourced(path: Path) -> list[Problem]:
+    """The problems `load` reports for `path`, with their sources; [] when it loads."""
     try:
         load(path)
     except ConfigError as e:
-        prefix = f"{path}: "
-        assert all(p.startswith(prefix) for p in e.problems), e.problems
-        return [p.removeprefix(prefix) for p in e.problems]
+        for p in e.problems:
+            # Each comes from a line of the file, the file as a whole, or a DNSCTL_* variable.
+            assert re.fullmatch(rf"{re.escape(str(path))}(:\d+)?|DNSCTL_\w+", p.source), p
+        return e.problems
     return []
+
+
+def problems(path: Path) -> list[str]:
+    """The problems `load` reports for `path` as `location: message`, without their sources."""
+    return [f"{p.location}: {p.message}" if p.location else p.message for p in sourced(path)]
 
 
 def load_ok(path: Path) -> DnsctlSpec:
     try:
         return load(path)
     except ConfigError as e:
-        raise AssertionError("\n".join(e.problems)) from None
+        raise AssertionError("\n".join(e.lines)) from None

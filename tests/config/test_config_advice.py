@@ -45,12 +45,17 @@ def test_the_warning_says_when_rate_limiting_is_off() -> None:
     assert "rate limiting is off" in advise(spec)[0]
 
 
+PROFILES = [
+    {"name": "app", "fqdn": "app.example", "endpoints": [{"name": "a", "target": "a.example", "priority": 1}]}
+]
+
+
 def test_validate_prints_the_warning_and_still_exits_0(tmp_path: Path) -> None:
     cfg = tmp_path / "open.yaml"
-    cfg.write_text(yaml.safe_dump({"profiles": [], "resolver": {"allow": ["10.0.0.0/8", "0.0.0.0/0"]}}))
+    cfg.write_text(yaml.safe_dump({"profiles": PROFILES, "resolver": {"allow": ["10.0.0.0/8", "0.0.0.0/0"]}}))
     result = dnsctl("validate", "-c", str(cfg))
     assert result.code == 0, result
     assert "warning: resolver.allow[1]: 0.0.0.0/0 includes public address space" in result.stderr
-    cfg.write_text(yaml.safe_dump({"profiles": [], "resolver": {"allow": ["10.0.0.0/8"]}}))
+    cfg.write_text(yaml.safe_dump({"profiles": PROFILES, "resolver": {"allow": ["10.0.0.0/8"]}}))
     quiet = dnsctl("validate", "-c", str(cfg))
     assert quiet.code == 0 and "warning" not in quiet.stderr, quiet

@@ -71,3 +71,24 @@ def test_no_token_reaches_an_error_message(tmp_path: Path, monkeypatch: pytest.M
     found = problems(write(tmp_path, edited({"admin.listen": "bad"})))
     assert any(line.startswith("azure.token: unknown key") for line in found), found
     assert not any(SECRET in line for line in found)
+
+
+def test_a_json_section_merges_into_the_file_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, edited({"resolver.cache.max_entries": 500, "resolver.cache.serve_stale": "5m"}))
+    monkeypatch.setenv("DNSCTL_RESOLVER__CACHE", '{"max_entries": 7}')
+    monkeypatch.setenv("DNSCTL_RESOLVER", '{"upstream_timeout": "3s"}')
+    resolver = load_ok(path).resolver
+    assert (resolver.cache.max_entries, resolver.cache.serve_stale, resolver.upstream_timeout) == (
+        7,
+        300.0,
+        3.0,
+    )
+    assert resolver.listen == (HostPort("127.0.0.1", 5353),)  # the file's, untouched
+
+
+def test_a_list_from_the_environment_replaces_the_file_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, edited({"resolver.upstreams": ["10.0.0.1", "10.0.0.2"]}))
+    monkeypatch.setenv("DNSCTL_RESOLVER__UPSTREAMS", '["10.0.0.9"]')
+    assert load_ok(path).resolver.upstreams == (HostPort("10.0.0.9", 53),)

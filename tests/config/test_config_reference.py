@@ -28,7 +28,7 @@ from dnsctl.core.model import (
     ZoneSpec,
 )
 
-from .documents import load_ok, write
+from .documents import load_ok, problems, write
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_EXAMPLE = REPO.parent / "shared" / "dnsctl.example.yaml"
@@ -213,9 +213,11 @@ def test_default_port_follows_the_protocol(tmp_path: Path, protocol: str, port: 
     assert load_ok(write(tmp_path, text)).profiles[0].monitor.port == port
 
 
-def test_an_empty_file_is_an_empty_configuration(tmp_path: Path) -> None:
-    spec = load_ok(write(tmp_path, ""))
-    assert spec.profiles == ()
+@pytest.mark.parametrize("text", ["", "profiles: []\n", "resolver: {}\n"])
+def test_a_configuration_without_profiles_is_refused(tmp_path: Path, text: str) -> None:
+    assert problems(write(tmp_path, text)) == [
+        "profiles: at least one profile is required (the names dnsctl steers)"
+    ]
 
 
 def _frozen_everywhere(value: Any, where: str = "spec") -> list[str]:

@@ -293,12 +293,18 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
             f"{ZONE}.records[1]": {"name": "www", "type": "A", "value": "10.0.0.2"},
             f"{ZONE}.records[2]": {"name": "WWW", "type": "CNAME", "value": "lab.internal."},
         },
-        [f"{ZONE}.records: a CNAME at 'www' cannot sit beside other records or at the apex"],
+        [
+            f"{ZONE}.records: a CNAME at 'www.lab.internal' cannot sit beside other records, another CNAME "
+            "or at the apex"
+        ],
     ),
     (
         "zone CNAME at the apex",
         {f"{REC0}.type": "CNAME", f"{REC0}.value": "elsewhere.internal."},
-        [f"{ZONE}.records: a CNAME at '@' cannot sit beside other records or at the apex"],
+        [
+            f"{ZONE}.records: a CNAME at 'lab.internal' cannot sit beside other records, another CNAME "
+            "or at the apex"
+        ],
     ),
     # --- admin and ha
     (
@@ -323,7 +329,8 @@ RULES: list[tuple[str, dict[str, Any], list[str]]] = [
         {"ha.lease": "azure-blob", "ha.blob_url": "https://acct.blob.core.windows.net/container"},
         [
             "ha.blob_url: 'https://acct.blob.core.windows.net/container' is not a blob URL like "
-            "https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB"
+            "https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB "
+            "(or http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB for an emulator)"
         ],
     ),
     (
@@ -367,7 +374,7 @@ def test_rule_reports_its_located_problem(
         {f"{MON}.protocol": "http", f"{MON}.port": 8080},
         {f"{P}.azure.record_type": "A"},
         {f"{P}.azure.record": "@", f"{P}.azure.record_type": "A"},
-        {f"{P}.when_all_down": "fallback", f"{P}.fallback": "myregistry.azurecr.io"},
+        {f"{P}.when_all_down": "fallback", f"{P}.fallback": "myregistry.global.example"},
         {"ha.lease": "azure-blob", "ha.blob_url": "https://acct.blob.core.windows.net/leases/dnsctl"},
         {f"{MON}.headers": {f"X-H{i}": "v" for i in range(8)}},
         {f"{EP0}.status": "disabled"},

@@ -16,6 +16,8 @@ from tests.deploy import kit
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
     # Without the caller's DNSCTL_* variables, which would override the file under test.
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
+    # As deployed: the admin API off loopback needs its token (a Secret in Kubernetes).
+    env["DNSCTL_ADMIN_TOKEN"] = "token-from-the-secret"
     return subprocess.run(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
         capture_output=True,
