@@ -42,10 +42,14 @@ def test_everything_lives_in_the_agents_own_namespace_which_allows_host_paths() 
     assert all(o["metadata"].get("namespace") == name for o in objects() if o["kind"] != "Namespace")
 
 
+# The DaemonSet sets the admin token from its Secret: the admin API listens off loopback.
+AS_DEPLOYED = {"DNSCTL_ADMIN_TOKEN": "token-from-the-secret"}
+
+
 def test_the_configuration_is_the_example_verbatim_and_valid() -> None:
     assert (kit.NODE_MIRROR / "dnsctl.yaml").read_text() == EXAMPLE.read_text()
     assert one("ConfigMap")["data"]["dnsctl.yaml"] == EXAMPLE.read_text()
-    spec = load(EXAMPLE)
+    spec = load(EXAMPLE, AS_DEPLOYED)
     assert spec.mirror.containerd_hosts_dir == "/etc/containerd/certs.d"
     assert all(p.monitor.registry is not None for p in spec.profiles)
 
@@ -60,7 +64,7 @@ def test_the_daemonset_runs_mirror_non_root_on_a_read_only_root_with_the_hosts_d
     assert main["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert main["resources"]["requests"] and main["resources"]["limits"]["memory"]
     volumes = {v["name"]: v for v in pod["volumes"]}
-    hosts_dir = load(EXAMPLE).mirror.containerd_hosts_dir
+    hosts_dir = load(EXAMPLE, AS_DEPLOYED).mirror.containerd_hosts_dir
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     assert volumes["containerd-hosts"]["hostPath"]["path"] == hosts_dir == mounts["containerd-hosts"]
     assert volumes["config"]["configMap"]["name"] == one("ConfigMap")["metadata"]["name"]
