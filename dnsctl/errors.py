@@ -33,6 +33,10 @@ class Problem:
         parts = [x for x in (self.source, self.location, self.message) if x]
         return ": ".join(parts)
 
+    def __contains__(self, text: str) -> bool:
+        """`"mirror.capabilities" in problem`: searches the line as printed."""
+        return text in str(self)
+
 
 class ConfigError(DnsctlError):
     """The configuration is invalid; `problems` lists every problem with its location and source."""

@@ -31,7 +31,9 @@ from tests.e2e.harness import (
 from tests.support.registry import RegistryServer
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
-FALLBACK = "myregistry.azurecr.io"
+FQDN = "myregistry.azurecr.io"
+# Not the profile's own name: a fallback to itself would be a CNAME loop (validation refuses it).
+FALLBACK = "myregistry-fallback.example.com"
 CANARY_HOST = "127.0.0.4"
 DEAD_ADDRESS = "127.0.0.5"  # nothing listens there: every probe is refused
 
@@ -138,7 +140,7 @@ def serve_config(replicas: Replicas, dns_port: int, admin_port: int, **extra: An
 
 
 def query(port: int, qtype: str) -> tuple[str, list[str]]:
-    r = dns.query.udp(dns.message.make_query(FALLBACK, qtype), "127.0.0.1", port=port, timeout=2)
+    r = dns.query.udp(dns.message.make_query(FQDN, qtype), "127.0.0.1", port=port, timeout=2)
     cnames = [str(rr.target).rstrip(".") for s in r.answer if s.rdtype == dns.rdatatype.CNAME for rr in s]
     addresses = [rr.address for s in r.answer if s.rdtype == dns.rdatatype.A for rr in s]
     return (cnames[0] if cnames else ""), addresses
