@@ -78,6 +78,8 @@ def check(
         _profiles(p, settings.profiles)
     with p.rule():
         _azure(p, settings.azure)
+    with p.rule():
+        _static_credential(p, settings)
     if secrets:
         with p.rule():
             _static_token(p, settings, env)
@@ -318,18 +320,25 @@ def _azure(p: Problems, az: AzureModel) -> None:
             return
         if url.scheme == "http" and not _is_loopback(url.hostname):
             p.add("azure.base_url", "plain http is accepted only for a loopback emulator; use https")
-    with p.rule():
-        if az.credential == "static" and not _is_loopback(url.hostname or ""):
-            p.add(
-                "azure.credential",
-                "'static' (a fixed token from DNSCTL_AZURE_TOKEN) is for a local emulator only: "
-                "azure.base_url must be a loopback address",
-            )
+
+
+def _uses_azure(settings: DnsctlSettings) -> bool:
+    """Whether Azure's management or storage API is called: records to write, or the blob lease."""
+    return settings.ha.lease == "azure-blob" or any(pr.azure is not None for pr in settings.profiles)
+
+
+def _static_credential(p: Problems, settings: DnsctlSettings) -> None:
+    host = urlsplit(settings.azure.base_url).hostname or ""
+    if settings.azure.credential == "static" and _uses_azure(settings) and not _is_loopback(host):
+        p.add(
+            "azure.credential",
+            "'static' (a fixed token from DNSCTL_AZURE_TOKEN) is for a local emulator only: "
+            "azure.base_url must be a loopback address",
+        )
 
 
 def _static_token(p: Problems, settings: DnsctlSettings, environ: Mapping[str, str]) -> None:
-    uses_azure = settings.ha.lease == "azure-blob" or any(pr.azure is not None for pr in settings.profiles)
-    if settings.azure.credential == "static" and uses_azure and not environ.get(AZURE_TOKEN_ENV):
+    if settings.azure.credential == "static" and _uses_azure(settings) and not environ.get(AZURE_TOKEN_ENV):
         p.add("azure.credential", f"'static' reads its token from {AZURE_TOKEN_ENV}, which is not set")
 
 

@@ -201,3 +201,10 @@ def test_two_cnames_at_one_owner_are_refused(tmp_path: Path) -> None:
 def test_blob_urls_as_the_lease_reads_them(tmp_path: Path, url: str, ok: bool) -> None:
     found = problems(write(tmp_path, edited({"ha.lease": "azure-blob", "ha.blob_url": url})))
     assert (found == []) is ok, found
+
+
+def test_the_static_credential_without_azure_records_is_not_refused(tmp_path: Path) -> None:
+    # Used only for a registry probe's token exchange, say: no Azure management endpoint is called.
+    doc = edited({"azure.credential": "static"})
+    del doc["profiles"][0]["azure"]
+    load(write(tmp_path, doc), {})
