@@ -237,7 +237,30 @@ class Engine:
         if cached is not None:
             self.metrics.cache_hits += 1
             return self._send(q, cached, _opt(q, 0), udp)
-        return q
+        try:
+            local = self._local(q, udp)
+        except Exception:
+            return q  # `answer` meets the same problem and turns it into SERVFAIL
+        return q if local is None else local
+
+    def _local(self, q: Query, udp: bool) -> bytes | None:
+        """The reply when local data settles the query without upstream help (a refused class or
+        transfer, another type of a steered name, a name missing from a lab zone): it is sent at once
+        rather than queued behind forwarded queries. None when `answer` must finish it."""
+        if q.qclass != CLASS_IN or q.qtype in (TYPE_AXFR, TYPE_IXFR):
+            self.metrics.count(q.qtype, REFUSED)
+            return question_reply(q, REFUSED, opt=_opt(q, 0))
+        name = q.key[:-4]
+        steered = self.steering.answer_for_name(name, q.view)
+        if steered is not None:
+            chain = self._steered(steered, q.qtype)
+            if chain.unfinished(name, q.qtype) is not None:
+                return None
+            return self._send(q, chain.answer(name, q.qtype), _opt(q, q.scope), udp)
+        zone_answer = self.zones.resolve(tuple(labels_of(name)), q.qtype)
+        if zone_answer is None or Chain.of(zone_answer, name).unfinished(name, q.qtype) is not None:
+            return None
+        return self._send(q, zone_answer, _opt(q, 0), udp)
 
     async def answer(self, q: Query, udp: bool) -> bytes:
         """Finish a query `quick` could not: chase, lab zone negatives, forwarding, serve-stale."""
