@@ -311,7 +311,7 @@ def main() -> None:
         finally:
             for server in servers:
                 server.stop()
-        for name, loop in [("dnsmasq", "")] + loops:
+        for name, loop in [("dnsmasq", ""), *loops]:
             server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop)
             try:
                 flooded[name] = under_flood(server, files["steered"], unique, args.duration)
