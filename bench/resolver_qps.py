@@ -11,7 +11,9 @@ would beside other work. Starts:
   unless --no-asyncio, on the asyncio loop (`--loop asyncio`).
 For a steered name, a lab zone name and a forwarded name served from cache it prints the median QPS of
 `--rounds` rounds (the servers take turns within a round) and the ratio to dnsmasq; p99 latency of a run
-paced at 20k QPS; resident memory with 100,000 cached names; and the p99 of steered names (at 2k QPS)
+paced at 20k QPS; the server's CPU time per query (its inverse ratio to dnsmasq's is the QPS ratio
+a fully loaded core would give, and it varies far less than QPS with what else the machine runs);
+resident memory with 100,000 cached names; and the p99 of steered names (at 2k QPS)
 while 5k QPS of unique forwarded names go to an upstream that never answers.
 """
 
@@ -165,9 +167,21 @@ def dnsperf(port: int, datafile: Path, *extra: str) -> str:
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
-def qps(port: int, datafile: Path, duration: int, clients: int) -> float:
-    out = dnsperf(port, datafile, "-l", str(duration), "-c", str(clients))
-    return float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def qps(server: Server, datafile: Path, duration: int, clients: int) -> tuple[float, float]:
+    """QPS, and the server's CPU time per answered query in microseconds: a figure that depends much less
+    than QPS on what else the machine runs (QPS on a shared core follows the share the server gets)."""
+    before = cpu_seconds(server.process.pid)
+    out = dnsperf(server.port, datafile, "-l", str(duration), "-c", str(clients))
+    used = cpu_seconds(server.process.pid) - before
+    rate = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    completed = int(re.search(r"Queries completed:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    return rate, used / max(completed, 1) * 1e6
 
 
 @dataclass
@@ -281,6 +295,7 @@ def main() -> None:
         loops = [("dnsctl", "auto")] + ([] if args.no_asyncio else [("dnsctl asyncio", "asyncio")])
         names = ["dnsmasq"] + [name for name, _ in loops]
         qps_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
+        cpu_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
         latency: dict[tuple[str, str], Latency] = {}
         memory: dict[str, tuple[float, float, int]] = {}
         flooded: dict[str, tuple[Latency, str]] = {}
@@ -294,9 +309,9 @@ def main() -> None:
                 turn = servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
                 for kind, datafile in files.items():
                     for server in turn:
-                        qps_rounds[(server.name, kind)].append(
-                            qps(server.port, datafile, args.duration, args.clients)
-                        )
+                        rate, cpu = qps(server, datafile, args.duration, args.clients)
+                        qps_rounds[(server.name, kind)].append(rate)
+                        cpu_rounds[(server.name, kind)].append(cpu)
                 print(f"round {round_index + 1} done; load average {os.getloadavg()[0]:.2f}", flush=True)
             for kind, datafile in files.items():
                 for server in servers:
@@ -322,15 +337,23 @@ def main() -> None:
 
     print()
     print(f"median of {args.rounds} rounds of {args.duration} s, {args.clients} dnsperf clients")
-    print(f"{'server':16} {'query':15} {'QPS':>9} {'x dnsmasq':>10} {'p99 ms @20k':>12}  rounds")
+    print(
+        f"{'server':16} {'query':15} {'QPS':>9} {'x dnsmasq':>10} {'p99 ms @20k':>12} "
+        f"{'CPU us/query':>13} {'x dnsmasq':>10}  QPS of each round"
+    )
     for kind in QUERIES:
         base = statistics.median(qps_rounds[("dnsmasq", kind)])
+        base_cpu = statistics.median(cpu_rounds[("dnsmasq", kind)])
         for name in names:
             values = qps_rounds[(name, kind)]
             median = statistics.median(values)
+            cpu = statistics.median(cpu_rounds[(name, kind)])
             p99 = latency[(name, kind)].p99_ms
             each = " ".join(f"{v / 1000:.1f}k" for v in values)
-            print(f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f}  {each}")
+            print(
+                f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f} "
+                f"{cpu:13.2f} {base_cpu / cpu:10.2f}  {each}"
+            )
     print()
     print(f"resident memory, {args.names} names queried once through the resolver:")
     for name, (before, after, cached) in memory.items():
