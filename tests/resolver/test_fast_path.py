@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
-from dnsctl.resolver import ResolverMetrics, SteeringTable
+from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.engine import Engine, variant_key
 from dnsctl.resolver.normalize import normalize_reply
 from dnsctl.resolver.wire import encode_name, lookup_key
@@ -139,6 +139,7 @@ def test_lab_zone_answers_equal_dnslib_rendering(
     wire = query_wire(random_case_of(data, name), qtype, shape)
     fast = engine.quick_udp(wire, HOST)
     assert isinstance(fast, bytes)
+    assert engine.quick_udp(wire, HOST) == fast  # again: replayed from the bytes of this same query
     labels = tuple(label.encode() for label in name.split("."))
     slow = engine.zones.resolve(labels, getattr(QTYPE, qtype))  # rendered again by dnslib, now
     assert slow is not None
@@ -208,6 +209,7 @@ def test_cached_answers_equal_dnslib_rendering(
         assert not isinstance(fast, bytes)  # expired: not served from memory
         return
     assert isinstance(fast, bytes)
+    assert engine.quick_udp(wire, HOST) == fast  # again, within the same second: replayed
     # dnslib's rendering of the upstream reply with every TTL lowered by the time spent in cache.
     expected = DNSRecord.parse(upstream)
     for rr in expected.rr + expected.auth:
@@ -234,3 +236,28 @@ def test_a_cache_hit_rewrites_ttls_from_offsets_kept_at_insert() -> None:
     assert isinstance(fast, bytes)
     assert fast[:2] == pack(">H", 7)
     assert dns.message.from_wire(fast).answer[0].ttl == 58
+    clock.advance(0.5)
+    assert engine.quick_udp(wire, HOST) == fast  # the same second: the same reply
+    clock.advance(0.5)
+    later = engine.quick_udp(wire, HOST)
+    assert isinstance(later, bytes)
+    assert dns.message.from_wire(later).answer[0].ttl == 57
+    clock.advance(57)
+    assert not isinstance(engine.quick_udp(wire, HOST), bytes)  # expired: not from memory
+
+
+def test_a_replayed_steered_reply_follows_the_next_decision() -> None:
+    engine = engine_for()
+    engine.steering.publish(SteeredAnswer("app.example", 30, (SteeredTarget("east.example", ("10.0.0.1",)),)))
+    wire = query_wire(
+        "App.example", "A", {"id": 9, "rd": True, "cd": False, "edns": True, "size": 1232, "do": False}
+    )
+    first = engine.quick_udp(wire, HOST)
+    assert engine.quick_udp(wire, HOST) == first
+    engine.steering.publish(SteeredAnswer("app.example", 30, (SteeredTarget("west.example", ("10.0.0.2",)),)))
+    after = engine.quick_udp(wire, HOST)
+    assert isinstance(after, bytes)
+    assert [rr.to_text() for rrset in dns.message.from_wire(after).answer for rr in rrset] == [
+        "west.example.",
+        "10.0.0.2",
+    ]
