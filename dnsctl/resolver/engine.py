@@ -1,7 +1,10 @@
 """What to answer: from memory on the hot path (`quick`), or after asking upstream (`answer`).
 
 `quick` never awaits, encodes or locks: steered names, lab zone names and fresh cached answers are looked
-up as pre-rendered bytes and patched for the client. Everything else becomes a Query for `answer`.
+up as pre-rendered bytes and patched for the client (and a reply to the very same query bytes is replayed
+with the new ID while its answer stands). Other local answers (lab zone negatives, other types of steered
+names) are settled there too, so nothing local waits behind forwarding. Everything else becomes a Query
+for `answer`.
 
 Forwarded answers are fetched with the client's DO and CD bits and cached apart for each combination
 (`variant_key`): a DO answer carries the upstream's DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY) with
