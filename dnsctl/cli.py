@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across runs")
     p.add_argument("--json", action="store_true", help="with --once: print JSON")
+    add_loop_option(p)
 
     p = command(
         "demo",
@@ -472,7 +473,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
     if args.once:
         return _mirror_once(spec, args)
-    asyncio.run(_mirror(spec, args))
+    daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED
 
 

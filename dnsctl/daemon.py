@@ -1,4 +1,4 @@
-"""Running the daemons (`serve`, `run`, `demo`) on their event loop until a signal: start, wait for
+"""Running the daemons (`serve`, `run`, `mirror`, `demo`) on their event loop until a signal: start, wait for
 SIGTERM/SIGINT, stop within a bound."""
 
 from __future__ import annotations
