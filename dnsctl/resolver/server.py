@@ -33,7 +33,7 @@ log = logging.getLogger("dnsctl.resolver")
 # Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
 # Small enough that a flood of names for a dead upstream costs little (each waits out the upstream
 # timeout): what is answered from memory keeps its speed. dnsmasq keeps 150 (--dns-forward-max).
-MAX_PENDING = 1_000
+MAX_PENDING = 500
 _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
 # Datagrams served per readiness callback, at most (keeps the loop fair to other tasks).
 _DRAIN = 64
