@@ -1,14 +1,20 @@
 """dnsperf against dnsctl's embedded resolver and dnsmasq, side by side on this machine.
 
-    python bench/resolver_qps.py [--duration 10] [--clients 10] [--names 100000] [--no-uvloop]
+    python bench/resolver_qps.py [--duration 10] [--rounds 3] [--clients 10] [--names 100000] [--quick]
 
-Installs `dnsperf` and `dnsmasq-base` with apt-get when they are missing (needs root). Starts:
+Installs `dnsperf` and `dnsmasq-base` with apt-get when they are missing (needs root). Each server runs
+pinned to the last CPU and dnsperf to the first (taskset), so a server has one core to itself as it
+would beside other work. Starts:
 - an upstream dnsmasq answering every *.bench.test name (TTL 1 h), used by both resolvers;
 - a front dnsmasq with the same steered name (--cname + --host-record), the lab name and a cache;
-- dnsctl's resolver (bench/resolver_runner.py), with the asyncio loop and then with uvloop.
-For a steered name, a lab zone name and a forwarded name served from cache it prints QPS, average and
-p99 latency (p99 from a run paced at 20k QPS) and the ratio to dnsmasq; then the resident memory with
-100,000 cached names. Figures vary with the machine's load: compare the ratios of one run.
+- dnsctl's resolver (bench/resolver_runner.py) as installed by default (uvloop where it is available) and,
+  unless --no-asyncio, on the asyncio loop (`--loop asyncio`).
+For a steered name, a lab zone name and a forwarded name served from cache it prints the median QPS of
+`--rounds` rounds (the servers take turns within a round) and the ratio to dnsmasq; p99 latency of a run
+paced at 20k QPS; the server's CPU time per query (its inverse ratio to dnsmasq's is the QPS ratio
+a fully loaded core would give, and it varies far less than QPS with what else the machine runs);
+resident memory with 100,000 cached names; and the p99 of steered names (at 2k QPS)
+while 5k QPS of unique forwarded names go to an upstream that never answers.
 """
 
 from __future__ import annotations
@@ -20,10 +26,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +44,19 @@ QUERIES = {
     "cached forward": "www.bench.test A",
 }
 PACED_QPS = 20_000
+FLOOD_QPS = 5_000
+STEERED_QPS_UNDER_FLOOD = 2_000
 
 
-@dataclass
-class Figures:
-    qps: float
-    avg_ms: float
-    p99_ms: float | None = None
+def pinning() -> tuple[list[str], list[str]]:
+    """taskset prefixes: (server, dnsperf); none on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or shutil.which("taskset") is None:
+        return [], []
+    return ["taskset", "-c", str(cpus[-1])], ["taskset", "-c", str(cpus[0])]
+
+
+SERVER_CPU, CLIENT_CPU = pinning()
 
 
 def ensure_tools() -> None:
@@ -73,41 +88,49 @@ def free_port() -> int:
                 return port
 
 
-def dnsmasq(port: int, *extra: str) -> subprocess.Popen[bytes]:
-    args = ["dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--bind-interfaces"]
-    args += ["--listen-address=127.0.0.1", f"--port={port}", "--log-facility=/dev/null", *extra]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_answering(port)
-    return process
+class Server:
+    """A DNS server process under test."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
-def wait_answering(port: int) -> None:
-    for _ in range(100):
-        result = subprocess.run(
-            ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-n", "1", "-t", "1"],
-            input=b"www.bench.test A\n",
-            capture_output=True,
+class Dnsmasq(Server):
+    def __init__(self, name: str, probe: str, *extra: str, pin: list[str] | None = None) -> None:
+        self.name = name
+        self.port = free_port()
+        args = ["dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--bind-interfaces"]
+        args += ["--listen-address=127.0.0.1", f"--port={self.port}", "--log-facility=/dev/null", *extra]
+        self.process = subprocess.Popen(
+            (SERVER_CPU if pin is None else pin) + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        if b"Queries completed:    1" in result.stdout:
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"nothing answers on port {port}")
+        wait_answering(self.port, probe)
 
 
-class Runner:
+class Dnsctl(Server):
     """dnsctl's resolver in a child process (bench/resolver_runner.py)."""
 
-    def __init__(self, upstream_port: int, uvloop: bool) -> None:
+    def __init__(self, name: str, upstream_port: int, loop: str) -> None:
+        self.name = name
         args = [sys.executable, str(RUNNER), "--port", "0", "--upstream", f"127.0.0.1:{upstream_port}"]
-        if uvloop:
-            args.append("--uvloop")
-        self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        args += ["--loop", loop]
+        self.process = subprocess.Popen(
+            SERVER_CPU + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith("READY "):
             raise RuntimeError(f"runner did not start: {line!r}")
         self.port = int(line.split()[1])
-        self.pid = self.process.pid
 
     def stats(self) -> dict[str, int]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -126,22 +149,57 @@ class Runner:
             self.process.wait()
 
 
+def wait_answering(port: int, line: str) -> None:
+    for _ in range(100):
+        result = subprocess.run(
+            ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-n", "1", "-t", "1"],
+            input=(line + "\n").encode(),
+            capture_output=True,
+        )
+        if b"Queries completed:    1" in result.stdout:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing answers on port {port}")
+
+
 def dnsperf(port: int, datafile: Path, *extra: str) -> str:
-    args = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(datafile), *extra]
+    args = [*CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(datafile), *extra]
     return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
 
-def measure(port: int, datafile: Path, duration: int, clients: int) -> Figures:
-    out = dnsperf(port, datafile, "-l", str(duration), "-c", str(clients))
-    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    avg = float(re.search(r"Average Latency \(s\):\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return Figures(qps, avg * 1000)
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def p99_at_paced_rate(port: int, datafile: Path, duration: int) -> float:
-    out = dnsperf(port, datafile, "-l", str(duration), "-c", "10", "-Q", str(PACED_QPS), "-v")
-    latencies = sorted(float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("> "))
-    return latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan")
+def qps(server: Server, datafile: Path, duration: int, clients: int) -> tuple[float, float]:
+    """QPS, and the server's CPU time per answered query in microseconds: a figure that depends much less
+    than QPS on what else the machine runs (QPS on a shared core follows the share the server gets)."""
+    before = cpu_seconds(server.process.pid)
+    out = dnsperf(server.port, datafile, "-l", str(duration), "-c", str(clients))
+    used = cpu_seconds(server.process.pid) - before
+    rate = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    completed = int(re.search(r"Queries completed:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    return rate, used / max(completed, 1) * 1e6
+
+
+@dataclass
+class Latency:
+    p99_ms: float
+    answered: int
+    lost: int
+
+
+def paced(port: int, datafile: Path, duration: int, rate: int) -> Latency:
+    """p99 of the queries answered in a run at `rate` QPS; unanswered ones are counted as lost."""
+    out = dnsperf(port, datafile, "-l", str(duration), "-c", "10", "-Q", str(rate), "-t", "2", "-v")
+    replies = [line for line in out.splitlines() if line.startswith("> ")]
+    # "> T name type" is a query that timed out.
+    latencies = sorted(float(line.rsplit(" ", 1)[1]) for line in replies if not line.startswith("> T "))
+    lost = len(replies) - len(latencies)
+    p99 = latencies[min(int(len(latencies) * 0.99), len(latencies) - 1)] * 1000 if latencies else float("nan")
+    return Latency(p99, len(latencies), lost)
 
 
 def rss_mb(pid: int) -> float:
@@ -151,17 +209,53 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def server_pid(server: Server) -> int:
+    """The server's own pid (taskset execs it, so the child's pid is the server's)."""
+    return server.process.pid
+
+
+def under_flood(server: Server, steered: Path, flood: Path, duration: int) -> tuple[Latency, str]:
+    """Steered-name latency while unique forwarded names flood the server (its upstream never answers)."""
+    flood_args = ["-l", str(duration + 2), "-c", "20", "-Q", str(FLOOD_QPS), "-q", "50000", "-t", "3"]
+    result: dict[str, str] = {}
+
+    def flood_run() -> None:
+        result["out"] = dnsperf(server.port, flood, *flood_args)
+
+    thread = threading.Thread(target=flood_run)
+    thread.start()
+    time.sleep(1.5)  # the pending forwards pile up first
+    latency = paced(server.port, steered, duration, STEERED_QPS_UNDER_FLOOD)
+    thread.join()
+    sent = re.search(r"Queries sent:\s+(\d+)", result.get("out", ""))
+    return latency, (sent.group(1) if sent else "?")
+
+
+def median_of(rounds: int, measure: Callable[[], float]) -> tuple[float, list[float]]:
+    values = [measure() for _ in range(rounds)]
+    return statistics.median(values), values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10, help="seconds per dnsperf run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per dnsperf QPS run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--clients", type=int, default=10, help="dnsperf -c")
     parser.add_argument(
         "--names", type=int, default=100_000, help="distinct names cached for the memory figure"
     )
-    parser.add_argument("--no-uvloop", action="store_true", help="measure the asyncio loop only")
+    parser.add_argument("--no-asyncio", action="store_true", help="skip dnsctl on the asyncio loop")
+    parser.add_argument("--quick", action="store_true", help="3 s runs and 20,000 names: a smoke run")
     args = parser.parse_args()
+    if args.quick:
+        args.duration, args.names = 3, 20_000
     ensure_tools()
-    print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f} at start", flush=True)
+    started = time.time()
+    print(
+        f"{os.cpu_count()} CPUs; servers pinned with {' '.join(SERVER_CPU) or 'nothing'}, dnsperf with "
+        f"{' '.join(CLIENT_CPU) or 'nothing'}; load average {os.getloadavg()[0]:.2f} at start",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         files = {}
@@ -170,61 +264,112 @@ def main() -> None:
             files[kind].write_text(line + "\n")
         many = Path(tmp) / "many.txt"
         many.write_text("".join(f"n{i}.bench.test A\n" for i in range(args.names)))
+        unique = Path(tmp) / "unique.txt"
+        unique.write_text("".join(f"u{i}.flood.test A\n" for i in range((args.duration + 3) * FLOOD_QPS)))
 
-        upstream_port, front_port = free_port(), free_port()
-        upstream = dnsmasq(
-            upstream_port, "--address=/bench.test/192.0.2.1", "--local-ttl=3600", "--cache-size=0"
+        upstream = Dnsmasq(
+            "upstream",
+            "www.bench.test A",
+            "--address=/bench.test/192.0.2.1",
+            "--local-ttl=3600",
+            "--cache-size=0",
+            pin=CLIENT_CPU,
         )
-        front = dnsmasq(
-            front_port,
-            f"--server=127.0.0.1#{upstream_port}",
-            "--cname=myregistry.azurecr.io,myregistry.eastus.geo.azurecr.io",
-            "--host-record=myregistry.eastus.geo.azurecr.io,10.1.0.5",
-            "--host-record=www.lab.internal,10.0.0.1",
-            "--cache-size=150000",
-            "--dns-forward-max=1000",
-        )
-        variants = [("dnsctl asyncio", False)] + ([] if args.no_uvloop else [("dnsctl uvloop", True)])
-        results: dict[tuple[str, str], Figures] = {}
+        # Bound and never read: an upstream that never answers.
+        dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        dead.bind(("127.0.0.1", 0))
+        dead_port = dead.getsockname()[1]
+
+        def front(name: str, upstream_port: int) -> Dnsmasq:
+            return Dnsmasq(
+                name,
+                "www.lab.internal A",
+                f"--server=127.0.0.1#{upstream_port}",
+                "--cname=myregistry.azurecr.io,myregistry.eastus.geo.azurecr.io",
+                "--host-record=myregistry.eastus.geo.azurecr.io,10.1.0.5",
+                "--host-record=www.lab.internal,10.0.0.1",
+                "--cache-size=150000",
+                "--dns-forward-max=1000",
+            )
+
+        loops = [("dnsctl", "auto")] + ([] if args.no_asyncio else [("dnsctl asyncio", "asyncio")])
+        names = ["dnsmasq"] + [name for name, _ in loops]
+        qps_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
+        cpu_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
+        latency: dict[tuple[str, str], Latency] = {}
         memory: dict[str, tuple[float, float, int]] = {}
+        flooded: dict[str, tuple[Latency, str]] = {}
+        servers: list[Server] = [front("dnsmasq", upstream.port)]
         try:
+            servers += [Dnsctl(name, upstream.port, loop) for name, loop in loops]
+            for server in servers:
+                dnsperf(server.port, files["cached forward"], "-n", "1")  # enters the cache
+            for round_index in range(args.rounds):
+                # The servers take turns, starting with a different one each round.
+                turn = servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
+                for kind, datafile in files.items():
+                    for server in turn:
+                        rate, cpu = qps(server, datafile, args.duration, args.clients)
+                        qps_rounds[(server.name, kind)].append(rate)
+                        cpu_rounds[(server.name, kind)].append(cpu)
+                print(f"round {round_index + 1} done; load average {os.getloadavg()[0]:.2f}", flush=True)
             for kind, datafile in files.items():
-                figures = measure(front_port, datafile, args.duration, args.clients)
-                figures.p99_ms = p99_at_paced_rate(front_port, datafile, args.duration)
-                results[("dnsmasq", kind)] = figures
-            for name, uvloop in variants:
-                runner = Runner(upstream_port, uvloop)
-                try:
-                    for kind, datafile in files.items():
-                        dnsperf(runner.port, datafile, "-n", "1")  # the forwarded name enters the cache
-                        figures = measure(runner.port, datafile, args.duration, args.clients)
-                        figures.p99_ms = p99_at_paced_rate(runner.port, datafile, args.duration)
-                        results[(name, kind)] = figures
-                    before = rss_mb(runner.pid)
-                    dnsperf(runner.port, many, "-n", "1", "-c", "10", "-Q", "20000")
-                    memory[name] = (before, rss_mb(runner.pid), runner.stats()["cache"])
-                finally:
-                    runner.stop()
-            before = rss_mb(front.pid)
-            dnsperf(front_port, many, "-n", "1", "-c", "10", "-Q", "20000")
-            memory["dnsmasq"] = (before, rss_mb(front.pid), -1)
+                for server in servers:
+                    latency[(server.name, kind)] = paced(
+                        server.port, datafile, max(args.duration // 2, 2), PACED_QPS
+                    )
+            for server in servers:
+                before = rss_mb(server_pid(server))
+                dnsperf(server.port, many, "-n", "1", "-c", "10", "-Q", "20000")
+                cached = server.stats()["cache"] if isinstance(server, Dnsctl) else -1
+                memory[server.name] = (before, rss_mb(server_pid(server)), cached)
         finally:
-            for process in (front, upstream):
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=10)
+            for server in servers:
+                server.stop()
+        for name, loop in [("dnsmasq", ""), *loops]:
+            server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop)
+            try:
+                flooded[name] = under_flood(server, files["steered"], unique, args.duration)
+            finally:
+                server.stop()
+        upstream.stop()
+        dead.close()
 
     print()
-    print(f"{'server':16} {'query':15} {'QPS':>9} {'avg ms':>8} {'p99 ms @20k':>12} {'x dnsmasq':>10}")
-    for (name, kind), fig in results.items():
-        base = results[("dnsmasq", kind)].qps
-        p99 = f"{fig.p99_ms:.3f}" if fig.p99_ms is not None else "-"
-        print(f"{name:16} {kind:15} {fig.qps:9.0f} {fig.avg_ms:8.3f} {p99:>12} {fig.qps / base:10.2f}")
+    print(f"median of {args.rounds} rounds of {args.duration} s, {args.clients} dnsperf clients")
+    print(
+        f"{'server':16} {'query':15} {'QPS':>9} {'x dnsmasq':>10} {'p99 ms @20k':>12} "
+        f"{'CPU us/query':>13} {'x dnsmasq':>10}  QPS of each round"
+    )
+    for kind in QUERIES:
+        base = statistics.median(qps_rounds[("dnsmasq", kind)])
+        base_cpu = statistics.median(cpu_rounds[("dnsmasq", kind)])
+        for name in names:
+            values = qps_rounds[(name, kind)]
+            median = statistics.median(values)
+            cpu = statistics.median(cpu_rounds[(name, kind)])
+            p99 = latency[(name, kind)].p99_ms
+            each = " ".join(f"{v / 1000:.1f}k" for v in values)
+            print(
+                f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f} "
+                f"{cpu:13.2f} {base_cpu / cpu:10.2f}  {each}"
+            )
     print()
     print(f"resident memory, {args.names} names queried once through the resolver:")
     for name, (before, after, cached) in memory.items():
         held = f", {cached} answers cached" if cached >= 0 else ""
         print(f"  {name:16} {before:6.1f} MB before, {after:6.1f} MB after{held}")
-    print(f"load average {os.getloadavg()[0]:.2f} at end")
+    print()
+    print(
+        f"steered names at {STEERED_QPS_UNDER_FLOOD} QPS while {FLOOD_QPS} QPS of unique forwarded names "
+        "go to an upstream that never answers:"
+    )
+    for name, (lat, sent) in flooded.items():
+        print(
+            f"  {name:16} p99 {lat.p99_ms:8.3f} ms, {lat.answered} answered, {lat.lost} lost "
+            f"({sent} flood queries sent)"
+        )
+    print(f"load average {os.getloadavg()[0]:.2f} at end; {time.time() - started:.0f} s")
 
 
 if __name__ == "__main__":

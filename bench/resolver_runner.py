@@ -1,6 +1,8 @@
 """Runs dnsctl's embedded resolver for bench/resolver_qps.py: one steered name, one lab zone, one upstream.
 
-    python bench/resolver_runner.py --port P --upstream 127.0.0.1:U [--uvloop]
+    python bench/resolver_runner.py --port P --upstream 127.0.0.1:U [--loop auto|uvloop|asyncio]
+
+The loop is chosen as `dnsctl serve` chooses it (dnsctl.daemon.run): `auto` is the default install.
 
 Prints "READY <port>" when listening; answers a "stats" line on stdin with one JSON line (cache size,
 replies sent); stops when stdin closes.
@@ -16,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dnsctl import daemon
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 
@@ -48,16 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True)
-    parser.add_argument("--uvloop", action="store_true")
+    parser.add_argument("--loop", choices=daemon.LOOPS, default="auto")
     args = parser.parse_args()
     host, _, port = args.upstream.rpartition(":")
-    coro = serve(args.port, HostPort(host, int(port)))
-    if args.uvloop:
-        import uvloop
-
-        uvloop.run(coro)
-    else:
-        asyncio.run(coro)
+    daemon.run(serve(args.port, HostPort(host, int(port))), args.loop)
 
 
 if __name__ == "__main__":

@@ -114,12 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("serve", cmd_serve, "run the embedded resolver, steered by health checks")
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")
+    add_loop_option(p)
 
     p = command("run", cmd_run, "run the controller that keeps Azure Private DNS records on the decisions")
     p.add_argument(
         "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
     )
     p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
+    add_loop_option(p)
 
     p = command(
         "mirror",
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across runs")
     p.add_argument("--json", action="store_true", help="with --once: print JSON")
+    add_loop_option(p)
 
     p = command(
         "demo",
@@ -143,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--print-config", action="store_true", help="print the lab configuration the demo uses, and exit"
     )
+    add_loop_option(p)
 
     p = sub.add_parser(
         "emulator",
@@ -388,12 +392,21 @@ def summary(report: Report) -> str:
     return "converged: the published records match the decisions"
 
 
+def add_loop_option(p: argparse.ArgumentParser) -> None:
+    """`--loop` for every long-running command: they all start through `daemon.run`."""
+    p.add_argument(
+        "--loop",
+        choices=daemon.LOOPS,
+        default="auto",
+        help="event loop: uvloop (faster DNS answers; default when installed) or asyncio",
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _, spec = _load(args)
     for warning in advise(spec):
         logging.getLogger("dnsctl").warning("%s", warning)
-    daemon.install_uvloop()
-    asyncio.run(_serve(spec, args))
+    daemon.run(_serve(spec, args), args.loop)
     return ExitCode.CONVERGED
 
 
@@ -441,7 +454,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _, spec = _load(args)
     if not any(p.azure is not None for p in spec.profiles):
         raise ConfigError(["profiles: no profile has an `azure` record: `dnsctl run` has nothing to write"])
-    asyncio.run(_run(spec, args))
+    daemon.run(_run(spec, args), args.loop)
     return ExitCode.CONVERGED
 
 
@@ -470,7 +483,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
     if args.once:
         return _mirror_once(spec, args)
-    asyncio.run(_mirror(spec, args))
+    daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED
 
 
@@ -591,8 +604,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         with lab_config.path() as path:
             spec = load(path)
-    daemon.install_uvloop()
-    return asyncio.run(_demo(spec, forever=args.forever))
+    return daemon.run(_demo(spec, forever=args.forever), args.loop)
 
 
 async def _demo(spec: DnsctlSpec, *, forever: bool) -> int:

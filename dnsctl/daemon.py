@@ -1,4 +1,5 @@
-"""Running `serve` and `run` until a signal: start, wait for SIGTERM/SIGINT, stop within a bound."""
+"""Running the daemons (`serve`, `run`, `mirror`, `demo`) on their event loop until a signal: start, wait for
+SIGTERM/SIGINT, stop within a bound."""
 
 from __future__ import annotations
 
@@ -6,21 +7,43 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from dnsctl.errors import DnsctlError
 
 log = logging.getLogger("dnsctl")
+T = TypeVar("T")
 
 STOP_TIMEOUT = 10.0
 
 
-def install_uvloop() -> bool:
-    """Use uvloop when installed (`pip install 'dnsctl-failover[fast]'`): the resolver answers faster."""
-    try:
-        import uvloop
-    except ImportError:
-        return False
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return True
+LOOPS = ("auto", "uvloop", "asyncio")
+
+
+class LoopUnavailable(DnsctlError):
+    """`--loop uvloop` was asked for on an install without uvloop."""
+
+
+def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
+    """Run a daemon's main coroutine on the event loop `loop` names: uvloop (a default dependency where
+    it builds) answers DNS faster; `auto` falls back to asyncio when uvloop is not installed."""
+    if loop not in LOOPS:
+        main.close()
+        raise ValueError(f"unknown event loop {loop!r}: expected one of {', '.join(LOOPS)}")
+    if loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                main.close()
+                raise LoopUnavailable(
+                    "--loop uvloop: uvloop is not installed (pip install uvloop, or use --loop asyncio)"
+                ) from None
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                return runner.run(main)
+    return asyncio.run(main)
 
 
 async def run_until_signal(

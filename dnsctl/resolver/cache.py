@@ -1,7 +1,7 @@
 """A bounded LRU cache of forwarded answers whose TTLs count down, with serve-stale (RFC 8767).
 
-Entries are kept small (100k of them must fit well under 100 MB): one bytes object per answer, TTL
-positions found again when an answer is re-rendered (at most once a second while it is being served).
+Entries are kept small (100k of them must fit well under 100 MB): the answer as one bytes object, the
+positions of its TTLs (found once, when it is stored) as another. A hit never re-encodes anything.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from struct import pack, pack_into, unpack_from
+from struct import pack, pack_into, unpack, unpack_from
 
 from dnsctl.core.model import CacheSpec
 from dnsctl.resolver.answer import Answer
@@ -21,36 +21,46 @@ STALE_TTL = 30
 _HEAD = 8  # flags, ANCOUNT, NSCOUNT, ARCOUNT in front of the body in CacheEntry.message
 
 
-def _render(message: bytes, ttl_for: Callable[[int], int]) -> Answer:
-    flags, an, ns, ar = unpack_from(">HHHH", message)
-    body = bytearray(message[_HEAD:])
-    # The body starts at QTYPE; names in it end at a pointer or a root label, both skipped by walk_records.
-    for _, _, ttl_offset, _, _ in walk_records(body, 4, an + ns + ar):
-        pack_into(">I", body, ttl_offset, ttl_for(unpack_from(">I", body, ttl_offset)[0]))
-    return Answer(flags, an, ns, ar, bytes(body))
+def _ttl_offsets(message: bytes, an: int, ns: int, ar: int) -> bytes:
+    """Where each record's TTL sits in `message`, packed as unsigned shorts (one small object per entry)."""
+    offsets = [offset + _HEAD for _, _, offset, _, _ in walk_records(message[_HEAD:], 4, an + ns + ar)]
+    return pack(f"={len(offsets)}H", *offsets)
 
 
 class CacheEntry:
-    __slots__ = ("expires", "message", "served", "served_age", "stored")
+    """A forwarded answer as wire bytes, its absolute expiry and where its TTLs are: a hit patches the TTLs
+    (at most once a second while it is being served), the query path then only the ID and the name's case.
+    """
+
+    __slots__ = ("expires", "message", "served", "served_age", "stored", "ttls")
 
     def __init__(self, normalized: Normalized, now: float) -> None:
         a = normalized.answer
         self.message = pack(">HHHH", a.flags, a.an, a.ns, a.ar) + a.body
+        self.ttls = _ttl_offsets(self.message, a.an, a.ns, a.ar)
         self.stored = now
         self.expires = now + normalized.lifetime
         self.served: Answer | None = None
         self.served_age = -1
 
+    def _render(self, ttl_for: Callable[[int], int]) -> Answer:
+        message = self.message
+        body = bytearray(message)
+        for offset in unpack(f"={len(self.ttls) // 2}H", self.ttls):
+            pack_into(">I", body, offset, ttl_for(unpack_from(">I", message, offset)[0]))
+        flags, an, ns, ar = unpack_from(">HHHH", message)
+        return Answer(flags, an, ns, ar, bytes(body[_HEAD:]))
+
     def at(self, now: float) -> Answer:
         """The answer with TTLs lowered by the seconds spent in cache (re-rendered once a second at most)."""
         age = int(now - self.stored)
         if age != self.served_age or self.served is None:
-            self.served = _render(self.message, lambda ttl: max(ttl - age, 0))
+            self.served = self._render(lambda ttl: max(ttl - age, 0))
             self.served_age = age
         return self.served
 
     def stale(self) -> Answer:
-        return _render(self.message, lambda _: STALE_TTL)
+        return self._render(lambda _: STALE_TTL)
 
 
 class AnswerCache:

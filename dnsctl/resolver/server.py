@@ -31,7 +31,9 @@ from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 log = logging.getLogger("dnsctl.resolver")
 
 # Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
-MAX_PENDING = 10_000
+# Small enough that a flood of names for a dead upstream costs little (each waits out the upstream
+# timeout): what is answered from memory keeps its speed. dnsmasq keeps 150 (--dns-forward-max).
+MAX_PENDING = 500
 _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
 # Datagrams served per readiness callback, at most (keeps the loop fair to other tasks).
 _DRAIN = 64
@@ -108,12 +110,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         # Serve what is already queued on the socket in this same callback: the stdlib loop otherwise
         # pays a full select() round per datagram, which caps it far below what the answers cost.
         recvfrom = self.sock.recvfrom
+        handle = self._handle
         for _ in range(_DRAIN):
             try:
                 data, addr = recvfrom(_MAX_DATAGRAM)
             except OSError:  # BlockingIOError: nothing queued; others (ICMP errors): nothing to do
                 return
-            self._handle(data, addr)
+            handle(data, addr)
 
     def _handle(self, data: bytes, addr: Any) -> None:
         self.received += 1
@@ -133,7 +136,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
                 self.metrics.observe(perf_counter() - started)
             return
         assert isinstance(reply, Query)
-        self.server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
+        # Answers from memory never wait for forwarding: past MAX_PENDING queries waiting on upstreams,
+        # the next one is dropped here, before it costs a task (the client retries).
+        server = self.server
+        if len(server._tasks) >= MAX_PENDING:
+            self.metrics.dropped += 1
+            return
+        server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
         reply = await self.engine.answer(q, True)
@@ -153,7 +162,14 @@ class _UdpProtocol(asyncio.DatagramProtocol):
                 reply = truncated_reply(reply)
         if len(reply) > UDP_REPLY_LIMIT:
             reply = truncated_reply(reply)
-        self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        # Straight to the socket: cheaper than the transport on both loops. The transport queues the
+        # reply when the socket buffer is full.
+        try:
+            self.sock.sendto(reply, addr)
+        except BlockingIOError:
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+        except OSError:
+            pass  # the client's address is unreachable: nothing to do, as for any UDP reply
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors from clients that went away; nothing to do."""

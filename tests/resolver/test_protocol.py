@@ -216,4 +216,6 @@ async def test_metrics_count_queries_by_type_and_rcode(resolver: StartResolver) 
     assert counts[("A", "NOERROR")] == 1
     assert counts[("AAAA", "NOERROR")] == 1
     assert counts[("A", "NXDOMAIN")] == 1
+    await ask(port, "elsewhere.example", "A")  # no upstream: SERVFAIL, after the forwarding path
+    assert server.metrics.by_qtype_rcode()[("A", "SERVFAIL")] == 1
     assert sum(server.metrics.latency_counts) >= 1  # upstream-bound queries are always timed
