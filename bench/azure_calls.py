@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from dnsctl.cli import exit_code
 from dnsctl.clock import SystemClock
 from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
@@ -28,6 +29,7 @@ from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
 from dnsctl.probes.round import make_prober
 from dnsctl.reconcile import reconcile_once
+from dnsctl.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -94,7 +96,7 @@ async def one_pass(spec: DnsctlSpec, emulator: AzureEmulator, phase: str) -> Pas
     target = AzureTarget(spec)
     started = time.perf_counter()
     try:
-        report = await reconcile_once(engine, target)
+        report = await reconcile_once(engine, target, MetadataStore())
     finally:
         await target.close()
     took = time.perf_counter() - started
@@ -102,7 +104,7 @@ async def one_pass(spec: DnsctlSpec, emulator: AzureEmulator, phase: str) -> Pas
     reads = sum(1 for r in log if r.kind == "read")
     dns = sum(1 for r in report.results if r.change.changes_dns)
     state = sum(1 for r in report.results if not r.change.changes_dns)
-    return Pass(phase, reads, dns, state, int(report.exit_code), took)
+    return Pass(phase, reads, dns, state, int(exit_code(report)), took)
 
 
 async def measure(args: argparse.Namespace) -> list[Pass]:

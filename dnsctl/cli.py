@@ -9,6 +9,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +19,32 @@ from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.errors import ConfigError, DnsctlError
-from dnsctl.reconcile import ExitCode, Report, StateFile, reconcile_once
+from dnsctl.reconcile import Report, reconcile_once
 from dnsctl.targets.base import Outcome
 
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+class ExitCode(IntEnum):
+    CONVERGED = 0
+    FAILED = 1
+    BAD_CONFIG = 2
+    REFUSED = 3
+    DEGRADED = 4
+
+
+def exit_code(report: Report) -> ExitCode:
+    """A reconcile pass's outcome as an exit code: failures first, then refusals, then degradation."""
+    if report.failed:
+        return ExitCode.FAILED
+    if report.refused:
+        return ExitCode.REFUSED
+    if report.degraded:
+        return ExitCode.DEGRADED
+    return ExitCode.CONVERGED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +273,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print(json.dumps(_report_doc(spec, report), indent=2))
     else:
         _print_report(report)
-    return report.exit_code
+    return exit_code(report)
 
 
 async def _reconcile(spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool) -> Report:
@@ -263,9 +283,9 @@ async def _reconcile(spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool) 
         return await reconcile_once(
             engine,
             target,
+            compose.build_store(args.state_file, read_only=dry_run),
             dry_run=dry_run,
             force=getattr(args, "force", False),
-            state_file=StateFile(args.state_file) if args.state_file else None,
         )
     finally:
         await target.close()
@@ -274,7 +294,7 @@ async def _reconcile(spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool) 
 def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
     doc = {
         "dry_run": report.dry_run,
-        "exit_code": int(report.exit_code),
+        "exit_code": int(exit_code(report)),
         "changes": [render.change_doc(c) for c in report.plan.changes],
         "results": [
             {
@@ -293,6 +313,7 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
         "unpublished": list(report.plan.unpublished),
         "conflicts_retried": report.conflicts_retried,
         "summary": summary(report),
+        "state": report.state,
     }
     if report.outcome is not None:
         doc["health"] = render.health_doc(spec, report.outcome.states)["profiles"]
@@ -414,7 +435,7 @@ async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.serve import ServeController
 
     ctl = ServeController(
-        compose.build_engine(spec), state_file=StateFile(args.state_file) if args.state_file else None
+        compose.build_engine(spec), store=compose.build_store(args.state_file) if args.state_file else None
     )
 
     def banner(admin: str) -> str:
@@ -465,7 +486,7 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
         compose.build_engine(spec),
         compose.build_target(spec),
         lease=compose.build_lease(spec),
-        state_file=StateFile(args.state_file) if args.state_file else None,
+        store=compose.build_store(args.state_file),
         force=args.force,
     )
     await _until_signal(

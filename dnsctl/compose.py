@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from dnsctl.clock import Clock, SystemClock
+from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.core.model import DnsctlSpec, LeaseKind
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
 from dnsctl.probes.registry import AadTokenSource
 from dnsctl.probes.round import make_prober
+from dnsctl.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.base import Target
 
 
@@ -47,7 +49,7 @@ class AzureAccessToken:
 
 
 def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:
-    return Engine(spec, build_prober(spec), clock or SystemClock())
+    return Engine(spec, build_prober(spec), clock or SYSTEM_CLOCK)
 
 
 def build_target(spec: DnsctlSpec) -> Target:
@@ -62,3 +64,12 @@ def build_lease(spec: DnsctlSpec) -> Lease:
 
         return AzureBlobLease(spec)
     return NoLease()
+
+
+def build_store(
+    state_file: Path | None, *, read_only: bool = False, clock: Clock | None = None
+) -> StateStore:
+    """The health history in a state file when one is named, else in the records' metadata."""
+    if state_file is not None:
+        return FileStore(state_file, clock=clock or SYSTEM_CLOCK, read_only=read_only)
+    return MetadataStore()

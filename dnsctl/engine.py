@@ -1,23 +1,27 @@
 """The engine: probe rounds fed into the pure core, with the per-profile state kept between rounds.
 
-Shared by `check`, `plan`, `reconcile`, `run` and `serve`. It holds no lock: every caller drives it
-from one asyncio task at a time.
+Shared by `check`, `plan`, `reconcile`, `run` and `serve`. The engine is the one owner of health
+state: it is restored and snapshotted through `restore` and `snapshot`, changed only by its own
+steps, and every step returns its outcome to the caller (who hands it on: there are no listeners).
+It holds no lock: every caller drives it from one asyncio task at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from types import MappingProxyType
 
 from dnsctl.clock import Clock
 from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override, ProfileSpec
+from dnsctl.core.plan import Published
+from dnsctl.core.restore import restored_state
 from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.probes.base import Prober
 from dnsctl.probes.canary import probe_canaries
 from dnsctl.probes.round import probe_round
-
-Listener = Callable[[RoundOutcome, Sequence[ProbeResult]], None]
 
 
 class Engine:
@@ -27,15 +31,31 @@ class Engine:
         prober: Prober,
         clock: Clock,
         *,
-        states: Mapping[str, ProfileState] | None = None,
         concurrency: int = 256,
     ) -> None:
         self.spec = spec
         self.prober = prober
         self.clock = clock
         self.concurrency = concurrency
-        self.states: dict[str, ProfileState] = dict(states or core_state.initial_states(spec, clock.now()))
-        self.listeners: list[Listener] = []
+        self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
+
+    @property
+    def states(self) -> Mapping[str, ProfileState]:
+        """A read-only view: only the engine's own methods change its state."""
+        return MappingProxyType(self._states)
+
+    def snapshot(self) -> dict[str, ProfileState]:
+        return dict(self._states)
+
+    def restore(
+        self, stored: Mapping[str, ProfileState], published: Mapping[str, Published] | None = None
+    ) -> None:
+        """Start every profile from its stored history, else from what is published (never-flip)."""
+        now = self.clock.now()
+        pub = published or {}
+        self._states = {
+            p.name: restored_state(p, stored.get(p.name), pub.get(p.name), now) for p in self.spec.profiles
+        }
 
     def work(self, profiles: Sequence[str] | None = None) -> list[tuple[ProfileSpec, EndpointSpec]]:
         out: list[tuple[ProfileSpec, EndpointSpec]] = []
@@ -79,21 +99,19 @@ class Engine:
         canaries: Sequence[CanaryResult] = (),
     ) -> RoundOutcome:
         outcome = core_state.step(
-            self.spec, self.states, results, self.clock.now(), profiles=profiles, canaries=canaries
+            self.spec, self._states, results, self.clock.now(), profiles=profiles, canaries=canaries
         )
-        self.states = dict(outcome.states)
-        for listener in self.listeners:
-            listener(outcome, results)
-        return outcome
+        self._states = dict(outcome.states)
+        return replace(outcome, results=tuple(results))
 
     def redecide(self, profile: str) -> RoundOutcome:
         return self.feed((), profiles=[profile])
 
     def set_override(self, profile: str, endpoint: str, override: Override | None) -> RoundOutcome:
         self.spec.profile(profile).endpoint(endpoint)  # KeyError for unknown names
-        self.states[profile] = core_state.set_override(self.states[profile], endpoint, override)
+        self._states[profile] = core_state.set_override(self._states[profile], endpoint, override)
         return self.redecide(profile)
 
     def request_failback(self, profile: str) -> RoundOutcome:
-        self.states[profile] = core_state.request_failback(self.states[profile])
+        self._states[profile] = core_state.request_failback(self._states[profile])
         return self.redecide(profile)

@@ -1,68 +1,81 @@
 """What `dnsctl serve` and `dnsctl run` share: the engine on a schedule, metrics, status and operator actions.
 
-Subclasses say what a decision change does (re-render the resolver's answers, or write Azure) and
-where state is persisted.
+Every outcome of the engine (a probe round, an operator action, a re-decision) takes one path,
+`handle`: it is observed (logs, metrics), kept in the state store, then published. Subclasses
+say what publishing means (re-render the resolver's answers, or write Azure).
+
+Nothing is kept or published before the stored state has been read: until then the engine holds
+a fresh state that must never overwrite a stored drain, a manual failback or a running hold.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from dnsctl import render
+from dnsctl.clock import Clock
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.scheduling import ProbeScheduler
-from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, Override
-from dnsctl.core.results import ProbeResult
-from dnsctl.core.state import DecisionChange, RoundOutcome
+from dnsctl.core.plan import Published
+from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import OperatorError
-from dnsctl.reconcile import StateFile
+from dnsctl.errors import OperatorError, StateError
+from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")
 
 
 class ControllerBase:
-    def __init__(
-        self, engine: Engine, *, state_file: StateFile | None = None, metrics: Metrics | None = None
-    ):
+    def __init__(self, engine: Engine, *, store: StateStore | None = None, metrics: Metrics | None = None):
         self.engine = engine
         self.spec: DnsctlSpec = engine.spec
+        self.clock: Clock = engine.clock
         self.metrics = metrics or Metrics()
         self.registry: CollectorRegistry = self.metrics.registry
         self.metrics.init_profiles(self.spec)
-        self.state_file = state_file
+        # Computed when scraped, from the same answer /readyz gives: the two can never disagree.
+        self.metrics.ready.set_function(lambda: 1.0 if self.ready()[0] else 0.0)
+        self.store = store
         self.scheduler = ProbeScheduler(engine, self._on_round)
-        self.engine.listeners.append(self._observe)
-        self.started = time.monotonic()
-        self.last_round = time.monotonic()
+        self.last_round = self.clock.monotonic()
         self.stopping = asyncio.Event()
         self.isolated = False
+        self.state_read = False  # until True, nothing is kept or published
+        self.unread_reason = "the stored state has not been read yet"
+        self._save_error: str | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
-    def restore_from_file(self) -> None:
-        if self.state_file is None:
-            return
-        stored = self.state_file.load()
-        for p in self.spec.profiles:
-            if p.name in stored:
-                try:
-                    self.engine.states[p.name] = codec.decode(p, stored[p.name])
-                except codec.StateDecodeError as e:
-                    log.warning("profile %s: ignoring stored state: %s", p.name, e)
+    def restore(self, published: Mapping[str, Published]) -> Loaded:
+        """Read the stored state and hand it to the engine; from now on outcomes are kept and published."""
+        loaded = self.store.load(self.spec, published) if self.store is not None else Loaded()
+        self.engine.restore(loaded.states, published)
+        self.state_read = True
+        self.unread_reason = ""
+        self.metrics.state_read.set(1)
+        problem = self.store.describe().get("problem") if self.store is not None else None
+        self.metrics.state_problem.set(1 if problem else 0)
+        self.last_round = self.clock.monotonic()
+        return loaded
 
-    def save_state(self) -> None:
-        if self.state_file is not None:
-            self.state_file.save(
-                {p.name: codec.encode(p, self.engine.states[p.name]) for p in self.spec.profiles}
-            )
+    def persist(self, states: Mapping[str, ProfileState]) -> None:
+        if self.store is None or not self.state_read:
+            return
+        try:
+            self.store.save(self.spec, states)
+        except StateError as e:
+            self.metrics.state_save_errors.inc()
+            if str(e) != self._save_error:  # said once, not every round
+                log.error("%s", e)
+            self._save_error = str(e)
+        else:
+            self._save_error = None
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -70,10 +83,23 @@ class ControllerBase:
     async def stop(self) -> None:
         raise NotImplementedError
 
-    # --- rounds and decisions ----------------------------------------------------------------
+    # --- the one path of an outcome -----------------------------------------------------------
 
-    def _observe(self, outcome: RoundOutcome, results: Sequence[ProbeResult]) -> None:
-        self.last_round = time.monotonic()
+    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
+        await self.handle(outcome)
+
+    async def handle(self, outcome: RoundOutcome) -> None:
+        self._observe(outcome)
+        self.persist(outcome.states)
+        await self.publish(outcome)
+
+    async def publish(self, outcome: RoundOutcome) -> None:
+        raise NotImplementedError
+
+    def _observe(self, outcome: RoundOutcome) -> None:
+        results = outcome.results
+        if results:
+            self.last_round = self.clock.monotonic()
         self.metrics.observe_round(outcome, results)
         for t in outcome.transitions:
             log.info(
@@ -105,30 +131,20 @@ class ControllerBase:
             log.warning("isolation guard released: probes answer again")
         self.isolated = outcome.isolated
 
-    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
-        if outcome.changes:
-            await self._dispatch(outcome)
-            self.save_state()
-
-    async def _dispatch(self, outcome: RoundOutcome) -> None:
-        # A round may decide for more profiles than the one scheduled (the isolation check looks at all).
-        by_profile: dict[str, list[DecisionChange]] = {}
-        for c in outcome.changes:
-            by_profile.setdefault(c.profile, []).append(c)
-        for name, changes in by_profile.items():
-            await self.on_decisions(name, changes)
-
-    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
-        raise NotImplementedError
-
     # --- admin Operations ----------------------------------------------------------------------
 
     def alive(self) -> bool:
+        if not self.state_read:
+            return (
+                True  # waiting for the stored state, by design; the admin API answering is the proof of life
+            )
         # Alive while rounds keep coming: a wedged loop stops them.
         longest = max((p.monitor.interval for p in self.spec.profiles), default=10.0)
-        return time.monotonic() - self.last_round < max(3 * longest, 30.0) or not self.spec.profiles
+        return self.clock.monotonic() - self.last_round < max(3 * longest, 30.0) or not self.spec.profiles
 
     def ready(self) -> tuple[bool, str]:
+        if not self.state_read:
+            return False, f"stored state not read yet ({self.unread_reason}); nothing is written until it is"
         waiting = [p.name for p in self.spec.profiles if self.engine.states[p.name].decision is None]
         if waiting:
             return False, f"waiting for verdicts: {', '.join(waiting)}"
@@ -137,6 +153,13 @@ class ControllerBase:
     def status(self) -> dict[str, Any]:
         doc = render.health_doc(self.spec, self.engine.states)
         doc["isolated"] = self.isolated
+        state: dict[str, Any] = self.store.describe() if self.store is not None else {"kind": "none"}
+        doc["state"] = {
+            **state,
+            "read": self.state_read,
+            "unread_reason": self.unread_reason or None,
+            "save_error": self._save_error,
+        }
         return doc
 
     def _check_names(self, profile: str, endpoint: str | None = None) -> None:
@@ -147,27 +170,23 @@ class ControllerBase:
         except KeyError:
             what = f"endpoint {endpoint!r} in profile {profile!r}" if endpoint else f"profile {profile!r}"
             raise OperatorError(f"no {what}") from None
-
-    async def _after_action(self, outcome: RoundOutcome) -> None:
-        self.save_state()
-        await self._dispatch(outcome)
+        if not self.state_read:
+            # The action would land on a fresh state, then be lost when the stored one is read.
+            raise OperatorError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
 
     async def drain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
-        outcome = self.engine.set_override(profile, endpoint, Override.DOWN)
-        await self._after_action(outcome)
+        await self.handle(self.engine.set_override(profile, endpoint, Override.DOWN))
         return f"{profile}/{endpoint} drained; {self._decision_text(profile)}"
 
     async def undrain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
-        outcome = self.engine.set_override(profile, endpoint, None)
-        await self._after_action(outcome)
+        await self.handle(self.engine.set_override(profile, endpoint, None))
         return f"{profile}/{endpoint} follows its probes again; {self._decision_text(profile)}"
 
     async def failback(self, profile: str) -> str:
         self._check_names(profile)
-        outcome = self.engine.request_failback(profile)
-        await self._after_action(outcome)
+        await self.handle(self.engine.request_failback(profile))
         return f"failback requested for {profile}; {self._decision_text(profile)}"
 
     def _decision_text(self, profile: str) -> str:

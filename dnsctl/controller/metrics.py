@@ -85,7 +85,23 @@ class Metrics:
             "Failed lease attempts (unreachable, refused, bad credential); another holder is no error",
             registry=r,
         )
-        self.ready = Gauge("dnsctl_ready", "1 once every profile has a decision", registry=r)
+        self.ready = Gauge("dnsctl_ready", "1 exactly when /readyz answers 200", registry=r)
+        self.state_read = Gauge(
+            "dnsctl_state_read",
+            "1 once the stored health history has been read; 0 while it is unknown (nothing is written)",
+            registry=r,
+        )
+        self.state_read_errors = Counter(
+            "dnsctl_state_read_errors_total", "Failed attempts to read the stored state at start", registry=r
+        )
+        self.state_problem = Gauge(
+            "dnsctl_state_problem",
+            "1 when the stored state was unusable at start (a bad state file is moved aside)",
+            registry=r,
+        )
+        self.state_save_errors = Counter(
+            "dnsctl_state_save_errors_total", "Failed saves of the health history", registry=r
+        )
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""

@@ -1,29 +1,41 @@
 """`dnsctl run`: the long-running controller that keeps Azure Private DNS records on the decisions.
 
+Nothing is written before the records and their stored state have been read: a restart during
+an Azure outage keeps retrying the read (with backoff, not ready, saying why) instead of starting
+fresh, so a stored drain, a manual failback or a running failback_hold is never overwritten.
+
 A decision change reconciles its profile at once (failover costs probe rounds plus one write);
-a periodic resync re-reads every zone, reports drift and puts owned records back. Only the
-lease holder writes; standbys probe and keep warm state.
+a periodic resync re-reads every zone, reports drift and puts owned records back. Drift is a
+record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
+lease holder writes; standbys probe and keep warm state, and read the stored state again when
+they take over.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
+from collections.abc import Mapping
 from typing import Any
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
-from dnsctl.core.state import DecisionChange
+from dnsctl.core.intent import Intent
+from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
+from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
-from dnsctl.reconcile import Report, StateFile, azure_profiles, converge, restore_states
+from dnsctl.reconcile import Report, azure_profiles, converge, intents
 from dnsctl.render import change_doc, iso
+from dnsctl.state_store import MetadataStore, StateStore
 from dnsctl.targets.base import Outcome, Target
 
 log = logging.getLogger("dnsctl.run")
+
+# Seconds between attempts to read the stored state at start: doubling up to the cap.
+READ_BACKOFF = (1.0, 30.0)
 
 
 class RunController(ControllerBase):
@@ -33,53 +45,121 @@ class RunController(ControllerBase):
         target: Target,
         *,
         lease: Lease | None = None,
-        state_file: StateFile | None = None,
+        store: StateStore | None = None,
         metrics: Metrics | None = None,
         force: bool = False,
+        read_backoff: tuple[float, float] = READ_BACKOFF,
     ) -> None:
-        super().__init__(engine, state_file=state_file, metrics=metrics)
+        super().__init__(engine, store=store or MetadataStore(), metrics=metrics)
         self.target = target
         self.lease: Lease = lease or NoLease()
         self.force = force
+        self.read_backoff = read_backoff
         self.write_lock = asyncio.Lock()
         self.published: dict[str, Published] = {}
-        self.written: dict[str, RecordValue] = {}  # what this controller last wrote, to tell drift
+        self.intents: dict[str, Intent] = {}  # what each record should become, as handed over
+        # What each owned record holds unless someone edits it: the value last read or written, or
+        # at start what the stored decision requires. A read that differs from it is drift.
+        self.expected: dict[str, RecordValue] = {}
+        self.drift: dict[str, dict[str, Any]] = {}  # the last drift seen per profile, for /status
         self.consecutive_errors = 0
         self.last_success: float | None = None
         self.last_report: Report | None = None
         self._backoff: dict[str, float] = {}  # profile -> seconds until its failed write is tried again
         self._lease_errors_counted = 0
         self.last_error: str | None = None  # the last reconcile's problem, until one succeeds
+        self._reader: asyncio.Task[None] | None = None
+        self._scheduled = False
+
+    # --- life cycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Restore the health history before the first probe, so that a restart never flips DNS."""
-        try:
-            self.published = dict(await self.target.read(azure_profiles(self.spec)))
-        except TargetError as e:
-            log.error("cannot read the zones at start (%s); starting without stored history", e)
-        stored = self.state_file.load() if self.state_file is not None else {}
-        self.engine.states = restore_states(self.spec, self.published, stored, self.engine.clock.now())
+        """Read the records and their stored state before the first probe: a restart never flips DNS."""
         await self.lease.start()
         self._observe_lease()
         self.scheduler.start()
-        self.scheduler.add_job(self.resync, self.spec.resync_interval, "resync")
         self.scheduler.add_job(self._lease_tick, max(1.0, self.lease.renew_every), "lease")
+        if not await self._read_stored():
+            self._reader = asyncio.create_task(self._read_until_done(converge_after=False))
 
     async def stop(self) -> None:
         """Stop scheduling, let an in-flight write finish, release the lease."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
         self.scheduler.shutdown()
         async with self.write_lock:
             await self.lease.release()
             self.metrics.leader.set(0)
+        self.persist(self.engine.snapshot())
         await self.target.close()
+
+    async def _read_stored(self) -> bool:
+        """One attempt to read the records and the stored state; on success the engine is restored."""
+        try:
+            published = dict(await self.target.read(azure_profiles(self.spec)))
+        except TargetError as e:
+            self.metrics.state_read_errors.inc()
+            self.unread_reason = f"reading the records failed: {e}"
+            log.error(
+                "cannot read the records and their stored state (%s); writing nothing until they are read",
+                e,
+            )
+            return False
+        loaded = self.restore(published)
+        self.published = published
+        self.intents = intents(self.spec, self.engine.states, self.store)
+        self.expected = {}
+        for p in azure_profiles(self.spec):
+            pub = published.get(p.name)
+            assert p.azure is not None
+            rec = pub.of(p.azure.record_type) if pub is not None else None
+            if rec is None or rec.owner is None:
+                continue
+            stored = loaded.states.get(p.name)
+            d = stored.decision if stored is not None and loaded.in_records else None
+            # The history is written with the value: a value that is not what its own stored
+            # decision requires was changed by someone else, even while dnsctl was down.
+            self.expected[p.name] = desired_value(p, d) if d is not None and not d.keep_current else rec.value
+        self._check_drift(published)
+        log.info(
+            "read the records and their stored state: %d of %d profile(s) restored with history",
+            len(loaded.states),
+            len(self.spec.profiles),
+        )
+        if not self._scheduled:
+            self._scheduled = True
+            self.scheduler.add_probes()
+            self.scheduler.add_job(self.resync, self.spec.resync_interval, "resync")
+        return True
+
+    async def _read_until_done(self, *, converge_after: bool) -> None:
+        delay, cap = self.read_backoff
+        while True:
+            log.warning("trying to read the records again in %.0fs", delay)
+            await self.clock.sleep(delay)
+            if await self._read_stored():
+                if converge_after:
+                    await self.reconcile(None)
+                return
+            delay = min(delay * 2, cap)
 
     async def _lease_tick(self) -> None:
         was = self.lease.held
         held = await self.lease.renew()
         self._observe_lease()
         if held and not was:
-            log.warning("this replica now holds the lease and writes DNS; converging every profile")
-            await self.reconcile(None)
+            log.warning("this replica now holds the lease and writes DNS; reading the stored state first")
+            # The previous holder's drains and holds are in the stored state, not in this replica's.
+            if self._reader is not None and not self._reader.done():
+                return  # the start-up read is still trying; it covers this
+            self.state_read = False
+            self.metrics.state_read.set(0)
+            if await self._read_stored():
+                await self.reconcile(None)
+            else:
+                self._reader = asyncio.create_task(self._read_until_done(converge_after=True))
         elif was and not held:
             log.error("lost the lease: this replica stops writing DNS")
 
@@ -90,32 +170,42 @@ class RunController(ControllerBase):
             self.metrics.lease_errors.inc(new_errors)
         self._lease_errors_counted = self.lease.errors
 
-    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
-        if any(c.view is None for c in changes):
-            await self.reconcile([profile])
+    # --- decisions ----------------------------------------------------------------------------
+
+    async def publish(self, outcome: RoundOutcome) -> None:
+        self.intents.update(intents(self.spec, outcome.states, self.store))
+        changed = sorted({c.profile for c in outcome.changes if c.view is None})
+        if changed:
+            await self.reconcile(changed)
 
     async def resync(self) -> None:
-        await self.reconcile(None, resync=True)
+        await self.reconcile(None)
 
-    async def reconcile(self, profiles: list[str] | None, *, resync: bool = False) -> Report | None:
+    async def reconcile(self, profiles: list[str] | None) -> Report | None:
         async with self.write_lock:
-            if not self.lease.held_now():
+            if not self.state_read or not self.lease.held_now():
                 return None
-            report = await converge(
-                self.engine,
-                self.target,
-                profiles=profiles,
-                force=self.force,
-                in_metadata=self.state_file is None,
-            )
-            self._record(report, resync, profiles or [p.name for p in azure_profiles(self.spec)])
+            chosen = [p for p in azure_profiles(self.spec) if profiles is None or p.name in profiles]
+            try:
+                published = dict(await self.target.read(chosen))
+            except TargetError as e:
+                report = Report(Plan(()), errors=[f"{e} ({e.hint})" if e.hint else str(e)])
+            else:
+                self._check_drift(published)
+                report = await converge(
+                    self.spec,
+                    self.target,
+                    self.intents,
+                    profiles=[p.name for p in chosen],
+                    published=published,
+                    force=self.force,
+                )
+            self._record(report, [p.name for p in chosen])
             return report
 
-    def _record(self, report: Report, resync: bool, attempted: list[str]) -> None:
+    def _record(self, report: Report, attempted: list[str]) -> None:
         self.last_report = report
         self.published.update(report.published)
-        if resync:
-            self._report_drift(report)
         self.metrics.observe_writes(report.results)
         for r in report.results:
             if r.outcome is Outcome.APPLIED:
@@ -124,15 +214,14 @@ class RunController(ControllerBase):
             log.error("refused: %s", problem)
         for e in report.errors:
             log.error("reconcile failed: %s", e)
-        failed = report.errors or any(r.outcome is not Outcome.APPLIED for r in report.results)
         self._schedule_retries(report, attempted)
-        if failed:
+        if report.failed:
             self.consecutive_errors += 1
             self.last_error = _first_problem(report)
         else:
             self.last_error = None
             self.consecutive_errors = 0
-            self.last_success = time.time()
+            self.last_success = self.clock.now()
             self.metrics.last_reconcile.set(self.last_success)
         self.metrics.reconcile_errors.set(self.consecutive_errors)
 
@@ -163,30 +252,60 @@ class RunController(ControllerBase):
                 records.pop(change.before.type, None)
         elif change.after is not None:
             records[change.after.type] = ReadRecord(change.after, etag, dict(change.metadata or {}))
-            self.written[change.profile] = change.after
+            self.expected[change.profile] = change.after
         self.published[change.profile] = Published(change.name, records)
 
-    def _report_drift(self, report: Report) -> None:
-        for name, pub in report.published.items():
+    # --- drift --------------------------------------------------------------------------------
+
+    def _check_drift(self, published: Mapping[str, Published]) -> None:
+        """Report records changed by someone else, before the plan puts owned ones back."""
+        for name, pub in published.items():
             profile = self.spec.profile(name)
             assert profile.azure is not None
             rec = pub.of(profile.azure.record_type)
-            wrote = self.written.get(name)
-            if rec is None or wrote is None or rec.value == wrote:
+            expected = self.expected.get(name)
+            if expected is None:
+                if rec is not None and rec.owner is not None:
+                    self.expected[name] = rec.value
                 continue
-            owned = rec.owner is not None
-            self.metrics.drift.labels(name, "true" if owned else "false").inc()
-            if owned:
-                log.warning(
-                    "drift: %s was changed outside dnsctl (%s, expected %s); putting it back",
-                    pub.name,
-                    rec.value,
-                    wrote,
-                )
-            else:
-                log.warning(
-                    "drift: %s is no longer managed by dnsctl (%s); reporting only", pub.name, rec.value
-                )
+            wanted = self.intents.get(name)
+            d = wanted.decision if wanted is not None else None
+            required = desired_value(profile, d) if d is not None and not d.keep_current else None
+            if rec is not None and rec.owner is not None and rec.value in (expected, required):
+                self.expected[name] = rec.value
+                continue
+            self._report_drift(name, pub.name, rec, expected, put_back=d is not None)
+
+    def _report_drift(
+        self, name: str, record: str, rec: ReadRecord | None, expected: RecordValue, *, put_back: bool
+    ) -> None:
+        owned = rec is not None and rec.owner is not None
+        self.metrics.drift.labels(name, "true" if owned or rec is None else "false").inc()
+        found = str(rec.value) if rec is not None else "(deleted)"
+        self.drift[name] = {
+            "at": iso(self.clock.now()),
+            "record": record,
+            "found": found,
+            "expected": str(expected),
+            "owned": owned,
+        }
+        if rec is not None and not owned:
+            log.warning("drift: %s is no longer managed by dnsctl (%s); reporting only", record, rec.value)
+            self.expected.pop(name, None)
+            return
+        log.warning(
+            "drift: %s was changed outside dnsctl (%s, expected %s)%s",
+            record,
+            found,
+            expected,
+            "; putting it back" if put_back else "",
+        )
+        if rec is not None:
+            self.expected[name] = rec.value  # said once; the put-back write updates it again
+        else:
+            self.expected.pop(name, None)
+
+    # --- admin --------------------------------------------------------------------------------
 
     def ready(self) -> tuple[bool, str]:
         trouble = self.lease.trouble()
@@ -211,6 +330,7 @@ class RunController(ControllerBase):
         doc["last_successful_reconcile"] = iso(self.last_success)
         doc["consecutive_errors"] = self.consecutive_errors
         for p in doc["profiles"]:
+            p["drift"] = self.drift.get(p["name"])
             pub = self.published.get(p["name"])
             profile = self.spec.profile(p["name"])
             if pub is None or profile.azure is None:

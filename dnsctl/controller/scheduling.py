@@ -33,6 +33,11 @@ class ProbeScheduler:
         self.rounds = 0
 
     def start(self) -> None:
+        """Start the scheduler; probes start with `add_probes`, once there is a state to feed."""
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def add_probes(self) -> None:
         now = datetime.now(UTC)
         for p in self.engine.spec.profiles:
             interval = p.monitor.interval
@@ -50,8 +55,8 @@ class ProbeScheduler:
                 coalesce=True,
                 misfire_grace_time=max(1, int(interval)),
                 next_run_time=now + timedelta(seconds=random.uniform(0, min(0.5, interval / 10))),
+                replace_existing=True,
             )
-        self.scheduler.start()
 
     def once(self, func: Callable[..., Awaitable[object]], delay: float, job_id: str, *args: object) -> None:
         """Run `func(*args)` once after `delay` seconds; a job with the same id is replaced."""

@@ -14,12 +14,12 @@ from dnsctl.controller.metrics import Metrics
 from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets
-from dnsctl.core.state import DecisionChange
+from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.reconcile import StateFile
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.state_store import StateStore
 
 log = logging.getLogger("dnsctl.serve")
 
@@ -57,10 +57,10 @@ class ServeController(ControllerBase):
         self,
         engine: Engine,
         *,
-        state_file: StateFile | None = None,
+        store: StateStore | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(engine, state_file=state_file, metrics=metrics)
+        super().__init__(engine, store=store, metrics=metrics)
         self.steering = SteeringTable()
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
@@ -78,26 +78,30 @@ class ServeController(ControllerBase):
                     self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
 
     async def start(self) -> None:
-        self.restore_from_file()
+        # A state file never stops the resolver: a bad one is moved aside and reported by the store.
+        self.restore({})
         # One round before the first answer (bounded by the monitors' timeouts), so that a restart
         # without stored state does not point clients at a replica that is down.
-        await self.engine.round()
+        first = await self.engine.round()
+        self._observe(first)
+        self.persist(first.states)
         self.publish_all()
         await self.server.start()
         self.scheduler.start()
+        self.scheduler.add_probes()
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
         await self.server.stop()
-        self.save_state()
+        self.persist(self.engine.snapshot())
 
-    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
-        p = self.spec.profile(profile)
-        for c in changes:
+    async def publish(self, outcome: RoundOutcome) -> None:
+        for c in outcome.changes:
+            p = self.spec.profile(c.profile)
             order: tuple[str, ...] = ()
             if c.view is not None:
                 view = next(v for v in self.spec.resolver.views if v.name == c.view)
-                order = view.preference(profile) or ()
+                order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
 
     def status(self) -> dict[str, Any]:

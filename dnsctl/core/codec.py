@@ -3,15 +3,22 @@
 The encoding is canonical and leaves out what changes every round without changing behaviour
 (latencies, last results, counts that no longer lead to a transition), so that a steady state
 encodes to the same string run after run and costs no write.
+
+Decoding trusts nothing: every field is type-checked, and what the configuration does not have
+(endpoints, a fallback target, profiles) is dropped and named, never restored. A stored
+`"fb": "evil.example"` therefore never becomes an answer.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dnsctl.core.health import EndpointHealth, MonitorStatus
-from dnsctl.core.model import Override, ProfileSpec
+from dnsctl.core.model import DnsctlSpec, Override, ProfileSpec
 from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 
@@ -22,6 +29,12 @@ _STATUS_BACK = {v: k for k, v in _STATUS.items()}
 
 class StateDecodeError(ValueError):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    state: ProfileState
+    dropped: tuple[str, ...] = ()  # what was stored but is not in the configuration, said in words
 
 
 def encode(profile: ProfileSpec, st: ProfileState) -> str:
@@ -60,50 +73,129 @@ def encode(profile: ProfileSpec, st: ProfileState) -> str:
     return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
 
-def decode(profile: ProfileSpec, text: str) -> ProfileState:
-    """Rebuild a profile's state; endpoints no longer configured are dropped."""
-    try:
-        doc = json.loads(text)
-        if not isinstance(doc, dict) or doc.get("v") != VERSION:
-            raise StateDecodeError(
-                f"unsupported state version {doc.get('v') if isinstance(doc, dict) else '?'}"
-            )
-        known = {ep.name for ep in profile.endpoints}
-        endpoints = {
-            name: EndpointHealth(
-                status=_STATUS_BACK[e["s"]],
-                successes=int(e.get("ok", 0)),
-                failures=int(e.get("ko", 0)),
-                flaps=int(e.get("fl", 0)),
-                flap_times=tuple(float(t) for t in e.get("ft", ())),
-                hold_until=float(e["hu"]) if "hu" in e else None,
-                since=float(e["t"]) if "t" in e else None,
-            )
-            for name, e in doc.get("e", {}).items()
-            if name in known
-        }
-        decision = None
-        if "d" in doc:
-            d = doc["d"]
-            names = tuple(n for n in d["e"] if n in known)
-            fallback = d.get("fb")
-            if names or fallback:
-                decision = Decision(
-                    DecisionKind(d["k"]),
-                    names,
-                    "restored from stored state",
-                    float(d["t"]),
-                    fallback=fallback,
-                    keep_current=bool(d.get("kc")),
-                )
-        overrides = {k: Override(v) for k, v in doc.get("o", {}).items() if k in known}
-        return ProfileState(
-            started_at=float(doc["st"]),
-            endpoints=endpoints,
-            routing=RoutingState(decision=decision, failback_requested=bool(doc.get("fr"))),
-            overrides=overrides,
+def decode(profile: ProfileSpec, text: str) -> Decoded:
+    """Rebuild a profile's state, keeping only what the configuration still has."""
+    doc = _object(_load(text), "the stored state")
+    if doc.get("v") != VERSION:
+        raise StateDecodeError(f"unsupported state version {doc.get('v')!r}")
+    known = {ep.name for ep in profile.endpoints}
+    dropped: list[str] = []
+    endpoints: dict[str, EndpointHealth] = {}
+    for name, raw in _object(doc.get("e", {}), "endpoints").items():
+        if name not in known:
+            dropped.append(f"endpoint {name!r}")
+            continue
+        e = _object(raw, f"endpoint {name!r}")
+        s = e.get("s")
+        status = _STATUS_BACK.get(s) if isinstance(s, str) else None
+        if status is None:
+            raise StateDecodeError(f"endpoint {name!r}: unknown status {e.get('s')!r}")
+        endpoints[name] = EndpointHealth(
+            status=status,
+            successes=_count(e, "ok"),
+            failures=_count(e, "ko"),
+            flaps=_count(e, "fl"),
+            flap_times=tuple(_time(t, "ft") for t in _list(e.get("ft", []), "ft")),
+            hold_until=_time(e["hu"], "hu") if "hu" in e else None,
+            since=_time(e["t"], "t") if "t" in e else None,
         )
-    except StateDecodeError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise StateDecodeError(f"stored state is not readable: {e}") from None
+    decision = _decision(profile, doc.get("d"), known, dropped) if "d" in doc else None
+    overrides: dict[str, Override] = {}
+    for name, value in _object(doc.get("o", {}), "overrides").items():
+        if name not in known:
+            dropped.append(f"the override of endpoint {name!r}")
+            continue
+        try:
+            overrides[name] = Override(value)
+        except (ValueError, TypeError):
+            raise StateDecodeError(f"override of {name!r}: unknown value {value!r}") from None
+    return Decoded(
+        ProfileState(
+            started_at=_time(doc.get("st"), "st"),
+            endpoints=endpoints,
+            routing=RoutingState(decision=decision, failback_requested=doc.get("fr") == 1),
+            overrides=overrides,
+        ),
+        tuple(dropped),
+    )
+
+
+def _decision(profile: ProfileSpec, raw: object, known: set[str], dropped: list[str]) -> Decision | None:
+    d = _object(raw, "decision")
+    try:
+        kind = DecisionKind(str(d.get("k")))
+    except ValueError:
+        raise StateDecodeError(f"decision: unknown kind {d.get('k')!r}") from None
+    names: list[str] = []
+    for n in _list(d.get("e", []), "decision endpoints"):
+        if not isinstance(n, str):
+            raise StateDecodeError("decision endpoints: not a name")
+        if n in known:
+            names.append(n)
+        else:
+            dropped.append(f"endpoint {n!r} of the decision")
+    fallback = d.get("fb")
+    if fallback is not None and fallback != profile.fallback:
+        # Only the configured fallback may be restored: the file is not a place to steer from.
+        dropped.append(f"fallback target {fallback!r} (the configured fallback is {profile.fallback!r})")
+        fallback = None
+    if not names and fallback is None:
+        return None
+    return Decision(
+        kind,
+        tuple(names),
+        "restored from stored state",
+        _time(d.get("t"), "decision time"),
+        fallback=fallback,
+        keep_current=d.get("kc") == 1,
+    )
+
+
+def decode_document(text: str) -> dict[str, str]:
+    """A state file's content: each profile's encoded state by profile name."""
+    doc = _object(_load(text), "the state file")
+    out: dict[str, str] = {}
+    for name, value in doc.items():
+        if not isinstance(value, str):
+            raise StateDecodeError(f"profile {name!r}: the stored state is not a string")
+        out[name] = value
+    return out
+
+
+def encode_document(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> str:
+    doc = {p.name: encode(p, states[p.name]) for p in spec.profiles if p.name in states}
+    return json.dumps(dict(sorted(doc.items())), indent=1) + "\n"
+
+
+def _load(text: str) -> object:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise StateDecodeError("not readable: nested too deeply") from None
+    except ValueError as e:
+        raise StateDecodeError(f"not readable: {e}") from None
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StateDecodeError(f"{what} is not a JSON object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise StateDecodeError(f"{what} is not a list")
+    return value
+
+
+def _count(e: Mapping[str, Any], key: str) -> int:
+    value = e.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise StateDecodeError(f"{key}: not a count: {value!r}")
+    return value
+
+
+def _time(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StateDecodeError(f"{what}: not a time: {value!r}")
+    return float(value)

@@ -57,6 +57,7 @@ class RoundOutcome:
     transitions: tuple[Transition, ...]
     changes: tuple[DecisionChange, ...]
     isolated: bool
+    results: tuple[ProbeResult, ...] = ()  # the probe results this outcome was stepped from
 
 
 ISOLATION_REASON = (

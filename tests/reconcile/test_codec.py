@@ -44,7 +44,7 @@ def state(successes: int = 5, failures: int = 0, a_failures: int = 0) -> Profile
 
 
 def test_round_trip_keeps_what_hysteresis_needs() -> None:
-    back = codec.decode(PROFILE, codec.encode(PROFILE, state(successes=1, a_failures=2)))
+    back = codec.decode(PROFILE, codec.encode(PROFILE, state(successes=1, a_failures=2))).state
     a, b = back.endpoints["a"], back.endpoints["b"]
     assert (a.status, a.failures, a.flaps, a.flap_times, a.since) == (
         MonitorStatus.ONLINE,
@@ -71,11 +71,51 @@ def test_a_steady_state_encodes_identically_run_after_run() -> None:
 def test_endpoints_removed_from_the_config_are_dropped() -> None:
     text = codec.encode(PROFILE, state())
     smaller = ProfileSpec(name="p", fqdn="p.example.com", endpoints=(EndpointSpec("b", "b.example.com", 2),))
-    back = codec.decode(smaller, text)
+    decoded = codec.decode(smaller, text)
+    back = decoded.state
     assert set(back.endpoints) == {"b"} and back.decision is None
+    assert "endpoint 'a'" in decoded.dropped and "endpoint 'a' of the decision" in decoded.dropped
 
 
-@pytest.mark.parametrize("text", ["", "not json", "[]", '{"v": 99}', '{"v": 1, "e": {"a": {"s": "?"}}}'])
+def test_a_fallback_target_the_configuration_lacks_is_never_restored() -> None:
+    stored = '{"v":1,"st":1000,"e":{},"d":{"k":"all-down","e":[],"fb":"evil.example","t":1000}}'
+    decoded = codec.decode(PROFILE, stored)
+    assert decoded.state.decision is None
+    assert any("evil.example" in d for d in decoded.dropped)
+    with_fallback = ProfileSpec(
+        name="p", fqdn="p.example.com", endpoints=PROFILE.endpoints, fallback="p.global.example.com"
+    )
+    assert codec.decode(with_fallback, stored).state.decision is None
+    good = stored.replace("evil.example", "p.global.example.com")
+    d = codec.decode(with_fallback, good).state.decision
+    assert d is not None and d.fallback == "p.global.example.com"
+
+
+def test_overrides_of_unknown_endpoints_are_dropped_and_said() -> None:
+    decoded = codec.decode(PROFILE, '{"v":1,"st":1000,"o":{"zz":"down","b":"down"}}')
+    assert decoded.state.overrides == {"b": Override.DOWN}
+    assert decoded.dropped == ("the override of endpoint 'zz'",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "[]",
+        '{"v": 99}',
+        '{"v": 1, "e": {"a": {"s": "?"}}}',
+        '{"v": 1, "st": 1, "e": {"a": {"s": ["O"]}}}',
+        '{"v": 1, "st": 1, "e": {"a": {"s": "O", "ko": -1}}}',
+        '{"v": 1, "st": 1, "e": {"a": {"s": "O", "t": "yesterday"}}}',
+        '{"v": 1, "st": Infinity}',
+        '{"v": 1, "st": 1, "e": []}',
+        '{"v": 1, "st": 1, "d": {"k": "teleport", "e": ["a"], "t": 1}}',
+        '{"v": 1, "st": 1, "d": {"k": "endpoint", "e": [["a"]], "t": 1}}',
+        '{"v": 1, "st": 1, "o": {"a": "sideways"}}',
+        "[" * 100_000,
+    ],
+)
 def test_unreadable_state_raises_a_decode_error(text: str) -> None:
     with pytest.raises(codec.StateDecodeError):
         codec.decode(PROFILE, text)

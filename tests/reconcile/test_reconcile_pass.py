@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dnsctl.cli import ExitCode, exit_code
 from dnsctl.clock import ManualClock
 from dnsctl.core.model import (
     AzureRecordSpec,
@@ -18,7 +19,8 @@ from dnsctl.core.model import (
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
 from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
-from dnsctl.reconcile import ExitCode, StateFile, reconcile_once
+from dnsctl.reconcile import Report, reconcile_once
+from dnsctl.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget
 
 from .scripted import ScriptedProber
@@ -58,9 +60,13 @@ class Harness:
         self.prober = ScriptedProber()
         self.target = MemoryTarget()
 
-    async def run(self, **kw: object) -> object:
+    async def run(
+        self, store: StateStore | None = None, *, dry_run: bool = False, force: bool = False
+    ) -> Report:
         engine = Engine(self.spec, self.prober, self.clock)  # a fresh process each run, like a CronJob
-        report = await reconcile_once(engine, self.target, **kw)  # type: ignore[arg-type]
+        report = await reconcile_once(
+            engine, self.target, store or MetadataStore(), dry_run=dry_run, force=force
+        )
         self.clock.advance(60)
         return report
 
@@ -72,7 +78,7 @@ class Harness:
 async def test_first_run_creates_the_record_and_steady_state_writes_nothing() -> None:
     h = Harness(make_spec())
     r = await h.run()
-    assert r.exit_code is ExitCode.CONVERGED  # type: ignore[attr-defined]
+    assert exit_code(r) is ExitCode.CONVERGED
     assert h.cname() == EAST
     md = h.target.records[KEY][RecordType.CNAME].metadata or {}
     assert md[MANAGED_BY] == "dnsctl" and md[PROFILE_KEY] == "myregistry" and STATE_KEY in md
@@ -91,8 +97,8 @@ async def test_failover_waits_for_fall_runs_and_failback_for_rise_and_hold() -> 
         assert h.cname() == EAST
     r = await h.run()
     assert h.cname() == WEST
-    assert r.results[0].change.action is Action.UPDATE  # type: ignore[attr-defined]
-    assert "eastus Degraded after 3 failures" in r.results[0].change.reason  # type: ignore[attr-defined]
+    assert r.results[0].change.action is Action.UPDATE
+    assert "eastus Degraded after 3 failures" in r.results[0].change.reason
     h.prober.down.clear()
     await h.run()  # 1 success: still Degraded
     assert h.cname() == WEST
@@ -111,7 +117,7 @@ async def test_all_down_keeps_the_record_and_exits_degraded() -> None:
     for _ in range(3):
         r = await h.run()
     assert h.cname() == EAST
-    assert r.exit_code is ExitCode.DEGRADED  # type: ignore[attr-defined]
+    assert exit_code(r) is ExitCode.DEGRADED
 
 
 async def test_isolation_guard_freezes_instead_of_failing_over() -> None:
@@ -121,8 +127,8 @@ async def test_isolation_guard_freezes_instead_of_failing_over() -> None:
     for _ in range(5):
         r = await h.run()
     assert h.cname() == EAST
-    assert r.outcome is not None and r.outcome.isolated  # type: ignore[attr-defined]
-    assert r.exit_code is ExitCode.DEGRADED  # type: ignore[attr-defined]
+    assert r.outcome is not None and r.outcome.isolated
+    assert exit_code(r) is ExitCode.DEGRADED
 
 
 async def test_refusals_everywhere_are_an_outage_not_isolation() -> None:
@@ -132,8 +138,8 @@ async def test_refusals_everywhere_are_an_outage_not_isolation() -> None:
     h.prober.down.update({"eastus", "westeurope"})
     for _ in range(3):
         r = await h.run()
-    assert r.outcome is not None and not r.outcome.isolated  # type: ignore[attr-defined]
-    d = r.outcome.states["myregistry"].decision  # type: ignore[attr-defined]
+    assert r.outcome is not None and not r.outcome.isolated
+    d = r.outcome.states["myregistry"].decision
     assert d is not None and d.kind is DecisionKind.ALL_DOWN
 
 
@@ -155,8 +161,8 @@ async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_bli
 
     h.target.before_write = concurrent_writer
     r = await h.run()
-    assert r.conflicts_retried == 1  # type: ignore[attr-defined]
-    assert r.exit_code is ExitCode.CONVERGED  # type: ignore[attr-defined]
+    assert r.conflicts_retried == 1
+    assert exit_code(r) is ExitCode.CONVERGED
     rec = h.target.records[KEY][RecordType.CNAME]
     assert rec.value.values == (WEST,)
     assert (rec.metadata or {})["team"] == "x", "the other writer's change survived"
@@ -178,38 +184,38 @@ async def test_a_concurrent_takeover_by_someone_else_is_refused_after_re_read() 
     h.target.before_write = takeover
     r = await h.run()
     assert h.cname() == "manual.example.com"
-    assert r.exit_code is ExitCode.REFUSED  # type: ignore[attr-defined]
+    assert exit_code(r) is ExitCode.REFUSED
 
 
 async def test_safety_limit_refuses_then_force_applies() -> None:
     h = Harness(make_spec(n_profiles=3, max_changes=2))
     r = await h.run()
-    assert r.exit_code is ExitCode.REFUSED  # type: ignore[attr-defined]
+    assert exit_code(r) is ExitCode.REFUSED
     assert h.target.records == {}
     r = await h.run(force=True)
-    assert r.exit_code is ExitCode.CONVERGED and len(h.target.records) == 3  # type: ignore[attr-defined]
+    assert exit_code(r) is ExitCode.CONVERGED and len(h.target.records) == 3
 
 
 async def test_dry_run_changes_nothing() -> None:
     h = Harness(make_spec())
     r = await h.run(dry_run=True)
     assert h.target.records == {} and h.target.writes == 0
-    assert [c.action for c in r.plan.changes] == [Action.CREATE]  # type: ignore[attr-defined]
+    assert [c.action for c in r.plan.changes] == [Action.CREATE]
 
 
 async def test_state_file_carries_hysteresis_when_metadata_is_not_used(tmp_path: Path) -> None:
     h = Harness(make_spec())
-    sf = StateFile(tmp_path / "state.json")
-    await h.run(state_file=sf)
+    sf = FileStore(tmp_path / "state.json", clock=h.clock)
+    await h.run(sf)
     md = h.target.records[KEY][RecordType.CNAME].metadata or {}
     assert STATE_KEY not in md
     h.prober.down.add("eastus")
     for _ in range(2):
-        await h.run(state_file=sf)
+        await h.run(sf)
     assert h.cname() == EAST
     stored = json.loads((tmp_path / "state.json").read_text())
     assert '"ko":2' in stored["myregistry"]
-    await h.run(state_file=sf)
+    await h.run(sf)
     assert h.cname() == WEST
 
 
@@ -228,7 +234,7 @@ async def test_a_restart_never_flips_dns() -> None:
     )
     r = await h.run()
     assert h.cname() == WEST, "the published choice stands until failback_hold has passed"
-    assert "failback to it in" in r.outcome.states["myregistry"].decision.reason  # type: ignore[attr-defined]
+    assert "failback to it in" in r.outcome.states["myregistry"].decision.reason
     for _ in range(2):
         await h.run()
     assert h.cname() == EAST
