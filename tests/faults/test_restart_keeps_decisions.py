@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import free_port
+from tests.e2e.harness import ZONE_ID, free_port
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, record, sample, target
 
 NAME = "myregistry"
@@ -200,3 +200,36 @@ def test_a_running_failback_hold_goes_on_across_a_restart_during_failed_reads(
     expected = 3600 - (time.time() - online_since)
     assert expected < 3600 - 5 and abs(int(left.group(1)) - expected) <= 3, reason
     assert lab.stored()["e"]["eastus"]["t"] == online_since
+
+
+def test_a_hand_edit_after_a_restart_is_reported_as_drift_before_it_is_put_back(
+    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon]
+) -> None:
+    lab = Lab(tmp_path, emulator, replicas)
+    d = lab.start()
+    daemons.append(d)
+    d.wait_until(lambda: cname(emulator, NAME) == EAST, 15, "the first write")
+    assert d.terminate() == 0
+    d = lab.start()
+    daemons.append(d)
+    d.wait_until(lambda: d.get("/readyz").status_code == 200, 15, "readiness after the restart")
+    rs = record(emulator, NAME)
+    assert rs is not None
+    emulator.seed_record_set(
+        ZONE_ID,
+        "CNAME",
+        NAME,
+        {"ttl": 30, "cnameRecord": {"cname": "manual.example.com"}, "metadata": rs["properties"]["metadata"]},
+    )
+    d.wait_until(lambda: cname(emulator, NAME) == EAST, 10, "the hand edit to be put back")
+    log = d.log()
+    drift = log.find("drift: privatelink.azurecr.io/myregistry was changed outside dnsctl")
+    put_back = log.find(
+        "dns change: profile=myregistry record=privatelink.azurecr.io/myregistry action=update"
+    )
+    assert 0 <= drift < put_back, log[-3000:]
+    assert "CNAME manual.example.com ttl 30" in log[drift:put_back]
+    metrics = d.get("/metrics").text
+    assert sample(metrics, "dnsctl_drift_detected_total", profile=NAME, owned="true") == 1
+    found = d.status()["profiles"][0]["drift"]
+    assert found["found"] == "CNAME manual.example.com ttl 30" and found["expected"] == f"CNAME {EAST} ttl 30"
