@@ -15,7 +15,6 @@ import asyncio
 import ipaddress
 import logging
 import os
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from azure.core.exceptions import (
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
 from dnsctl import secrets
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.controller.lease import identity
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, DnsctlError, LeaseError
@@ -126,7 +126,7 @@ class AzureBlobLease:
         credential: AsyncTokenCredential | None = None,
         connection_string: str | None = None,
         client_options: Mapping[str, Any] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = SYSTEM_CLOCK.monotonic,
     ) -> None:
         if not spec.ha.blob_url:
             raise ConfigError(["ha.blob_url: ha.lease azure-blob needs a blob URL"])

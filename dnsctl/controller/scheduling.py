@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
 
@@ -38,7 +39,7 @@ class ProbeScheduler:
             self.scheduler.start()
 
     def add_probes(self) -> None:
-        now = datetime.now(UTC)
+        now = _utcnow()
         for p in self.engine.spec.profiles:
             interval = p.monitor.interval
             jitter = interval * self.jitter_fraction
@@ -66,7 +67,7 @@ class ProbeScheduler:
             args=list(args),
             id=job_id,
             replace_existing=True,
-            run_date=datetime.now(UTC) + timedelta(seconds=delay),
+            run_date=_utcnow() + timedelta(seconds=delay),
             misfire_grace_time=None,
         )
 
@@ -95,3 +96,8 @@ class ProbeScheduler:
     def shutdown(self) -> None:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+
+def _utcnow() -> datetime:
+    # APScheduler fires on the real clock whatever the engine's clock is, so run dates come from it.
+    return datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)

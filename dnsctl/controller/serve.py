@@ -64,7 +64,9 @@ class ServeController(ControllerBase):
         self.steering = SteeringTable()
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
-        self.server = ResolverServer(self.spec.resolver, self.steering, metrics=self.resolver_metrics)
+        self.server = ResolverServer(
+            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock.monotonic
+        )
 
     def publish_all(self) -> None:
         for p in self.spec.profiles:

@@ -7,12 +7,12 @@ back and waits for the failback, then exits: 0 when DNS followed both times, 1 w
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from dnslib import QTYPE, DNSRecord
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
@@ -88,15 +88,15 @@ class Demo:
 
     async def wait_for(self, want: str, limit: float) -> float | None:
         """Seconds until the steered answer points at `want`, or None if it does not within `limit`."""
-        started = time.monotonic()
+        started = SYSTEM_CLOCK.monotonic()
         last = None
-        while time.monotonic() - started < limit:
+        while SYSTEM_CLOCK.monotonic() - started < limit:
             got = await self.answer()
             if got != last and got is not None:
-                self.say(f"  {time.monotonic() - started:5.1f}s  {self.profile.fqdn} -> {got}")
+                self.say(f"  {SYSTEM_CLOCK.monotonic() - started:5.1f}s  {self.profile.fqdn} -> {got}")
                 last = got
             if got is not None and got.cname == want:
-                return time.monotonic() - started
+                return SYSTEM_CLOCK.monotonic() - started
             await asyncio.sleep(0.2)
         return None
 
@@ -105,8 +105,8 @@ class Demo:
         first, second = eps[0], eps[1]
         m = self.profile.monitor
         self.say("waiting for the first verdicts ...")
-        deadline = time.monotonic() + 10 + 3 * m.interval
-        while not self.controller.ready()[0] and time.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll)
+        deadline = SYSTEM_CLOCK.monotonic() + 10 + 3 * m.interval
+        while not self.controller.ready()[0] and SYSTEM_CLOCK.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll)
             await asyncio.sleep(0.1)
         if await self.wait_for(first.target, 5) is None:
             self.say("the resolver never answered with the preferred replica")

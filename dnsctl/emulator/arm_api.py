@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.emulator import arm_errors as errors
 from dnsctl.emulator import operations
 from dnsctl.emulator.arm_errors import ArmError
@@ -91,7 +92,7 @@ class ArmApi:
                 request.headers.get("If-Match"),
                 request.headers.get("If-None-Match"),
                 fault,
-                time.monotonic(),
+                SYSTEM_CLOCK.monotonic(),
             )
         )
         return reply

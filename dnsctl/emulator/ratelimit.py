@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from dnsctl.clock import SYSTEM_CLOCK
 
 READ_BUDGET = 250  # live sessions show 249 remaining after the first read
 WRITE_BUDGET = 800  # and 799 after the first write
@@ -27,7 +28,7 @@ class RateLimiter:
         read_budget: int = READ_BUDGET,
         write_budget: int = WRITE_BUDGET,
         window: float = WINDOW_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
     ) -> None:
         self._budgets = {"read": read_budget, "write": write_budget}
         self._window = window

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 import h11
+
+from dnsctl.clock import SYSTEM_CLOCK
 
 
 @dataclass(slots=True, eq=False)
@@ -33,7 +34,7 @@ class KeepAlivePool:
 
     def take(self, key: Hashable) -> HttpConnection | None:
         idle = self._idle.get(key)
-        now = time.monotonic()
+        now = SYSTEM_CLOCK.monotonic()
         while idle:
             conn = idle.pop()
             # A server that closed an idle connection has left EOF in the reader: not reusable.
@@ -53,7 +54,7 @@ class KeepAlivePool:
             conn.abort()
             return
         conn.h11.start_next_cycle()
-        conn.idle_since = time.monotonic()
+        conn.idle_since = SYSTEM_CLOCK.monotonic()
         idle.append(conn)
 
     def close(self) -> None:

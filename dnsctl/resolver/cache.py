@@ -6,11 +6,11 @@ positions of its TTLs (found once, when it is stored) as another. A hit never re
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from struct import pack, pack_into, unpack, unpack_from
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import CacheSpec
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.normalize import Normalized
@@ -66,7 +66,7 @@ class CacheEntry:
 class AnswerCache:
     """Forwarded answers by lookup key; `clock` is injectable so tests can move time."""
 
-    def __init__(self, spec: CacheSpec, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, spec: CacheSpec, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic) -> None:
         self.spec = spec
         self.clock = clock
         self.entries: OrderedDict[bytes, CacheEntry] = OrderedDict()

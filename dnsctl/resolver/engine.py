@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable
 from struct import pack
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import ResolverSpec
 from dnsctl.errors import UpstreamError
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
@@ -120,7 +120,7 @@ class Engine:
         steering: SteeringTable,
         metrics: ResolverMetrics,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
     ) -> None:
         self.spec = spec
         self.steering = steering

@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import secrets
 import socket
-import time
 from collections.abc import Sequence
 from struct import pack
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
@@ -48,7 +48,7 @@ class Forwarder:
         self.failures: dict[str, int] = {} if failures is None else failures
 
     def _order(self) -> list[int]:
-        now = time.monotonic()
+        now = SYSTEM_CLOCK.monotonic()
         indexes = range(len(self.upstreams))
         return sorted(indexes, key=lambda i: (self._penalized_until[i] > now, i))
 
@@ -74,7 +74,7 @@ class Forwarder:
                 problem = f"{upstream}: rcode {rcode}"
             problems.append(problem)
             self.failures[str(upstream)] = self.failures.get(str(upstream), 0) + 1
-            self._penalized_until[index] = time.monotonic() + PENALTY_SECONDS
+            self._penalized_until[index] = SYSTEM_CLOCK.monotonic() + PENALTY_SECONDS
         raise UpstreamError("; ".join(problems))
 
     async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:

@@ -12,13 +12,13 @@ import contextlib
 import errno
 import logging
 import socket
-import time
 from collections.abc import Callable
 from functools import partial
 from struct import pack
 from time import perf_counter
 from typing import Any, cast
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.resolver.engine import Engine
@@ -199,7 +199,7 @@ class ResolverServer:
         steering: SteeringTable,
         *,
         metrics: ResolverMetrics | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
     ) -> None:
         self.spec = spec
         self.steering = steering
