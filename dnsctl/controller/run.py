@@ -139,7 +139,13 @@ class RunController(ControllerBase):
         while True:
             log.warning("trying to read the records again in %.0fs", delay)
             await self.clock.sleep(delay)
-            if await self._read_stored():
+            try:
+                done = await self._read_stored()
+            except Exception:
+                # A bug must not end the retries silently: nothing would ever be written again.
+                log.exception("reading the stored state failed unexpectedly")
+                done = False
+            if done:
                 if converge_after:
                     await self.reconcile(None)
                 return

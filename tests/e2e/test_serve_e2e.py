@@ -15,7 +15,7 @@ from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPLICAS, free_port
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
-FALL, RISE, HOLD = 3, 2, 2.0
+FALL, RISE, HOLD = 3, 2, 1.0  # the hold's timing is tested on a manual clock; here it is seen to apply
 TOKEN = "serve-admin-token"
 
 
@@ -94,6 +94,15 @@ def test_serve_steers_by_health(tmp_path: Path, replicas: Replicas) -> None:
         assert f"eastus Degraded after {FALL} failures (http-status 503)" in reason
 
         replicas.set("eastus", "healthy")
+        held = d.wait_until(
+            lambda: (
+                "failback to it in" in d.status()["profiles"][0]["decision"]["reason"]
+                and answer(dns_port)[0] == WEST
+            ),
+            20,
+            "eastus Online again, held back by failback_hold",
+        )
+        assert held
         d.wait_until(lambda: answer(dns_port)[0] == EAST, 20, "the failback")
         prof = d.status()["profiles"][0]
         east = next(e for e in prof["endpoints"] if e["name"] == "eastus")
