@@ -208,6 +208,15 @@ def controller_lines(doc: Mapping[str, Any]) -> list[str]:
         out.append(f"last error: {doc['last_error']}")
     if doc.get("isolated"):
         out.append("WARNING: isolation guard active: decisions are frozen")
+    state = doc.get("state") or {}
+    if state.get("read") is False:
+        out.append(f"WARNING: stored state not read yet ({state.get('unread_reason')}); nothing is written")
+    if state.get("problem"):
+        out.append(f"WARNING: {state['problem']}")
+    for p in doc.get("profiles", ()):
+        if p.get("drift"):
+            d = p["drift"]
+            out.append(f"drift: {d['record']} found {d['found']}, expected {d['expected']} ({d['at']})")
     return out
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import ZONE_ID, free_port
+from tests.e2e.harness import ZONE_ID, dnsctl, free_port
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, record, sample, target
 
 NAME = "myregistry"
@@ -110,6 +110,8 @@ def restart_during_outage(lab: Lab, daemons: list[Daemon], *, outage: bool) -> D
         assert (sample(metrics, "dnsctl_state_read_errors_total") or 0) >= 1
         status = d.status()
         assert status["state"]["read"] is False and "HTTP 500" in status["state"]["unread_reason"]
+        st = dnsctl("status", "--url", d.admin)
+        assert st.code == 0 and "WARNING: stored state not read yet" in st.stdout, st.stdout + st.stderr
         r = d.post(f"/v1/profiles/{NAME}/failback", token=ADMIN_TOKEN)
         assert r.status_code != 200 and "not yet" in r.text, "an action on an unread state would be lost"
         assert [r.kind for r in em.request_log()] and all(r.kind == "read" for r in em.request_log())
@@ -233,3 +235,5 @@ def test_a_hand_edit_after_a_restart_is_reported_as_drift_before_it_is_put_back(
     assert sample(metrics, "dnsctl_drift_detected_total", profile=NAME, owned="true") == 1
     found = d.status()["profiles"][0]["drift"]
     assert found["found"] == "CNAME manual.example.com ttl 30" and found["expected"] == f"CNAME {EAST} ttl 30"
+    st = dnsctl("status", "--url", d.admin)
+    assert "drift: privatelink.azurecr.io/myregistry found CNAME manual.example.com ttl 30" in st.stdout
