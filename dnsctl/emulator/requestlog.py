@@ -17,7 +17,7 @@ class LoggedRequest:
     if_match: str | None
     if_none_match: str | None
     fault: str | None  # "throttle", "error", "budget" when the answer came from the fault plan or the limiter
-    at: float  # time.monotonic() when the answer was sent
+    at: float  # monotonic seconds (dnsctl.clock) when the answer was sent
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
