@@ -156,8 +156,9 @@ def test_a_drain_holds_across_sigkill_and_a_restart_while_reads_fail(
     assert lab.stored()["o"] == {"eastus": "down"}, "the stored drain was not overwritten"
 
 
-def test_manual_failback_holds_across_a_restart_during_a_read_outage(
-    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon]
+@pytest.mark.parametrize("outage", [False, True], ids=["4x500", "outage-until-cleared"])
+def test_manual_failback_holds_across_a_restart_while_reads_fail(
+    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon], outage: bool
 ) -> None:
     lab = Lab(tmp_path, emulator, replicas, failback="manual")
     d = lab.start()
@@ -170,7 +171,7 @@ def test_manual_failback_holds_across_a_restart_during_a_read_outage(
     assert cname(emulator, NAME) == WEST
 
     with Watch(emulator) as watch:
-        d = restart_during_outage(lab, daemons, outage=True)
+        d = restart_during_outage(lab, daemons, outage=outage)
         settle(d)
         assert "failback is manual" in d.status()["profiles"][0]["decision"]["reason"]
     assert watch.seen == {WEST}, "no failback until the operator asks"
@@ -178,8 +179,9 @@ def test_manual_failback_holds_across_a_restart_during_a_read_outage(
     d.wait_until(lambda: cname(emulator, NAME) == EAST, 10, "the operator's failback")
 
 
-def test_a_running_failback_hold_goes_on_across_a_restart_during_failed_reads(
-    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon]
+@pytest.mark.parametrize("outage", [False, True], ids=["4x500", "outage-until-cleared"])
+def test_a_running_failback_hold_goes_on_across_a_restart_while_reads_fail(
+    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon], outage: bool
 ) -> None:
     lab = Lab(tmp_path, emulator, replicas, failback_hold="1h")
     d = lab.start()
@@ -192,7 +194,7 @@ def test_a_running_failback_hold_goes_on_across_a_restart_during_failed_reads(
     online_since = lab.stored()["e"]["eastus"]["t"]
 
     with Watch(emulator) as watch:
-        d = restart_during_outage(lab, daemons, outage=False)
+        d = restart_during_outage(lab, daemons, outage=outage)
         settle(d)
         reason = d.status()["profiles"][0]["decision"]["reason"]
     assert watch.seen == {WEST}, "no failback before the hold has run"
