@@ -54,6 +54,12 @@ class OperatorError(DnsctlError):
     """An operator request that names something that does not exist, or is not allowed now."""
 
 
+class NotReadyError(OperatorError):
+    """An operator request that cannot be taken yet: the stored state has not been read."""
+
+    transient = True
+
+
 class ListenError(DnsctlError):
     """A listen address could not be bound."""
 

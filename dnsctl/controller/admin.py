@@ -287,7 +287,8 @@ class AdminServer:
         try:
             message = await work
         except OperatorError as e:
-            return _json({"error": str(e)}, 404)
+            # Unknown names are 404; a request that may succeed later (state not read yet) is 503.
+            return _json({"error": str(e)}, 503 if e.transient else 404)
         audit.info(
             "operator action: %s %s: %s",
             action,

@@ -25,7 +25,7 @@ from dnsctl.core.model import DnsctlSpec, Override
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import OperatorError, StateError
+from dnsctl.errors import NotReadyError, OperatorError, StateError
 from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")
@@ -172,7 +172,7 @@ class ControllerBase:
             raise OperatorError(f"no {what}") from None
         if not self.state_read:
             # The action would land on a fresh state, then be lost when the stored one is read.
-            raise OperatorError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
+            raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
 
     async def drain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
