@@ -115,14 +115,18 @@ class RunController(ControllerBase):
             pub = published.get(p.name)
             assert p.azure is not None
             rec = pub.of(p.azure.record_type) if pub is not None else None
-            if rec is None or rec.owner is None:
+            if pub is None or rec is None or rec.owner is None:
                 continue
+            self.expected[p.name] = rec.value
             stored = loaded.states.get(p.name)
             d = stored.decision if stored is not None and loaded.in_records else None
-            # The history is written with the value: a value that is not what its own stored
-            # decision requires was changed by someone else, even while dnsctl was down.
-            self.expected[p.name] = desired_value(p, d) if d is not None and not d.keep_current else rec.value
-        self._check_drift(published)
+            if d is None or d.keep_current:
+                continue
+            # The history is written together with the value: a record that does not point where its
+            # own stored decision does was changed by someone else while dnsctl was not running.
+            want = desired_value(p, d)
+            if want.values and (want.type, want.values) != (rec.value.type, rec.value.values):
+                self._report_drift(p.name, pub.name, rec, want, put_back=True, while_stopped=True)
         log.info(
             "read the records and their stored state: %d of %d profile(s) restored with history",
             len(loaded.states),
@@ -283,7 +287,14 @@ class RunController(ControllerBase):
             self._report_drift(name, pub.name, rec, expected, put_back=d is not None)
 
     def _report_drift(
-        self, name: str, record: str, rec: ReadRecord | None, expected: RecordValue, *, put_back: bool
+        self,
+        name: str,
+        record: str,
+        rec: ReadRecord | None,
+        expected: RecordValue,
+        *,
+        put_back: bool,
+        while_stopped: bool = False,
     ) -> None:
         owned = rec is not None and rec.owner is not None
         self.metrics.drift.labels(name, "true" if owned or rec is None else "false").inc()
@@ -300,8 +311,9 @@ class RunController(ControllerBase):
             self.expected.pop(name, None)
             return
         log.warning(
-            "drift: %s was changed outside dnsctl (%s, expected %s)%s",
+            "drift: %s was changed outside dnsctl%s (%s, expected %s)%s",
             record,
+            " while it was not running (or a configuration change moved its target)" if while_stopped else "",
             found,
             expected,
             "; putting it back" if put_back else "",
