@@ -15,7 +15,6 @@ import hmac
 import ipaddress
 import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
@@ -24,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dnsctl import secrets
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort
 from dnsctl.errors import ConfigError, ListenError, OperatorError
 
@@ -71,7 +71,7 @@ class MalformedRequests:
     the ones in between. Only the client's address and the kind of problem are ever written."""
 
     def __init__(
-        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = time.monotonic
+        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic
     ) -> None:
         self.interval = interval
         self.clock = clock
