@@ -43,6 +43,7 @@ async def test_a_refused_credential_is_an_error_repeated_with_backoff_and_then_u
     clock = ManualClock()
     lease = make_lease(blob_url, DURATION, connection_string=wrong_key, monotonic=clock)
     ctl = RunController(build_engine(lease_spec(blob_url)), MemoryTarget(), lease=lease)
+    assert await ctl._read_stored()  # what start() does first: the stored state is read
     lease_errors = "dnsctl_lease_errors_total"
 
     await ctl._lease_tick()  # what the scheduler does every renew_every seconds
@@ -132,6 +133,7 @@ async def test_a_standby_that_sees_the_lease_held_elsewhere_has_no_error(
     assert (standby.errors, standby.last_error, standby.trouble()) == (0, "", None)
     assert errors_logged(caplog) == []
     ctl = RunController(build_engine(lease_spec(blob_url)), MemoryTarget(), lease=standby)
+    assert await ctl._read_stored()  # what start() does first: the stored state is read
     assert ctl.ready() == (True, "every profile has a decision; standby")
 
 
