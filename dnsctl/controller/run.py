@@ -165,6 +165,7 @@ class RunController(ControllerBase):
             if self._reader is not None and not self._reader.done():
                 return  # the start-up read is still trying; it covers this
             self.state_read = False
+            self.unread_reason = "took the lease over: reading the stored state again"
             self.metrics.state_read.set(0)
             if await self._read_stored():
                 await self.reconcile(None)
