@@ -10,7 +10,6 @@ a fresh state that must never overwrite a stored drain, a manual failback or a r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -44,7 +43,6 @@ class ControllerBase:
         self.store = store
         self.scheduler = ProbeScheduler(engine, self._on_round)
         self.last_round = self.clock.monotonic()
-        self.stopping = asyncio.Event()
         self.isolated = False
         self.state_read = False  # until True, nothing is kept or published
         self.unread_reason = "the stored state has not been read yet"
