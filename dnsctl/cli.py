@@ -24,6 +24,7 @@ from dnsctl.targets.base import Outcome
 
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
+    from dnsctl.controller.mirror import MirrorReport
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -43,6 +44,17 @@ def exit_code(report: Report) -> ExitCode:
     if report.refused:
         return ExitCode.REFUSED
     if report.degraded:
+        return ExitCode.DEGRADED
+    return ExitCode.CONVERGED
+
+
+def mirror_exit_code(report: MirrorReport) -> ExitCode:
+    """`dnsctl mirror --once`: failures first, then refusals; a profile left waiting is not converged."""
+    if report.failed:
+        return ExitCode.FAILED
+    if report.refused:
+        return ExitCode.REFUSED
+    if report.degraded or report.waiting:
         return ExitCode.DEGRADED
     return ExitCode.CONVERGED
 
@@ -515,12 +527,13 @@ def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
         mirror_once(
             compose.build_engine(spec),
             build_files(spec),
-            state_file=StateFile(args.state_file) if args.state_file else None,
+            compose.build_store(args.state_file) if args.state_file else None,
         )
     )
+    code = mirror_exit_code(report)
     if args.json:
         doc = {
-            "exit_code": int(report.exit_code),
+            "exit_code": int(code),
             "files": [
                 {
                     "profile": r.profile,
@@ -537,7 +550,7 @@ def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
             "isolated": report.isolated,
         }
         print(json.dumps(doc, indent=2))
-        return report.exit_code
+        return code
     for r in report.results:
         hosts = ", ".join(r.hosts) or "(none)"
         extra = f" ({r.error})" if r.error else ""
@@ -550,7 +563,7 @@ def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
         )
     for name in report.degraded:
         print(f"degraded: {name}: no endpoint is Online", file=sys.stderr)
-    return report.exit_code
+    return code
 
 
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
@@ -559,7 +572,7 @@ async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     ctl = MirrorController(
         compose.build_engine(spec),
         build_files(spec),
-        state_file=StateFile(args.state_file) if args.state_file else None,
+        store=compose.build_store(args.state_file) if args.state_file else None,
     )
     where = ", ".join(
         str(d) for d in (spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir) if d

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,12 +18,13 @@ from prometheus_client import Counter
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
-from dnsctl.core import codec
+from dnsctl.core.intent import degraded
 from dnsctl.core.mirror import MirrorOrder, mirror_order
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
-from dnsctl.core.state import DecisionChange, RoundOutcome
+from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.reconcile import ExitCode, StateFile, degraded_profiles
+from dnsctl.errors import StateError
+from dnsctl.state_store import Loaded, StateStore
 from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
 log = logging.getLogger("dnsctl.mirror")
@@ -42,22 +43,18 @@ class MirrorReport:
     isolated: bool = False
 
     @property
-    def exit_code(self) -> ExitCode:
-        if any(r.outcome is WriteOutcome.FAILED for r in self.results):
-            return ExitCode.FAILED
-        if any(r.outcome is WriteOutcome.REFUSED for r in self.results):
-            return ExitCode.REFUSED
-        if self.degraded or self.waiting:  # nothing written for a waiting profile: not converged
-            return ExitCode.DEGRADED
-        return ExitCode.CONVERGED
+    def failed(self) -> bool:
+        return any(r.outcome is WriteOutcome.FAILED for r in self.results)
+
+    @property
+    def refused(self) -> bool:
+        return any(r.outcome is WriteOutcome.REFUSED for r in self.results)
 
 
 def _orders(
-    spec: DnsctlSpec, engine: Engine, names: Sequence[str] | None
+    spec: DnsctlSpec, states: Mapping[str, ProfileState], names: Sequence[str] | None
 ) -> list[tuple[ProfileSpec, MirrorOrder | None]]:
-    return [
-        (p, mirror_order(p, engine.states[p.name])) for p in spec.profiles if names is None or p.name in names
-    ]
+    return [(p, mirror_order(p, states[p.name])) for p in spec.profiles if names is None or p.name in names]
 
 
 def _write(files: MirrorFiles, work: list[tuple[ProfileSpec, MirrorOrder]]) -> list[FileResult]:
@@ -97,10 +94,13 @@ def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> No
 
 
 async def sync_files(
-    engine: Engine, files: MirrorFiles, names: Sequence[str] | None = None
+    spec: DnsctlSpec,
+    states: Mapping[str, ProfileState],
+    files: MirrorFiles,
+    names: Sequence[str] | None = None,
 ) -> tuple[list[FileResult], list[str]]:
-    """Bring the files of `names` (default all) to the engine's current state; returns results and waiting."""
-    orders = _orders(engine.spec, engine, names)
+    """Bring the files of `names` (default all) to the states handed over; returns results and waiting."""
+    orders = _orders(spec, states, names)
     work = [(p, o) for p, o in orders if o is not None]
     waiting = [p.name for p, o in orders if o is None]
     # fsync may take a while on a busy node: off the event loop.
@@ -109,26 +109,22 @@ async def sync_files(
     return results, waiting
 
 
-async def mirror_once(
-    engine: Engine, files: MirrorFiles, *, state_file: StateFile | None = None
-) -> MirrorReport:
+async def mirror_once(engine: Engine, files: MirrorFiles, store: StateStore | None = None) -> MirrorReport:
     """`dnsctl mirror --once`: restore the history, probe once, write, report."""
     spec = engine.spec
-    stored = state_file.load() if state_file is not None else {}
-    for p in spec.profiles:
-        if p.name in stored:
-            try:
-                engine.states[p.name] = codec.decode(p, stored[p.name])
-            except codec.StateDecodeError as e:
-                log.warning("profile %s: ignoring stored state: %s", p.name, e)
+    loaded = store.load(spec, {}) if store is not None else Loaded()
+    engine.restore(loaded.states)
     outcome = await engine.round()
-    if state_file is not None:
-        state_file.save({p.name: codec.encode(p, engine.states[p.name]) for p in spec.profiles})
-    results, waiting = await sync_files(engine, files)
+    if store is not None:
+        try:
+            store.save(spec, outcome.states)
+        except StateError as e:
+            log.error("%s", e)
+    results, waiting = await sync_files(spec, outcome.states, files)
     return MirrorReport(
         results=results,
         waiting=waiting,
-        degraded=degraded_profiles(spec, engine.states),
+        degraded=[p.name for p in spec.profiles if degraded(p, outcome.states[p.name])],
         isolated=outcome.isolated,
     )
 
@@ -139,10 +135,10 @@ class MirrorController(ControllerBase):
         engine: Engine,
         files: MirrorFiles,
         *,
-        state_file: StateFile | None = None,
+        store: StateStore | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        super().__init__(engine, state_file=state_file, metrics=metrics)
+        super().__init__(engine, store=store, metrics=metrics)
         self.files = files
         self.write_lock = asyncio.Lock()
         self.last: dict[str, list[FileResult]] = {}
@@ -154,30 +150,33 @@ class MirrorController(ControllerBase):
         )
 
     async def start(self) -> None:
-        self.restore_from_file()
+        # A state file never stops the agent: a bad one is moved aside and reported by the store.
+        self.restore({})
         self.scheduler.start()
+        self.scheduler.add_probes()
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
         async with self.write_lock:
-            self.save_state()
+            self.persist(self.engine.snapshot())
 
-    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
-        if outcome.changes:
-            self.save_state()
-        touched = {profile, *(c.profile for c in outcome.changes), *(t.profile for t in outcome.transitions)}
-        await self.sync(sorted(touched))
+    async def publish(self, outcome: RoundOutcome) -> None:
+        if not outcome.results:
+            # An operator action: the Online set may change without a decision change, so every file.
+            await self.sync(outcome.states)
+            return
+        touched = {
+            *(r.profile for r in outcome.results),
+            *(c.profile for c in outcome.changes),
+            *(t.profile for t in outcome.transitions),
+        }
+        await self.sync(outcome.states, sorted(touched))
 
-    async def _after_action(self, outcome: RoundOutcome) -> None:
-        self.save_state()
-        await self.sync(sorted(outcome.states))
-
-    async def on_decisions(self, profile: str, changes: list[DecisionChange]) -> None:
-        await self.sync([profile])
-
-    async def sync(self, names: Sequence[str] | None = None) -> list[FileResult]:
+    async def sync(
+        self, states: Mapping[str, ProfileState], names: Sequence[str] | None = None
+    ) -> list[FileResult]:
         async with self.write_lock:
-            results, _ = await sync_files(self.engine, self.files, names)
+            results, _ = await sync_files(self.spec, states, self.files, names)
         for r in results:
             if r.outcome is not WriteOutcome.UNCHANGED:
                 self.mirror_writes.labels(r.profile, r.runtime.value, r.outcome.value).inc()

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import h11
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
@@ -211,7 +212,7 @@ class RegistryProber:
         scope = f"repository:{reg.repository}:pull"
         key = _cache_key(challenge, reg)
         cached = self._tokens.get(key)
-        if cached is not None and time.monotonic() < cached.expires:
+        if cached is not None and SYSTEM_CLOCK.monotonic() < cached.expires:
             return cached.value, True
         parts = urlsplit(realm)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -241,7 +242,7 @@ class RegistryProber:
             value, lifetime = _token_from(r, "token endpoint")
         keep = min(lifetime - TOKEN_MARGIN, TOKEN_MAX_AGE)
         if keep > 0:
-            self._tokens[key] = _CachedToken(value, time.monotonic() + keep)
+            self._tokens[key] = _CachedToken(value, SYSTEM_CLOCK.monotonic() + keep)
         return value, False
 
     async def _acr_token(
