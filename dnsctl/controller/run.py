@@ -97,6 +97,7 @@ class RunController(ControllerBase):
 
     async def _read_stored(self) -> bool:
         """One attempt to read the records and the stored state; on success the engine is restored."""
+        self.target.begin_pass()
         try:
             published = dict(await self.target.read(azure_profiles(self.spec)))
         except TargetError as e:
@@ -197,6 +198,7 @@ class RunController(ControllerBase):
             if not self.state_read or not self.lease.held_now():
                 return None
             chosen = [p for p in azure_profiles(self.spec) if profiles is None or p.name in profiles]
+            self.target.begin_pass()
             try:
                 published = dict(await self.target.read(chosen))
             except TargetError as e:

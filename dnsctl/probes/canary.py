@@ -8,9 +8,9 @@ exactly like the endpoint failures that count as isolation evidence.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import (
     CanarySpec,
     EndpointSpec,
@@ -55,7 +55,7 @@ async def probe_canaries(canaries: Sequence[CanarySpec], limit: float) -> list[C
         profile, endpoint = _as_profile(canary, limit)
         prober = tcp if canary.scheme is None else http
         try:
-            result = await prober.probe(profile, endpoint, time.time())
+            result = await prober.probe(profile, endpoint, SYSTEM_CLOCK.now())
         except Exception as exc:  # probers do not raise; if one does, the canary says nothing
             return CanaryResult(str(canary), False, f"canary probe failed: {type(exc).__name__}")
         return _connected(canary, result)

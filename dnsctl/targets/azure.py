@@ -38,6 +38,7 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
 
+from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
 from dnsctl.errors import TargetError
@@ -145,7 +146,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)).total_seconds())
 
 
 class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
@@ -186,14 +187,14 @@ class AzureTarget:
             self._call_kwargs["enforce_https"] = False
         self._retry: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": retry_backoff}
         self._profiles = {p.name: p for p in spec.profiles}
-        self._ends_at: float | None = None  # loop time when the current pass must be over
+        self._ends_at: float | None = None  # monotonic time when the current pass must be over
 
     def begin_pass(self) -> None:
         # The budget starts with the pass's first call (see _left).
         self._ends_at = None
 
     def _left(self) -> float:
-        now = asyncio.get_running_loop().time()
+        now = SYSTEM_CLOCK.monotonic()
         if self._ends_at is None:
             self._ends_at = now + self.spec.azure.deadline
         return self._ends_at - now

@@ -27,14 +27,19 @@ def clock_reads(path: Path) -> list[str]:
             found.append(f"{rel}:{node.lineno}: {base.id}.{node.attr}")
         if isinstance(base, ast.Name) and base.id == "datetime" and node.attr in DATETIME_READS:
             found.append(f"{rel}:{node.lineno}: datetime.{node.attr}")
-        if (
-            node.attr == "time"
-            and isinstance(base, ast.Name)
-            and base.id == "loop"
-            and rel not in LOOP_TIME_ALLOWED
-        ):
+        if node.attr == "time" and rel not in LOOP_TIME_ALLOWED and _is_loop(base):
             found.append(f"{rel}:{node.lineno}: loop.time")
     return found
+
+
+def _is_loop(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id == "loop"
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("get_running_loop", "get_event_loop")
+    )
 
 
 def test_only_the_clock_module_reads_the_clock() -> None:
