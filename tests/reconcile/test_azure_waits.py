@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dnsctl.cli import ExitCode, exit_code
 from dnsctl.clock import ManualClock
 from dnsctl.core.model import (
     AzureCredentialKind,
@@ -20,7 +21,8 @@ from dnsctl.core.model import (
 )
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
-from dnsctl.reconcile import ExitCode, reconcile_once
+from dnsctl.reconcile import reconcile_once
+from dnsctl.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import Outcome
 
@@ -59,7 +61,7 @@ async def switch(emulator: AzureEmulator, deadline: float) -> object:
     s = spec(emulator, deadline)
     target = AzureTarget(s, StaticTokenCredential("t"), retry_total=1, retry_backoff=0.01)
     try:
-        return await reconcile_once(Engine(s, ScriptedProber(), ManualClock()), target)
+        return await reconcile_once(Engine(s, ScriptedProber(), ManualClock()), target, MetadataStore())
     finally:
         await target.close()
 
@@ -72,7 +74,7 @@ async def test_the_create_half_of_a_type_switch_is_tried_again(emulator: AzureEm
         ("delete", Outcome.APPLIED),
         ("create", Outcome.APPLIED),
     ]
-    assert report.exit_code is ExitCode.CONVERGED  # type: ignore[attr-defined]
+    assert exit_code(report) is ExitCode.CONVERGED
     puts = [r.status for r in emulator.request_log() if r.method == "PUT"]
     assert puts[:3] == [500, 500, 500] and puts[3] in (200, 201), "two SDK tries, then dnsctl's own"
     assert emulator.record_set(ZONE, "A", "myregistry") is None
@@ -91,4 +93,4 @@ async def test_retries_of_the_create_stop_at_the_deadline_and_say_the_name_is_em
     assert delete.outcome is Outcome.APPLIED and create.outcome is Outcome.FAILED
     assert "within azure.deadline" in create.error and "no record until a later pass" in create.hint
     assert "no record between the delete and the create" in create.change.reason
-    assert report.exit_code is ExitCode.FAILED  # type: ignore[attr-defined]
+    assert exit_code(report) is ExitCode.FAILED
