@@ -248,15 +248,20 @@ def test_an_unreachable_admin_api_is_one_line(tmp_path: Path) -> None:
     assert len(done.stderr.splitlines()) == 1
 
 
-def test_a_state_file_that_cannot_be_read_or_written_is_a_state_error(tmp_path: Path) -> None:
-    from dnsctl.reconcile import StateFile
+def test_a_state_file_that_cannot_be_written_is_a_state_error_and_one_that_cannot_be_read_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    from dnsctl.core.model import DnsctlSpec
+    from dnsctl.state_store import FileStore
 
+    spec = DnsctlSpec(profiles=())
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    with pytest.raises(StateError, match="the state file cannot be written"):
-        StateFile(blocker / "state.json").save({"app": "{}"})
-    with pytest.raises(StateError, match="the state file cannot be read"):
-        StateFile(tmp_path).load()
+    with pytest.raises(StateError, match="cannot save the health history"):
+        FileStore(blocker / "state.json").save(spec, {})
+    # An unreadable file is never an error that stops dnsctl: it is moved aside and reported.
     (tmp_path / "list.json").write_text("[]")
-    with pytest.raises(StateError, match="is not a JSON object"):
-        StateFile(tmp_path / "list.json").load()
+    store = FileStore(tmp_path / "list.json")
+    assert store.load(spec, {}).states == {}
+    assert store.problem is not None and "is not a JSON object" in store.problem
+    assert store.moved_to is not None and store.moved_to.exists()
