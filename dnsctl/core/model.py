@@ -128,6 +128,11 @@ class EndpointSpec:
     status: EndpointStatus = EndpointStatus.ENABLED
     override: Override = Override.OBEY
 
+    @property
+    def probe_address(self) -> str:
+        """Where a probe connects when no address is named: the first configured one, else the target."""
+        return self.addresses[0] if self.addresses else self.target
+
 
 @dataclass(frozen=True, slots=True)
 class AzureRecordSpec:

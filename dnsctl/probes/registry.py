@@ -102,7 +102,7 @@ class RegistryProber:
     ) -> ProbeResult:
         monitor = profile.monitor
         if address is None:
-            address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+            address = endpoint.probe_address
         started = time.perf_counter()
         step = [Step.PING]
         progress = Progress()

@@ -72,7 +72,7 @@ async def probe_round(
                     at=now,
                     ok=False,
                     latency=0.0,
-                    address=address or (endpoint.addresses[0] if endpoint.addresses else endpoint.target),
+                    address=address or endpoint.probe_address,
                     reason=FailureReason.ERROR,
                     detail=f"prober failed: {type(exc).__name__}",
                 )

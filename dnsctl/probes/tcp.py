@@ -17,7 +17,7 @@ class TcpProber:
     ) -> ProbeResult:
         monitor = profile.monitor
         if address is None:
-            address = endpoint.addresses[0] if endpoint.addresses else endpoint.target
+            address = endpoint.probe_address
         progress = Progress()
         started = time.perf_counter()
         try:
