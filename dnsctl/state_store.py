@@ -12,17 +12,16 @@ starts without history for it, under the never-flip rule.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from dnsctl.atomic_file import fsync_directory, write_atomically
 from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
@@ -223,7 +222,7 @@ class FileStore:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
         try:
             os.rename(self.path, aside)
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent)
         except OSError as e:
             self.blocked = True
             self.problem = (
@@ -246,21 +245,8 @@ class FileStore:
             return
         if self.blocked:
             raise StateError(f"not saving the health history: {self.problem}")
-        directory = self.path.parent
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(text.encode("utf-8"))
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            _fsync_dir(directory)
+            write_atomically(self.path, text)
         except OSError as e:
             raise StateError(f"cannot save the health history to {self.path}: {e.strerror or e}") from None
         self._saved = text
@@ -273,11 +259,3 @@ class FileStore:
             "moved_aside_to": str(self.moved_to) if self.moved_to is not None else None,
             "warnings": list(self.warnings),
         }
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,12 +8,11 @@ manager; a file without it belongs to someone else and is left alone unless the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from dnsctl.atomic_file import write_atomically
 from dnsctl.core.mirror import MirrorHost, MirrorOrder
 from dnsctl.core.model import ProfileSpec
 
@@ -120,28 +119,6 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename over, fsync the directory: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 class MirrorFiles:
     """Writes each profile's runtime mirror files under the configured directories."""
 
@@ -187,7 +164,7 @@ class MirrorFiles:
         if current == text:
             return FileResult(profile.name, runtime, path, WriteOutcome.UNCHANGED, urls, before)
         try:
-            write_atomically(path, text)
+            write_atomically(path, text, mode=0o644)
         except OSError as e:
             return FileResult(profile.name, runtime, path, WriteOutcome.FAILED, urls, before, _oserror(e))
         return FileResult(profile.name, runtime, path, WriteOutcome.WRITTEN, urls, before)
