@@ -226,11 +226,11 @@ def test_a_hand_edit_after_a_restart_is_reported_as_drift_before_it_is_put_back(
         {"ttl": 30, "cnameRecord": {"cname": "manual.example.com"}, "metadata": rs["properties"]["metadata"]},
     )
     d.wait_until(lambda: cname(emulator, NAME) == EAST, 10, "the hand edit to be put back")
-    log = d.log()
+    change = "dns change: profile=myregistry record=privatelink.azurecr.io/myregistry action=update"
+    # The change line is logged once the write has been answered, so it may trail the record.
+    log = d.wait_until(lambda: d.log() if change in d.log() else "", 5, "the put-back to be logged")
     drift = log.find("drift: privatelink.azurecr.io/myregistry was changed outside dnsctl")
-    put_back = log.find(
-        "dns change: profile=myregistry record=privatelink.azurecr.io/myregistry action=update"
-    )
+    put_back = log.find(change)
     assert 0 <= drift < put_back, log[-3000:]
     assert "CNAME manual.example.com ttl 30" in log[drift:put_back]
     metrics = d.get("/metrics").text
