@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import Callable
 from struct import pack
@@ -69,16 +70,17 @@ MAX_REPLAYS = 4096
 
 class _Replay:
     """A reply `quick_udp` made for these exact query bytes, valid while its answer is: steered answers
-    until the next publication, lab zone answers always, a cached answer for the second it was rendered in.
+    until the next publication, lab zone answers always, a cached answer for the second it was rendered in
+    (`until`: the TTLs it carries are right until then, and the entry expires no later).
     """
 
-    __slots__ = ("age", "counted", "entry", "tail")
+    __slots__ = ("cached", "counted", "tail", "until")
 
     def __init__(self, tail: bytes, counted: tuple[int, int], entry: CacheEntry | None) -> None:
         self.tail = tail
         self.counted = counted
-        self.entry = entry
-        self.age = entry.served_age if entry is not None else 0
+        self.cached = entry is not None
+        self.until = math.inf if entry is None else min(entry.expires, entry.stored + entry.served_age + 1)
 
 
 def variant_key(key: bytes, do: bool, cd: bool) -> bytes:
@@ -150,25 +152,23 @@ class Engine:
         self.metrics.count(q.qtype, answer.flags & 0xF)
         return render(q, answer, opt, q.limit if udp else TCP_MAX)
 
-    def quick_udp(self, data: bytes, host: str) -> bytes | Query | None:
+    def quick_udp(self, data: bytes, host: str, now: float) -> bytes | Query | None:
         """`quick` for UDP, with the common case inlined: one question, at most a bare OPT, a known
-        client in no view and an answer in memory. Anything else takes `quick`."""
+        client in no view and an answer in memory. Anything else takes `quick`. `now` is this engine's
+        clock as the caller read it (once for a batch of datagrams that were all waiting)."""
         replay = self._replays.get(data[2:])
         if (
             replay is not None
+            and now < replay.until
             and self._memo_get(host) is ALLOWED
             and self.steering.rendered is self._replays_of
         ):
             # The same bytes were answered from memory before: only the ID differs.
-            cached = replay.entry
-            if cached is None or (
-                (now := self.clock()) < cached.expires and int(now - cached.stored) == replay.age
-            ):
-                counts = self._counts
-                counts[replay.counted] = counts.get(replay.counted, 0) + 1
-                if cached is not None:
-                    self.metrics.cache_hits += 1
-                return data[:2] + replay.tail
+            counts = self._counts
+            counts[replay.counted] = counts.get(replay.counted, 0) + 1
+            if replay.cached:
+                self.metrics.cache_hits += 1
+            return data[:2] + replay.tail
         n = len(data)
         # QR clear, opcode QUERY, QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1.
         if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION or data[11] > 1:
@@ -219,7 +219,6 @@ class Engine:
                 entry = self._cache_get(key)
                 if entry is None:
                     return self.quick(data, host, True)
-                now = self.clock()
                 if now >= entry.expires:
                     return self.quick(data, host, True)
                 self._cache_touch(key)

@@ -106,33 +106,62 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        self._handle(data, addr)
-        # Serve what is already queued on the socket in this same callback: the stdlib loop otherwise
-        # pays a full select() round per datagram, which caps it far below what the answers cost.
-        recvfrom = self.sock.recvfrom
-        handle = self._handle
-        for _ in range(_DRAIN):
+        # The common case (an answer from memory, no rate limit, not a timed sample) is served inline,
+        # without a call per step: at 200k queries a second each call is a measurable share. What is
+        # already queued on the socket is served in this same callback: the stdlib loop otherwise pays a
+        # full select() round per datagram. Those datagrams arrived before the callback began, so its
+        # start is their time for TTLs and expiry: one clock read per batch.
+        quick = self.engine.quick_udp
+        sendto = self.sock.sendto
+        plain = self.limiter is None
+        now = self.clock()
+        received = self.received
+        left = _DRAIN
+        while True:
+            received += 1
+            if received & _SAMPLE_MASK and plain:
+                try:
+                    reply = quick(data, addr[0], now)
+                except Exception:
+                    self.metrics.internal_errors += 1
+                    reply = None
+                if type(reply) is bytes and len(reply) <= UDP_REPLY_LIMIT:
+                    try:
+                        sendto(reply, addr)
+                    except BlockingIOError:
+                        self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+                    except OSError:
+                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
+                elif reply is not None:
+                    self._finish_reply(reply, addr, 0.0)
+            else:
+                # Answers from memory take microseconds: timing one in 32 is enough for the histogram.
+                self._handle(data, addr, now, not received & _SAMPLE_MASK)
+            left -= 1
+            if not left:
+                break
             try:
-                data, addr = recvfrom(_MAX_DATAGRAM)
+                data, addr = self.sock.recvfrom(_MAX_DATAGRAM)
             except OSError:  # BlockingIOError: nothing queued; others (ICMP errors): nothing to do
-                return
-            handle(data, addr)
+                break
+        self.received = received
 
-    def _handle(self, data: bytes, addr: Any) -> None:
-        self.received += 1
-        # Answers from memory take microseconds: timing one in 32 is enough for the histogram.
-        timed = not self.received & _SAMPLE_MASK
+    def _handle(self, data: bytes, addr: Any, now: float, timed: bool) -> None:
+        """One datagram the long way: a timed sample, or any datagram with the rate limit on."""
         started = perf_counter() if timed else 0.0
         try:
-            reply = self.engine.quick_udp(data, addr[0])
+            reply = self.engine.quick_udp(data, addr[0], now)
         except Exception:
             self.metrics.internal_errors += 1
             return
-        if reply is None:
-            return
+        if reply is not None:
+            self._finish_reply(reply, addr, started)
+
+    def _finish_reply(self, reply: bytes | Query, addr: Any, started: float) -> None:
+        """Send a reply from memory (timed when `started` is set), or start the upstream work for it."""
         if type(reply) is bytes:
             self._send(reply, addr)
-            if timed:
+            if started:
                 self.metrics.observe(perf_counter() - started)
             return
         assert isinstance(reply, Query)
@@ -142,7 +171,7 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         if len(server._tasks) >= MAX_PENDING:
             self.metrics.dropped += 1
             return
-        server.spawn(self._finish(reply, addr, started if timed else perf_counter()))
+        server.spawn(self._finish(reply, addr, started or perf_counter()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
         reply = await self.engine.answer(q, True)

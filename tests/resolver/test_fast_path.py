@@ -137,9 +137,9 @@ def test_lab_zone_answers_equal_dnslib_rendering(
     key = lookup_key(name, getattr(QTYPE, qtype))
     assert key in engine.zones.rendered  # an existing name: served from what was rendered at load
     wire = query_wire(random_case_of(data, name), qtype, shape)
-    fast = engine.quick_udp(wire, HOST)
+    fast = engine.quick_udp(wire, HOST, engine.clock())
     assert isinstance(fast, bytes)
-    assert engine.quick_udp(wire, HOST) == fast  # again: replayed from the bytes of this same query
+    assert engine.quick_udp(wire, HOST, engine.clock()) == fast  # again: replayed from these bytes
     labels = tuple(label.encode() for label in name.split("."))
     slow = engine.zones.resolve(labels, getattr(QTYPE, qtype))  # rendered again by dnslib, now
     assert slow is not None
@@ -204,12 +204,12 @@ def test_cached_answers_equal_dnslib_rendering(
     engine.cache.store(variant_key(key, bool(shape["do"]), bool(shape["cd"])), normalized, clock())
     clock.advance(age)
     wire = query_wire(random_case_of(data, name), qtype, shape)
-    fast = engine.quick_udp(wire, HOST)
+    fast = engine.quick_udp(wire, HOST, engine.clock())
     if age >= normalized.lifetime:
         assert not isinstance(fast, bytes)  # expired: not served from memory
         return
     assert isinstance(fast, bytes)
-    assert engine.quick_udp(wire, HOST) == fast  # again, within the same second: replayed
+    assert engine.quick_udp(wire, HOST, engine.clock()) == fast  # again, within the same second: replayed
     # dnslib's rendering of the upstream reply with every TTL lowered by the time spent in cache.
     expected = DNSRecord.parse(upstream)
     for rr in expected.rr + expected.auth:
@@ -232,18 +232,18 @@ def test_a_cache_hit_rewrites_ttls_from_offsets_kept_at_insert() -> None:
         "HOST.example", "A", {"id": 7, "rd": True, "cd": False, "edns": False, "size": 0, "do": False}
     )
     clock.advance(42)
-    fast = engine.quick_udp(wire, HOST)
+    fast = engine.quick_udp(wire, HOST, engine.clock())
     assert isinstance(fast, bytes)
     assert fast[:2] == pack(">H", 7)
     assert dns.message.from_wire(fast).answer[0].ttl == 58
     clock.advance(0.5)
-    assert engine.quick_udp(wire, HOST) == fast  # the same second: the same reply
+    assert engine.quick_udp(wire, HOST, engine.clock()) == fast  # the same second: the same reply
     clock.advance(0.5)
-    later = engine.quick_udp(wire, HOST)
+    later = engine.quick_udp(wire, HOST, engine.clock())
     assert isinstance(later, bytes)
     assert dns.message.from_wire(later).answer[0].ttl == 57
     clock.advance(57)
-    assert not isinstance(engine.quick_udp(wire, HOST), bytes)  # expired: not from memory
+    assert not isinstance(engine.quick_udp(wire, HOST, engine.clock()), bytes)  # expired: not from memory
 
 
 def test_a_replayed_steered_reply_follows_the_next_decision() -> None:
@@ -252,10 +252,10 @@ def test_a_replayed_steered_reply_follows_the_next_decision() -> None:
     wire = query_wire(
         "App.example", "A", {"id": 9, "rd": True, "cd": False, "edns": True, "size": 1232, "do": False}
     )
-    first = engine.quick_udp(wire, HOST)
-    assert engine.quick_udp(wire, HOST) == first
+    first = engine.quick_udp(wire, HOST, engine.clock())
+    assert engine.quick_udp(wire, HOST, engine.clock()) == first
     engine.steering.publish(SteeredAnswer("app.example", 30, (SteeredTarget("west.example", ("10.0.0.2",)),)))
-    after = engine.quick_udp(wire, HOST)
+    after = engine.quick_udp(wire, HOST, engine.clock())
     assert isinstance(after, bytes)
     assert [rr.to_text() for rrset in dns.message.from_wire(after).answer for rr in rrset] == [
         "west.example.",
