@@ -244,14 +244,14 @@ class RegistryServer:
         closed = (Behaviour.STOPPED, Behaviour.BLACKHOLE)
         if new is old:
             return
+        # Entering or leaving a black hole, the new listener opens before the old one closes
+        # (SO_REUSEPORT), so that no connection is refused in between: a refusal would prove the path works.
+        if new is Behaviour.BLACKHOLE:
+            self._open_blackhole()
         if old not in closed and new in closed:
             # A cut network does not reset connections already open: let those finish their answer.
             self._run(self._close(listener=True, connections=new is Behaviour.STOPPED))
-        # Leaving a black hole, the new listener opens before the old one closes (SO_REUSEPORT), so
-        # that no connection is refused in between.
-        if new is Behaviour.BLACKHOLE:
-            self._open_blackhole()
-        elif old in closed and new is not Behaviour.STOPPED:
+        if old in closed and new not in closed:
             self._run(self._listen())
         if old is Behaviour.BLACKHOLE:
             self._close_blackhole()
