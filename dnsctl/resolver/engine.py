@@ -30,10 +30,11 @@ from dnsctl.resolver.answer import Answer, render
 from dnsctl.resolver.cache import AnswerCache, CacheEntry
 from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder
-from dnsctl.resolver.metrics import ResolverMetrics
+from dnsctl.resolver.metrics import KNOWN_QTYPES, OTHER_QTYPE, ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
 from dnsctl.resolver.render import labels_of
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
+from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT
 from dnsctl.resolver.wire import (
     BADVERS,
     CD,
@@ -68,19 +69,21 @@ _VARIANTS = (b"", b"\x01", b"\x02", b"\x03")
 MAX_REPLAYS = 4096
 
 
-class _Replay:
-    """A reply `quick_udp` made for these exact query bytes, valid while its answer is: steered answers
-    until the next publication, lab zone answers always, a cached answer for the second it was rendered in
-    (`until`: the TTLs it carries are right until then, and the entry expires no later).
-    """
+class Replay:
+    """A reply `quick_udp` made for these exact query bytes (all but the ID), to be sent again as it is:
+    valid while `of` is the steering table in force and until `until` (never for a cached answer: the
+    second its TTLs were rendered for, or its expiry if sooner). Never changed once made: UDP reader
+    threads read it while the event loop makes others."""
 
-    __slots__ = ("cached", "counted", "tail", "until")
+    __slots__ = ("cached", "counted", "of", "tail", "until")
 
-    def __init__(self, tail: bytes, counted: tuple[int, int], entry: CacheEntry | None) -> None:
+    def __init__(self, tail: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object) -> None:
         self.tail = tail
-        self.counted = counted
+        # Counted under "other" when the qtype has no name: a reader's counts are never folded later.
+        self.counted = counted if counted[0] in KNOWN_QTYPES else (OTHER_QTYPE, counted[1])
         self.cached = entry is not None
         self.until = math.inf if entry is None else min(entry.expires, entry.stored + entry.served_age + 1)
+        self.of = of
 
 
 def variant_key(key: bytes, do: bool, cd: bool) -> bytes:
@@ -144,9 +147,24 @@ class Engine:
         self._zone_get = self.zones.rendered.get
         self._cache_get = self.cache.entries.get
         self._cache_touch = self.cache.entries.move_to_end
-        self._counts = metrics.queries
-        self._replays: dict[bytes, _Replay] = {}
+        self._tally = metrics.loop
+        self._counts = metrics.loop.queries
+        # Read by the UDP reader threads (`replay`), replaced whole here: never mutated where they look.
+        self.replays: dict[bytes, Replay] = {}
         self._replays_of = steering.rendered
+
+    def replay(self, data: bytes, host: str, now: float) -> Replay | None:
+        """The reply made before for these query bytes, if it still holds for this client at `now`.
+        Only reads, so any thread may ask (resolver/udp_reader.py does, for every datagram)."""
+        replay = self.replays.get(data[2:])
+        if (
+            replay is not None
+            and now < replay.until
+            and replay.of is self.steering.rendered
+            and self._memo_get(host) is ALLOWED
+        ):
+            return replay
+        return None
 
     def _send(self, q: Query, answer: Answer, opt: bytes, udp: bool) -> bytes:
         self.metrics.count(q.qtype, answer.flags & 0xF)
@@ -154,21 +172,8 @@ class Engine:
 
     def quick_udp(self, data: bytes, host: str, now: float) -> bytes | Query | None:
         """`quick` for UDP, with the common case inlined: one question, at most a bare OPT, a known
-        client in no view and an answer in memory. Anything else takes `quick`. `now` is this engine's
-        clock as the caller read it (once for a batch of datagrams that were all waiting)."""
-        replay = self._replays.get(data[2:])
-        if (
-            replay is not None
-            and now < replay.until
-            and self._memo_get(host) is ALLOWED
-            and self.steering.rendered is self._replays_of
-        ):
-            # The same bytes were answered from memory before: only the ID differs.
-            counts = self._counts
-            counts[replay.counted] = counts.get(replay.counted, 0) + 1
-            if replay.cached:
-                self.metrics.cache_hits += 1
-            return data[:2] + replay.tail
+        client in no view and an answer in memory (kept as a `Replay` of these bytes). Anything else
+        takes `quick`. `now` is this engine's clock, read when the datagram was received."""
         n = len(data)
         # QR clear, opcode QUERY, QDCOUNT 1, ANCOUNT 0, NSCOUNT 0, ARCOUNT 0 or 1.
         if n < 17 or data[2] & 0xF8 or data[4:11] != _ONE_QUESTION or data[11] > 1:
@@ -223,7 +228,7 @@ class Engine:
                     return self.quick(data, host, True)
                 self._cache_touch(key)
                 answer = entry.at(now)
-                self.metrics.cache_hits += 1
+                self._tally.cache_hits += 1
         heads = answer.heads
         if heads is None:
             heads = answer.prepare()
@@ -238,10 +243,12 @@ class Engine:
             return self.quick(data, host, True)
         counts = self._counts
         counts[answer.counted] = counts.get(answer.counted, 0) + 1
-        if rendered is not self._replays_of or len(self._replays) >= MAX_REPLAYS:
-            self._replays = {}
-            self._replays_of = rendered
-        self._replays[data[2:]] = _Replay(out[2:], answer.counted, entry)
+        if len(out) <= UDP_REPLY_LIMIT:
+            replays = self.replays
+            if rendered is not self._replays_of or len(replays) >= MAX_REPLAYS:
+                self.replays = replays = {}
+                self._replays_of = rendered
+            replays[data[2:]] = Replay(out[2:], answer.counted, entry, rendered)
         return out
 
     def quick(self, data: bytes, host: str, udp: bool) -> bytes | Query | None:
@@ -250,7 +257,7 @@ class Engine:
             q = parse_query(data)
         except Malformed as exc:
             if exc.rcode is None or not self.policy.classify(host)[0]:
-                self.metrics.dropped += 1
+                self.metrics.loop.dropped += 1
                 return None
             self.metrics.malformed += 1
             return header_reply(data, exc.rcode)
@@ -278,7 +285,7 @@ class Engine:
             return self._send(q, zone_answer, _opt(q, 0), udp)
         cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock())
         if cached is not None:
-            self.metrics.cache_hits += 1
+            self._tally.cache_hits += 1
             return self._send(q, cached, _opt(q, 0), udp)
         try:
             local = self._local(q, udp)
@@ -374,7 +381,7 @@ class Engine:
         cache_key = variant_key(key, lookup.do, lookup.cd)
         answer = self.cache.fresh(cache_key, self.clock())
         if answer is not None:
-            self.metrics.cache_hits += 1
+            self._tally.cache_hits += 1
             return Chain.of(answer, name)
         self.metrics.cache_misses += 1
         try:
@@ -398,7 +405,7 @@ class Engine:
         cache_key = variant_key(key, lookup.do, lookup.cd)
         cached = self.cache.fresh(cache_key, self.clock())
         if cached is not None:
-            self.metrics.cache_hits += 1
+            self._tally.cache_hits += 1
             return cached
         self.metrics.cache_misses += 1
         pending = self._inflight.get(cache_key)

@@ -41,52 +41,97 @@ LATENCY_BUCKETS = (
 )
 
 
-class ResolverMetrics:
-    """What the resolver counts. Plain integers: cheap on the query path, exported by whoever wants to."""
+class AnswerCounts:
+    """Replies counted by one thread: the event loop's, or one UDP reader's (resolver/udp_reader.py).
+    Only that thread writes them, so no increment is lost; ResolverMetrics adds them up when read."""
+
+    __slots__ = ("cache_hits", "dropped", "latency_counts", "latency_sum", "queries")
 
     def __init__(self) -> None:
         self.queries: dict[tuple[int, int], int] = {}  # (qtype, rcode) -> replies sent
         self.cache_hits = 0
+        self.dropped = 0  # packets dropped without a reply
+        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.latency_sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sum += seconds
+
+
+class ResolverMetrics:
+    """What the resolver counts. Plain integers: cheap on the query path, exported by whoever wants to.
+    Replies are counted per thread (`loop`, and one `AnswerCounts` per UDP reader); read them here."""
+
+    def __init__(self) -> None:
+        self.loop = AnswerCounts()
+        self.readers: list[AnswerCounts] = []
         self.cache_misses = 0
         self.stale_served = 0
         self.refused = 0
-        self.rate_limited = 0
-        self.dropped = 0
+        self.rate_limited = 0  # written under the server's rate limiter lock, from any thread
         self.malformed = 0
         self.internal_errors = 0
         self.upstream_failures: dict[str, int] = {}
         self.tcp_refused: dict[str, int] = {}  # reason -> TCP connections closed at accept
         self.tcp_evicted = 0
         self.tcp_connections: Callable[[], int] = lambda: 0
-        self.latency_counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.latency_sum = 0.0
         self.cache_size: Callable[[], int] = lambda: 0
 
+    def reader(self) -> AnswerCounts:
+        """Counters for one more UDP reader thread."""
+        counts = AnswerCounts()
+        self.readers.append(counts)
+        return counts
+
     def count(self, qtype: int, rcode: int) -> None:
+        """Count a reply sent from the event loop."""
         key = (qtype if qtype in KNOWN_QTYPES else OTHER_QTYPE, rcode)
-        self.queries[key] = self.queries.get(key, 0) + 1
+        queries = self.loop.queries
+        queries[key] = queries.get(key, 0) + 1
 
     def observe(self, seconds: float) -> None:
-        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self.latency_sum += seconds
+        """Time a reply sent from the event loop."""
+        self.loop.observe(seconds)
+
+    def _all(self) -> list[AnswerCounts]:
+        return [self.loop, *self.readers]
+
+    @property
+    def cache_hits(self) -> int:
+        return sum(c.cache_hits for c in self._all())
+
+    @property
+    def dropped(self) -> int:
+        return sum(c.dropped for c in self._all())
+
+    @property
+    def latency_counts(self) -> list[int]:
+        return [sum(column) for column in zip(*(c.latency_counts for c in self._all()), strict=True)]
+
+    @property
+    def latency_sum(self) -> float:
+        return sum(c.latency_sum for c in self._all())
 
     @property
     def total_queries(self) -> int:
-        return sum(self.queries.values())
+        return sum(sum(c.queries.values()) for c in self._all())
 
     def by_qtype_rcode(self) -> dict[tuple[str, str], int]:
         """Query counts keyed by names, e.g. ("A", "NOERROR"); unknown qtypes as "other"."""
         self._fold_unknown()
         out: dict[tuple[str, str], int] = {}
-        for (qtype, rcode), n in self.queries.items():
-            key = (KNOWN_QTYPES.get(qtype, "other"), str(RCODE.get(rcode, str(rcode))))
-            out[key] = out.get(key, 0) + n
+        for counts in self._all():
+            # A reader's dict is read as a copy: that thread may add a key meanwhile.
+            for (qtype, rcode), n in list(counts.queries.items()):
+                key = (KNOWN_QTYPES.get(qtype, "other"), str(RCODE.get(rcode, str(rcode))))
+                out[key] = out.get(key, 0) + n
         return out
 
     def _fold_unknown(self) -> None:
-        """Merge counts kept under an unknown qtype (answers from memory count their own) into "other",
-        in place: the query path holds this very dict."""
-        queries = self.queries
+        """Merge the event loop's counts kept under an unknown qtype (answers from memory count their own)
+        into "other", in place: the query path holds this very dict. Readers count "other" themselves."""
+        queries = self.loop.queries
         for key in [k for k in queries if k[0] not in KNOWN_QTYPES and k[0] != OTHER_QTYPE]:
             other = (OTHER_QTYPE, key[1])
             queries[other] = queries.get(other, 0) + queries.pop(key)

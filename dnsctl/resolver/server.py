@@ -1,6 +1,7 @@
 """The embedded resolver's sockets: UDP and TCP on every listen address, driving the Engine.
 
-UDP replies found in memory are sent straight from `datagram_received`; only queries that need upstream
+Each UDP socket is read by a thread of its own (resolver/udp_reader.py), which sends the answers it has
+made before itself; the others are answered on the event loop, where only queries that need upstream
 work become tasks. Port 53 needs root or CAP_NET_BIND_SERVICE
 (`setcap cap_net_bind_service=+ep "$(readlink -f .venv/bin/python)"`, or `AmbientCapabilities=` in systemd).
 """
@@ -12,20 +13,21 @@ import contextlib
 import errno
 import logging
 import socket
+import threading
 from collections.abc import Callable
-from functools import partial
 from struct import pack
 from time import perf_counter
-from typing import Any, cast
+from typing import Any
 
 from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.resolver.engine import Engine
-from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, ResolverMetrics
+from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import question_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
+from dnsctl.resolver.udp_reader import UdpReader
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 log = logging.getLogger("dnsctl.resolver")
@@ -34,10 +36,6 @@ log = logging.getLogger("dnsctl.resolver")
 # Small enough that a flood of names for a dead upstream costs little (each waits out the upstream
 # timeout): what is answered from memory keeps its speed. dnsmasq keeps 150 (--dns-forward-max).
 MAX_PENDING = 500
-_SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
-# Datagrams served per readiness callback, at most (keeps the loop fair to other tasks).
-_DRAIN = 64
-_MAX_DATAGRAM = 65535
 _SOCKET_BUFFER = 4 * 1024 * 1024
 _BIND_ATTEMPTS = 20
 # Replies that say the frame was not a query we could answer: they do not keep a TCP connection open.
@@ -82,11 +80,10 @@ def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket, int]:
     raise ListenError(f"cannot find a free port for UDP and TCP on {host}")
 
 
-def _same(protocol: _UdpProtocol) -> _UdpProtocol:
-    return protocol
+class _UdpSocket:
+    """The event loop's side of one UDP socket: what its reader thread hands over (a datagram without a
+    valid replay) is answered here, from memory or after upstream work."""
 
-
-class _UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: ResolverServer, sock: socket.socket) -> None:
         self.server = server
         self.sock = sock
@@ -94,71 +91,30 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.metrics = server.metrics
         self.limiter = server.limiter
         self.clock = server.clock
-        self.transport: asyncio.DatagramTransport | None = None
-        self.received = 0
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.open = True
+        self.reader = UdpReader(
+            sock,
+            server.engine,
+            server.metrics.reader(),
+            asyncio.get_running_loop(),
+            self.handle,
+            server.limiter,
+            server.limiter_lock,
+            server.count_rate_limited,
+        )
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        # The common case (an answer from memory, no rate limit, not a timed sample) is served inline,
-        # without a call per step: at 200k queries a second each call is a measurable share. What is
-        # already queued on the socket is served in this same callback: the stdlib loop otherwise pays a
-        # full select() round per datagram. Those datagrams arrived before the callback began, so its
-        # start is their time for TTLs and expiry: one clock read per batch.
-        quick = self.engine.quick_udp
-        sendto = self.sock.sendto
-        plain = self.limiter is None
-        now = self.clock()
-        received = self.received
-        left = _DRAIN
-        while True:
-            received += 1
-            if received & _SAMPLE_MASK and plain:
-                try:
-                    reply = quick(data, addr[0], now)
-                except Exception:
-                    self.metrics.internal_errors += 1
-                    reply = None
-                if type(reply) is bytes and len(reply) <= UDP_REPLY_LIMIT:
-                    try:
-                        sendto(reply, addr)
-                    except BlockingIOError:
-                        self.transport.sendto(reply, addr)  # type: ignore[union-attr]
-                    except OSError:
-                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
-                elif reply is not None:
-                    self._finish_reply(reply, addr, 0.0)
-            else:
-                # Answers from memory take microseconds: timing one in 32 is enough for the histogram.
-                self._handle(data, addr, now, not received & _SAMPLE_MASK)
-            left -= 1
-            if not left:
-                break
-            try:
-                data, addr = self.sock.recvfrom(_MAX_DATAGRAM)
-            except OSError:  # BlockingIOError: nothing queued; others (ICMP errors): nothing to do
-                break
-        self.received = received
-
-    def _handle(self, data: bytes, addr: Any, now: float, timed: bool) -> None:
-        """One datagram the long way: a timed sample, or any datagram with the rate limit on."""
-        started = perf_counter() if timed else 0.0
+    def handle(self, data: bytes, addr: Any, now: float, started: float) -> None:
+        """One datagram from the reader; `started` is set when this one is timed."""
+        self.reader.take()
+        if not self.open:
+            return
         try:
             reply = self.engine.quick_udp(data, addr[0], now)
         except Exception:
             self.metrics.internal_errors += 1
             return
-        if reply is not None:
-            self._finish_reply(reply, addr, started)
-
-    def _finish_reply(self, reply: bytes | Query, addr: Any, started: float) -> None:
-        """Send a reply from memory (timed when `started` is set), or start the upstream work for it."""
+        if reply is None:
+            return
         if type(reply) is bytes:
             self._send(reply, addr)
             if started:
@@ -169,13 +125,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         # the next one is dropped here, before it costs a task (the client retries).
         server = self.server
         if len(server._tasks) >= MAX_PENDING:
-            self.metrics.dropped += 1
+            self.metrics.loop.dropped += 1
             return
         server.spawn(self._finish(reply, addr, started or perf_counter()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
         reply = await self.engine.answer(q, True)
-        if self.transport is not None and not self.transport.is_closing():
+        if self.open:
             self._send(reply, addr)
         self.metrics.observe(perf_counter() - started)
 
@@ -184,24 +140,28 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         limiter = self.limiter
         if limiter is not None:
             question = question_of(reply)
-            if not limiter.allow(addr[0], question, self.clock()):
-                self.metrics.rate_limited += 1
-                if not limiter.slip(addr[0], question):
-                    return
+            with self.server.limiter_lock:
+                over = not limiter.allow(addr[0], question, self.clock())
+                if over:
+                    self.metrics.rate_limited += 1
+                    if not limiter.slip(addr[0], question):
+                        return
+            if over:
                 reply = truncated_reply(reply)
         if len(reply) > UDP_REPLY_LIMIT:
             reply = truncated_reply(reply)
-        # Straight to the socket: cheaper than the transport on both loops. The transport queues the
-        # reply when the socket buffer is full.
+        # The socket blocks for its reader thread: the event loop must not wait on a full send buffer.
         try:
-            self.sock.sendto(reply, addr)
+            self.sock.sendto(reply, socket.MSG_DONTWAIT, addr)
         except BlockingIOError:
-            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            self.metrics.loop.dropped += 1
         except OSError:
             pass  # the client's address is unreachable: nothing to do, as for any UDP reply
 
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors from clients that went away; nothing to do."""
+    def close(self) -> None:
+        self.open = False
+        self.reader.stop()
+        self.sock.close()
 
 
 class _TcpConnection:
@@ -238,8 +198,9 @@ class ResolverServer:
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
         self._bound: list[tuple[str, int]] = []
-        self._transports: list[asyncio.DatagramTransport] = []
-        self._protocols: list[_UdpProtocol] = []
+        self._udp: list[_UdpSocket] = []
+        # The rate limiter is used by the event loop and the UDP reader threads alike.
+        self.limiter_lock = threading.Lock()
         self._tcp_servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._tcp: dict[asyncio.StreamWriter, _TcpConnection] = {}
@@ -257,14 +218,12 @@ class ResolverServer:
         return len(self._tcp)
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             for listen in self.spec.listen:
                 udp, tcp, port = _bind(listen.host, listen.port)
-                protocol = _UdpProtocol(self, udp)
-                transport, _ = await loop.create_datagram_endpoint(partial(_same, protocol), sock=udp)
-                self._transports.append(transport)
-                self._protocols.append(protocol)
+                side = _UdpSocket(self, udp)
+                self._udp.append(side)
+                side.reader.start()
                 self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
                 self._bound.append((listen.host, port))
         except BaseException:
@@ -286,9 +245,13 @@ class ResolverServer:
                 over,
             )
 
+    def count_rate_limited(self) -> None:
+        """A reply over the rate limit (called with `limiter_lock` held)."""
+        self.metrics.rate_limited += 1
+
     async def stop(self) -> None:
-        for transport in self._transports:
-            transport.close()
+        for side in self._udp:
+            side.close()  # the port is free once this returns
         for server in self._tcp_servers:
             server.close()
         for writer in list(self._tcp):
@@ -302,11 +265,7 @@ class ResolverServer:
             # They end by themselves once their connection is aborted; cancelling them upsets asyncio.streams.
             await asyncio.wait(list(self._tcp_handlers), timeout=2)
         await self.engine.close()
-        # The UDP socket is released one loop turn after close(); wait for it so the port is free on return.
-        if self._protocols:
-            await asyncio.wait([p.closed for p in self._protocols], timeout=2)
-        self._protocols.clear()
-        self._transports.clear()
+        self._udp.clear()
         self._tcp_servers.clear()
         self._bound.clear()
 
@@ -314,7 +273,7 @@ class ResolverServer:
         """Run upstream work for one query, unless too many are already waiting (then drop it)."""
         if len(self._tasks) >= MAX_PENDING:
             work.close()
-            self.metrics.dropped += 1
+            self.metrics.loop.dropped += 1
             return
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -345,7 +304,7 @@ class ResolverServer:
                 while True:
                     size = int.from_bytes(await reader.readexactly(2), "big")
                     if size < HEADER_LEN:
-                        self.metrics.dropped += 1
+                        self.metrics.loop.dropped += 1
                         break  # an empty or headerless frame: not a DNS client
                     data = await reader.readexactly(size)
                     try:

@@ -1,0 +1,156 @@
+"""One thread per UDP socket that reads every datagram: answers it has made before go out from here,
+everything else goes to the event loop.
+
+Why a thread: on the event loop a datagram costs a readiness round (epoll, a callback, and a failed
+non-blocking read to end each batch); a thread blocked in recvfrom pays two system calls per answer, as a
+C server does, and keeps answering while the loop is busy with forwarding work. The thread only reads
+what the event loop replaces whole (the engine's replays and steering table, the client memo) and writes
+its own counters (`AnswerCounts`); the rate limiter, which both threads use, is taken under `lock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from time import perf_counter
+from typing import Any
+
+from dnsctl.resolver.engine import Engine
+from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, AnswerCounts
+from dnsctl.resolver.ratelimit import RateLimiter, question_of
+from dnsctl.resolver.udp_limit import truncated_reply
+
+log = logging.getLogger("dnsctl.resolver")
+
+MAX_DATAGRAM = 65535
+# Datagrams handed to the event loop and not yet taken; past this the next one is dropped (the client
+# retries) rather than queued without bound while the loop is busy.
+MAX_HANDED = 4096
+_SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
+
+# What the event loop does with a datagram: (data, addr, when received by `clock`, perf_counter() at
+# receipt when this one is timed, else 0.0).
+Handler = Callable[[bytes, Any, float, float], None]
+
+
+class UdpReader:
+    """Reads `sock` (blocking) in a thread of its own until `stop`."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        engine: Engine,
+        counts: AnswerCounts,
+        loop: asyncio.AbstractEventLoop,
+        handler: Handler,
+        limiter: RateLimiter | None,
+        lock: threading.Lock,
+        on_rate_limited: Callable[[], None],
+    ) -> None:
+        self.sock = sock
+        self.engine = engine
+        self.counts = counts
+        self.loop = loop
+        self.handler = handler
+        self.limiter = limiter
+        self.lock = lock
+        self.on_rate_limited = on_rate_limited
+        self.handed = 0  # written by the reader only
+        self.taken = 0  # written by the event loop only
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
+
+    def start(self) -> None:
+        self.sock.setblocking(True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Make the thread return and wait for it (briefly: it is a daemon thread)."""
+        self.stopping = True
+        # shutdown() wakes a recvfrom blocked on this socket (Linux answers ENOTCONN, and wakes it all the
+        # same); a datagram to itself does elsewhere.
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(1)
+        if self.thread.is_alive():
+            self._poke()
+            self.thread.join(1)
+
+    def _poke(self) -> None:
+        host, port = self.sock.getsockname()[:2]
+        wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+        with (
+            contextlib.suppress(OSError),
+            socket.socket(self.sock.family, socket.SOCK_DGRAM) as poke,
+        ):
+            poke.sendto(b"", (wildcard.get(host, host), port))
+
+    def take(self) -> None:
+        """The event loop took one handed datagram."""
+        self.taken += 1
+
+    def _run(self) -> None:
+        recvfrom = self.sock.recvfrom
+        sendto = self.sock.sendto
+        replay_of = self.engine.replay
+        clock = self.engine.clock
+        counts = self.counts
+        queries = counts.queries
+        call = self.loop.call_soon_threadsafe
+        handler = self.handler
+        limiter = self.limiter
+        received = 0
+        while True:
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except OSError:
+                if self.stopping:
+                    return
+                continue  # an ICMP error for an earlier reply: nothing to do, as for any UDP reply
+            if self.stopping:
+                return
+            received += 1
+            started = perf_counter() if not received & _SAMPLE_MASK else 0.0
+            now = clock()
+            try:
+                replay = replay_of(data, addr[0], now)
+            except Exception:
+                replay = None  # the event loop meets the same problem and counts it
+            if replay is not None:
+                reply = data[:2] + replay.tail
+                if limiter is not None:
+                    reply = self._limited(limiter, reply, addr[0], now)
+                if reply:
+                    # Not contextlib.suppress: a context manager per answer costs more than the answer.
+                    try:  # noqa: SIM105
+                        sendto(reply, addr)
+                    except OSError:
+                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
+                    queries[replay.counted] = queries.get(replay.counted, 0) + 1
+                    if replay.cached:
+                        counts.cache_hits += 1
+                    if started:
+                        counts.observe(perf_counter() - started)
+                continue
+            if self.handed - self.taken >= MAX_HANDED:
+                counts.dropped += 1
+                continue
+            self.handed += 1
+            try:
+                call(handler, data, addr, now, started)
+            except RuntimeError:  # the event loop is closed: nobody is left to answer
+                return
+
+    def _limited(self, limiter: RateLimiter, reply: bytes, host: str, now: float) -> bytes:
+        """The reply as the rate limit lets it go: itself, truncated, or b"" (dropped)."""
+        question = question_of(reply)
+        with self.lock:
+            if limiter.allow(host, question, now):
+                return reply
+            self.on_rate_limited()
+            slip = limiter.slip(host, question)
+        return truncated_reply(reply) if slip else b""

@@ -1,0 +1,103 @@
+"""Each UDP socket has a reader thread: it answers what it has answered before (the same query bytes, any
+ID) without the event loop, hands everything else over within a bound, and ends when the server stops."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+
+import dns.message
+import dns.query
+import pytest
+
+from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable, udp_reader
+from tests.resolver.conftest import StartResolver
+from tests.resolver.helpers import ask, make_query, rrset_texts
+
+FQDN = "myregistry.azurecr.io"
+EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
+WEST = SteeredTarget("myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
+
+
+def steering(target: SteeredTarget = EAST) -> SteeringTable:
+    table = SteeringTable()
+    table.publish(SteeredAnswer(FQDN, 30, (target,)))
+    return table
+
+
+def readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "dnsctl-udp"]
+
+
+async def warm(port: int) -> None:
+    """A client's first query is classified on the event loop, the next one leaves a replay behind."""
+    for _ in range(2):
+        assert rrset_texts(await ask(port, FQDN, "A"))
+
+
+async def test_replayed_answers_go_out_while_the_event_loop_is_blocked(resolver: StartResolver) -> None:
+    server = await resolver(steering=steering())
+    port = server.bound[0][1]
+    await warm(port)
+    answered: list[tuple[float, list[str]]] = []
+
+    def client() -> None:
+        for _ in range(10):
+            reply = dns.query.udp(make_query(FQDN, "A"), "127.0.0.1", port=port, timeout=2)
+            answered.append((time.monotonic(), rrset_texts(reply)))
+
+    thread = threading.Thread(target=client)
+    blocked_from = time.monotonic()
+    thread.start()
+    time.sleep(1.0)  # noqa: ASYNC251 (on purpose: the event loop does nothing for a second)
+    blocked_until = time.monotonic()
+    thread.join(5)
+    assert len(answered) == 10
+    assert all(texts == [f"{EAST.target}.", "10.1.0.5"] for _, texts in answered)
+    assert all(blocked_from < at < blocked_until for at, _ in answered)  # none waited for the loop
+    metrics = server.metrics
+    assert metrics.total_queries == 12 and metrics.by_qtype_rcode()[("A", "NOERROR")] == 12
+
+
+async def test_a_new_decision_is_never_answered_from_a_replay_of_the_old(resolver: StartResolver) -> None:
+    table = steering()
+    server = await resolver(steering=table)
+    port = server.bound[0][1]
+    await warm(port)
+    table.publish(SteeredAnswer(FQDN, 30, (WEST,)))
+    for _ in range(3):
+        assert rrset_texts(await ask(port, FQDN, "A")) == [f"{WEST.target}.", "10.2.0.5"]
+
+
+async def test_what_waits_for_the_event_loop_is_bounded(
+    resolver: StartResolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(udp_reader, "MAX_HANDED", 20)
+    server = await resolver(steering=steering())
+    port = server.bound[0][1]
+    reader = server._udp[0].reader
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        # The loop is blocked: nothing handed over is taken, so the reader keeps at most 20 waiting.
+        for i in range(200):
+            sock.sendto(make_query(f"n{i}.unknown.example", "A").to_wire(), ("127.0.0.1", port))
+        deadline = time.monotonic() + 5
+        while server.metrics.dropped < 180 and time.monotonic() < deadline:
+            time.sleep(0.01)  # noqa: ASYNC251 (on purpose: the event loop stays blocked)
+        assert (reader.handed, reader.taken, server.metrics.dropped) == (20, 0, 180)
+    await asyncio.sleep(0.2)  # the loop runs again and takes what was handed over
+    assert reader.taken == reader.handed == 20
+
+
+async def test_stop_ends_the_reader_and_frees_the_port(resolver: StartResolver) -> None:
+    before = len(readers())
+    server = await resolver(steering=steering())
+    port = server.bound[0][1]
+    await warm(port)
+    assert len(readers()) == before + 1
+    await server.stop()
+    assert len(readers()) == before
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))  # free again, at once
