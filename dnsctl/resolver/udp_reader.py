@@ -111,10 +111,13 @@ class UdpReader:
                 if self.stopping:
                     return
                 continue  # an ICMP error for an earlier reply: nothing to do, as for any UDP reply
-            if self.stopping:
-                return
+            if not data:  # what `stop` wakes this thread with (and never a query)
+                if self.stopping:
+                    return
+                counts.dropped += 1
+                continue
             received += 1
-            started = perf_counter() if not received & _SAMPLE_MASK else 0.0
+            started = 0.0 if received & _SAMPLE_MASK else perf_counter()
             now = clock()
             try:
                 replay = replay_of(data, addr[0], now)
