@@ -155,7 +155,7 @@ class Engine:
 
     def replay(self, data: bytes, host: str, now: float) -> Replay | None:
         """The reply made before for these query bytes, if it still holds for this client at `now`.
-        Only reads, so any thread may ask (resolver/udp_reader.py does, for every datagram)."""
+        Only reads, so any thread may ask (resolver/udp_reader.py inlines this very test)."""
         replay = self.replays.get(data[2:])
         if (
             replay is not None

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from dnsctl.resolver.acl import ALLOWED
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, AnswerCounts
 from dnsctl.resolver.ratelimit import RateLimiter, question_of
@@ -96,7 +97,9 @@ class UdpReader:
     def _run(self) -> None:
         recvfrom = self.sock.recvfrom
         sendto = self.sock.sendto
-        replay_of = self.engine.replay
+        engine = self.engine
+        steering = engine.steering
+        verdict = engine.policy.memo.get
         clock = self.engine.clock
         counts = self.counts
         queries = counts.queries
@@ -119,11 +122,14 @@ class UdpReader:
             received += 1
             started = 0.0 if received & _SAMPLE_MASK else perf_counter()
             now = clock()
-            try:
-                replay = replay_of(data, addr[0], now)
-            except Exception:
-                replay = None  # the event loop meets the same problem and counts it
-            if replay is not None:
+            # Engine.replay, inlined: a call per datagram costs a few percent of the answer.
+            replay = engine.replays.get(data[2:])
+            if (
+                replay is not None
+                and now < replay.until
+                and replay.of is steering.rendered
+                and verdict(addr[0]) is ALLOWED
+            ):
                 reply = data[:2] + replay.tail
                 if limiter is not None:
                     reply = self._limited(limiter, reply, addr[0], now)

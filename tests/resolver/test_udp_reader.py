@@ -10,11 +10,12 @@ import time
 
 import dns.message
 import dns.query
+import dns.rcode
 import pytest
 
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable, udp_reader
-from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.conftest import StartResolver, StartUpstream
+from tests.resolver.helpers import ManualClock, ask, make_query, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
 EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
@@ -101,3 +102,40 @@ async def test_stop_ends_the_reader_and_frees_the_port(resolver: StartResolver) 
     assert len(readers()) == before
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", port))  # free again, at once
+
+
+async def test_a_client_outside_allow_is_refused_whatever_bytes_it_sends(resolver: StartResolver) -> None:
+    server = await resolver(steering=steering(), allow=("127.0.0.1/32",))
+    port = server.bound[0][1]
+    await warm(port)
+    # The same query bytes (but the ID) from an address outside `allow`: refused, never replayed.
+    for _ in range(3):
+        reply = await ask(port, FQDN, "A", source="127.0.0.3")
+        assert reply.rcode() == dns.rcode.REFUSED and not reply.answer
+
+
+async def test_a_cached_answer_is_replayed_only_within_the_second_of_its_ttls(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    up = upstream("normal", ttl=100)
+    clock = ManualClock()
+    server = await resolver(upstreams=(up.address,), clock=clock)
+    port = server.bound[0][1]
+    ttls = []
+    for step in (0, 0, 0, 0.5, 0.5, 0, 98.5, 0, 0.5):
+        clock.advance(step)
+        reply = await ask(port, "host.example", "A")
+        ttls.append((rrset_texts(reply), reply.answer[0].ttl))
+    first, fresh = ["192.0.2.1"], ["192.0.2.2"]
+    assert ttls == [
+        (first, 100),
+        (first, 100),
+        (first, 100),
+        (first, 100),
+        (first, 99),
+        (first, 99),
+        (first, 1),
+        (first, 1),
+        (fresh, 100),  # expired at 100 s, not one replay later
+    ]
+    assert server.metrics.cache_hits == 7 and server.metrics.total_queries == 9
