@@ -105,7 +105,7 @@ class _UdpSocket:
 
     def handle(self, data: bytes, addr: Any, now: float, started: float) -> None:
         """One datagram from the reader; `started` is set when this one is timed."""
-        self.reader.take()
+        self.reader.take(data)
         if not self.open:
             return
         try:

@@ -28,9 +28,11 @@ from dnsctl.resolver.udp_limit import truncated_reply
 log = logging.getLogger("dnsctl.resolver")
 
 MAX_DATAGRAM = 65535
-# Datagrams handed to the event loop and not yet taken; past this the next one is dropped (the client
-# retries) rather than queued without bound while the loop is busy.
+# Datagrams handed to the event loop and not yet taken, at most (in number, and in bytes: what the
+# socket buffer itself would hold); past this the next one is dropped (the client retries) rather than
+# queued without bound while the loop is busy.
 MAX_HANDED = 4096
+MAX_HANDED_BYTES = 4 * 1024 * 1024
 _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
 
 # What the event loop does with a datagram: (data, addr, when received by `clock`, perf_counter() at
@@ -60,8 +62,11 @@ class UdpReader:
         self.limiter = limiter
         self.lock = lock
         self.on_rate_limited = on_rate_limited
-        self.handed = 0  # written by the reader only
-        self.taken = 0  # written by the event loop only
+        # Each counter is written by one thread only: the reader hands, the event loop takes.
+        self.handed = 0
+        self.handed_bytes = 0
+        self.taken = 0
+        self.taken_bytes = 0
         self.stopping = False
         self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
 
@@ -90,11 +95,21 @@ class UdpReader:
         ):
             poke.sendto(b"", (wildcard.get(host, host), port))
 
-    def take(self) -> None:
-        """The event loop took one handed datagram."""
+    def take(self, data: bytes) -> None:
+        """The event loop took this handed datagram."""
         self.taken += 1
+        self.taken_bytes += len(data)
 
     def _run(self) -> None:
+        while True:
+            try:
+                self._read()
+                return
+            except Exception:
+                # A bug must not end UDP service while TCP goes on: say so, and read on.
+                log.exception("UDP reader: unexpected error; reading on")
+
+    def _read(self) -> None:
         recvfrom = self.sock.recvfrom
         sendto = self.sock.sendto
         engine = self.engine
@@ -145,10 +160,14 @@ class UdpReader:
                     if started:
                         counts.observe(perf_counter() - started)
                 continue
-            if self.handed - self.taken >= MAX_HANDED:
+            if (
+                self.handed - self.taken >= MAX_HANDED
+                or self.handed_bytes - self.taken_bytes + len(data) > MAX_HANDED_BYTES
+            ):
                 counts.dropped += 1
                 continue
             self.handed += 1
+            self.handed_bytes += len(data)
             try:
                 call(handler, data, addr, now, started)
             except RuntimeError:  # the event loop is closed: nobody is left to answer

@@ -72,24 +72,28 @@ async def test_a_new_decision_is_never_answered_from_a_replay_of_the_old(resolve
         assert rrset_texts(await ask(port, FQDN, "A")) == [f"{WEST.target}.", "10.2.0.5"]
 
 
+# The same queries (n0 to n199, padded to one size) run into a bound by number or by bytes.
+@pytest.mark.parametrize("bound", ["MAX_HANDED", "MAX_HANDED_BYTES"])
 async def test_what_waits_for_the_event_loop_is_bounded(
-    resolver: StartResolver, monkeypatch: pytest.MonkeyPatch
+    resolver: StartResolver, monkeypatch: pytest.MonkeyPatch, bound: str
 ) -> None:
-    monkeypatch.setattr(udp_reader, "MAX_HANDED", 20)
+    queries = [make_query(f"n{i:03}.unknown.example", "A").to_wire() for i in range(200)]
+    monkeypatch.setattr(udp_reader, bound, 20 if bound == "MAX_HANDED" else 20 * len(queries[0]))
     server = await resolver(steering=steering())
     port = server.bound[0][1]
     reader = server._udp[0].reader
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         # The loop is blocked: nothing handed over is taken, so the reader keeps at most 20 waiting.
-        for i in range(200):
-            sock.sendto(make_query(f"n{i}.unknown.example", "A").to_wire(), ("127.0.0.1", port))
+        for query in queries:
+            sock.sendto(query, ("127.0.0.1", port))
         deadline = time.monotonic() + 5
         while server.metrics.dropped < 180 and time.monotonic() < deadline:
             time.sleep(0.01)  # noqa: ASYNC251 (on purpose: the event loop stays blocked)
         assert (reader.handed, reader.taken, server.metrics.dropped) == (20, 0, 180)
+        assert reader.handed_bytes == 20 * len(queries[0])
     await asyncio.sleep(0.2)  # the loop runs again and takes what was handed over
-    assert reader.taken == reader.handed == 20
+    assert (reader.taken, reader.taken_bytes) == (reader.handed, reader.handed_bytes)
 
 
 async def test_stop_ends_the_reader_and_frees_the_port(resolver: StartResolver) -> None:
