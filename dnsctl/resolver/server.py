@@ -37,6 +37,9 @@ log = logging.getLogger("dnsctl.resolver")
 # timeout): what is answered from memory keeps its speed. dnsmasq keeps 150 (--dns-forward-max).
 MAX_PENDING = 500
 _SOCKET_BUFFER = 4 * 1024 * 1024
+# A send from the event loop must never wait (the socket itself blocks, for its reader thread); where the
+# flag does not exist (Windows) a full send buffer would make it wait.
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _BIND_ATTEMPTS = 20
 # Replies that say the frame was not a query we could answer: they do not keep a TCP connection open.
 _REJECTED = frozenset((FORMERR, NOTIMP))
@@ -150,9 +153,8 @@ class _UdpSocket:
                 reply = truncated_reply(reply)
         if len(reply) > UDP_REPLY_LIMIT:
             reply = truncated_reply(reply)
-        # The socket blocks for its reader thread: the event loop must not wait on a full send buffer.
         try:
-            self.sock.sendto(reply, socket.MSG_DONTWAIT, addr)
+            self.sock.sendto(reply, _DONTWAIT, addr)
         except BlockingIOError:
             self.metrics.loop.dropped += 1
         except OSError:
