@@ -318,7 +318,7 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
             }
             for r in report.results
         ],
-        "refused": report.refused,
+        "refused": [str(r) for r in report.refused],
         "waiting": list(report.plan.waiting),
         "errors": report.errors,
         "degraded": report.degraded,
@@ -347,7 +347,7 @@ def _print_report(report: Report) -> None:
     if report.published or not report.errors:  # after a failed read there is no plan to show
         print(render.plan_table(report.plan))
     for problem in report.refused:
-        if problem not in {f"{r.profile}: {r.name}: {r.reason}" for r in report.plan.refusals}:
+        if problem not in report.plan.refusals:  # those are in the plan table already
             print(f"refused: {problem}", file=sys.stderr)
     if report.dry_run:
         print("dry run: nothing was changed")

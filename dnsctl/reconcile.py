@@ -15,7 +15,16 @@ from typing import Any
 
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
-from dnsctl.core.plan import Action, Change, Plan, Published, make_plan, safety_problems
+from dnsctl.core.plan import (
+    Action,
+    Change,
+    Plan,
+    Published,
+    Refusal,
+    SafetyProblem,
+    make_plan,
+    safety_problems,
+)
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import StateError, TargetError
@@ -32,7 +41,7 @@ MAX_CONFLICT_RETRIES = 3
 class Report:
     plan: Plan
     results: list[ChangeResult] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # safety problems and ownership refusals
+    refused: list[Refusal | SafetyProblem] = field(default_factory=list)  # `str()` says why
     errors: list[str] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)  # profiles with no Online endpoint
     outcome: RoundOutcome | None = None
@@ -127,7 +136,7 @@ async def converge(
         if n not in degraded and not ((w := wanted.get(n)) is not None and w.online)
     ]
     report = Report(plan, dry_run=dry_run, degraded=degraded, published=dict(current))
-    report.refused = [f"{r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
+    report.refused = list(plan.refusals)
     problems = safety_problems(plan, spec.safety.max_changes_per_run, force)
     report.refused.extend(problems)
     if dry_run or problems or not plan.changes:
@@ -185,7 +194,7 @@ async def _apply(
             return
         report.published.update(fresh)
         replanned = _plan(again, wanted, fresh)
-        report.refused.extend(f"{r.profile}: {r.name}: {r.reason}" for r in replanned.refusals)
+        report.refused.extend(replanned.refusals)
         pending = replanned
         if not pending.changes:
             return

@@ -254,7 +254,7 @@ def plan_table(plan: Plan) -> str:
             for c in plan.changes
         ]
         lines = [table(["profile", "record", "action", "origin", "before", "after", "reason"], rows)]
-    lines += [f"refused: {r.profile}: {r.name}: {r.reason}" for r in plan.refusals]
+    lines += [f"refused: {r}" for r in plan.refusals]
     lines += [
         f"waiting: {name}: no decision yet (endpoints without a verdict); nothing is written"
         for name in plan.waiting

@@ -102,9 +102,41 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
+    """A record the plan leaves alone, and why (not owned, a type switch not allowed, ...)."""
+
     profile: str
     name: str
     reason: str
+
+    def __str__(self) -> str:
+        return f"{self.profile}: {self.name}: {self.reason}"
+
+
+class SafetyKind(StrEnum):
+    EMPTY_RECORD = "empty_record"  # a change would leave a record with no value (never applied)
+    TOO_MANY_CHANGES = "too_many_changes"  # more configuration changes than max_changes_per_run
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyProblem:
+    """Why a whole plan must not be applied."""
+
+    kind: SafetyKind
+    name: str = ""  # the record, for EMPTY_RECORD
+    changes: int = 0  # configuration changes planned, for TOO_MANY_CHANGES
+    limit: int = 0  # max_changes_per_run
+    failover: int = 0  # failover changes beside them (they do not count)
+
+    def __str__(self) -> str:
+        if self.kind is SafetyKind.EMPTY_RECORD:
+            return f"{self.name}: the change would leave the record empty"
+        besides = (
+            f" (besides {self.failover} failover change(s), which do not count)" if self.failover else ""
+        )
+        return (
+            f"the plan makes {self.changes} configuration changes{besides}, more than max_changes_per_run "
+            f"({self.limit}); review it with `dnsctl plan` and pass --force to apply"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,19 +337,17 @@ def make_plan(
     return Plan(tuple(changes), tuple(refusals), tuple(waiting), tuple(unpublished))
 
 
-def safety_problems(plan: Plan, max_changes: int, force: bool) -> list[str]:
+def safety_problems(plan: Plan, max_changes: int, force: bool) -> list[SafetyProblem]:
     """Why the plan must not be applied; empty when it may. An emptying change is never allowed."""
     problems = [
-        f"{c.name}: the change would leave the record empty"
+        SafetyProblem(SafetyKind.EMPTY_RECORD, name=c.name)
         for c in plan.changes
         if c.action is not Action.DELETE and (c.after is None or not c.after.values)
     ]
     n = len(plan.config_changes)
     if n > max_changes and not force:
         failover = len(plan.dns_changes) - n
-        besides = f" (besides {failover} failover change(s), which do not count)" if failover else ""
         problems.append(
-            f"the plan makes {n} configuration changes{besides}, more than max_changes_per_run "
-            f"({max_changes}); review it with `dnsctl plan` and pass --force to apply"
+            SafetyProblem(SafetyKind.TOO_MANY_CHANGES, changes=n, limit=max_changes, failover=failover)
         )
     return problems

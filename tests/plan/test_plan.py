@@ -18,6 +18,8 @@ from dnsctl.core.plan import (
     Published,
     ReadRecord,
     RecordValue,
+    SafetyKind,
+    SafetyProblem,
     make_plan,
     plan_profile,
     safety_problems,
@@ -195,7 +197,9 @@ def _update(i: int) -> Change:
 def test_safety_limit_refuses_a_larger_plan_unless_forced() -> None:
     plan = Plan(tuple(_update(i) for i in range(3)))
     assert safety_problems(plan, 3, force=False) == []
-    assert "max_changes_per_run (2)" in safety_problems(plan, 2, force=False)[0]
+    [problem] = safety_problems(plan, 2, force=False)
+    assert problem == SafetyProblem(SafetyKind.TOO_MANY_CHANGES, changes=3, limit=2)
+    assert "3 configuration changes, more than max_changes_per_run (2)" in str(problem)
     assert safety_problems(plan, 2, force=True) == []
 
 
@@ -206,7 +210,9 @@ def test_state_writes_do_not_count_toward_the_safety_limit() -> None:
 
 def test_an_emptying_change_is_refused_even_with_force() -> None:
     empty = Change("p", "z/p", Action.UPDATE, cname(EAST), RecordValue(RecordType.A, (), 30), "r", "e")
-    assert any("empty" in p for p in safety_problems(Plan((empty,)), 10, force=True))
+    [problem] = safety_problems(Plan((empty,)), 10, force=True)
+    assert problem == SafetyProblem(SafetyKind.EMPTY_RECORD, name="z/p")
+    assert str(problem) == "z/p: the change would leave the record empty"
 
 
 # --- failover versus configuration changes -------------------------------------------------------
@@ -221,7 +227,8 @@ def test_failover_changes_do_not_count_toward_the_safety_limit() -> None:
     assert safety_problems(plan, 5, force=False) == []
     mixed = Plan((*plan.changes, *(_update(i) for i in range(6))))
     [problem] = safety_problems(mixed, 5, force=False)
-    assert "6 configuration changes" in problem and "20 failover" in problem
+    assert (problem.changes, problem.limit, problem.failover) == (6, 5, 20)
+    assert "6 configuration changes (besides 20 failover change(s)" in str(problem)
 
 
 @pytest.mark.parametrize(
