@@ -6,12 +6,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +31,7 @@ from dnsctl.errors import (
     TargetError,
     UpstreamError,
 )
+from tests.support.process_log import port_in_log
 
 CONFIG = """\
 profiles:
@@ -214,7 +213,7 @@ def test_the_longest_txt_value_validate_accepts_is_served(tmp_path: Path) -> Non
             env=environment(),
         )
         try:
-            port = _dns_port(log, proc)
+            port = port_in_log(log, proc, r"answering on 127\.0\.0\.1:(\d+)")
             for _ in range(2):
                 reply = dns.query.tcp(
                     dns.message.make_query("big.lab.internal", "TXT"), "127.0.0.1", port=port, timeout=5
@@ -225,17 +224,6 @@ def test_the_longest_txt_value_validate_accepts_is_served(tmp_path: Path) -> Non
             proc.send_signal(signal.SIGTERM)
             proc.wait(15)
     assert proc.returncode == 0 and "Traceback" not in log.read_text(errors="replace")
-
-
-def _dns_port(log: Path, proc: subprocess.Popen[bytes]) -> int:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        m = re.search(r"answering on 127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-        if m:
-            return int(m.group(1))
-        assert proc.poll() is None, log.read_text(errors="replace")
-        time.sleep(0.05)
-    raise AssertionError("dnsctl serve did not start:\n" + log.read_text(errors="replace"))
 
 
 def test_an_unreachable_admin_api_is_one_line(tmp_path: Path) -> None:

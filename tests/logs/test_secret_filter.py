@@ -7,13 +7,11 @@ import io
 import json
 import logging
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -22,6 +20,7 @@ import pytest
 
 from dnsctl import logs, secrets
 from dnsctl.logs import JsonFormatter, RedactingFilter
+from tests.support.process_log import port_in_log
 
 # Quotes, a backslash, non-ASCII, shell and URL specials: each once broke a pattern-based mask.
 TOKEN = 's3cr3t"to\\k$é!&=;~'
@@ -190,7 +189,7 @@ def test_a_real_dnsctl_logs_no_token(tmp_path: Path, fmt: str) -> None:
             env=env,
         )
         try:
-            port = _admin_port(log_path, proc)
+            port = port_in_log(log_path, proc, r"admin on http://127\.0\.0\.1:(\d+)")
             for request in _requests(TOKEN.encode()):
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                     s.sendall(request)
@@ -201,17 +200,6 @@ def test_a_real_dnsctl_logs_no_token(tmp_path: Path, fmt: str) -> None:
     text = log_path.read_text(encoding="utf-8", errors="replace")
     assert proc.returncode == 0, text
     assert leaks(text) == [], text
-
-
-def _admin_port(log_path: Path, proc: subprocess.Popen[bytes]) -> int:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        m = re.search(r"admin on http://127\.0\.0\.1:(\d+)", log_path.read_text(errors="replace"))
-        if m:
-            return int(m.group(1))
-        assert proc.poll() is None, log_path.read_text(errors="replace")
-        time.sleep(0.05)
-    raise AssertionError("dnsctl serve did not start:\n" + log_path.read_text(errors="replace"))
 
 
 def test_an_uncaught_exception_is_printed_without_the_secret(tmp_path: Path) -> None:
