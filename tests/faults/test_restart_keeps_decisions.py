@@ -156,11 +156,10 @@ def test_a_drain_holds_across_sigkill_and_a_restart_while_reads_fail(
     assert lab.stored()["o"] == {"eastus": "down"}, "the stored drain was not overwritten"
 
 
-@pytest.mark.parametrize("outage", [False, True], ids=["4x500", "outage-until-cleared"])
-def test_manual_failback_holds_across_a_restart_while_reads_fail(
-    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon], outage: bool
+def fail_over_and_back(
+    lab: Lab, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon]
 ) -> None:
-    lab = Lab(tmp_path, emulator, replicas, failback="manual")
+    """eastus written, then stopped (the record moves to westeurope), then back and stored Online."""
     d = lab.start()
     daemons.append(d)
     d.wait_until(lambda: cname(emulator, NAME) == EAST, 15, "the first write")
@@ -168,6 +167,14 @@ def test_manual_failback_holds_across_a_restart_while_reads_fail(
     d.wait_until(lambda: cname(emulator, NAME) == WEST, 10, "the failover")
     replicas.set("eastus", "healthy")
     d.wait_until(lambda: lab.stored()["e"]["eastus"]["s"] == "O", 10, "eastus Online in the stored state")
+
+
+@pytest.mark.parametrize("outage", [False, True], ids=["4x500", "outage-until-cleared"])
+def test_manual_failback_holds_across_a_restart_while_reads_fail(
+    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon], outage: bool
+) -> None:
+    lab = Lab(tmp_path, emulator, replicas, failback="manual")
+    fail_over_and_back(lab, emulator, replicas, daemons)
     assert cname(emulator, NAME) == WEST
 
     with Watch(emulator) as watch:
@@ -184,13 +191,7 @@ def test_a_running_failback_hold_goes_on_across_a_restart_while_reads_fail(
     tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, daemons: list[Daemon], outage: bool
 ) -> None:
     lab = Lab(tmp_path, emulator, replicas, failback_hold="1h")
-    d = lab.start()
-    daemons.append(d)
-    d.wait_until(lambda: cname(emulator, NAME) == EAST, 15, "the first write")
-    replicas.set("eastus", "stopped")
-    d.wait_until(lambda: cname(emulator, NAME) == WEST, 10, "the failover")
-    replicas.set("eastus", "healthy")
-    d.wait_until(lambda: lab.stored()["e"]["eastus"]["s"] == "O", 10, "eastus Online in the stored state")
+    fail_over_and_back(lab, emulator, replicas, daemons)
     online_since = lab.stored()["e"]["eastus"]["t"]
 
     with Watch(emulator) as watch:
