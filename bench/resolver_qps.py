@@ -162,9 +162,14 @@ def wait_answering(port: int, line: str) -> None:
     raise RuntimeError(f"nothing answers on port {port}")
 
 
+def dnsperf_command(port: int, datafile: Path, *extra: str) -> list[str]:
+    return [*CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(datafile), *extra]
+
+
 def dnsperf(port: int, datafile: Path, *extra: str) -> str:
-    args = [*CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(datafile), *extra]
-    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        dnsperf_command(port, datafile, *extra), capture_output=True, text=True, check=True
+    ).stdout
 
 
 def cpu_seconds(pid: int) -> float:
@@ -197,11 +202,7 @@ def paced(port: int, datafile: Path, duration: int, rate: int) -> Latency:
     # reads, or the client's own writes show in the tail (about 2 ms on both servers when piped).
     with tempfile.TemporaryFile("w+") as lines:
         args = ["-l", str(duration), "-c", "10", "-Q", str(rate), "-t", "2", "-v"]
-        subprocess.run(
-            [*CLIENT_CPU, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(datafile), *args],
-            stdout=lines,
-            check=True,
-        )
+        subprocess.run(dnsperf_command(port, datafile, *args), stdout=lines, check=True)
         lines.seek(0)
         replies = [line for line in lines if line.startswith("> ")]
     # "> T name type" is a query that timed out.

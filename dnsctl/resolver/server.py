@@ -146,7 +146,7 @@ class _UdpSocket:
             with self.server.limiter_lock:
                 over = not limiter.allow(addr[0], question, self.clock())
                 if over:
-                    self.metrics.rate_limited += 1
+                    self.server.count_rate_limited()
                     if not limiter.slip(addr[0], question):
                         return
             if over:
