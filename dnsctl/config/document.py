@@ -117,6 +117,22 @@ class _Expansion(Exception):
         self.message = message
 
 
+class _Unreadable(Exception):
+    """A scalar YAML parsed but Python cannot hold (an integer of more than 4300 digits, a bad date)."""
+
+    def __init__(self, node: Node, loc: Loc, message: str) -> None:
+        self.node = node
+        self.loc = loc
+        self.message = message
+
+
+def _where(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
 class _Walker:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
@@ -131,6 +147,19 @@ class _Walker:
         except _Expansion as e:
             line = e.node.start_mark.line + 1 if e.node.start_mark else 0
             raise ConfigError([Problem("", e.message, f"{self.doc.path}:{line}")]) from None
+        except _Unreadable as e:
+            line = e.node.start_mark.line + 1 if e.node.start_mark else 0
+            raise ConfigError([Problem(_where(e.loc), e.message, f"{self.doc.path}:{line}")]) from None
+
+    def _scalar(self, node: Node, loc: Loc) -> Any:
+        try:
+            return self.constructor.construct_object(node)
+        except (ValueError, OverflowError) as e:
+            if "integer string conversion" in str(e):
+                what = "a number too long to read (more than 4300 digits)"
+            else:
+                what = f"cannot read this value: {str(e)[:100]}"
+            raise _Unreadable(node, loc, what) from None
 
     def _value(self, node: Node, loc: Loc) -> Any:
         self.visits += 1
@@ -142,7 +171,7 @@ class _Walker:
         if len(loc) > MAX_DEPTH:
             raise _Expansion(node, f"aliases nest deeper than {MAX_DEPTH} levels")
         if isinstance(node, ScalarNode):
-            return self.constructor.construct_object(node)
+            return self._scalar(node, loc)
         if id(node) in self.active:
             raise _Expansion(node, "an alias refers to the block that contains it")
         self.active.add(id(node))
@@ -183,7 +212,7 @@ class _Walker:
             if not isinstance(key_node, ScalarNode):
                 self.doc.problems.append((loc, "a key must be a plain name, not a list or mapping", line))
                 continue
-            key = self.constructor.construct_object(key_node)
+            key = self._scalar(key_node, loc)
             if key in out:
                 first = self.doc.lines.get((*loc, key))
                 self.doc.problems.append(

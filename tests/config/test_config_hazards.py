@@ -3,7 +3,10 @@ hazards (size, depth, aliases, duplicate keys) and the environment's (bad JSON, 
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -236,3 +239,47 @@ def test_a_misspelt_section_in_a_variable_is_a_problem_not_ignored(tmp_path: Pat
     (problem,) = refused(write(tmp_path, edited({})), environ)
     assert problem.source == "DNSCTL_RESOLVR__LISTEN"
     assert problem.message == "no section 'resolvr' to override; did you mean DNSCTL_RESOLVER__...?"
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("where", ["value", "key"])
+def test_an_integer_python_cannot_read_is_a_located_problem_not_a_traceback(
+    tmp_path: Path, where: str
+) -> None:
+    # YAML reads 5,000 digits as an integer; Python refuses to convert more than 4,300 (ValueError).
+    huge = "9" * 5000
+    if where == "value":
+        text = BASE_TEXT.replace("priority: 1\n", f"priority: {huge}\n", 1)
+        location = "profiles[0].endpoints[0].priority: "
+    else:
+        text = BASE_TEXT + f"? {huge}\n: 1\n"  # an explicit key: a plain one is at most 1024 characters
+        location = ""  # the key of the top-level mapping: the line says where
+    assert huge in text
+    path = write(tmp_path, text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if huge in row)
+    done = _validate(path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        "dnsctl: invalid configuration (1 problem(s)):",
+        f"  {path}:{line}: {location}a number too long to read (more than 4300 digits)",
+    ]
+
+
+def test_a_date_that_does_not_exist_is_a_located_problem_not_a_traceback(tmp_path: Path) -> None:
+    text = BASE_TEXT.replace("fqdn: myregistry.azurecr.io\n", "fqdn: 2001-02-30\n", 1)
+    path = write(tmp_path, text)
+    done = _validate(path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "profiles[0].fqdn: cannot read this value: day is out of range for month" in done.stderr
