@@ -37,6 +37,8 @@ ZONE_RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX", "SRV")
 MAX_TXT_BYTES = 65_535 - 1_024
 ADMIN_TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 AZURE_TOKEN_ENV = "DNSCTL_AZURE_TOKEN"
+# The lease's account key for an emulator (dnsctl.controller.blob_lease reads it; kept in step there).
+HA_CONNECTION_STRING_ENV = "DNSCTL_HA_CONNECTION_STRING"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -83,6 +85,8 @@ def check(
     if secrets:
         with p.rule():
             _static_token(p, settings, env)
+        with p.rule():
+            _lease_over_http(p, settings, env)
     with p.rule():
         _resolver(p, settings.resolver, settings.profiles)
     with p.rule():
@@ -340,6 +344,20 @@ def _static_credential(p: Problems, settings: DnsctlSettings) -> None:
 def _static_token(p: Problems, settings: DnsctlSettings, environ: Mapping[str, str]) -> None:
     if settings.azure.credential == "static" and _uses_azure(settings) and not environ.get(AZURE_TOKEN_ENV):
         p.add("azure.credential", f"'static' reads its token from {AZURE_TOKEN_ENV}, which is not set")
+
+
+def _lease_over_http(p: Problems, settings: DnsctlSettings, environ: Mapping[str, str]) -> None:
+    """An http blob URL works with an emulator's account key only: the Storage SDK sends a token
+    (any azure.credential) over https and nothing else."""
+    ha = settings.ha
+    if ha.lease != "azure-blob" or not ha.blob_url or urlsplit(ha.blob_url).scheme != "http":
+        return
+    if not environ.get(HA_CONNECTION_STRING_ENV):
+        p.add(
+            "ha.blob_url",
+            f"plain http needs an emulator's account key in {HA_CONNECTION_STRING_ENV}, which is not set: "
+            f"azure.credential ({settings.azure.credential}) gives a token, which is sent over https only",
+        )
 
 
 def _admin(p: Problems, listen: str, environ: Mapping[str, str], serving: bool) -> None:

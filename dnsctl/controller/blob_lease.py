@@ -336,6 +336,13 @@ class AzureBlobLease:
                     # The SDK's message quotes nothing secret, but say it in our words anyway.
                     raise LeaseError(f"{CONNECTION_STRING_ENV} is not a valid connection string") from None
             else:
+                if loc.account_url.startswith("http:"):
+                    # The Storage SDK sends a token over https only (it raises at the first call).
+                    raise LeaseError(
+                        "ha.blob_url: plain http needs an emulator's account key in "
+                        f"{CONNECTION_STRING_ENV}, which is not set: azure.credential gives a token, "
+                        "which is sent over https only"
+                    )
                 self._container = ContainerClient(
                     loc.account_url,
                     loc.container,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +211,47 @@ def test_the_static_credential_without_azure_records_is_not_refused(tmp_path: Pa
     doc = edited({"azure.credential": "static"})
     del doc["profiles"][0]["azure"]
     load(write(tmp_path, doc), {})
+
+
+def _validate(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("credential", ["static", "default", "managed"])
+def test_a_lease_over_plain_http_with_a_token_credential_is_refused_by_validate(
+    tmp_path: Path, credential: str
+) -> None:
+    # The Storage SDK sends a token over https only: `run` would fail at its first lease call.
+    doc = edited(
+        {
+            "azure.credential": credential,
+            "azure.base_url": "http://127.0.0.1:8443",
+            "ha.lease": "azure-blob",
+            "ha.blob_url": "http://127.0.0.1:10000/devstoreaccount1/leases/dnsctl",
+        }
+    )
+    path = write(tmp_path, doc)
+    done = _validate(path, DNSCTL_AZURE_TOKEN="a-token-for-the-emulator")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert (
+        f"ha.blob_url: plain http needs an emulator's account key in DNSCTL_HA_CONNECTION_STRING, "
+        f"which is not set: azure.credential ({credential}) gives a token, which is sent over https only"
+    ) in done.stderr
+    # With the emulator's account key the lease does not use the token: fine.
+    key = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5"
+    ok = _validate(path, DNSCTL_AZURE_TOKEN="a-token-for-the-emulator", DNSCTL_HA_CONNECTION_STRING=key)
+    assert ok.returncode == 0, ok.stderr
+    # And https needs no account key.
+    https = write(
+        tmp_path, {**doc, "ha": {**doc["ha"], "blob_url": "https://acct.blob.core.windows.net/leases/dnsctl"}}
+    )
+    assert _validate(https, DNSCTL_AZURE_TOKEN="t").returncode == 0

@@ -235,3 +235,17 @@ async def test_bearer_token_credential_over_tls(
     assert any("AuthenticationFailed" in m and "azure.credential" in m for m in problems), problems
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert token not in text and wrong_audience not in text
+
+
+async def test_a_token_credential_over_plain_http_is_a_lease_error_not_a_traceback(
+    make_lease: MakeLease, blob_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `validate` refuses this configuration; `run` without validating says the same, and stays up.
+    monkeypatch.delenv(CONNECTION_STRING_ENV, raising=False)
+    monkeypatch.setenv(TOKEN_ENV, fake_jwt("https://storage.azure.com"))
+    static = AzureSpec(credential=AzureCredentialKind.STATIC)
+    lease = make_lease(blob_url, azure=static, connection_string=None)
+    assert blob_url.startswith("http://")
+    assert await lease.renew() is False
+    assert not lease.held_now()
+    assert "plain http needs an emulator's account key in DNSCTL_HA_CONNECTION_STRING" in lease.last_error
