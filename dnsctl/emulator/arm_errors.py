@@ -180,6 +180,15 @@ _FAILURE_CODES = {
 
 
 def injected_failure(status: int) -> ArmError:
+    if status == 403:
+        # What ARM answers an identity without a role assignment on the scope.
+        return gateway_error(
+            403,
+            "AuthorizationFailed",
+            "The client does not have authorization to perform action "
+            "'Microsoft.Network/privateDnsZones/*' over the scope, or the scope is invalid. "
+            "(Injected by the emulator's fault plan.)",
+        )
     return gateway_error(
         status,
         _FAILURE_CODES.get(status, "InjectedFailure"),

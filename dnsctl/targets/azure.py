@@ -272,6 +272,13 @@ class AzureTarget:
                 f"not allowed to read zone {zone}: {_brief(e)}", hint=ROLE_HINT, status=e.status_code
             ) from None
         except HttpResponseError as e:
+            if e.status_code == 403:
+                # A missing role assignment: ARM's AuthorizationFailed, which the SDK does not map.
+                raise TargetError(
+                    f"not allowed to read zone {zone}: HTTP 403: {_brief(e)}",
+                    hint=ROLE_HINT,
+                    status=e.status_code,
+                ) from None
             raise TargetError(
                 f"reading zone {zone} failed: HTTP {e.status_code}: {_brief(e)}",
                 hint=self._throttle_hint(e),
@@ -412,6 +419,8 @@ def _brief(e: AzureError) -> str:
 
 
 def _status_hint(status: int | None) -> str:
+    if status == 403:
+        return ROLE_HINT  # Azure's answer to a missing role assignment (AuthorizationFailed)
     if status == 429:
         return "Azure throttled the writes after retries; lower the reconcile frequency"
     if status is not None and status >= 500:

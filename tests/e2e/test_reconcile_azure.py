@@ -207,3 +207,34 @@ def test_the_token_never_reaches_output(tmp_path: Path, emulator: AzureEmulator,
     r = dnsctl("--log-level", "debug", "reconcile", "-c", config(tmp_path, emulator, replicas))
     assert r.code == 0
     assert TOKEN not in r.stdout + r.stderr
+
+
+ROLE = "grant the identity the role 'Private DNS Zone Contributor'"
+
+
+def test_a_403_on_reading_the_zone_names_the_missing_role(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
+    # A missing role assignment is a 403 (AuthorizationFailed), not a 401: the hint must say which role.
+    cfg = config(tmp_path, emulator, replicas)
+    emulator.inject_error(100, status=403, applies_to="read")
+    r = dnsctl("reconcile", "-c", cfg)
+    assert r.code != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "not allowed to read zone" in r.stderr and "HTTP 403" in r.stderr, r.stderr
+    assert ROLE in r.stderr, r.stderr
+    assert cname_of(emulator) is None
+
+
+def test_a_403_on_writing_the_record_names_the_missing_role(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
+    cfg = config(tmp_path, emulator, replicas)
+    emulator.inject_error(100, status=403, applies_to="write")
+    r = dnsctl("reconcile", "-c", cfg, "--json")
+    assert r.code != 0 and "Traceback" not in r.stderr, r.stderr
+    [failed] = r.json()["results"]
+    assert failed["outcome"] == "failed" and "HTTP 403" in failed["error"], failed
+    assert ROLE in failed["hint"], failed
+    assert [w.status for w in writes(emulator)] == [403]
+    text = dnsctl("reconcile", "-c", cfg)
+    assert ROLE in text.stdout + text.stderr, text
