@@ -230,7 +230,7 @@ async def probe_cost(root: Path, probes: int) -> dict[str, Any]:
                     protocol=protocol,
                     port=registry.port,
                     timeout=2.0,
-                    registry=RegistryProbeSpec("app", "1", plain_http=True),
+                    registry=RegistryProbeSpec("app", "1", plain_http=True, token_hosts=(tokens.host,)),
                 ),
             )
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
-from dnsctl.config.values import normalize_fqdn, parse_canary, parse_host_port, parse_status_range
+from dnsctl.config.values import (
+    normalize_fqdn,
+    parse_canary,
+    parse_host_port,
+    parse_status_range,
+    token_host,
+)
 from dnsctl.core.model import (
     AdminSpec,
     AzureCredentialKind,
@@ -69,7 +75,11 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
     registry = None
     if m.registry is not None:
         registry = RegistryProbeSpec(
-            m.registry.repository, m.registry.reference, m.registry.plain_http, m.registry.auth
+            m.registry.repository,
+            m.registry.reference,
+            m.registry.plain_http,
+            m.registry.auth,
+            tuple(token_host(h) for h in m.registry.token_hosts),
         )
     if protocol is MonitorProtocol.REGISTRY:
         default_port = 80 if registry is not None and registry.plain_http else 443

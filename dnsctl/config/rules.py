@@ -27,7 +27,14 @@ from dnsctl.config.schema import (
     ResolverModel,
     ZoneModel,
 )
-from dnsctl.config.values import is_ip, normalize_fqdn, parse_canary, parse_host_port, shown
+from dnsctl.config.values import (
+    is_ip,
+    normalize_fqdn,
+    parse_canary,
+    parse_host_port,
+    shown,
+    token_host,
+)
 
 MAX_HEADERS = 8
 MAX_RECORDS_PER_SET = 20
@@ -287,6 +294,9 @@ def _registry_probe(p: Problems, at: str, m: MonitorModel) -> None:
     with p.rule():
         if not _REFERENCE.match(m.registry.reference):
             p.add(f"{at}.registry.reference", f"{shown(m.registry.reference)} is not a tag or digest")
+    for i, host in enumerate(m.registry.token_hosts):
+        with p.rule():
+            p.check(f"{at}.registry.token_hosts[{i}]", token_host, host)
 
 
 def _endpoint(p: Problems, at: str, ep: EndpointModel) -> None:

@@ -28,6 +28,7 @@ from dnsctl.core.model import (
     MonitorSpec,
     ProfileSpec,
     RateLimitSpec,
+    RegistryProbeSpec,
     ResolverSpec,
     SafetySpec,
     ZoneRecordSpec,
@@ -70,6 +71,7 @@ class RegistryProbeModel(Strict):
     reference: str = "latest"
     plain_http: bool = False
     auth: Literal["anonymous", "azure"] = "anonymous"
+    token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
 
 
 class MonitorModel(Strict):

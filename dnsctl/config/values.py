@@ -93,6 +93,19 @@ def normalize_fqdn(value: str) -> str:
     return name
 
 
+def token_host(value: str) -> str:
+    """A host a registry's token realm may name: a DNS name or an IP address, nothing else (no scheme,
+    port or path); raises ValueError naming the problem."""
+    text = value.strip()
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        pass
+    if any(c in text for c in ":/@?#"):
+        raise ValueError(f"{shown(value)}: a host name only (no scheme, port or path)")
+    return normalize_fqdn(text)
+
+
 def is_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)

@@ -75,6 +75,8 @@ class RegistryProbeSpec:
     plain_http: bool = False
     # "azure": exchange the configured Azure credential's token for a registry token (ACR's /oauth2).
     auth: str = "anonymous"
+    # Hosts besides the endpoint's target that a 401 challenge's token realm may name (lower-case).
+    token_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ class FailureReason(StrEnum):
     # The registry probe: /v2/ answered, but a pull would still fail.
     TOKEN_UNAVAILABLE = "token-unavailable"  # the token endpoint is down or broken
     TOKEN_REFUSED = "token-refused"  # it, or the registry, refused the credentials or the token
+    TOKEN_REALM = "token-realm"  # the challenge named a realm no token may be asked at: nothing sent
     MANIFEST_MISSING = "manifest-missing"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"

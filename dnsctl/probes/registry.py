@@ -5,25 +5,34 @@ realm (anonymously, or for ACR by exchanging the Azure credential's access token
 for a refresh token and that at `/oauth2/token`); then `HEAD /v2/<repo>/manifests/<reference>` must
 answer 200. A replica whose token service or storage is broken fails here although `/v2/` answers 401.
 
-Tokens are cached per (realm, service, scope) until shortly before they expire; they never appear in a
-result's detail or a log line.
+The challenge is the registry's word, so where a token is asked for is checked first: the realm must
+name the endpoint's own target or a host in `registry.token_hosts`, over https (plain http only for an
+anonymous token when the probe itself is plain http). The Azure access token goes only to
+`https://<that host>/oauth2/exchange`. A realm that fails this is a `token-realm` failure and nothing
+is sent to it.
+
+Tokens are cached per endpoint and (realm, service, scope) until shortly before they expire, at most
+MAX_TOKENS_PER_ENDPOINT per endpoint and MAX_TOKENS in all (least recently used go first, expired ones
+at every insert); they never appear in a result's detail or a log line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 import h11
 
-from dnsctl.clock import SYSTEM_CLOCK
+from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
@@ -36,6 +45,11 @@ TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
 # A cached token hides an outage of the token service; renewing at least this often bounds how long.
 TOKEN_MAX_AGE = 300.0
 DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is absent
+# The registry chooses the cache key (its realm and service): bounded, whatever it answers.
+MAX_TOKENS_PER_ENDPOINT = 4
+MAX_TOKENS = 256
+ACR_TOKEN_PATH = "/oauth2/token"
+ACR_EXCHANGE_PATH = "/oauth2/exchange"
 MANIFEST_TYPES = ", ".join(
     (
         "application/vnd.oci.image.index.v1+json",
@@ -88,11 +102,47 @@ class _CachedToken:
     expires: float  # monotonic
 
 
+# (profile, endpoint) and (realm, service, scope, auth)
+CacheKey = tuple[tuple[str, str], str, str, str, str]
+
+
 class RegistryProber:
-    def __init__(self, aad_token: AadTokenSource | None = None) -> None:
+    def __init__(
+        self,
+        aad_token: AadTokenSource | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_tokens: int = MAX_TOKENS,
+        max_tokens_per_endpoint: int = MAX_TOKENS_PER_ENDPOINT,
+    ) -> None:
         self._aad_token = aad_token
-        self._tokens: dict[tuple[str, str, str, str], _CachedToken] = {}
+        self._clock = clock
+        self._max_tokens = max_tokens
+        self._max_per_endpoint = max_tokens_per_endpoint
+        self._tokens: OrderedDict[CacheKey, _CachedToken] = OrderedDict()  # least recently used first
         self.token_fetches = 0  # how many times a token endpoint was asked (the cache's effect)
+
+    def _cached(self, key: CacheKey) -> _CachedToken | None:
+        entry = self._tokens.get(key)
+        if entry is None:
+            return None
+        if self._clock.monotonic() >= entry.expires:
+            del self._tokens[key]
+            return None
+        self._tokens.move_to_end(key)
+        return entry
+
+    def _remember(self, key: CacheKey, value: str, keep: float) -> None:
+        now = self._clock.monotonic()
+        for old in [k for k, t in self._tokens.items() if now >= t.expires]:
+            del self._tokens[old]
+        self._tokens[key] = _CachedToken(value, now + keep)
+        self._tokens.move_to_end(key)
+        mine = [k for k in self._tokens if k[0] == key[0]]
+        for old in mine[: max(len(mine) - self._max_per_endpoint, 0)]:
+            del self._tokens[old]
+        while len(self._tokens) > self._max_tokens:
+            self._tokens.popitem(last=False)
 
     async def aclose(self) -> None:
         self._tokens.clear()
@@ -179,7 +229,7 @@ class RegistryProber:
         head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
         if head.status == 401 and auth and cached and challenge is not None:
             # The registry no longer takes the cached token (revoked, or its key rotated): a fresh one.
-            self._tokens.pop(_cache_key(challenge, reg), None)
+            self._tokens.pop(_cache_key(challenge, reg, endpoint, monitor), None)
             step[0] = Step.TOKEN
             token, _ = await self._token(challenge, reg, monitor, endpoint, address, progress)
             step[0] = Step.MANIFEST
@@ -210,18 +260,16 @@ class RegistryProber:
         realm = challenge["realm"]
         service = challenge.get("service", "")
         scope = f"repository:{reg.repository}:pull"
-        key = _cache_key(challenge, reg)
-        cached = self._tokens.get(key)
-        if cached is not None and SYSTEM_CLOCK.monotonic() < cached.expires:
+        parts = _check_realm(realm, reg, endpoint)
+        key = _cache_key(challenge, reg, endpoint, monitor)
+        cached = self._cached(key)
+        if cached is not None:
             return cached.value, True
-        parts = urlsplit(realm)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _Failed(FailureReason.TOKEN_UNAVAILABLE, "the challenge's realm is not an http(s) URL")
         https = parts.scheme == "https"
-        realm_host = parts.hostname
+        realm_host = parts.hostname or ""
         port = parts.port or (443 if https else 80)
         # The realm on the replica's own name is reached at the probed address, like the registry.
-        connect_to = address if realm_host.rstrip(".") == endpoint.target.rstrip(".") else realm_host
+        connect_to = address if _same_host(realm_host, endpoint.target) else realm_host
         host_value = parts.netloc.rpartition("@")[2]
 
         async def realm_call(method: str, path: str, body: bytes | None = None) -> Response:
@@ -234,7 +282,7 @@ class RegistryProber:
 
         self.token_fetches += 1
         if reg.auth == "azure":
-            value, lifetime = await self._acr_token(realm_call, parts.path or "/", service, scope)
+            value, lifetime = await self._acr_token(realm_call, service, scope)
         else:
             query = urlencode({"service": service, "scope": scope})
             sep = "&" if parts.query else ""
@@ -242,13 +290,12 @@ class RegistryProber:
             value, lifetime = _token_from(r, "token endpoint")
         keep = min(lifetime - TOKEN_MARGIN, TOKEN_MAX_AGE)
         if keep > 0:
-            self._tokens[key] = _CachedToken(value, SYSTEM_CLOCK.monotonic() + keep)
+            self._remember(key, value, keep)
         return value, False
 
     async def _acr_token(
         self,
         call: Callable[[str, str, bytes | None], Awaitable[Response]],
-        realm_path: str,
         service: str,
         scope: str,
     ) -> tuple[str, float]:
@@ -264,20 +311,72 @@ class RegistryProber:
             raise _Failed(
                 FailureReason.TOKEN_REFUSED, f"no Azure access token: {type(exc).__name__}"
             ) from None
-        base = realm_path.rsplit("/", 1)[0]  # ACR's realm is .../oauth2/token
+        # `_check_realm` made sure this is https on the registry's host (or an allowed one).
         form = urlencode({"grant_type": "access_token", "service": service, "access_token": aad})
-        r = await call("POST", f"{base}/exchange", form.encode())
+        r = await call("POST", ACR_EXCHANGE_PATH, form.encode())
         refresh = _json_field(r, "refresh_token", "token exchange")
         form = urlencode(
             {"grant_type": "refresh_token", "service": service, "scope": scope, "refresh_token": refresh}
         )
-        r = await call("POST", f"{base}/token", form.encode())
+        r = await call("POST", ACR_TOKEN_PATH, form.encode())
         return _token_from(r, "token endpoint")
 
 
-def _cache_key(challenge: dict[str, str], reg: RegistryProbeSpec) -> tuple[str, str, str, str]:
+def _cache_key(
+    challenge: dict[str, str], reg: RegistryProbeSpec, endpoint: EndpointSpec, monitor: MonitorSpec
+) -> CacheKey:
     scope = f"repository:{reg.repository}:pull"
-    return (challenge["realm"], challenge.get("service", ""), scope, reg.auth)
+    # The monitor's port too: two profiles may probe one endpoint name on different registries.
+    owner = (f"{endpoint.target}:{monitor.port}", endpoint.name)
+    return (owner, challenge["realm"], challenge.get("service", ""), scope, reg.auth)
+
+
+def _norm_host(host: str) -> str:
+    name = host.strip().strip("[]").lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        return name
+
+
+def _same_host(a: str, b: str) -> bool:
+    return _norm_host(a) == _norm_host(b)
+
+
+def _check_realm(realm: str, reg: RegistryProbeSpec, endpoint: EndpointSpec) -> SplitResult:
+    """The realm's parts; a realm a token may not be asked at is refused (a `token-realm` failure),
+    before anything is sent."""
+
+    def refuse(why: str) -> _Failed:
+        return _Failed(FailureReason.TOKEN_REALM, f"token realm refused: {why}; nothing was sent to it")
+
+    try:
+        parts = urlsplit(realm)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise refuse("the challenge's realm is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refuse("the challenge's realm is not an http(s) URL")
+    full = _norm_host(parts.hostname)
+    host = full[:100]  # the registry's word: shown, but not at any length
+    if not _same_host(full, endpoint.target) and full not in reg.token_hosts:
+        raise refuse(
+            f"{host} is neither the registry's host ({_norm_host(endpoint.target)}) "
+            "nor in registry.token_hosts"
+        )
+    if parts.username is not None or parts.password is not None:
+        raise refuse(f"the realm on {host} carries credentials")
+    if parts.scheme == "http":
+        if reg.auth == "azure":
+            raise refuse(f"plain http to {host}: the Azure access token is sent over https only")
+        if not reg.plain_http:
+            raise refuse(f"plain http to {host} although the registry is https")
+    if reg.auth == "azure" and parts.path != ACR_TOKEN_PATH:
+        raise refuse(
+            f"registry.auth azure expects ACR's realm https://{host}{ACR_TOKEN_PATH}, "
+            f"not the path {parts.path[:80]!r}"
+        )
+    return parts
 
 
 def _host_header(monitor: MonitorSpec, endpoint: EndpointSpec, tls: bool) -> str:

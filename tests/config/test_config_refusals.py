@@ -255,3 +255,20 @@ def test_a_lease_over_plain_http_with_a_token_credential_is_refused_by_validate(
         tmp_path, {**doc, "ha": {**doc["ha"], "blob_url": "https://acct.blob.core.windows.net/leases/dnsctl"}}
     )
     assert _validate(https, DNSCTL_AZURE_TOKEN="t").returncode == 0
+
+
+def test_registry_token_hosts_are_host_names_or_addresses(tmp_path: Path) -> None:
+    registry = {"repository": "app", "token_hosts": ["Tokens.Example.", "::1", "https://evil.example/x"]}
+    doc = edited({"profiles[0].monitor.protocol": "registry", "profiles[0].monitor.registry": registry})
+    assert problems(write(tmp_path, doc)) == [
+        "profiles[0].monitor.registry.token_hosts[2]: 'https://evil.example/x': a host name only "
+        "(no scheme, port or path)"
+    ]
+    registry["token_hosts"] = ["Tokens.Example.", "::1"]
+    spec = load_ok(write(tmp_path, doc))
+    reg = spec.profiles[0].monitor.registry
+    assert reg is not None and reg.token_hosts == ("tokens.example", "::1")
+    # Not given: the registry's own host only.
+    del registry["token_hosts"]
+    reg = load_ok(write(tmp_path, doc)).profiles[0].monitor.registry
+    assert reg is not None and reg.token_hosts == ()

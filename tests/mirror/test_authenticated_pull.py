@@ -1,6 +1,7 @@
 """A private pull through a replica host: containerd authenticates against that host's token service.
 
-The agent probes with the Azure token exchange (as for ACR); the node pulls with its own credentials.
+The agent probes `/v2/` (its registry probe would send the Azure token to this plain-http token service,
+which it never does: tests/probes/test_registry_realm.py); the node pulls with its own credentials.
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ def test_a_private_pull_through_the_mirror_needs_and_uses_credentials(
                 "name": "myregistry",
                 "fqdn": "myregistry.azurecr.io",
                 "monitor": {
-                    "protocol": "registry",
+                    "protocol": "http",
                     "port": token_lab.registry.port,
                     "interval": "2s",
                     "timeout": "1s",
-                    "registry": {"repository": "app", "reference": "1", "plain_http": True, "auth": "azure"},
                 },
                 "endpoints": [{"name": AUTH_REPLICA[0], "target": target(AUTH_REPLICA[0]), "priority": 1}],
             }

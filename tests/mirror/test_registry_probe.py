@@ -36,8 +36,14 @@ def lab(token_lab: TokenLab) -> Iterator[TokenLab]:
 
 
 def registry_profile(
-    lab: TokenLab, reference: str = "1", auth: str = "anonymous", timeout: float = 2.0
+    lab: TokenLab,
+    reference: str = "1",
+    auth: str = "anonymous",
+    timeout: float = 2.0,
+    token_hosts: tuple[str, ...] | None = None,
 ) -> ProfileSpec:
+    # The token service runs on a host of its own: the probe asks it only when it is allowed.
+    hosts = (lab.tokens.host,) if token_hosts is None else token_hosts
     return ProfileSpec(
         name="myregistry",
         fqdn="myregistry.azurecr.io",
@@ -48,7 +54,7 @@ def registry_profile(
             interval=5.0,
             timeout=timeout,
             fall=1,
-            registry=RegistryProbeSpec("app", reference, plain_http=True, auth=auth),
+            registry=RegistryProbeSpec("app", reference, plain_http=True, auth=auth, token_hosts=hosts),
         ),
     )
 
@@ -103,18 +109,27 @@ async def test_a_slow_token_endpoint_is_reported_as_slow(lab: TokenLab) -> None:
     assert r.reason is FailureReason.TIMEOUT and r.detail.startswith("slow: token endpoint"), r.detail
 
 
-async def test_acr_exchange_turns_an_azure_token_into_a_registry_token(lab: TokenLab) -> None:
+async def test_the_azure_token_is_never_sent_to_a_plain_http_token_service(lab: TokenLab) -> None:
+    # The exchange itself is tested over https in tests/probes/test_registry_realm.py.
+    asked = []
+
     async def aad() -> str:
+        asked.append(1)
         return AAD_TOKEN
 
-    async def wrong() -> str:
-        return "not-the-token"
+    before = set(lab.tokens.refresh_tokens)
+    r = await probe(RegistryProber(aad), registry_profile(lab, auth="azure"))
+    assert (r.ok, r.reason) == (False, FailureReason.TOKEN_REALM), r
+    assert "the Azure access token is sent over https only" in r.detail
+    assert asked == [] and lab.tokens.refresh_tokens == before
 
-    ok = await probe(RegistryProber(aad), registry_profile(lab, auth="azure"))
-    assert ok.ok, ok.detail
-    assert lab.tokens.issued[-1] == "refresh"
-    refused = await probe(RegistryProber(wrong), registry_profile(lab, auth="azure"))
-    assert refused.reason is FailureReason.TOKEN_REFUSED and "exchange" in refused.detail
+
+async def test_a_token_service_on_another_host_is_asked_only_when_listed(lab: TokenLab) -> None:
+    issued = len(lab.tokens.issued)
+    r = await probe(RegistryProber(), registry_profile(lab, token_hosts=()))
+    assert (r.ok, r.reason) == (False, FailureReason.TOKEN_REALM), r
+    assert f"{lab.tokens.host} is neither the registry's host" in r.detail
+    assert len(lab.tokens.issued) == issued
 
 
 async def test_no_token_appears_in_results_or_logs(lab: TokenLab, caplog: pytest.LogCaptureFixture) -> None:
@@ -124,9 +139,10 @@ async def test_no_token_appears_in_results_or_logs(lab: TokenLab, caplog: pytest
         return AAD_TOKEN
 
     prober = RegistryProber(aad)
-    results = [await probe(prober, registry_profile(lab, auth="azure"))]
+    results = [await probe(prober, registry_profile(lab))]
+    results.append(await probe(prober, registry_profile(lab, auth="azure")))
     lab.tokens.mode = "refuse"
-    results.append(await probe(RegistryProber(aad), registry_profile(lab, auth="azure")))
+    results.append(await probe(RegistryProber(aad), registry_profile(lab)))
     cached = [t.value for t in prober._tokens.values()]
     assert cached
     text = caplog.text + " ".join(f"{r.detail} {r.address}" for r in results)
