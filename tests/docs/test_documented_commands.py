@@ -22,7 +22,7 @@ RUNNING_CONTROLLER = "talks to a running controller's admin API"
 
 # command (as the doc shows it, without its comment) -> why it is not run here
 EXCUSED: dict[str, str] = {
-    "dnsctl demo --forever": "runs until stopped (the demo itself is run by tests/cli/test_installed_demo.py)",
+    "dnsctl demo --forever": "runs until stopped (tests/cli/test_installed_demo.py runs the demo)",
     "dnsctl completion bash|zsh|fish": "notation for three commands (tests/cli/test_completion.py runs each)",
     "dnsctl status": RUNNING_CONTROLLER,
     "dnsctl drain myregistry eastus": RUNNING_CONTROLLER,
