@@ -29,7 +29,7 @@ The first line printed is the base URL. Runs until SIGTERM or SIGINT.
 
 exit codes:
   0  stopped by SIGTERM or SIGINT
-  1  cannot listen (the port is in use, ...) or read the TLS files
+  1  cannot listen (a port in use, an address not on this host) or read the TLS files
   2  bad arguments"""
 
 # What ARM accepts: a zone name of two labels or more, a resource group of up to 90 characters.
