@@ -101,8 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dnsctl {__version__}")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    _global_options(parser, default="info", format_default="text")
+    # The same options after the command (`dnsctl check --log-level debug`): SUPPRESS keeps a value given
+    # before the command when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, default=argparse.SUPPRESS, format_default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(
@@ -110,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(
             name,
+            parents=[common],
             help=summary,
             description=summary,
             epilog=help_text.epilog(name),
@@ -183,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "emulator",
         help="run a local emulator of the Azure Private DNS API (to try a configuration offline)",
+        parents=[common],
         add_help=False,
     )
     p.set_defaults(handler=cmd_emulator, args=[])
@@ -208,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 CONFIG_HELP = "configuration file (default: $DNSCTL_CONFIG or dnsctl.yaml)"
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: str, format_default: str) -> None:
+    parser.add_argument("--log-level", default=default, choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default=format_default, choices=["text", "json"])
 
 
 def cmd_completion(args: argparse.Namespace) -> int:

@@ -53,11 +53,20 @@ class ConfigError(DnsctlError):
 class OperatorError(DnsctlError):
     """An operator request that names something that does not exist, or is not allowed now."""
 
+    http_status = 404  # what the admin API answers
+
 
 class NotReadyError(OperatorError):
     """An operator request that cannot be taken yet: the stored state has not been read."""
 
     transient = True
+    http_status = 503
+
+
+class OperatorConflict(OperatorError):
+    """An operator request that does not apply to the profile as configured (a failback on `auto`)."""
+
+    http_status = 409
 
 
 class ListenError(DnsctlError):

@@ -120,7 +120,8 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("DNSCTL_ADMIN_TOKEN=... dnsctl failback myregistry",),
         (
             "  0  failback requested (the new decision is printed)",
-            "  1  the admin API could not be reached, or refused (a wrong name, a missing token)",
+            "  1  the admin API could not be reached, or refused (a wrong name, a missing token, a profile",
+            "     with failback: auto, which returns by itself)",
             _BAD_INPUT,
         ),
     ),

@@ -189,7 +189,12 @@ def controller_lines(doc: Mapping[str, Any]) -> list[str]:
     lead = doc.get("leadership")
     if lead is not None:
         role = "leader" if lead["held"] else "standby"
-        writing = "writing DNS" if lead.get("writing") else "not writing DNS"
+        if lead.get("writing"):
+            writing = "writing DNS"
+        elif lead["held"] and (doc.get("state") or {}).get("read") is False:
+            writing = "reading the stored state; not writing DNS until it is read"
+        else:
+            writing = "not writing DNS"
         out.append(f"leadership: {role} ({lead['kind']}, {lead['holder']}), {writing}")
         if lead.get("last_error"):
             out.append(f"lease: failing ({lead.get('errors', 0)} failed attempt(s)): {lead['last_error']}")

@@ -287,8 +287,9 @@ class AdminServer:
         try:
             message = await work
         except OperatorError as e:
-            # Unknown names are 404; a request that may succeed later (state not read yet) is 503.
-            return _json({"error": str(e)}, 503 if e.transient else 404)
+            # Unknown names are 404, a request that does not apply is 409, one that may succeed later
+            # (state not read yet) is 503.
+            return _json({"error": str(e)}, e.http_status)
         audit.info(
             "operator action: %s %s: %s",
             action,

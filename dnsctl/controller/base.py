@@ -20,11 +20,11 @@ from dnsctl import render
 from dnsctl.clock import Clock
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.scheduling import ProbeScheduler
-from dnsctl.core.model import DnsctlSpec, Override
+from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import NotReadyError, OperatorError, StateError
+from dnsctl.errors import NotReadyError, OperatorConflict, OperatorError, StateError
 from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")
@@ -160,17 +160,19 @@ class ControllerBase:
         }
         return doc
 
-    def _check_names(self, profile: str, endpoint: str | None = None) -> None:
+    def _check_names(self, profile: str, endpoint: str | None = None) -> ProfileSpec:
         try:
             p = self.spec.profile(profile)
-            if endpoint is not None:
-                p.endpoint(endpoint)
         except KeyError:
-            what = f"endpoint {endpoint!r} in profile {profile!r}" if endpoint else f"profile {profile!r}"
-            raise OperatorError(f"no {what}") from None
+            known = ", ".join(q.name for q in self.spec.profiles) or "none"
+            raise OperatorError(f"no profile {profile!r} (profiles: {known})") from None
+        if endpoint is not None and endpoint not in {e.name for e in p.endpoints}:
+            known = ", ".join(e.name for e in p.endpoints)
+            raise OperatorError(f"no endpoint {endpoint!r} in profile {profile!r} (endpoints: {known})")
         if not self.state_read:
             # The action would land on a fresh state, then be lost when the stored one is read.
             raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
+        return p
 
     async def drain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
@@ -183,7 +185,11 @@ class ControllerBase:
         return f"{profile}/{endpoint} follows its probes again; {self._decision_text(profile)}"
 
     async def failback(self, profile: str) -> str:
-        self._check_names(profile)
+        if self._check_names(profile).failback is Failback.AUTO:
+            raise OperatorConflict(
+                f"profile {profile!r} uses failback: auto: it returns to its preferred endpoint by itself "
+                "once that endpoint has been Online for failback_hold; there is nothing to do"
+            )
         await self.handle(self.engine.request_failback(profile))
         return f"failback requested for {profile}; {self._decision_text(profile)}"
 

@@ -341,7 +341,7 @@ class RunController(ControllerBase):
         doc = super().status()
         doc["leadership"] = {
             "held": self.lease.held,
-            "writing": self.lease.held_now(),
+            "writing": self.lease.held_now() and self.state_read,  # nothing is written before the read
             "kind": self.lease.kind,
             "holder": self.lease.identity,
             "errors": self.lease.errors,
