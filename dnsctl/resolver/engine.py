@@ -32,6 +32,7 @@ from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder
 from dnsctl.resolver.metrics import KNOWN_QTYPES, OTHER_QTYPE, ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
+from dnsctl.resolver.ratelimit import bucket_of
 from dnsctl.resolver.render import labels_of
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT
@@ -75,10 +76,12 @@ class Replay:
     second its TTLs were rendered for, or its expiry if sooner). Never changed once made: UDP reader
     threads read it while the event loop makes others."""
 
-    __slots__ = ("cached", "counted", "of", "tail", "until")
+    __slots__ = ("bucket", "cached", "counted", "of", "tail", "until")
 
-    def __init__(self, tail: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object) -> None:
-        self.tail = tail
+    def __init__(self, reply: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object) -> None:
+        self.tail = reply[2:]
+        # The rate limiter's group for this reply, worked out once (resolver/ratelimit.py).
+        self.bucket = bucket_of(reply)
         # Counted under "other" when the qtype has no name: a reader's counts are never folded later.
         self.counted = counted if counted[0] in KNOWN_QTYPES else (OTHER_QTYPE, counted[1])
         self.cached = entry is not None
@@ -248,7 +251,7 @@ class Engine:
             if rendered is not self._replays_of or len(replays) >= MAX_REPLAYS:
                 self.replays = replays = {}
                 self._replays_of = rendered
-            replays[data[2:]] = Replay(out[2:], answer.counted, entry, rendered)
+            replays[data[2:]] = Replay(out, answer.counted, entry, rendered)
         return out
 
     def quick(self, data: bytes, host: str, udp: bool) -> bytes | Query | None:

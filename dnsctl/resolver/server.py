@@ -24,7 +24,7 @@ from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import ResolverMetrics
-from dnsctl.resolver.ratelimit import question_of, response_limiter
+from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
 from dnsctl.resolver.udp_reader import UdpReader
@@ -142,12 +142,12 @@ class _UdpSocket:
         """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit."""
         limiter = self.limiter
         if limiter is not None:
-            question = question_of(reply)
+            bucket = bucket_of(reply)
             with self.server.limiter_lock:
-                over = not limiter.allow(addr[0], question, self.clock())
+                over = not limiter.allow(addr[0], bucket, self.clock())
                 if over:
                     self.server.count_rate_limited()
-                    if not limiter.slip(addr[0], question):
+                    if not limiter.slip(addr[0], bucket):
                         return
             if over:
                 reply = truncated_reply(reply)
@@ -238,8 +238,9 @@ class ResolverServer:
                 rrl.slip, f"1 reply in {rrl.slip} truncated, the others dropped"
             )
             log.info(
-                "UDP response rate limiting: %g per second per question and /%d (IPv4) or /%d (IPv6) "
-                "client network, burst %d; over the limit %s",
+                "UDP response rate limiting: %g per second per /%d (IPv4) or /%d (IPv6) client network "
+                "and group (answers per name and type, NODATA per name, NXDOMAIN per zone, errors), "
+                "burst %d; over the limit %s",
                 limiter.rate,
                 rrl.ipv4_prefix,
                 rrl.ipv6_prefix,
