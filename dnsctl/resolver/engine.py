@@ -333,7 +333,7 @@ class Engine:
         steered = self.steering.answer_for_name(name, q.view)
         if steered is not None:
             chain = self._steered(steered, q.qtype)
-            chain = await self._finish(chain, name, q.qtype, lookup)
+            chain = await self._finish(chain, name, q.qtype, lookup, partial=True)
             return self._send(q, chain.answer(name, q.qtype), _opt(q, q.scope), udp)
         zone_answer = self.zones.resolve(tuple(labels_of(name)), q.qtype)
         if zone_answer is not None:
@@ -353,9 +353,14 @@ class Engine:
         index = random.choices(range(len(steered.targets)), weights=weights if any(weights) else None)[0]
         return steered_chain(steered, index, qtype, self.steering.negative_ttl)
 
-    async def _finish(self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup) -> Chain:
+    async def _finish(
+        self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup, *, partial: bool = False
+    ) -> Chain:
         """Follow the CNAME `chain` leaves unfinished through the resolver: steered names, lab zones,
-        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL)."""
+        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL). When the
+        upstream cannot be asked or fails, the chain is SERVFAIL, unless `partial` (a steered name: its
+        CNAME, the fallback of `when_all_down` included, is our own authoritative data): then it is
+        answered with what was found so far, and the client's resolver may chase the rest."""
         seen = {name}
         target = chain.unfinished(name, qtype)
         while target is not None:
@@ -365,7 +370,7 @@ class Engine:
             try:
                 rest = await self._step(target, qtype, lookup)
             except UpstreamError:
-                return chain.failed()
+                return chain if partial else chain.failed()
             chain = chain.then(rest)
             # Whatever the target's own answer is (data, NXDOMAIN, NODATA with or without an SOA), it is
             # the end of the chain unless it stops at a CNAME in turn.

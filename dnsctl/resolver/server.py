@@ -200,6 +200,8 @@ class ResolverServer:
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
         self._bound: list[tuple[str, int]] = []
+        # Sockets `bind` took and `start` has not served yet (UDP, TCP).
+        self._waiting: list[tuple[socket.socket, socket.socket]] = []
         self._udp: list[_UdpSocket] = []
         # The rate limiter is used by the event loop and the UDP reader threads alike.
         self.limiter_lock = threading.Lock()
@@ -219,15 +221,38 @@ class ResolverServer:
     def tcp_connections(self) -> int:
         return len(self._tcp)
 
-    async def start(self) -> None:
+    def bind(self) -> list[tuple[str, int]]:
+        """Take every listen address (UDP and TCP) without answering yet, and return `bound`: a port in
+        use fails here. What arrives before `start` waits in the sockets (datagrams in the receive
+        buffer, connections in the listen backlog) and is answered once it runs."""
+        if self._bound:
+            return self.bound
         try:
             for listen in self.spec.listen:
                 udp, tcp, port = _bind(listen.host, listen.port)
+                self._waiting.append((udp, tcp))
+                self._bound.append((listen.host, port))
+        except BaseException:
+            self._close_waiting()
+            self._bound.clear()
+            raise
+        return self.bound
+
+    async def start(self) -> None:
+        """Bind (unless `bind` did) and answer on every listen address."""
+        try:
+            self.bind()
+            while self._waiting:
+                udp, tcp = self._waiting[0]
                 side = _UdpSocket(self, udp)
                 self._udp.append(side)
+                self._waiting.pop(0)
                 side.reader.start()
-                self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
-                self._bound.append((listen.host, port))
+                try:
+                    self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
+                except BaseException:
+                    tcp.close()
+                    raise
         except BaseException:
             await self.stop()
             raise
@@ -252,7 +277,14 @@ class ResolverServer:
         """A reply over the rate limit (called with `limiter_lock` held)."""
         self.metrics.rate_limited += 1
 
+    def _close_waiting(self) -> None:
+        for udp, tcp in self._waiting:
+            udp.close()
+            tcp.close()
+        self._waiting.clear()
+
     async def stop(self) -> None:
+        self._close_waiting()
         for side in self._udp:
             side.close()  # the port is free once this returns
         for server in self._tcp_servers:
