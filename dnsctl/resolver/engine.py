@@ -78,10 +78,13 @@ class Replay:
 
     __slots__ = ("bucket", "cached", "counted", "of", "tail", "until")
 
-    def __init__(self, reply: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object) -> None:
+    def __init__(
+        self, reply: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object, limited: bool
+    ) -> None:
         self.tail = reply[2:]
-        # The rate limiter's group for this reply, worked out once (resolver/ratelimit.py).
-        self.bucket = bucket_of(reply)
+        # The rate limiter's group for this reply (resolver/ratelimit.py), worked out once when UDP
+        # replies are limited: the reader threads and the event loop use it as it is.
+        self.bucket = bucket_of(reply) if limited else b""
         # Counted under "other" when the qtype has no name: a reader's counts are never folded later.
         self.counted = counted if counted[0] in KNOWN_QTYPES else (OTHER_QTYPE, counted[1])
         self.cached = entry is not None
@@ -155,6 +158,8 @@ class Engine:
         # Read by the UDP reader threads (`replay`), replaced whole here: never mutated where they look.
         self.replays: dict[bytes, Replay] = {}
         self._replays_of = steering.rendered
+        # Set by the server when UDP replies are rate limited: replays then carry their group.
+        self.limited = False
 
     def replay(self, data: bytes, host: str, now: float) -> Replay | None:
         """The reply made before for these query bytes, if it still holds for this client at `now`.
@@ -251,7 +256,7 @@ class Engine:
             if rendered is not self._replays_of or len(replays) >= MAX_REPLAYS:
                 self.replays = replays = {}
                 self._replays_of = rendered
-            replays[data[2:]] = Replay(out, answer.counted, entry, rendered)
+            replays[data[2:]] = Replay(out, answer.counted, entry, rendered, self.limited)
         return out
 
     def quick(self, data: bytes, host: str, udp: bool) -> bytes | Query | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from struct import unpack_from
+from struct import pack, unpack_from
 
 from dnsctl.core.model import RateLimitSpec
 from dnsctl.resolver.wire import (
@@ -33,12 +33,14 @@ from dnsctl.resolver.wire import (
     TYPE_OPT,
     TYPE_SOA,
     read_name,
-    walk_records,
 )
 
 # Responses per second and per (client network, group) when `qps` is not set and `allow` admits
 # more than loopback.
 DEFAULT_QPS = 50.0
+_ANY = pack(">H", TYPE_ANY)
+_SOA = pack(">H", TYPE_SOA)
+_OPT = pack(">H", TYPE_OPT)
 # The group of every error reply (and of a reply without a question) to one client network.
 ERRORS = b"E"
 # Past this many tracked (network, group) pairs, buckets that have refilled completely are forgotten.
@@ -143,7 +145,9 @@ class RateLimiter:
 
 def bucket_of(reply: bytes) -> bytes:
     """The group a response is limited in (see the module docstring), as a bucket key. The names in it are
-    lower-cased: 0x20 letter case must not split a client's bucket."""
+    lower-cased: 0x20 letter case must not split a client's bucket. It runs for every reply sent from
+    the event loop, so the records are walked inline, and a positive answer returns at its first record
+    of the type asked for."""
     try:
         return _bucket(reply)
     except (IndexError, ValueError):
@@ -151,35 +155,61 @@ def bucket_of(reply: bytes) -> bytes:
 
 
 def _bucket(reply: bytes) -> bytes:
-    if len(reply) < HEADER_LEN:
+    n = len(reply)
+    if n < HEADER_LEN:
         return ERRORS
-    flags, qd, an, ns, ar = unpack_from(">HHHHH", reply, 2)
-    rcode = flags & 0xF
-    if qd != 1 or rcode not in (NOERROR, NXDOMAIN):
+    rcode = reply[3] & 0xF
+    if (rcode != NOERROR and rcode != NXDOMAIN) or reply[4] or reply[5] != 1:
         return ERRORS
-    qname, pos = read_name(reply, HEADER_LEN)
-    qname = qname.lower()
-    qtype, qclass = reply[pos : pos + 2], reply[pos + 2 : pos + 4]
-    if len(qclass) != 2:
+    # The question is the client's own, which the parser accepted uncompressed.
+    pos = HEADER_LEN
+    length = reply[pos]
+    while length:
+        if length > 63:
+            return ERRORS
+        pos += length + 1
+        if pos >= n:
+            return ERRORS
+        length = reply[pos]
+    end = pos + 1
+    if end + 4 > n:
         return ERRORS
-    wanted = (qtype[0] << 8) | qtype[1]
-    # A truncated reply holds the data the client will fetch over TCP.
-    positive = bool(flags & TC)
+    qname = reply[HEADER_LEN:end].lower()
+    qtype, qclass = reply[end : end + 2], reply[end + 2 : end + 4]
+    positive = b"P" + qname + qtype + qclass
+    an, ns, ar = unpack_from(">HHH", reply, 6)
+    if rcode == NOERROR and (reply[2] & (TC >> 8) or (an and qtype == _ANY)):
+        return positive  # truncated: the data is there, fetched over TCP; ANY: any record is data
     zone = b""
-    for index, (start, rtype, ttl_at, _, _) in enumerate(walk_records(reply, pos + 4, an + ns + ar)):
+    pos = end + 4
+    for index in range(an + ns + ar):
+        start = pos
+        length = reply[pos]
+        while length:
+            if length >= 0xC0:
+                pos += 1
+                break
+            if length > 63:
+                return ERRORS
+            pos += length + 1
+            length = reply[pos]
+        pos += 1
+        rtype = reply[pos : pos + 2]
+        if pos + 10 > n:
+            return ERRORS
         if index < an:
-            positive = positive or rtype == wanted or wanted == TYPE_ANY
+            if rtype == qtype and rcode == NOERROR:
+                return positive
         elif index < an + ns:
-            if rtype == TYPE_SOA and not zone:
+            if rtype == _SOA and not zone:
                 zone = read_name(reply, start)[0].lower()
-        elif rtype == TYPE_OPT and reply[ttl_at]:
+        elif rtype == _OPT and reply[pos + 4]:
             return ERRORS  # an extended rcode (BADVERS)
+        pos += 10 + ((reply[pos + 8] << 8) | reply[pos + 9])
     if rcode == NXDOMAIN:
         if not zone:
             zone = qname[qname[0] + 1 :] if qname[0] else qname
         return b"N" + zone + qclass
-    if positive:
-        return b"P" + qname + qtype + qclass
     return b"D" + qname + qclass
 
 

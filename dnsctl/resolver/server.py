@@ -119,7 +119,13 @@ class _UdpSocket:
         if reply is None:
             return
         if type(reply) is bytes:
-            self._send(reply, addr)
+            bucket = None
+            if self.limiter is not None:
+                # The replay just made of this reply (if it was) knows its group already.
+                replay = self.engine.replays.get(data[2:])
+                if replay is not None and replay.tail == reply[2:]:
+                    bucket = replay.bucket
+            self._send(reply, addr, bucket)
             if started:
                 self.metrics.observe(perf_counter() - started)
             return
@@ -138,11 +144,13 @@ class _UdpSocket:
             self._send(reply, addr)
         self.metrics.observe(perf_counter() - started)
 
-    def _send(self, reply: bytes, addr: Any) -> None:
-        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit."""
+    def _send(self, reply: bytes, addr: Any, bucket: bytes | None = None) -> None:
+        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit;
+        `bucket` is the reply's group when it is known already."""
         limiter = self.limiter
         if limiter is not None:
-            bucket = bucket_of(reply)
+            if bucket is None:
+                bucket = bucket_of(reply)
             with self.server.limiter_lock:
                 over = not limiter.allow(addr[0], bucket, self.clock())
                 if over:
@@ -199,6 +207,7 @@ class ResolverServer:
         self.clock = clock
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
+        self.engine.limited = self.limiter is not None
         self._bound: list[tuple[str, int]] = []
         # Sockets `bind` took and `start` has not served yet (UDP, TCP).
         self._waiting: list[tuple[socket.socket, socket.socket]] = []
