@@ -80,10 +80,18 @@ class ServeController(ControllerBase):
                     self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
 
     async def start(self) -> None:
+        # The ports first: a port in use fails the start before anything is probed, and the log says
+        # where the resolver listens before it says what it decided.
+        bound = self.server.bind()
+        log.info(
+            "resolver listening on %s (udp+tcp); answering once the first round of probes is in",
+            ", ".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in bound),
+        )
         # A state file never stops the resolver: a bad one is moved aside and reported by the store.
         self.restore({})
         # One round before the first answer (bounded by the monitors' timeouts), so that a restart
-        # without stored state does not point clients at a replica that is down.
+        # without stored state does not point clients at a replica that is down. Queries that come
+        # meanwhile wait in the sockets and get the answers of this round's decisions.
         first = await self.engine.round()
         self._observe(first)
         self.persist(first.states)

@@ -257,7 +257,7 @@ class CacheSpec:
 
 @dataclass(frozen=True, slots=True)
 class RateLimitSpec:
-    """Response rate limiting per (client network, question); 0 qps disables it, None means on by
+    """Response rate limiting per (client network, response group); 0 qps disables it, None means on by
     default when `allow` admits more than loopback (see resolver/ratelimit.py)."""
 
     qps: float | None = None

@@ -32,6 +32,7 @@ from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder
 from dnsctl.resolver.metrics import KNOWN_QTYPES, OTHER_QTYPE, ResolverMetrics
 from dnsctl.resolver.normalize import Normalized, normalize_reply
+from dnsctl.resolver.ratelimit import bucket_of
 from dnsctl.resolver.render import labels_of
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT
@@ -75,10 +76,15 @@ class Replay:
     second its TTLs were rendered for, or its expiry if sooner). Never changed once made: UDP reader
     threads read it while the event loop makes others."""
 
-    __slots__ = ("cached", "counted", "of", "tail", "until")
+    __slots__ = ("bucket", "cached", "counted", "of", "tail", "until")
 
-    def __init__(self, tail: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object) -> None:
-        self.tail = tail
+    def __init__(
+        self, reply: bytes, counted: tuple[int, int], entry: CacheEntry | None, of: object, limited: bool
+    ) -> None:
+        self.tail = reply[2:]
+        # The rate limiter's group for this reply (resolver/ratelimit.py), worked out once when UDP
+        # replies are limited: the reader threads and the event loop use it as it is.
+        self.bucket = bucket_of(reply) if limited else b""
         # Counted under "other" when the qtype has no name: a reader's counts are never folded later.
         self.counted = counted if counted[0] in KNOWN_QTYPES else (OTHER_QTYPE, counted[1])
         self.cached = entry is not None
@@ -152,6 +158,8 @@ class Engine:
         # Read by the UDP reader threads (`replay`), replaced whole here: never mutated where they look.
         self.replays: dict[bytes, Replay] = {}
         self._replays_of = steering.rendered
+        # Set by the server when UDP replies are rate limited: replays then carry their group.
+        self.limited = False
 
     def replay(self, data: bytes, host: str, now: float) -> Replay | None:
         """The reply made before for these query bytes, if it still holds for this client at `now`.
@@ -248,7 +256,7 @@ class Engine:
             if rendered is not self._replays_of or len(replays) >= MAX_REPLAYS:
                 self.replays = replays = {}
                 self._replays_of = rendered
-            replays[data[2:]] = Replay(out[2:], answer.counted, entry, rendered)
+            replays[data[2:]] = Replay(out, answer.counted, entry, rendered, self.limited)
         return out
 
     def quick(self, data: bytes, host: str, udp: bool) -> bytes | Query | None:
@@ -330,7 +338,7 @@ class Engine:
         steered = self.steering.answer_for_name(name, q.view)
         if steered is not None:
             chain = self._steered(steered, q.qtype)
-            chain = await self._finish(chain, name, q.qtype, lookup)
+            chain = await self._finish(chain, name, q.qtype, lookup, partial=True)
             return self._send(q, chain.answer(name, q.qtype), _opt(q, q.scope), udp)
         zone_answer = self.zones.resolve(tuple(labels_of(name)), q.qtype)
         if zone_answer is not None:
@@ -350,9 +358,14 @@ class Engine:
         index = random.choices(range(len(steered.targets)), weights=weights if any(weights) else None)[0]
         return steered_chain(steered, index, qtype, self.steering.negative_ttl)
 
-    async def _finish(self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup) -> Chain:
+    async def _finish(
+        self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup, *, partial: bool = False
+    ) -> Chain:
         """Follow the CNAME `chain` leaves unfinished through the resolver: steered names, lab zones,
-        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL)."""
+        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL). When the
+        upstream cannot be asked or fails, the chain is SERVFAIL, unless `partial` (a steered name: its
+        CNAME, the fallback of `when_all_down` included, is our own authoritative data): then it is
+        answered with what was found so far, and the client's resolver may chase the rest."""
         seen = {name}
         target = chain.unfinished(name, qtype)
         while target is not None:
@@ -362,7 +375,7 @@ class Engine:
             try:
                 rest = await self._step(target, qtype, lookup)
             except UpstreamError:
-                return chain.failed()
+                return chain if partial else chain.failed()
             chain = chain.then(rest)
             # Whatever the target's own answer is (data, NXDOMAIN, NODATA with or without an SOA), it is
             # the end of the chain unless it stops at a CNAME in turn.

@@ -24,7 +24,7 @@ from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import ResolverMetrics
-from dnsctl.resolver.ratelimit import question_of, response_limiter
+from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
 from dnsctl.resolver.udp_reader import UdpReader
@@ -119,7 +119,13 @@ class _UdpSocket:
         if reply is None:
             return
         if type(reply) is bytes:
-            self._send(reply, addr)
+            bucket = None
+            if self.limiter is not None:
+                # The replay just made of this reply (if it was) knows its group already.
+                replay = self.engine.replays.get(data[2:])
+                if replay is not None and replay.tail == reply[2:]:
+                    bucket = replay.bucket
+            self._send(reply, addr, bucket)
             if started:
                 self.metrics.observe(perf_counter() - started)
             return
@@ -138,16 +144,18 @@ class _UdpSocket:
             self._send(reply, addr)
         self.metrics.observe(perf_counter() - started)
 
-    def _send(self, reply: bytes, addr: Any) -> None:
-        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit."""
+    def _send(self, reply: bytes, addr: Any, bucket: bytes | None = None) -> None:
+        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit;
+        `bucket` is the reply's group when it is known already."""
         limiter = self.limiter
         if limiter is not None:
-            question = question_of(reply)
+            if bucket is None:
+                bucket = bucket_of(reply)
             with self.server.limiter_lock:
-                over = not limiter.allow(addr[0], question, self.clock())
+                over = not limiter.allow(addr[0], bucket, self.clock())
                 if over:
                     self.server.count_rate_limited()
-                    if not limiter.slip(addr[0], question):
+                    if not limiter.slip(addr[0], bucket):
                         return
             if over:
                 reply = truncated_reply(reply)
@@ -199,7 +207,10 @@ class ResolverServer:
         self.clock = clock
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
+        self.engine.limited = self.limiter is not None
         self._bound: list[tuple[str, int]] = []
+        # Sockets `bind` took and `start` has not served yet (UDP, TCP).
+        self._waiting: list[tuple[socket.socket, socket.socket]] = []
         self._udp: list[_UdpSocket] = []
         # The rate limiter is used by the event loop and the UDP reader threads alike.
         self.limiter_lock = threading.Lock()
@@ -219,15 +230,38 @@ class ResolverServer:
     def tcp_connections(self) -> int:
         return len(self._tcp)
 
-    async def start(self) -> None:
+    def bind(self) -> list[tuple[str, int]]:
+        """Take every listen address (UDP and TCP) without answering yet, and return `bound`: a port in
+        use fails here. What arrives before `start` waits in the sockets (datagrams in the receive
+        buffer, connections in the listen backlog) and is answered once it runs."""
+        if self._bound:
+            return self.bound
         try:
             for listen in self.spec.listen:
                 udp, tcp, port = _bind(listen.host, listen.port)
+                self._waiting.append((udp, tcp))
+                self._bound.append((listen.host, port))
+        except BaseException:
+            self._close_waiting()
+            self._bound.clear()
+            raise
+        return self.bound
+
+    async def start(self) -> None:
+        """Bind (unless `bind` did) and answer on every listen address."""
+        try:
+            self.bind()
+            while self._waiting:
+                udp, tcp = self._waiting[0]
                 side = _UdpSocket(self, udp)
                 self._udp.append(side)
+                self._waiting.pop(0)
                 side.reader.start()
-                self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
-                self._bound.append((listen.host, port))
+                try:
+                    self._tcp_servers.append(await asyncio.start_server(self._serve_tcp, sock=tcp))
+                except BaseException:
+                    tcp.close()
+                    raise
         except BaseException:
             await self.stop()
             raise
@@ -238,8 +272,9 @@ class ResolverServer:
                 rrl.slip, f"1 reply in {rrl.slip} truncated, the others dropped"
             )
             log.info(
-                "UDP response rate limiting: %g per second per question and /%d (IPv4) or /%d (IPv6) "
-                "client network, burst %d; over the limit %s",
+                "UDP response rate limiting: %g per second per /%d (IPv4) or /%d (IPv6) client network "
+                "and group (answers per name and type, NODATA per name, NXDOMAIN per zone, errors), "
+                "burst %d; over the limit %s",
                 limiter.rate,
                 rrl.ipv4_prefix,
                 rrl.ipv6_prefix,
@@ -251,7 +286,14 @@ class ResolverServer:
         """A reply over the rate limit (called with `limiter_lock` held)."""
         self.metrics.rate_limited += 1
 
+    def _close_waiting(self) -> None:
+        for udp, tcp in self._waiting:
+            udp.close()
+            tcp.close()
+        self._waiting.clear()
+
     async def stop(self) -> None:
+        self._close_waiting()
         for side in self._udp:
             side.close()  # the port is free once this returns
         for server in self._tcp_servers:

@@ -22,7 +22,7 @@ from typing import Any
 from dnsctl.resolver.acl import ALLOWED
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, AnswerCounts
-from dnsctl.resolver.ratelimit import RateLimiter, question_of
+from dnsctl.resolver.ratelimit import RateLimiter
 from dnsctl.resolver.udp_limit import truncated_reply
 
 log = logging.getLogger("dnsctl.resolver")
@@ -147,7 +147,7 @@ class UdpReader:
             ):
                 reply = data[:2] + replay.tail
                 if limiter is not None:
-                    reply = self._limited(limiter, reply, addr[0], now)
+                    reply = self._limited(limiter, reply, replay.bucket, addr[0], now)
                 if reply:
                     # Not contextlib.suppress: a context manager per answer costs more than the answer.
                     try:  # noqa: SIM105
@@ -173,12 +173,12 @@ class UdpReader:
             except RuntimeError:  # the event loop is closed: nobody is left to answer
                 return
 
-    def _limited(self, limiter: RateLimiter, reply: bytes, host: str, now: float) -> bytes:
-        """The reply as the rate limit lets it go: itself, truncated, or b"" (dropped)."""
-        question = question_of(reply)
+    def _limited(self, limiter: RateLimiter, reply: bytes, bucket: bytes, host: str, now: float) -> bytes:
+        """The reply as the rate limit lets it go: itself, truncated, or b"" (dropped). `bucket` is the
+        replay's group, the one the event loop's `bucket_of` gives the same reply."""
         with self.lock:
-            if limiter.allow(host, question, now):
+            if limiter.allow(host, bucket, now):
                 return reply
             self.on_rate_limited()
-            slip = limiter.slip(host, question)
+            slip = limiter.slip(host, bucket)
         return truncated_reply(reply) if slip else b""

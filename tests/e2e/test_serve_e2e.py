@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import dns.flags
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
+import pytest
 import yaml
 
 from tests.e2e.conftest import Replicas
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPLICAS, free_port
+from tests.resolver.conftest import UpstreamProcess
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 FALL, RISE, HOLD = 3, 2, 1.0  # the hold's timing is tested on a manual clock; here it is seen to apply
@@ -150,3 +154,75 @@ def test_a_start_without_state_never_answers_with_a_replica_that_is_down(
         first = d.wait_until(lambda: answer(dns_port), 15, "the first answer")
         assert first == (WEST, ["127.0.0.3"])
         assert d.terminate() == 0
+
+
+FALLBACK = "myregistry.fallback.example"
+
+
+def fallback_reply(port: int, *, rd: bool, tcp: bool = False) -> dns.message.Message:
+    q = dns.message.make_query("myregistry.azurecr.io", "A")
+    if not rd:
+        q.flags &= ~dns.flags.RD
+    ask = dns.query.tcp if tcp else dns.query.udp
+    return ask(q, "127.0.0.1", port=port, timeout=10)
+
+
+@pytest.mark.parametrize("upstream", ["none", "failing"])
+def test_fallback_is_answered_when_it_cannot_be_chased(
+    tmp_path: Path, replicas: Replicas, upstream: str
+) -> None:
+    """Every replica down, `when_all_down: fallback`: the steered name's CNAME to the fallback is our own
+    data, answered NOERROR and authoritative with or without RD, whether or not the fallback's own
+    address can be looked up (no upstream, or one that fails)."""
+    for name in REPLICAS:
+        replicas.set(name, "503")
+    dns_port, admin_port = free_port(), free_port()
+    doc = serve_config(replicas, dns_port, admin_port)
+    profile = doc["profiles"][0]  # type: ignore[index]
+    profile.update({"when_all_down": "fallback", "fallback": FALLBACK})
+    failing = None
+    if upstream == "failing":
+        failing = UpstreamProcess("servfail").start()
+        doc["resolver"]["upstreams"] = [f"127.0.0.1:{failing.port}"]  # type: ignore[index]
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    try:
+        with Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log") as d:
+            d.wait_until(
+                lambda: d.status()["profiles"][0]["decision"]["fallback"] == FALLBACK, 30, "the fallback"
+            )
+            for rd in (True, False):
+                for tcp in (False, True):
+                    reply = fallback_reply(dns_port, rd=rd, tcp=tcp)
+                    where = f"rd={rd} tcp={tcp}: {reply}"
+                    assert reply.rcode() == dns.rcode.NOERROR, where
+                    assert reply.flags & dns.flags.AA, where
+                    cnames = [
+                        (str(rrset.name), str(rr.target))
+                        for rrset in reply.answer
+                        if rrset.rdtype == dns.rdatatype.CNAME
+                        for rr in rrset
+                    ]
+                    assert cnames == [("myregistry.azurecr.io.", FALLBACK + ".")], where
+            assert d.terminate() == 0
+    finally:
+        if failing is not None:
+            failing.stop()
+
+
+def test_serve_listens_before_it_logs_a_decision(tmp_path: Path, replicas: Replicas) -> None:
+    """The log names the resolver's port before any verdict or decision: a decision is never logged as
+    in force by a process that cannot be asked yet."""
+    dns_port, admin_port = free_port(), free_port()
+    cfg = tmp_path / "serve.yaml"
+    cfg.write_text(yaml.safe_dump(serve_config(replicas, dns_port, admin_port)))
+    with Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log") as d:
+        d.wait_until(lambda: d.get("/readyz").status_code == 200, 15, "readiness")
+        d.wait_until(lambda: "answering on" in d.log(), 15, "the banner")
+        assert d.terminate() == 0
+    lines = d.log().splitlines()
+    port_line = next(i for i, line in enumerate(lines) if f"127.0.0.1:{dns_port}" in line)
+    decided = [i for i, line in enumerate(lines) if "decision" in line or "-> Online" in line]
+    assert decided, d.log()
+    assert port_line < decided[0], d.log()
+    assert "listening" in lines[port_line], d.log()
