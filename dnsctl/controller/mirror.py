@@ -9,10 +9,12 @@ when the decision itself stays (a second mirror that went down must leave the li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
@@ -29,6 +31,37 @@ from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
 log = logging.getLogger("dnsctl.mirror")
 audit = logging.getLogger("dnsctl.audit")
+
+# How long `stop()` waits for a file write still running (a hung disk) before it stops without it.
+STOP_WAIT = 10.0
+
+T = TypeVar("T")
+
+
+async def _in_daemon_thread(work: Callable[[], T]) -> T:
+    """`work()` in a thread of its own that never holds up the process's exit (the default executor's
+    threads are joined at exit: a write stuck in the kernel would keep a stopped agent alive)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as e:  # handed to the awaiting task
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="dnsctl-mirror-write", daemon=True).start()
+    return await done
 
 
 def build_files(spec: DnsctlSpec) -> MirrorFiles:
@@ -104,7 +137,7 @@ async def sync_files(
     work = [(p, o) for p, o in orders if o is not None]
     waiting = [p.name for p, o in orders if o is None]
     # fsync may take a while on a busy node: off the event loop.
-    results = await asyncio.to_thread(_write, files, work)
+    results = await _in_daemon_thread(lambda: _write(files, work))
     report_results(results, {p.name: o.reason for p, o in work})
     return results, waiting
 
@@ -157,8 +190,30 @@ class MirrorController(ControllerBase):
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
-        async with self.write_lock:
+        try:
+            await asyncio.wait_for(self.write_lock.acquire(), STOP_WAIT)
+        except TimeoutError:
+            log.error("a mirror file write is still running after %.0f s; stopping without it", STOP_WAIT)
             self.persist(self.engine.snapshot())
+            return
+        try:
+            self.persist(self.engine.snapshot())
+        finally:
+            self.write_lock.release()
+
+    def ready(self) -> tuple[bool, str]:
+        ready, why = super().ready()
+        if not ready:
+            return ready, why
+        stuck = [
+            f"{r.profile}: {r.path}: {r.error}"
+            for results in self.last.values()
+            for r in results
+            if r.outcome in (WriteOutcome.REFUSED, WriteOutcome.FAILED)
+        ]
+        if stuck:
+            return False, "mirror files not kept: " + "; ".join(stuck)
+        return True, why
 
     async def publish(self, outcome: RoundOutcome) -> None:
         if not outcome.results:

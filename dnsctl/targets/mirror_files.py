@@ -3,6 +3,8 @@
 Files are rendered from a profile's mirror order, written atomically (temp file, fsync, rename, fsync of
 the directory) and only when their content changes. Every file carries a header naming dnsctl as its
 manager; a file without it belongs to someone else and is left alone unless the profile says `adopt`.
+What is at a file's path is read as the state file is (`read_regular_file`): a FIFO, a device, a
+directory or a file larger than MAX_MIRROR_FILE_BYTES is refused, never read nor replaced.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from dnsctl.atomic_file import write_atomically
+from dnsctl.atomic_file import UnsafeFile, read_regular_file, write_atomically
 from dnsctl.core.mirror import MirrorHost, MirrorOrder
 from dnsctl.core.model import ProfileSpec
 
 MANAGED_MARK = "# managed-by: dnsctl"
+# A hosts.toml or drop-in dnsctl writes is a few hundred bytes; anything far larger is not one.
+MAX_MIRROR_FILE_BYTES = 1024 * 1024
 
 
 class Runtime(StrEnum):
@@ -113,10 +117,8 @@ def crio_path(registries_dir: str, profile: ProfileSpec) -> Path:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    data = read_regular_file(path, MAX_MIRROR_FILE_BYTES)
+    return data.decode("utf-8") if data is not None else None
 
 
 class MirrorFiles:
@@ -147,6 +149,15 @@ class MirrorFiles:
         urls = tuple(h.url for h in order.hosts)
         try:
             current = _read(path)
+        except UnsafeFile as e:
+            return FileResult(
+                profile.name,
+                runtime,
+                path,
+                WriteOutcome.REFUSED,
+                urls,
+                error=f"the file {e}: dnsctl neither reads nor replaces it (remove it)",
+            )
         except (OSError, UnicodeDecodeError) as e:
             return FileResult(profile.name, runtime, path, WriteOutcome.FAILED, urls, error=_oserror(e))
         before = listed_hosts(current) if current is not None and is_managed(current) else None
