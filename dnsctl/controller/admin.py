@@ -43,6 +43,11 @@ MAX_PER_CLIENT = 8
 RESERVED_CONNECTIONS = 8
 # At most one WARNING line about malformed requests per this many seconds (the rest are counted in it).
 NOTICE_INTERVAL = 60.0
+# Worded so that the log mask leaves it readable: no "bearer <word>", no "authorization:".
+UNAUTHORIZED = (
+    f"missing or rejected admin token: the client must send the value of {TOKEN_ENV} "
+    "in the Authorization header"
+)
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -296,7 +301,7 @@ class AdminServer:
                     {"error": f"operator actions need {TOKEN_ENV} set on the server and the client"}, 403
                 )
             if not _bearer_matches(request.headers.get("Authorization", ""), self.token):
-                return _json({"error": "missing or wrong bearer token"}, 401)
+                return _json({"error": UNAUTHORIZED}, 401)
         result: web.StreamResponse = await handler(request)
         return result
 
