@@ -97,18 +97,32 @@ def _write(files: MirrorFiles, work: list[tuple[ProfileSpec, MirrorOrder]]) -> l
     return out
 
 
+def _said(setting: str, value: str) -> str:
+    # "(set)" and "(absent)" follow a space, not "=": the log mask would read `authorization=(set)` as a
+    # credential and mangle the line.
+    return f"{setting} {value}" if value.startswith("(") else f"{setting}={value}"
+
+
 def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> None:
     """Audit every write, log refusals and failures (once per caller's call)."""
     for r in results:
         if r.outcome is WriteOutcome.WRITTEN:
+            reason = reasons.get(r.profile, "")
+            before = ",".join(r.before) if r.before is not None else "-"
+            after = ",".join(r.hosts) or "(none)"
+            if r.edits:
+                # The file had been edited by hand: what it said, and what dnsctl put back.
+                before += " (edited: " + "; ".join(_said(e.setting, e.before) for e in r.edits) + ")"
+                after += " (" + "; ".join(_said(e.setting, e.after) for e in r.edits) + ")"
+                reason += "; the file had been edited: put back"
             audit.info(
                 "mirror change: profile=%s runtime=%s file=%s before=%s after=%s reason=%s",
                 r.profile,
                 r.runtime.value,
                 r.path,
-                ",".join(r.before) if r.before is not None else "-",
-                ",".join(r.hosts) or "(none)",
-                reasons.get(r.profile, ""),
+                before,
+                after,
+                reason,
                 extra={
                     "audit": {
                         "profile": r.profile,
@@ -116,7 +130,10 @@ def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> No
                         "file": str(r.path),
                         "before": list(r.before) if r.before is not None else None,
                         "after": list(r.hosts),
-                        "reason": reasons.get(r.profile, ""),
+                        "edits": [
+                            {"setting": e.setting, "before": e.before, "after": e.after} for e in r.edits
+                        ],
+                        "reason": reason,
                     }
                 },
             )
