@@ -136,15 +136,19 @@ def _problem(exc: HttpProcessingError) -> str:
 
 
 def _client(transport: asyncio.BaseTransport) -> str:
-    """The client's address (without port): what the per-client limit counts by."""
+    """The client's address (without port; for IPv6 its /64): what the per-client limit counts by."""
     peer = transport.get_extra_info("peername")
     host = peer[0] if isinstance(peer, tuple) and peer else ""
     try:
         address = ipaddress.ip_address(str(host).partition("%")[0])
     except ValueError:
         return str(host)
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # the same client whether it came in over IPv4 or IPv6
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)  # the same client whether it came in over IPv4 or IPv6
+        if not address.is_loopback:
+            # One host holds a whole /64: counted by address, it could take every slot.
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
 
 

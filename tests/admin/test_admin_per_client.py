@@ -69,7 +69,8 @@ async def test_a_slowloris_client_never_fails_the_probes_of_another() -> None:
         await _wait_for(lambda: opened[0] >= SLOW_CONNECTIONS and server.busy_refusals > 0, "the attack")
         answers = []
         for i in range(40):
-            answers.append(status_of(await exchange(server.port, probe("/healthz" if i % 2 else "/readyz"))))
+            answer = await exchange(server.port, probe("/healthz" if i % 2 else "/readyz"), wait=10)
+            answers.append(status_of(answer))
             await asyncio.sleep(0.05)
         assert answers == [200] * 40
         assert not any(t.done() for t in attack)  # the attacker kept at it the whole time
