@@ -45,9 +45,6 @@ class Edit:
     before: str  # the value on disk (the values of settings dnsctl does not write are not shown)
     after: str  # the value dnsctl puts back
 
-    def __str__(self) -> str:
-        return f"{self.setting}: {self.before} -> {self.after}"
-
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
@@ -177,7 +174,7 @@ def hand_edits(current: str, written: str) -> tuple[Edit, ...]:
     out = tuple(
         Edit(_setting(p), _shown(p, before), _shown(p, after))
         for p in paths
-        if before.get(p, _ABSENT) != after.get(p, _ABSENT) or (p in before) != (p in after)
+        if (p in before) != (p in after) or before[p] != after[p]
     )
     return out or (Edit("comments or layout", "(edited)", "(rewritten)"),)
 
@@ -254,13 +251,11 @@ class MirrorFiles:
             return FileResult(profile.name, runtime, path, WriteOutcome.UNCHANGED, urls, before)
         edits: tuple[Edit, ...] = ()
         if current is not None and before is not None:
-            # What dnsctl would have written for the hosts the file lists: any other difference is a hand
-            # edit (a reordering shows in the hosts themselves).
-            render = hosts_toml if runtime is Runtime.CONTAINERD else crio_dropin
-            listed = tuple(MirrorHost(None, h) for h in before) if runtime is Runtime.CONTAINERD else ()
-            if runtime is Runtime.CONTAINERD and current != render(profile, listed):
-                edits = hand_edits(current, render(profile, listed))
-            elif runtime is Runtime.CRIO and before == tuple(_location(h) for h in urls):
+            # Against what dnsctl would have written for the hosts the file lists, so that a change of the
+            # hosts (health, or a reordering by hand) shows in before/after and anything else is an edit.
+            if runtime is Runtime.CONTAINERD:
+                edits = hand_edits(current, hosts_toml(profile, tuple(MirrorHost(None, h) for h in before)))
+            elif before == tuple(_location(h) for h in urls):
                 edits = hand_edits(current, text)
         try:
             write_atomically(path, text, mode=0o644)
