@@ -27,7 +27,15 @@ def _call(method: str, url: str) -> dict[str, Any]:
     except ValueError:
         doc = {"error": response.text.strip()}
     if response.status_code >= 400:
-        raise DnsctlError(f"{url}: HTTP {response.status_code}: {doc.get('error', doc)}")
+        said = doc.get("error", doc) if isinstance(doc, dict) else doc
+        message = f"{url}: HTTP {response.status_code}: {said}"
+        if response.status_code == 401:
+            message += (
+                f"; the token in {TOKEN_ENV} was not accepted"
+                if os.environ.get(TOKEN_ENV)
+                else f"; {TOKEN_ENV} is not set: set it to the admin token of the running dnsctl"
+            )
+        raise DnsctlError(message)
     if not isinstance(doc, dict):
         raise DnsctlError(f"{url}: unexpected answer")
     return doc

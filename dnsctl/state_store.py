@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dnsctl.atomic_file import fsync_directory, write_atomically
+from dnsctl.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
 from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
@@ -167,45 +166,20 @@ class FileStore:
         return Loaded(states, self.warnings)
 
     def _read(self) -> str | None:
-        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(self.path, flags)
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise _Unreadable(f"cannot be opened: {e.strerror or e}") from None
-        try:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISDIR(mode):
-                raise _Unreadable("is a directory, not a file")
-            if not stat.S_ISREG(mode):
-                # A device or a pipe (a link to /dev/zero, a FIFO): reading it could block or never end.
-                raise _Unreadable("is not a regular file")
-            data = self._read_bounded(fd)
+            data = read_regular_file(self.path, MAX_STATE_BYTES)
+        except UnsafeFile as e:
+            raise _Unreadable(str(e)) from None
         except OSError as e:
             raise _Unreadable(f"cannot be read: {e.strerror or e}") from None
-        finally:
-            os.close(fd)
+        if data is None:
+            return None
         if not data.strip():
             raise _Unreadable("is empty")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise _Unreadable("is not UTF-8 text") from None
-
-    @staticmethod
-    def _read_bounded(fd: int) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_STATE_BYTES:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_STATE_BYTES:
-            raise _Unreadable(f"is larger than {MAX_STATE_BYTES} bytes")
-        return b"".join(chunks)
 
     def _set_aside(self, why: str) -> None:
         problem = f"state file {self.path} is unusable ({why})"

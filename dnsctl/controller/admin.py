@@ -4,7 +4,9 @@ Reads are open on loopback; on any other address every call needs the bearer tok
 DNSCTL_ADMIN_TOKEN, and every mutating call needs it everywhere.
 
 Hostile clients: request headers must arrive within HEADER_TIMEOUT, at most MAX_CONNECTIONS are open at
-once, and a malformed request is answered 400 and logged as one rate-limited WARNING line that carries
+once and at most MAX_PER_CLIENT from one client address, with RESERVED_CONNECTIONS more kept for
+clients that have none open (so that a probe of /healthz or /readyz gets through whatever a few
+clients do), and a malformed request is answered 400 and logged as one rate-limited WARNING line that carries
 nothing the client sent (aiohttp's own report includes the offending header, token and all).
 """
 
@@ -35,8 +37,17 @@ log = logging.getLogger("dnsctl.admin")
 HEADER_TIMEOUT = 10.0
 # Open connections at once; past this a new one is answered 503 and closed.
 MAX_CONNECTIONS = 64
+# Open connections from one client address; past this its new ones are answered 503 and closed.
+MAX_PER_CLIENT = 8
+# Connections admitted past MAX_CONNECTIONS, only for a client with none open (a kubelet probe).
+RESERVED_CONNECTIONS = 8
 # At most one WARNING line about malformed requests per this many seconds (the rest are counted in it).
 NOTICE_INTERVAL = 60.0
+# Worded so that the log mask leaves it readable: no "bearer <word>", no "authorization:".
+UNAUTHORIZED = (
+    f"missing or rejected admin token: the client must send the value of {TOKEN_ENV} "
+    "in the Authorization header"
+)
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -124,21 +135,44 @@ def _problem(exc: HttpProcessingError) -> str:
     }.get(name, name)
 
 
+def _client(transport: asyncio.BaseTransport) -> str:
+    """The client's address (without port; for IPv6 its /64): what the per-client limit counts by."""
+    peer = transport.get_extra_info("peername")
+    host = peer[0] if isinstance(peer, tuple) and peer else ""
+    try:
+        address = ipaddress.ip_address(str(host).partition("%")[0])
+    except ValueError:
+        return str(host)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)  # the same client whether it came in over IPv4 or IPv6
+        if not address.is_loopback:
+            # One host holds a whole /64: counted by address, it could take every slot.
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class _Counted(asyncio.Protocol):
-    """One admin connection, admitted while fewer than MAX_CONNECTIONS are open, else answered 503."""
+    """One admin connection, admitted while its client has fewer than `max_per_client` open and fewer
+    than `max_connections` are open in all (or, for a client with none open, fewer than that plus
+    `reserved`); otherwise answered 503 and closed."""
 
     def __init__(self, server: AdminServer) -> None:
         self.server = server
         self.inner: asyncio.Protocol | None = None
+        self.client = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         server = self.server
-        if server.connections >= server.max_connections or server._runner is None:
+        client = _client(transport)
+        if not server.admits(client) or server._runner is None:
             server.busy_refusals += 1
             cast(asyncio.Transport, transport).write(_BUSY)
             transport.close()
             return
+        self.client = client
         server.connections += 1
+        server.per_client[client] = server.per_client.get(client, 0) + 1
         handler_factory = server._runner.server
         assert handler_factory is not None
         self.inner = handler_factory()
@@ -146,7 +180,13 @@ class _Counted(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.inner is not None:
-            self.server.connections -= 1
+            server = self.server
+            server.connections -= 1
+            left = server.per_client.get(self.client, 1) - 1
+            if left > 0:
+                server.per_client[self.client] = left
+            else:
+                server.per_client.pop(self.client, None)
             self.inner.connection_lost(exc)
             self.inner = None
 
@@ -175,6 +215,8 @@ class AdminServer:
         *,
         header_timeout: float = HEADER_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        max_per_client: int = MAX_PER_CLIENT,
+        reserved: int = RESERVED_CONNECTIONS,
         malformed: MalformedRequests | None = None,
     ) -> None:
         self.ops = ops
@@ -184,12 +226,24 @@ class AdminServer:
         self.open_reads = _is_loopback(listen.host)
         self.header_timeout = header_timeout
         self.max_connections = max_connections
+        self.max_per_client = max_per_client
+        self.reserved = reserved
+        self.per_client: dict[str, int] = {}  # open connections by client address
         self.malformed = malformed if malformed is not None else MalformedRequests()
         self.connections = 0
         self.busy_refusals = 0
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self.port: int | None = None
+
+    def admits(self, client: str) -> bool:
+        """Whether a new connection from `client` is taken (see `_Counted`)."""
+        open_here = self.per_client.get(client, 0)
+        if open_here >= self.max_per_client:
+            return False
+        if self.connections < self.max_connections:
+            return True
+        return open_here == 0 and self.connections < self.max_connections + self.reserved
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -251,7 +305,7 @@ class AdminServer:
                     {"error": f"operator actions need {TOKEN_ENV} set on the server and the client"}, 403
                 )
             if not _bearer_matches(request.headers.get("Authorization", ""), self.token):
-                return _json({"error": "missing or wrong bearer token"}, 401)
+                return _json({"error": UNAUTHORIZED}, 401)
         result: web.StreamResponse = await handler(request)
         return result
 

@@ -9,10 +9,12 @@ when the decision itself stays (a second mirror that went down must leave the li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import Counter
 
@@ -29,6 +31,37 @@ from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
 log = logging.getLogger("dnsctl.mirror")
 audit = logging.getLogger("dnsctl.audit")
+
+# How long `stop()` waits for a file write still running (a hung disk) before it stops without it.
+STOP_WAIT = 10.0
+
+T = TypeVar("T")
+
+
+async def _in_daemon_thread(work: Callable[[], T]) -> T:
+    """`work()` in a thread of its own that never holds up the process's exit (the default executor's
+    threads are joined at exit: a write stuck in the kernel would keep a stopped agent alive)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as e:  # handed to the awaiting task
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="dnsctl-mirror-write", daemon=True).start()
+    return await done
 
 
 def build_files(spec: DnsctlSpec) -> MirrorFiles:
@@ -64,18 +97,32 @@ def _write(files: MirrorFiles, work: list[tuple[ProfileSpec, MirrorOrder]]) -> l
     return out
 
 
+def _said(setting: str, value: str) -> str:
+    # "(set)" and "(absent)" follow a space, not "=": the log mask would read `authorization=(set)` as a
+    # credential and mangle the line.
+    return f"{setting} {value}" if value.startswith("(") else f"{setting}={value}"
+
+
 def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> None:
     """Audit every write, log refusals and failures (once per caller's call)."""
     for r in results:
         if r.outcome is WriteOutcome.WRITTEN:
+            reason = reasons.get(r.profile, "")
+            before = ",".join(r.before) if r.before is not None else "-"
+            after = ",".join(r.hosts) or "(none)"
+            if r.edits:
+                # The file had been edited by hand: what it said, and what dnsctl put back.
+                before += " (edited: " + "; ".join(_said(e.setting, e.before) for e in r.edits) + ")"
+                after += " (" + "; ".join(_said(e.setting, e.after) for e in r.edits) + ")"
+                reason += "; the file had been edited: put back"
             audit.info(
                 "mirror change: profile=%s runtime=%s file=%s before=%s after=%s reason=%s",
                 r.profile,
                 r.runtime.value,
                 r.path,
-                ",".join(r.before) if r.before is not None else "-",
-                ",".join(r.hosts) or "(none)",
-                reasons.get(r.profile, ""),
+                before,
+                after,
+                reason,
                 extra={
                     "audit": {
                         "profile": r.profile,
@@ -83,7 +130,10 @@ def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> No
                         "file": str(r.path),
                         "before": list(r.before) if r.before is not None else None,
                         "after": list(r.hosts),
-                        "reason": reasons.get(r.profile, ""),
+                        "edits": [
+                            {"setting": e.setting, "before": e.before, "after": e.after} for e in r.edits
+                        ],
+                        "reason": reason,
                     }
                 },
             )
@@ -104,7 +154,7 @@ async def sync_files(
     work = [(p, o) for p, o in orders if o is not None]
     waiting = [p.name for p, o in orders if o is None]
     # fsync may take a while on a busy node: off the event loop.
-    results = await asyncio.to_thread(_write, files, work)
+    results = await _in_daemon_thread(lambda: _write(files, work))
     report_results(results, {p.name: o.reason for p, o in work})
     return results, waiting
 
@@ -157,8 +207,30 @@ class MirrorController(ControllerBase):
 
     async def stop(self) -> None:
         self.scheduler.shutdown()
-        async with self.write_lock:
+        try:
+            await asyncio.wait_for(self.write_lock.acquire(), STOP_WAIT)
+        except TimeoutError:
+            log.error("a mirror file write is still running after %.0f s; stopping without it", STOP_WAIT)
             self.persist(self.engine.snapshot())
+            return
+        try:
+            self.persist(self.engine.snapshot())
+        finally:
+            self.write_lock.release()
+
+    def ready(self) -> tuple[bool, str]:
+        ready, why = super().ready()
+        if not ready:
+            return ready, why
+        stuck = [
+            f"{r.profile}: {r.path}: {r.error}"
+            for results in self.last.values()
+            for r in results
+            if r.outcome in (WriteOutcome.REFUSED, WriteOutcome.FAILED)
+        ]
+        if stuck:
+            return False, "mirror files not kept: " + "; ".join(stuck)
+        return True, why
 
     async def publish(self, outcome: RoundOutcome) -> None:
         if not outcome.results:

@@ -3,20 +3,25 @@
 Files are rendered from a profile's mirror order, written atomically (temp file, fsync, rename, fsync of
 the directory) and only when their content changes. Every file carries a header naming dnsctl as its
 manager; a file without it belongs to someone else and is left alone unless the profile says `adopt`.
+What is at a file's path is read as the state file is (`read_regular_file`): a FIFO, a device, a
+directory or a file larger than MAX_MIRROR_FILE_BYTES is refused, never read nor replaced.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from dnsctl.atomic_file import write_atomically
+from dnsctl.atomic_file import UnsafeFile, read_regular_file, write_atomically
 from dnsctl.core.mirror import MirrorHost, MirrorOrder
 from dnsctl.core.model import ProfileSpec
 
 MANAGED_MARK = "# managed-by: dnsctl"
+# A hosts.toml or drop-in dnsctl writes is a few hundred bytes; anything far larger is not one.
+MAX_MIRROR_FILE_BYTES = 1024 * 1024
 
 
 class Runtime(StrEnum):
@@ -33,6 +38,15 @@ class WriteOutcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Edit:
+    """One setting in which the file on disk differed from what dnsctl wrote there (a hand edit)."""
+
+    setting: str  # its path in the file, e.g. host."https://eastus.example".capabilities
+    before: str  # the value on disk (the values of settings dnsctl does not write are not shown)
+    after: str  # the value dnsctl puts back
+
+
+@dataclass(frozen=True, slots=True)
 class FileResult:
     profile: str
     runtime: Runtime
@@ -41,6 +55,7 @@ class FileResult:
     hosts: tuple[str, ...] = ()
     before: tuple[str, ...] | None = None  # the hosts the managed file listed before, if it existed
     error: str = ""
+    edits: tuple[Edit, ...] = ()  # what a hand edit of the managed file had changed, now put back
 
 
 def _q(value: str) -> str:
@@ -85,19 +100,83 @@ def crio_dropin(profile: ProfileSpec, hosts: tuple[MirrorHost, ...]) -> str:
     return "".join(lines)
 
 
+def _parsed(text: str) -> dict[str, object] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
 def listed_hosts(text: str) -> tuple[str, ...]:
-    """The hosts a file dnsctl wrote lists, in order (for the audit log's `before`)."""
+    """The hosts a file lists, in order (for the audit log's `before`): containerd's `[host."..."]`
+    tables, or the locations of a CRI-O drop-in's mirrors. Nothing for a file that is not TOML."""
+    doc = _parsed(text)
+    if doc is None:
+        return ()
+    hosts = doc.get("host")
+    if isinstance(hosts, dict):
+        return tuple(hosts)
     out: list[str] = []
-    previous = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("[host."):
-            out.append(json.loads(line[len("[host.") : -1]))
-        elif line.startswith("location = ") and "[[registry.mirror]]" in previous:
-            out.append(json.loads(line[len("location = ") :]))
-        if line:
-            previous = line
+    registries = doc.get("registry")
+    for registry in registries if isinstance(registries, list) else []:
+        mirrors = registry.get("mirror") if isinstance(registry, dict) else None
+        for m in mirrors if isinstance(mirrors, list) else []:
+            if isinstance(m, dict) and isinstance(m.get("location"), str):
+                out.append(m["location"])
     return tuple(out)
+
+
+# Settings dnsctl writes: their values come from the configuration and are shown in the audit log. A
+# setting added by hand (a `header` table, say) may hold a credential: only its name is shown.
+_SHOWN = frozenset(
+    {"server", "capabilities", "ca", "skip_verify", "override_path", "prefix", "location", "insecure"}
+)
+_ABSENT = "(absent)"
+
+
+def _flat(value: object, path: tuple[str, ...], out: dict[tuple[str, ...], object]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flat(v, (*path, str(k)), out)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            _flat(v, (*path, f"[{i}]"), out)
+    else:
+        out[path] = value
+
+
+def _setting(path: tuple[str, ...]) -> str:
+    parts = [p if p.startswith("[") or p.replace("_", "").isalnum() else json.dumps(p) for p in path]
+    return ".".join(parts).replace(".[", "[")
+
+
+def _shown(path: tuple[str, ...], values: dict[tuple[str, ...], object]) -> str:
+    if path not in values:
+        return _ABSENT
+    if path[-1] in _SHOWN:
+        return json.dumps(values[path], separators=(",", ":"), default=str)
+    return "(set)"
+
+
+def hand_edits(current: str, written: str) -> tuple[Edit, ...]:
+    """How `current` (a managed file as found) differs from `written` (what dnsctl puts there), setting
+    by setting; for a file that differs in comments or layout only, one Edit that says so."""
+    if current == written:
+        return ()
+    before_doc, after_doc = _parsed(current), _parsed(written)
+    if before_doc is None or after_doc is None:
+        return (Edit("file", "(not valid TOML)", "(rewritten)"),)
+    before: dict[tuple[str, ...], object] = {}
+    after: dict[tuple[str, ...], object] = {}
+    _flat(before_doc, (), before)
+    _flat(after_doc, (), after)
+    paths = [*before, *(p for p in after if p not in before)]
+    out = tuple(
+        Edit(_setting(p), _shown(p, before), _shown(p, after))
+        for p in paths
+        if (p in before) != (p in after) or before[p] != after[p]
+    )
+    return out or (Edit("comments or layout", "(edited)", "(rewritten)"),)
 
 
 def is_managed(text: str) -> bool:
@@ -113,10 +192,8 @@ def crio_path(registries_dir: str, profile: ProfileSpec) -> Path:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+    data = read_regular_file(path, MAX_MIRROR_FILE_BYTES)
+    return data.decode("utf-8") if data is not None else None
 
 
 class MirrorFiles:
@@ -147,6 +224,15 @@ class MirrorFiles:
         urls = tuple(h.url for h in order.hosts)
         try:
             current = _read(path)
+        except UnsafeFile as e:
+            return FileResult(
+                profile.name,
+                runtime,
+                path,
+                WriteOutcome.REFUSED,
+                urls,
+                error=f"the file {e}: dnsctl neither reads nor replaces it (remove it)",
+            )
         except (OSError, UnicodeDecodeError) as e:
             return FileResult(profile.name, runtime, path, WriteOutcome.FAILED, urls, error=_oserror(e))
         before = listed_hosts(current) if current is not None and is_managed(current) else None
@@ -163,11 +249,25 @@ class MirrorFiles:
             return FileResult(profile.name, runtime, path, WriteOutcome.KEPT, before or (), before)
         if current == text:
             return FileResult(profile.name, runtime, path, WriteOutcome.UNCHANGED, urls, before)
+        edits: tuple[Edit, ...] = ()
+        if current is not None and before is not None:
+            # Against what dnsctl would have written for the hosts the file lists, so that a change of the
+            # hosts (health, or a reordering by hand) shows in before/after and anything else is an edit.
+            if runtime is Runtime.CONTAINERD:
+                edits = hand_edits(current, hosts_toml(profile, tuple(MirrorHost(None, h) for h in before)))
+            elif before == tuple(_location(h) for h in urls):
+                edits = hand_edits(current, text)
         try:
             write_atomically(path, text, mode=0o644)
         except OSError as e:
-            return FileResult(profile.name, runtime, path, WriteOutcome.FAILED, urls, before, _oserror(e))
-        return FileResult(profile.name, runtime, path, WriteOutcome.WRITTEN, urls, before)
+            return FileResult(
+                profile.name, runtime, path, WriteOutcome.FAILED, urls, before, _oserror(e), edits
+            )
+        return FileResult(profile.name, runtime, path, WriteOutcome.WRITTEN, urls, before, edits=edits)
+
+
+def _location(url: str) -> str:
+    return url.partition("://")[2]
 
 
 def _oserror(e: BaseException) -> str:

@@ -95,6 +95,8 @@ async def admin() -> AsyncIterator[Admin]:
         token=TOKEN,
         header_timeout=0.5,
         max_connections=8,
+        max_per_client=4,
+        reserved=2,
         malformed=MalformedRequests(clock=clock),
     )
     await server.start()
