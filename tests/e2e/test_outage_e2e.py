@@ -272,7 +272,7 @@ def test_twenty_profiles_fail_over_in_one_reconcile_but_six_retargets_are_refuse
 # --- honest outcomes ------------------------------------------------------------------------------------
 
 
-# fall 1: Degraded verdicts at once; fall 2: no verdict yet after one pass, and still nothing to publish.
+# fall 1: Degraded verdicts at once; fall 2: verdicts after two rounds within the run; nothing to publish.
 @pytest.mark.parametrize("fall", [1, 2])
 def test_a_fresh_record_with_every_endpoint_down_exits_4_and_says_so(
     fall: int, tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
