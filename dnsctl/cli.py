@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dnsctl import __version__, admin_client, completion, compose, daemon, help_text, logs, render
 from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.errors import ConfigError, DnsctlError
 from dnsctl.reconcile import Report, reconcile_once
@@ -38,12 +38,15 @@ class ExitCode(IntEnum):
 
 
 def exit_code(report: Report) -> ExitCode:
-    """A reconcile pass's outcome as an exit code: failures first, then refusals, then degradation."""
+    """A reconcile pass's outcome as an exit code: failures first, then refusals, then degradation.
+
+    A profile still without verdicts (nothing was written for it) is not converged: 4, like `mirror --once`.
+    """
     if report.failed:
         return ExitCode.FAILED
     if report.refused:
         return ExitCode.REFUSED
-    if report.degraded:
+    if report.degraded or report.plan.waiting:
         return ExitCode.DEGRADED
     return ExitCode.CONVERGED
 
@@ -256,8 +259,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in args.profile))
     if args.rounds < 1:
         raise ConfigError(["--rounds: must be at least 1"])
-    # A diagnostic reports what it sees: the isolation guard would hide exactly that.
-    spec = dataclasses.replace(spec, isolation_guard=dataclasses.replace(spec.isolation_guard, enabled=False))
+    # A diagnostic reports what it sees: the isolation guard would hide exactly that. What the guard
+    # would make of the last round is said next to it.
+    guard = spec.isolation_guard
+    spec = dataclasses.replace(spec, isolation_guard=dataclasses.replace(guard, enabled=False))
     if args.rounds == 1:
         # One look is a verdict on its own: no hysteresis to wait for.
         spec = dataclasses.replace(
@@ -267,22 +272,30 @@ def cmd_check(args: argparse.Namespace) -> int:
                 for p in spec.profiles
             ),
         )
-    doc = asyncio.run(_check(spec, args.rounds))
+    doc = asyncio.run(_check(spec, args.rounds, guard))
     if args.json:
         print(json.dumps(doc, indent=2))
     else:
         print(render.health_table(doc))
+        if doc["isolated"]:
+            print(
+                "WARNING: isolation guard: nothing came back from any endpoint (timeouts, no route, a "
+                "connection that never answered) and no canary answered: this host's own network is the "
+                "likelier cause; `run` and `reconcile` would freeze the decisions (keep the records)",
+                file=sys.stderr,
+            )
     every_profile_online = all(any(e["status"] == "Online" for e in p["endpoints"]) for p in doc["profiles"])
     return ExitCode.CONVERGED if every_profile_online else ExitCode.FAILED
 
 
-async def _check(spec: DnsctlSpec, rounds: int) -> dict[str, Any]:
+async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> dict[str, Any]:
     engine = compose.build_engine(spec)
     for i in range(rounds):
         if i:
             await asyncio.sleep(min(p.monitor.interval for p in spec.profiles))
-        await engine.round()
-    return render.health_doc(spec, engine.states)
+        outcome = await engine.round()
+    isolated = await engine.would_isolate(outcome.results, guard)
+    return {**render.health_doc(spec, engine.states), "isolated": isolated}
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
@@ -294,7 +307,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_report_doc(spec, report), indent=2))
     else:
-        _print_report(report)
+        _print_report(spec, report)
     return exit_code(report)
 
 
@@ -338,16 +351,22 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
         "state": report.state,
     }
     if report.outcome is not None:
-        doc["health"] = render.health_doc(spec, report.outcome.states)["profiles"]
+        doc["profiles"] = render.health_doc(spec, report.outcome.states)["profiles"]
     return doc
 
 
-def _print_report(report: Report) -> None:
+def _print_report(spec: DnsctlSpec, report: Report) -> None:
     for e in report.errors:
         print(f"error: {e}", file=sys.stderr)
     if report.outcome is not None:
-        for change in report.outcome.changes:
-            print(f"decision: {change.profile}: {change.new.reason}")
+        # What the records follow: each record's own decision, changed or not. A resolver view's
+        # decision is `serve`'s business, not a record's: it is not shown here.
+        for p in spec.profiles:
+            if p.azure is None:
+                continue
+            d = _decision(report, p.name)
+            reason = d.reason if d is not None else "none yet: not every endpoint has a verdict"
+            print(f"decision: {p.name}: {reason}")
         if report.outcome.isolated:
             print(
                 "WARNING: isolation guard: no endpoint answered at all (timeouts, no route) and no canary "
@@ -359,8 +378,6 @@ def _print_report(report: Report) -> None:
     for problem in report.refused:
         if problem not in report.plan.refusals:  # those are in the plan table already
             print(f"refused: {problem}", file=sys.stderr)
-    if report.dry_run:
-        print("dry run: nothing was changed")
     for r in report.results:
         extra = f" ({r.error})" if r.error else ""
         hint = f"; {r.hint}" if r.hint else ""
@@ -417,22 +434,30 @@ def summary(report: Report) -> str:
         more = f" (and {len(report.refused) - 1} more)" if len(report.refused) > 1 else ""
         return f"refused: nothing was changed: {report.refused[0]}{more}"
     planned = len(report.plan.dns_changes)
-    if report.degraded:
+    waiting = [n for n in report.plan.waiting if n not in report.degraded]
+    if report.degraded or waiting:
         done = (
-            f"{planned} change(s) would be made; "
+            f"{planned} change(s) would be made (dry run: nothing was changed); "
             if report.dry_run
             else f"{len(applied)} change(s) applied; "
         )
-        return f"degraded: {done}" + "; ".join(_degraded_sentence(report, n) for n in report.degraded)
+        sentences = [_degraded_sentence(report, n) for n in report.degraded]
+        sentences += [_waiting_sentence(report, n) for n in waiting]
+        return f"degraded: {done}" + "; ".join(sentences)
     if report.dry_run:
         return f"dry run: {planned} change(s) would be made; nothing was changed"
     if applied:
         return f"converged: {len(applied)} change(s) applied"
-    if report.plan.waiting:
-        return (
-            f"converged for now: {', '.join(report.plan.waiting)} waiting for verdicts; nothing was written"
-        )
     return "converged: the published records match the decisions"
+
+
+def _waiting_sentence(report: Report, name: str) -> str:
+    why = (
+        "the isolation guard judged nobody (nothing answered, not even a canary)"
+        if report.outcome is not None and report.outcome.isolated
+        else "an endpoint failed fewer than `fall` times in a row"
+    )
+    return f"{name}: no verdict on every endpoint after this run's probes ({why}); nothing was written"
 
 
 def add_loop_option(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from dnsctl.clock import Clock
 from dnsctl.core import state as core_state
-from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override, ProfileSpec
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.restore import restored_state
 from dnsctl.core.results import CanaryResult, ProbeResult
@@ -82,6 +82,47 @@ class Engine:
             profiles = None
         canaries = await self._canaries(results)
         return self.feed(results, profiles=profiles, canaries=canaries)
+
+    async def until_verdicts(self, first: RoundOutcome) -> RoundOutcome:
+        """A one-shot run with no history: reach verdicts within the run, not across runs that never come.
+
+        A profile with no decision after `first` (an endpoint still `CheckingEndpoint`: it failed fewer
+        than `fall` times) is probed again, back to back, up to `max(fall, rise)` rounds in all. Profiles
+        that have a decision are not probed again: their hysteresis runs across runs, as stored.
+        Returns one outcome for the whole run (every transition and decision change, the last states).
+        """
+        outcome = first
+        transitions, changes, results = list(first.transitions), list(first.changes), list(first.results)
+        rounds = 1
+        while True:
+            waiting = [p for p in self.spec.profiles if self._states[p.name].decision is None]
+            bound = max((max(p.monitor.fall, p.monitor.rise) for p in waiting), default=0)
+            if rounds >= bound:
+                break
+            outcome = await self.round([p.name for p in waiting])
+            rounds += 1
+            transitions.extend(outcome.transitions)
+            changes.extend(outcome.changes)
+            results.extend(outcome.results)
+        return replace(
+            outcome,
+            transitions=tuple(transitions),
+            changes=tuple(changes),
+            results=tuple(results),
+        )
+
+    async def would_isolate(self, results: Sequence[ProbeResult], guard: IsolationGuardSpec) -> bool:
+        """Whether `guard` would take these results (and a look at its canaries) for our own network cut.
+
+        For `check`, which probes with the guard off (a diagnostic reports what it sees) and then says
+        what the guard would have made of it.
+        """
+        spec = replace(self.spec, isolation_guard=guard)
+        if not core_state.suspect_isolation(spec, results):
+            return False
+        timeout = max((p.monitor.timeout for p in spec.profiles), default=5.0)
+        canaries = await probe_canaries(guard.canaries, timeout) if guard.canaries else []
+        return core_state.is_isolated(spec, results, canaries)
 
     async def _canaries(self, results: Sequence[ProbeResult]) -> list[CanaryResult]:
         """A look at the canaries, only when every probe went unanswered (the only time they matter)."""

@@ -79,9 +79,11 @@ async def reconcile_once(
     dry_run: bool = False,
     force: bool = False,
 ) -> Report:
-    """The one-shot pass: read the records and the stored history, probe once, then converge.
+    """The one-shot pass: read the records and the stored history, probe, then converge.
 
     Nothing is written unless the stored state was read: a failed read ends the pass with an error.
+    A profile with stored history is probed once (its hysteresis runs across runs); one without a
+    decision is probed again until it has one, at most `max(fall, rise)` rounds (`until_verdicts`).
     """
     spec = engine.spec
     target.begin_pass()
@@ -92,7 +94,7 @@ async def reconcile_once(
         return Report(Plan(()), errors=[message], dry_run=dry_run)
     loaded = store.load(spec, published)
     engine.restore(loaded.states, published)
-    outcome = await engine.round()
+    outcome = await engine.until_verdicts(await engine.round())
     errors: list[str] = []
     if not dry_run:
         try:

@@ -160,11 +160,11 @@ async def sync_files(
 
 
 async def mirror_once(engine: Engine, files: MirrorFiles, store: StateStore | None = None) -> MirrorReport:
-    """`dnsctl mirror --once`: restore the history, probe once, write, report."""
+    """`dnsctl mirror --once`: restore the history, probe (until verdicts, bounded), write, report."""
     spec = engine.spec
     loaded = store.load(spec, {}) if store is not None else Loaded()
     engine.restore(loaded.states)
-    outcome = await engine.round()
+    outcome = await engine.until_verdicts(await engine.round())
     if store is not None:
         try:
             store.save(spec, outcome.states)

@@ -62,6 +62,9 @@ class RunController(ControllerBase):
         # at start what the stored decision requires. A read that differs from it is drift.
         self.expected: dict[str, RecordValue] = {}
         self.drift: dict[str, dict[str, Any]] = {}  # the last drift seen per profile, for /status
+        # Profiles whose record was found edited while dnsctl was stopped: put back after their first
+        # probe round (a decision that stays the same would otherwise wait for the next resync).
+        self.put_back: set[str] = set()
         self.consecutive_errors = 0
         self.last_success: float | None = None
         self.last_report: Report | None = None
@@ -112,6 +115,7 @@ class RunController(ControllerBase):
         self.published = published
         self.intents = intents(self.spec, self.engine.states, self.store)
         self.expected = {}
+        self.put_back = set()
         for p in azure_profiles(self.spec):
             pub = published.get(p.name)
             assert p.azure is not None
@@ -128,6 +132,7 @@ class RunController(ControllerBase):
             want = desired_value(p, d)
             if want.values and (want.type, want.values) != (rec.value.type, rec.value.values):
                 self._report_drift(p.name, pub.name, rec, want, put_back=True, while_stopped=True)
+                self.put_back.add(p.name)
         log.info(
             "read the records and their stored state: %d of %d profile(s) restored with history",
             len(loaded.states),
@@ -186,7 +191,10 @@ class RunController(ControllerBase):
 
     async def publish(self, outcome: RoundOutcome) -> None:
         self.intents.update(intents(self.spec, outcome.states, self.store))
-        changed = sorted({c.profile for c in outcome.changes if c.view is None})
+        # A drift found at start is put back as soon as the profile has been probed, not at the resync.
+        probed = {r.profile for r in outcome.results} & self.put_back
+        self.put_back -= probed
+        changed = sorted({c.profile for c in outcome.changes if c.view is None} | probed)
         if changed:
             await self.reconcile(changed)
 

@@ -13,6 +13,9 @@ class FailureReason(StrEnum):
     UNREACHABLE = "unreachable"  # the network said no route (ICMP unreachable)
     TLS = "tls"
     TIMEOUT = "timeout"  # connected (and TLS done for https), then no answer in time
+    # Plain HTTP: the TCP handshake completed, then not one byte came back in time (a frozen process,
+    # or a middlebox that completes handshakes on a dead path): nothing came back from the endpoint.
+    NO_ANSWER = "no-answer"
     TLS_TIMEOUT = "tls-timeout"  # TCP connected, but the TLS handshake never completed
     HTTP_STATUS = "http-status"
     BODY_MISMATCH = "body-mismatch"
@@ -29,7 +32,13 @@ class FailureReason(StrEnum):
 # The failures in which nothing came back from the endpoint: its side of the path is unknown.
 # A TCP handshake alone is not proof (a middlebox or a half-cut path completes it); a TLS handshake is.
 UNANSWERED = frozenset(
-    {FailureReason.CONNECT_TIMEOUT, FailureReason.UNREACHABLE, FailureReason.DNS, FailureReason.TLS_TIMEOUT}
+    {
+        FailureReason.CONNECT_TIMEOUT,
+        FailureReason.UNREACHABLE,
+        FailureReason.DNS,
+        FailureReason.TLS_TIMEOUT,
+        FailureReason.NO_ANSWER,
+    }
 )
 
 

@@ -57,4 +57,5 @@ async def open_stream(
         except BaseException:
             writer.transport.abort()
             raise
+        progress.heard = True  # the endpoint's TLS stack answered: the path works
     return reader, writer

@@ -34,6 +34,9 @@ class Phase(StrEnum):
 @dataclass(slots=True)
 class Progress:
     phase: Phase = Phase.RESOLVE
+    # Something came back from the endpoint itself: a completed TLS handshake or a byte of the answer.
+    # A TCP handshake alone does not count (a middlebox may complete it; a frozen process's kernel does).
+    heard: bool = False
 
 
 class PeerClosed(ConnectionError):
@@ -58,8 +61,10 @@ def _ssl_reason(exc: ssl.SSLError, attribute: str) -> str:
     return str(getattr(exc, attribute, None) or getattr(exc, "reason", None) or exc)
 
 
-def _timed_out(phase: Phase, timeout: float) -> tuple[FailureReason, str]:
+def _timed_out(phase: Phase, timeout: float, heard: bool) -> tuple[FailureReason, str]:
     within = f"within {timeout:g}s"
+    if phase in (Phase.REQUEST, Phase.RESPONSE) and not heard:
+        return FailureReason.NO_ANSWER, f"connected, nothing came back {within}"
     if phase is Phase.RESOLVE:
         return FailureReason.DNS, f"name resolution not answered {within}"
     if phase is Phase.CONNECT:
@@ -71,10 +76,16 @@ def _timed_out(phase: Phase, timeout: float) -> tuple[FailureReason, str]:
     return FailureReason.TIMEOUT, f"connected, no response {within}"
 
 
-def classify(exc: BaseException, phase: Phase, timeout: float) -> tuple[FailureReason, str]:
-    """Reason and detail for an exception raised while the probe was in `phase`."""
+def classify(
+    exc: BaseException, phase: Phase, timeout: float, *, heard: bool = True
+) -> tuple[FailureReason, str]:
+    """Reason and detail for an exception raised while the probe was in `phase`.
+
+    `heard`: whether anything came back from the endpoint before (see `Progress.heard`); a timeout
+    after a bare TCP handshake is then `no-answer`, one of the failures that say nothing.
+    """
     if isinstance(exc, TimeoutError) or (isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):
-        return _timed_out(phase, timeout)
+        return _timed_out(phase, timeout, heard)
     if isinstance(exc, TlsSetupError):
         return FailureReason.TLS, _short(f"cannot load the CA file: {exc}")
     if isinstance(exc, socket.gaierror):
@@ -113,9 +124,10 @@ def failed(
     exc: BaseException,
     phase: Phase,
     timeout: float,
+    heard: bool = True,
 ) -> ProbeResult:
     """The result of a probe that raised: classified, never re-raised."""
-    reason, detail = classify(exc, phase, timeout)
+    reason, detail = classify(exc, phase, timeout, heard=heard)
     return ProbeResult(
         profile=profile.name,
         endpoint=endpoint.name,

@@ -84,6 +84,7 @@ async def _receive(conn: HttpConnection, progress: Progress) -> h11.Event:
             data = await conn.reader.read(BODY_LIMIT)
             if not data:
                 raise PeerClosed(f"closed during {progress.phase}")
+            progress.heard = True
             conn.h11.receive_data(data)
             continue
         if event is h11.PAUSED:  # pragma: no cover - only after a complete response
@@ -171,6 +172,7 @@ class HttpProber:
                 exc=exc,
                 phase=progress.phase,
                 timeout=monitor.timeout,
+                heard=progress.heard,
             )
         return ProbeResult(
             profile=profile.name,

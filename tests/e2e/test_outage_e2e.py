@@ -98,8 +98,8 @@ def test_every_replica_silent_but_a_canary_answers_the_fallback_is_written(
     assert r.code == 4, r.stdout + r.stderr
     assert cname_of(emulator) == FALLBACK
     doc = r.json()
-    assert doc["health"][0]["decision"]["kind"] == "all-down"
-    assert {e["reason"] for e in doc["health"][0]["endpoints"]} == {"connect-timeout"}
+    assert doc["profiles"][0]["decision"]["kind"] == "all-down"
+    assert {e["reason"] for e in doc["profiles"][0]["endpoints"]} == {"connect-timeout"}
     assert canary.wait_for_connections(1) >= 1
 
 
@@ -189,7 +189,7 @@ def test_a_dead_address_is_neither_published_nor_answered(
     assert r.code == 0, r.stdout + r.stderr
     rs = emulator.record_set(ZONE_ID, "A", "myregistry")
     assert rs is not None and rs["properties"]["aRecords"] == [{"ipv4Address": "127.0.0.2"}]
-    east = r.json()["health"][0]["endpoints"][0]
+    east = r.json()["profiles"][0]["endpoints"][0]
     assert east["status"] == "Online"
     by_address = {a["address"]: a for a in east["addresses"]}
     assert by_address["127.0.0.2"]["status"] == "Online"
@@ -272,7 +272,7 @@ def test_twenty_profiles_fail_over_in_one_reconcile_but_six_retargets_are_refuse
 # --- honest outcomes ------------------------------------------------------------------------------------
 
 
-# fall 1: Degraded verdicts at once; fall 2: no verdict yet after one pass, and still nothing to publish.
+# fall 1: Degraded verdicts at once; fall 2: verdicts after two rounds within the run; nothing to publish.
 @pytest.mark.parametrize("fall", [1, 2])
 def test_a_fresh_record_with_every_endpoint_down_exits_4_and_says_so(
     fall: int, tmp_path: Path, emulator: AzureEmulator, replicas: Replicas

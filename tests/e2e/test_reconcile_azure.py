@@ -68,7 +68,7 @@ def test_failover_and_failback_across_runs(
     assert cname_of(emulator) == WEST
     r = dnsctl("reconcile", "-c", cfg, "--json")  # Online again, but failback_hold has not passed
     assert cname_of(emulator) == WEST
-    assert "failback to it in" in r.json()["health"][0]["decision"]["reason"]
+    assert "failback to it in" in r.json()["profiles"][0]["decision"]["reason"]
     # The hold is measured from the Online-since time stored with the record: moving that time back
     # 8 s is what 8 s of waiting would do, without waiting (the process reads the real clock).
     backdate_online_since(emulator, "eastus", 8)

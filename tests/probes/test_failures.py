@@ -10,7 +10,7 @@ import ssl
 import h11
 import pytest
 
-from dnsctl.core.results import FailureReason
+from dnsctl.core.results import UNANSWERED, FailureReason
 from dnsctl.probes.failures import PeerClosed, Phase, TlsSetupError, classify
 
 R = FailureReason
@@ -67,3 +67,15 @@ def test_invalid_request_header_detail_does_not_quote_the_value() -> None:
         assert reason is R.ERROR and "s3cr3t" not in detail  # ...we do not
     else:
         pytest.fail("h11 accepted a header value with a newline")
+
+
+@pytest.mark.parametrize("phase", [Phase.REQUEST, Phase.RESPONSE])
+def test_a_timeout_after_a_bare_tcp_handshake_is_no_answer_which_says_nothing(phase: Phase) -> None:
+    # Plain HTTP, connected, not one byte back: a frozen process's kernel completes handshakes too.
+    assert classify(TimeoutError(), phase, 2.0, heard=False) == (
+        R.NO_ANSWER,
+        "connected, nothing came back within 2s",
+    )
+    assert R.NO_ANSWER in UNANSWERED
+    # Once anything came back (a TLS handshake, a byte of the answer), a timeout is the endpoint's own.
+    assert classify(TimeoutError(), phase, 2.0, heard=True)[0] is R.TIMEOUT

@@ -448,6 +448,12 @@ class RegistryProcess:
         self.port = int(line.split()[2])
         return self
 
+    @property
+    def pid(self) -> int:
+        """The child's process id (to freeze it with SIGSTOP, as a hung replica is)."""
+        assert self._proc is not None
+        return self._proc.pid
+
     def _readline(self) -> str:
         assert self._proc is not None and self._proc.stdout is not None
         return self._proc.stdout.readline().strip()
