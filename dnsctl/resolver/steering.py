@@ -11,6 +11,8 @@ resolver (`steered_chain` leaves it unfinished).
 
 Such a target is also answered when it is asked for directly (a caching resolver in front asks for the
 CNAME's target apart): from the same addresses as the chain, so the health decision is not lost there.
+The targets of endpoints not chosen now (`set_targets`) are answered too, from their own addresses: a
+cache still holding an older CNAME gets the endpoint's address, never the upstream's view of the name.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import ipaddress
 import random
 import zlib
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 from struct import pack
@@ -171,6 +174,12 @@ def render_steered(answer: SteeredAnswer, negative_ttl: int = DEFAULT_NEGATIVE_T
     return rendered
 
 
+def target_answer(fqdn: str, ttl: int, target: str, addresses: tuple[str, ...]) -> SteeredAnswer:
+    """The answer for the target name of one of `fqdn`'s endpoints itself: its addresses, no CNAME."""
+    name = normalize_name(target)
+    return SteeredAnswer(name, ttl, (SteeredTarget(name, addresses),), alias_of=normalize_name(fqdn))
+
+
 class SteeringTable:
     """Steered answers by view (None is the default), published by the controller, read by the server."""
 
@@ -186,6 +195,7 @@ class SteeringTable:
         self._target_parts: dict[SteeredAnswer, dict[bytes, Steered]] = {}
         self._target_keys: set[bytes] = set()
         self._target_names: set[bytes] = set()
+        self._known: tuple[SteeredAnswer, ...] = ()
 
     def publish(self, answer: SteeredAnswer, view: str | None = None) -> None:
         """Render `answer` now and serve it from the next query on."""
@@ -240,10 +250,20 @@ class SteeringTable:
                 return found
         return self.by_name.get(None, {}).get(name_wire)
 
+    def set_targets(self, targets: Iterable[SteeredAnswer]) -> None:
+        """The endpoint targets with addresses (`target_answer`), chosen or not: those no published answer
+        points at are answered from these. Only a change rebuilds the tables."""
+        known = tuple(t for t in targets if t.targets[0].addresses)
+        for answer in known:
+            _validate(answer)
+        if known != self._known:
+            self._known = known
+            self._rebuild(None)
+
     def target_answers(self) -> dict[str, SteeredAnswer]:
         """The answers for the target names themselves: every target with addresses of a published answer
         that is not a steered name, with the addresses and TTL of the default view's answer (else of the
-        first view's by name) that points at it."""
+        first view's by name) that points at it; then the endpoint targets of `set_targets`."""
         steered = {name for _, name in self._answers}
         found: dict[str, SteeredAnswer] = {}
         for (_, name), answer in sorted(self._answers.items(), key=lambda kv: (kv[0][0] is not None, kv[0])):
@@ -252,6 +272,9 @@ class SteeringTable:
                 if target.addresses and target_name not in steered and target_name not in found:
                     alias = SteeredTarget(target_name, target.addresses)
                     found[target_name] = SteeredAnswer(target_name, answer.ttl, (alias,), alias_of=name)
+        for known in self._known:
+            if known.fqdn not in steered and known.fqdn not in found:
+                found[known.fqdn] = known
         return found
 
     def _rebuild(self, view: str | None) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from dnsctl.core.model import ViewSpec
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver.steering import target_answer
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, ecs_option, rrset_texts
 
@@ -267,3 +268,33 @@ def test_target_answers_skip_steered_names_and_targets_without_addresses() -> No
     steering.publish(SteeredAnswer("other.azurecr.io", 30, (WEST,)))
     assert sorted(steering.target_answers()) == [EAST.target, WEST.target]
     assert steering.target_answers()[EAST.target].alias_of == FQDN
+
+
+async def test_an_endpoint_not_chosen_is_answered_from_its_own_addresses(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    # A cache in front may still hold the CNAME to the endpoint chosen before: its target is answered
+    # from its addresses, not forwarded.
+    up = upstream("normal")
+    steering = table(WEST)
+    steering.set_targets(
+        [
+            target_answer(FQDN, 30, EAST.target, ("10.1.0.5",)),
+            target_answer(FQDN, 30, WEST.target, ("10.9.9.9",)),
+        ]
+    )
+    port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
+    east = await ask(port, EAST.target, "A")
+    assert east.flags & dns.flags.AA and addresses_of(east, EAST.target) == ["10.1.0.5"]
+    # The chosen one is answered from the published answer, the chain's own data.
+    assert addresses_of(await ask(port, WEST.target, "A"), WEST.target) == ["10.2.0.5"]
+    rendered = steering.rendered
+    steering.set_targets(
+        [
+            target_answer(FQDN, 30, EAST.target, ("10.1.0.5",)),
+            target_answer(FQDN, 30, WEST.target, ("10.9.9.9",)),
+        ]
+    )
+    assert steering.rendered is rendered  # no change, no rebuild
+    steering.set_targets([])
+    assert addresses_of(await ask(port, EAST.target, "A"), EAST.target) == ["192.0.2.1"]  # forwarded again
