@@ -18,7 +18,7 @@ from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
-from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable, target_answer
 from dnsctl.state_store import StateStore
 
 log = logging.getLogger("dnsctl.serve")
@@ -78,6 +78,18 @@ class ServeController(ControllerBase):
                     routing = st.views.get(view.name)
                     decision = routing.decision if routing else None
                     self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
+        self.steering.set_targets(self.endpoint_targets())
+
+    def endpoint_targets(self) -> list[SteeredAnswer]:
+        """Every endpoint target with addresses, answered with its serving ones when asked for directly."""
+        targets = []
+        for p in self.spec.profiles:
+            health = self.engine.states[p.name].endpoints
+            for ep in p.endpoints:
+                if ep.addresses:
+                    serving = serving_addresses(ep, health.get(ep.name, EndpointHealth()))
+                    targets.append(target_answer(p.fqdn, p.ttl, ep.target, serving))
+        return targets
 
     async def start(self) -> None:
         # The ports first: a port in use fails the start before anything is probed, and the log says
@@ -113,6 +125,8 @@ class ServeController(ControllerBase):
                 view = next(v for v in self.spec.resolver.views if v.name == c.view)
                 order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
+        # Every round: the endpoints not chosen follow their addresses' health too.
+        self.steering.set_targets(self.endpoint_targets())
 
     def status(self) -> dict[str, Any]:
         doc = super().status()

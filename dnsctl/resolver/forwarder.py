@@ -1,4 +1,9 @@
-"""Forwarding to upstream resolvers: in order, with a timeout each, failover, and TCP on truncation."""
+"""Forwarding to upstream resolvers: in order, with a timeout each, failover, and TCP on truncation.
+
+Within an upstream's timeout a UDP query is sent again when no reply came (after RETRY_FIRST, then at
+doubling intervals: one lost datagram costs a fraction of a second, not the timeout); when UDP has had
+UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
 PENALTY_SECONDS = 30.0
+# The first retransmission of an unanswered UDP query (at most a quarter of the timeout), then doubling.
+RETRY_FIRST = 0.3
+# The share of an upstream's timeout spent on UDP before the query is asked over TCP instead.
+UDP_SHARE = 0.5
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -46,6 +55,8 @@ class Forwarder:
         self.timeout = timeout
         self._penalized_until = [0.0] * len(self.upstreams)
         self.failures: dict[str, int] = {} if failures is None else failures
+        self.retransmits = 0  # UDP queries sent again for want of a reply
+        self.tcp_fallbacks = 0  # queries asked over TCP after UDP had no reply
 
     def _order(self) -> list[int]:
         now = SYSTEM_CLOCK.monotonic()
@@ -81,7 +92,13 @@ class Forwarder:
         ident = secrets.randbits(16)
         query = pack(">H", ident) + template[2:]
         async with asyncio.timeout(self.timeout):
-            reply = await self._udp(upstream, query, ident, question)
+            try:
+                async with asyncio.timeout(self.timeout * UDP_SHARE):
+                    reply = await self._udp(upstream, query, ident, question)
+            except TimeoutError:
+                # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
+                self.tcp_fallbacks += 1
+                return await self._tcp(upstream, query, ident, question)
             if reply[2] & (TC >> 8):
                 reply = await self._tcp(upstream, query, ident, question)
         return reply
@@ -94,10 +111,20 @@ class Forwarder:
             sock.setblocking(False)
             await loop.sock_connect(sock, (upstream.host, upstream.port))
             await loop.sock_sendall(sock, query)
+            interval = min(RETRY_FIRST, self.timeout / 4)
             while True:
-                reply = await loop.sock_recv(sock, 65535)
-                if _matches(reply, ident, question):
-                    return reply
+                try:
+                    async with asyncio.timeout(interval):
+                        while True:
+                            reply = await loop.sock_recv(sock, 65535)
+                            if _matches(reply, ident, question):
+                                return reply
+                except TimeoutError:
+                    pass
+                # Sent again as it was (same ID, same port): a reply to either copy is taken.
+                await loop.sock_sendall(sock, query)
+                self.retransmits += 1
+                interval *= 2
 
     async def _tcp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(upstream.host, upstream.port)

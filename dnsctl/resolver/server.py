@@ -391,22 +391,30 @@ class ResolverServer:
                 await writer.wait_closed()
 
     def _admit(self, host: str) -> str | None:
-        """None to take the connection, else why it is refused. When every slot is taken, the connection
-        idle the longest (no query in flight) gives its slot up, as RFC 7766 suggests under pressure."""
+        """None to take the connection, else why it is refused. When the client holds its maximum, its own
+        connection idle the longest (no query in flight) gives its slot up: a forwarding resolver that
+        reconnects gets its new connection answered. When every slot is taken, the connection idle the
+        longest of all does, as RFC 7766 suggests under pressure."""
         if not self.engine.policy.classify(host)[0]:
             return "not_allowed"
         if self._per_client.get(host, 0) >= self.spec.tcp_max_per_client:
-            return "per_client_limit"
+            own = [c for c in self._tcp.values() if c.host == host and not c.pending]
+            if not own:
+                return "per_client_limit"
+            self._evict(min(own, key=lambda c: c.active))
+            return None
         if len(self._tcp) < self.spec.tcp_max_connections:
             return None
         idle = [c for c in self._tcp.values() if not c.pending]
         if not idle:
             return "server_full"
-        oldest = min(idle, key=lambda c: c.active)
-        self._release(oldest)
-        oldest.writer.transport.abort()
-        self.metrics.tcp_evicted += 1
+        self._evict(min(idle, key=lambda c: c.active))
         return None
+
+    def _evict(self, conn: _TcpConnection) -> None:
+        self._release(conn)
+        conn.writer.transport.abort()
+        self.metrics.tcp_evicted += 1
 
     def _release(self, conn: _TcpConnection) -> None:
         if self._tcp.pop(conn.writer, None) is None:

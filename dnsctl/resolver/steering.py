@@ -5,8 +5,14 @@ swaps in new dictionaries, so the query path reads plain dicts: no lock, no prob
 
 A steered name is the CNAME to its picked target. When the target has configured `addresses` the target
 is answered here too: its A/AAAA records, and "no data" for every other type, with the SOA of a zone
-synthesized for the steered name (RFC 2308: a cache needs it to keep the negative answer). A target
-without addresses is looked up through the resolver (`steered_chain` leaves it unfinished).
+synthesized above the target (RFC 2308: a cache needs it to keep the negative answer; its apex is the
+target's parent, never a name holding the CNAME). A target without addresses is looked up through the
+resolver (`steered_chain` leaves it unfinished).
+
+Such a target is also answered when it is asked for directly (a caching resolver in front asks for the
+CNAME's target apart): from the same addresses as the chain, so the health decision is not lost there.
+The targets of endpoints not chosen now (`set_targets`) are answered too, from their own addresses: a
+cache still holding an older CNAME gets the endpoint's address, never the upstream's view of the name.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import ipaddress
 import random
 import zlib
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 from struct import pack
@@ -50,6 +57,9 @@ class SteeredAnswer:
     fqdn: str  # the steered (global) name
     ttl: int
     targets: tuple[SteeredTarget, ...]  # several -> one is picked per query by weight
+    # Set on the answer for a target name itself (`fqdn` is the target, answered with its addresses and
+    # no CNAME): the steered name whose CNAME points at it.
+    alias_of: str | None = None
 
 
 class Steered:
@@ -91,37 +101,60 @@ def _validate(answer: SteeredAnswer) -> None:
             ipaddress.ip_address(address)
 
 
-def steered_soa(answer: SteeredAnswer, negative_ttl: int) -> Record:
-    """The SOA of the zone synthesized for a steered name: the name is its own apex and primary server
-    (it resolves, to the picked endpoint); the serial changes with the targets."""
-    fqdn = encode_name(normalize_name(answer.fqdn))
-    serial = zlib.crc32(repr([(t.target, t.addresses, t.weight) for t in answer.targets]).encode())
-    rdata = fqdn + encode_name("hostmaster." + normalize_name(answer.fqdn))
+def negative_apex(target: str, steered: str) -> str:
+    """The apex of the zone synthesized for a target's "no data": its parent (the root for a single label),
+    one more up when that is the steered name (a CNAME owner cannot be a zone apex)."""
+    apex = target.partition(".")[2]
+    if apex and apex == steered:
+        apex = apex.partition(".")[2]
+    return apex
+
+
+def target_soa(target: str, steered: str, addresses: tuple[str, ...], negative_ttl: int) -> Record:
+    """The SOA of "no data" for the (normalized) `target` of `steered`: owned by `negative_apex`, the target
+    as its primary server (it resolves, to its addresses); the serial changes with the addresses."""
+    apex = negative_apex(target, steered)
+    serial = zlib.crc32(repr((target, addresses)).encode())
+    rdata = encode_name(target) + encode_name(f"hostmaster.{apex}" if apex else "hostmaster")
     rdata += pack(">IIIII", serial, 3600, 600, 604800, negative_ttl)
-    return Record(fqdn, TYPE_SOA, CLASS_IN, negative_ttl, rdata)
+    return Record(encode_name(apex), TYPE_SOA, CLASS_IN, negative_ttl, rdata)
+
+
+def _address_records(owner: bytes, addresses: tuple[str, ...], qtype: int, ttl: int) -> list[Record]:
+    """The A (or AAAA) records of `addresses`; both kinds for ANY."""
+    records = []
+    for ip in (ipaddress.ip_address(a) for a in addresses):
+        rtype = TYPE_A if ip.version == 4 else TYPE_AAAA
+        if qtype in (rtype, TYPE_ANY):
+            records.append(Record(owner, rtype, CLASS_IN, ttl, ip.packed))
+    return records
 
 
 def steered_chain(answer: SteeredAnswer, index: int, qtype: int, negative_ttl: int) -> Chain:
     """The records a steered name answers `qtype` with, for the target at `index`; unfinished (the CNAME
-    alone, no SOA) when the target has no configured addresses and must be looked up."""
+    alone, no SOA) when the target has no configured addresses and must be looked up. For a target name
+    itself (`alias_of` set): its addresses, or "no data" with the SOA."""
     target = answer.targets[index]
-    fqdn = encode_name(normalize_name(answer.fqdn))
-    target_name = encode_name(normalize_name(target.target))
-    cname = Record(fqdn, TYPE_CNAME, CLASS_IN, answer.ttl, target_name)
+    target_text = normalize_name(target.target)
+    target_name = encode_name(target_text)
+    if answer.alias_of is not None:
+        records = _address_records(target_name, target.addresses, qtype, answer.ttl)
+        if records:
+            return Chain(NOERROR, True, records)
+        soa = target_soa(target_text, normalize_name(answer.alias_of), target.addresses, negative_ttl)
+        return Chain(NOERROR, True, [], [soa])
+    steered = normalize_name(answer.fqdn)
+    cname = Record(encode_name(steered), TYPE_CNAME, CLASS_IN, answer.ttl, target_name)
     if qtype in (TYPE_CNAME, TYPE_ANY):
         # RFC 8482 4.2: for ANY the CNAME alone is a complete, minimal answer.
         return Chain(NOERROR, True, [cname])
     if not target.addresses:
         return Chain(NOERROR, True, [cname])
-    if qtype in (TYPE_A, TYPE_AAAA):
-        version = 4 if qtype == TYPE_A else 6
-        ips = [ipaddress.ip_address(ip) for ip in target.addresses]
-        records = [
-            Record(target_name, qtype, CLASS_IN, answer.ttl, ip.packed) for ip in ips if ip.version == version
-        ]
-        if records:
-            return Chain(NOERROR, True, [cname, *records])
-    return Chain(NOERROR, True, [cname], [steered_soa(answer, negative_ttl)])
+    records = _address_records(target_name, target.addresses, qtype, answer.ttl)
+    if records:
+        return Chain(NOERROR, True, [cname, *records])
+    # RFC 2308 2.2: the "no data" is the target's, after the CNAME: the SOA is of a zone above the target.
+    return Chain(NOERROR, True, [cname], [target_soa(target_text, steered, target.addresses, negative_ttl)])
 
 
 def _render_target(answer: SteeredAnswer, index: int, qtype: int, negative_ttl: int) -> Answer | None:
@@ -141,6 +174,12 @@ def render_steered(answer: SteeredAnswer, negative_ttl: int = DEFAULT_NEGATIVE_T
     return rendered
 
 
+def target_answer(fqdn: str, ttl: int, target: str, addresses: tuple[str, ...]) -> SteeredAnswer:
+    """The answer for the target name of one of `fqdn`'s endpoints itself: its addresses, no CNAME."""
+    name = normalize_name(target)
+    return SteeredAnswer(name, ttl, (SteeredTarget(name, addresses),), alias_of=normalize_name(fqdn))
+
+
 class SteeringTable:
     """Steered answers by view (None is the default), published by the controller, read by the server."""
 
@@ -152,6 +191,11 @@ class SteeringTable:
         self.by_name: dict[str | None, dict[bytes, SteeredAnswer]] = {}
         # view -> lookup key -> rendered replies; replaced wholesale, never mutated in place.
         self.rendered: dict[str | None, dict[bytes, Steered]] = {None: {}}
+        # The target names answered with their addresses (`target_answers`), in the default tables.
+        self._target_parts: dict[SteeredAnswer, dict[bytes, Steered]] = {}
+        self._target_keys: set[bytes] = set()
+        self._target_names: set[bytes] = set()
+        self._known: tuple[SteeredAnswer, ...] = ()
 
     def publish(self, answer: SteeredAnswer, view: str | None = None) -> None:
         """Render `answer` now and serve it from the next query on."""
@@ -175,6 +219,7 @@ class SteeringTable:
         self.negative_ttl = ttl
         for (view, name), answer in list(self._answers.items()):
             self._parts[(view, name)] = render_steered(answer, ttl)
+        self._target_parts = {}
         for view in {view for view, _ in self._answers}:
             self._rebuild(view)
 
@@ -205,6 +250,33 @@ class SteeringTable:
                 return found
         return self.by_name.get(None, {}).get(name_wire)
 
+    def set_targets(self, targets: Iterable[SteeredAnswer]) -> None:
+        """The endpoint targets with addresses (`target_answer`), chosen or not: those no published answer
+        points at are answered from these. Only a change rebuilds the tables."""
+        known = tuple(t for t in targets if t.targets[0].addresses)
+        for answer in known:
+            _validate(answer)
+        if known != self._known:
+            self._known = known
+            self._rebuild(None)
+
+    def target_answers(self) -> dict[str, SteeredAnswer]:
+        """The answers for the target names themselves: every target with addresses of a published answer
+        that is not a steered name, with the addresses and TTL of the default view's answer (else of the
+        first view's by name) that points at it; then the endpoint targets of `set_targets`."""
+        steered = {name for _, name in self._answers}
+        found: dict[str, SteeredAnswer] = {}
+        for (_, name), answer in sorted(self._answers.items(), key=lambda kv: (kv[0][0] is not None, kv[0])):
+            for target in answer.targets:
+                target_name = normalize_name(target.target)
+                if target.addresses and target_name not in steered and target_name not in found:
+                    alias = SteeredTarget(target_name, target.addresses)
+                    found[target_name] = SteeredAnswer(target_name, answer.ttl, (alias,), alias_of=name)
+        for known in self._known:
+            if known.fqdn not in steered and known.fqdn not in found:
+                found[known.fqdn] = known
+        return found
+
     def _rebuild(self, view: str | None) -> None:
         rendered: dict[bytes, Steered] = {}
         by_name: dict[bytes, SteeredAnswer] = {}
@@ -216,6 +288,25 @@ class SteeringTable:
         by_view[view] = by_name
         tables = dict(self.rendered)
         tables[view] = rendered
+        # The target names are answered in every view (a view falls back to the default table).
+        targets = self.target_answers()
+        parts = {answer: self._target_parts.get(answer) for answer in targets.values()}
+        self._target_parts = {
+            answer: part if part is not None else render_steered(answer, self.negative_ttl)
+            for answer, part in parts.items()
+        }
+        default = {k: v for k, v in tables[None].items() if k not in self._target_keys}
+        default_names = {k: v for k, v in by_view.get(None, {}).items() if k not in self._target_names}
+        self._target_keys = set()
+        self._target_names = set()
+        for name, answer in targets.items():
+            for key, part in self._target_parts[answer].items():
+                default[key] = part
+                self._target_keys.add(key)
+            default_names[encode_name(name)] = answer
+            self._target_names.add(encode_name(name))
+        tables[None] = default
+        by_view[None] = default_names
         # Two reference swaps: a query in between sees a complete old or new table, never a partial one.
         self.by_name = by_view
         self.rendered = tables

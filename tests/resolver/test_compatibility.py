@@ -8,12 +8,14 @@ that leave a lab zone (or that an upstream left unfinished) followed; RFC 6761 n
 from __future__ import annotations
 
 import dns.flags
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
 
 from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver.steering import negative_apex
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, make_query, rrset_texts
 
@@ -138,17 +140,30 @@ async def test_any_is_forwarded(resolver: StartResolver, upstream: StartUpstream
 
 
 @pytest.mark.parametrize(("rdtype", "tcp"), [("MX", False), ("AAAA", False), ("TXT", True)])
-async def test_steered_no_data_carries_the_soa_of_its_own_zone(
+async def test_steered_no_data_carries_the_soa_of_a_zone_above_the_target(
     resolver: StartResolver, rdtype: str, tcp: bool
 ) -> None:
     port = (await resolver(steering=steering(), negative_ttl=42)).bound[0][1]
-    reply = await ask(port, FQDN, rdtype, tcp=tcp)
-    assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
-    assert rrset_texts(reply) == [IPV4_ONLY.target + "."]
-    (soa,) = reply.authority
-    assert soa.rdtype == dns.rdatatype.SOA and soa.name.to_text() == FQDN + "."
-    assert soa.ttl == 42 and soa[0].minimum == 42
-    assert soa[0].mname.to_text() == FQDN + "."  # the primary server's name resolves
+    target = dns.name.from_text(IPV4_ONLY.target)
+    for qname in (FQDN, IPV4_ONLY.target):  # the steered name, and its target asked for directly
+        reply = await ask(port, qname, rdtype, tcp=tcp)
+        assert reply.rcode() == dns.rcode.NOERROR and reply.flags & dns.flags.AA
+        assert rrset_texts(reply) == ([IPV4_ONLY.target + "."] if qname == FQDN else [])
+        (soa,) = reply.authority
+        # RFC 2308: the "no data" is the target's (the end of the chain), so the SOA is of a zone above
+        # it; never owned by the steered name, which holds a CNAME and cannot be a zone apex.
+        assert soa.rdtype == dns.rdatatype.SOA and soa.name != dns.name.from_text(FQDN)
+        assert target.is_subdomain(soa.name) and soa.name != target, soa.name
+        assert soa.name.to_text() == "eastus.geo.azurecr.io."
+        assert soa.ttl == 42 and soa[0].minimum == 42
+        assert soa[0].mname == target  # the primary server's name resolves
+
+
+def test_the_negative_soa_is_never_owned_by_the_steered_name() -> None:
+    # The target's parent is the steered name itself: the apex goes one more up; a single label: the root.
+    assert negative_apex("east.app.example", "app.example") == "example"
+    assert negative_apex("east.app.example", "other.example") == "app.example"
+    assert negative_apex("host", "app.example") == ""
 
 
 @pytest.mark.parametrize("tcp", [False, True])

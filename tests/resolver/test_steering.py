@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 
 import dns.flags
+import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 import pytest
 
 from dnsctl.core.model import ViewSpec
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver.steering import target_answer
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, ecs_option, rrset_texts
 
@@ -170,3 +174,127 @@ def test_table_lookups_by_view() -> None:
     assert steering.get(FQDN.upper() + ".") == SteeredAnswer(FQDN, 30, (EAST,))
     assert steering.get(FQDN, "west") == SteeredAnswer(FQDN, 30, (WEST,))
     assert steering.get(FQDN, "elsewhere") == SteeredAnswer(FQDN, 30, (EAST,))
+
+
+def addresses_of(reply: dns.message.Message, name: str) -> list[str]:
+    """The A/AAAA data of `name` in the answer section."""
+    owner = dns.name.from_text(name)
+    return [
+        rr.to_text()
+        for rrset in reply.answer
+        if rrset.name == owner and rrset.rdtype in (1, 28)
+        for rr in rrset
+    ]
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+async def test_a_steered_target_asked_directly_gets_the_addresses_of_the_chain(
+    resolver: StartResolver, upstream: StartUpstream, tcp: bool
+) -> None:
+    # What a caching resolver in front does: it asks for the CNAME's target apart. The upstream would
+    # answer 192.0.2.N / 2001:db8::N for it; the chain's data must win.
+    up = upstream("normal")
+    steering = table(EAST, WEST)
+    port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
+    for target in (EAST, WEST):
+        for rdtype in ("A", "AAAA"):
+            direct = await ask(port, target.target, rdtype, tcp=tcp)
+            assert direct.rcode() == dns.rcode.NOERROR and direct.flags & dns.flags.AA, (target, rdtype)
+            assert [rrset.rdtype for rrset in direct.answer if rrset.rdtype == dns.rdatatype.CNAME] == []
+            version = 4 if rdtype == "A" else 6
+            expected = [a for a in target.addresses if ipaddress.ip_address(a).version == version]
+            assert addresses_of(direct, target.target) == expected, (target, rdtype)
+            if expected:
+                assert direct.answer[0].ttl == 30
+            else:  # an IPv4-only target: "no data" with an SOA above it, not the upstream's AAAA
+                assert [r.rdtype for r in direct.authority] == [dns.rdatatype.SOA]
+    # The chain, whichever target the weighted draw picks, gives the same addresses for that target.
+    for _ in range(12):
+        chain = await ask(port, FQDN, "A", tcp=tcp)
+        (cname,) = [rrset for rrset in chain.answer if rrset.rdtype == dns.rdatatype.CNAME]
+        picked = next(t for t in (EAST, WEST) if t.target + "." == cname[0].to_text())
+        direct = await ask(port, picked.target, "A", tcp=tcp)
+        assert addresses_of(chain, picked.target) == addresses_of(direct, picked.target)
+    # ANY on a target: its addresses; CNAME: "no data".
+    any_reply = await ask(port, EAST.target, "ANY", tcp=tcp)
+    assert sorted(addresses_of(any_reply, EAST.target)) == sorted(EAST.addresses)
+    cname_reply = await ask(port, EAST.target, "CNAME", tcp=tcp)
+    assert not cname_reply.answer and [r.rdtype for r in cname_reply.authority] == [dns.rdatatype.SOA]
+
+
+async def test_an_address_that_goes_down_leaves_the_chain_and_the_direct_answer(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    up = upstream("normal")
+    both = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "10.1.0.6"))
+    steering = table(both)
+    port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
+    assert addresses_of(await ask(port, FQDN, "A"), both.target) == ["10.1.0.5", "10.1.0.6"]
+    assert addresses_of(await ask(port, both.target, "A"), both.target) == ["10.1.0.5", "10.1.0.6"]
+    # 10.1.0.5 Degraded: the controller publishes the Online addresses only.
+    steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget(both.target, ("10.1.0.6",)),)))
+    for tcp in (False, True):
+        assert addresses_of(await ask(port, FQDN, "A", tcp=tcp), both.target) == ["10.1.0.6"]
+        assert addresses_of(await ask(port, both.target, "A", tcp=tcp), both.target) == ["10.1.0.6"]
+    # A failover to a target without addresses: the old target is no longer steered, it is forwarded.
+    steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("replica.example", ()),)))
+    forwarded = await ask(port, both.target, "A")
+    assert not forwarded.flags & dns.flags.AA
+    assert addresses_of(forwarded, both.target) == ["192.0.2.1"]
+
+
+async def test_a_target_without_addresses_asked_directly_is_forwarded(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    up = upstream("normal")
+    steering = table(SteeredTarget("replica.example", ()))
+    port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
+    direct = await ask(port, "replica.example", "A")
+    assert not direct.flags & dns.flags.AA and rrset_texts(direct) == ["192.0.2.1"]
+
+
+async def test_a_target_steered_in_a_view_only_is_answered_for_every_client(resolver: StartResolver) -> None:
+    port = (await resolver(steering=view_table(), views=VIEWS)).bound[0][1]
+    for source in ("127.0.0.1", "127.0.0.2"):
+        for target in (EAST, WEST):
+            reply = await ask(port, target.target, "A", source=source)
+            assert addresses_of(reply, target.target) == [a for a in target.addresses if "." in a], source
+
+
+def test_target_answers_skip_steered_names_and_targets_without_addresses() -> None:
+    steering = table(
+        EAST, SteeredTarget("replica.example", ()), SteeredTarget("other.azurecr.io", ("10.9.0.1",))
+    )
+    steering.publish(SteeredAnswer("other.azurecr.io", 30, (WEST,)))
+    assert sorted(steering.target_answers()) == [EAST.target, WEST.target]
+    assert steering.target_answers()[EAST.target].alias_of == FQDN
+
+
+async def test_an_endpoint_not_chosen_is_answered_from_its_own_addresses(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    # A cache in front may still hold the CNAME to the endpoint chosen before: its target is answered
+    # from its addresses, not forwarded.
+    up = upstream("normal")
+    steering = table(WEST)
+    steering.set_targets(
+        [
+            target_answer(FQDN, 30, EAST.target, ("10.1.0.5",)),
+            target_answer(FQDN, 30, WEST.target, ("10.9.9.9",)),
+        ]
+    )
+    port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
+    east = await ask(port, EAST.target, "A")
+    assert east.flags & dns.flags.AA and addresses_of(east, EAST.target) == ["10.1.0.5"]
+    # The chosen one is answered from the published answer, the chain's own data.
+    assert addresses_of(await ask(port, WEST.target, "A"), WEST.target) == ["10.2.0.5"]
+    rendered = steering.rendered
+    steering.set_targets(
+        [
+            target_answer(FQDN, 30, EAST.target, ("10.1.0.5",)),
+            target_answer(FQDN, 30, WEST.target, ("10.9.9.9",)),
+        ]
+    )
+    assert steering.rendered is rendered  # no change, no rebuild
+    steering.set_targets([])
+    assert addresses_of(await ask(port, EAST.target, "A"), EAST.target) == ["192.0.2.1"]  # forwarded again

@@ -140,15 +140,55 @@ async def test_tcp_connections_over_the_cap_are_refused_while_all_are_busy(
         w.close()
 
 
-async def test_one_client_holds_at_most_tcp_max_per_client_connections(resolver: StartResolver) -> None:
-    server = await resolver(steering=steering(), tcp_max_per_client=3)
+async def test_a_client_at_its_cap_gets_its_new_connection_answered(resolver: StartResolver) -> None:
+    # A forwarding resolver (respdiff's 16 workers) reconnecting after an error: at the default cap of 16,
+    # its own longest-idle connection gives way, not the new one.
+    server = await resolver(steering=steering())
+    assert server.spec.tcp_max_per_client == 16
+    port = server.bound[0][1]
+    held = []
+    for n in range(16):
+        held.append(await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0)))
+        await wait_for_connections(server, n + 1)  # accepted in this order
+    # A query on the first one: the second is now the one idle the longest.
+    first_reader, first_writer = held[0]
+    first_writer.write(tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
+    assert await asyncio.wait_for(read_frame(first_reader), 5)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+    writer.write(tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
+    reply = dns.message.from_wire(await asyncio.wait_for(read_frame(reader), 5))
+    assert "10.1.0.5" in rrset_texts(reply)
+    assert await closed_without_reply(held[1][0])  # the longest-idle one was closed
+    first_writer.write(tcp_frame(make_query("myregistry.azurecr.io", "A").to_wire()))
+    assert await asyncio.wait_for(read_frame(first_reader), 5)  # the others are kept
+    assert server.tcp_connections == 16
+    assert server.metrics.tcp_evicted == 1 and server.metrics.tcp_refused == {}
+    writer.close()
+    for _, w in held:
+        w.close()
+
+
+async def test_a_client_at_its_cap_with_a_query_on_every_connection_is_refused(
+    resolver: StartResolver, upstream: StartUpstream
+) -> None:
+    silent = upstream("silent")
+    server = await resolver(
+        steering=steering(), tcp_max_per_client=3, upstreams=(silent.address,), upstream_timeout=3.0
+    )
     port = server.bound[0][1]
     held = [await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0)) for _ in range(3)]
+    for _, w in held:  # a forwarded query in flight on each: none is idle
+        w.write(tcp_frame(make_query("slow.example", "A").to_wire()))
     await wait_for_connections(server, 3)
+    for _ in range(500):
+        if server.engine.metrics.cache_misses >= 1 and all(c.pending for c in server._tcp.values()):
+            break
+        await asyncio.sleep(0.01)
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
     assert await closed_without_reply(reader)
     writer.close()
     assert server.metrics.tcp_refused == {"per_client_limit": 1}
+    assert server.metrics.tcp_evicted == 0
     # Another address is not affected.
     assert rrset_texts(await ask(port, "myregistry.azurecr.io", "A", tcp=True, source="127.0.0.3"))
     for _, w in held:
