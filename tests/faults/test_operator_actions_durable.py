@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import free_port
+from tests.e2e.harness import dnsctl, free_port
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, record, target
 
 NAME = "myregistry"
@@ -176,6 +176,8 @@ def test_run_answers_503_and_shows_the_drain_pending_when_the_metadata_write_fai
     assert d.status()["state"]["pending"] == {NAME: f"the drain of {NAME}/westeurope"}
     assert record(emulator, NAME)["etag"] == etag  # type: ignore[index]
     assert d.status()["profiles"][0]["overrides"] == {"westeurope": "down"}, "in effect here"
+    st = dnsctl("status", "--url", d.admin)
+    assert f"WARNING: {NAME}: the drain of {NAME}/westeurope is in effect but NOT saved yet" in st.stdout
 
     emulator.clear_faults()
     # The failed write is tried again (backing off); once it lands the drain is saved and not pending.
