@@ -35,12 +35,14 @@ AFTER_ACK = 0.1  # the restart is taken this long after the acknowledgement (the
 class Lab:
     """One mode's daemon, restartable on the same configuration and state."""
 
-    def __init__(self, mode: str, tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas) -> None:
+    def __init__(
+        self, mode: str, tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, **extra: Any
+    ) -> None:
         self.mode, self.tmp_path, self.emulator = mode, tmp_path, emulator
         self.admin_port = free_port()
         self.state = tmp_path / "state" / "dnsctl-state.json"
         self.state.parent.mkdir()
-        p = profile(NAME, replicas, fall=1)
+        p = profile(NAME, replicas, fall=1, **extra)
         admin = {"listen": f"127.0.0.1:{self.admin_port}"}
         if mode == "run":
             # The default resync_interval (5 min): nothing but the action itself writes the state.
@@ -205,3 +207,27 @@ def test_serve_answers_503_and_shows_the_drain_pending_when_the_state_file_canno
     # The next probe round's save writes the whole state, the drain with it.
     d.wait_until(lambda: d.status()["state"]["pending"] == {}, 15, "the next save")
     assert lab.stored_overrides() == {"westeurope": "down"}
+
+
+@pytest.mark.parametrize("how", ["sigterm", "kill-9"])
+def test_run_an_undrain_that_changes_no_decision_survives_a_restart_right_after_the_answer(
+    tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas, labs: list[Lab], how: str
+) -> None:
+    """With failback: manual, undraining eastus leaves the name on westeurope: only the state changes."""
+    lab = Lab("run", tmp_path, emulator, replicas, failback="manual")
+    labs.append(lab)
+    d = lab.start()
+    d.wait_until(lambda: cname(emulator, NAME) == EAST, 15, "the first write")
+    lab.act(d, "drain", "eastus")
+    assert cname(emulator, NAME) == WEST and lab.stored_overrides() == {"eastus": "down"}
+
+    lab.act(d, "undrain", "eastus")
+    assert chosen(d) == ["westeurope"], "failback is manual: the undrain changes no decision"
+    time.sleep(AFTER_ACK)
+    d = lab.restart(d, how)
+    assert d.status()["profiles"][0]["overrides"] == {}, "the undrain was forgotten: the drain came back"
+    assert lab.stored_overrides() == {}
+    d.wait_until(lambda: endpoint_status(d, "eastus") == "Online", 15, "eastus follows its probes")
+    r = d.post(f"/v1/profiles/{NAME}/failback", token=TOKEN)
+    assert r.status_code == 200, r.text
+    d.wait_until(lambda: cname(emulator, NAME) == EAST, 15, "the failback to the undrained eastus")
