@@ -69,6 +69,19 @@ class OperatorConflict(OperatorError):
     http_status = 409
 
 
+class StandbyError(OperatorError):
+    """An operator request sent to a standby replica: only the lease holder takes operator actions."""
+
+    transient = True
+
+
+class NotSavedError(OperatorError):
+    """An operator action taken in this process whose state could not be saved: it is pending, and a
+    restart before the next successful save would forget it."""
+
+    transient = True
+
+
 class ListenError(DnsctlError):
     """A listen address could not be bound."""
 

@@ -218,6 +218,10 @@ def controller_lines(doc: Mapping[str, Any]) -> list[str]:
         out.append(f"WARNING: stored state not read yet ({state.get('unread_reason')}); nothing is written")
     if state.get("problem"):
         out.append(f"WARNING: {state['problem']}")
+    for profile, what in sorted((state.get("pending") or {}).items()):
+        out.append(
+            f"WARNING: {profile}: {what} is in effect but NOT saved yet (a restart now would forget it)"
+        )
     for p in doc.get("profiles", ()):
         if p.get("drift"):
             d = p["drift"]

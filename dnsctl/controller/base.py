@@ -6,12 +6,17 @@ say what publishing means (re-render the resolver's answers, or write Azure).
 
 Nothing is kept or published before the stored state has been read: until then the engine holds
 a fresh state that must never overwrite a stored drain, a manual failback or a running hold.
+
+An operator action is saved before it is acknowledged: after the one path above, `save_action`
+makes sure the stored state holds it (the state file was written; for `run`, the record's
+metadata). When that fails the action stays in effect in this process and is shown pending in
+/status until a later save succeeds, and the caller is told it was not saved (never a 200).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -24,8 +29,8 @@ from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import NotReadyError, OperatorConflict, OperatorError, StateError
-from dnsctl.state_store import Loaded, StateStore
+from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError, StateError
+from dnsctl.state_store import Loaded, MetadataStore, StateStore
 
 log = logging.getLogger("dnsctl.controller")
 
@@ -47,6 +52,8 @@ class ControllerBase:
         self.state_read = False  # until True, nothing is kept or published
         self.unread_reason = "the stored state has not been read yet"
         self._save_error: str | None = None
+        # Operator actions taken in this process whose state is not saved yet: profile -> what was done.
+        self.pending: dict[str, str] = {}
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -62,6 +69,11 @@ class ControllerBase:
         self.last_round = self.clock.monotonic()
         return loaded
 
+    @property
+    def history_in_records(self) -> bool:
+        """The history travels with the DNS record (written by the publisher), not in a file."""
+        return isinstance(self.store, MetadataStore)
+
     def persist(self, states: Mapping[str, ProfileState]) -> None:
         if self.store is None or not self.state_read:
             return
@@ -74,6 +86,14 @@ class ControllerBase:
             self._save_error = str(e)
         else:
             self._save_error = None
+            if not self.history_in_records:
+                self.saved([p.name for p in self.spec.profiles])
+
+    def saved(self, profiles: list[str]) -> None:
+        """The stored state of `profiles` now holds every action taken before: nothing is pending."""
+        for name in profiles:
+            if self.pending.pop(name, None) is not None:
+                log.warning("profile %s: the operator's action is saved now", name)
 
     async def start(self) -> None:
         raise NotImplementedError
@@ -157,6 +177,8 @@ class ControllerBase:
             "read": self.state_read,
             "unread_reason": self.unread_reason or None,
             "save_error": self._save_error,
+            # Operator actions in effect here but not saved yet (a restart now would forget them).
+            "pending": dict(self.pending),
         }
         return doc
 
@@ -174,15 +196,59 @@ class ControllerBase:
             raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
         return p
 
+    async def _check_writer(self, action: str) -> None:
+        """Refuse an operator action this instance cannot make durable (a standby). Default: none."""
+        return None
+
+    async def save_action(self, profile: str, check: Callable[[ProfileState], bool] | None) -> str | None:
+        """After an action's outcome went down the one path: why its state is not saved, or None.
+
+        `check` says whether a stored state holds the action (where it can be read back).
+        """
+        if self.store is None:
+            return None
+        return self._save_error
+
+    async def _act(
+        self, profile: str, what: str, outcome: RoundOutcome, check: Callable[[ProfileState], bool] | None
+    ) -> str:
+        await self.handle(outcome)
+        problem = await self.save_action(profile, check)
+        if problem is not None:
+            self.pending[profile] = what
+            log.error("profile %s: %s is in effect here but NOT saved: %s", profile, what, problem)
+            raise NotSavedError(
+                f"{what} is in effect in this process but was NOT saved ({problem}); /status shows it "
+                "pending until a later save succeeds, and a restart before that forgets it: send it again"
+            )
+        if self.store is None:
+            return "not kept across a restart: no state file"
+        self.saved([profile])
+        return "saved"
+
     async def drain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
-        await self.handle(self.engine.set_override(profile, endpoint, Override.DOWN))
-        return f"{profile}/{endpoint} drained; {self._decision_text(profile)}"
+        await self._check_writer("drain")
+        outcome = self.engine.set_override(profile, endpoint, Override.DOWN)
+        saved = await self._act(
+            profile,
+            f"the drain of {profile}/{endpoint}",
+            outcome,
+            lambda st: st.overrides.get(endpoint) is Override.DOWN,
+        )
+        return f"{profile}/{endpoint} drained ({saved}); {self._decision_text(profile)}"
 
     async def undrain(self, profile: str, endpoint: str) -> str:
         self._check_names(profile, endpoint)
-        await self.handle(self.engine.set_override(profile, endpoint, None))
-        return f"{profile}/{endpoint} follows its probes again; {self._decision_text(profile)}"
+        await self._check_writer("undrain")
+        outcome = self.engine.set_override(profile, endpoint, None)
+        saved = await self._act(
+            profile,
+            f"the undrain of {profile}/{endpoint}",
+            outcome,
+            lambda st: endpoint not in st.overrides,
+        )
+        return f"{profile}/{endpoint} follows its probes again ({saved}); {self._decision_text(profile)}"
 
     async def failback(self, profile: str) -> str:
         if self._check_names(profile).failback is Failback.AUTO:
@@ -190,8 +256,11 @@ class ControllerBase:
                 f"profile {profile!r} uses failback: auto: it returns to its preferred endpoint by itself "
                 "once that endpoint has been Online for failback_hold; there is nothing to do"
             )
-        await self.handle(self.engine.request_failback(profile))
-        return f"failback requested for {profile}; {self._decision_text(profile)}"
+        await self._check_writer("failback")
+        saved = await self._act(
+            profile, f"the failback of {profile}", self.engine.request_failback(profile), None
+        )
+        return f"failback requested for {profile} ({saved}); {self._decision_text(profile)}"
 
     def _decision_text(self, profile: str) -> str:
         d = self.engine.states[profile].decision

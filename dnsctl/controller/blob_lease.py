@@ -7,6 +7,9 @@ holder that is cut off or stalled stops writing at least duration/3 (>= 5 s) bef
 give the lease to another replica. That margin also covers a write that passed the check just
 before the deadline. Storage exceptions are translated here; no key, token or connection string
 is ever logged.
+
+The holder names itself (identity and admin address) in the blob's metadata when it acquires the
+lease, so that a standby can tell an operator where to send an action.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -34,7 +38,7 @@ from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 from dnsctl import secrets
 from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.controller.lease import identity
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.model import DnsctlSpec, HostPort
 from dnsctl.errors import ConfigError, DnsctlError, LeaseError
 from dnsctl.logs import redact
 
@@ -56,6 +60,8 @@ _TAKEN_CODES = frozenset(
 )
 # A lease that keeps failing is reported at ERROR again after these gaps (doubling), or when it changes.
 REPORT_AGAIN_FIRST, REPORT_AGAIN_MAX = 60.0, 900.0
+# The blob metadata key under which the holder names itself (identity and admin address).
+HOLDER_KEY = "dnsctlholder"
 # Readiness is withdrawn once the lease could not be held for this many lease durations.
 UNREADY_AFTER_DURATIONS = 2
 T = TypeVar("T")
@@ -137,6 +143,7 @@ class AzureBlobLease:
         self.margin = self.duration / 3
         self.identity = identity()
         self.lease_id = str(uuid.uuid4())
+        self.holder = f"{self.identity} (admin {_admin_address(spec)})"
         self._azure = spec.azure
         self._credential = credential
         self._own_credential = False
@@ -206,12 +213,40 @@ class AzureBlobLease:
             except TimeoutError:
                 self._lost(LeaseError(f"{self.location}: no answer within {self._op_timeout:g} s"))
             else:
-                if not self._held:
+                newly = not self._held
+                if newly:
                     log.info("acquired the lease on %s as %s", self.location, self.identity)
                 self._held = True
                 self._valid_from = sent
                 self._recovered()
+                if newly:
+                    await self._name_holder()
             return self._held
+
+    async def _name_holder(self) -> None:
+        """Name this replica in the blob's metadata (best effort: the lease is held either way)."""
+        try:
+            async with asyncio.timeout(self._op_timeout):
+                await self._call(
+                    "name the holder",
+                    self._blob_client().set_blob_metadata({HOLDER_KEY: self.holder}, lease=self.lease_id),
+                )
+        except (LeaseError, TimeoutError) as e:
+            log.debug("could not name the holder on %s: %s", self.location, e)
+
+    async def leader(self) -> str | None:
+        """The holder as it named itself on the blob, if the blob is leased; None when unknown."""
+        if self._held:
+            return self.holder
+        try:
+            async with self._lock, asyncio.timeout(self._op_timeout):
+                props = await self._call("read the holder", self._blob_client().get_blob_properties())
+        except (LeaseError, TimeoutError):
+            return None
+        if str(getattr(props.lease, "state", "")) != "leased":
+            return None
+        holder = (props.metadata or {}).get(HOLDER_KEY)
+        return str(holder) if holder else None
 
     async def release(self) -> None:
         """Release the lease if it may still be ours, so that a standby takes over at its next renew."""
@@ -370,6 +405,16 @@ class AzureBlobLease:
             credential, self._credential = self._credential, None
             self._own_credential = False
             await credential.close()
+
+
+def _admin_address(spec: DnsctlSpec) -> str:
+    listen = spec.admin.listen
+    try:
+        unspecified = ipaddress.ip_address(listen.host).is_unspecified
+    except ValueError:
+        unspecified = False
+    host = socket.gethostname() if unspecified else listen.host
+    return str(HostPort(host, listen.port))
 
 
 def _error_code(e: HttpResponseError) -> str:

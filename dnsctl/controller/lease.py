@@ -29,6 +29,10 @@ class Lease(Protocol):
     async def renew(self) -> bool: ...
     async def release(self) -> None: ...
 
+    async def leader(self) -> str | None:
+        """Who holds the lease (identity and admin address), as far as can be told; None if unknown."""
+        ...
+
 
 def identity() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -61,3 +65,6 @@ class NoLease:
 
     async def release(self) -> None:
         return None
+
+    async def leader(self) -> str | None:
+        return self.identity

@@ -9,6 +9,11 @@ a periodic resync re-reads every zone, reports drift and puts owned records back
 record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
 lease holder writes; standbys probe and keep warm state, and read the stored state again when
 they take over.
+
+An operator action is acknowledged once its state is in the record's metadata: when the decision
+does not change, that is a conditional (etag) write of the metadata alone, logged as a state write,
+not a DNS change. A standby refuses operator actions and names the lease holder: it could not save
+them, and the holder would never hear of them.
 """
 
 from __future__ import annotations
@@ -16,23 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
+from dnsctl.core import codec
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
-from dnsctl.core.state import RoundOutcome
+from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import TargetError
+from dnsctl.errors import StandbyError, TargetError
 from dnsctl.reconcile import Report, azure_profiles, converge, intents
 from dnsctl.render import change_doc, iso
 from dnsctl.state_store import MetadataStore, StateStore
 from dnsctl.targets.base import Outcome, Target
 
 log = logging.getLogger("dnsctl.run")
+audit = logging.getLogger("dnsctl.audit")
 
 # Seconds between attempts to read the stored state at start: doubling up to the cap.
 READ_BACKOFF = (1.0, 30.0)
@@ -222,6 +229,8 @@ class RunController(ControllerBase):
                     force=self.force,
                 )
             self._record(report, [p.name for p in chosen])
+            if self.history_in_records:
+                self.saved([p.name for p in chosen if self._state_saved(report, p.name) is None])
             return report
 
     def _record(self, report: Report, attempted: list[str]) -> None:
@@ -333,6 +342,79 @@ class RunController(ControllerBase):
             self.expected[name] = rec.value  # said once; the put-back write updates it again
         else:
             self.expected.pop(name, None)
+
+    # --- operator actions ---------------------------------------------------------------------
+
+    async def _check_writer(self, action: str) -> None:
+        if self.lease.held:
+            return
+        leader = await self.lease.leader()
+        where = f"the leader is {leader}" if leader else "the leader is not known here"
+        raise StandbyError(
+            f"this instance ({self.lease.identity}) is a standby and does not take operator actions; "
+            f"{where}: send the {action} there"
+        )
+
+    async def save_action(self, profile: str, check: Callable[[ProfileState], bool] | None) -> str | None:
+        """Write the action's state into the record's metadata now, even if the DNS value stays."""
+        problem = await super().save_action(profile, check)
+        if problem is not None or not self.history_in_records:
+            return problem
+        if self.spec.profile(profile).azure is None:
+            return "the profile has no Azure record to keep its state with"
+        report = await self.reconcile([profile])
+        if report is None:
+            return "this replica is not writing now (the lease is not held, or not with a safe margin)"
+        problem = self._state_saved(report, profile, check)
+        if problem is not None:
+            return problem
+        for r in report.results:
+            c = r.change
+            if c.profile == profile and r.outcome is Outcome.APPLIED and c.action is Action.STATE:
+                audit.info(
+                    "state write: profile=%s record=%s reason=operator action etag=%s (DNS value unchanged)",
+                    c.profile,
+                    c.name,
+                    r.etag or "-",
+                    extra={
+                        "audit": {
+                            "profile": c.profile,
+                            "record": c.name,
+                            "state_write": True,
+                            "reason": "operator action",
+                            "etag": r.etag,
+                        }
+                    },
+                )
+        return None
+
+    def _state_saved(
+        self, report: Report, profile: str, check: Callable[[ProfileState], bool] | None = None
+    ) -> str | None:
+        """Why `report` did not leave the profile's current state in its record's metadata, or None."""
+        if report.errors:
+            return report.errors[0]
+        for r in report.results:
+            if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
+                return _first_problem(Report(report.plan, results=[r]))
+        for refused in report.refused:
+            if getattr(refused, "profile", profile) == profile:
+                return str(refused)
+        if profile in report.plan.waiting:
+            return "no decision yet, so nothing is written"
+        p = self.spec.profile(profile)
+        pub = self.published.get(profile)
+        rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+        if rec is None or rec.state is None:
+            return "the record does not exist yet, so there is nowhere to keep the state"
+        if check is not None:
+            try:
+                stored = codec.decode(p, rec.state).state
+            except codec.StateDecodeError as e:
+                return f"the record's stored state cannot be read back: {e}"
+            if not check(stored):
+                return "the record's stored state does not hold it"
+        return None
 
     # --- admin --------------------------------------------------------------------------------
 
