@@ -168,9 +168,14 @@ class AzureBlobLease:
         return self._held
 
     def held_now(self) -> bool:
+        return self.write_window() > 0
+
+    def write_window(self) -> float:
+        """Seconds a write may still take: it must end `margin` before the service could give the
+        lease to another replica (`duration` after the last successful acquire or renew was sent)."""
         if not self._held or self._valid_from is None:
-            return False
-        return self._now() - self._valid_from < self.duration - self.margin
+            return 0.0
+        return max(0.0, self._valid_from + self.duration - self.margin - self._now())
 
     def failing_for(self) -> float:
         """Seconds since this replica last could hold (or see another replica hold) the lease."""
