@@ -96,6 +96,7 @@ class ArmApi:
                 request.headers.get("If-None-Match"),
                 fault,
                 SYSTEM_CLOCK.monotonic(),
+                request.headers.get("User-Agent"),
             )
         )
         return reply

@@ -20,6 +20,7 @@ class LoggedRequest:
     # the request was applied and the connection reset instead of sending the answer (`status`)
     fault: str | None
     at: float  # monotonic seconds (dnsctl.clock) when the answer was sent
+    user_agent: str | None = None  # tells clients apart (azure-core appends $AZURE_HTTP_USER_AGENT)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
