@@ -4,8 +4,9 @@ Two replicas of `dnsctl run` share one blob; whoever holds its lease writes DNS.
 every duration/3 and trusts its lease only for duration - duration/3 after the moment it *sent* its
 last successful acquire or renew: the service starts the lease clock no earlier than that, so a
 holder that is cut off or stalled stops writing at least duration/3 (>= 5 s) before the service can
-give the lease to another replica. That margin also covers a write that passed the check just
-before the deadline. Storage exceptions are translated here; no key, token or connection string
+give the lease to another replica. `write_window` is what is left of that trust: the DNS target
+checks it before every write attempt and every wait for a retry, and cuts a write off at its end, so
+the margin only has to cover a request already on its way when it is cut off. Storage exceptions are translated here; no key, token or connection string
 is ever logged.
 """
 
