@@ -6,8 +6,8 @@ last successful acquire or renew: the service starts the lease clock no earlier 
 holder that is cut off or stalled stops writing at least duration/3 (>= 5 s) before the service can
 give the lease to another replica. `write_window` is what is left of that trust: the DNS target
 checks it before every write attempt and every wait for a retry, and cuts a write off at its end, so
-the margin only has to cover a request already on its way when it is cut off. Storage exceptions are translated here; no key, token or connection string
-is ever logged.
+the margin only has to cover a request already on its way when it is cut off. Storage exceptions
+are translated here; no key, token or connection string is ever logged.
 """
 
 from __future__ import annotations
