@@ -135,5 +135,11 @@ class LeaseError(DnsctlError):
         super().__init__(message)
 
 
+class LeaseLapsedError(DnsctlError):
+    """A write (or a wait before one) would not end while this replica surely holds the lease: not made."""
+
+    transient = True
+
+
 class StateError(DnsctlError):
     """Stored health state (a state file, record metadata) cannot be read or written."""

@@ -4,18 +4,26 @@ Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller. The
 brought to the intents handed over with a decision, never to a re-read of the engine's state. A
 412 from the target means someone else wrote: the affected profiles are re-read and re-planned, a
 bounded number of times, and never overwritten blindly. Exit codes are the CLI's business.
+
+Every write carries a fresh write id in the record's metadata (`dnsctl-write`). A write whose answer
+was lost (the connection reset after Azure applied it) comes back as a 412 on the SDK's retry; the
+re-read then finds the write id it sent: that write is dnsctl's own, applied and audited once, not
+something to re-plan or to call drift. With a write guard (the lease), a pass that may no longer
+write ends instead of re-reading.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import (
+    WRITE_KEY,
     Action,
     Change,
     Plan,
@@ -29,7 +37,7 @@ from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import StateError, TargetError
 from dnsctl.state_store import StateStore
-from dnsctl.targets.base import ChangeResult, Outcome, Target
+from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, Target, WriteGuard, may_write
 
 audit = logging.getLogger("dnsctl.audit")
 log = logging.getLogger("dnsctl.reconcile")
@@ -119,8 +127,13 @@ async def converge(
     published: Mapping[str, Published] | None = None,
     dry_run: bool = False,
     force: bool = False,
+    guard: WriteGuard | None = None,
+    observe: Callable[[Mapping[str, Published]], None] | None = None,
 ) -> Report:
-    """Bring the records of `profiles` (default all) to the intents handed over."""
+    """Bring the records of `profiles` (default all) to the intents handed over.
+
+    `guard` is checked before every write and before re-reading after a 412; `observe` sees what
+    such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned."""
     chosen = [p for p in azure_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
         target.begin_pass()
@@ -143,7 +156,7 @@ async def converge(
     report.refused.extend(problems)
     if dry_run or problems or not plan.changes:
         return report
-    await _apply(spec, target, plan, wanted, report)
+    await _apply(spec, target, plan, wanted, report, guard, observe)
     return report
 
 
@@ -159,11 +172,17 @@ def _plan(
 
 
 async def _apply(
-    spec: DnsctlSpec, target: Target, plan: Plan, wanted: Mapping[str, Intent], report: Report
+    spec: DnsctlSpec,
+    target: Target,
+    plan: Plan,
+    wanted: Mapping[str, Intent],
+    report: Report,
+    guard: WriteGuard | None,
+    observe: Callable[[Mapping[str, Published]], None] | None,
 ) -> None:
     pending = plan
     for attempt in range(MAX_CONFLICT_RETRIES + 1):
-        results = await target.apply(pending.changes)
+        results = await target.apply([_with_write_id(c) for c in pending.changes], guard)
         conflicted = sorted({r.change.profile for r in results if r.outcome is Outcome.CONFLICT})
         for r in results:
             if r.outcome is Outcome.APPLIED:
@@ -180,26 +199,69 @@ async def _apply(
                 )
         if not conflicted:
             return
-        if attempt == MAX_CONFLICT_RETRIES:
+        if attempt == MAX_CONFLICT_RETRIES or not may_write(guard):
             for r in results:
                 if r.outcome is Outcome.CONFLICT:
                     report.results.append(r)
+            if attempt < MAX_CONFLICT_RETRIES:
+                report.errors.append(
+                    f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}"
+                )
             return
-        # Someone else wrote between our read and our write: read again and plan again.
+        # Someone else wrote between our read and our write (or our own write landed and only its
+        # answer was lost): read again, recognise our own writes, and plan the rest again.
         log.warning("records changed while writing (412) for %s; re-reading", ", ".join(conflicted))
         report.conflicts_retried += 1
         again = [p for p in azure_profiles(spec) if p.name in conflicted]
         try:
-            fresh = await target.read(again)
+            fresh = dict(await target.read(again))
         except TargetError as e:
             report.errors.append(_with_hint(str(e), e.hint))
             return
         report.published.update(fresh)
+        for r in results:
+            landed = _landed(r, fresh) if r.outcome is Outcome.CONFLICT else None
+            if landed is not None:
+                log.warning(
+                    "%s: %s: the write's answer was lost, but the record holds it (write id %s)",
+                    r.change.profile,
+                    r.change.name,
+                    (r.change.metadata or {}).get(WRITE_KEY),
+                )
+                report.results.append(landed)
+                _audit(landed)
+                fresh.pop(r.change.profile, None)
+                conflicted.remove(r.change.profile)
+        if observe is not None and fresh:
+            observe(fresh)
+        again = [p for p in again if p.name in conflicted]
+        if not again:
+            return
         replanned = _plan(again, wanted, fresh)
         report.refused.extend(replanned.refusals)
         pending = replanned
         if not pending.changes:
             return
+
+
+def _with_write_id(c: Change) -> Change:
+    """The change with a write id of its own in the metadata it writes (a delete writes none)."""
+    if c.action is Action.DELETE:
+        return c
+    return replace(c, metadata={**(c.metadata or {}), WRITE_KEY: uuid.uuid4().hex[:16]})
+
+
+def _landed(r: ChangeResult, fresh: Mapping[str, Published]) -> ChangeResult | None:
+    """The change as applied, if the re-read record holds its value and its write id."""
+    c = r.change
+    sent = (c.metadata or {}).get(WRITE_KEY)
+    pub = fresh.get(c.profile)
+    if sent is None or c.after is None or pub is None:
+        return None
+    rec = pub.of(c.after.type)
+    if rec is None or rec.value != c.after or (rec.metadata or {}).get(WRITE_KEY) != sent:
+        return None
+    return ChangeResult(c, Outcome.APPLIED, etag=rec.etag)
 
 
 def _audit(r: ChangeResult) -> None:

@@ -4,9 +4,10 @@ Two replicas of `dnsctl run` share one blob; whoever holds its lease writes DNS.
 every duration/3 and trusts its lease only for duration - duration/3 after the moment it *sent* its
 last successful acquire or renew: the service starts the lease clock no earlier than that, so a
 holder that is cut off or stalled stops writing at least duration/3 (>= 5 s) before the service can
-give the lease to another replica. That margin also covers a write that passed the check just
-before the deadline. Storage exceptions are translated here; no key, token or connection string
-is ever logged.
+give the lease to another replica. `write_window` is what is left of that trust: the DNS target
+checks it before every write attempt and every wait for a retry, and cuts a write off at its end, so
+the margin only has to cover a request already on its way when it is cut off. Storage exceptions
+are translated here; no key, token or connection string is ever logged.
 
 The holder names itself (identity and admin address) in the blob's metadata when it acquires the
 lease, so that a standby can tell an operator where to send an action.
@@ -175,9 +176,14 @@ class AzureBlobLease:
         return self._held
 
     def held_now(self) -> bool:
+        return self.write_window() > 0
+
+    def write_window(self) -> float:
+        """Seconds a write may still take: it must end `margin` before the service could give the
+        lease to another replica (`duration` after the last successful acquire or renew was sent)."""
         if not self._held or self._valid_from is None:
-            return False
-        return self._now() - self._valid_from < self.duration - self.margin
+            return 0.0
+        return max(0.0, self._valid_from + self.duration - self.margin - self._now())
 
     def failing_for(self) -> float:
         """Seconds since this replica last could hold (or see another replica hold) the lease."""

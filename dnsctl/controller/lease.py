@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from typing import Protocol
@@ -23,6 +24,11 @@ class Lease(Protocol):
 
     def held_now(self) -> bool:
         """Held, and safely inside the lease: a holder that could not renew stops writing before expiry."""
+        ...
+
+    def write_window(self) -> float:
+        """Seconds from now within which a write must end: until then no other replica can hold the
+        lease (0 when it may already have; a `WriteGuard` for the target's writes)."""
         ...
 
     async def start(self) -> None: ...
@@ -56,6 +62,9 @@ class NoLease:
 
     def held_now(self) -> bool:
         return True
+
+    def write_window(self) -> float:
+        return math.inf
 
     async def start(self) -> None:
         return None

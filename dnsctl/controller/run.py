@@ -30,6 +30,7 @@ from dnsctl.controller.metrics import Metrics
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
+from dnsctl.core.routing import Decision
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import StandbyError, TargetError
@@ -132,7 +133,7 @@ class RunController(ControllerBase):
             self.expected[p.name] = rec.value
             stored = loaded.states.get(p.name)
             d = stored.decision if stored is not None and loaded.in_records else None
-            if d is None or d.keep_current:
+            if d is None or not _ours(d):
                 continue
             # The history is written together with the value: a record that does not point where its
             # own stored decision does was changed by someone else while dnsctl was not running.
@@ -227,6 +228,8 @@ class RunController(ControllerBase):
                     profiles=[p.name for p in chosen],
                     published=published,
                     force=self.force,
+                    guard=self.lease,  # every write, and every wait before one, within the lease
+                    observe=self._check_drift,  # a 412's re-read may find someone else's value
                 )
             self._record(report, [p.name for p in chosen])
             if self.history_in_records:
@@ -300,11 +303,11 @@ class RunController(ControllerBase):
                 continue
             wanted = self.intents.get(name)
             d = wanted.decision if wanted is not None else None
-            required = desired_value(profile, d) if d is not None and not d.keep_current else None
+            required = desired_value(profile, d) if d is not None and _ours(d) else None
             if rec is not None and rec.owner is not None and rec.value in (expected, required):
                 self.expected[name] = rec.value
                 continue
-            self._report_drift(name, pub.name, rec, expected, put_back=d is not None)
+            self._report_drift(name, pub.name, rec, expected, put_back=d is not None and _ours(d))
 
     def _report_drift(
         self,
@@ -457,6 +460,11 @@ class RunController(ControllerBase):
         if self.last_report is not None:
             doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
         return doc
+
+
+def _ours(d: Decision) -> bool:
+    """Whether the decision says what the record holds (keep-last keeps dnsctl's last answer)."""
+    return not d.keep_current or d.last_answer
 
 
 def _first_problem(report: Report) -> str:

@@ -66,6 +66,8 @@ def encode(profile: ProfileSpec, st: ProfileState) -> str:
             doc["d"]["fb"] = d.fallback
         if d.keep_current:
             doc["d"]["kc"] = 1
+        if d.last_answer:
+            doc["d"]["la"] = 1
     if st.routing.failback_requested:
         doc["fr"] = 1
     if st.overrides:
@@ -148,6 +150,7 @@ def _decision(profile: ProfileSpec, raw: object, known: set[str], dropped: list[
         _time(d.get("t"), "decision time"),
         fallback=fallback,
         keep_current=d.get("kc") == 1,
+        last_answer=d.get("la") == 1,
     )
 
 

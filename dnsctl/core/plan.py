@@ -17,6 +17,7 @@ MANAGED_BY = "managed-by"
 MANAGED_BY_VALUE = "dnsctl"
 PROFILE_KEY = "dnsctl-profile"
 STATE_KEY = "dnsctl-state"
+WRITE_KEY = "dnsctl-write"  # a fresh id per write: a re-read tells dnsctl's own write from another's
 ABSENT_NOTE = "the name has no record between the delete and the create"
 
 
@@ -218,12 +219,14 @@ def plan_profile(
     stored = state if state is not None else (current.state if current is not None else None)
     if stored is not None:
         metadata[STATE_KEY] = stored
-    if decision.keep_current and current is None:
+    if decision.keep_current and current is None and not decision.last_answer:
         # keep-last with nothing published: there is nothing to keep, and publishing an endpoint
         # that is down would be a guess. The name stays without a record (the report says so).
         return [], None
     want = desired_value(profile, decision)
-    if decision.keep_current and current is not None:
+    if decision.keep_current and current is not None and not decision.last_answer:
+        # No answer of ours to keep (e.g. the startup grace ran out): what is published stays.
+        # With one, keep-last keeps *our* last answer: a value someone else wrote is put back.
         want = current.value
     if not want.values:
         return [], Refusal(profile.name, name, "the plan would empty the record; refused")

@@ -32,8 +32,10 @@ class Decision:
     """What a profile should resolve to now, and why.
 
     `endpoints` is never empty unless `fallback` names the target instead. With `keep_current`
-    a publisher that already has a record keeps it as it is (keep-last); `endpoints` then says
-    what to publish where nothing exists yet.
+    (keep-last) and `last_answer`, the endpoints (or fallback) are dnsctl's own last answer: that is
+    what a publisher keeps, and a record found holding anything else was changed by someone else.
+    With `keep_current` alone (no answer of dnsctl's yet) a publisher keeps what it has as it is;
+    `endpoints` then says what to publish where nothing exists yet.
     """
 
     kind: DecisionKind
@@ -42,6 +44,7 @@ class Decision:
     since: float
     fallback: str | None = None
     keep_current: bool = False
+    last_answer: bool = False  # with keep_current: the endpoints are dnsctl's last answer, not a guess
     # For endpoints with several addresses of which only some are Online: the ones to publish.
     # Endpoints not named here publish every configured address.
     addresses: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -379,6 +382,9 @@ def _all_down(
     last = tuple(n for n in prev.endpoints if n in status) if prev is not None else ()
     kept = last or first
     fallback = prev.fallback if prev is not None and not prev.endpoints else None
+    # Our last answer is the previous decision's, unless that one was itself only a guess.
+    ours = prev is not None and (not prev.keep_current or prev.last_answer) and bool(last or fallback)
+    addresses = tuple((n, a) for n, a in prev.addresses if n in last) if prev is not None and ours else ()
     # With nothing decided before, there is no last answer of ours: a publisher keeps what is
     # published, and only where nothing is does it publish the first endpoint.
     keeping = "keeping the last answer" if prev is not None else f"keeping what is published (else {kept[0]})"
@@ -389,6 +395,8 @@ def _all_down(
         since,
         fallback=fallback,
         keep_current=True,
+        last_answer=ours,
+        addresses=addresses,
     )
 
 

@@ -75,6 +75,9 @@ class ArmApi:
                     fault = "budget"
                     raise errors.throttled(kind, subscription, str(verdict.retry_after))
                 reply = self._outcome_reply(self._operate(route, request))
+                if self._faults.take_reset(kind, request.path) is not None:
+                    fault = "reset"  # applied, but the client never hears of it
+                    reply.reset = True
             except ArmError as error:
                 reply = Reply(
                     error.status, json_bytes(error.body), {"Content-Type": JSON_CONTENT, **error.headers}
@@ -93,6 +96,7 @@ class ArmApi:
                 request.headers.get("If-None-Match"),
                 fault,
                 SYSTEM_CLOCK.monotonic(),
+                request.headers.get("User-Agent"),
             )
         )
         return reply

@@ -15,7 +15,7 @@ from typing import Any
 
 from dnsctl.emulator.arm_api import API_VERSION, SUPPORTED_API_VERSIONS, ArmApi
 from dnsctl.emulator.control import handle_control
-from dnsctl.emulator.faults import AppliesTo, ConcurrentWrite, FaultPlan, InjectedAnswer
+from dnsctl.emulator.faults import AppliesTo, ConcurrentWrite, FaultPlan, InjectedAnswer, InjectedReset
 from dnsctl.emulator.http_server import JSON_CONTENT, ArmRequest, EmulatorServer, Reply, json_bytes
 from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET, RateLimiter
 from dnsctl.emulator.recordsets import render, require_type
@@ -200,6 +200,14 @@ class AzureEmulator:
             raise ValueError("status must be an HTTP error status")
         with self._lock:
             self._faults.add_answer(InjectedAnswer(status, times, applies_to, path_contains))
+
+    def inject_reset_after_apply(
+        self, times: int = 1, *, applies_to: AppliesTo = "write", path_contains: str | None = None
+    ) -> None:
+        """Apply the next `times` matching requests, then reset the connection instead of answering:
+        a write that lands while its answer is lost."""
+        with self._lock:
+            self._faults.add_reset(InjectedReset(times, applies_to, path_contains))
 
     def set_latency(self, seconds: float) -> None:
         """Delay every ARM answer by `seconds`."""

@@ -7,6 +7,8 @@ GET|PUT /_emulator/recordsets/SUB/RG/ZONE/TYPE/NAME   PUT body: {"properties": {
 GET    /_emulator/store
 GET|POST|DELETE /_emulator/faults          POST {"status": 429|500|..., "times": N, "appliesTo": "read"|
                                             "write"|"any", "pathContains": "...", "retryAfter": seconds}
+                                            or {"resetAfterApply": true, "times": N, ...}: applied,
+                                            then the connection is reset instead of answered
 PUT    /_emulator/latency                   {"seconds": 0.2}
 POST   /_emulator/concurrent-writes         {"zone": "SUB/RG/ZONE", "recordType": "CNAME", "name": "x",
                                              "properties": {...}}
@@ -117,7 +119,11 @@ def _faults(emulator: AzureEmulator, method: str, body: dict[str, Any]) -> Answe
     if applies_to not in ("read", "write", "any"):
         raise _BadInput("appliesTo must be read, write or any")
     path_contains = body.get("pathContains")
-    if status == 429:
+    if body.get("resetAfterApply") is True:
+        emulator.inject_reset_after_apply(
+            times, applies_to=cast(AppliesTo, body.get("appliesTo", "write")), path_contains=path_contains
+        )
+    elif status == 429:
         emulator.inject_throttle(
             times,
             retry_after=float(body.get("retryAfter", 1)),

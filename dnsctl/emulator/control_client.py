@@ -58,6 +58,9 @@ class EmulatorControl:
     def inject_error(self, times: int = 1, *, status: int = 500, applies_to: str = "any") -> None:
         self._call("POST", "/faults", {"status": status, "times": times, "appliesTo": applies_to})
 
+    def inject_reset_after_apply(self, times: int = 1, *, applies_to: str = "write") -> None:
+        self._call("POST", "/faults", {"resetAfterApply": True, "times": times, "appliesTo": applies_to})
+
     def set_latency(self, seconds: float) -> None:
         self._call("PUT", "/latency", {"seconds": seconds})
 

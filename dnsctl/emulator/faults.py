@@ -1,4 +1,5 @@
-"""Faults the tests ask for: failed answers N times, added latency, and a concurrent writer."""
+"""Faults the tests ask for: failed answers N times, added latency, a concurrent writer, and writes
+applied whose answer is lost (the connection reset instead)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,20 @@ class InjectedAnswer:
         return self.path_contains is None or self.path_contains.lower() in path.lower()
 
 
+@dataclass
+class InjectedReset:
+    """Apply the next `times` matching requests, then reset the connection instead of answering."""
+
+    times: int
+    applies_to: AppliesTo = "write"
+    path_contains: str | None = None
+
+    def matches(self, kind: str, path: str) -> bool:
+        if self.applies_to not in ("any", kind):
+            return False
+        return self.path_contains is None or self.path_contains.lower() in path.lower()
+
+
 @dataclass(frozen=True)
 class ConcurrentWrite:
     """Another writer changes a record set just before our write's condition is checked."""
@@ -37,6 +52,7 @@ class FaultPlan:
     def __init__(self) -> None:
         self.latency = 0.0
         self._answers: list[InjectedAnswer] = []
+        self._resets: list[InjectedReset] = []
         self._writers: dict[tuple[tuple[str, str, str], str, str], list[ConcurrentWrite]] = {}
 
     def add_answer(self, answer: InjectedAnswer) -> None:
@@ -51,6 +67,20 @@ class FaultPlan:
                 if answer.times == 0:
                     self._answers.remove(answer)
                 return answer
+        return None
+
+    def add_reset(self, reset: InjectedReset) -> None:
+        if reset.times < 1:
+            raise ValueError("times must be at least 1")
+        self._resets.append(reset)
+
+    def take_reset(self, kind: str, path: str) -> InjectedReset | None:
+        for reset in self._resets:
+            if reset.matches(kind, path):
+                reset.times -= 1
+                if reset.times == 0:
+                    self._resets.remove(reset)
+                return reset
         return None
 
     def add_writer(
@@ -72,6 +102,7 @@ class FaultPlan:
     def pending(self) -> dict[str, Any]:
         return {
             "answers": [vars(a).copy() for a in self._answers],
+            "resets": [vars(r).copy() for r in self._resets],
             "concurrentWrites": sum(len(q) for q in self._writers.values()),
             "latency": self.latency,
         }
@@ -79,4 +110,5 @@ class FaultPlan:
     def clear(self) -> None:
         self.latency = 0.0
         self._answers.clear()
+        self._resets.clear()
         self._writers.clear()

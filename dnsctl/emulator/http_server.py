@@ -9,6 +9,7 @@ import contextlib
 import json
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ class Reply:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # send nothing: reset the connection (TCP RST) instead
 
 
 class Backend(Protocol):
@@ -108,6 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
             host = self.headers.get("Host") or urlsplit(backend.base_url).netloc
             request = ArmRequest(self.command, url.path, query, _HeaderView(self.headers), body, host)
             reply = backend.handle(request)
+        if reply.reset:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.request.close()
+            return
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)

@@ -16,8 +16,11 @@ class LoggedRequest:
     kind: str  # "read" or "write"
     if_match: str | None
     if_none_match: str | None
-    fault: str | None  # "throttle", "error", "budget" when the answer came from the fault plan or the limiter
+    # "throttle", "error", "budget" when the answer came from the fault plan or the limiter; "reset" when
+    # the request was applied and the connection reset instead of sending the answer (`status`)
+    fault: str | None
     at: float  # monotonic seconds (dnsctl.clock) when the answer was sent
+    user_agent: str | None = None  # tells clients apart (azure-core appends $AZURE_HTTP_USER_AGENT)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

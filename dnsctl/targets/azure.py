@@ -6,6 +6,8 @@ translated here into dnsctl's outcomes and errors, with what to fix where it is 
 
 Waits are bounded: a throttled call waits for Retry-After only up to `azure.max_retry_after` (a longer
 one fails the call at once), and the calls of one pass end by `azure.deadline` after the pass began.
+With a write guard (the lease), every write attempt, including the SDK's own retries, starts only if
+it can end within the guard's window and is cut off at its end, and no wait for a retry outlasts it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import email.utils
 import ipaddress
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,7 +35,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.core.pipeline import PipelineResponse
+from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
@@ -41,8 +43,8 @@ from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, Record
 from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
-from dnsctl.errors import TargetError
-from dnsctl.targets.base import ChangeResult, Outcome, apply_in_order
+from dnsctl.errors import LeaseLapsedError, TargetError
+from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 log = logging.getLogger("dnsctl.azure")
 
@@ -153,9 +155,24 @@ class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
     """azure-core's retry policy, except that a Retry-After longer than `max_retry_after` is not waited
     for: the response is returned as it is, so the call fails at once and the caller reports it."""
 
-    def __init__(self, *, max_retry_after: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_retry_after: float,
+        before_wait: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.max_retry_after = max_retry_after
+        self.before_wait = before_wait  # may raise to give up instead of waiting that long
+
+    async def sleep(
+        self, settings: dict[str, Any], transport: Any, response: PipelineResponse[Any, Any] | None = None
+    ) -> None:
+        wait = self.get_retry_after(response) if response is not None else None
+        if self.before_wait is not None:
+            self.before_wait(wait if wait else self.get_backoff_time(settings))
+        await super().sleep(settings, transport, response=response)
 
     def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
         wait = retry_after_seconds(response.http_response.headers)
@@ -188,6 +205,7 @@ class AzureTarget:
         self._retry: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": retry_backoff}
         self._profiles = {p.name: p for p in spec.profiles}
         self._ends_at: float | None = None  # monotonic time when the current pass must be over
+        self._guard: WriteGuard | None = None  # while `apply` runs with one
 
     def begin_pass(self) -> None:
         # The budget starts with the pass's first call (see _left).
@@ -224,8 +242,11 @@ class AzureTarget:
                 subscription,
                 base_url=self.spec.azure.base_url,
                 retry_policy=BoundedRetryPolicy(
-                    max_retry_after=self.spec.azure.max_retry_after, **self._retry
+                    max_retry_after=self.spec.azure.max_retry_after,
+                    before_wait=self._before_wait,
+                    **self._retry,
                 ),
+                raw_request_hook=self._before_send,  # every attempt, the SDK's retries included
             )
             self._clients[subscription] = client
         return client
@@ -288,8 +309,20 @@ class AzureTarget:
             raise TargetError(f"reading zone {zone} failed: {_brief(e)}", hint=_credential_hint(e)) from None
         return by_name
 
-    async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        return await apply_in_order(changes, self._apply_one)
+    async def apply(self, changes: Sequence[Change], guard: WriteGuard | None = None) -> list[ChangeResult]:
+        self._guard = guard
+        try:
+            return await apply_in_order(changes, self._apply_one)
+        finally:
+            self._guard = None
+
+    def _before_send(self, request: PipelineRequest[Any]) -> None:
+        if request.http_request.method in ("PUT", "PATCH", "DELETE") and not may_write(self._guard):
+            raise LeaseLapsedError(NOT_HOLDER)
+
+    def _before_wait(self, seconds: float) -> None:
+        if not may_write(self._guard, seconds):
+            raise LeaseLapsedError(f"{NOT_HOLDER} for the {seconds:g}s Azure asked to wait before a retry")
 
     async def _apply_one(self, c: Change) -> ChangeResult:
         """One change within the pass's deadline; the create half of a type switch is tried again
@@ -299,16 +332,23 @@ class AzureTarget:
             left = self._left()
             if left <= 0:
                 return ChangeResult(c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}")
+            if not may_write(self._guard):
+                return ChangeResult(c, Outcome.FAILED, error=NOT_HOLDER)
+            window = self._guard.write_window() if self._guard is not None else left
             try:
-                async with asyncio.timeout(left):
+                async with asyncio.timeout(min(left, window)):
                     result, transient = await self._attempt(c)
             except TimeoutError:
+                if window < left:
+                    return ChangeResult(c, Outcome.FAILED, error=f"stopped: {NOT_HOLDER} by the write's end")
                 return ChangeResult(c, Outcome.FAILED, error=f"stopped: {self._past_deadline()}")
+            except LeaseLapsedError as e:
+                return ChangeResult(c, Outcome.FAILED, error=str(e))
             tries += 1
             if not (transient and c.type_switch and c.action is Action.CREATE):
                 return result
             pause = min(2.0 ** (tries - 1), 10.0)
-            if self._left() <= pause:
+            if self._left() <= pause or not may_write(self._guard, pause):
                 return ChangeResult(
                     c,
                     Outcome.FAILED,

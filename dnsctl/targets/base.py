@@ -26,6 +26,24 @@ class ChangeResult:
     hint: str = ""  # what to fix, for permanent errors
 
 
+# A write is started only with at least this many seconds of the lease left, and must end within them.
+MIN_WRITE_WINDOW = 2.0
+NOT_HOLDER = "not written: this replica can no longer be sure it holds the lease"
+
+
+class WriteGuard(Protocol):
+    """May this process still write? Checked before every write and before every wait for a retry."""
+
+    def write_window(self) -> float:
+        """Seconds from now within which a write must have ended (0: write nothing more)."""
+        ...
+
+
+def may_write(guard: WriteGuard | None, seconds: float = 0.0) -> bool:
+    """Whether a write that starts after `seconds` still has MIN_WRITE_WINDOW of the lease left."""
+    return guard is None or guard.write_window() >= seconds + MIN_WRITE_WINDOW
+
+
 class Target(Protocol):
     def begin_pass(self) -> None:
         """A reconcile pass starts: its calls share one time budget (Azure: `azure.deadline`)."""
@@ -35,8 +53,11 @@ class Target(Protocol):
         """What is published for each profile, by profile name. Raises TargetError if it cannot read."""
         ...
 
-    async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        """Apply changes in order; failures are returned, never raised or dropped."""
+    async def apply(self, changes: Sequence[Change], guard: WriteGuard | None = None) -> list[ChangeResult]:
+        """Apply changes in order; failures are returned, never raised or dropped.
+
+        With a `guard`, no write starts (and no wait before a retry begins) unless it can end within
+        the guard's window; what is not written fails with NOT_HOLDER."""
         ...
 
     async def close(self) -> None: ...

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from dnsctl.core.model import ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord
-from dnsctl.targets.base import ChangeResult, Outcome, apply_in_order
+from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 Key = tuple[str, str]  # (zone, relative record name)
 
@@ -51,8 +51,13 @@ class MemoryTarget:
             out[p.name] = Published(display_name(key), dict(self.records.get(key, {})))
         return out
 
-    async def apply(self, changes: Sequence[Change]) -> list[ChangeResult]:
-        return await apply_in_order(changes, self._apply_async)
+    async def apply(self, changes: Sequence[Change], guard: WriteGuard | None = None) -> list[ChangeResult]:
+        async def one(c: Change) -> ChangeResult:
+            if not may_write(guard):
+                return ChangeResult(c, Outcome.FAILED, error=NOT_HOLDER)
+            return await self._apply_async(c)
+
+        return await apply_in_order(changes, one)
 
     async def _apply_async(self, c: Change) -> ChangeResult:
         if self.before_write is not None:

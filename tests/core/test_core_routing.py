@@ -370,6 +370,21 @@ def test_keep_last_keeps_the_current_answer() -> None:
     assert d.reason.endswith("keeping the last answer")
 
 
+def test_keep_last_says_its_endpoints_are_our_last_answer_and_keeps_saying_it() -> None:
+    st = run(profile(), ALL_DOWN, on("westeurope"))
+    assert st.decision is not None and st.decision.last_answer
+    again = run(profile(), ALL_DOWN, st)  # keep-last after keep-last: still our answer
+    assert again.decision is not None and again.decision.last_answer
+    assert again.decision.endpoints == ("westeurope",)
+
+
+def test_keep_last_after_a_guess_is_still_a_guess() -> None:
+    guess = run(profile(), ALL_DOWN)  # no previous answer: the first endpoint is named, not ours
+    assert guess.decision is not None and not guess.decision.last_answer
+    again = run(profile(), ALL_DOWN, guess)
+    assert again.decision is not None and not again.decision.last_answer
+
+
 def test_keep_last_without_any_previous_answer_keeps_the_record_and_names_the_first() -> None:
     st = run(profile(), ALL_DOWN)
     assert st.decision is not None

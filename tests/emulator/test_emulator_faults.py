@@ -54,6 +54,23 @@ def test_latency_delays_answers(emulator: AzureEmulator, arm: httpx.Client) -> N
         emulator.set_latency(-1)
 
 
+def test_a_reset_after_apply_lands_the_write_and_loses_the_answer(
+    emulator: AzureEmulator, arm: httpx.Client
+) -> None:
+    emulator.inject_reset_after_apply(1, applies_to="write", path_contains="/a/lost")
+    assert arm.get(f"{BASE}/SOA/@?{API}").status_code == 200  # a read: answered
+    with pytest.raises(httpx.TransportError):
+        arm.put(f"{BASE}/A/lost?{API}", json=A_BODY)
+    stored = emulator.record_set(ZONE_ID, "A", "lost")
+    assert stored is not None and stored["properties"]["aRecords"] == [{"ipv4Address": "10.0.0.1"}]
+    (logged,) = [r for r in emulator.request_log() if r.fault == "reset"]
+    assert (logged.method, logged.status) == ("PUT", 201)
+    # Used up: the next write is answered, conditional on the etag the lost answer carried.
+    again = arm.put(f"{BASE}/A/lost?{API}", json=A_BODY, headers={"If-Match": f'"{stored["etag"]}"'})
+    assert again.status_code == 200
+    assert emulator.pending_faults()["resets"] == []
+
+
 def test_concurrent_writer_races_a_create_only_write(emulator: AzureEmulator, arm: httpx.Client) -> None:
     emulator.inject_concurrent_write(
         ZONE_ID, "CNAME", "myregistry", properties={"ttl": 5, "cnameRecord": {"cname": "them"}}
@@ -185,6 +202,14 @@ def test_control_api_drives_everything(emulator: AzureEmulator) -> None:
         assert arm.get(f"{lab_path}?{API}").status_code == 200
         assert control.remove_zone(lab) is True
         assert arm.get(f"{lab_path}?{API}").status_code == 404
+
+
+def test_control_api_injects_a_reset_after_apply(emulator: AzureEmulator) -> None:
+    with EmulatorControl(emulator.base_url) as control:
+        control.inject_reset_after_apply(2)
+        assert emulator.pending_faults()["resets"] == [
+            {"times": 2, "applies_to": "write", "path_contains": None}
+        ]
 
 
 def test_control_api_rejects_bad_input(emulator: AzureEmulator) -> None:

@@ -155,6 +155,23 @@ def test_keep_last_keeps_an_existing_record_as_it_is() -> None:
     assert changes == []
 
 
+def test_keep_last_puts_our_last_answer_back_over_someone_elses_value() -> None:
+    ours = replace(decide("eastus", keep=True), last_answer=True)
+    pub = published(owned_cname("hijack.example.com"))
+    changes, refused = plan_profile(profile(), pub, ours)
+    assert refused is None
+    assert [(c.action, c.before, c.after, c.etag) for c in changes] == [
+        (Action.UPDATE, cname("hijack.example.com"), cname(EAST), "e1")
+    ]
+    assert plan_profile(profile(), published(owned_cname(EAST)), ours)[0] == []
+
+
+def test_keep_last_recreates_our_last_answer_when_the_record_was_deleted() -> None:
+    ours = replace(decide("eastus", keep=True), last_answer=True)
+    changes, _ = plan_profile(profile(), published(), ours)
+    assert [(c.action, c.after) for c in changes] == [(Action.CREATE, cname(EAST))]
+
+
 def test_keep_last_with_nothing_published_creates_nothing_and_says_so() -> None:
     # Publishing an endpoint that is down would be a guess: keep-last has nothing to keep.
     changes, refused = plan_profile(profile(), published(), decide("eastus", keep=True))
