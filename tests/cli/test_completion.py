@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dnsctl.cli import build_parser
+from tests.support.system_packages import ensure_command
 
 SHELL_TIMEOUT = 60
 
@@ -37,9 +37,7 @@ def script(shell: str, tmp_path: Path) -> Path:
 
 
 def shell(name: str) -> str:
-    path = shutil.which(name)
-    assert path is not None, f"{name} is needed for this test (.ci/run installs it)"
-    return path
+    return ensure_command(name)  # installed from its Debian package when missing
 
 
 def bash_complete(path: Path, *words: str) -> list[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
 import subprocess
 import threading
@@ -24,9 +23,10 @@ import dns.rcode
 from dnsctl.core.model import ResolverSpec
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
+from tests.support.system_packages import ensure_commands
 
 START_TIMEOUT = 15.0
-TOOLS = ("nsd", "unbound", "ldns-keygen", "ldns-signzone")
+TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
 
 
 class ServerUnavailable(RuntimeError):
@@ -34,12 +34,8 @@ class ServerUnavailable(RuntimeError):
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
-    if found is None:
-        raise ServerUnavailable(
-            f"{name} is needed by the differential test: apt-get install nsd unbound ldnsutils"
-        )
-    return found
+    """The program's path; the first call installs every missing one of TOOLS (one apt-get)."""
+    return ensure_commands(*TOOLS)[name]
 
 
 def free_port() -> int:

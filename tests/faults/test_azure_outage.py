@@ -92,8 +92,15 @@ async def test_a_failed_failover_write_is_retried_before_the_next_resync(
         replicas.set("eastus", "stopped")
         await eventually(lambda: ctl.consecutive_errors >= 1, 10, "the failover write to fail")
         assert not emulator.pending_faults()["answers"], "the API is healthy again"
-        # Ten probe intervals: far more than a retry needs, far less than the resync.
-        await eventually(lambda: cname(emulator, NAME) == WEST, 3, "the failed failover write to be retried")
+        # The zone holds the new record before the write's answer reaches the controller (on a loaded
+        # machine, long before): wait for the controller to have taken that answer, then look at both.
+        # 30 s: far more than a retry needs (one probe interval), far less than the resync (5 min).
+        await eventually(
+            lambda: ctl.registry.get_sample_value("dnsctl_dns_writes_total", APPLIED_WRITES) == 1,
+            30,
+            "the failed failover write to be retried",
+        )
+        assert cname(emulator, NAME) == WEST
         assert ctl.consecutive_errors == 0
     finally:
         await ctl.stop()

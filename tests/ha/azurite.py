@@ -13,12 +13,13 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tests.support.system_packages import SystemProgramMissing, ensure_commands
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 ACCOUNT = "devstoreaccount1"
@@ -54,12 +55,10 @@ def ensure_azurite() -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if binary.is_file():
             return binary
-        npm = shutil.which("npm")
-        if npm is None or shutil.which("node") is None:
-            raise AzuriteUnavailable(
-                "node and npm are needed to install Azurite for the HA tests (install Node.js >= 18), "
-                "or point AZURITE_BLOB at an azurite-blob executable"
-            )
+        try:  # Node.js and npm, from their Debian packages when missing
+            npm = ensure_commands("node", "npm")["npm"]
+        except SystemProgramMissing as e:
+            raise AzuriteUnavailable(f"{e}\n(or point AZURITE_BLOB at an azurite-blob executable)") from None
         try:
             done = subprocess.run(
                 [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix), PACKAGE],

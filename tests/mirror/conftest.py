@@ -13,7 +13,8 @@ import yaml
 
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import TOKEN, common_free_port
-from tests.support.oci import Containerd, EtcHosts, Registry, have_runtime, push_image
+from tests.support.oci import Containerd, EtcHosts, Registry, ensure_runtime, push_image
+from tests.support.system_packages import ensure_command
 from tests.support.token_server import TokenServer
 
 REPLICAS = {"eastus": "127.0.0.41", "westeurope": "127.0.0.42", "southeastasia": "127.0.0.43"}
@@ -88,8 +89,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    if not have_runtime():
-        pytest.skip("needs root and the containerd and docker-registry packages (.ci/run installs them)")
+    ensure_runtime()
     root = tmp_path_factory.mktemp("runtime")
     port = common_free_port(list(REPLICAS.values()))
     registries: dict[str, Registry] = {}
@@ -125,8 +125,7 @@ class TokenLab:
 
 @pytest.fixture(scope="package")
 def token_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenLab]:
-    if not have_runtime():
-        pytest.skip("needs the docker-registry package (.ci/run installs it)")
+    ensure_command("docker-registry")
     root = tmp_path_factory.mktemp("token-auth")
     tokens = TokenServer(root / "tokens", "127.0.0.45", users={"puller": "s3cret"}, aad_token=AAD_TOKEN)
     tokens.start()

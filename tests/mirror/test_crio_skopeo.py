@@ -7,20 +7,15 @@ containerd's, read from the registries' access logs.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import tomllib
 from pathlib import Path
 
-import pytest
-
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import TOKEN
 from tests.mirror.conftest import Lab, target
-
-SKOPEO = shutil.which("skopeo")
-pytestmark = pytest.mark.skipif(SKOPEO is None, reason="needs skopeo (.ci/run installs it)")
+from tests.support.system_packages import ensure_command
 
 
 def dropin(tmp: Path) -> Path:
@@ -39,7 +34,6 @@ def loc(lab: Lab, name: str) -> str:
 
 
 def copy_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:
-    assert SKOPEO is not None
     policy = tmp / "policy.json"
     policy.write_text(json.dumps({"default": [{"type": "insecureAcceptAnything"}]}))
     dest = tmp / f"copy-{time.monotonic_ns()}"
@@ -47,7 +41,7 @@ def copy_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:
     started = time.monotonic()
     run = subprocess.run(
         [
-            SKOPEO,
+            ensure_command("skopeo"),  # installed from its Debian package when missing
             "--registries-conf",
             str(dropin(tmp)),
             "--policy",

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,14 +33,20 @@ from typing import Self
 
 import httpx
 
-REGISTRY_BIN = shutil.which("docker-registry") or "/usr/bin/docker-registry"
-CONTAINERD_BIN = shutil.which("containerd") or "/usr/bin/containerd"
-CTR_BIN = shutil.which("ctr") or "/usr/bin/ctr"
+from tests.support.system_packages import ensure_command, ensure_commands
+
 HOSTS_FILE = Path("/etc/hosts")
+RUNTIME = ("containerd", "ctr", "docker-registry")  # installed from their Debian packages when missing
 
 
-def have_runtime() -> bool:
-    return all(Path(p).exists() for p in (REGISTRY_BIN, CONTAINERD_BIN, CTR_BIN)) and os.geteuid() == 0
+def ensure_runtime() -> None:
+    """containerd, ctr and docker-registry installed, and root to run containerd and edit /etc/hosts."""
+    if os.geteuid() != 0:
+        raise PermissionError(
+            "the container runtime tests need root: they run containerd and map the registries' names "
+            "in /etc/hosts"
+        )
+    ensure_commands(*RUNTIME)
 
 
 def free_port(host: str) -> int:
@@ -193,7 +198,9 @@ class Registry:
         config = self._config()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
+                [ensure_command("docker-registry"), "serve", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_port(self.host, self.port)
         return self
@@ -269,7 +276,7 @@ class Containerd:
         )
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [CONTAINERD_BIN, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
+                [ensure_command("containerd"), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -282,7 +289,7 @@ class Containerd:
 
     def _ctr(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [CTR_BIN, "--address", str(self.socket), *args],
+            [ensure_command("ctr"), "--address", str(self.socket), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
