@@ -92,7 +92,8 @@ def load_profile(text: str, source: str) -> dict[str, Any]:
     method = props["trafficRoutingMethod"]
     if method not in METHODS:
         raise InputError(
-            f"{source}: properties.trafficRoutingMethod {json.dumps(method)} is not one of {', '.join(METHODS)}"
+            f"{source}: properties.trafficRoutingMethod {json.dumps(method)} "
+            f"is not one of {', '.join(METHODS)}"
         )
     for key in ("dnsConfig", "monitorConfig"):
         if props.get(key) is not None and not isinstance(props[key], dict):
@@ -112,6 +113,11 @@ def _slug(text: str) -> str:
 def _q(value: Any) -> str:
     """A YAML scalar: JSON's strings and numbers are YAML too."""
     return json.dumps(value)
+
+
+def _comment(text: str) -> str:
+    """Text from the profile made safe for one YAML comment line (no line breaks, no control characters)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _region(location: str) -> str:
@@ -148,7 +154,9 @@ class _Importer:
 
     def fqdn(self) -> str:
         dns = self.props.get("dnsConfig") or {}
-        tm_fqdn = dns.get("fqdn") or (f"{dns['relativeName']}.{TM_SUFFIX}" if dns.get("relativeName") else None)
+        tm_fqdn = dns.get("fqdn") or (
+            f"{dns['relativeName']}.{TM_SUFFIX}" if dns.get("relativeName") else None
+        )
         if self.fqdn_arg:
             if tm_fqdn:
                 self.note(
@@ -161,7 +169,8 @@ class _Importer:
         self.miss(
             "dnsConfig.relativeName",
             f"{tm_fqdn} is a name in Traffic Manager's own zone, which dnsctl cannot publish; the "
-            "configuration steers it only for clients of the embedded resolver; give your own name with --fqdn",
+            "configuration steers it only for clients of the embedded resolver; "
+            "give your own name with --fqdn",
         )
         return str(tm_fqdn).rstrip(".")
 
@@ -243,19 +252,19 @@ class _Importer:
             if "*" in bare or _ip(bare) is not None:
                 self.miss("monitorConfig.customHeaders.Host", f"{host!r} is not a DNS name dnsctl can send")
             else:
-                lines.append(f"      host: {_q(bare)}                # Traffic Manager's custom Host header")
+                lines.append(f"      host: {_q(bare)}  # Traffic Manager's custom Host header")
         if protocol == "https":
             lines.append(
-                "      verify_tls: true                # Traffic Manager only checks that a certificate is "
+                "      verify_tls: true  # Traffic Manager only checks that a certificate is "
                 "present; dnsctl verifies it (false probes as Traffic Manager does)"
             )
         lines.append(f"      interval: {interval}s")
         lines.append(f"      timeout: {timeout}s")
         lines.append(
-            f"      fall: {tolerated + 1}                       # toleratedNumberOfFailures {tolerated}: "
+            f"      fall: {tolerated + 1}  # toleratedNumberOfFailures {tolerated}: "
             f"Degraded at failure {tolerated + 1}"
         )
-        lines.append("      rise: 1                       # one success brings an endpoint back, as in Traffic Manager")
+        lines.append("      rise: 1  # one success brings an endpoint back, as in Traffic Manager")
         return {k.lower(): v for k, v in headers.items()} | ({"host": host} if host is not None else {})
 
     def _expected_status(self, mc: dict[str, Any], path: str) -> list[str]:
@@ -273,10 +282,12 @@ class _Importer:
         if path.startswith(REGISTRY_PATH) and not any(lo <= 401 <= hi for lo, hi in ranges):
             values.append(401)
             lines.append(
-                "      # 401 added: a container registry answers /v2/ with 401 and a Bearer challenge when its "
-                "front end is up;"
+                "      # 401 added: a container registry answers /v2/ with 401 and a Bearer challenge "
+                "when its front end is up;"
             )
-            lines.append("      # Traffic Manager, without 401 in expectedStatusCodeRanges, would count it Degraded.")
+            lines.append(
+                "      # Traffic Manager, without 401 in expectedStatusCodeRanges, would count it Degraded."
+            )
         lines.append(f"      expected_status: {_q(values)}")
         return lines
 
@@ -339,7 +350,10 @@ class _Importer:
 
     def check_headers(self, eps: list[_Endpoint], profile_headers: dict[str, str]) -> None:
         for ep in eps:
-            own = {str(h.get("name", "")).lower(): str(h.get("value", "")) for h in ep.props.get("customHeaders") or []}
+            own = {
+                str(h.get("name", "")).lower(): str(h.get("value", ""))
+                for h in ep.props.get("customHeaders") or []
+            }
             differs = {k: v for k, v in own.items() if profile_headers.get(k) != v}
             if differs:
                 self.miss(
@@ -363,23 +377,25 @@ def import_profile(doc: dict[str, Any], *, fqdn: str | None = None, source: str 
 
     body: list[str] = []
     views: list[tuple[str, list[str], str]] = []
-    routing = {"Priority": "priority", "Weighted": "weighted", "Performance": "performance"}.get(method, "priority")
+    routing = {"Priority": "priority", "Weighted": "weighted", "Performance": "performance"}.get(
+        method, "priority"
+    )
     when_all_down = "serve-all" if method in ("Weighted", "MultiValue") else "serve-first"
     body.append(f"  - name: {name}")
     body.append(f"    fqdn: {_q(steered)}")
     body.append(f"    ttl: {ttl}")
     body.append(f"    routing: {routing}")
     if method == "Performance":
-        body.append(
-            "    # Traffic Manager picks the region closest to the querier; dnsctl picks the lowest latency it"
-        )
-        body.append("    # measures from where it runs, for all its clients.")
+        body.append("    # Traffic Manager picks the region closest to the querier; dnsctl picks the lowest")
+        body.append("    # latency it measures from where it runs, for all its clients.")
     if method == "Geographic":
-        body.append("    # Geographic routing is NOT mapped: endpoints are served by priority (see the list above).")
+        body.append(
+            "    # Geographic routing is NOT mapped: endpoints are served by priority (see the list above)."
+        )
     body.append("    failback: auto")
-    body.append("    failback_hold: 0s                 # Traffic Manager returns to a recovered endpoint at once")
+    body.append("    failback_hold: 0s  # Traffic Manager returns to a recovered endpoint at once")
     body.append(
-        f"    when_all_down: {when_all_down}           # all Degraded: Traffic Manager answers as if all were Online"
+        f"    when_all_down: {when_all_down}  # all Degraded: Traffic Manager answers as if all were Online"
     )
     headers = im.monitor(body)
     im.check_headers(eps, headers)
@@ -394,27 +410,29 @@ def import_profile(doc: dict[str, Any], *, fqdn: str | None = None, source: str 
             body.extend(_endpoint_lines(im, ep, steered))
 
     head = [
-        f"# dnsctl configuration imported from Traffic Manager profile {doc.get('name', '')!r}"
-        + (f" ({source})" if source else ""),
+        _comment(
+            f"# dnsctl configuration imported from Traffic Manager profile {doc.get('name', '')!r}"
+            + (f" ({source})" if source else "")
+        ),
         f"# routing method {method}; served by the embedded resolver: dnsctl serve -c THIS_FILE",
     ]
     if im.unmapped:
         head.append("#")
         head.append("# NOT MAPPED (no dnsctl equivalent; review before use):")
-        head.extend(f"#   - {u}" for u in im.unmapped)
+        head.extend(f"#   - {_comment(u)}" for u in im.unmapped)
     if im.notes:
         head.append("#")
         head.append("# Notes:")
-        head.extend(f"#   - {n}" for n in im.notes)
+        head.extend(f"#   - {_comment(n)}" for n in im.notes)
     allow = [*LOOPBACK, *(net for _, nets, _ in views for net in nets)]
     resolver = [
         "resolver:",
         f"  listen: [{_q(RESOLVER_LISTEN)}]",
-        "  upstreams: []                     # add your resolvers: names dnsctl does not steer go there",
+        "  upstreams: []  # add your resolvers: names dnsctl does not steer go there",
         f"  allow: {_q(list(dict.fromkeys(allow)))}",
     ]
     if views:
-        resolver.append("  views:                            # Traffic Manager's Subnet routing")
+        resolver.append("  views:  # Traffic Manager's Subnet routing")
         for view, nets, ep_name in views:
             resolver.append(f"    - name: {view}")
             resolver.append(f"      clients: {_q(nets)}")
@@ -431,7 +449,8 @@ def _assign_priorities(im: _Importer, eps: list[_Endpoint], method: str) -> None
         if method == "Priority":
             im.miss(
                 "endpoints[].priority",
-                f"{values} are not unique; dnsctl needs one order: the endpoints' order in the profile is used",
+                f"{values} are not unique; dnsctl needs one order: "
+                "the endpoints' order in the profile is used",
             )
     elif method == "Subnet":
         # The catch-all endpoint (no subnets) answers every client outside the views: it goes first.
@@ -466,7 +485,7 @@ def _endpoint_lines(im: _Importer, ep: _Endpoint, steered: str) -> list[str]:
     if ep.props.get("targetResourceId"):
         ep.comments.append(f"targetResourceId {ep.props['targetResourceId']}")
     flow = ", ".join(f"{k}: {_q(v)}" for k, v in fields.items())
-    lines = [f"      # {c}" for c in ep.comments]
+    lines = [f"      # {_comment(c)}" for c in ep.comments]
     lines.append(f"      - {{{flow}}}")
     return lines
 
@@ -480,10 +499,13 @@ def _multivalue(im: _Importer, eps: list[_Endpoint], steered: str) -> list[str]:
     addresses: list[str] = []
     for ep in eps:
         if ep.address is None:
-            im.miss(f"endpoints[{ep.tm_name}]", f"MultiValue needs an IP address, {ep.target!r} is a name; not imported")
+            im.miss(
+                f"endpoints[{ep.tm_name}]",
+                f"MultiValue needs an IP address, {ep.target!r} is a name; not imported",
+            )
             continue
         if not ep.enabled:
-            lines.append(f"      # {ep.tm_name} ({ep.address}): endpointStatus Disabled, left out")
+            lines.append(f"      # {_comment(ep.tm_name)} ({ep.address}): endpointStatus Disabled, left out")
             continue
         if ep.always_serve:
             im.miss(
@@ -497,10 +519,13 @@ def _multivalue(im: _Importer, eps: list[_Endpoint], steered: str) -> list[str]:
     if isinstance(max_return, int) and max_return < len(addresses):
         im.miss(
             "maxReturn",
-            f"{max_return}: dnsctl answers with every Online address (up to {len(addresses)}), not at most {max_return}",
+            f"{max_return}: dnsctl answers with every Online address (up to {len(addresses)}), "
+            f"not at most {max_return}",
         )
     target = f"multivalue.{steered}"
-    lines.append(f"      # probed by address with Host/SNI {target} (Traffic Manager probes the address itself)")
+    lines.append(
+        f"      # probed by address with Host/SNI {target} (Traffic Manager probes the address itself)"
+    )
     fields = {"name": "multivalue", "target": target, "priority": 1, "addresses": addresses}
     lines.append("      - {" + ", ".join(f"{k}: {_q(v)}" for k, v in fields.items()) + "}")
     return lines
@@ -518,7 +543,7 @@ def _subnet_views(im: _Importer, eps: list[_Endpoint], profile: str) -> list[tup
                     nets.append(str(ipaddress.ip_network(f"{first}/{s['scope']}", strict=False)))
                 else:
                     last = ipaddress.ip_address(str(s.get("last") or first))
-                    nets.extend(str(n) for n in ipaddress.summarize_address_range(first, last))  # type: ignore[arg-type]
+                    nets.extend(str(n) for n in ipaddress.summarize_address_range(first, last))
             except (ValueError, TypeError) as e:
                 im.miss(f"endpoints[{ep.tm_name}].subnets", f"{json.dumps(s)} is not a subnet ({e})")
         if nets:
@@ -531,5 +556,7 @@ def _subnet_views(im: _Importer, eps: list[_Endpoint], profile: str) -> list[tup
             "dnsctl answers them by priority",
         )
     elif len(catch_all) > 1:
-        im.note(f"several endpoints have no subnets; {catch_all[0].tm_name} answers clients outside every view")
+        im.note(
+            f"several endpoints have no subnets; {catch_all[0].tm_name} answers clients outside every view"
+        )
     return views

@@ -45,7 +45,9 @@ def imported(name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], 
 
 
 def test_every_routing_method_has_a_fixture() -> None:
-    methods = {json.loads(p.read_text())["properties"]["trafficRoutingMethod"] for p in PROFILES.glob("*.json")}
+    methods = {
+        json.loads(p.read_text())["properties"]["trafficRoutingMethod"] for p in PROFILES.glob("*.json")
+    }
     assert methods == {"Priority", "Weighted", "MultiValue", "Subnet", "Performance", "Geographic"}
     assert set(EXPECTED_EXIT) == {p.stem for p in PROFILES.glob("*.json")}
 
@@ -68,7 +70,12 @@ def test_priority_maps_status_always_serve_monitor_and_ttl() -> None:
     profile = cfg["profiles"][0]
     assert (profile["fqdn"], profile["ttl"], profile["routing"]) == (FQDN, 30, "priority")
     eps = {ep["name"]: ep for ep in profile["endpoints"]}
-    assert [ep["name"] for ep in profile["endpoints"]] == ["eastus", "westeurope", "southeastasia", "global-fallback"]
+    assert [ep["name"] for ep in profile["endpoints"]] == [
+        "eastus",
+        "westeurope",
+        "southeastasia",
+        "global-fallback",
+    ]
     assert eps["westeurope"]["status"] == "disabled"
     assert "status" not in eps["eastus"]
     assert eps["global-fallback"]["override"] == "up"
@@ -77,7 +84,13 @@ def test_priority_maps_status_always_serve_monitor_and_ttl() -> None:
     assert [ep["priority"] for ep in profile["endpoints"]] == [1, 2, 3, 4]
     m = profile["monitor"]
     # toleratedNumberOfFailures 2: Traffic Manager marks Degraded once failures exceed 2, at the 3rd.
-    assert (m["protocol"], m["port"], m["path"], m["interval"], m["timeout"]) == ("https", 443, "/v2/", "10s", "5s")
+    assert (m["protocol"], m["port"], m["path"], m["interval"], m["timeout"]) == (
+        "https",
+        443,
+        "/v2/",
+        "10s",
+        "5s",
+    )
     assert (m["fall"], m["rise"]) == (3, 1)
     assert m["headers"] == {"User-Agent": "tm-probe"}
     assert m["expected_status"] == ["200-299", 401]
@@ -158,7 +171,7 @@ def test_performance_keeps_endpoint_locations_as_regions() -> None:
 
 
 def test_geographic_nested_and_traffic_view_are_listed_not_dropped() -> None:
-    done, cfg = imported("geographic", "--fqdn", FQDN)
+    done, _ = imported("geographic", "--fqdn", FQDN)
     assert done.returncode == 3
     for text in ("trafficViewEnrollmentStatus", "endpoints[europe].geoMapping: GEO-EU", "WORLD"):
         assert f"not mapped: {text}" in done.stderr or text in done.stderr
@@ -202,7 +215,10 @@ def test_stdin_is_read_with_a_dash() -> None:
     [
         ("not json {", "not JSON"),
         ("[1, 2]", "a JSON object is expected"),
-        ('{"type": "Microsoft.Network/privateDnsZones", "properties": {}}', "is not a Traffic Manager profile"),
+        (
+            '{"type": "Microsoft.Network/privateDnsZones", "properties": {}}',
+            "is not a Traffic Manager profile",
+        ),
         ('{"properties": {"dnsConfig": {}}}', "no properties.trafficRoutingMethod"),
         ('{"properties": {"trafficRoutingMethod": "Random"}}', "is not one of Priority"),
         ('{"properties": {"trafficRoutingMethod": "Priority", "endpoints": 5}}', "not a list of endpoint"),
@@ -222,3 +238,20 @@ def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:
     done = dnsctl("import", "traffic-manager", str(tmp_path / "nope.json"))
     assert done.returncode == 2
     assert "cannot read" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_names_from_the_profile_cannot_break_out_of_a_comment(tmp_path: Path) -> None:
+    doc = json.loads((PROFILES / "priority.json").read_text())
+    doc["name"] = "tm\nadmin: {listen: '0.0.0.0:9153'}"
+    doc["properties"]["endpoints"][0]["name"] = "east\nresolver: {listen: ['0.0.0.0:53']}"
+    doc["properties"]["endpoints"][0]["properties"]["customHeaders"] = [{"name": "X-A", "value": "b"}]
+    src = tmp_path / "p.json"
+    src.write_text(json.dumps(doc))
+    out = tmp_path / "dnsctl.yaml"
+    done = dnsctl("import", "traffic-manager", str(src), "--fqdn", FQDN, "-o", str(out))
+    assert done.returncode == 3, done.stderr  # the endpoint's own header is reported, with its name
+    cfg = yaml.safe_load(out.read_text())
+    assert "admin" not in cfg
+    assert cfg["resolver"]["listen"] == ["127.0.0.1:5353"]
+    assert cfg["profiles"][0]["endpoints"][0]["name"] == "east-resolver-listen-0-0-0-0-53"
+    assert dnsctl("validate", "-c", str(out)).returncode == 0

@@ -49,8 +49,10 @@ class Served:
     def __init__(self, name: str, tmp_path: Path, stack: ExitStack) -> None:
         cfg_path = tmp_path / f"{name}.yaml"
         done = subprocess.run(
-            [sys.executable, "-m", "dnsctl", "import", "traffic-manager", str(PROFILES / f"{name}.json")]
-            + ["--fqdn", FQDN, "-o", str(cfg_path)],
+            [
+                *(sys.executable, "-m", "dnsctl", "import", "traffic-manager"),
+                *(str(PROFILES / f"{name}.json"), "--fqdn", FQDN, "-o", str(cfg_path)),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
@@ -73,7 +75,8 @@ class Served:
             ep["addresses"] = mapped
         port = common_free_port(hosts)
         self.servers = {
-            original: stack.enter_context(RegistryServer(host, port)) for original, host in self.loopback.items()
+            original: stack.enter_context(RegistryServer(host, port))
+            for original, host in self.loopback.items()
         }
         monitor = profile["monitor"]
         self.tcp = monitor["protocol"] == "tcp"
@@ -149,7 +152,10 @@ def test_weighted_answers_only_available_endpoints(tmp_path: Path, stack: ExitSt
     rows = [
         ({}, {"eastus", "westeurope", "southeastasia"}),
         ({"westeurope": DOWN}, {"eastus", "southeastasia"}),
-        ({"eastus": DOWN, "westeurope": DOWN, "southeastasia": DOWN}, {"eastus", "westeurope", "southeastasia"}),
+        (
+            {"eastus": DOWN, "westeurope": DOWN, "southeastasia": DOWN},
+            {"eastus", "westeurope", "southeastasia"},
+        ),
     ]
     for downs, expected in rows:
         s.set({t: downs.get(n, UP) for n, t in targets.items()})
