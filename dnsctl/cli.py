@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Traffic Manager profile (az network traffic-manager profile show -o json)",
         description="a Traffic Manager profile (ARM JSON) as a configuration for dnsctl serve; "
         "what has no equivalent is listed on stderr and as comments",
+        epilog=help_text.epilog("import"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument("file", metavar="PROFILE.json", help="the profile as ARM returns it ('-' for stdin)")
     k.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
@@ -278,7 +280,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = traffic_manager.import_profile(doc, fqdn=args.fqdn, source=source)
     if args.output is not None:
         try:
-            write_atomically(args.output, imported.yaml)
+            write_atomically(args.output, imported.yaml, mode=0o644)
         except OSError as e:
             raise DnsctlError(f"cannot write {args.output}: {e}") from None
     else:

@@ -22,6 +22,7 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         (
             "  0  imported: every field has a dnsctl equivalent",
+            "  1  the output file could not be written",
             "  2  the input is not a Traffic Manager profile (or not JSON), or bad arguments",
             "  3  imported, but some fields could not be mapped: listed on stderr and as comments",
         ),

@@ -255,3 +255,11 @@ def test_names_from_the_profile_cannot_break_out_of_a_comment(tmp_path: Path) ->
     assert cfg["resolver"]["listen"] == ["127.0.0.1:5353"]
     assert cfg["profiles"][0]["endpoints"][0]["name"] == "east-resolver-listen-0-0-0-0-53"
     assert dnsctl("validate", "-c", str(out)).returncode == 0
+
+
+def test_an_output_that_cannot_be_written_is_exit_1(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = dnsctl("import", "traffic-manager", str(PROFILES / "weighted.json"), "-o", str(blocker / "x.yaml"))
+    assert done.returncode == 1
+    assert "cannot write" in done.stderr and "Traceback" not in done.stderr
