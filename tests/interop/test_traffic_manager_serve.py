@@ -200,3 +200,17 @@ def test_subnet_answers_by_client_subnet(tmp_path: Path, stack: ExitStack) -> No
     for subnet, expected in rows:
         want = tm[expected]["target"]
         s.wait_for(lambda subnet=subnet, want=want: s.query(subnet)[0] == want, f"{subnet} -> {expected}")
+
+
+def test_performance_answers_the_endpoint_that_is_available(tmp_path: Path, stack: ExitStack) -> None:
+    """Which of two healthy regions is "closest" differs by design (see the README); with one of them
+    down, Traffic Manager and dnsctl both answer the other."""
+    tm = tm_endpoints("performance")
+    targets = {n: p["target"] for n, p in tm.items()}
+    s = Served("performance", tmp_path, stack)
+    s.set({targets["eastus"]: UP, targets["northeurope"]: DOWN})
+    s.start()
+    for down, expected in (("northeurope", "eastus"), ("eastus", "northeurope")):
+        s.set({t: DOWN if n == down else UP for n, t in targets.items()})
+        want = targets[expected]
+        s.wait_for(lambda want=want: s.query()[0] == want, f"{down} down -> {expected}")
