@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from dnsctl.config.values import normalize_fqdn
 from dnsctl.errors import InputError
 
 METHODS = ("Priority", "Weighted", "Performance", "MultiValue", "Subnet", "Geographic")
@@ -158,6 +159,10 @@ class _Importer:
             f"{dns['relativeName']}.{TM_SUFFIX}" if dns.get("relativeName") else None
         )
         if self.fqdn_arg:
+            try:
+                normalize_fqdn(self.fqdn_arg)
+            except ValueError as e:
+                raise InputError(f"--fqdn: {e}") from None
             if tm_fqdn:
                 self.note(
                     f"Traffic Manager's name {tm_fqdn} is not carried over: dnsctl answers "

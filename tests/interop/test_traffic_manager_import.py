@@ -234,6 +234,13 @@ def test_bad_input_is_exit_2_with_a_message(content: str, message: str, tmp_path
     assert done.stdout == ""
 
 
+def test_a_bad_fqdn_is_exit_2() -> None:
+    done = dnsctl("import", "traffic-manager", str(PROFILES / "weighted.json"), "--fqdn", "not a name")
+    assert done.returncode == 2
+    assert "--fqdn: 'not a name' is not a valid DNS name" in done.stderr
+    assert done.stdout == ""
+
+
 def test_a_missing_file_is_exit_2(tmp_path: Path) -> None:
     done = dnsctl("import", "traffic-manager", str(tmp_path / "nope.json"))
     assert done.returncode == 2
