@@ -18,7 +18,7 @@ from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.core.routing import Decision, DecisionKind
-from dnsctl.errors import ConfigError, DnsctlError
+from dnsctl.errors import ConfigError, DnsctlError, InputError
 from dnsctl.reconcile import Report, reconcile_once
 from dnsctl.targets.base import Outcome
 
@@ -87,6 +87,9 @@ def _report_error(e: DnsctlError) -> int:
         print(f"dnsctl: invalid configuration ({len(e.problems)} problem(s)):", file=sys.stderr)
         for problem in e.problems:
             print(f"  {logs.redact(str(problem))}", file=sys.stderr)
+        return ExitCode.BAD_CONFIG
+    if isinstance(e, InputError):
+        print(f"dnsctl: {logs.redact(str(e))}", file=sys.stderr)
         return ExitCode.BAD_CONFIG
     hint = getattr(e, "hint", "")
     message = f"{e}; {hint}" if hint else str(e)
@@ -195,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_emulator, args=[])
 
+    p = command(
+        "import", cmd_import, "turn another product's configuration into a dnsctl one", config_help=None
+    )
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    k = kinds.add_parser(
+        "traffic-manager",
+        parents=[common],
+        help="a Traffic Manager profile (az network traffic-manager profile show -o json)",
+        description="a Traffic Manager profile (ARM JSON) as a configuration for dnsctl serve; "
+        "what has no equivalent is listed on stderr and as comments",
+        epilog=help_text.epilog("import"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    k.add_argument("file", metavar="PROFILE.json", help="the profile as ARM returns it ('-' for stdin)")
+    k.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
+    k.add_argument("--fqdn", help="the name dnsctl steers (default: the profile's trafficmanager.net name)")
+
     p = command("status", cmd_status, "show a running controller's state (from its admin API)")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -247,6 +267,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{path}: valid: {len(spec.profiles)} profile(s), {endpoints} endpoint(s), "
         f"{azure} Azure record(s), {len(spec.resolver.zones)} lab zone(s)"
     )
+    return ExitCode.CONVERGED
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from dnsctl.atomic_file import write_atomically
+    from dnsctl.interop import traffic_manager
+
+    source = "stdin" if args.file == "-" else args.file
+    try:
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read {source}: {e}") from None
+    doc = traffic_manager.load_profile(text, source)
+    imported = traffic_manager.import_profile(doc, fqdn=args.fqdn, source=source)
+    if args.output is not None:
+        try:
+            write_atomically(args.output, imported.yaml, mode=0o644)
+        except OSError as e:
+            raise DnsctlError(f"cannot write {args.output}: {e}") from None
+    else:
+        sys.stdout.write(imported.yaml)
+    for item in imported.unmapped:
+        print(f"dnsctl: not mapped: {item}", file=sys.stderr)
+    if imported.unmapped:
+        print(
+            f"dnsctl: {len(imported.unmapped)} field(s) could not be mapped; they are listed as comments "
+            "at the top of the configuration",
+            file=sys.stderr,
+        )
+        return ExitCode.REFUSED
     return ExitCode.CONVERGED
 
 

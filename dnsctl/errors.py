@@ -143,3 +143,7 @@ class LeaseLapsedError(DnsctlError):
 
 class StateError(DnsctlError):
     """Stored health state (a state file, record metadata) cannot be read or written."""
+
+
+class InputError(DnsctlError):
+    """A file given to a command (an import's input) that cannot be read as what it should be."""

@@ -15,6 +15,18 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         ("  0  the configuration is valid", "  2  invalid: every problem is listed, each with its place"),
     ),
+    "import": (
+        (
+            "dnsctl import traffic-manager profile.json --fqdn myregistry.azurecr.io -o dnsctl.yaml",
+            "az network traffic-manager profile show -g RG -n NAME -o json | dnsctl import traffic-manager -",
+        ),
+        (
+            "  0  imported: every field has a dnsctl equivalent",
+            "  1  the output file could not be written",
+            "  2  the input is not a Traffic Manager profile (or not JSON), or bad arguments",
+            "  3  imported, but some fields could not be mapped: listed on stderr and as comments",
+        ),
+    ),
     "check": (
         (
             "dnsctl check -c dnsctl.yaml",
