@@ -1,0 +1,1 @@
+"""Conversions between dnsctl configurations and other traffic managers' formats."""
