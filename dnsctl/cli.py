@@ -611,7 +611,13 @@ def _interop_group(
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     """The `import` / `export` command groups (one parser each, shared by every format)."""
     if name not in sub.choices:
-        group = sub.add_parser(name, help=summary, description=summary)
+        group = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=help_text.epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         group.add_subparsers(dest="format", required=True, metavar="FORMAT")
     found = next(a for a in sub.choices[name]._actions if isinstance(a, argparse._SubParsersAction))
     return found
@@ -621,15 +627,31 @@ def _private_traffic_manager_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     summary = "convert Azure Private Traffic Manager (2026-10-01-preview) JSON to a dnsctl configuration"
+    group_epilog = help_text.epilog("import")
     group = _interop_group(sub, "import", "convert another traffic manager's configuration to dnsctl's")
-    p = group.add_parser("private-traffic-manager", parents=[common], help=summary, description=summary)
+    p = group.add_parser(
+        "private-traffic-manager",
+        parents=[common],
+        help=summary,
+        description=summary,
+        epilog=group_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="profile, health policy, topology map JSON")
     p.add_argument("--zone", default=None, help="DNS zone for profiles without a dnsctl-fqdn tag")
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     p.set_defaults(handler=cmd_import_private_traffic_manager)
     summary = "write the Azure Private Traffic Manager ARM template for a dnsctl configuration"
+    group_epilog = help_text.epilog("export")
     group = _interop_group(sub, "export", "convert a dnsctl configuration to another traffic manager's")
-    p = group.add_parser("private-traffic-manager", parents=[common], help=summary, description=summary)
+    p = group.add_parser(
+        "private-traffic-manager",
+        parents=[common],
+        help=summary,
+        description=summary,
+        epilog=group_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     p.set_defaults(handler=cmd_export_private_traffic_manager)

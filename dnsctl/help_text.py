@@ -15,6 +15,22 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
         ("  0  the configuration is valid", "  2  invalid: every problem is listed, each with its place"),
     ),
+    "import": (
+        ("dnsctl import private-traffic-manager profile.json policy.json map.json -o dnsctl.yaml",),
+        (
+            "  0  converted: everything has a dnsctl equivalent",
+            "  2  the input cannot be read (every file named, the problem said)",
+            "  3  converted, but some settings have no equivalent: listed as comments and on stderr",
+        ),
+    ),
+    "export": (
+        ("dnsctl export private-traffic-manager -c dnsctl.yaml -o ptm.json",),
+        (
+            "  0  converted: everything has an equivalent",
+            _BAD_INPUT,
+            "  3  converted, but some settings have no equivalent: listed on stderr",
+        ),
+    ),
     "check": (
         (
             "dnsctl check -c dnsctl.yaml",
