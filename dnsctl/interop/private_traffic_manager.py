@@ -214,6 +214,17 @@ def _monitor(policy: dict[str, Any], where: str, notes: list[str]) -> dict[str, 
 
 def import_profiles(docs: list[tuple[str, Any]], *, zone: str = DEFAULT_ZONE) -> Result:
     """`docs`: (source name, parsed JSON) pairs. Raises PtmInputError on input it cannot read."""
+    try:
+        return _import(docs, zone)
+    except PtmInputError:
+        raise
+    except KeyError as e:
+        raise PtmInputError(f"a required field is missing: {e}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise PtmInputError(f"a field has the wrong shape: {e}") from None
+
+
+def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
     res = _collect(docs)
     notes: list[str] = []
     policies: dict[str, dict[str, Any]] = {}

@@ -411,6 +411,16 @@ def test_export_reports_what_the_preview_cannot_hold(tmp_path: Path) -> None:
             '[{"name": "a", "target": "10.0.0.1", "subnets": [{"first": "not-an-ip"}]}]}}',
             "not an address range",
         ),
+        (
+            '[{"name": "p1", "properties": {"endpoints": [{"name": "a", "target": "t.example", '
+            '"healthPolicyId": "h"}]}}, {"name": "h", "kind": "Probe", "properties": {"probeConfig": '
+            '{"customHeaders": [{"value": "x"}]}}}]',
+            "required field is missing: 'name'",
+        ),
+        (
+            '{"name": "p1", "properties": {"endpoints": [{"name": "a", "target": "t", "priority": "high"}]}}',
+            "wrong shape",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tmp_path: Path, doc: str, message: str) -> None:
