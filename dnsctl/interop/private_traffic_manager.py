@@ -95,6 +95,10 @@ def _collect(docs: list[tuple[str, Any]]) -> _Resources:
         if isinstance(res.get("resources"), list):  # an ARM template
             add(source, res["resources"])
             return
+        responses = res.get("responses")
+        if isinstance(responses, dict) and isinstance(responses.get("200"), dict):  # a REST API example
+            add(source, responses["200"].get("body"))
+            return
         if isinstance(res.get("value"), list):  # a list response
             add(source, res["value"])
             return
@@ -265,10 +269,12 @@ def _import_profile(
     zone: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    name = _short(p.get("name") or "")
-    if not name:
+    azure_name = _short(p.get("name") or "")
+    if not azure_name:
         raise PtmInputError("a profile has no name")
-    at = f"profile {name}"
+    at = f"profile {azure_name}"
+    # ARM names are case-insensitive; dnsctl's are lower-case.
+    name = re.sub(r"[^a-z0-9-]", "-", azure_name.lower())
     props = p.get("properties")
     if not isinstance(props, dict):
         raise PtmInputError(f"{at}: no properties")
@@ -281,7 +287,7 @@ def _import_profile(
     if not isinstance(raw, list) or not raw:
         raise PtmInputError(f"{at}: no endpoints")
     tags = p.get("tags") or {}
-    out: dict[str, Any] = {"name": name, "fqdn": tags.get(FQDN_TAG) or f"{name.lower()}.{zone}"}
+    out: dict[str, Any] = {"name": name, "fqdn": tags.get(FQDN_TAG) or f"{name}.{zone}"}
     out["routing"] = "weighted" if method == "Weighted" else "priority"
     dns = props.get("dnsConfig") or {}
     if "ttl" in dns:
@@ -318,7 +324,7 @@ def _import_profile(
         ep: dict[str, Any] = {"name": ename, "target": str(target)}
         prio = eprops.get("priority")
         ep["priority"] = int(prio) if prio is not None else i + 1
-        if method == "Weighted" or "weight" in eprops:
+        if method == "Weighted":
             ep["weight"] = int(eprops.get("weight", 1))
         if eprops.get("endpointStatus") == "Disabled":
             ep["status"] = "disabled"

@@ -440,12 +440,20 @@ def test_bad_input_exits_2_with_a_message(tmp_path: Path, doc: str, message: str
         "Profiles_CreateOrUpdate_SubnetAffinity",
         "Profiles_CreateOrUpdate_SiteAffinity",
         "Profiles_CreateOrUpdate_VNetAffinity",
+        "Profiles_CreateOrUpdate_MaximumSet_Gen",
     ],
 )
 def test_the_preview_examples_import_to_a_valid_configuration(tmp_path: Path, example: str) -> None:
-    body = json.loads((SHARED / f"{example}.json").read_text(encoding="utf-8"))["responses"]["200"]["body"]
-    topology = json.loads((SHARED / "TopologyMaps_Get_MaximumSet_Gen.json").read_text(encoding="utf-8"))
-    files = [write(tmp_path, "p.json", body), write(tmp_path, "t.json", topology["responses"]["200"]["body"])]
+    # The example files themselves (request and responses): import reads the 200 response's body.
+    files = [str(SHARED / f"{example}.json"), str(SHARED / "TopologyMaps_Get_MaximumSet_Gen.json")]
     out = dnsctl("import", "private-traffic-manager", *files, "-o", "dnsctl.yaml", cwd=tmp_path)
     assert out.returncode in (0, 3), out.stderr
     assert dnsctl("validate", "-c", "dnsctl.yaml", cwd=tmp_path).returncode == 0
+    exported = dnsctl(
+        "export", "private-traffic-manager", "-c", "dnsctl.yaml", "-o", "arm.json", cwd=tmp_path
+    )
+    assert exported.returncode in (0, 3), exported.stderr
+    assert preview_problems(json.loads((tmp_path / "arm.json").read_text(encoding="utf-8"))) == []
+    again = dnsctl("import", "private-traffic-manager", "arm.json", cwd=tmp_path)
+    first = (tmp_path / "dnsctl.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(again.stdout) == yaml.safe_load(first)
