@@ -661,7 +661,11 @@ def _write_converted(text: str, notes: list[str], output: Path | None) -> int:
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            print(f"dnsctl: cannot write {output}: {e.strerror or e}", file=sys.stderr)
+            return ExitCode.FAILED
     for note in notes:
         print(f"dnsctl: not mapped: {note}", file=sys.stderr)
     return ExitCode.REFUSED if notes else ExitCode.CONVERGED

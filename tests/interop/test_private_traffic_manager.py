@@ -393,6 +393,15 @@ def test_export_reports_what_the_preview_cannot_hold(tmp_path: Path) -> None:
     assert [e["priority"] for e in profile["properties"]["endpoints"]] == [1, 2]
 
 
+def test_a_missing_file_or_an_unwritable_output_is_a_message_not_a_traceback(tmp_path: Path) -> None:
+    out = dnsctl("import", "private-traffic-manager", "missing.json", cwd=tmp_path)
+    assert out.returncode == 2 and "missing.json: cannot read JSON" in out.stderr
+    files = [write(tmp_path, "p.json", WEIGHTED_PROFILE)]
+    out = dnsctl("import", "private-traffic-manager", *files, "-o", "no/such/dir/x.yaml", cwd=tmp_path)
+    assert out.returncode == 1 and "cannot write no/such/dir/x.yaml" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize(
     ("doc", "message"),
     [
