@@ -198,10 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_emulator, args=[])
 
-    p = command(
-        "import", cmd_import, "turn another product's configuration into a dnsctl one", config_help=None
-    )
-    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    kinds = _interop_group(sub, "import", "convert another traffic manager's configuration to dnsctl's")
     k = kinds.add_parser(
         "traffic-manager",
         parents=[common],
@@ -214,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("file", metavar="PROFILE.json", help="the profile as ARM returns it ('-' for stdin)")
     k.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
     k.add_argument("--fqdn", help="the name dnsctl steers (default: the profile's trafficmanager.net name)")
+    k.set_defaults(handler=cmd_import)
+    _private_traffic_manager_commands(sub, common)
 
     p = command("status", cmd_status, "show a running controller's state (from its admin API)")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
@@ -677,6 +676,101 @@ def _admin_url(args: argparse.Namespace) -> str:
     if listen is None:
         return "http://127.0.0.1:9153"
     return f"http://{listen}"
+
+
+def _interop_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The `import` / `export` command groups (one parser each, shared by every format)."""
+    if name not in sub.choices:
+        group = sub.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            epilog=help_text.epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        group.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    found = next(a for a in sub.choices[name]._actions if isinstance(a, argparse._SubParsersAction))
+    return found
+
+
+def _private_traffic_manager_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    summary = "convert Azure Private Traffic Manager (2026-10-01-preview) JSON to a dnsctl configuration"
+    group_epilog = help_text.epilog("import")
+    group = _interop_group(sub, "import", "convert another traffic manager's configuration to dnsctl's")
+    p = group.add_parser(
+        "private-traffic-manager",
+        parents=[common],
+        help=summary,
+        description=summary,
+        epilog=group_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="profile, health policy, topology map JSON")
+    p.add_argument("--zone", default=None, help="DNS zone for profiles without a dnsctl-fqdn tag")
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p.set_defaults(handler=cmd_import_private_traffic_manager)
+    summary = "write the Azure Private Traffic Manager ARM template for a dnsctl configuration"
+    group_epilog = help_text.epilog("export")
+    group = _interop_group(sub, "export", "convert a dnsctl configuration to another traffic manager's")
+    p = group.add_parser(
+        "private-traffic-manager",
+        parents=[common],
+        help=summary,
+        description=summary,
+        epilog=group_epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
+    p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
+    p.set_defaults(handler=cmd_export_private_traffic_manager)
+
+
+def _write_converted(text: str, notes: list[str], output: Path | None) -> int:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            print(f"dnsctl: cannot write {output}: {e.strerror or e}", file=sys.stderr)
+            return ExitCode.FAILED
+    for note in notes:
+        print(f"dnsctl: not mapped: {note}", file=sys.stderr)
+    return ExitCode.REFUSED if notes else ExitCode.CONVERGED
+
+
+def cmd_import_private_traffic_manager(args: argparse.Namespace) -> int:
+    from dnsctl.interop import private_traffic_manager as ptm
+
+    docs = []
+    try:
+        for name in args.files:
+            try:
+                docs.append((name, json.loads(Path(name).read_text(encoding="utf-8"))))
+            except (OSError, UnicodeDecodeError, ValueError) as e:
+                raise ptm.PtmInputError(f"{name}: cannot read JSON: {e}") from None
+        result = ptm.import_profiles(docs, zone=args.zone or ptm.DEFAULT_ZONE)
+    except ptm.PtmInputError as e:
+        print(f"dnsctl: {e}", file=sys.stderr)
+        return ExitCode.BAD_CONFIG
+    return _write_converted(ptm.render_import(result), result.notes, args.output)
+
+
+def cmd_export_private_traffic_manager(args: argparse.Namespace) -> int:
+    from dnsctl.config.load import load_settings
+    from dnsctl.interop import private_traffic_manager as ptm
+
+    settings = load_settings(config_path(args.config), serving=False)
+    try:
+        result = ptm.export_profiles(settings)
+    except ptm.PtmInputError as e:
+        print(f"dnsctl: {e}", file=sys.stderr)
+        return ExitCode.BAD_CONFIG
+    return _write_converted(ptm.render_export(result), result.notes, args.output)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

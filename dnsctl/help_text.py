@@ -19,12 +19,22 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (
             "dnsctl import traffic-manager profile.json --fqdn myregistry.azurecr.io -o dnsctl.yaml",
             "az network traffic-manager profile show -g RG -n NAME -o json | dnsctl import traffic-manager -",
+            "dnsctl import private-traffic-manager profile.json policy.json map.json -o dnsctl.yaml",
         ),
         (
             "  0  imported: every field has a dnsctl equivalent",
             "  1  the output file could not be written",
-            "  2  the input is not a Traffic Manager profile (or not JSON), or bad arguments",
+            "  2  the input cannot be read or is not what the format expects (not JSON, not a profile), "
+            "or bad arguments",
             "  3  imported, but some fields could not be mapped: listed on stderr and as comments",
+        ),
+    ),
+    "export": (
+        ("dnsctl export private-traffic-manager -c dnsctl.yaml -o ptm.json",),
+        (
+            "  0  converted: everything has an equivalent",
+            _BAD_INPUT,
+            "  3  converted, but some settings have no equivalent: listed on stderr",
         ),
     ),
     "check": (

@@ -1,0 +1,620 @@
+"""Azure Private Traffic Manager (api-version 2026-10-01-preview) profiles to and from dnsctl configurations.
+
+Import reads ARM resources (a profile, its health policies, a topology map with its sites: GET bodies, an
+ARM template's `resources`, or a list of either) and builds a dnsctl configuration. dnsctl has no sites:
+a site or an endpoint's `subnets` becomes a resolver view (its client networks) preferring the endpoint
+that serves it; the fallback endpoint (no subnets, no sites) comes first in the default order, for the
+clients outside every view. What has no equivalent is returned as notes, never dropped silently.
+
+Export turns a dnsctl configuration into an ARM template with the same shapes: one profile and one
+`Probe` health policy per dnsctl profile, and, when resolver views exist, one topology map whose sites are
+the views (Site routing).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from dnsctl.config.schema import DnsctlSettings, MonitorModel, ProfileModel
+from dnsctl.config.values import format_duration, is_ip, parse_status_range
+
+API_VERSION = "2026-10-01-preview"
+PROFILE_TYPE = "Microsoft.Network/privateTrafficManagerProfiles"
+POLICY_TYPE = "Microsoft.Network/privateTrafficManagerProfiles/healthPolicies"
+MAP_TYPE = "Microsoft.Network/topologyMaps"
+SITE_TYPE = "Microsoft.Network/topologyMaps/sites"
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9-]{3,24}$")
+FQDN_TAG = "dnsctl-fqdn"  # the record a profile steers: PTM links it from the record set, dnsctl names it
+MAP_NAME = "dnsctl-views"
+CATCH_ALL = "catch-all"
+DEFAULT_ZONE = "ptm.internal"
+
+
+class PtmInputError(ValueError):
+    """The input is not a Private Traffic Manager resource set this command can read."""
+
+
+@dataclass
+class Result:
+    document: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- import
+
+
+@dataclass
+class _Resources:
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    maps: list[dict[str, Any]] = field(default_factory=list)
+    sites: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _kind_of(res: dict[str, Any]) -> str | None:
+    rtype = str(res.get("type", "")).lower()
+    props = res.get("properties")
+    if rtype == PROFILE_TYPE.lower():
+        return "profile"
+    if rtype == POLICY_TYPE.lower():
+        return "policy"
+    if rtype == MAP_TYPE.lower():
+        return "map"
+    if rtype == SITE_TYPE.lower():
+        return "site"
+    if not isinstance(props, dict):
+        return None
+    if "trafficRoutingMethod" in props or "endpoints" in props:
+        return "profile"
+    if "probeConfig" in props or res.get("kind") == "Probe":
+        return "policy"
+    if "sites" in props or "catchAllSiteName" in props:
+        return "map"
+    if {"probingGatewayIds", "virtualNetworkIds", "subnets"} & set(props):
+        return "site"
+    return None
+
+
+def _collect(docs: list[tuple[str, Any]]) -> _Resources:
+    out = _Resources()
+
+    def add(source: str, res: Any) -> None:
+        if isinstance(res, list):
+            for item in res:
+                add(source, item)
+            return
+        if not isinstance(res, dict):
+            raise PtmInputError(f"{source}: expected a JSON object or a list of objects")
+        if isinstance(res.get("resources"), list):  # an ARM template
+            add(source, res["resources"])
+            return
+        responses = res.get("responses")
+        if isinstance(responses, dict) and isinstance(responses.get("200"), dict):  # a REST API example
+            add(source, responses["200"].get("body"))
+            return
+        if isinstance(res.get("value"), list):  # a list response
+            add(source, res["value"])
+            return
+        kind = _kind_of(res)
+        if kind is None:
+            raise PtmInputError(
+                f"{source}: {str(res.get('name', 'an object'))!r} is not a Private Traffic Manager profile, "
+                "health policy, topology map or site"
+            )
+        getattr(
+            out, {"profile": "profiles", "policy": "policies", "map": "maps", "site": "sites"}[kind]
+        ).append(res)
+
+    for source, doc in docs:
+        add(source, doc)
+    if not out.profiles:
+        raise PtmInputError("no Private Traffic Manager profile in the input")
+    return out
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _ref_name(ref: Any) -> str:
+    """The last name of an ARM id, or of a template `[resourceId(..., 'parent', 'name')]` expression."""
+    text = str(ref).strip()
+    if text.startswith("["):
+        quoted = _QUOTED.findall(text)
+        return quoted[-1] if quoted else text
+    return text.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _ref_keys(ref: Any) -> list[str]:
+    """Keys to find a child resource by: its id, "parent/name", then its name alone."""
+    text = str(ref).strip()
+    parts = _QUOTED.findall(text) if text.startswith("[") else text.rstrip("/").split("/")
+    keys = [text.lower()]
+    if len(parts) >= 3 and not text.startswith("["):
+        keys.append(f"{parts[-3]}/{parts[-1]}".lower())
+    elif len(parts) >= 2:
+        keys.append(f"{parts[-2]}/{parts[-1]}".lower())
+    if parts:
+        keys.append(parts[-1].lower())
+    return keys
+
+
+def _short(name: Any) -> str:
+    return str(name).rsplit("/", 1)[-1]  # template child names are "parent/child"
+
+
+def _networks(ranges: Any, where: str) -> list[str]:
+    nets: list[str] = []
+    if not isinstance(ranges, list):
+        raise PtmInputError(f"{where}: subnets must be a list")
+    for r in ranges:
+        if not isinstance(r, dict) or "first" not in r:
+            raise PtmInputError(f"{where}: an address range needs 'first'")
+        try:
+            first = ipaddress.ip_address(str(r["first"]))
+            if "scope" in r:
+                nets.append(str(ipaddress.ip_network(f"{first}/{int(r['scope'])}", strict=False)))
+            elif "last" in r:
+                last = ipaddress.ip_address(str(r["last"]))
+                nets.extend(str(n) for n in ipaddress.summarize_address_range(first, last))
+            else:
+                nets.append(str(ipaddress.ip_network(first)))
+        except (ValueError, TypeError) as e:
+            raise PtmInputError(f"{where}: {r!r} is not an address range: {e}") from None
+    return nets
+
+
+def _duration(seconds: Any) -> str:
+    return format_duration(float(seconds))
+
+
+def _monitor(policy: dict[str, Any], where: str, notes: list[str]) -> dict[str, Any]:
+    props = policy.get("properties") or {}
+    cfg = props.get("probeConfig") or {}
+    if not isinstance(cfg, dict):
+        raise PtmInputError(f"{where}: probeConfig must be an object")
+    if policy.get("kind", "Probe") != "Probe":
+        notes.append(f"{where}: health policy kind {policy.get('kind')!r} is not Probe: not mapped")
+        return {}
+    out: dict[str, Any] = {}
+    protocol = cfg.get("protocol")
+    if protocol is not None:
+        if str(protocol).upper() not in ("HTTP", "HTTPS", "TCP"):
+            raise PtmInputError(f"{where}: protocol {protocol!r} is not HTTP, HTTPS or TCP")
+        out["protocol"] = str(protocol).lower()
+    for key, name in (("port", "port"), ("path", "path")):
+        if key in cfg:
+            out[name] = cfg[key]
+    headers = cfg.get("customHeaders")
+    if headers:
+        out["headers"] = {str(h["name"]): str(h["value"]) for h in headers}
+    ranges = cfg.get("expectedStatusCodeRanges")
+    if ranges:
+        out["expected_status"] = [
+            int(r["min"]) if r["min"] == r["max"] else f"{int(r['min'])}-{int(r['max'])}" for r in ranges
+        ]
+    if "intervalInSeconds" in cfg:
+        out["interval"] = _duration(cfg["intervalInSeconds"])
+    if "timeoutInSeconds" in cfg:
+        out["timeout"] = _duration(cfg["timeoutInSeconds"])
+    if "toleratedNumberOfFailures" in cfg:
+        # Tolerating N failures marks the endpoint down at the N+1th.
+        out["fall"] = int(cfg["toleratedNumberOfFailures"]) + 1
+    try:
+        model = MonitorModel.model_validate(out)
+    except ValueError as e:
+        raise PtmInputError(f"{where}: {e}") from None
+    default = MonitorModel()
+    if out.get("port") == {"https": 443, "http": 80}.get(model.protocol):
+        del out["port"]  # the protocol's own port, as dnsctl's default
+    return {k: v for k, v in out.items() if getattr(model, k) != getattr(default, k)}  # defaults left out
+
+
+def import_profiles(docs: list[tuple[str, Any]], *, zone: str = DEFAULT_ZONE) -> Result:
+    """`docs`: (source name, parsed JSON) pairs. Raises PtmInputError on input it cannot read."""
+    try:
+        return _import(docs, zone)
+    except PtmInputError:
+        raise
+    except KeyError as e:
+        raise PtmInputError(f"a required field is missing: {e}") from None
+    except (TypeError, ValueError, AttributeError) as e:
+        raise PtmInputError(f"a field has the wrong shape: {e}") from None
+
+
+def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
+    res = _collect(docs)
+    notes: list[str] = []
+    policies: dict[str, dict[str, Any]] = {}
+    for pol in res.policies:
+        keys = [str(pol.get("name", "")).lower()]
+        if pol.get("id"):
+            keys = _ref_keys(pol["id"])
+        keys.append(_short(pol.get("name", "")).lower())
+        for key in keys:
+            policies.setdefault(key, pol)
+    sites: dict[str, dict[str, Any]] = {}
+    catch_all: set[str] = set()
+    for tmap in res.maps:
+        props = tmap.get("properties") or {}
+        for s in props.get("sites") or []:
+            sites[str(s.get("name", "")).lower()] = s
+        if props.get("catchAllSiteName"):
+            catch_all.add(str(props["catchAllSiteName"]).lower())
+    for s in res.sites:
+        sites[_short(s.get("name", "")).lower()] = s
+
+    profiles: list[dict[str, Any]] = []
+    views: dict[str, dict[str, Any]] = {}  # view name -> view
+    for p in res.profiles:
+        profiles.append(_import_profile(p, policies, sites, catch_all, views, zone, notes))
+    config: dict[str, Any] = {"profiles": profiles}
+    if views:
+        config["resolver"] = {"views": list(views.values())}
+    return Result(config, notes)
+
+
+def _import_profile(
+    p: dict[str, Any],
+    policies: dict[str, dict[str, Any]],
+    sites: dict[str, dict[str, Any]],
+    catch_all: set[str],
+    views: dict[str, dict[str, Any]],
+    zone: str,
+    notes: list[str],
+) -> dict[str, Any]:
+    azure_name = _short(p.get("name") or "")
+    if not azure_name:
+        raise PtmInputError("a profile has no name")
+    at = f"profile {azure_name}"
+    # ARM names are case-insensitive; dnsctl's are lower-case.
+    name = re.sub(r"[^a-z0-9-]", "-", azure_name.lower())
+    props = p.get("properties")
+    if not isinstance(props, dict):
+        raise PtmInputError(f"{at}: no properties")
+    method = props.get("trafficRoutingMethod", "Priority")
+    if method not in ("Priority", "Weighted", "Subnet", "VNet", "Site"):
+        raise PtmInputError(
+            f"{at}: trafficRoutingMethod {method!r} is not Priority, Weighted, Subnet, VNet or Site"
+        )
+    raw = props.get("endpoints")
+    if not isinstance(raw, list) or not raw:
+        raise PtmInputError(f"{at}: no endpoints")
+    tags = p.get("tags") or {}
+    out: dict[str, Any] = {"name": name, "fqdn": tags.get(FQDN_TAG) or f"{name}.{zone}"}
+    out["routing"] = "weighted" if method == "Weighted" else "priority"
+    dns = props.get("dnsConfig") or {}
+    if "ttl" in dns:
+        ttl = int(dns["ttl"])
+        if ttl < 1:
+            notes.append(f"{at}: dnsConfig.ttl {ttl} is below dnsctl's minimum: TTL 1 used")
+            ttl = 1
+        if ttl != ProfileModel.model_fields["ttl"].default:
+            out["ttl"] = ttl
+    if dns.get("recordType") == "AAAA":
+        notes.append(f"{at}: dnsConfig.recordType AAAA: dnsctl answers with the type the targets have")
+    if props.get("profileStatus") == "Disabled":
+        notes.append(f"{at}: profileStatus Disabled has no equivalent (a dnsctl profile always answers)")
+    if props.get("customTopologyMapMode") == "Disabled" and p.get("probingGateways"):
+        notes.append(f"{at}: probing gateways: dnsctl probes from where it runs")
+
+    endpoints: list[dict[str, Any]] = []
+    used_policies: list[str] = []
+    fallback: str | None = None
+    matched: list[tuple[str, list[str], list[str]]] = []  # (endpoint, client networks, site names)
+    seen: set[str] = set()
+    for i, e in enumerate(raw):
+        if not isinstance(e, dict):
+            raise PtmInputError(f"{at}: endpoints[{i}] is not an object")
+        eprops: dict[str, Any] = e["properties"] if isinstance(e.get("properties"), dict) else e
+        ename = _short(e.get("name") or "")
+        target = eprops.get("target")
+        if not ename or not target:
+            raise PtmInputError(f"{at}: endpoints[{i}] needs a name and a target")
+        if ename in seen:
+            raise PtmInputError(f"{at}: endpoint {ename!r} appears twice")
+        seen.add(ename)
+        eat = f"{at}: endpoint {ename}"
+        ep: dict[str, Any] = {"name": ename, "target": str(target)}
+        prio = eprops.get("priority")
+        ep["priority"] = int(prio) if prio is not None else i + 1
+        if method == "Weighted":
+            ep["weight"] = int(eprops.get("weight", 1))
+        if eprops.get("endpointStatus") == "Disabled":
+            ep["status"] = "disabled"
+        if eprops.get("alwaysServe") == "Enabled":
+            ep["override"] = "up"
+        mon = eprops.get("monitoringTarget")
+        if mon and mon != target:
+            notes.append(f"{eat}: monitoringTarget {mon} (dnsctl probes the target itself)")
+        if eprops.get("healthPolicyId"):
+            used_policies.append(str(eprops["healthPolicyId"]))
+        subnets = _networks(eprops["subnets"], eat) if eprops.get("subnets") else []
+        vnets = eprops.get("virtualNetworkIds") or []
+        site_ids = eprops.get("siteIds") or []
+        if method == "Subnet" and subnets:
+            matched.append((ename, subnets, []))
+        elif method == "Site" and site_ids:
+            matched.append((ename, [], [_ref_name(s) for s in site_ids]))
+        elif method == "VNet" and vnets:
+            notes.append(
+                f"{eat}: virtualNetworkIds {', '.join(_ref_name(v) for v in vnets)}: "
+                "dnsctl tells clients apart by address; add a resolver view with their address spaces"
+            )
+        elif method in ("Subnet", "Site", "VNet"):
+            if fallback is not None:
+                notes.append(f"{eat}: a second fallback endpoint ({fallback} is the first)")
+            else:
+                fallback = ename
+        if method not in ("Subnet",) and subnets:
+            notes.append(f"{eat}: subnets are used only by Subnet routing")
+        endpoints.append(ep)
+
+    if fallback is not None:  # the clients outside every view get the fallback endpoint first
+        first = next(ep for ep in endpoints if ep["name"] == fallback)
+        endpoints.remove(first)
+        endpoints.insert(0, first)
+        for k, ep in enumerate(endpoints):
+            ep["priority"] = k + 1
+        if not is_ip(first["target"]):
+            out["when_all_down"] = "fallback"
+            out["fallback"] = first["target"]
+    out["endpoints"] = endpoints
+
+    for ename, nets, site_names in matched:
+        for sname in site_names or [ename]:
+            clients = nets
+            if site_names:
+                site = sites.get(sname.lower())
+                if site is None:
+                    notes.append(f"{at}: endpoint {ename}: site {sname} is not in the topology map given")
+                    continue
+                sprops = site.get("properties") or {}
+                clients = _networks(sprops["subnets"], f"site {sname}") if sprops.get("subnets") else []
+                if sprops.get("virtualNetworkIds"):
+                    notes.append(
+                        f"site {sname}: virtualNetworkIds: dnsctl tells clients apart by address; "
+                        "add their address spaces to the view's clients"
+                    )
+                if sprops.get("probingGatewayIds"):
+                    notes.append(f"site {sname}: probingGatewayIds: dnsctl probes from where it runs")
+                if sname.lower() in catch_all and not clients:
+                    continue  # the catch-all site: clients outside every other site, dnsctl's default
+                if not clients:
+                    notes.append(f"site {sname}: no subnets, so no resolver view")
+                    continue
+            view = views.setdefault(sname, {"name": sname, "clients": [], "prefer": {}})
+            for net in clients:
+                if net not in view["clients"]:
+                    view["clients"].append(net)
+            view["prefer"][name] = [ename]
+
+    if used_policies:
+        counts = Counter(used_policies)
+        chosen = counts.most_common(1)[0][0]
+        policy = next((policies[k] for k in _ref_keys(chosen) if k in policies), None)
+        if policy is None:
+            notes.append(f"{at}: health policy {_ref_name(chosen)} was not given: default monitor used")
+        else:
+            monitor = _monitor(policy, f"health policy {_ref_name(chosen)}", notes)
+            if monitor:
+                out["monitor"] = monitor
+        for other in counts:
+            if other != chosen:
+                notes.append(
+                    f"{at}: health policy {_ref_name(other)}: a dnsctl profile has one monitor "
+                    f"({_ref_name(chosen)} used for every endpoint)"
+                )
+    return out
+
+
+def render_import(result: Result) -> str:
+    head = [
+        f"# dnsctl configuration imported from Azure Private Traffic Manager (api-version {API_VERSION}).",
+        "# Sites and subnet affinity are resolver views;",
+        "# the fallback endpoint is first in the default order.",
+    ]
+    if result.notes:
+        head.append("# Not mapped (no dnsctl equivalent):")
+        head.extend(f"#   - {n}" for n in result.notes)
+    body = yaml.safe_dump(result.document, sort_keys=False, default_flow_style=False)
+    return "\n".join(head) + "\n" + body
+
+
+# ---------------------------------------------------------------- export
+
+
+def _ptm_name(name: str, notes: list[str], what: str) -> str:
+    if NAME_PATTERN.match(name):
+        return name
+    cleaned = re.sub(r"[^a-zA-Z0-9-]", "-", name)[:24]
+    cleaned = cleaned + "-" * (3 - len(cleaned)) if len(cleaned) < 3 else cleaned
+    notes.append(f"{what} {name!r}: renamed {cleaned!r} (names are 3-24 letters, digits or '-')")
+    return cleaned
+
+
+def _policy_id(profile: str) -> str:
+    return f"[resourceId('{POLICY_TYPE}', '{profile}', 'probe')]"
+
+
+def _site_id(site: str) -> str:
+    return f"[resourceId('{SITE_TYPE}', '{MAP_NAME}', '{site}')]"
+
+
+def _probe_config(mon: MonitorModel, at: str, notes: list[str]) -> dict[str, Any]:
+    default = MonitorModel()
+    protocol = mon.protocol
+    if protocol == "registry":
+        notes.append(f"{at}: monitor.protocol registry: exported as an HTTPS probe of the path")
+        protocol = "https"
+    cfg: dict[str, Any] = {
+        "protocol": protocol.upper(),
+        "port": mon.port or (80 if protocol == "http" else 443),
+        "intervalInSeconds": int(mon.interval) if mon.interval == int(mon.interval) else mon.interval,
+        "timeoutInSeconds": int(mon.timeout) if mon.timeout == int(mon.timeout) else mon.timeout,
+        "toleratedNumberOfFailures": max(mon.fall - 1, 0),
+    }
+    if protocol != "tcp":
+        cfg["path"] = mon.path
+        if mon.headers:
+            cfg["customHeaders"] = [{"name": k, "value": v} for k, v in mon.headers.items()]
+        ranges = [parse_status_range(s) for s in mon.expected_status]
+        cfg["expectedStatusCodeRanges"] = [{"min": r.low, "max": r.high} for r in ranges]
+    for key in (
+        "host",
+        "sni",
+        "verify_tls",
+        "ca_file",
+        "body_match",
+        "rise",
+        "flap_window",
+        "flap_threshold",
+    ):
+        if getattr(mon, key) != getattr(default, key):
+            notes.append(f"{at}: monitor.{key} has no Private Traffic Manager equivalent")
+    return cfg
+
+
+def export_profiles(settings: DnsctlSettings) -> Result:
+    notes: list[str] = []
+    resources: list[dict[str, Any]] = []
+    views = settings.resolver.views
+    site_names = {v.name: _ptm_name(v.name, notes, "resolver view") for v in views}
+    if views:
+        if CATCH_ALL in site_names.values():
+            raise PtmInputError(
+                f"a resolver view is named {CATCH_ALL!r}, the name export gives the catch-all site"
+            )
+        sites: list[dict[str, Any]] = []
+        for v in views:
+            sprops: dict[str, Any] = {"subnets": [_range(c) for c in v.clients]}
+            sites.append({"name": site_names[v.name], "properties": sprops})
+        sites.append({"name": CATCH_ALL, "properties": {}})
+        resources.append(
+            {
+                "type": MAP_TYPE,
+                "apiVersion": API_VERSION,
+                "name": MAP_NAME,
+                "location": "global",
+                "properties": {"sites": sites, "catchAllSiteName": CATCH_ALL},
+            }
+        )
+    for prof in settings.profiles:
+        resources.extend(_export_profile(prof, settings, site_names, notes))
+    template = {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": resources,
+    }
+    return Result(template, notes)
+
+
+def _range(cidr: str) -> dict[str, Any]:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return {"first": str(net.network_address), "scope": net.prefixlen}
+
+
+def _export_profile(
+    prof: ProfileModel, settings: DnsctlSettings, site_names: dict[str, str], notes: list[str]
+) -> list[dict[str, Any]]:
+    at = f"profile {prof.name}"
+    name = _ptm_name(prof.name, notes, "profile")
+    if prof.routing == "performance":
+        notes.append(f"{at}: routing performance has no equivalent: exported as Priority")
+    if prof.when_all_down != "keep-last" and not (
+        prof.when_all_down == "fallback" and prof.endpoints and prof.endpoints[0].target == prof.fallback
+    ):
+        notes.append(f"{at}: when_all_down {prof.when_all_down} has no equivalent")
+    if prof.failback == "manual":
+        notes.append(f"{at}: failback manual has no equivalent")
+    if prof.azure is not None:
+        notes.append(
+            f"{at}: the Azure record {prof.azure.record}.{prof.azure.zone} links to the profile through "
+            "its record set's trafficManagementProfile, outside this template"
+        )
+    # The view that prefers an endpoint first is that endpoint's site.
+    site_of: dict[str, list[str]] = {}
+    for v in settings.resolver.views:
+        order = v.prefer.get(prof.name)
+        if not order:
+            continue
+        site_of.setdefault(order[0], []).append(site_names[v.name])
+        if len(order) > 1:
+            notes.append(
+                f"resolver view {v.name}: only its first endpoint for {prof.name} ({order[0]}) is exported "
+                "(a site belongs to one endpoint)"
+            )
+    routed = bool(site_of)
+    if prof.routing == "weighted":
+        method = "Weighted"
+        if routed:
+            notes.append(f"{at}: weighted with resolver views: exported as Site routing without weights")
+            method = "Site"
+    else:
+        method = "Site" if routed else "Priority"
+    ranked = sorted(prof.endpoints, key=lambda e: e.priority)
+    prios = [e.priority for e in ranked]
+    renumber = len(set(prios)) != len(prios) or any(not 1 <= p <= 1000 for p in prios)
+    if renumber:
+        notes.append(f"{at}: priorities renumbered 1..{len(ranked)} (unique, 1-1000)")
+    endpoints: list[dict[str, Any]] = []
+    for k, ep in enumerate(ranked):
+        e: dict[str, Any] = {
+            "name": ep.name,
+            "target": ep.target,
+            "endpointStatus": "Disabled" if ep.status == "disabled" else "Enabled",
+            "priority": k + 1 if renumber else ep.priority,
+            "alwaysServe": "Enabled" if ep.override == "up" else "Disabled",
+            "healthPolicyId": _policy_id(name),
+        }
+        if prof.routing == "weighted":
+            if not 1 <= ep.weight <= 1000:
+                notes.append(f"{at}: endpoint {ep.name}: weight {ep.weight} clamped to 1-1000")
+            e["weight"] = min(max(ep.weight, 1), 1000)
+        if ep.override == "down":
+            notes.append(f"{at}: endpoint {ep.name}: override down exported as endpointStatus Disabled")
+            e["endpointStatus"] = "Disabled"
+        if ep.region:
+            notes.append(f"{at}: endpoint {ep.name}: region has no equivalent")
+        if ep.addresses:
+            notes.append(f"{at}: endpoint {ep.name}: addresses have no equivalent")
+        if method == "Site" and ep.name in site_of:
+            e["siteIds"] = [_site_id(s) for s in site_of[ep.name]]
+        endpoints.append(e)
+    props: dict[str, Any] = {
+        "customTopologyMapMode": "Enabled" if method == "Site" else "Disabled",
+        "dnsConfig": {"ttl": prof.ttl},
+        "profileStatus": "Enabled",
+        "trafficRoutingMethod": method,
+        "endpoints": endpoints,
+    }
+    if method == "Site":
+        props["topologyMapId"] = f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"
+    profile = {
+        "type": PROFILE_TYPE,
+        "apiVersion": API_VERSION,
+        "name": name,
+        "location": "global",
+        "tags": {FQDN_TAG: prof.fqdn},
+        "properties": props,
+        "dependsOn": [f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"] if method == "Site" else [],
+    }
+    policy = {
+        "type": POLICY_TYPE,
+        "apiVersion": API_VERSION,
+        "name": f"{name}/probe",
+        "kind": "Probe",
+        "properties": {"probeConfig": _probe_config(prof.monitor, at, notes)},
+        "dependsOn": [f"[resourceId('{PROFILE_TYPE}', '{name}')]"],
+    }
+    return [profile, policy]
+
+
+def render_export(result: Result) -> str:
+    return json.dumps(result.document, indent=2) + "\n"
