@@ -25,6 +25,7 @@ from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, OperatorConflict, OperatorError, StateError
+from dnsctl.history_view import profiles_history
 from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")
@@ -150,6 +151,9 @@ class ControllerBase:
 
     def status(self) -> dict[str, Any]:
         doc = render.health_doc(self.spec, self.engine.states)
+        history = profiles_history(self.spec, self.engine.states)
+        for p in doc["profiles"]:
+            p["history"] = history.get(p["name"], [])
         doc["isolated"] = self.isolated
         state: dict[str, Any] = self.store.describe() if self.store is not None else {"kind": "none"}
         doc["state"] = {
