@@ -485,6 +485,7 @@ async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[
 
     async def stop() -> None:
         await ctl.stop()
+        await ctl.close_notifications()
         await admin.stop()
 
     def ready() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from dnsctl import render
+from dnsctl import notify, render
 from dnsctl.clock import Clock
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.scheduling import ProbeScheduler
@@ -26,6 +26,7 @@ from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, OperatorConflict, OperatorError, StateError
 from dnsctl.history_view import profiles_history
+from dnsctl.notify import Notification, Notifier
 from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")
@@ -48,6 +49,9 @@ class ControllerBase:
         self.state_read = False  # until True, nothing is kept or published
         self.unread_reason = "the stored state has not been read yet"
         self._save_error: str | None = None
+        self.notifier: Notifier | None = (
+            Notifier(self.spec.notify, self.registry, clock=self.clock) if self.spec.notify.webhooks else None
+        )
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -88,9 +92,34 @@ class ControllerBase:
         await self.handle(outcome)
 
     async def handle(self, outcome: RoundOutcome) -> None:
+        was_isolated = self.isolated
         self._observe(outcome)
         self.persist(outcome.states)
+        # Queued only (never waits): a slow or failing webhook cannot delay the write below.
+        self._notify_outcome(outcome, was_isolated)
         await self.publish(outcome)
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def notifying(self) -> bool:
+        """Whether this process tells the webhooks (a standby of `run` keeps quiet)."""
+        return True
+
+    def notify(self, n: Notification, *, even_standby: bool = False) -> None:
+        if self.notifier is not None and (even_standby or self.notifying()):
+            self.notifier.submit(n)
+
+    def _notify_outcome(self, outcome: RoundOutcome, was_isolated: bool) -> None:
+        if self.notifier is None or not self.notifying():
+            return
+        for n in notify.from_outcome(outcome):
+            self.notifier.submit(n)
+        if self.isolated != was_isolated:
+            self.notifier.submit(notify.isolation(self.clock.now(), self.isolated))
+
+    async def close_notifications(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
 
     async def publish(self, outcome: RoundOutcome) -> None:
         raise NotImplementedError
