@@ -20,7 +20,19 @@ from tests.support.webhook_receiver import WebhookReceiver
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 TOKEN = "history-admin-token"
 HOOK_SECRET = "hook-s3cret-9d2c"
-DOCUMENTED_KEYS = "version event time profile view from to reason evidence message source".split()
+DOCUMENTED_KEYS = [
+    "version",
+    "event",
+    "time",
+    "profile",
+    "view",
+    "from",
+    "to",
+    "reason",
+    "evidence",
+    "message",
+    "source",
+]
 
 
 def start(
