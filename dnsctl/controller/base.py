@@ -16,9 +16,11 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from dnsctl import notify, render
+from dnsctl import render
 from dnsctl.clock import Clock
+from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.notify import Notification, Notifier
 from dnsctl.controller.scheduling import ProbeScheduler
 from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
@@ -26,7 +28,6 @@ from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, OperatorConflict, OperatorError, StateError
 from dnsctl.history_view import profiles_history
-from dnsctl.notify import Notification, Notifier
 from dnsctl.state_store import Loaded, StateStore
 
 log = logging.getLogger("dnsctl.controller")

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from dnsctl import notify
+from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics

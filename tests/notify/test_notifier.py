@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 
 from dnsctl import secrets
 from dnsctl.clock import ManualClock
+from dnsctl.controller.notify import Notification, Notifier, from_history
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
-from dnsctl.notify import Notification, Notifier, from_history
 from tests.support.webhook_receiver import WebhookReceiver
 
 FAILOVER = HistoryEntry(
