@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("profile", nargs="?", help="only this profile")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--state-file", type=Path, help="read a state file instead of asking a running controller")
-    p.add_argument("-n", "--last", type=int, metavar="N", help="only the last N decisions")
+    p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N decisions")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = command("failback", cmd_operator, "return a failback: manual profile to its best endpoint")
     p.add_argument("profile")
@@ -626,6 +626,12 @@ def cmd_status(args: argparse.Namespace) -> int:
                 hosts = ", ".join(f["hosts"]) or "-"
                 print(f"mirror: {p['name']}: {f['path']}: {f['last_sync']}: {hosts}{error}")
     return ExitCode.CONVERGED
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (1 or more)")
+    return int(text)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
