@@ -64,3 +64,16 @@ def test_each_mistake_is_named_at_its_place(
 def test_a_bad_timeout_is_refused(tmp_path: Path) -> None:
     found = problems(write(tmp_path, with_notify({"timeout": "0s", "webhooks": []})))
     assert any("notify.timeout" in p for p in found), found
+
+
+def test_validate_says_when_the_url_variable_is_not_set(tmp_path: Path) -> None:
+    from dnsctl.config.load import load
+    from dnsctl.errors import ConfigError
+
+    path = write(tmp_path, with_notify({"webhooks": [{"url_env": "DNSCTL_HOOK_FOR_TEST"}]}))
+    with pytest.raises(ConfigError) as e:
+        load(path, {}, validating=True)
+    assert any(
+        "notify.webhooks[0].url_env" in p and "DNSCTL_HOOK_FOR_TEST is not set" in p for p in e.value.lines
+    )
+    assert load(path, {"DNSCTL_HOOK_FOR_TEST": SECRET_URL}, validating=True).notify.webhooks[0].url is None
