@@ -225,6 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("profile")
         p.add_argument("endpoint")
         p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
+    p = command("history", cmd_history, "show the last decisions (from the admin API or a state file)")
+    p.add_argument("profile", nargs="?", help="only this profile")
+    p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
+    p.add_argument("--state-file", type=Path, help="read a state file instead of asking a running controller")
+    p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N decisions")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = command("failback", cmd_operator, "return a failback: manual profile to its best endpoint")
     p.add_argument("profile")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
@@ -553,6 +559,7 @@ async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[
 
     async def stop() -> None:
         await ctl.stop()
+        await ctl.close_notifications()
         await admin.stop()
 
     def ready() -> None:
@@ -787,6 +794,23 @@ def cmd_status(args: argparse.Namespace) -> int:
                 error = f" ({f['error']})" if f.get("error") else ""
                 hosts = ", ".join(f["hosts"]) or "-"
                 print(f"mirror: {p['name']}: {f['path']}: {f['last_sync']}: {hosts}{error}")
+    return ExitCode.CONVERGED
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (1 or more)")
+    return int(text)
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from dnsctl import history_view
+
+    if args.state_file is not None:
+        entries = history_view.from_state_file(args.state_file)
+    else:
+        entries = history_view.from_status(admin_client.get_status(_admin_url(args)))
+    history_view.print_history(history_view.select(entries, args.profile, args.last), as_json=args.json)
     return ExitCode.CONVERGED
 
 

@@ -138,6 +138,18 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             _BAD_INPUT,
         ),
     ),
+    "history": (
+        (
+            "dnsctl history",
+            "dnsctl history myregistry --json",
+            "dnsctl history --state-file /var/lib/dnsctl/state.json",
+        ),
+        (
+            "  0  the history was printed",
+            "  1  the admin API could not be reached, or the state file could not be read",
+            _BAD_INPUT,
+        ),
+    ),
     "failback": (
         ("DNSCTL_ADMIN_TOKEN=... dnsctl failback myregistry",),
         (

@@ -99,7 +99,7 @@ class MetadataStore:
         return Loaded(states, self.warnings, in_records=True)
 
     def record_state(self, profile: ProfileSpec, st: ProfileState) -> str | None:
-        return codec.encode(profile, st)
+        return codec.encode(profile, st, history=codec.METADATA_HISTORY)
 
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         return None  # written with the record, by the plan

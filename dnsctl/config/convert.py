@@ -26,6 +26,8 @@ from dnsctl.core.model import (
     MirrorSpec,
     MonitorProtocol,
     MonitorSpec,
+    NotifyFormat,
+    NotifySpec,
     Override,
     ProfileMirrorSpec,
     ProfileSpec,
@@ -36,6 +38,7 @@ from dnsctl.core.model import (
     Routing,
     SafetySpec,
     ViewSpec,
+    WebhookSpec,
     WhenAllDown,
     ZoneRecordSpec,
     ZoneSpec,
@@ -65,6 +68,21 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
         mirror=MirrorSpec(
             containerd_hosts_dir=s.mirror.containerd.hosts_dir if s.mirror.containerd.enabled else None,
             crio_registries_dir=s.mirror.crio.registries_dir if s.mirror.crio.enabled else None,
+        ),
+        notify=NotifySpec(
+            webhooks=tuple(
+                WebhookSpec(
+                    url=w.url,
+                    url_env=w.url_env,
+                    format=NotifyFormat(w.format),
+                    events=tuple(dict.fromkeys(w.events)),
+                )
+                for w in s.notify.webhooks
+            ),
+            queue_size=s.notify.queue_size,
+            attempts=s.notify.attempts,
+            backoff=s.notify.backoff,
+            timeout=s.notify.timeout,
         ),
     )
 

@@ -23,6 +23,7 @@ from dnsctl.config.schema import (
     HaModel,
     IsolationGuardModel,
     MonitorModel,
+    NotifyModel,
     ProfileModel,
     ResolverModel,
     ZoneModel,
@@ -102,6 +103,8 @@ def check(
         _ha(p, settings.ha)
     with p.rule():
         _isolation_guard(p, settings.isolation_guard)
+    with p.rule():
+        _notify(p, settings.notify, env, secrets)
     return p.items
 
 
@@ -314,6 +317,49 @@ def _isolation_guard(p: Problems, guard: IsolationGuardModel) -> None:
     with p.rule():
         for i, canary in enumerate(guard.canaries):
             p.check(f"isolation_guard.canaries[{i}]", parse_canary, canary)
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _notify(p: Problems, notify: NotifyModel, environ: Mapping[str, str], secrets: bool) -> None:
+    from dnsctl.core.model import NOTIFY_EVENTS
+
+    with p.rule():
+        if notify.timeout <= 0:
+            p.add("notify.timeout", "must be greater than 0")
+    with p.rule():
+        if notify.backoff < 0:
+            p.add("notify.backoff", "must not be negative")
+    for i, hook in enumerate(notify.webhooks):
+        at = f"notify.webhooks[{i}]"
+        with p.rule():
+            if (hook.url is None) == (hook.url_env is None):
+                p.add(
+                    at, "give exactly one of url (in the file) or url_env (the variable that holds the URL)"
+                )
+        with p.rule():
+            if hook.url is not None:
+                p.check(f"{at}.url", webhook_url, hook.url)
+        with p.rule():
+            if hook.url_env is not None:
+                if not _ENV_NAME.fullmatch(hook.url_env):
+                    p.add(f"{at}.url_env", f"{shown(hook.url_env)} is not an environment variable name")
+                elif secrets and not environ.get(hook.url_env):
+                    p.add(f"{at}.url_env", f"{hook.url_env} is not set")
+        with p.rule():
+            if not hook.events:
+                p.add(f"{at}.events", f"name at least one event ({', '.join(NOTIFY_EVENTS)})")
+            for k, event in enumerate(hook.events):
+                if event not in NOTIFY_EVENTS:
+                    p.add(f"{at}.events[{k}]", f"{shown(event)} is not an event ({', '.join(NOTIFY_EVENTS)})")
+
+
+def webhook_url(url: str) -> None:
+    """An http(s) URL with a host (its path and query, often a token, are never quoted back)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
 
 
 def _azure(p: Problems, az: AzureModel) -> None:

@@ -26,11 +26,13 @@ from dnsctl.core.model import (
     HaSpec,
     IsolationGuardSpec,
     MonitorSpec,
+    NotifySpec,
     ProfileSpec,
     RateLimitSpec,
     RegistryProbeSpec,
     ResolverSpec,
     SafetySpec,
+    WebhookSpec,
     ZoneRecordSpec,
 )
 
@@ -249,6 +251,21 @@ class MirrorModel(Strict):
     crio: CrioMirrorModel = Field(default_factory=CrioMirrorModel)
 
 
+class WebhookModel(Strict):
+    url: str | None = None
+    url_env: str | None = None
+    format: Literal["json", "slack", "teams"] = default(WebhookSpec, "format").value
+    events: list[str] = Field(default_factory=lambda: list(default(WebhookSpec, "events")))
+
+
+class NotifyModel(Strict):
+    webhooks: list[WebhookModel] = Field(default_factory=list)
+    queue_size: int = Field(default=default(NotifySpec, "queue_size"), ge=1, le=100_000)
+    attempts: int = Field(default=default(NotifySpec, "attempts"), ge=1, le=20)
+    backoff: Duration = default(NotifySpec, "backoff")
+    timeout: Duration = default(NotifySpec, "timeout")
+
+
 class DnsctlSettings(BaseSettings):
     """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels); they are
     merged by `dnsctl.config.environment`, which remembers which variable set what."""
@@ -269,6 +286,7 @@ class DnsctlSettings(BaseSettings):
     isolation_guard: IsolationGuardModel = Field(default_factory=IsolationGuardModel)
     resync_interval: Duration = default(DnsctlSpec, "resync_interval")
     mirror: MirrorModel = Field(default_factory=MirrorModel)
+    notify: NotifyModel = Field(default_factory=NotifyModel)
 
     @classmethod
     def settings_customise_sources(

@@ -23,13 +23,16 @@ from prometheus_client import CollectorRegistry
 
 from dnsctl import render
 from dnsctl.clock import Clock
+from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.notify import Notification, Notifier
 from dnsctl.controller.scheduling import ProbeScheduler
 from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError, StateError
+from dnsctl.history_view import profiles_history
 from dnsctl.state_store import Loaded, MetadataStore, StateStore
 
 log = logging.getLogger("dnsctl.controller")
@@ -54,6 +57,9 @@ class ControllerBase:
         self._save_error: str | None = None
         # Operator actions taken in this process whose state is not saved yet: profile -> what was done.
         self.pending: dict[str, str] = {}
+        self.notifier: Notifier | None = (
+            Notifier(self.spec.notify, self.registry, clock=self.clock) if self.spec.notify.webhooks else None
+        )
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -107,9 +113,34 @@ class ControllerBase:
         await self.handle(outcome)
 
     async def handle(self, outcome: RoundOutcome) -> None:
+        was_isolated = self.isolated
         self._observe(outcome)
         self.persist(outcome.states)
+        # Queued only (never waits): a slow or failing webhook cannot delay the write below.
+        self._notify_outcome(outcome, was_isolated)
         await self.publish(outcome)
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def notifying(self) -> bool:
+        """Whether this process tells the webhooks (a standby of `run` keeps quiet)."""
+        return True
+
+    def notify(self, n: Notification, *, even_standby: bool = False) -> None:
+        if self.notifier is not None and (even_standby or self.notifying()):
+            self.notifier.submit(n)
+
+    def _notify_outcome(self, outcome: RoundOutcome, was_isolated: bool) -> None:
+        if self.notifier is None or not self.notifying():
+            return
+        for n in notify.from_outcome(outcome):
+            self.notifier.submit(n)
+        if self.isolated != was_isolated:
+            self.notifier.submit(notify.isolation(self.clock.now(), self.isolated))
+
+    async def close_notifications(self) -> None:
+        if self.notifier is not None:
+            await self.notifier.close()
 
     async def publish(self, outcome: RoundOutcome) -> None:
         raise NotImplementedError
@@ -170,6 +201,9 @@ class ControllerBase:
 
     def status(self) -> dict[str, Any]:
         doc = render.health_doc(self.spec, self.engine.states)
+        history = profiles_history(self.spec, self.engine.states)
+        for p in doc["profiles"]:
+            p["history"] = history.get(p["name"], [])
         doc["isolated"] = self.isolated
         state: dict[str, Any] = self.store.describe() if self.store is not None else {"kind": "none"}
         doc["state"] = {

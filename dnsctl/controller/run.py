@@ -24,6 +24,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
@@ -187,6 +188,10 @@ class RunController(ControllerBase):
                 self._reader = asyncio.create_task(self._read_until_done(converge_after=True))
         elif was and not held:
             log.error("lost the lease: this replica stops writing DNS")
+            self.notify(notify.lease_lost(self.clock.now()), even_standby=True)
+
+    def notifying(self) -> bool:
+        return self.lease.held_now()  # a standby's decisions are not the ones written
 
     def _observe_lease(self) -> None:
         self.metrics.leader.set(1 if self.lease.held else 0)
@@ -329,6 +334,7 @@ class RunController(ControllerBase):
             "expected": str(expected),
             "owned": owned,
         }
+        self.notify(notify.drift(name, record, found, str(expected), owned, self.clock.now()))
         if rec is not None and not owned:
             log.warning("drift: %s is no longer managed by dnsctl (%s); reporting only", record, rec.value)
             self.expected.pop(name, None)

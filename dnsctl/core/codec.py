@@ -7,6 +7,12 @@ encodes to the same string run after run and costs no write.
 Decoding trusts nothing: every field is type-checked, and what the configuration does not have
 (endpoints, a fallback target, profiles) is dropped and named, never restored. A stored
 `"fb": "evil.example"` therefore never becomes an answer.
+
+The decision history (`"h"`, the last decisions with their evidence) is an optional key of the same
+version: a state written before it existed loads with an empty history, and an older dnsctl reading
+a newer state ignores the key (its hysteresis is kept either way). It is text for people, never
+steers: it is only type-checked and bounded. Record metadata keeps fewer and shorter entries than a
+state file (`METADATA_HISTORY`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dnsctl.core.health import EndpointHealth, MonitorStatus
+from dnsctl.core.history import HISTORY_LIMIT, HistoryEntry
 from dnsctl.core.model import DnsctlSpec, Override, ProfileSpec
 from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
@@ -25,6 +32,14 @@ from dnsctl.core.state import ProfileState
 VERSION = 1
 _STATUS = {MonitorStatus.CHECKING: "C", MonitorStatus.ONLINE: "O", MonitorStatus.DEGRADED: "D"}
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
+
+
+# In record metadata (a string value on the record set, sent with every write) the history is kept short.
+METADATA_HISTORY = 5
+_REASON_CHARS = 240  # per entry, in a state file
+_METADATA_REASON_CHARS = 120
+_EVIDENCE_CHARS = 80
+_MAX_TEXT = 1000  # what decode accepts for any one text of an entry
 
 
 class StateDecodeError(ValueError):
@@ -37,7 +52,8 @@ class Decoded:
     dropped: tuple[str, ...] = ()  # what was stored but is not in the configuration, said in words
 
 
-def encode(profile: ProfileSpec, st: ProfileState) -> str:
+def encode(profile: ProfileSpec, st: ProfileState, *, history: int = HISTORY_LIMIT) -> str:
+    """`history`: how many of the last decisions to keep (record metadata keeps `METADATA_HISTORY`)."""
     m = profile.monitor
     endpoints: dict[str, Any] = {}
     for name, h in sorted(st.endpoints.items()):
@@ -72,7 +88,62 @@ def encode(profile: ProfileSpec, st: ProfileState) -> str:
         doc["fr"] = 1
     if st.overrides:
         doc["o"] = {k: v.value for k, v in sorted(st.overrides.items())}
+    kept = st.history[-history:] if history > 0 else ()
+    if kept:
+        chars = _REASON_CHARS if history > METADATA_HISTORY else _METADATA_REASON_CHARS
+        doc["h"] = [_encode_entry(h, chars) for h in kept]
     return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def _clip(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "\u2026"
+
+
+def _encode_entry(h: HistoryEntry, chars: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": round(h.time), "n": h.new, "k": h.kind, "r": _clip(h.reason, chars)}
+    if h.view is not None:
+        out["w"] = h.view
+    if h.old is not None:
+        out["f"] = h.old
+    if h.evidence:
+        out["ev"] = [[name, _clip(text, _EVIDENCE_CHARS)] for name, text in h.evidence]
+    return out
+
+
+def history_of(profile: str, text: str) -> tuple[HistoryEntry, ...]:
+    """Only the decision history of an encoded state (read without the configuration: it never steers)."""
+    doc = _object(_load(text), "the stored state")
+    return _decode_history(profile, doc["h"]) if "h" in doc else ()
+
+
+def _decode_history(profile: str, raw: object) -> tuple[HistoryEntry, ...]:
+    entries: list[HistoryEntry] = []
+    for i, item in enumerate(_list(raw, "history")[-HISTORY_LIMIT:]):
+        e = _object(item, f"history entry {i}")
+        evidence: list[tuple[str, str]] = []
+        for pair in _list(e.get("ev", []), f"history entry {i}: evidence"):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise StateDecodeError(f"history entry {i}: evidence is not a list of [endpoint, verdict]")
+            evidence.append((_text(pair[0], "evidence"), _text(pair[1], "evidence")))
+        entries.append(
+            HistoryEntry(
+                time=_time(e.get("t"), f"history entry {i}"),
+                profile=profile,
+                view=_text(e["w"], "view") if "w" in e else None,
+                old=_text(e["f"], "from") if "f" in e else None,
+                new=_text(e.get("n"), "to"),
+                kind=_text(e.get("k"), "kind"),
+                reason=_text(e.get("r"), "reason"),
+                evidence=tuple(evidence),
+            )
+        )
+    return tuple(entries)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        raise StateDecodeError(f"history: {what} is not a short text")
+    return value
 
 
 def decode(profile: ProfileSpec, text: str) -> Decoded:
@@ -117,6 +188,7 @@ def decode(profile: ProfileSpec, text: str) -> Decoded:
             endpoints=endpoints,
             routing=RoutingState(decision=decision, failback_requested=doc.get("fr") == 1),
             overrides=overrides,
+            history=_decode_history(profile.name, doc["h"]) if "h" in doc else (),
         ),
         tuple(dropped),
     )

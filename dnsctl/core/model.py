@@ -336,6 +336,35 @@ class MirrorSpec:
     crio_registries_dir: str | None = None
 
 
+class NotifyFormat(StrEnum):
+    JSON = "json"  # the generic body documented in the README
+    SLACK = "slack"  # {"text": ...}: Slack incoming webhooks (and Mattermost, Rocket.Chat)
+    TEAMS = "teams"  # a MessageCard with a title and text: Microsoft Teams incoming webhooks
+
+
+# What a webhook can be told about.
+NOTIFY_EVENTS = ("failover", "failback", "all-down", "drift", "isolation", "lease-lost")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    url: str | None = None  # given in the file
+    url_env: str | None = None  # or the name of the environment variable that holds it (a secret)
+    format: NotifyFormat = NotifyFormat.JSON
+    events: tuple[str, ...] = NOTIFY_EVENTS
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySpec:
+    """Webhooks told about decisions; sent in the background, never in the way of a DNS write."""
+
+    webhooks: tuple[WebhookSpec, ...] = ()
+    queue_size: int = 100  # notifications waiting per webhook; beyond it the oldest is dropped (counted)
+    attempts: int = 5  # tries per notification, the first included
+    backoff: float = 1.0  # wait before the first retry, doubled after each (at most 60 s)
+    timeout: float = 5.0  # per request
+
+
 @dataclass(frozen=True, slots=True)
 class DnsctlSpec:
     profiles: tuple[ProfileSpec, ...]
@@ -347,6 +376,7 @@ class DnsctlSpec:
     isolation_guard: IsolationGuardSpec = field(default_factory=IsolationGuardSpec)
     resync_interval: float = 300.0
     mirror: MirrorSpec = field(default_factory=MirrorSpec)
+    notify: NotifySpec = field(default_factory=NotifySpec)
 
     def profile(self, name: str) -> ProfileSpec:
         for p in self.profiles:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from dnsctl.core import history as core_history
 from dnsctl.core.health import EndpointHealth, MonitorStatus, observe_addresses
 from dnsctl.core.model import DnsctlSpec, EndpointStatus, Override, ProfileSpec
 from dnsctl.core.results import CanaryResult, ProbeResult
@@ -23,6 +24,7 @@ class ProfileState:
     routing: RoutingState = field(default_factory=RoutingState)
     views: Mapping[str, RoutingState] = field(default_factory=dict)  # resolver views by name
     overrides: Mapping[str, Override] = field(default_factory=dict)  # operator drains
+    history: tuple[core_history.HistoryEntry, ...] = ()  # the last decision changes, oldest first
 
     @property
     def decision(self) -> Decision | None:
@@ -186,7 +188,11 @@ def _decide_all(
         order = view.preference(profile.name)
         if order is not None:
             views[view.name] = one(st.views.get(view.name, RoutingState()), view.name, order)
-    return replace(st, routing=routing, views=views), changes
+    entries = [
+        core_history.entry(profile, st.endpoints, st.overrides, c.view, c.old, c.new, now) for c in changes
+    ]
+    history = core_history.append(st.history, entries)
+    return replace(st, routing=routing, views=views, history=history), changes
 
 
 def set_override(st: ProfileState, endpoint: str, override: Override | None) -> ProfileState:

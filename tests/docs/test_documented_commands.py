@@ -28,6 +28,7 @@ EXCUSED: dict[str, str] = {
     "dnsctl drain myregistry eastus": RUNNING_CONTROLLER,
     "dnsctl undrain myregistry eastus": RUNNING_CONTROLLER,
     "dnsctl failback myregistry": RUNNING_CONTROLLER,
+    "dnsctl history myregistry": RUNNING_CONTROLLER,
     "dnsctl failback PROFILE": RUNNING_CONTROLLER,
     "dnsctl check -c dnsctl.yaml": READERS_FILE,
     "dnsctl plan -c dnsctl.yaml": READERS_FILE,
