@@ -69,6 +69,12 @@ class OperatorConflict(OperatorError):
     http_status = 409
 
 
+class OperatorActionFailed(OperatorError):
+    """An operator request that was taken but did not succeed (a resync whose read or write failed)."""
+
+    http_status = 502
+
+
 class ListenError(DnsctlError):
     """A listen address could not be bound."""
 

@@ -16,6 +16,7 @@ from dnsctl.core.model import ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
+from dnsctl.errors import OperatorConflict
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
@@ -113,6 +114,11 @@ class ServeController(ControllerBase):
                 view = next(v for v in self.spec.resolver.views if v.name == c.view)
                 order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
+
+    async def resync_now(self) -> str:
+        raise OperatorConflict(
+            "dnsctl serve answers DNS itself from its decisions: there is no published record to re-read"
+        )
 
     def status(self) -> dict[str, Any]:
         doc = super().status()
