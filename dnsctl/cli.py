@@ -382,7 +382,7 @@ async def _reconcile(
 
 
 def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "dry_run": report.dry_run,
         "exit_code": int(exit_code(report)),
         "changes": [render.change_doc(c) for c in report.plan.changes],

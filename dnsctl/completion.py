@@ -143,7 +143,7 @@ def _bash(cli: Cli) -> str:
                 '            if [[ "$cur" != -* ]]; then',
                 f'                COMPREPLY=($(compgen -W "$({cli.prog} {HELPER} line '
                 '"${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "$cur"))',
-                "                return",
+                "                return 0",
                 "            fi",
             ]
         lines.append(
