@@ -263,14 +263,10 @@ class MirrorController(ControllerBase):
         if not self.state_read:
             raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
         results = await self.sync(self.engine.snapshot())
-        fixed = [
-            f"{r.path} ({r.outcome.value})"
-            for r in results
-            if r.outcome not in (WriteOutcome.UNCHANGED, WriteOutcome.KEPT)
-        ]
-        return f"re-read {len(results)} file(s); " + (
-            "rewrote or could not keep: " + ", ".join(fixed) if fixed else "every file is as decided"
-        )
+        if not results:
+            return "no file to re-read yet: no profile has verdicts"
+        said = ", ".join(f"{r.path} ({r.outcome.value})" for r in results)
+        return f"re-read {len(results)} file(s): {said}"
 
     def status(self) -> dict[str, Any]:
         doc = super().status()

@@ -227,3 +227,28 @@ def test_the_same_json_keys_in_check_plan_reconcile_and_status(
     assert docs["status"]["profiles"][0]["published"]["value"] == f"CNAME {EAST} ttl 30"
     for keys in (endpoint_keys, decision_keys):
         assert len({frozenset(k) for k in keys.values()}) == 1, keys
+
+
+def test_resync_on_mirror_rewrites_an_edited_file(tmp_path: Path, replicas: Replicas) -> None:
+    admin_port = free_port()
+    doc = serve_config(replicas, free_port(), admin_port)
+    del doc["resolver"]
+    # One probe round, then none for a minute: only `resync` can put the file back within the test.
+    doc["profiles"][0]["monitor"].update(interval="60s", timeout="5s")  # type: ignore[index]
+    doc["mirror"] = {"containerd": {"hosts_dir": str(tmp_path / "certs.d")}}
+    cfg = tmp_path / "mirror.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    hosts = tmp_path / "certs.d" / "myregistry.azurecr.io" / "hosts.toml"
+    env = {"DNSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
+    with Daemon("mirror", "-c", str(cfg), admin_port=admin_port, env=env, log=tmp_path / "mirror.log") as d:
+        d.wait_until(lambda: hosts.exists() and EAST in hosts.read_text(), 30, "the first file")
+        written = hosts.read_text()
+        r = dnsctl("resync", "--url", f"http://127.0.0.1:{admin_port}", env=env)
+        assert r.code == 0, r.stderr
+        assert f"re-read 1 file(s): {hosts} (unchanged)" in r.stdout
+        # Someone edits the managed file by hand; the next decision change may be hours away.
+        hosts.write_text(written.replace(EAST, "edited.example.com"))
+        r = dnsctl("resync", "--url", f"http://127.0.0.1:{admin_port}", env=env)
+        assert r.code == 0, r.stderr
+        assert f"re-read 1 file(s): {hosts} (written)" in r.stdout, d.log()[-3000:]
+        assert hosts.read_text() == written
