@@ -405,25 +405,10 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
         "summary": summary(report),
         "state": report.state,
     }
-    # The same keys as `check --json` and `status --json`: `profiles` (with `published` as `status`
-    # of `run` shows it) and `isolated`.
+    # The same keys as `check --json` and `status --json`: `profiles` and `isolated`.
     doc["isolated"] = report.outcome.isolated if report.outcome is not None else False
     if report.outcome is not None:
         doc["profiles"] = render.health_doc(spec, report.outcome.states)["profiles"]
-        for p in doc["profiles"]:
-            profile = spec.profile(p["name"])
-            pub = report.published.get(p["name"])
-            rec = pub.of(profile.azure.record_type) if pub is not None and profile.azure else None
-            p["published"] = (
-                None
-                if pub is None
-                else {
-                    "record": pub.name,
-                    "value": str(rec.value) if rec else None,
-                    "etag": rec.etag if rec else None,
-                    "managed": rec.owner is not None if rec else None,
-                }
-            )
     return doc
 
 
