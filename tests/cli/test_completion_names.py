@@ -142,7 +142,7 @@ def test_fish_completes_profile_and_endpoint_names(tmp_path: Path, env: dict[str
     assert complete(f"dnsctl failback -c {cfg} o") == ["other"]
 
 
-def test_zsh_script_defines_the_names_function(tmp_path: Path, env: dict[str, str]) -> None:
+def test_zsh_script_completes_names_through_its_function(tmp_path: Path, env: dict[str, str]) -> None:
     path = script("zsh", tmp_path, env)
     program = f"autoload -U compinit && compinit -u -D && source '{path}' && whence -w _dnsctl_names"
     out = subprocess.run(
@@ -150,4 +150,18 @@ def test_zsh_script_defines_the_names_function(tmp_path: Path, env: dict[str, st
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "_dnsctl_names: function"
+    # What it offers where _arguments calls it (words from the command on, the word being completed
+    # at CURRENT); compadd, which only works inside a completion, prints what it is given instead.
+    cfg = tmp_path / "lab.yaml"
+    program = (
+        f"autoload -U compinit && compinit -u -D && source '{path}' && "
+        "compadd() { [[ $1 == -a ]] && print -rl -- ${(P)2} }; "
+        f"words=(drain -c '{cfg}' myregistry ''); CURRENT=5; _dnsctl_names; print -- --; "
+        f"words=(failback -c '{cfg}' ''); CURRENT=4; _dnsctl_names"
+    )
+    out = subprocess.run(
+        [shell("zsh"), "-f", "-c", program], capture_output=True, text=True, env=env, timeout=SHELL_TIMEOUT
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["eastus", "westeurope", "--", "myregistry", "other"]
     assert "drain) _arguments" in path.read_text() and "'1:profile:_dnsctl_names'" in path.read_text()
