@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -20,6 +21,7 @@ from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.errors import ConfigError, DnsctlError, InputError
 from dnsctl.reconcile import Report, reconcile_once
+from dnsctl.state_store import FileStore
 from dnsctl.targets.base import Outcome
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ class ExitCode(IntEnum):
     BAD_CONFIG = 2
     REFUSED = 3
     DEGRADED = 4
+    CHANGES = 2  # `plan --detailed-exitcode` only: changes are pending (errors are 1 there)
 
 
 def exit_code(report: Report) -> ExitCode:
@@ -63,12 +66,21 @@ def mirror_exit_code(report: MirrorReport) -> ExitCode:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == [completion.HELPER]:  # what the completion scripts call: not a command of its own
+        return completion.helper(build_parser(), words[1:])
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "emulator":
-        args.args = [*extra, *args.args]
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command == "emulator":
+            args.args = [*extra, *args.args]
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as e:
+        # `plan --detailed-exitcode` keeps 2 for "changes pending": bad arguments are 1 there.
+        if e.code == ExitCode.BAD_CONFIG and DETAILED_EXITCODE in words:
+            return ExitCode.FAILED
+        raise
     logs.setup(args.log_level, args.log_format)
     handler: Handler = args.handler
     try:
@@ -146,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, cmd_reconcile, summary)
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument(
+            "--profile", action="append", help="only this profile (repeatable); the others are left alone"
+        )
+        if name == "plan":
+            p.add_argument(
+                DETAILED_EXITCODE,
+                action="store_true",
+                help="exit 0 when nothing would change, 2 when changes are pending, 1 on any error "
+                "(a bad configuration too); 3 and 4 as without it",
+            )
+        p.add_argument(
             "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
         )
         if name == "reconcile":
@@ -217,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", cmd_status, "show a running controller's state (from its admin API)")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--watch", action="store_true", help="show the status again every --interval until Ctrl-C")
+    p.add_argument(
+        "--interval", type=float, default=2.0, metavar="SECONDS", help="with --watch: seconds between frames"
+    )
+    p = command(
+        "resync", cmd_operator, "make a running controller re-read what it published and correct drift now"
+    )
+    p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     for name, summary in (
         ("drain", "take an endpoint out of rotation (an operator override that survives restarts)"),
         ("undrain", "let a drained endpoint follow its probes again"),
@@ -241,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 CONFIG_HELP = "configuration file (default: $DNSCTL_CONFIG or dnsctl.yaml)"
+DETAILED_EXITCODE = "--detailed-exitcode"
 
 
 def _global_options(parser: argparse.ArgumentParser, *, default: str, format_default: str) -> None:
@@ -305,13 +336,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     return ExitCode.CONVERGED
 
 
+def _only_profiles(spec: DnsctlSpec, names: Sequence[str] | None) -> DnsctlSpec:
+    """`--profile NAME...`: the configuration narrowed to those profiles (an unknown name is an error)."""
+    if not names:
+        return spec
+    known = [p.name for p in spec.profiles]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            [f"--profile: no profile named {n!r} (profiles: {', '.join(known) or 'none'})" for n in unknown]
+        )
+    return dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in names))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     _, spec = _load(args, serving=False)
-    if args.profile:
-        unknown = [n for n in args.profile if n not in {p.name for p in spec.profiles}]
-        if unknown:
-            raise ConfigError([f"--profile: no profile named {n!r}" for n in unknown])
-        spec = dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in args.profile))
+    spec = _only_profiles(spec, args.profile)
     if args.rounds < 1:
         raise ConfigError(["--rounds: must be at least 1"])
     # A diagnostic reports what it sees: the isolation guard would hide exactly that. What the guard
@@ -354,26 +394,41 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> di
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    _, spec = _load(args, serving=False)
-    if not any(p.azure is not None for p in spec.profiles):
-        raise ConfigError(["profiles: no profile has an `azure` record to reconcile"])
+    detailed = getattr(args, "detailed_exitcode", False)
+    try:
+        _, full = _load(args, serving=False)
+        spec = _only_profiles(full, args.profile)
+        if not any(p.azure is not None for p in spec.profiles):
+            raise ConfigError(["profiles: no profile has an `azure` record to reconcile"])
+    except ConfigError as e:
+        code = _report_error(e)
+        return ExitCode.FAILED if detailed else code
     dry_run = args.command == "plan" or args.dry_run
-    report = asyncio.run(_reconcile(spec, args, dry_run))
+    report = asyncio.run(_reconcile(spec, args, dry_run, others=[p.name for p in full.profiles]))
+    code = exit_code(report)
+    if detailed and code is ExitCode.CONVERGED and report.plan.dns_changes:
+        code = ExitCode.CHANGES
     if args.json:
-        print(json.dumps(_report_doc(spec, report), indent=2))
+        print(json.dumps({**_report_doc(spec, report), "exit_code": int(code)}, indent=2))
     else:
         _print_report(spec, report)
-    return exit_code(report)
+    return code
 
 
-async def _reconcile(spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool) -> Report:
+async def _reconcile(
+    spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool, *, others: Sequence[str] = ()
+) -> Report:
     engine = compose.build_engine(spec)
     target = compose.build_target(spec)
+    store = compose.build_store(args.state_file, read_only=dry_run)
+    if isinstance(store, FileStore):
+        # With --profile, the state file keeps the history of the profiles left out.
+        store.keep_others = frozenset(others)
     try:
         return await reconcile_once(
             engine,
             target,
-            compose.build_store(args.state_file, read_only=dry_run),
+            store,
             dry_run=dry_run,
             force=getattr(args, "force", False),
         )
@@ -382,7 +437,7 @@ async def _reconcile(spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool) 
 
 
 def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
-    doc = {
+    doc: dict[str, Any] = {
         "dry_run": report.dry_run,
         "exit_code": int(exit_code(report)),
         "changes": [render.change_doc(c) for c in report.plan.changes],
@@ -405,6 +460,8 @@ def _report_doc(spec: DnsctlSpec, report: Report) -> dict[str, Any]:
         "summary": summary(report),
         "state": report.state,
     }
+    # The same keys as `check --json` and `status --json`: `profiles` and `isolated`.
+    doc["isolated"] = report.outcome.isolated if report.outcome is not None else False
     if report.outcome is not None:
         doc["profiles"] = render.health_doc(spec, report.outcome.states)["profiles"]
     return doc
@@ -781,9 +838,44 @@ def cmd_export_private_traffic_manager(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    doc = admin_client.get_status(_admin_url(args))
-    if args.json:
-        print(json.dumps(doc, indent=2))
+    url = _admin_url(args)
+    if not args.watch:
+        _print_status(admin_client.get_status(url), as_json=args.json)
+        return ExitCode.CONVERGED
+    if not args.interval > 0:
+        raise ConfigError(["--interval: must be more than 0 seconds"])
+    clear = sys.stdout.isatty() and not args.json
+    frames = 0
+    try:
+        while True:
+            try:
+                doc: dict[str, Any] | None = admin_client.get_status(url)
+                problem = ""
+            except DnsctlError as e:
+                if not frames:
+                    raise  # a wrong URL or token is an error, not something to watch
+                doc, problem = None, logs.redact(str(e))  # a controller restarting: keep watching
+            frames += 1
+            if args.json:  # one JSON document per line, one line per frame
+                print(json.dumps(doc if doc is not None else {"error": problem}), flush=True)
+            else:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                if clear:
+                    sys.stdout.write("\033[H\033[2J")
+                print(f"Every {args.interval:g}s: dnsctl status {url}  {stamp}\n")
+                if doc is not None:
+                    _print_status(doc, as_json=False)
+                else:
+                    print(f"dnsctl: {problem}")
+                print(flush=True)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return ExitCode.CONVERGED  # Ctrl-C is how a watch ends
+
+
+def _print_status(doc: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(doc, indent=2), flush=True)
     else:
         print(render.health_table(doc))
         extra = render.controller_lines(doc)
@@ -794,7 +886,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 error = f" ({f['error']})" if f.get("error") else ""
                 hosts = ", ".join(f["hosts"]) or "-"
                 print(f"mirror: {p['name']}: {f['path']}: {f['last_sync']}: {hosts}{error}")
-    return ExitCode.CONVERGED
+        sys.stdout.flush()
 
 
 def _count(text: str) -> int:
@@ -816,7 +908,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_operator(args: argparse.Namespace) -> int:
     url = _admin_url(args)
-    if args.command == "failback":
+    if args.command == "resync":
+        path = "/v1/resync"
+    elif args.command == "failback":
         path = f"/v1/profiles/{args.profile}/failback"
     else:
         path = f"/v1/profiles/{args.profile}/endpoints/{args.endpoint}/{args.command}"

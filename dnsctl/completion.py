@@ -1,6 +1,9 @@
 """Shell completion scripts for bash, zsh and fish, generated from the command-line parser.
 
 The parser is the single source of commands and options: a new option completes without any edit here.
+A positional argument named `profile` or `endpoint` completes the names in the configuration (like
+kubectl completes resource names): the scripts ask `dnsctl __complete line WORDS...`, which reads the
+configuration the command line names with -c/--config (else $DNSCTL_CONFIG, else dnsctl.yaml).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SHELLS = ("bash", "zsh", "fish")
+HELPER = "__complete"  # the hidden first word the scripts call dnsctl with
+NAMED = ("profile", "endpoint")  # positional arguments completed from the configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,7 @@ class Command:
     help: str
     options: tuple[Option, ...]
     words: tuple[str, ...] = ()  # the choices of its positional arguments
+    names: tuple[str, ...] = ()  # its positional arguments completed from the configuration, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +58,8 @@ def describe(
             words = tuple(
                 str(c) for a in own._actions if not a.option_strings and a.choices for c in a.choices
             )
-            commands.append(Command(name, _plain(helps.get(name, "")), _options(own), words))
+            names = tuple(a.dest for a in own._actions if not a.option_strings and a.dest in NAMED)
+            commands.append(Command(name, _plain(helps.get(name, "")), _options(own), words, names))
     return Cli(parser.prog, _options(parser), tuple(commands))
 
 
@@ -130,8 +137,18 @@ def _bash(cli: Cli) -> str:
             '            case "$prev" in',
             *_bash_values(c.options, "                "),
             "            esac",
-            f'            COMPREPLY=($(compgen -W "{_flags(c.options)} {" ".join(c.words)}" -- "$cur")) ;;',
         ]
+        if c.names:
+            lines += [
+                '            if [[ "$cur" != -* ]]; then',
+                f'                COMPREPLY=($(compgen -W "$({cli.prog} {HELPER} line '
+                '"${COMP_WORDS[@]:0:COMP_CWORD}" 2>/dev/null)" -- "$cur"))',
+                "                return 0",
+                "            fi",
+            ]
+        lines.append(
+            f'            COMPREPLY=($(compgen -W "{_flags(c.options)} {" ".join(c.words)}" -- "$cur")) ;;'
+        )
     lines += ["    esac", "}", f"complete -F {fn} {cli.prog}", ""]
     return "\n".join(lines)
 
@@ -175,10 +192,17 @@ def _zsh(cli: Cli) -> str:
     for c in cli.commands:
         specs = [spec for o in c.options for spec in _zsh_spec(o)]
         rest = f"'1: :({' '.join(c.words)})'" if c.words else "'*: :_files'"
+        if c.names:
+            rest = " ".join(f"'{i}:{name}:{fn}_names'" for i, name in enumerate(c.names, 1))
         lines.append(f"                {c.name}) _arguments {' '.join(specs)} {rest} ;;")
     lines += [
         "            esac ;;",
         "    esac",
+        "}",
+        f"{fn}_names() {{",
+        "    local -a names",
+        f'    names=(${{(f)"$({cli.prog} {HELPER} line {cli.prog} ${{words[1,CURRENT-1]}} 2>/dev/null)"}})',
+        "    compadd -a names",
         "}",
         'if [[ "${zsh_eval_context[-1]}" == loadautofunc ]]; then',
         f'    {fn} "$@"',
@@ -192,9 +216,13 @@ def _zsh(cli: Cli) -> str:
 
 def _fish(cli: Cli) -> str:
     p = cli.prog
+    names_fn = f"__{_ident(p)}_names"
     lines = [
         f"# fish completion for {p}; save it as ~/.config/fish/completions/{p}.fish",
         f"complete -c {p} -f",
+        f"function {names_fn}",
+        f"    {p} {HELPER} line (commandline -opc) 2>/dev/null",
+        "end",
     ]
     lines += [_fish_option(p, "__fish_use_subcommand", o) for o in cli.options]
     for c in cli.commands:
@@ -204,6 +232,8 @@ def _fish(cli: Cli) -> str:
         lines += [_fish_option(p, seen, o) for o in c.options]
         if c.words:
             lines.append(f"complete -c {p} -n '{seen}' -a '{' '.join(c.words)}'")
+        if c.names:
+            lines.append(f"complete -c {p} -n '{seen}' -a '({names_fn})'")
     return "\n".join(lines) + "\n"
 
 
@@ -228,3 +258,74 @@ def _fish_option(prog: str, condition: str, o: Option) -> str:
 
 def _ident(prog: str) -> str:
     return re.sub(r"\W", "_", prog)
+
+
+def helper(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
+    """`dnsctl __complete [-c FILE] profiles | endpoints PROFILE | line WORD...`: names, one a line.
+
+    `line` takes the command line typed so far (the program first) and prints the names that fit the
+    next positional argument of its command. Never an error: a missing or bad configuration, or a
+    word that fits nothing, prints nothing (a completion must not print into the user's prompt).
+    """
+    config: str | None = None
+    words = list(words)
+    if len(words) >= 2 and words[0] in ("-c", "--config"):
+        config, words = words[1], words[2:]
+    kind, rest = (words[0], words[1:]) if words else ("", [])
+    if kind == "line":
+        config, kind, rest = _from_line(parser, rest)
+    if kind not in ("profiles", "endpoints") or (kind == "endpoints" and not rest):
+        return 0
+    for name in _names(config, kind, rest[0] if rest else ""):
+        print(name)
+    return 0
+
+
+def _from_line(parser: argparse.ArgumentParser, words: Sequence[str]) -> tuple[str | None, str, list[str]]:
+    """(config, kind, [profile]) for the next positional argument of the command in `words`."""
+    commands: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            commands = dict(action.choices)
+    command = None
+    i = 1  # words[0] is the program
+    while i < len(words):
+        if words[i] in commands:
+            command = commands[words[i]]
+            break
+        i += 1
+    if command is None:
+        return None, "", []
+    with_value = {f for a in command._actions if a.option_strings and a.nargs != 0 for f in a.option_strings}
+    config: str | None = None
+    typed: list[str] = []
+    rest = list(words[i + 1 :])
+    while rest:
+        word = rest.pop(0)
+        if word in with_value:
+            value = rest.pop(0) if rest else ""
+            if word in ("-c", "--config"):
+                config = value
+        elif word.startswith("--config="):
+            config = word.partition("=")[2]
+        elif not word.startswith("-"):
+            typed.append(word)
+    dests = [a.dest for a in command._actions if not a.option_strings]
+    if len(typed) >= len(dests) or dests[len(typed)] not in NAMED:
+        return config, "", []
+    if dests[len(typed)] == "profile":
+        return config, "profiles", []
+    profile = typed[dests.index("profile")] if "profile" in dests[: len(typed)] else ""
+    return config, "endpoints", [profile] if profile else []
+
+
+def _names(config: str | None, kind: str, profile: str) -> list[str]:
+    from dnsctl.config.load import config_path, load
+
+    try:
+        spec = load(config_path(config), serving=False)
+    except Exception:  # whatever is wrong with the file, the prompt gets no completion, not a traceback
+        return []
+    if kind == "profiles":
+        return [p.name for p in spec.profiles]
+    return [e.name for p in spec.profiles if p.name == profile for e in p.endpoints]

@@ -82,6 +82,12 @@ class NotSavedError(OperatorError):
     transient = True
 
 
+class OperatorActionFailed(OperatorError):
+    """An operator request that was taken but did not succeed (a resync whose read or write failed)."""
+
+    http_status = 502
+
+
 class ListenError(DnsctlError):
     """A listen address could not be bound."""
 

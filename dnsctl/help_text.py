@@ -50,19 +50,26 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
     "plan": (
-        ("dnsctl plan -c dnsctl.yaml", "dnsctl plan -c dnsctl.yaml --json --state-file state.json"),
+        (
+            "dnsctl plan -c dnsctl.yaml",
+            "dnsctl plan -c dnsctl.yaml --json --state-file state.json",
+            "dnsctl plan -c dnsctl.yaml --profile myregistry --detailed-exitcode   # 0 in sync, 2 pending",
+        ),
         (
             "  0  nothing to change, or the plan is printed",
             "  1  a zone could not be read",
             _BAD_INPUT,
             "  3  the plan would be refused (max_changes_per_run, an empty record, a record not owned)",
             "  4  degraded: a profile has no Online endpoint",
+            "with --detailed-exitcode (as Terraform): 0 nothing to change, 2 changes pending, 1 any",
+            "     error (a bad configuration or bad arguments too: 2 only ever means changes); 3, 4 as above",
         ),
     ),
     "reconcile": (
         (
             "dnsctl reconcile -c dnsctl.yaml",
             "dnsctl reconcile -c dnsctl.yaml --dry-run",
+            "dnsctl reconcile -c dnsctl.yaml --profile myregistry   # only this profile's record",
             "dnsctl reconcile -c dnsctl.yaml --force   # apply a plan larger than max_changes_per_run",
         ),
         (
@@ -119,8 +126,22 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "dnsctl status",
             "dnsctl status --url http://10.1.0.4:9153",
             "dnsctl status -c dnsctl.yaml --json",
+            "dnsctl status --watch --interval 5   # redraw every 5 s until Ctrl-C",
         ),
-        ("  0  the controller answered", "  1  the admin API could not be reached or refused", _BAD_INPUT),
+        (
+            "  0  the controller answered (with --watch: stopped by Ctrl-C)",
+            "  1  the admin API could not be reached or refused (with --watch: on the first frame)",
+            _BAD_INPUT,
+        ),
+    ),
+    "resync": (
+        ("DNSCTL_ADMIN_TOKEN=... dnsctl resync",),
+        (
+            "  0  re-read; drift found (if any) was corrected (what was found and done is printed)",
+            "  1  the admin API could not be reached, or refused (a missing token, a standby replica,",
+            "     `serve`, which publishes nothing to re-read), or the re-read or a write failed",
+            _BAD_INPUT,
+        ),
     ),
     "drain": (
         ("DNSCTL_ADMIN_TOKEN=... dnsctl drain myregistry eastus",),

@@ -12,6 +12,7 @@ starts without history for it, under the never-flip rule.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -129,6 +130,10 @@ class FileStore:
         self.blocked = False  # a bad file is still in place: saving would destroy it
         self.warnings: tuple[str, ...] = ()
         self._saved: str | None = None  # the text last written, so an unchanged state costs no write
+        # Set when the command works on some of the configured profiles (`--profile`): the entries of
+        # the others are kept as they are, not dropped as unknown.
+        self.keep_others: frozenset[str] = frozenset()
+        self._others: dict[str, str] = {}
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -145,6 +150,9 @@ class FileStore:
         bad = False
         for name, entry in stored.items():
             profile = profiles.get(name)
+            if profile is None and name in self.keep_others:
+                self._others[name] = entry
+                continue
             if profile is None:
                 warnings.append(
                     f"dropped profile {name!r} from the state file: the configuration has no such profile"
@@ -215,6 +223,9 @@ class FileStore:
 
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         text = codec.encode_document(spec, states)
+        if self._others:
+            doc = {**self._others, **json.loads(text)}
+            text = json.dumps(dict(sorted(doc.items())), indent=1) + "\n"
         if text == self._saved:
             return
         if self.blocked:

@@ -60,6 +60,7 @@ class Operations(Protocol):
     async def drain(self, profile: str, endpoint: str) -> str: ...
     async def undrain(self, profile: str, endpoint: str) -> str: ...
     async def failback(self, profile: str) -> str: ...
+    async def resync_now(self) -> str: ...
 
 
 def _is_loopback(host: str) -> bool:
@@ -254,6 +255,7 @@ class AdminServer:
         app.router.add_post("/v1/profiles/{profile}/endpoints/{endpoint}/drain", self._drain)
         app.router.add_post("/v1/profiles/{profile}/endpoints/{endpoint}/undrain", self._undrain)
         app.router.add_post("/v1/profiles/{profile}/failback", self._failback)
+        app.router.add_post("/v1/resync", self._resync)
         return app
 
     async def start(self) -> None:
@@ -336,6 +338,9 @@ class AdminServer:
     async def _failback(self, request: web.Request) -> web.Response:
         p = request.match_info["profile"]
         return await self._act("failback", p, self.ops.failback(p))
+
+    async def _resync(self, request: web.Request) -> web.Response:
+        return await self._act("resync", "all profiles", self.ops.resync_now())
 
     async def _act(self, action: str, subject: str, work: Any) -> web.Response:
         try:

@@ -296,6 +296,10 @@ class ControllerBase:
         )
         return f"failback requested for {profile} ({saved}); {self._decision_text(profile)}"
 
+    async def resync_now(self) -> str:
+        """`dnsctl resync`: re-read what is published and correct drift now, not at the next resync."""
+        raise OperatorConflict("this controller publishes nothing it could re-read")
+
     def _decision_text(self, profile: str) -> str:
         d = self.engine.states[profile].decision
         if d is None:

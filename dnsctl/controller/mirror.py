@@ -25,7 +25,7 @@ from dnsctl.core.mirror import MirrorOrder, mirror_order
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import StateError
+from dnsctl.errors import NotReadyError, StateError
 from dnsctl.state_store import Loaded, StateStore
 from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
@@ -257,6 +257,16 @@ class MirrorController(ControllerBase):
             by_profile.setdefault(r.profile, []).append(r)
         self.last.update(by_profile)
         return results
+
+    async def resync_now(self) -> str:
+        """Re-read every mirror file and write back the ones that differ from the decisions."""
+        if not self.state_read:
+            raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
+        results = await self.sync(self.engine.snapshot())
+        if not results:
+            return "no file to re-read yet: no profile has verdicts"
+        said = ", ".join(f"{r.path} ({r.outcome.value})" for r in results)
+        return f"re-read {len(results)} file(s): {said}"
 
     def status(self) -> dict[str, Any]:
         doc = super().status()

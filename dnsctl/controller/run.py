@@ -34,7 +34,7 @@ from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, Record
 from dnsctl.core.routing import Decision
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.errors import StandbyError, TargetError
+from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError
 from dnsctl.reconcile import Report, azure_profiles, converge, intents
 from dnsctl.render import change_doc, iso
 from dnsctl.state_store import MetadataStore, StateStore
@@ -213,6 +213,29 @@ class RunController(ControllerBase):
 
     async def resync(self) -> None:
         await self.reconcile(None)
+
+    async def resync_now(self) -> str:
+        """`dnsctl resync`: the periodic resync now (re-read every zone, report drift, put records back)."""
+        if not self.state_read:
+            raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
+        if not self.lease.held_now():
+            raise OperatorConflict(
+                "this replica is a standby: another replica holds the lease and writes; "
+                "run resync against the leader"
+            )
+        seen = dict(self.drift)
+        report = await self.reconcile(None)
+        if report is None:
+            raise NotReadyError("not now: the state is being read again or the lease was just lost")
+        drifted = sorted(n for n, d in self.drift.items() if seen.get(n) is not d)
+        applied = [r for r in report.results if r.outcome is Outcome.APPLIED and r.change.changes_dns]
+        parts = [f"re-read {len(azure_profiles(self.spec))} record(s)"]
+        parts.append(f"drift found: {', '.join(drifted)}" if drifted else "no drift")
+        parts.append(f"{len(applied)} change(s) applied")
+        if report.failed or report.refused:
+            problem = _first_problem(report) if report.failed else str(report.refused[0])
+            raise OperatorActionFailed(f"resync did not converge: {problem}")
+        return "; ".join(parts)
 
     async def reconcile(self, profiles: list[str] | None) -> Report | None:
         async with self.write_lock:

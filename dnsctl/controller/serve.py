@@ -16,6 +16,7 @@ from dnsctl.core.model import ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
+from dnsctl.errors import OperatorConflict
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable, target_answer
@@ -127,6 +128,11 @@ class ServeController(ControllerBase):
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
         # Every round: the endpoints not chosen follow their addresses' health too.
         self.steering.set_targets(self.endpoint_targets())
+
+    async def resync_now(self) -> str:
+        raise OperatorConflict(
+            "dnsctl serve answers DNS itself from its decisions: there is no published record to re-read"
+        )
 
     def status(self) -> dict[str, Any]:
         doc = super().status()

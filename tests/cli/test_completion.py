@@ -60,7 +60,7 @@ def test_bash_completes_subcommands_options_and_choices(tmp_path: Path) -> None:
     got = bash_complete(path, "")
     assert set(subcommands()) <= set(got)
     assert {"--log-level", "--version"} <= set(got)
-    assert bash_complete(path, "re") == ["reconcile"]
+    assert bash_complete(path, "rec") == ["reconcile"]
     assert set(bash_complete(path, "reconcile", "--")) >= {"--dry-run", "--force", "--config", "--state-file"}
     assert bash_complete(path, "--log-level", "w") == ["warning"]
     assert set(bash_complete(path, "completion", "")) >= {"bash", "zsh", "fish"}

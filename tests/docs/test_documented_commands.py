@@ -30,6 +30,8 @@ EXCUSED: dict[str, str] = {
     "dnsctl failback myregistry": RUNNING_CONTROLLER,
     "dnsctl history myregistry": RUNNING_CONTROLLER,
     "dnsctl failback PROFILE": RUNNING_CONTROLLER,
+    "dnsctl resync": RUNNING_CONTROLLER,
+    "dnsctl status --watch": RUNNING_CONTROLLER + ", until Ctrl-C",
     "dnsctl check -c dnsctl.yaml": READERS_FILE,
     "dnsctl plan -c dnsctl.yaml": READERS_FILE,
     "dnsctl validate -c FILE": "FILE is a placeholder (every config file in the kit is validated here)",
