@@ -5,9 +5,7 @@ a running dnsctl (`serve` and `run`, real processes) exports on /metrics."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from tests.e2e.conftest import Replicas, emulator, replicas  # noqa: F401 (fixtu
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPO, free_port, profile_config, write_config
 from tests.e2e.test_serve_e2e import serve_config
+from tests.support.system_packages import ensure_command
 
 MONITORING = REPO / "deploy" / "monitoring"
 RULES = MONITORING / "dnsctl-alerts.yaml"
@@ -38,24 +37,6 @@ REQUIRED_ALERTS = {
 }
 
 
-def ensure_command(name: str, package: str) -> str:
-    """The path of `name`, installing the Debian `package` with apt-get when it is missing."""
-    found = shutil.which(name)
-    if found is None and shutil.which("apt-get") is not None:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        subprocess.run(
-            [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", package],
-            env=env,
-            capture_output=True,
-            timeout=900,
-        )
-        found = shutil.which(name)
-    assert found is not None, f"{name} is needed (Debian package {package}); apt-get could not install it"
-    return found
-
-
 def rule_exprs() -> dict[str, str]:
     doc = yaml.safe_load(RULES.read_text())
     return {r["alert"]: r["expr"] for g in doc["groups"] for r in g["rules"]}
@@ -70,7 +51,7 @@ def dashboard_exprs() -> list[str]:
 
 
 def test_the_rules_file_is_valid_and_its_alerts_fire_as_written() -> None:
-    promtool = ensure_command("promtool", "prometheus")
+    promtool = ensure_command("promtool")
     check = subprocess.run(
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=120
     )

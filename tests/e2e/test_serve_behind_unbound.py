@@ -8,7 +8,6 @@ steered "no data" must be cached as a negative answer, and a failover must reach
 from __future__ import annotations
 
 import contextlib
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.e2e.harness import REPLICAS, free_port
 from tests.e2e.test_serve_e2e import answer, serve_config
 from tests.faults.kit import sample
 from tests.resolver.conftest import UpstreamProcess
+from tests.support.system_packages import ensure_command
 
 EAST, WEST = REPLICAS["eastus"], REPLICAS["westeurope"]
 FQDN = "myregistry.azurecr.io"
@@ -34,9 +34,7 @@ TTL = 5  # the steered TTL of serve_config
 
 
 def binary(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin")
-    assert found, f"{name} is needed: apt-get install -y --no-install-recommends {name}"
-    return found
+    return ensure_command(name)
 
 
 @contextlib.contextmanager

@@ -45,6 +45,10 @@ PACKAGES: dict[str, str] = {
     "ctr": "containerd",
     "docker-registry": "docker-registry",
     "skopeo": "skopeo",
+    # the resolver behind other forwarding resolvers
+    "dnsmasq": "dnsmasq-base",
+    # the monitoring kit's alert rules are checked and unit-tested with promtool
+    "promtool": "prometheus",
 }
 # The services those packages would run; the tests never use them.
 SERVICES: dict[str, str] = {
@@ -52,6 +56,7 @@ SERVICES: dict[str, str] = {
     "unbound": "unbound.service",
     "containerd": "containerd.service",
     "docker-registry": "docker-registry.service",
+    "prometheus": "prometheus.service",
 }
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
