@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.http_server import ArmRequest, Reply
 from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, write_config
-from tests.support.registry import RegistryServer
+from tests.support.registry import Behaviour, RegistryServer
 
 T = TypeVar("T")
 
@@ -39,9 +39,13 @@ class Replicas:
         self.servers[region].set_behaviour(behaviour)
 
     def set_all(self, behaviour: str) -> None:
-        """Switch every region at the same moment (one thread each), like a network cut would."""
+        """Switch every region at the same moment, like a network cut would: every server's behaviour
+        flips first, from this thread, then their listeners follow (one thread each). A probe round
+        must never see one region cut and another still answering."""
+        new = Behaviour(behaviour)
+        olds = [(server, server.flip(new)) for server in self.servers.values()]
         with ThreadPoolExecutor(len(self.servers)) as pool:
-            list(pool.map(lambda server: server.set_behaviour(behaviour), self.servers.values()))
+            list(pool.map(lambda pair: pair[0].switch(pair[1], new), olds))
 
 
 class WatchedEmulator(AzureEmulator):

@@ -240,7 +240,17 @@ class RegistryServer:
     def set_behaviour(self, behaviour: Behaviour | str) -> None:
         """Switch behaviour; `stopped` closes the port and open connections, leaving it reopens the port."""
         new = Behaviour(behaviour)
+        self.switch(self.flip(new), new)
+
+    def flip(self, new: Behaviour) -> Behaviour:
+        """The first, instant half of a switch (the old behaviour is returned): from here on a
+        connection that reaches the old listener is answered as `new` would be, a black hole's by
+        silence before the TLS handshake. Several servers flipped together are cut at one moment."""
         old, self._behaviour = self._behaviour, new
+        return old
+
+    def switch(self, old: Behaviour, new: Behaviour) -> None:
+        """The second half: the listeners follow the flipped behaviour."""
         closed = (Behaviour.STOPPED, Behaviour.BLACKHOLE)
         if new is old:
             return
@@ -325,7 +335,8 @@ class RegistryServer:
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
     ) -> None:
-        if self._behaviour is Behaviour.HANG:
+        if self._behaviour in (Behaviour.HANG, Behaviour.BLACKHOLE):
+            # A black hole's old listener, until it closes, is as silent as the new one.
             await asyncio.Event().wait()  # until the server stops
         sni = None
         if self._tls is not None:
@@ -356,7 +367,7 @@ class RegistryServer:
             if behaviour is Behaviour.RESET:
                 _reset(writer)
                 return
-            if behaviour is Behaviour.HANG:
+            if behaviour in (Behaviour.HANG, Behaviour.BLACKHOLE):
                 await asyncio.Event().wait()
             if behaviour is Behaviour.SLOW:
                 await asyncio.sleep(self.slow_delay)
