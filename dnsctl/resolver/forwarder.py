@@ -136,15 +136,16 @@ class Forwarder:
     async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:
         ident = secrets.randbits(16)
         query = pack(">H", ident) + template[2:]
-        async with asyncio.timeout(self.timeout):
-            try:
-                async with asyncio.timeout(self.timeout * UDP_SHARE):
-                    reply = await self._udp(upstream, query, ident, question)
-            except TimeoutError:
-                # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
-                self.tcp_fallbacks += 1
+        try:
+            # Raises TimeoutError itself after UDP_SHARE of the timeout (its retransmission timer does).
+            reply = await self._udp(upstream, query, ident, question, self.timeout * UDP_SHARE)
+        except TimeoutError:
+            # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
+            self.tcp_fallbacks += 1
+            async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
                 return await self._tcp(upstream, query, ident, question)
-            if reply[2] & (TC >> 8):
+        if reply[2] & (TC >> 8):
+            async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
                 reply = await self._tcp(upstream, query, ident, question)
         return reply
 
@@ -167,7 +168,9 @@ class Forwarder:
             channel.retired = True
         return channel
 
-    async def _udp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
+    async def _udp(
+        self, upstream: HostPort, query: bytes, ident: int, question: bytes, budget: float
+    ) -> bytes:
         loop = asyncio.get_running_loop()
         channel = await self._channel(upstream)
         transport = channel.transport
@@ -178,20 +181,26 @@ class Forwarder:
         future: asyncio.Future[bytes] = loop.create_future()
         channel.pending[ident] = (future, question)
         interval = min(RETRY_FIRST, self.timeout / 4)
+        deadline = loop.time() + budget
         timer: asyncio.TimerHandle | None = None
 
         def again() -> None:
-            # Sent again as it was (same ID, same port): a reply to either copy is taken.
+            # One timer per query: it sends the query again as it was (same ID, same port: a reply to
+            # either copy is taken), at doubling intervals, and ends the wait when the budget is spent.
             nonlocal interval, timer
-            if future.done() or transport.is_closing():
+            if future.done():
+                return
+            left = deadline - loop.time()
+            if left <= 0.001 or transport.is_closing():
+                future.set_exception(TimeoutError())
                 return
             transport.sendto(query)
             self.retransmits += 1
             interval *= 2
-            timer = loop.call_later(interval, again)
+            timer = loop.call_later(min(interval, left), again)
 
         transport.sendto(query)
-        timer = loop.call_later(interval, again)
+        timer = loop.call_later(min(interval, budget), again)
         try:
             return await future
         finally:
