@@ -4,6 +4,8 @@ socket (a new source port) after SOCKET_USES queries."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 from typing import Any, cast
 
 import dns.message
@@ -87,5 +89,29 @@ async def test_a_new_source_port_after_socket_uses_queries(
         # Four queries per socket, each socket on its own port.
         assert [len(set(upstream.ports[i : i + 4])) for i in range(0, 12, 4)] == [1, 1, 1]
         assert len(set(upstream.ports)) == 3
+    finally:
+        transport.close()
+
+
+async def test_a_refused_upstream_fails_over_at_once_not_after_the_timeout(resolver: StartResolver) -> None:
+    # A UDP port nobody listens on: the kernel answers ICMP port unreachable (refused).
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    upstream, transport = await start(batch=1)
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        server = await resolver(
+            upstreams=(HostPort("127.0.0.1", dead), HostPort("127.0.0.1", port)), upstream_timeout=10.0
+        )
+        started = time.monotonic()
+        reply = await ask(server.bound[0][1], "refused.example", "A", timeout=20)
+        took = time.monotonic() - started
+        assert reply.rcode() == dns.rcode.NOERROR
+        assert rrset_texts(reply) == [upstream.answers["refused.example"]]
+        assert server.metrics.upstream_failures == {f"127.0.0.1:{dead}": 1}
+        # A functional bound: the refusal ended the wait, not UDP's share of the timeout (5 s) run out.
+        assert took < 4, took
+        assert server.engine.forwarder.tcp_fallbacks == 0
     finally:
         transport.close()
