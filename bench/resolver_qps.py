@@ -15,6 +15,10 @@ paced at 20k QPS; the server's CPU time per query (its inverse ratio to dnsmasq'
 a fully loaded core would give, and it varies far less than QPS with what else the machine runs);
 resident memory with 100,000 cached names; and the p99 of steered names (at 2k QPS)
 while 5k QPS of unique forwarded names go to an upstream that never answers.
+
+It also prints the CPU time per query at a fixed offered load (`--fixed-qps`, dnsperf -Q) for dnsmasq,
+dnsctl and a bare reflector: a C UDP server (compiled with gcc from REFLECTOR_C at bench time; a Python
+one without a compiler) that sends each query back as its own reply, the kernel's floor on this machine.
 """
 
 from __future__ import annotations
@@ -44,6 +48,41 @@ QUERIES = {
     "cached forward": "www.bench.test A",
 }
 PACED_QPS = 20_000
+FIXED_QPS = 20_000
+REFLECTOR_C = r"""
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in addr = {0};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(atoi(argv[1]));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) { perror("bind"); return 1; }
+    unsigned char buf[4096];
+    for (;;) {
+        struct sockaddr_in peer;
+        socklen_t len = sizeof peer;
+        ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &len);
+        if (n < 12) continue;
+        buf[2] |= 0x80; /* QR: the query is its own (empty) reply */
+        buf[3] = (buf[3] & 0x30) | 0x80; /* RA, NOERROR */
+        sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&peer, len);
+    }
+}
+"""
+REFLECTOR_PY = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    data, peer = s.recvfrom(4096)
+    if len(data) >= 12:
+        s.sendto(data[:2] + bytes([data[2] | 0x80, (data[3] & 0x30) | 0x80]) + data[4:], peer)
+"""
 FLOOD_QPS = 5_000
 STEERED_QPS_UNDER_FLOOD = 2_000
 
@@ -114,6 +153,24 @@ class Dnsmasq(Server):
             (SERVER_CPU if pin is None else pin) + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_answering(self.port, probe)
+
+
+class Reflector(Server):
+    """Sends each query back as its reply (QR set): what answering costs with no DNS work at all."""
+
+    def __init__(self, directory: Path) -> None:
+        self.name = "reflector"
+        self.port = free_port()
+        binary = directory / "reflector"
+        if shutil.which("gcc") is not None:
+            (directory / "reflector.c").write_text(REFLECTOR_C)
+            subprocess.run(["gcc", "-O2", "-o", str(binary), str(directory / "reflector.c")], check=True)
+            args = [str(binary), str(self.port)]
+        else:
+            self.name = "reflector (py)"
+            args = [sys.executable, "-c", REFLECTOR_PY, str(self.port)]
+        self.process = subprocess.Popen(SERVER_CPU + args, stdout=subprocess.DEVNULL, text=True)
+        wait_answering(self.port, "www.bench.test A")
 
 
 class Dnsctl(Server):
@@ -189,6 +246,15 @@ def qps(server: Server, datafile: Path, duration: int, clients: int) -> tuple[fl
     return rate, used / max(completed, 1) * 1e6
 
 
+def cpu_at(server: Server, datafile: Path, duration: int, rate: int) -> float:
+    """The server's CPU time per answered query in microseconds at `rate` QPS offered."""
+    before = cpu_seconds(server.process.pid)
+    out = dnsperf(server.port, datafile, "-l", str(duration), "-c", "10", "-Q", str(rate))
+    used = cpu_seconds(server.process.pid) - before
+    completed = int(re.search(r"Queries completed:\s+(\d+)", out).group(1))  # type: ignore[union-attr]
+    return used / max(completed, 1) * 1e6
+
+
 @dataclass
 class Latency:
     p99_ms: float
@@ -256,6 +322,9 @@ def main() -> None:
     )
     parser.add_argument("--no-asyncio", action="store_true", help="skip dnsctl on the asyncio loop")
     parser.add_argument("--quick", action="store_true", help="3 s runs and 20,000 names: a smoke run")
+    parser.add_argument(
+        "--fixed-qps", type=int, default=FIXED_QPS, help="offered load of the CPU-per-query comparison"
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.names = 3, 20_000
@@ -310,6 +379,8 @@ def main() -> None:
         memory: dict[str, tuple[float, float, int]] = {}
         flooded: dict[str, tuple[Latency, str]] = {}
         servers: list[Server] = [front("dnsmasq", upstream.port)]
+        fixed: dict[tuple[str, str], list[float]] = {}
+        reflector = Reflector(Path(tmp))
         try:
             servers += [Dnsctl(name, upstream.port, loop) for name, loop in loops]
             for server in servers:
@@ -322,6 +393,10 @@ def main() -> None:
                         rate, cpu = qps(server, datafile, args.duration, args.clients)
                         qps_rounds[(server.name, kind)].append(rate)
                         cpu_rounds[(server.name, kind)].append(cpu)
+                for kind, datafile in files.items():
+                    for server in [*turn, reflector]:
+                        cpu = cpu_at(server, datafile, args.duration, args.fixed_qps)
+                        fixed.setdefault((server.name, kind), []).append(cpu)
                 print(f"round {round_index + 1} done; load average {os.getloadavg()[0]:.2f}", flush=True)
             for kind, datafile in files.items():
                 for server in servers:
@@ -334,7 +409,7 @@ def main() -> None:
                 cached = server.stats()["cache"] if isinstance(server, Dnsctl) else -1
                 memory[server.name] = (before, rss_mb(server_pid(server)), cached)
         finally:
-            for server in servers:
+            for server in [*servers, reflector]:
                 server.stop()
         for name, loop in [("dnsmasq", ""), *loops]:
             server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop)
@@ -364,6 +439,14 @@ def main() -> None:
                 f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f} "
                 f"{cpu:13.2f} {base_cpu / cpu:10.2f}  {each}"
             )
+    print()
+    print(f"CPU us per answered query at {args.fixed_qps} QPS offered (median of {args.rounds} rounds):")
+    print(f"{'query':15}" + "".join(f"{name:>16}" for name in [*names, reflector.name]))
+    for kind in QUERIES:
+        cells = "".join(
+            f"{statistics.median(fixed[(name, kind)]):16.2f}" for name in [*names, reflector.name]
+        )
+        print(f"{kind:15}{cells}")
     print()
     print(f"resident memory, {args.names} names queried once through the resolver:")
     for name, (before, after, cached) in memory.items():

@@ -422,12 +422,28 @@ class Engine:
             return cached
         self.metrics.cache_misses += 1
         pending = self._inflight.get(cache_key)
-        if pending is None:
-            pending = asyncio.ensure_future(self._fetch(key, cache_key, lookup))
-            self._inflight[cache_key] = pending
-            pending.add_done_callback(lambda _: self._inflight.pop(cache_key, None))
         try:
-            normalized = await asyncio.shield(pending)
+            if pending is None:
+                # This query asks the upstream itself (no task of its own: a miss costs fewer turns of
+                # the loop); queries for the same key meanwhile wait for its result.
+                pending = asyncio.get_running_loop().create_future()
+                self._inflight[cache_key] = pending
+                try:
+                    normalized = await self._fetch(key, cache_key, lookup)
+                except BaseException as exc:
+                    if not pending.done():
+                        shared = exc if isinstance(exc, Exception) else UpstreamError("query cancelled")
+                        pending.set_exception(shared)
+                        pending.exception()  # retrieved: nobody else may be waiting
+                    raise
+                else:
+                    if not pending.done():
+                        pending.set_result(normalized)
+                finally:
+                    if self._inflight.get(cache_key) is pending:
+                        del self._inflight[cache_key]
+            else:
+                normalized = await asyncio.shield(pending)
         except UpstreamError:
             stale = self.cache.stale(cache_key, self.clock())
             if stale is None:
@@ -462,6 +478,7 @@ class Engine:
         for future in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await future
+        self.forwarder.close()
 
 
 def _has_cname(answer: Answer) -> bool:

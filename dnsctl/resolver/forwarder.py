@@ -3,6 +3,10 @@
 Within an upstream's timeout a UDP query is sent again when no reply came (after RETRY_FIRST, then at
 doubling intervals: one lost datagram costs a fraction of a second, not the timeout); when UDP has had
 UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP.
+
+UDP queries to an upstream share one connected socket (replies matched by ID and question, on the event
+loop, no task or socket per query); the socket is replaced after SOCKET_USES queries, so the source port
+still changes (RFC 5452) while a miss costs little more than the upstream's round trip.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import secrets
 import socket
 from collections.abc import Sequence
 from struct import pack
+from typing import cast
 
 from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort
@@ -26,6 +31,8 @@ PENALTY_SECONDS = 30.0
 RETRY_FIRST = 0.3
 # The share of an upstream's timeout spent on UDP before the query is asked over TCP instead.
 UDP_SHARE = 0.5
+# Queries sent on one UDP socket before the next ones go out on a new one (a new random source port).
+SOCKET_USES = 1000
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -47,6 +54,43 @@ def _matches(reply: bytes, ident: int, question: bytes) -> bool:
     )
 
 
+class _Channel(asyncio.DatagramProtocol):
+    """A connected UDP socket to one upstream; each reply goes to the query waiting with its ID."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[asyncio.Future[bytes], bytes]] = {}
+        self.uses = 0
+        self.retired = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if len(data) < HEADER_LEN:
+            return
+        entry = self.pending.get(data[0] << 8 | data[1])
+        if entry is not None and not entry[0].done() and _matches(data, data[0] << 8 | data[1], entry[1]):
+            entry[0].set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        # The upstream refused (ICMP): every query waiting on it fails now rather than at the timeout.
+        for future, _ in self.pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.retired = True
+        for future, _ in self.pending.values():
+            if not future.done():
+                future.set_exception(exc if exc is not None else OSError("upstream socket closed"))
+
+    def release(self, ident: int) -> None:
+        self.pending.pop(ident, None)
+        if self.retired and not self.pending and self.transport is not None:
+            self.transport.close()
+
+
 class Forwarder:
     def __init__(
         self, upstreams: Sequence[HostPort], timeout: float, *, failures: dict[str, int] | None = None
@@ -57,6 +101,7 @@ class Forwarder:
         self.failures: dict[str, int] = {} if failures is None else failures
         self.retransmits = 0  # UDP queries sent again for want of a reply
         self.tcp_fallbacks = 0  # queries asked over TCP after UDP had no reply
+        self._channels: dict[HostPort, _Channel] = {}
 
     def _order(self) -> list[int]:
         now = SYSTEM_CLOCK.monotonic()
@@ -91,40 +136,85 @@ class Forwarder:
     async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:
         ident = secrets.randbits(16)
         query = pack(">H", ident) + template[2:]
-        async with asyncio.timeout(self.timeout):
-            try:
-                async with asyncio.timeout(self.timeout * UDP_SHARE):
-                    reply = await self._udp(upstream, query, ident, question)
-            except TimeoutError:
-                # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
-                self.tcp_fallbacks += 1
+        try:
+            # Raises TimeoutError itself after UDP_SHARE of the timeout (its retransmission timer does).
+            reply = await self._udp(upstream, query, ident, question, self.timeout * UDP_SHARE)
+        except TimeoutError:
+            # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
+            self.tcp_fallbacks += 1
+            async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
                 return await self._tcp(upstream, query, ident, question)
-            if reply[2] & (TC >> 8):
+        if reply[2] & (TC >> 8):
+            async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
                 reply = await self._tcp(upstream, query, ident, question)
         return reply
 
-    async def _udp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
+    async def _channel(self, upstream: HostPort) -> _Channel:
+        channel = self._channels.get(upstream)
+        if channel is None or channel.retired:
+            loop = asyncio.get_running_loop()
+            family = socket.AF_INET6 if ":" in upstream.host else socket.AF_INET
+            _, made = await loop.create_datagram_endpoint(
+                _Channel, remote_addr=(upstream.host, upstream.port), family=family
+            )
+            channel = self._channels.get(upstream)
+            if channel is None or channel.retired:
+                channel = self._channels[upstream] = made
+            elif made.transport is not None:  # another query made one meanwhile: that one is used
+                made.transport.close()
+        channel.uses += 1
+        if channel.uses >= SOCKET_USES:
+            # Its queries in flight finish on it; the next ones go out on a new socket (a new port).
+            channel.retired = True
+        return channel
+
+    async def _udp(
+        self, upstream: HostPort, query: bytes, ident: int, question: bytes, budget: float
+    ) -> bytes:
         loop = asyncio.get_running_loop()
-        family = socket.AF_INET6 if ":" in upstream.host else socket.AF_INET
-        # A fresh socket per query: a random source port alongside the random ID (RFC 5452).
-        with socket.socket(family, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            await loop.sock_connect(sock, (upstream.host, upstream.port))
-            await loop.sock_sendall(sock, query)
-            interval = min(RETRY_FIRST, self.timeout / 4)
-            while True:
-                try:
-                    async with asyncio.timeout(interval):
-                        while True:
-                            reply = await loop.sock_recv(sock, 65535)
-                            if _matches(reply, ident, question):
-                                return reply
-                except TimeoutError:
-                    pass
-                # Sent again as it was (same ID, same port): a reply to either copy is taken.
-                await loop.sock_sendall(sock, query)
-                self.retransmits += 1
-                interval *= 2
+        channel = await self._channel(upstream)
+        transport = channel.transport
+        assert transport is not None
+        while ident in channel.pending:  # an ID already waiting on this socket: another one
+            ident = secrets.randbits(16)
+            query = pack(">H", ident) + query[2:]
+        future: asyncio.Future[bytes] = loop.create_future()
+        channel.pending[ident] = (future, question)
+        interval = min(RETRY_FIRST, self.timeout / 4)
+        deadline = loop.time() + budget
+        timer: asyncio.TimerHandle | None = None
+
+        def again() -> None:
+            # One timer per query: it sends the query again as it was (same ID, same port: a reply to
+            # either copy is taken), at doubling intervals, and ends the wait when the budget is spent.
+            nonlocal interval, timer
+            if future.done():
+                return
+            left = deadline - loop.time()
+            if left <= 0.001 or transport.is_closing():
+                future.set_exception(TimeoutError())
+                return
+            transport.sendto(query)
+            self.retransmits += 1
+            interval *= 2
+            timer = loop.call_later(min(interval, left), again)
+
+        transport.sendto(query)
+        timer = loop.call_later(min(interval, budget), again)
+        try:
+            return await future
+        finally:
+            if timer is not None:
+                timer.cancel()
+            channel.release(ident)
+
+    def close(self) -> None:
+        """Close the UDP sockets to the upstreams (queries still waiting on them fail)."""
+        for channel in self._channels.values():
+            channel.retired = True
+            if channel.transport is not None:
+                channel.transport.close()
+        self._channels.clear()
 
     async def _tcp(self, upstream: HostPort, query: bytes, ident: int, question: bytes) -> bytes:
         reader, writer = await asyncio.open_connection(upstream.host, upstream.port)
