@@ -73,6 +73,7 @@ class StandbyError(OperatorError):
     """An operator request sent to a standby replica: only the lease holder takes operator actions."""
 
     transient = True
+    http_status = 503
 
 
 class NotSavedError(OperatorError):
@@ -80,6 +81,7 @@ class NotSavedError(OperatorError):
     restart before the next successful save would forget it."""
 
     transient = True
+    http_status = 503
 
 
 class OperatorActionFailed(OperatorError):

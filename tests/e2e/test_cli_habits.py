@@ -219,7 +219,7 @@ def test_the_same_json_keys_in_check_plan_reconcile_and_status(
     assert {"name", "fqdn", "routing", "decision", "views", "overrides", "endpoints"} == profile_keys["check"]
     assert profile_keys["plan"] == profile_keys["reconcile"] == profile_keys["check"]
     # `status` of `run` adds what only a running controller knows (the record it last saw, drift).
-    assert profile_keys["status"] - profile_keys["check"] == {"published", "drift"}
+    assert profile_keys["status"] - profile_keys["check"] == {"published", "drift", "history"}
     for command in ("plan", "reconcile", "status"):
         assert set(docs[command]["state"]) >= {"kind", "problem", "warnings"}, command
     for keys in (endpoint_keys, decision_keys):
