@@ -285,12 +285,13 @@ class ControllerBase:
         return f"{profile}/{endpoint} follows its probes again ({saved}); {self._decision_text(profile)}"
 
     async def failback(self, profile: str) -> str:
-        if self._check_names(profile).failback is Failback.AUTO:
+        spec = self._check_names(profile)
+        await self._check_writer("failback")  # a standby says where the leader is, whatever the request
+        if spec.failback is Failback.AUTO:
             raise OperatorConflict(
                 f"profile {profile!r} uses failback: auto: it returns to its preferred endpoint by itself "
                 "once that endpoint has been Online for failback_hold; there is nothing to do"
             )
-        await self._check_writer("failback")
         saved = await self._act(
             profile, f"the failback of {profile}", self.engine.request_failback(profile), None
         )
