@@ -220,15 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_emulator, args=[])
 
-    kinds = _interop_group(sub, "import", "convert another traffic manager's configuration to dnsctl's")
-    k = kinds.add_parser(
+    k = _interop_command(
+        sub,
+        common,
+        "import",
         "traffic-manager",
-        parents=[common],
-        help="a Traffic Manager profile (az network traffic-manager profile show -o json)",
+        "a Traffic Manager profile (az network traffic-manager profile show -o json)",
         description="a Traffic Manager profile (ARM JSON) as a configuration for dnsctl serve; "
         "what has no equivalent is listed on stderr and as comments",
-        epilog=help_text.epilog("import"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     k.add_argument("file", metavar="PROFILE.json", help="the profile as ARM returns it ('-' for stdin)")
     k.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
@@ -759,34 +758,52 @@ def _interop_group(
     return found
 
 
+GROUPS = {
+    "import": "convert another traffic manager's configuration to dnsctl's",
+    "export": "convert a dnsctl configuration to another traffic manager's",
+}
+
+
+def _interop_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    group: str,
+    name: str,
+    summary: str,
+    *,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """`dnsctl import|export NAME`: one format's parser in its group."""
+    return _interop_group(sub, group, GROUPS[group]).add_parser(
+        name,
+        parents=[common],
+        help=summary,
+        description=description or summary,
+        epilog=help_text.epilog(group),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _private_traffic_manager_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    summary = "convert Azure Private Traffic Manager (2026-10-01-preview) JSON to a dnsctl configuration"
-    group_epilog = help_text.epilog("import")
-    group = _interop_group(sub, "import", "convert another traffic manager's configuration to dnsctl's")
-    p = group.add_parser(
+    p = _interop_command(
+        sub,
+        common,
+        "import",
         "private-traffic-manager",
-        parents=[common],
-        help=summary,
-        description=summary,
-        epilog=group_epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "convert Azure Private Traffic Manager (2026-10-01-preview) JSON to a dnsctl configuration",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="profile, health policy, topology map JSON")
     p.add_argument("--zone", default=None, help="DNS zone for profiles without a dnsctl-fqdn tag")
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     p.set_defaults(handler=cmd_import_private_traffic_manager)
-    summary = "write the Azure Private Traffic Manager ARM template for a dnsctl configuration"
-    group_epilog = help_text.epilog("export")
-    group = _interop_group(sub, "export", "convert a dnsctl configuration to another traffic manager's")
-    p = group.add_parser(
+    p = _interop_command(
+        sub,
+        common,
+        "export",
         "private-traffic-manager",
-        parents=[common],
-        help=summary,
-        description=summary,
-        epilog=group_epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "write the Azure Private Traffic Manager ARM template for a dnsctl configuration",
     )
     p.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
