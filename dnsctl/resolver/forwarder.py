@@ -183,26 +183,29 @@ class Forwarder:
         future: asyncio.Future[bytes] = loop.create_future()
         channel.pending[ident] = (future, question)
         interval = min(RETRY_FIRST, self.timeout / 4)
-        deadline = loop.time() + budget
+        # The budget is counted in the delays the timer was set for (no clock read on the miss path).
+        step = min(interval, budget)
+        left = budget
         timer: asyncio.TimerHandle | None = None
 
         def again() -> None:
             # One timer per query: it sends the query again as it was (same ID, same port: a reply to
             # either copy is taken), at doubling intervals, and ends the wait when the budget is spent.
-            nonlocal interval, timer
+            nonlocal interval, timer, step, left
             if future.done():
                 return
-            left = deadline - loop.time()
+            left -= step
             if left <= 0.001 or transport.is_closing():
                 future.set_exception(TimeoutError())
                 return
             transport.sendto(query)
             self.retransmits += 1
             interval *= 2
-            timer = loop.call_later(min(interval, left), again)
+            step = min(interval, left)
+            timer = loop.call_later(step, again)
 
         transport.sendto(query)
-        timer = loop.call_later(min(interval, budget), again)
+        timer = loop.call_later(step, again)
         try:
             return await future
         finally:
