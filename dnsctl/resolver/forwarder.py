@@ -35,6 +35,8 @@ UDP_SHARE = 0.5
 # Small, because an off-path forger who learns the port has only the ID left to guess (RFC 5452);
 # a new socket costs a few microseconds, so a miss still costs little more than the round trip.
 SOCKET_USES = 64
+# Queries asked over TCP at once after UDP had no reply; past this they fail like the UDP wait did.
+TCP_FALLBACKS_IN_FLIGHT = 8
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -104,6 +106,7 @@ class Forwarder:
         self.retransmits = 0  # UDP queries sent again for want of a reply
         self.tcp_fallbacks = 0  # queries asked over TCP after UDP had no reply
         self._channels: dict[HostPort, _Channel] = {}
+        self._tcp_in_flight = 0
 
     def _order(self) -> list[int]:
         now = SYSTEM_CLOCK.monotonic()
@@ -142,10 +145,18 @@ class Forwarder:
             # Raises TimeoutError itself after UDP_SHARE of the timeout (its retransmission timer does).
             reply = await self._udp(upstream, query, ident, question, self.timeout * UDP_SHARE)
         except TimeoutError:
-            # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP.
+            # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP, but
+            # only a few at once: a flood of misses to a dead upstream must not become a flood of
+            # connections that starves the event loop (and with it every other answer).
+            if self._tcp_in_flight >= TCP_FALLBACKS_IN_FLIGHT:
+                raise
             self.tcp_fallbacks += 1
-            async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
-                return await self._tcp(upstream, query, ident, question)
+            self._tcp_in_flight += 1
+            try:
+                async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
+                    return await self._tcp(upstream, query, ident, question)
+            finally:
+                self._tcp_in_flight -= 1
         if reply[2] & (TC >> 8):
             async with asyncio.timeout(self.timeout * (1 - UDP_SHARE)):
                 reply = await self._tcp(upstream, query, ident, question)

@@ -9,6 +9,7 @@ import time
 from typing import Any, cast
 
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rrset
 import pytest
@@ -115,3 +116,42 @@ async def test_a_refused_upstream_fails_over_at_once_not_after_the_timeout(resol
         assert server.engine.forwarder.tcp_fallbacks == 0
     finally:
         transport.close()
+
+
+async def test_a_flood_of_misses_to_a_silent_upstream_opens_few_tcp_connections() -> None:
+    """UDP unanswered and a TCP port that accepts and never answers: of 40 misses at once, at most
+    TCP_FALLBACKS_IN_FLIGHT are asked over TCP at the same time; every one fails within the timeout."""
+    loop = asyncio.get_running_loop()
+    open_now = 0
+    most = 0
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        open_now += 1
+        most = max(most, open_now)
+        held.append(writer)
+        try:
+            await reader.read()  # until the client gives up
+        finally:
+            open_now -= 1
+
+    tcp = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = tcp.sockets[0].getsockname()[1]
+    silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", port))
+    fwd = forwarder.Forwarder([HostPort("127.0.0.1", port)], timeout=0.6)
+    try:
+        names = [dns.name.from_text(f"n{i}.example.") for i in range(40)]
+        questions = [n.to_wire().lower() + b"\x00\x01\x00\x01" for n in names]  # type: ignore[union-attr]
+        results = await asyncio.wait_for(
+            asyncio.gather(*(fwd.resolve(q) for q in questions), return_exceptions=True), 10
+        )
+        assert all(isinstance(r, Exception) for r in results)
+        assert 1 <= most <= forwarder.TCP_FALLBACKS_IN_FLIGHT, most
+        assert fwd.tcp_fallbacks <= forwarder.TCP_FALLBACKS_IN_FLIGHT
+    finally:
+        fwd.close()
+        silent.close()
+        for w in held:
+            w.close()
+        tcp.close()
