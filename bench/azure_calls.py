@@ -19,17 +19,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnsctl.cli import exit_code
-from dnsctl.clock import SystemClock
+from dnsctl.cli.main import exit_code
 from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
+from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
 from dnsctl.probes.round import make_prober
-from dnsctl.reconcile import reconcile_once
-from dnsctl.state_store import MetadataStore
+from dnsctl.process.clock import SystemClock
+from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget
 
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 MEASURE = """
 import contextlib, io, resource, sys, time
-from dnsctl.cli import main
+from dnsctl.cli.main import main
 start = time.perf_counter()
 with contextlib.redirect_stderr(io.StringIO()) as err, contextlib.redirect_stdout(io.StringIO()):
     code = main(["validate", "-c", sys.argv[1]])

@@ -2,7 +2,7 @@
 
     python bench/resolver_runner.py --port P --upstream 127.0.0.1:U [--loop auto|uvloop|asyncio]
 
-The loop is chosen as `dnsctl serve` chooses it (dnsctl.daemon.run): `auto` is the default install.
+The loop is chosen as `dnsctl serve` chooses it (dnsctl.process.daemon.run): `auto` is the default install.
 
 Prints "READY <port>" when listening; answers a "stats" line on stdin with one JSON line (cache size,
 replies sent); stops when stdin closes.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dnsctl import daemon
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.process import daemon
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 
 STEERED = "myregistry.azurecr.io"

@@ -1,5 +1,5 @@
 import sys
 
-from dnsctl.cli import main
+from dnsctl.cli.main import main
 
 sys.exit(main())

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.core.model import DnsctlSpec, LeaseKind
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
 from dnsctl.probes.registry import AadTokenSource
 from dnsctl.probes.round import make_prober
-from dnsctl.state_store import FileStore, MetadataStore, StateStore
+from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.base import Target
 
 

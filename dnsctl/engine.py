@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
 
-from dnsctl.clock import Clock
 from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, Override, ProfileSpec
 from dnsctl.core.plan import Published
@@ -22,6 +21,7 @@ from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.probes.base import Prober
 from dnsctl.probes.canary import probe_canaries
 from dnsctl.probes.round import probe_round
+from dnsctl.process.clock import Clock
 
 
 class Engine:

@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from dnsctl import secrets
 from dnsctl.config import document, environment, rules
 from dnsctl.config.convert import to_spec
 from dnsctl.config.document import Loc
@@ -26,7 +25,8 @@ from dnsctl.config.schema import DnsctlSettings, model_fields_at
 from dnsctl.config.values import shown
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, Problem
-from dnsctl.secrets import is_secret_name, mask
+from dnsctl.process import secrets
+from dnsctl.process.secrets import is_secret_name, mask
 
 DEFAULT_PATH = "dnsctl.yaml"
 # Top-level keys with this prefix are ignored: a place for YAML anchors (`x-monitor: &monitor`).

@@ -9,7 +9,7 @@ import reprlib
 from urllib.parse import urlsplit
 
 from dnsctl.core.model import CanarySpec, HostPort, StatusRange
-from dnsctl.secrets import is_secret_name, looks_like_credential, mask
+from dnsctl.process.secrets import is_secret_name, looks_like_credential, mask
 
 MAX_SHOWN = 80
 HIDDEN = "(value hidden: it reads like a credential)"

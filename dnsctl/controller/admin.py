@@ -24,10 +24,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from dnsctl import secrets
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort
 from dnsctl.errors import ConfigError, ListenError, OperatorError
+from dnsctl.process import secrets
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")

@@ -21,8 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from dnsctl import render
-from dnsctl.clock import Clock
+from dnsctl.cli import render
+from dnsctl.cli.history_view import profiles_history
 from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification, Notifier
@@ -32,8 +32,8 @@ from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError, StateError
-from dnsctl.history_view import profiles_history
-from dnsctl.state_store import Loaded, MetadataStore, StateStore
+from dnsctl.process.clock import Clock
+from dnsctl.process.state_store import Loaded, MetadataStore, StateStore
 
 log = logging.getLogger("dnsctl.controller")
 

@@ -36,12 +36,12 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
-from dnsctl import secrets
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.controller.lease import identity
 from dnsctl.core.model import DnsctlSpec, HostPort
 from dnsctl.errors import ConfigError, DnsctlError, LeaseError
-from dnsctl.logs import redact
+from dnsctl.process import secrets
+from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.logs import redact
 
 log = logging.getLogger("dnsctl.lease")
 

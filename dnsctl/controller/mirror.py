@@ -26,7 +26,7 @@ from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, StateError
-from dnsctl.state_store import Loaded, StateStore
+from dnsctl.process.state_store import Loaded, StateStore
 from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
 log = logging.getLogger("dnsctl.mirror")

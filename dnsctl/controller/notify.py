@@ -22,11 +22,13 @@ from urllib.parse import urlsplit
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
-from dnsctl import __version__, render, secrets
-from dnsctl.clock import SYSTEM_CLOCK, Clock
+from dnsctl import __version__
+from dnsctl.cli import render
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
 from dnsctl.core.state import RoundOutcome
+from dnsctl.process import secrets
+from dnsctl.process.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("dnsctl.notify")
 

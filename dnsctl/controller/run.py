@@ -24,10 +24,12 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dnsctl.cli.render import change_doc, iso
 from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.reconcile import Report, azure_profiles, converge, intents
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
@@ -35,9 +37,7 @@ from dnsctl.core.routing import Decision
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError
-from dnsctl.reconcile import Report, azure_profiles, converge, intents
-from dnsctl.render import change_doc, iso
-from dnsctl.state_store import MetadataStore, StateStore
+from dnsctl.process.state_store import MetadataStore, StateStore
 from dnsctl.targets.base import Outcome, Target
 
 log = logging.getLogger("dnsctl.run")

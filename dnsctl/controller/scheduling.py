@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 log = logging.getLogger("dnsctl.scheduler")
 

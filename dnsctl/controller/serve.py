@@ -17,10 +17,10 @@ from dnsctl.core.routing import Decision, decision_targets
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import OperatorConflict
+from dnsctl.process.state_store import StateStore
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable, target_answer
-from dnsctl.state_store import StateStore
 
 log = logging.getLogger("dnsctl.serve")
 

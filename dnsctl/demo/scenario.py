@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from dnslib import QTYPE, DNSRecord
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.engine import Engine
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 Say = Callable[[str], None]
 

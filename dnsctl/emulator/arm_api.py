@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.emulator import arm_errors as errors
 from dnsctl.emulator import operations
 from dnsctl.emulator.arm_errors import ArmError
@@ -21,6 +20,7 @@ from dnsctl.emulator.recordsets import new_etag, parse_properties
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.routes import ALL, ArmRoute, parse_arm_path
 from dnsctl.emulator.store import Store, Zone
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 API_VERSION = "2024-06-01"
 SUPPORTED_API_VERSIONS = ("2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01")

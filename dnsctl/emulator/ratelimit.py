@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnsctl.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 READ_BUDGET = 250  # live sessions show 249 remaining after the first read
 WRITE_BUDGET = 800  # and 799 after the first write

@@ -19,7 +19,7 @@ class LoggedRequest:
     # "throttle", "error", "budget" when the answer came from the fault plan or the limiter; "reset" when
     # the request was applied and the connection reset instead of sending the answer (`status`)
     fault: str | None
-    at: float  # monotonic seconds (dnsctl.clock) when the answer was sent
+    at: float  # monotonic seconds (dnsctl.process.clock) when the answer was sent
     user_agent: str | None = None  # tells clients apart (azure-core appends $AZURE_HTTP_USER_AGENT)
 
     def to_json(self) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import (
     CanarySpec,
     EndpointSpec,
@@ -22,6 +21,7 @@ from dnsctl.core.model import (
 from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.tcp import TcpProber
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 # Any HTTP answer proves the path: the canary's status code is not judged.
 _ANY_STATUS = (StatusRange(100, 599),)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import h11
 
-from dnsctl.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import SYSTEM_CLOCK
 
 
 @dataclass(slots=True, eq=False)

@@ -32,13 +32,13 @@ from urllib.parse import SplitResult, urlencode, urlsplit
 
 import h11
 
-from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError, classify
 from dnsctl.probes.http import DEFAULT_USER_AGENT, server_name
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import SYSTEM_CLOCK, Clock
 
 MAX_RESPONSE = 64 * 1024
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used

@@ -10,8 +10,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from struct import pack, pack_into, unpack, unpack_from
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import CacheSpec
+from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.normalize import Normalized
 from dnsctl.resolver.wire import walk_records

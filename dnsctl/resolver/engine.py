@@ -22,9 +22,9 @@ import random
 from collections.abc import Callable
 from struct import pack
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import ResolverSpec
 from dnsctl.errors import UpstreamError
+from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
 from dnsctl.resolver.answer import Answer, render
 from dnsctl.resolver.cache import AnswerCache, CacheEntry

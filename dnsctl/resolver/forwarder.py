@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from struct import pack
 from typing import cast
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
+from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does

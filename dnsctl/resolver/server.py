@@ -19,9 +19,9 @@ from struct import pack
 from time import perf_counter
 from typing import Any
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
+from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.engine import Engine
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import bucket_of, response_limiter

@@ -40,10 +40,10 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
 
-from dnsctl.clock import SYSTEM_CLOCK
 from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
 from dnsctl.errors import LeaseLapsedError, TargetError
+from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 log = logging.getLogger("dnsctl.azure")

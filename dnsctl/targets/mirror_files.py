@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from dnsctl.atomic_file import UnsafeFile, read_regular_file, write_atomically
 from dnsctl.core.mirror import MirrorHost, MirrorOrder
 from dnsctl.core.model import ProfileSpec
+from dnsctl.process.atomic_file import UnsafeFile, read_regular_file, write_atomically
 
 MANAGED_MARK = "# managed-by: dnsctl"
 # A hosts.toml or drop-in dnsctl writes is a few hundred bytes; anything far larger is not one.

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dnsctl import logs
 from dnsctl.controller.admin import AdminServer, MalformedRequests, OperatorError
 from dnsctl.core.model import HostPort
+from dnsctl.process import logs
 
 # Characters a naive redaction pattern stops at: the token must vanish from logs whatever it holds.
 TOKEN = "adm!n-T0ken/with+odd=chars~%x"

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsctl import logs
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.process import logs
 from tests.admin.conftest import TOKEN, Controller
 
 T = TOKEN.encode()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli import build_parser
+from dnsctl.cli.main import build_parser
 from tests.support.system_packages import ensure_command
 
 SHELL_TIMEOUT = 60
@@ -83,7 +83,7 @@ def test_bash_completes_subcommands_options_and_choices(tmp_path: Path) -> None:
 
 
 def test_a_new_option_completes_without_touching_the_completion_code(tmp_path: Path) -> None:
-    from dnsctl import completion
+    from dnsctl.cli import completion
 
     parser = build_parser()
     for action in parser._actions:

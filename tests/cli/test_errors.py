@@ -240,7 +240,7 @@ def test_a_state_file_that_cannot_be_written_is_a_state_error_and_one_that_canno
     tmp_path: Path,
 ) -> None:
     from dnsctl.core.model import DnsctlSpec
-    from dnsctl.state_store import FileStore
+    from dnsctl.process.state_store import FileStore
 
     spec = DnsctlSpec(profiles=())
     blocker = tmp_path / "a-file"

@@ -21,7 +21,7 @@ INSTALL_DOCS = [
 def test_the_project_is_named_dnsctl_failover_and_still_installs_the_dnsctl_command() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["name"] == NAME
-    assert project["scripts"] == {"dnsctl": "dnsctl.cli:main"}
+    assert project["scripts"] == {"dnsctl": "dnsctl.cli.main:main"}
 
 
 @pytest.mark.parametrize("path", INSTALL_DOCS, ids=lambda p: str(p.relative_to(REPO)))

@@ -72,7 +72,7 @@ def test_the_wheel_has_the_distribution_name_and_carries_the_lab_configuration(w
         metadata = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         assert "Name: dnsctl-failover" in zf.read(metadata).decode().splitlines()
         entry_points = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
-        assert "dnsctl = dnsctl.cli:main" in zf.read(entry_points).decode()
+        assert "dnsctl = dnsctl.cli.main:main" in zf.read(entry_points).decode()
 
 
 def test_the_installed_demo_runs_to_completion_from_any_directory(venv: Path, tmp_path: Path) -> None:

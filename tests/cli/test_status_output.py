@@ -9,9 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from dnsctl.cli.render import health_doc, health_table, iso
 from dnsctl.core.model import Override, ViewSpec
 from dnsctl.core.state import set_override
-from dnsctl.render import health_doc, health_table, iso
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 
 VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))

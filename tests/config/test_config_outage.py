@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli import main
+from dnsctl.cli.main import main
 from dnsctl.config.advice import advise
 from dnsctl.core.model import CanarySpec
 

@@ -12,7 +12,7 @@ from dnsctl.core import codec
 from dnsctl.core.history import HISTORY_LIMIT, HistoryEntry
 from dnsctl.core.model import IsolationGuardSpec, Override
 from dnsctl.core.state import set_override
-from dnsctl.state_store import MetadataStore
+from dnsctl.process.state_store import MetadataStore
 
 from .factories import PROFILE, Engine, profile, spec
 

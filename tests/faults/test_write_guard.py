@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from dnsctl.config.load import load
+from dnsctl.controller.reconcile import converge
 from dnsctl.core.intent import Intent
 from dnsctl.core.model import DnsctlSpec, RecordType
 from dnsctl.core.plan import Change, ReadRecord, RecordValue
 from dnsctl.core.routing import Decision, DecisionKind
-from dnsctl.reconcile import converge
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import MIN_WRITE_WINDOW, NOT_HOLDER, Outcome
 from dnsctl.targets.memory import MemoryTarget

@@ -12,12 +12,12 @@ import logging
 import httpx
 import pytest
 
+from dnsctl.cli.render import controller_lines
 from dnsctl.compose import build_engine
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.blob_lease import REPORT_AGAIN_FIRST, AzureBlobLease
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort
-from dnsctl.render import controller_lines
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec

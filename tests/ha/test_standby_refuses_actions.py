@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from dnsctl.clock import ManualClock
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort, Override
 from dnsctl.engine import Engine
+from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import free_port

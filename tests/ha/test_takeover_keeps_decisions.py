@@ -3,10 +3,10 @@ even though the standby's own warm state never heard of it."""
 
 from __future__ import annotations
 
-from dnsctl.clock import ManualClock
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import Override
 from dnsctl.engine import Engine
+from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.ha.conftest import MakeLease

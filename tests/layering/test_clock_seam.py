@@ -1,4 +1,4 @@
-"""Time is read through one seam, `dnsctl.clock`: nothing else in dnsctl reads the wall clock or the
+"""Time is read through one seam, `dnsctl.process.clock`: nothing else in dnsctl reads the wall clock or the
 monotonic clock, so that tests drive hysteresis, holds and restarts with a manual clock."""
 
 from __future__ import annotations

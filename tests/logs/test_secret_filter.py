@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from dnsctl import logs, secrets
-from dnsctl.logs import JsonFormatter, RedactingFilter
+from dnsctl.process import logs, secrets
+from dnsctl.process.logs import JsonFormatter, RedactingFilter
 from tests.support.process_log import port_in_log
 
 # Quotes, a backslash, non-ASCII, shell and URL specials: each once broke a pattern-based mask.

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import (
     DnsctlSpec,
@@ -25,6 +24,7 @@ from dnsctl.engine import Engine
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import RegistryProber, parse_challenge
 from dnsctl.probes.round import make_prober
+from dnsctl.process.clock import ManualClock
 from tests.mirror.conftest import AAD_TOKEN, TokenLab
 
 

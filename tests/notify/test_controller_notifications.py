@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dnsctl.clock import ManualClock
 from dnsctl.controller.base import ControllerBase
 from dnsctl.core.model import NotifySpec, WebhookSpec
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
+from dnsctl.process.clock import ManualClock
 from tests.core.factories import fail, ok, profile, spec
 from tests.support.webhook_receiver import WebhookReceiver
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dnsctl import secrets
-from dnsctl.clock import ManualClock
 from dnsctl.controller.notify import Notification, Notifier, from_history
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
+from dnsctl.process import secrets
+from dnsctl.process.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 FAILOVER = HistoryEntry(

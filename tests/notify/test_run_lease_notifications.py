@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dnsctl.clock import ManualClock
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import NotifySpec, WebhookSpec
 from dnsctl.engine import Engine
+from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.core.factories import fail, ok
 from tests.reconcile.scripted import ScriptedProber

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.registry import MAX_TOKENS, MAX_TOKENS_PER_ENDPOINT, TOKEN_MAX_AGE, RegistryProber
+from dnsctl.process.clock import ManualClock
 from tests.support.registry import RegistryPki
 from tests.support.scripted_registry import ScriptedRegistry
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from dnsctl.cli import ExitCode, exit_code
-from dnsctl.clock import ManualClock
+from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.core.model import (
     AzureCredentialKind,
     AzureRecordSpec,
@@ -21,8 +21,8 @@ from dnsctl.core.model import (
 )
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
-from dnsctl.reconcile import reconcile_once
-from dnsctl.state_store import MetadataStore
+from dnsctl.process.clock import ManualClock
+from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import Outcome
 

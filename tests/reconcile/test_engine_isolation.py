@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.core.model import (
     CanarySpec,
     DnsctlSpec,
@@ -20,6 +19,7 @@ from dnsctl.core.model import (
 )
 from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
+from dnsctl.process.clock import ManualClock
 
 from .scripted import ScriptedProber
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl import daemon
+from dnsctl.process import daemon
 
 REPO = Path(__file__).resolve().parents[2]
 

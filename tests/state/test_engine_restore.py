@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.core.model import (
     AzureRecordSpec,
     DnsctlSpec,
@@ -20,7 +19,8 @@ from dnsctl.core.model import (
 )
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, Published, ReadRecord, RecordValue
 from dnsctl.engine import Engine
-from dnsctl.state_store import FileStore, MetadataStore, StateStore
+from dnsctl.process.clock import ManualClock
+from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from tests.reconcile.scripted import ScriptedProber
 
 EAST = "myregistry.eastus.geo.azurecr.io"

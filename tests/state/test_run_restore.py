@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.controller.admin import OperatorError
 from dnsctl.controller.run import RunController
 from dnsctl.core import codec
@@ -30,6 +29,7 @@ from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
+from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber

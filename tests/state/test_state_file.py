@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.clock import ManualClock
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.state import ProfileState
 from dnsctl.errors import StateError
-from dnsctl.state_store import MAX_STATE_BYTES, FileStore
+from dnsctl.process.clock import ManualClock
+from dnsctl.process.state_store import MAX_STATE_BYTES, FileStore
 
 SPEC = DnsctlSpec(
     profiles=(

@@ -36,7 +36,7 @@ from dnsctl.core.plan import (
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import StateError, TargetError
-from dnsctl.state_store import StateStore
+from dnsctl.process.state_store import StateStore
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, Target, WriteGuard, may_write
 
 audit = logging.getLogger("dnsctl.audit")

@@ -1,6 +1,6 @@
 """Logging set-up: text or JSON lines, with secrets masked before anything is written.
 
-Two layers mask: every configured secret (`dnsctl.secrets`), wherever and however it appears in a
+Two layers mask: every configured secret (`dnsctl.process.secrets`), wherever and however it appears in a
 record (message, arguments, exception text, traceback, stack, extra fields); and patterns that
 carry an unknown secret (a bearer token, `key=...` in a URL, a JSON `"authorization"` field).
 """
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from dnsctl import secrets
+from dnsctl.process import secrets
 
 _PATTERNS = [
     # A JSON Web Token (Azure access tokens, workload identity's federated token), wherever it appears.

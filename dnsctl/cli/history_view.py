@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dnsctl import render
-from dnsctl.atomic_file import UnsafeFile, read_regular_file
+from dnsctl.cli import render
 from dnsctl.core import codec
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.state import ProfileState
 from dnsctl.errors import StateError
-from dnsctl.state_store import MAX_STATE_BYTES
+from dnsctl.process.atomic_file import UnsafeFile, read_regular_file
+from dnsctl.process.state_store import MAX_STATE_BYTES
 
 
 def entry_doc(h: HistoryEntry) -> dict[str, Any]:

@@ -99,7 +99,7 @@ class SecretSet:
         return pattern.sub(MASK, text)
 
 
-# The secrets of this process; `dnsctl.logs.setup` fills it from the environment.
+# The secrets of this process; `dnsctl.process.logs.setup` fills it from the environment.
 KNOWN = SecretSet()
 
 

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from dnsctl.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
-from dnsctl.clock import SYSTEM_CLOCK, Clock
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState
 from dnsctl.errors import StateError
+from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
+from dnsctl.process.clock import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("dnsctl.state")
 

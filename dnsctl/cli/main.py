@@ -14,14 +14,16 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnsctl import __version__, admin_client, completion, compose, daemon, help_text, logs, render
+from dnsctl import __version__, compose
+from dnsctl.cli import admin_client, completion, help_text, render
 from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
+from dnsctl.controller.reconcile import Report, reconcile_once
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.errors import ConfigError, DnsctlError, InputError
-from dnsctl.reconcile import Report, reconcile_once
-from dnsctl.state_store import FileStore
+from dnsctl.process import daemon, logs
+from dnsctl.process.state_store import FileStore
 from dnsctl.targets.base import Outcome
 
 if TYPE_CHECKING:
@@ -306,8 +308,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from dnsctl.atomic_file import write_atomically
     from dnsctl.interop import traffic_manager
+    from dnsctl.process.atomic_file import write_atomically
 
     source = "stdin" if args.file == "-" else args.file
     try:
@@ -913,7 +915,7 @@ def _count(text: str) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from dnsctl import history_view
+    from dnsctl.cli import history_view
 
     if args.state_file is not None:
         entries = history_view.from_state_file(args.state_file)

@@ -1,0 +1,1 @@
+"""The command line: argument parsing, help, completion, rendering and the admin client."""
