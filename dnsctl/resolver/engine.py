@@ -122,7 +122,7 @@ def _opt(q: Query, scope: int) -> bytes:
     return OPT_DO if q.do else OPT_PLAIN
 
 
-class Engine:
+class Resolver:
     """Answers queries for the server; owns the cache, the forwarder, the zones and the client policy."""
 
     def __init__(

@@ -1,4 +1,4 @@
-"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Engine.
+"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Resolver.
 
 Each UDP socket is read by a thread of its own (resolver/udp_reader.py), which sends the answers it has
 made before itself; the others are answered on the event loop, where only queries that need upstream
@@ -22,7 +22,7 @@ from typing import Any
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.process.clock import SYSTEM_CLOCK
-from dnsctl.resolver.engine import Engine
+from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
@@ -203,7 +203,7 @@ class ResolverServer:
         self.spec = spec
         self.steering = steering
         self.metrics = metrics if metrics is not None else ResolverMetrics()
-        self.engine = Engine(spec, steering, self.metrics, clock=clock)
+        self.engine = Resolver(spec, steering, self.metrics, clock=clock)
         self.clock = clock
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
