@@ -15,7 +15,7 @@ from dnsctl.emulator.arm_errors import ArmError
 from dnsctl.emulator.faults import ConcurrentWrite, FaultPlan
 from dnsctl.emulator.http_server import JSON_CONTENT, ArmRequest, Reply, json_bytes
 from dnsctl.emulator.operations import ArmOutcome, Preconditions
-from dnsctl.emulator.ratelimit import RateLimiter
+from dnsctl.emulator.ratelimit import ArmRateLimiter
 from dnsctl.emulator.recordsets import new_etag, parse_properties
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.routes import ALL, ArmRoute, parse_arm_path
@@ -34,7 +34,7 @@ class ArmApi:
         self,
         store: Store,
         faults: FaultPlan,
-        limiter: RateLimiter,
+        limiter: ArmRateLimiter,
         log: RequestLog,
         lock: threading.Lock,
         *,

@@ -17,7 +17,7 @@ from dnsctl.emulator.arm_api import API_VERSION, SUPPORTED_API_VERSIONS, ArmApi
 from dnsctl.emulator.control import handle_control
 from dnsctl.emulator.faults import AppliesTo, ConcurrentWrite, FaultPlan, InjectedAnswer, InjectedReset
 from dnsctl.emulator.http_server import JSON_CONTENT, ArmRequest, EmulatorServer, Reply, json_bytes
-from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET, RateLimiter
+from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET, ArmRateLimiter
 from dnsctl.emulator.recordsets import render, require_type
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.store import MAX_RECORD_SETS_PER_ZONE, Store, Zone, ZoneId, as_zone_id
@@ -46,7 +46,7 @@ class AzureEmulator:
         self._lock = threading.Lock()
         self._store = Store(max_record_sets)
         self._faults = FaultPlan()
-        self._limiter = RateLimiter(read_budget, write_budget, budget_window)
+        self._limiter = ArmRateLimiter(read_budget, write_budget, budget_window)
         self._log = RequestLog()
         self._arm = ArmApi(
             self._store,
