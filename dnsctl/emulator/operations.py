@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dnsctl.emulator import arm_errors as errors
-from dnsctl.emulator.recordsets import RecordSet, parse_properties, render, validate_name
+from dnsctl.emulator.recordsets import RecordSet, parse_properties, record_set_json, validate_name
 from dnsctl.emulator.store import Zone
 
 DEFAULT_PAGE_SIZE = 100
@@ -63,7 +63,7 @@ class ArmOutcome:
 
 
 def _answer(status: int, zone: Zone, record_set: RecordSet) -> ArmOutcome:
-    return ArmOutcome(status, render(zone.id.arm_id, zone.id.name, record_set), record_set.etag)
+    return ArmOutcome(status, record_set_json(zone.id.arm_id, zone.id.name, record_set), record_set.etag)
 
 
 def get(zone: Zone, record_type: str, name: str) -> ArmOutcome:
@@ -141,7 +141,7 @@ def list_sets(
         chosen = [rs for rs in chosen if (rs.name, rs.record_type) >= start]
     page, rest = chosen[:size], chosen[size:]
     token = _encode_token((rest[0].name, rest[0].record_type)) if rest else None
-    return Page([render(zone.id.arm_id, zone.id.name, rs) for rs in page], token)
+    return Page([record_set_json(zone.id.arm_id, zone.id.name, rs) for rs in page], token)
 
 
 def _page_size(top: str | None) -> int:
