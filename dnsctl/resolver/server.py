@@ -26,7 +26,7 @@ from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
+from dnsctl.resolver.udp_limit import capped, truncated_reply
 from dnsctl.resolver.udp_reader import UdpReader
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
@@ -159,8 +159,7 @@ class _UdpSocket:
                         return
             if over:
                 reply = truncated_reply(reply)
-        if len(reply) > UDP_REPLY_LIMIT:
-            reply = truncated_reply(reply)
+        reply = capped(reply)
         try:
             self.sock.sendto(reply, _DONTWAIT, addr)
         except BlockingIOError:
