@@ -27,7 +27,7 @@ class Prober(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class ProbeVerdict:
     """What a probe's check found: the status code seen, and why the endpoint failed (None: it passed)."""
 
     status: int | None = None
@@ -36,9 +36,9 @@ class Verdict:
 
 
 # The part of a probe that differs by kind: check `address` (reporting how far it got in `progress`).
-Check = Callable[[str, Progress], Awaitable[Verdict]]
+Check = Callable[[str, Progress], Awaitable[ProbeVerdict]]
 # What an exception raised by the check means; by default `failures.classify` on the phase reached.
-Explain = Callable[[Exception, Progress], Verdict]
+Explain = Callable[[Exception, Progress], ProbeVerdict]
 
 
 async def run_probe(
@@ -64,7 +64,7 @@ async def run_probe(
             verdict = explain(exc, progress)
         else:
             reason, detail = classify(exc, progress.phase, monitor.timeout, heard=progress.heard)
-            verdict = Verdict(None, reason, detail)
+            verdict = ProbeVerdict(None, reason, detail)
     return ProbeResult(
         profile=profile.name,
         endpoint=endpoint.name,

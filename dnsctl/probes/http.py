@@ -15,7 +15,7 @@ import h11
 from dnsctl import __version__
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.probes.base import Verdict, run_probe
+from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import (
     InvalidRequest,
@@ -145,14 +145,14 @@ class HttpProber:
     ) -> ProbeResult:
         monitor = profile.monitor
 
-        async def check(address: str, progress: Progress) -> Verdict:
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
             return await self._check(monitor, endpoint, address, progress)
 
         return await run_probe(profile, endpoint, now, address, check)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, progress: Progress
-    ) -> Verdict:
+    ) -> ProbeVerdict:
         https = monitor.protocol is MonitorProtocol.HTTPS
         sni = server_name(monitor, endpoint) if https else None
         key = (https, address, monitor.port, sni, monitor.verify_tls, monitor.ca_file)
@@ -175,7 +175,7 @@ class HttpProber:
         monitor: MonitorSpec,
         progress: Progress,
         key: tuple[object, ...],
-    ) -> Verdict:
+    ) -> ProbeVerdict:
         keep = False
         try:
             progress.phase = Phase.REQUEST
@@ -188,14 +188,16 @@ class HttpProber:
                 raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}")
             status = event.status_code
             if not monitor.accepts(status):
-                return Verdict(status, FailureReason.HTTP_STATUS, f"HTTP {status}")
+                return ProbeVerdict(status, FailureReason.HTTP_STATUS, f"HTTP {status}")
             if monitor.body_match is None and self._pool is None:
-                return Verdict(status)
+                return ProbeVerdict(status)
             body, complete = await _read_body_start(conn, progress)
             keep = complete and conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE
             if monitor.body_match is not None and monitor.body_match.encode() not in body:
-                return Verdict(status, FailureReason.BODY_MISMATCH, "expected text not in the first 4 KiB")
-            return Verdict(status)
+                return ProbeVerdict(
+                    status, FailureReason.BODY_MISMATCH, "expected text not in the first 4 KiB"
+                )
+            return ProbeVerdict(status)
         finally:
             if keep and self._pool is not None:
                 self._pool.give(key, conn)

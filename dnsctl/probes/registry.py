@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 
 from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.probes.base import Verdict, run_probe
+from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.failures import Progress, classify
 from dnsctl.probes.http import server_name
 from dnsctl.probes.registry_http import (
@@ -126,12 +126,12 @@ class RegistryProber:
         monitor = profile.monitor
         step = [Step.PING]
 
-        async def check(address: str, progress: Progress) -> Verdict:
-            return Verdict(await self._check(monitor, endpoint, address, step, progress))
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
+            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress))
 
-        def explain(exc: Exception, progress: Progress) -> Verdict:
+        def explain(exc: Exception, progress: Progress) -> ProbeVerdict:
             if isinstance(exc, StepFailed):
-                return Verdict(exc.status, exc.reason, exc.detail)
+                return ProbeVerdict(exc.status, exc.reason, exc.detail)
             reason, detail = classify(exc, progress.phase, monitor.timeout)
             if reason in (FailureReason.TIMEOUT, FailureReason.CONNECT_TIMEOUT, FailureReason.DNS):
                 detail = f"slow: {step[0]}: {detail}"
@@ -139,7 +139,7 @@ class RegistryProber:
                 reason, detail = FailureReason.TOKEN_UNAVAILABLE, f"token endpoint: {detail}"
             else:
                 detail = f"{step[0]}: {detail}"
-            return Verdict(None, reason, detail)
+            return ProbeVerdict(None, reason, detail)
 
         return await run_probe(profile, endpoint, now, address, check, explain)
 

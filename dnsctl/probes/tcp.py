@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
-from dnsctl.probes.base import Verdict, run_probe
+from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import Progress
 
@@ -15,9 +15,9 @@ class TcpProber:
     ) -> ProbeResult:
         port = profile.monitor.port
 
-        async def check(address: str, progress: Progress) -> Verdict:
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
             _, writer = await open_stream(address, port, progress)
             writer.close()
-            return Verdict()
+            return ProbeVerdict()
 
         return await run_probe(profile, endpoint, now, address, check)
