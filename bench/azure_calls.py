@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dnsctl.cli.main import exit_code
+from dnsctl.compose import make_prober
 from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
 from dnsctl.controller.reconcile import reconcile_once
@@ -27,7 +28,6 @@ from dnsctl.core.model import DnsctlSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
-from dnsctl.probes.round import make_prober
 from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget

@@ -2,18 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from dnsctl.controller.lease import Lease, NoLease
-from dnsctl.core.model import DnsctlSpec, LeaseKind
+from dnsctl.core.model import DnsctlSpec, LeaseKind, MonitorProtocol
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
-from dnsctl.probes.registry import AadTokenSource
-from dnsctl.probes.round import make_prober
+from dnsctl.probes.http import HttpProber
+from dnsctl.probes.registry import AadTokenSource, RegistryProber
+from dnsctl.probes.round import DispatchingProber
+from dnsctl.probes.tcp import TcpProber
 from dnsctl.process.clock import SYSTEM_CLOCK, Clock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.base import Target
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSetup:
+    """What a probe kind's factory may use: connection reuse, and the Azure token source for ACR."""
+
+    keepalive: bool = False  # False: a fresh connection per probe (see probes/http.py)
+    aad_token: AadTokenSource | None = None
+
+
+ProberFactory = Callable[[ProbeSetup], Prober]
+
+
+def _http_prober(setup: ProbeSetup) -> Prober:
+    return HttpProber(keepalive=setup.keepalive)
+
+
+def _tcp_prober(setup: ProbeSetup) -> Prober:
+    return TcpProber()
+
+
+def _registry_prober(setup: ProbeSetup) -> Prober:
+    return RegistryProber(setup.aad_token)
+
+
+# Probe kinds by monitor protocol. A new kind is its MonitorProtocol value, its prober module and one
+# line here. Protocols that name the same factory share one prober (https and http share a pool).
+PROBE_KINDS: Mapping[str, ProberFactory] = MappingProxyType(
+    {
+        MonitorProtocol.HTTPS: _http_prober,
+        MonitorProtocol.HTTP: _http_prober,
+        MonitorProtocol.TCP: _tcp_prober,
+        MonitorProtocol.REGISTRY: _registry_prober,
+    }
+)
+
+
+def make_prober(
+    *,
+    keepalive: bool = False,
+    aad_token: AadTokenSource | None = None,
+    kinds: Mapping[str, ProberFactory] = PROBE_KINDS,
+) -> DispatchingProber:
+    """The prober for every protocol in `kinds`; call `aclose()` when done."""
+    setup = ProbeSetup(keepalive, aad_token)
+    built: dict[ProberFactory, Prober] = {}
+    for factory in kinds.values():
+        if factory not in built:
+            built[factory] = factory(setup)
+    return DispatchingProber({protocol: built[factory] for protocol, factory in kinds.items()})
 
 
 def build_prober(spec: DnsctlSpec) -> Prober:

@@ -101,13 +101,41 @@ class Change:
         return self.changes_dns and self.origin is Origin.CONFIG
 
 
+class RefusalKind(StrEnum):
+    OTHER_PROFILE = "other_profile"  # the record is managed by another dnsctl profile (`owner`)
+    NOT_MANAGED = "not_managed"  # the record exists without dnsctl's metadata and adopt is off
+    EMPTY_RECORD = "empty_record"  # the decision would leave the record with no value
+    TYPE_SWITCH = "type_switch"  # the name holds `have`, the profile publishes `want`, no allow_type_change
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A record the plan leaves alone, and why (not owned, a type switch not allowed, ...)."""
+    """A record the plan leaves alone: its kind, and the fields that say why."""
 
     profile: str
     name: str
-    reason: str
+    kind: RefusalKind
+    owner: str = ""  # the other profile, for OTHER_PROFILE
+    have: tuple[RecordType, ...] = ()  # the types the name holds, for TYPE_SWITCH
+    want: RecordType | None = None  # the type the profile publishes, for TYPE_SWITCH
+
+    @property
+    def reason(self) -> str:
+        if self.kind is RefusalKind.OTHER_PROFILE:
+            return f"the record is managed by dnsctl profile {self.owner!r}, not this one"
+        if self.kind is RefusalKind.NOT_MANAGED:
+            return (
+                "the record exists and is not managed by dnsctl; "
+                "set adopt: true on the profile to take it over"
+            )
+        if self.kind is RefusalKind.EMPTY_RECORD:
+            return "the plan would empty the record; refused"
+        have = "/".join(t.value for t in self.have)
+        want = self.want.value if self.want is not None else ""
+        return (
+            f"the name holds {have} and the profile publishes {want}; switching types deletes "
+            "the old record first: set allow_type_change: true to allow it"
+        )
 
     def __str__(self) -> str:
         return f"{self.profile}: {self.name}: {self.reason}"
@@ -198,18 +226,12 @@ def plan_profile(
         return [], None
     for rec in published.records.values():
         if rec.owner not in (None, "", profile.name):
-            return [], Refusal(
-                profile.name, name, f"the record is managed by dnsctl profile {rec.owner!r}, not this one"
-            )
+            return [], Refusal(profile.name, name, RefusalKind.OTHER_PROFILE, owner=rec.owner)
     current = published.of(az.record_type)
     others = [(t, r) for t, r in published.records.items() if t is not az.record_type]
     unowned = any(r.owner is None for r in published.records.values())
     if unowned and not az.adopt:
-        return [], Refusal(
-            profile.name,
-            name,
-            "the record exists and is not managed by dnsctl; set adopt: true on the profile to take it over",
-        )
+        return [], Refusal(profile.name, name, RefusalKind.NOT_MANAGED)
     # Keep whatever else the record's metadata holds; dnsctl only owns its own keys.
     metadata = {
         **((current.metadata or {}) if current is not None else {}),
@@ -229,16 +251,11 @@ def plan_profile(
         # With one, keep-last keeps *our* last answer: a value someone else wrote is put back.
         want = current.value
     if not want.values:
-        return [], Refusal(profile.name, name, "the plan would empty the record; refused")
+        return [], Refusal(profile.name, name, RefusalKind.EMPTY_RECORD)
     if others:
         if not az.allow_type_change:
-            have = "/".join(t.value for t, _ in others)
-            return [], Refusal(
-                profile.name,
-                name,
-                f"the name holds {have} and the profile publishes {want.type.value}; switching types deletes "
-                "the old record first: set allow_type_change: true to allow it",
-            )
+            have = tuple(t for t, _ in others)
+            return [], Refusal(profile.name, name, RefusalKind.TYPE_SWITCH, have=have, want=want.type)
         # Azure allows no other way than a delete of the old type, then a create.
         deletes = [
             Change(

@@ -77,7 +77,7 @@ class RoutingState:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class DecisionTarget:
     """One answer a publisher renders: a name to point at, and its addresses if known."""
 
     endpoint: str | None  # None for the `fallback` target
@@ -86,11 +86,11 @@ class Target:
     weight: int = 1
 
 
-def decision_targets(profile: ProfileSpec, decision: Decision) -> tuple[Target, ...]:
+def decision_targets(profile: ProfileSpec, decision: Decision) -> tuple[DecisionTarget, ...]:
     if decision.fallback is not None:
-        return (Target(None, decision.fallback, ()),)
+        return (DecisionTarget(None, decision.fallback, ()),)
     return tuple(
-        Target(ep.name, ep.target, decision.addresses_of(ep), ep.weight)
+        DecisionTarget(ep.name, ep.target, decision.addresses_of(ep), ep.weight)
         for ep in (profile.endpoint(n) for n in decision.endpoints)
     )
 

@@ -154,11 +154,6 @@ def step(
     return RoundOutcome(new_states, tuple(transitions), tuple(changes), isolated)
 
 
-def redecide(spec: DnsctlSpec, states: Mapping[str, ProfileState], now: float, profile: str) -> RoundOutcome:
-    """Decide again without new results (after an operator action or a timer like failback_hold)."""
-    return step(spec, states, (), now, profiles=[profile])
-
-
 def _decide_all(
     spec: DnsctlSpec, profile: ProfileSpec, st: ProfileState, now: float, isolated: bool
 ) -> tuple[ProfileState, list[DecisionChange]]:

@@ -23,7 +23,7 @@ Say = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class ObservedAnswer:
     cname: str
     addresses: tuple[str, ...]
 
@@ -31,7 +31,7 @@ class Answer:
         return f"CNAME {self.cname} -> {', '.join(self.addresses) or '(no address)'}"
 
 
-def ask(host: str, port: int, name: str) -> Answer | None:
+def ask(host: str, port: int, name: str) -> ObservedAnswer | None:
     """One real DNS query over UDP, as `dig @host -p port name` would send it."""
     try:
         raw = DNSRecord.question(name, "A").send(host, port, timeout=1.0)
@@ -40,7 +40,7 @@ def ask(host: str, port: int, name: str) -> Answer | None:
     reply = DNSRecord.parse(raw)
     cname = next((str(rr.rdata).rstrip(".") for rr in reply.rr if rr.rtype == QTYPE.CNAME), "")
     addresses = tuple(str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A)
-    return Answer(cname, addresses)
+    return ObservedAnswer(cname, addresses)
 
 
 def demo_profile(spec: DnsctlSpec) -> ProfileSpec:
@@ -83,7 +83,7 @@ class Demo:
         await self.controller.stop()
         await self.replicas.aclose()
 
-    async def answer(self) -> Answer | None:
+    async def answer(self) -> ObservedAnswer | None:
         return await asyncio.to_thread(ask, self.dns[0], self.dns[1], self.profile.fqdn)
 
     async def wait_for(self, want: str, limit: float) -> float | None:

@@ -20,7 +20,7 @@ class Verdict:
     retry_after: int  # seconds until the window resets; meaningful when not allowed
 
 
-class RateLimiter:
+class ArmRateLimiter:
     """Counts reads and writes per subscription in windows of `window` seconds."""
 
     def __init__(

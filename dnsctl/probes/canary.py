@@ -20,6 +20,7 @@ from dnsctl.core.model import (
 )
 from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.probes.http import HttpProber
+from dnsctl.probes.round import DispatchingProber
 from dnsctl.probes.tcp import TcpProber
 from dnsctl.process.clock import SYSTEM_CLOCK
 
@@ -49,11 +50,13 @@ def _connected(canary: CanarySpec, result: ProbeResult) -> CanaryResult:
 
 async def probe_canaries(canaries: Sequence[CanarySpec], limit: float) -> list[CanaryResult]:
     """Look at every canary at once, each bounded by `limit` seconds."""
-    http, tcp = HttpProber(), TcpProber()
+    http = HttpProber()
+    prober = DispatchingProber(
+        {MonitorProtocol.TCP: TcpProber(), MonitorProtocol.HTTP: http, MonitorProtocol.HTTPS: http}
+    )
 
     async def one(canary: CanarySpec) -> CanaryResult:
         profile, endpoint = _as_profile(canary, limit)
-        prober = tcp if canary.scheme is None else http
         try:
             result = await prober.probe(profile, endpoint, SYSTEM_CLOCK.now())
         except Exception as exc:  # probers do not raise; if one does, the canary says nothing

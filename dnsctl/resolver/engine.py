@@ -26,7 +26,7 @@ from dnsctl.core.model import ResolverSpec
 from dnsctl.errors import UpstreamError
 from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
-from dnsctl.resolver.answer import Answer, render
+from dnsctl.resolver.answer import Answer, reply_to
 from dnsctl.resolver.cache import AnswerCache, CacheEntry
 from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder
@@ -122,7 +122,7 @@ def _opt(q: Query, scope: int) -> bytes:
     return OPT_DO if q.do else OPT_PLAIN
 
 
-class Engine:
+class Resolver:
     """Answers queries for the server; owns the cache, the forwarder, the zones and the client policy."""
 
     def __init__(
@@ -176,7 +176,7 @@ class Engine:
 
     def _send(self, q: Query, answer: Answer, opt: bytes, udp: bool) -> bytes:
         self.metrics.count(q.qtype, answer.flags & 0xF)
-        return render(q, answer, opt, q.limit if udp else TCP_MAX)
+        return reply_to(q, answer, opt, q.limit if udp else TCP_MAX)
 
     def quick_udp(self, data: bytes, host: str, now: float) -> bytes | Query | None:
         """`quick` for UDP, with the common case inlined: one question, at most a bare OPT, a known

@@ -1,4 +1,4 @@
-"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Engine.
+"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Resolver.
 
 Each UDP socket is read by a thread of its own (resolver/udp_reader.py), which sends the answers it has
 made before itself; the others are answered on the event loop, where only queries that need upstream
@@ -22,11 +22,11 @@ from typing import Any
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
 from dnsctl.process.clock import SYSTEM_CLOCK
-from dnsctl.resolver.engine import Engine
+from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
+from dnsctl.resolver.udp_limit import capped, truncated_reply
 from dnsctl.resolver.udp_reader import UdpReader
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
@@ -159,8 +159,7 @@ class _UdpSocket:
                         return
             if over:
                 reply = truncated_reply(reply)
-        if len(reply) > UDP_REPLY_LIMIT:
-            reply = truncated_reply(reply)
+        reply = capped(reply)
         try:
             self.sock.sendto(reply, _DONTWAIT, addr)
         except BlockingIOError:
@@ -203,7 +202,7 @@ class ResolverServer:
         self.spec = spec
         self.steering = steering
         self.metrics = metrics if metrics is not None else ResolverMetrics()
-        self.engine = Engine(spec, steering, self.metrics, clock=clock)
+        self.engine = Resolver(spec, steering, self.metrics, clock=clock)
         self.clock = clock
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)

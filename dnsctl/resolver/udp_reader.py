@@ -20,7 +20,7 @@ from time import perf_counter
 from typing import Any
 
 from dnsctl.resolver.acl import ALLOWED
-from dnsctl.resolver.engine import Engine
+from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, AnswerCounts
 from dnsctl.resolver.ratelimit import RateLimiter
 from dnsctl.resolver.udp_limit import truncated_reply
@@ -46,7 +46,7 @@ class UdpReader:
     def __init__(
         self,
         sock: socket.socket,
-        engine: Engine,
+        engine: Resolver,
         counts: AnswerCounts,
         loop: asyncio.AbstractEventLoop,
         handler: Handler,
@@ -137,7 +137,7 @@ class UdpReader:
             received += 1
             started = 0.0 if received & _SAMPLE_MASK else perf_counter()
             now = clock()
-            # Engine.replay, inlined: a call per datagram costs a few percent of the answer.
+            # Resolver.replay, inlined: a call per datagram costs a few percent of the answer.
             replay = engine.replays.get(data[2:])
             if (
                 replay is not None

@@ -102,7 +102,7 @@ def _loopback_for(address: str) -> str:
     return str(ip)
 
 
-class Zone:
+class LabZone:
     """One zone's records by owner name, with its SOA and apex NS.
 
     `redirect` (RFC 6761 `localhost.`) answers every name below the apex with the apex's records.
@@ -220,7 +220,7 @@ class Zone:
         return build(qname, qtype, rcode=NOERROR, answers=answers, authority=[self.negative_soa])
 
 
-def special_zones() -> list[Zone]:
+def special_zones() -> list[LabZone]:
     """RFC 6761 6.3 and 6.4: `localhost.` (loopback addresses) and `invalid.` (no names)."""
     localhost = ZoneSpec(
         "localhost",
@@ -230,8 +230,8 @@ def special_zones() -> list[Zone]:
         ),
     )
     return [
-        Zone(localhost, special=True, redirect=True),
-        Zone(ZoneSpec("invalid"), special=True),
+        LabZone(localhost, special=True, redirect=True),
+        LabZone(ZoneSpec("invalid"), special=True),
     ]
 
 
@@ -248,7 +248,8 @@ class LabZones:
         negative_ttl: int = SOA_MINIMUM,
     ) -> None:
         configured = [
-            Zone(spec, nameserver_addresses=nameserver_addresses, negative_ttl=negative_ttl) for spec in specs
+            LabZone(spec, nameserver_addresses=nameserver_addresses, negative_ttl=negative_ttl)
+            for spec in specs
         ]
         origins = {zone.labels for zone in configured}
         # A configured zone of the same name replaces a special one.

@@ -32,7 +32,6 @@ from dnsctl.core.state import (
     RoundOutcome,
     initial_states,
     probed,
-    redecide,
     request_failback,
     set_override,
     step,
@@ -231,7 +230,7 @@ class Replay:
             else:
                 assert isinstance(op[2], float)
                 self.now += op[2]
-            out = redecide(self.spec, self.states, self.now, prof)
+            out = step(self.spec, self.states, (), self.now, profiles=[prof])
         self.states = dict(out.states)
         self.outcomes.append(out)
         return out

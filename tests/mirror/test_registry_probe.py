@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dnsctl.compose import make_prober
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import (
     DnsctlSpec,
@@ -22,8 +23,8 @@ from dnsctl.core.model import (
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.engine import Engine
 from dnsctl.probes.http import HttpProber
-from dnsctl.probes.registry import RegistryProber, parse_challenge
-from dnsctl.probes.round import make_prober
+from dnsctl.probes.registry import RegistryProber
+from dnsctl.probes.registry_http import parse_challenge
 from dnsctl.process.clock import ManualClock
 from tests.mirror.conftest import AAD_TOKEN, TokenLab
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dnsctl.compose import make_prober
 from dnsctl.core.model import CanarySpec, EndpointSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.probes import TcpProber
 from dnsctl.probes.canary import probe_canaries
-from dnsctl.probes.round import make_prober, probe_round
+from dnsctl.probes.round import probe_round
 from tests.e2e.harness import common_free_port
 from tests.probes.builders import TARGET, profile
 from tests.support.registry import RegistryPki, RegistryServer

@@ -9,10 +9,11 @@ import time
 import httpx
 import pytest
 
+from dnsctl.compose import make_prober
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.demo.replicas import DemoReplicas
-from dnsctl.probes import make_prober, probe_round
+from dnsctl.probes import probe_round
 from tests.probes.builders import profile
 
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dnsctl.compose import make_prober
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.probes import make_prober
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import Behaviour, RegistryPki, RegistryServer
 

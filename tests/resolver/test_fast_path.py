@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeredTarget, SteeringTable
-from dnsctl.resolver.engine import Engine, variant_key
+from dnsctl.resolver.engine import Resolver, variant_key
 from dnsctl.resolver.normalize import normalize_reply
 from dnsctl.resolver.wire import encode_name, lookup_key
 from tests.resolver.helpers import ManualClock
@@ -113,20 +113,20 @@ def same_message(fast: bytes, reference: bytes) -> None:
     assert ours.question[0].name.labels == theirs.question[0].name.labels  # the client's 0x20 case
 
 
-def replayed(engine: Engine, wire: bytes, host: str = HOST) -> bytes | None:
+def replayed(engine: Resolver, wire: bytes, host: str = HOST) -> bytes | None:
     """What a UDP reader thread would send for these bytes without the event loop (None: hand over)."""
     replay = engine.replay(wire, host, engine.clock())
     return None if replay is None else wire[:2] + replay.tail
 
 
-def engine_for(*, zones: tuple[ZoneSpec, ...] = (), clock: ManualClock | None = None) -> Engine:
+def engine_for(*, zones: tuple[ZoneSpec, ...] = (), clock: ManualClock | None = None) -> Resolver:
     spec = ResolverSpec(
         listen=(HostPort(HOST, 0),),
         upstreams=(HostPort(HOST, 9),),
         zones=zones,
         cache=CacheSpec(max_ttl=86_400),
     )
-    engine = Engine(
+    engine = Resolver(
         spec, SteeringTable(), ResolverMetrics(), clock=clock if clock is not None else ManualClock()
     )
     # A client's first datagram is classified the long way; the fast path serves those that follow.
