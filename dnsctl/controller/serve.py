@@ -12,8 +12,8 @@ from typing import Any
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
 from dnsctl.core.health import EndpointHealth, serving_addresses
-from dnsctl.core.model import ProfileSpec
-from dnsctl.core.routing import Decision, decision_targets
+from dnsctl.core.model import EndpointStatus, ProfileSpec
+from dnsctl.core.routing import Decision, decision_targets, ordered
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
 from dnsctl.errors import OperatorConflict
@@ -34,13 +34,7 @@ def steered_answer(
     """The answer for a decision. With no decision yet: the first endpoint by (view) preference whose
     last probe answered, else the first one (an answer is owed even before the verdicts are in)."""
     if decision is None:
-        order = sorted(
-            (ep for ep in profile.endpoints if ep.status.value == "enabled"),
-            key=lambda ep: (
-                preference.index(ep.name) if ep.name in preference else len(preference),
-                ep.priority,
-            ),
-        )
+        order = [ep for ep in ordered(profile, preference) if ep.status is EndpointStatus.ENABLED]
         answered = [ep for ep in order if (h := (health or {}).get(ep.name)) and h.last and h.last.ok]
         first = (answered or order or list(profile.by_priority))[0]
         addresses = serving_addresses(first, (health or {}).get(first.name, EndpointHealth()))

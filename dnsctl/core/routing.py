@@ -132,7 +132,7 @@ def decide(
     No decision is made while an enabled endpoint has no verdict, unless a previous decision
     exists or the startup grace has passed (DESIGN rule 1).
     """
-    order = _ordered(profile, preference)
+    order = ordered(profile, preference)
     status = {
         ep.name: effective_status(ep, health.get(ep.name, EndpointHealth()), (overrides or {}).get(ep.name))
         for ep in order
@@ -156,12 +156,24 @@ def decide(
     return _priority(profile, order, online, health, status, prev, now, ranking)
 
 
-def _ordered(profile: ProfileSpec, preference: Sequence[str] | None) -> list[EndpointSpec]:
+def ordered(profile: ProfileSpec, preference: Sequence[str] | None = None) -> list[EndpointSpec]:
+    """The endpoints in routing order: by priority, or a view's `preference` first (the one ordering)."""
     by_priority = list(profile.by_priority)
     if not preference:
         return by_priority
     rank = {name: i for i, name in enumerate(preference)}
     return sorted(by_priority, key=lambda ep: (rank.get(ep.name, len(rank)), ep.priority))
+
+
+def median_latency(health: Mapping[str, EndpointHealth], name: str) -> float:
+    """An endpoint's median probe latency, infinite when none is known (performance routing's measure)."""
+    m = health.get(name, EndpointHealth()).median_latency()
+    return m if m is not None else float("inf")
+
+
+def by_latency(endpoints: Sequence[EndpointSpec], health: Mapping[str, EndpointHealth]) -> list[EndpointSpec]:
+    """`endpoints` fastest first; priority breaks ties (performance routing's order)."""
+    return sorted(endpoints, key=lambda ep: (median_latency(health, ep.name), ep.priority))
 
 
 def _current(prev: RoutingState) -> str | None:
@@ -319,10 +331,9 @@ def _performance(
     now: float,
 ) -> RoutingState:
     def med(name: str) -> float:
-        m = health.get(name, EndpointHealth()).median_latency()
-        return m if m is not None else float("inf")
+        return median_latency(health, name)
 
-    fastest = min(online, key=lambda ep: (med(ep.name), ep.priority))
+    fastest = by_latency(online, health)[0]
     current = _current(prev)
     if current is None or current not in {ep.name for ep in online}:
         lead = f"{_why_not(current, health, status)}; " if current is not None else ""
