@@ -1,6 +1,8 @@
 """`dnsctl serve`: the embedded resolver, steered by the engine running in the same process.
 
-A decision change re-renders that profile's answers; the query path only looks them up.
+A decision change re-renders that profile's answers; the query path only looks them up. The first
+round's batch renders every profile; later batches render their decision changes. Answers come
+from the batch handed over, never from a re-read of the engine's state.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from dnsctl.controller.metrics import Metrics
 from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import EndpointStatus, ProfileSpec
 from dnsctl.core.routing import Decision, decision_targets, ordered
-from dnsctl.core.state import RoundOutcome
-from dnsctl.engine import Engine
+from dnsctl.core.state import DecisionChange, ProfileState
+from dnsctl.engine import Batch, Engine
 from dnsctl.errors import OperatorConflict
 from dnsctl.process.state_store import StateStore
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
@@ -63,9 +65,9 @@ class ServeController(ControllerBase):
             self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock.monotonic
         )
 
-    def publish_all(self) -> None:
+    def _render_all(self, states: Mapping[str, ProfileState]) -> None:
         for p in self.spec.profiles:
-            st = self.engine.states[p.name]
+            st = states[p.name]
             self.steering.publish(steered_answer(p, st.decision, health=st.endpoints))
             for view in self.spec.resolver.views:
                 order = view.preference(p.name)
@@ -73,13 +75,12 @@ class ServeController(ControllerBase):
                     routing = st.views.get(view.name)
                     decision = routing.decision if routing else None
                     self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
-        self.steering.set_targets(self.endpoint_targets())
 
-    def endpoint_targets(self) -> list[SteeredAnswer]:
+    def endpoint_targets(self, states: Mapping[str, ProfileState]) -> list[SteeredAnswer]:
         """Every endpoint target with addresses, answered with its serving ones when asked for directly."""
         targets = []
         for p in self.spec.profiles:
-            health = self.engine.states[p.name].endpoints
+            health = states[p.name].endpoints
             for ep in p.endpoints:
                 if ep.addresses:
                     serving = serving_addresses(ep, health.get(ep.name, EndpointHealth()))
@@ -99,10 +100,8 @@ class ServeController(ControllerBase):
         # One round before the first answer (bounded by the monitors' timeouts), so that a restart
         # without stored state does not point clients at a replica that is down. Queries that come
         # meanwhile wait in the sockets and get the answers of this round's decisions.
-        first = await self.engine.round()
-        self._observe(first)
-        self.persist(first.states)
-        self.publish_all()
+        # Its decisions are where the resolver starts, not news for the webhooks.
+        await self.handle(await self.engine.round(), full=True, tell=False)
         await self.server.start()
         self.scheduler.start()
         self.scheduler.add_probes()
@@ -112,8 +111,13 @@ class ServeController(ControllerBase):
         await self.server.stop()
         self.persist(self.engine.snapshot())
 
-    async def publish(self, outcome: RoundOutcome) -> None:
-        for c in outcome.changes:
+    async def publish(self, batch: Batch) -> None:
+        if batch.full:
+            self._render_all(batch.states)
+            changes: tuple[DecisionChange, ...] = ()
+        else:
+            changes = batch.changes
+        for c in changes:
             p = self.spec.profile(c.profile)
             order: tuple[str, ...] = ()
             if c.view is not None:
@@ -121,7 +125,7 @@ class ServeController(ControllerBase):
                 order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
         # Every round: the endpoints not chosen follow their addresses' health too.
-        self.steering.set_targets(self.endpoint_targets())
+        self.steering.set_targets(self.endpoint_targets(batch.states))
 
     async def resync_now(self) -> str:
         raise OperatorConflict(
