@@ -16,10 +16,10 @@ from dnsctl.cli.render import iso
 from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification
+from dnsctl.core.decision import Decision
 from dnsctl.core.intent import Intent
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Published, ReadRecord, RecordValue, desired_value
-from dnsctl.core.routing import Decision
 from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import Loaded
 

@@ -13,9 +13,10 @@ from typing import Any
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.core.decision import Decision, decision_targets
 from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import EndpointStatus, ProfileSpec
-from dnsctl.core.routing import Decision, decision_targets, ordered
+from dnsctl.core.routing import ordered
 from dnsctl.core.state import DecisionChange, ProfileState
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import OperatorConflict

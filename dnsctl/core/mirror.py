@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
 from dnsctl.core.model import ProfileSpec, Routing
-from dnsctl.core.routing import DecisionKind, by_latency, ordered
+from dnsctl.core.routing import by_latency, ordered
 from dnsctl.core.state import ProfileState
 
 
