@@ -4,9 +4,10 @@ Nothing is written before the records and their stored state have been read: a r
 an Azure outage keeps retrying the read (with backoff, not ready, saying why) instead of starting
 fresh, so a stored drain, a manual failback or a running failback_hold is never overwritten.
 
-A decision change reconciles its profile at once (failover costs probe rounds plus one write);
-a periodic resync re-reads every zone, reports drift and puts owned records back. Drift is a
-record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
+The decisions changed in a pass (a `Batch`) reconcile their profiles at once, all from one read
+(`RecordPublisher`, as `reconcile` does; failover costs probe rounds plus one write); a periodic
+resync re-reads every zone, reports drift and puts owned records back. Drift (`controller/drift.py`)
+is a record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
 lease holder writes; standbys probe and keep warm state, and read the stored state again when
 they take over.
 

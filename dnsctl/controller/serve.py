@@ -39,7 +39,7 @@ def steered_answer(
     if decision is None:
         order = [ep for ep in ordered(profile, preference) if ep.status is EndpointStatus.ENABLED]
         answered = [ep for ep in order if (h := (health or {}).get(ep.name)) and h.last and h.last.ok]
-        first = (answered or order or list(profile.by_priority))[0]
+        first = (answered or order or ordered(profile))[0]
         addresses = serving_addresses(first, (health or {}).get(first.name, EndpointHealth()))
         return SteeredAnswer(
             profile.fqdn, profile.ttl, (SteeredTarget(first.target, addresses, first.weight),)
