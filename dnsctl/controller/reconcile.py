@@ -1,9 +1,10 @@
 """One reconcile pass: read, restore, probe, decide, plan, check safety, apply, report.
 
-Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller. The records are
-brought to the intents handed over with a decision, never to a re-read of the engine's state. A
-412 from the target means someone else wrote: the affected profiles are re-read and re-planned, a
-bounded number of times, and never overwritten blindly. Exit codes are the CLI's business.
+Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller, through one
+publisher (`RecordPublisher`): the records are brought to the intents of the batches handed over,
+never to a re-read of the engine's state. A 412 from the target means someone else wrote: the
+affected profiles are re-read and re-planned, a bounded number of times, and never overwritten
+blindly. Exit codes are the CLI's business.
 
 Every write carries a fresh write id in the record's metadata (`dnsctl-write`). A write whose answer
 was lost (the connection reset after Azure applied it) comes back as a 412 on the SDK's retry; the
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dnsctl.core import codec
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import (
@@ -34,9 +36,9 @@ from dnsctl.core.plan import (
     safety_problems,
 )
 from dnsctl.core.state import ProfileState, RoundOutcome
-from dnsctl.engine import Engine
-from dnsctl.errors import StateError, TargetError
-from dnsctl.process.state_store import StateStore
+from dnsctl.engine import Batch, Engine
+from dnsctl.errors import TargetError
+from dnsctl.process.state_store import Keeper, StateStore
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, Target, WriteGuard, may_write
 
 audit = logging.getLogger("dnsctl.audit")
@@ -79,6 +81,56 @@ def intents(
     return out
 
 
+class RecordPublisher:
+    """Brings the Azure records to the decisions of the batches handed over (`run` and `reconcile`).
+
+    It keeps each profile's intent from the last batch (never from a re-read of the engine's state);
+    a batch asks for the records of its changed decisions, or of every profile when `full`. All the
+    records of one batch are planned from one read.
+    """
+
+    def __init__(self, spec: DnsctlSpec, target: Target, store: StateStore | None, *, force: bool = False):
+        self.spec = spec
+        self.target = target
+        self.store = store
+        self.force = force
+        self.intents: dict[str, Intent] = {}  # what each record should become, as handed over
+
+    def take(self, batch: Batch) -> list[str]:
+        """Keep the batch's intents; the profiles whose records it asks to write."""
+        self.intents.update(intents(self.spec, batch.states, self.store))
+        if batch.full:
+            return [p.name for p in azure_profiles(self.spec)]
+        return batch.changed(views=False)
+
+    async def write(
+        self,
+        profiles: Sequence[str] | None,
+        *,
+        published: Mapping[str, Published] | None = None,
+        dry_run: bool = False,
+        guard: WriteGuard | None = None,
+        observe: Callable[[Mapping[str, Published]], None] | None = None,
+    ) -> Report:
+        """Bring the records of `profiles` (default all) to the intents taken (see `converge`)."""
+        return await converge(
+            self.spec,
+            self.target,
+            self.intents,
+            profiles=profiles,
+            published=published,
+            dry_run=dry_run,
+            force=self.force,
+            guard=guard,
+            observe=observe,
+        )
+
+    async def publish(
+        self, batch: Batch, *, published: Mapping[str, Published] | None = None, dry_run: bool = False
+    ) -> Report:
+        return await self.write(self.take(batch), published=published, dry_run=dry_run)
+
+
 async def reconcile_once(
     engine: Engine,
     target: Target,
@@ -87,7 +139,7 @@ async def reconcile_once(
     dry_run: bool = False,
     force: bool = False,
 ) -> Report:
-    """The one-shot pass: read the records and the stored history, probe, then converge.
+    """The one-shot pass: read the records and the stored history, probe, keep, then publish.
 
     Nothing is written unless the stored state was read: a failed read ends the pass with an error.
     A profile with stored history is probed once (its hysteresis runs across runs); one without a
@@ -100,19 +152,13 @@ async def reconcile_once(
     except TargetError as e:
         message = f"{_with_hint(str(e), e.hint)}; the stored state is unknown, so nothing was written"
         return Report(Plan(()), errors=[message], dry_run=dry_run)
-    loaded = store.load(spec, published)
-    engine.restore(loaded.states, published)
+    engine.load(store, published)
     outcome = await engine.until_verdicts(await engine.round())
-    errors: list[str] = []
-    if not dry_run:
-        try:
-            store.save(spec, outcome.states)
-        except StateError as e:
-            errors.append(str(e))
-    report = await converge(
-        spec, target, intents(spec, outcome.states, store), published=published, dry_run=dry_run, force=force
-    )
-    report.errors[:0] = errors
+    problem = None if dry_run else Keeper(store).save(spec, outcome.states)
+    records = RecordPublisher(spec, target, store, force=force)
+    report = await records.publish(Batch.of(outcome, full=True), published=published, dry_run=dry_run)
+    if problem is not None:
+        report.errors.insert(0, problem)
     report.outcome = outcome
     report.state = store.describe()
     return report
@@ -158,6 +204,54 @@ async def converge(
         return report
     await _apply(spec, target, plan, wanted, report, guard, observe)
     return report
+
+
+def first_problem(report: Report) -> str:
+    """The first thing that went wrong in `report`, said for a log line or /status."""
+    if report.errors:
+        return report.errors[0]
+    for r in report.results:
+        if r.outcome is not Outcome.APPLIED:
+            hint = f"; {r.hint}" if r.hint else ""
+            return f"{r.change.profile}: {r.change.name}: {r.outcome.value} ({r.error or 'no detail'}){hint}"
+    return "unknown"
+
+
+def state_saved(
+    spec: DnsctlSpec,
+    report: Report,
+    published: Mapping[str, Published],
+    profile: str,
+    check: Callable[[ProfileState], bool] | None = None,
+) -> str | None:
+    """Why `report` did not leave the profile's current state in its record's metadata, or None.
+
+    `published` is what the records hold after the report's writes; `check` says whether a stored
+    state holds what was asked (an operator action), where it can be read back.
+    """
+    if report.errors:
+        return report.errors[0]
+    for r in report.results:
+        if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
+            return first_problem(Report(report.plan, results=[r]))
+    for refused in report.refused:
+        if getattr(refused, "profile", profile) == profile:
+            return str(refused)
+    if profile in report.plan.waiting:
+        return "no decision yet, so nothing is written"
+    p = spec.profile(profile)
+    pub = published.get(profile)
+    rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+    if rec is None or rec.state is None:
+        return "the record does not exist yet, so there is nowhere to keep the state"
+    if check is not None:
+        try:
+            stored = codec.decode(p, rec.state).state
+        except codec.StateDecodeError as e:
+            return f"the record's stored state cannot be read back: {e}"
+        if not check(stored):
+            return "the record's stored state does not hold it"
+    return None
 
 
 def _plan(

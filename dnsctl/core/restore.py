@@ -7,9 +7,9 @@ decision moving it.
 
 from __future__ import annotations
 
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.plan import Published
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 
 

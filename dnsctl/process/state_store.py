@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +107,35 @@ class MetadataStore:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "record-metadata", "problem": None, "warnings": list(self.warnings)}
+
+
+class Keeper:
+    """The one save path, with one error treatment, for every mode (one-shot or long-running).
+
+    A failed save is logged once per problem (not every round), counted through `on_error`, kept in
+    `error` until a save succeeds (for /status) and returned to the caller, who reports it.
+    """
+
+    def __init__(self, store: StateStore | None, *, on_error: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.on_error = on_error
+        self.error: str | None = None
+
+    def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> str | None:
+        """Keep `states`; why they were not kept, or None."""
+        if self.store is None:
+            return None
+        try:
+            self.store.save(spec, states)
+        except StateError as e:
+            if self.on_error is not None:
+                self.on_error()
+            if str(e) != self.error:
+                log.error("%s", e)
+            self.error = str(e)
+            return self.error
+        self.error = None
+        return None
 
 
 class _Unreadable(Exception):

@@ -48,4 +48,6 @@ def test_only_the_clock_module_reads_the_clock() -> None:
 
 
 def test_the_check_itself_sees_clock_reads() -> None:
-    assert clock_reads(PACKAGE / "process" / "clock.py"), "clock.py reads the clock, and the check must see it"
+    assert clock_reads(PACKAGE / "process" / "clock.py"), (
+        "clock.py reads the clock, and the check must see it"
+    )
