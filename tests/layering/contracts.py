@@ -84,6 +84,7 @@ KNOWN_EDGE_OFFENDERS: set[tuple[str, str]] = {
     ("controller/base.py", "cli"),
     ("controller/notify.py", "cli"),
     ("controller/run.py", "cli"),
+    ("controller/drift.py", "cli"),
 }
 
 MAX_LINES = 400
@@ -91,12 +92,10 @@ MAX_LINES = 400
 BEING_SPLIT: set[str] = {
     "cli/main.py",  # the CLI rework (issue 20, item 4)
     "config/rules.py",  # parse once (issue 20, item 1)
-    "controller/run.py",  # one decision path (issue 20, item 3)
 }
 # Over MAX_LINES with no split under way yet: listed so that none grows unnoticed.
 NOT_YET_SPLIT: set[str] = {
     "controller/blob_lease.py",
-    "core/routing.py",
     "resolver/engine.py",
     "resolver/server.py",
     "targets/azure.py",
