@@ -64,7 +64,7 @@ class Report:
 
 
 def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
-    return [p for p in spec.profiles if p.azure is not None]
+    return [p for p in spec.profiles if p.publication is not None]
 
 
 def intents(

@@ -127,8 +127,8 @@ class RunController(ControllerBase):
         self.put_back = set()
         for p in azure_profiles(self.spec):
             pub = published.get(p.name)
-            assert p.azure is not None
-            rec = pub.of(p.azure.record_type) if pub is not None else None
+            assert p.publication is not None
+            rec = pub.of(p.publication.record_type) if pub is not None else None
             if pub is None or rec is None or rec.owner is None:
                 continue
             self.expected[p.name] = rec.value
@@ -322,8 +322,8 @@ class RunController(ControllerBase):
         """Report records changed by someone else, before the plan puts owned ones back."""
         for name, pub in published.items():
             profile = self.spec.profile(name)
-            assert profile.azure is not None
-            rec = pub.of(profile.azure.record_type)
+            assert profile.publication is not None
+            rec = pub.of(profile.publication.record_type)
             expected = self.expected.get(name)
             if expected is None:
                 if rec is not None and rec.owner is not None:
@@ -392,7 +392,7 @@ class RunController(ControllerBase):
         problem = await super().save_action(profile, check)
         if problem is not None or not self.history_in_records:
             return problem
-        if self.spec.profile(profile).azure is None:
+        if self.spec.profile(profile).publication is None:
             return "the profile has no Azure record to keep its state with"
         report = await self.reconcile([profile])
         if report is None:
@@ -436,7 +436,8 @@ class RunController(ControllerBase):
             return "no decision yet, so nothing is written"
         p = self.spec.profile(profile)
         pub = self.published.get(profile)
-        rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+        pubspec = p.publication
+        rec = pub.of(pubspec.record_type) if pub is not None and pubspec is not None else None
         if rec is None or rec.state is None:
             return "the record does not exist yet, so there is nowhere to keep the state"
         if check is not None:
@@ -476,10 +477,10 @@ class RunController(ControllerBase):
             p["drift"] = self.drift.get(p["name"])
             pub = self.published.get(p["name"])
             profile = self.spec.profile(p["name"])
-            if pub is None or profile.azure is None:
+            if pub is None or profile.publication is None:
                 p["published"] = None
                 continue
-            rec = pub.of(profile.azure.record_type)
+            rec = pub.of(profile.publication.record_type)
             p["published"] = {
                 "record": pub.name,
                 "value": str(rec.value) if rec else None,
