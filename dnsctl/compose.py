@@ -66,10 +66,11 @@ def _rfc2136_target(spec: DnsctlSpec) -> Target:
 
 
 # Targets by the kind a profile's publication names (`azure:`, `rfc2136:`): a new kind is one entry.
-TARGETS: dict[str, Callable[[DnsctlSpec], Target]] = {"azure": _azure_target, "rfc2136": _rfc2136_target}
+TargetFactory = Callable[[DnsctlSpec], Target]
+TARGETS: dict[str, TargetFactory] = {"azure": _azure_target, "rfc2136": _rfc2136_target}
 
 
-def register_target(kind: str, factory: Callable[[DnsctlSpec], Target]) -> None:
+def register_target(kind: str, factory: TargetFactory) -> None:
     TARGETS[kind] = factory
 
 

@@ -188,3 +188,19 @@ async def test_kill_9_after_a_write_loses_nothing(primary: Primary, tmp_path: Pa
     assert query(primary, NAME, "CNAME") == [WEST], "0 lost updates"
     r = await h.run()
     assert r.results == [] and query(primary, NAME, "CNAME") == [WEST], "0 flips"
+
+
+async def test_powerdns_rejecting_silently_is_caught_by_the_read_back(tmp_path: Path) -> None:
+    # PowerDNS answers NOERROR when its update policy (here a Lua script) rejects the change.
+    pdns = Primary("pdns", tmp_path / "pdns", silent_reject=True)
+    pdns.start()
+    try:
+        h = Harness(make_spec(pdns), tmp_path)
+        r = await h.run()
+        assert exit_code(r) is ExitCode.FAILED
+        [result] = r.results
+        assert result.outcome is Outcome.FAILED and "did not change (read back)" in result.error
+        assert "update policy" in result.hint
+        assert query(pdns, NAME, "CNAME") == []
+    finally:
+        pdns.stop()
