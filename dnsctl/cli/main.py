@@ -300,9 +300,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     endpoints = sum(len(p.endpoints) for p in spec.profiles)
     azure = sum(1 for p in spec.profiles if p.azure is not None)
+    others = sum(1 for p in spec.profiles if p.publication is not None and p.azure is None)
     print(
         f"{path}: valid: {len(spec.profiles)} profile(s), {endpoints} endpoint(s), "
-        f"{azure} Azure record(s), {len(spec.resolver.zones)} lab zone(s)"
+        f"{azure} Azure record(s), {f'{others} RFC 2136 record(s), ' if others else ''}"
+        f"{len(spec.resolver.zones)} lab zone(s)"
     )
     return ExitCode.CONVERGED
 

@@ -213,7 +213,7 @@ class Rfc2136Target:
                 continue
             records, owner = await self._read_one(p)
             self._owners[p.name] = owner
-            out[p.name] = Published(f"{r.zone}/{r.record}", records, CAPABILITIES)
+            out[p.name] = Published(f"rfc2136:{r.zone}/{r.record}", records, CAPABILITIES)
         return out
 
     async def apply(self, changes: Sequence[Change], guard: WriteGuard | None = None) -> list[ChangeResult]:
