@@ -58,7 +58,8 @@ POLICY_HINT = (
 )
 KEY_HINT = (
     f"check the TSIG key name, algorithm and secret ({TSIG_SECRET_ENV}) against the server's, and the "
-    "clocks of both hosts (TSIG allows 300 s of skew)"
+    "clocks of both hosts (TSIG allows 300 s of skew); Knot also answers so when no `acl` with "
+    "`action: update` lets the key update the name"
 )
 DOWN_HINT = "check the server address and port, that the server runs, and that TCP to it is allowed"
 

@@ -66,6 +66,7 @@ class Primary:
     workdir: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    policy: str = "zone"  # "name": only the profile's record and owner TXT (BIND, Knot: as examples/rfc2136)
     silent_reject: bool = False  # PowerDNS only: a policy script that rejects every update, answering NOERROR
     args: list[str] = field(default_factory=list)
 
@@ -126,6 +127,12 @@ class Primary:
         named = ensure_commands("named")["named"]
         d = self.workdir
         (d / f"{ZONE}.zone").write_text(ZONE_TEXT)
+        bind_policy = (
+            f"grant {KEY_NAME} name myregistry.{ZONE}. CNAME A; "
+            f"grant {KEY_NAME} name _dnsctl.myregistry.{ZONE}. TXT;"
+            if self.policy == "name"
+            else f"grant {KEY_NAME} zonesub ANY;"
+        )
         (d / "named.conf").write_text(
             f"""options {{
     directory "{d}";
@@ -141,7 +148,7 @@ key "{KEY_NAME}" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
 zone "{ZONE}" {{
     type primary;
     file "{d}/{ZONE}.zone";
-    update-policy {{ grant {KEY_NAME} zonesub ANY; }};
+    update-policy {{ {bind_policy} }};
 }};
 """
         )
@@ -150,6 +157,12 @@ zone "{ZONE}" {{
     def _setup_knot(self) -> list[str]:
         knotd = ensure_commands("knotd")["knotd"]
         d = self.workdir
+        knot_policy = (
+            "    update-type: [CNAME, A, TXT]\n    update-owner: name\n    update-owner-match: equal\n"
+            "    update-owner-name: [myregistry, _dnsctl.myregistry]\n"
+            if self.policy == "name"
+            else ""
+        )
         (d / f"{ZONE}.zone").write_text(ZONE_TEXT)
         (d / "knot.conf").write_text(
             f"""server:
@@ -171,7 +184,7 @@ acl:
   - id: dnsctl-update
     key: {KEY_NAME}
     action: update
-template:
+{knot_policy}template:
   - id: default
     storage: "{d}"
     file: "%s.zone"

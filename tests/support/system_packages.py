@@ -54,6 +54,8 @@ PACKAGES: dict[str, str] = {
     "knotd": "knot",
     "pdns_server": "pdns-server",
     "pdnsutil": "pdns-server",
+    "named-checkconf": "bind9-utils",
+    "knotc": "knot",
     # a file rather than a program (a name starting with "/"): the sqlite3 backend, which takes updates
     "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql": "pdns-backend-sqlite3",
 }
