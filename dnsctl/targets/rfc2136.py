@@ -11,7 +11,7 @@ The TSIG secret comes from DNSCTL_TSIG_SECRET only, and is never logged.
 
 from __future__ import annotations
 
-import binascii
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -45,11 +45,11 @@ from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, a
 log = logging.getLogger("dnsctl.rfc2136")
 
 TSIG_SECRET_ENV = "DNSCTL_TSIG_SECRET"
-TSIG_ALGORITHMS = ("hmac-sha1", "hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512")
 OWNER_LABEL = "_dnsctl"
 GENERATION_KEY = "dnsctl-generation"
 CAPABILITIES = Capabilities(metadata=False, atomic_type_replace=True, compare_and_set=True)
 READ_TYPES = (RecordType.CNAME, RecordType.A)
+READ_CONCURRENCY = 16  # profiles read at once (plain queries, one TCP connection each)
 
 POLICY_HINT = (
     "let this key update the name: BIND `update-policy { grant <key> name <name> CNAME A TXT; }` "
@@ -92,14 +92,6 @@ def tsig_secret(environ: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if environ is None else environ
     secret = env.get(TSIG_SECRET_ENV, "").strip()
     return secret or None
-
-
-def valid_secret(secret: str) -> bool:
-    try:
-        binascii.a2b_base64(secret.encode())
-    except (binascii.Error, ValueError):
-        return False
-    return True
 
 
 def absolute(zone: str, record: str) -> dns.name.Name:
@@ -207,12 +199,18 @@ class Rfc2136Target:
         return records, owner
 
     async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
+        """Each profile's record and owner TXT, READ_CONCURRENCY profiles at a time."""
+        mine = [p for p in profiles if isinstance(p.publication, Rfc2136RecordSpec)]
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def one(p: ProfileSpec) -> tuple[dict[RecordType, ReadRecord], Owner | None]:
+            async with gate:
+                return await self._read_one(p)
+
+        found = await asyncio.gather(*(one(p) for p in mine))
         out: dict[str, Published] = {}
-        for p in profiles:
-            r = p.publication
-            if not isinstance(r, Rfc2136RecordSpec):
-                continue
-            records, owner = await self._read_one(p)
+        for p, (records, owner) in zip(mine, found, strict=True):
+            r = self._spec(p.name)
             self._owners[p.name] = owner
             out[p.name] = Published(f"rfc2136:{r.zone}/{r.record}", records, CAPABILITIES)
         return out
