@@ -161,6 +161,10 @@ class Rfc2136Target:
             ) from e
         except OSError as e:
             raise TargetError(f"{where}: {e.strerror or e}", hint=DOWN_HINT, transient=True) from e
+        except EOFError as e:  # the server closed the connection without an answer
+            raise TargetError(
+                f"{where}: the connection closed without an answer", hint=DOWN_HINT, transient=True
+            ) from e
         except dns.exception.DNSException as e:
             raise TargetError(f"{where}: bad answer: {e}", transient=True) from e
         rcode = resp.rcode()
@@ -279,6 +283,10 @@ class Rfc2136Target:
             ) from e
         except OSError as e:
             raise TargetError(f"{where}: {e.strerror or e}", hint=DOWN_HINT, transient=True) from e
+        except EOFError as e:  # the server closed the connection without an answer
+            raise TargetError(
+                f"{where}: the connection closed without an answer", hint=DOWN_HINT, transient=True
+            ) from e
         except dns.tsig.PeerError as e:
             raise TargetError(
                 f"{where}: the server rejected the TSIG key ({e})", hint=KEY_HINT, transient=False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from dnsctl.cli.main import ExitCode, exit_code
 from dnsctl.core.model import EndpointStatus, RecordType
 from dnsctl.core.plan import Action
@@ -204,3 +206,25 @@ async def test_powerdns_rejecting_silently_is_caught_by_the_read_back(tmp_path: 
         assert query(pdns, NAME, "CNAME") == []
     finally:
         pdns.stop()
+
+
+async def test_a_server_closing_the_connection_is_a_target_error_not_a_crash(tmp_path: Path) -> None:
+    import threading
+
+    from dnsctl.errors import TargetError
+    from dnsctl.targets.rfc2136 import Rfc2136Target
+
+    with socket.socket() as closing:
+        closing.bind(("127.0.0.1", 0))
+        closing.listen(8)
+
+        def accept_and_close() -> None:
+            for _ in range(3):
+                conn, _ = closing.accept()
+                conn.close()
+
+        threading.Thread(target=accept_and_close, daemon=True).start()
+        spec = make_spec(Primary("bind", tmp_path), port=closing.getsockname()[1])
+        with pytest.raises(TargetError, match="closed without an answer") as raised:
+            await Rfc2136Target(spec, {}).read(spec.profiles)
+    assert raised.value.transient
