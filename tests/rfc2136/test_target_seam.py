@@ -125,3 +125,13 @@ def test_a_target_without_metadata_gets_no_history_to_store() -> None:
     # With metadata (Azure), the history travels with the record.
     [state], _ = plan_profile(p, Published("lab/one", {RecordType.CNAME: cname}), DECISION, "S")
     assert state.action is Action.STATE and (state.metadata or {})[STATE_KEY] == "S"
+
+
+def test_metrics_name_each_profiles_target_kind() -> None:
+    from dnsctl.controller.metrics import Metrics
+
+    m = Metrics()
+    m.init_profiles(DnsctlSpec(profiles=(profile("one", "lab-a"), profile("two", "rfc2136"))))
+    value = m.registry.get_sample_value
+    assert value("dnsctl_profile_target", {"profile": "one", "kind": "lab-a"}) == 1
+    assert value("dnsctl_profile_target", {"profile": "two", "kind": "rfc2136"}) == 1
