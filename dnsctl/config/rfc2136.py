@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dnsctl.config.values import normalize_fqdn, parse_host_port, shown
-from dnsctl.core.model import RecordType, Rfc2136RecordSpec, TsigSpec
+from dnsctl.config.values import is_ip, normalize_fqdn, parse_host_port, shown
+from dnsctl.core.model import HostPort, RecordType, Rfc2136RecordSpec, TsigSpec
 
 if TYPE_CHECKING:
     from dnsctl.config.rules import Problems
@@ -44,6 +44,16 @@ class Rfc2136RecordModel(_Section):
     allow_type_change: bool = False
 
 
+def primary_address(value: str) -> HostPort:
+    """The primary as an IP address and port: updates go to one server, not to what a name resolves to."""
+    server = parse_host_port(value, 53)
+    if not is_ip(server.host):
+        raise ValueError(
+            f"{shown(value)} is not an IP address (give the primary's address, like 10.0.0.53:53)"
+        )
+    return server
+
+
 def relative_record(record: str, zone: str) -> str:
     """The record name relative to `zone`; raises ValueError when it is not inside the zone."""
     name = record.strip()
@@ -64,7 +74,7 @@ def check_record(p: Problems, at: str, profile: ProfileModel) -> None:
     assert r is not None
     if profile.azure is not None:
         p.add(at, "a profile publishes to one target: give `azure` or `rfc2136`, not both")
-    p.check(f"{at}.server", parse_host_port, r.server, 53)
+    p.check(f"{at}.server", primary_address, r.server)
     p.check(f"{at}.zone", normalize_fqdn, r.zone)
     if r.record.strip() == "@" and r.record_type == "CNAME":
         p.add(f"{at}.record", "a CNAME cannot sit at the zone apex '@'")
@@ -101,7 +111,7 @@ def check_secret(p: Problems, profiles: Sequence[ProfileModel], environ: Mapping
 
 
 def to_spec(r: Rfc2136RecordModel) -> Rfc2136RecordSpec:
-    server = parse_host_port(r.server, 53)
+    server = primary_address(r.server)
     return Rfc2136RecordSpec(
         server=server.host,
         port=server.port,

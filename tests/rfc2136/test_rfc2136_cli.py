@@ -74,11 +74,13 @@ def write(tmp_path: Path, dns_port: int, probe_port: int, **over: str) -> Path:
 
 def test_validate_lists_every_problem_of_the_section(tmp_path: Path) -> None:
     cfg = write(tmp_path, 53, 9, record="myregistry.other.example.", algorithm="hmac-md5")
+    cfg.write_text(cfg.read_text().replace("server: 127.0.0.1:53", "server: ns1.corp.example:53"))
     done = dnsctl("validate", "-c", str(cfg), env=environment())
     assert done.returncode != 0
     assert "profiles[0].rfc2136.record" in done.stderr and "not inside the zone" in done.stderr
     assert "profiles[0].rfc2136.tsig.algorithm" in done.stderr and "hmac-md5" in done.stderr
     assert "DNSCTL_TSIG_SECRET" in done.stderr and "not set" in done.stderr
+    assert "profiles[0].rfc2136.server" in done.stderr and "not an IP address" in done.stderr
     ok = write(tmp_path, 53, 9)
     done = dnsctl("validate", "-c", str(ok), env=environment(DNSCTL_TSIG_SECRET=SECRET))
     assert done.returncode == 0, done.stderr
