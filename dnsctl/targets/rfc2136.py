@@ -185,7 +185,7 @@ class Rfc2136Target:
                 if rtype is RecordType.CNAME:
                     vals = tuple(rd.target.to_text(omit_final_dot=True).lower() for rd in rrset)
                 else:
-                    vals = tuple(sorted(rd.address for rd in rrset))
+                    vals = _in_configured_order(p, [rd.address for rd in rrset])
                 values[rtype] = RecordValue(rtype, vals, rrset.ttl)
         owner: Owner | None = None
         resp = await self._query(r, owner_name(r.zone, r.record), "TXT")
@@ -330,6 +330,12 @@ class Rfc2136Target:
 
     async def close(self) -> None:
         return None
+
+
+def _in_configured_order(p: ProfileSpec, addresses: list[str]) -> tuple[str, ...]:
+    """A records as the profile lists them (a server answers in any order): no rewrite for order alone."""
+    rank = {a: i for i, a in enumerate(a for ep in p.by_priority for a in ep.addresses)}
+    return tuple(sorted(addresses, key=lambda a: (rank.get(a, len(rank)), a)))
 
 
 def _quoted(text: str) -> str:

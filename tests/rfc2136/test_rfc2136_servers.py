@@ -229,3 +229,25 @@ async def test_a_server_closing_the_connection_is_a_target_error_not_a_crash(tmp
         with pytest.raises(TargetError, match="closed without an answer") as raised:
             await Rfc2136Target(spec, {}).read(spec.profiles)
     assert raised.value.transient
+
+
+async def test_several_a_records_in_any_server_order_cost_no_rewrite(
+    primary: Primary, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from dnsctl.core.model import WhenAllDown
+
+    spec = make_spec(primary, record_type=RecordType.A)
+    p = spec.profiles[0]
+    # Addresses listed against their numeric order: serve-all publishes both endpoints' addresses.
+    east, west = p.endpoints
+    endpoints = (replace(east, addresses=("10.9.0.4", "10.1.0.4")), replace(west, addresses=("10.2.0.4",)))
+    spec = replace(spec, profiles=(replace(p, endpoints=endpoints, when_all_down=WhenAllDown.SERVE_ALL),))
+    h = Harness(spec, tmp_path)
+    h.prober.down.update({"eastus", "westeurope"})
+    for _ in range(4):
+        await h.run()
+    assert query(primary, NAME, "A") == ["10.1.0.4", "10.2.0.4", "10.9.0.4"]
+    r = await h.run()
+    assert r.results == [], "the same addresses in another order are not a change"
