@@ -107,10 +107,44 @@ def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:
     return Engine(spec, build_prober(spec), clock or SYSTEM_CLOCK)
 
 
-def build_target(spec: DnsctlSpec) -> Target:
+def _azure_target(spec: DnsctlSpec) -> Target:
     from dnsctl.targets.azure import AzureTarget
 
     return AzureTarget(spec)
+
+
+def _rfc2136_target(spec: DnsctlSpec) -> Target:
+    from dnsctl.targets.rfc2136 import Rfc2136Target
+
+    return Rfc2136Target(spec)
+
+
+# Targets by the kind a profile's publication names (`azure:`, `rfc2136:`): a new kind is one entry.
+TargetFactory = Callable[[DnsctlSpec], Target]
+TARGETS: dict[str, TargetFactory] = {"azure": _azure_target, "rfc2136": _rfc2136_target}
+
+
+def register_target(kind: str, factory: TargetFactory) -> None:
+    TARGETS[kind] = factory
+
+
+def target_kinds(spec: DnsctlSpec) -> list[str]:
+    """The target kinds the profiles publish to, in the order they first appear."""
+    kinds: list[str] = []
+    for p in spec.profiles:
+        if p.publication is not None and p.publication.kind not in kinds:
+            kinds.append(p.publication.kind)
+    return kinds
+
+
+def build_target(spec: DnsctlSpec) -> Target:
+    from dnsctl.targets.router import TargetRouter
+
+    kinds = target_kinds(spec) or ["azure"]
+    targets = {kind: TARGETS[kind](spec) for kind in kinds}
+    if len(targets) == 1:
+        return targets[kinds[0]]
+    return TargetRouter(spec, targets)
 
 
 def build_lease(spec: DnsctlSpec) -> Lease:

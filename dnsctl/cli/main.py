@@ -300,9 +300,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     endpoints = sum(len(p.endpoints) for p in spec.profiles)
     azure = sum(1 for p in spec.profiles if p.azure is not None)
+    others = sum(1 for p in spec.profiles if p.publication is not None and p.azure is None)
     print(
         f"{path}: valid: {len(spec.profiles)} profile(s), {endpoints} endpoint(s), "
-        f"{azure} Azure record(s), {len(spec.resolver.zones)} lab zone(s)"
+        f"{azure} Azure record(s), {f'{others} RFC 2136 record(s), ' if others else ''}"
+        f"{len(spec.resolver.zones)} lab zone(s)"
     )
     return ExitCode.CONVERGED
 
@@ -399,8 +401,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     try:
         _, full = _load(args, serving=False)
         spec = _only_profiles(full, args.profile)
-        if not any(p.azure is not None for p in spec.profiles):
-            raise ConfigError(["profiles: no profile has an `azure` record to reconcile"])
+        if not any(p.publication is not None for p in spec.profiles):
+            raise ConfigError(["profiles: no profile has an `azure` or `rfc2136` record to reconcile"])
     except ConfigError as e:
         code = _report_error(e)
         return ExitCode.FAILED if detailed else code
@@ -475,7 +477,7 @@ def _print_report(spec: DnsctlSpec, report: Report) -> None:
         # What the records follow: each record's own decision, changed or not. A resolver view's
         # decision is `serve`'s business, not a record's: it is not shown here.
         for p in spec.profiles:
-            if p.azure is None:
+            if p.publication is None:
                 continue
             d = _decision(report, p.name)
             reason = d.reason if d is not None else "none yet: not every endpoint has a verdict"
@@ -634,8 +636,10 @@ def _fmt(host: str, port: int) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _, spec = _load(args)
-    if not any(p.azure is not None for p in spec.profiles):
-        raise ConfigError(["profiles: no profile has an `azure` record: `dnsctl run` has nothing to write"])
+    if not any(p.publication is not None for p in spec.profiles):
+        raise ConfigError(
+            ["profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"]
+        )
     daemon.run(_run(spec, args), args.loop)
     return ExitCode.CONVERGED
 

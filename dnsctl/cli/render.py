@@ -110,6 +110,7 @@ def health_doc(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> dict[str
                 "name": p.name,
                 "fqdn": p.fqdn,
                 "routing": p.routing.value,
+                "target_kind": p.publication.kind if p.publication is not None else None,
                 "decision": decision_doc(st.decision),
                 "views": {v: decision_doc(r.decision) for v, r in st.views.items()},
                 "overrides": {k: v.value for k, v in st.overrides.items()},
@@ -147,7 +148,8 @@ def health_table(doc: Mapping[str, Any]) -> str:
     headers = ["profile", "endpoint", "address", "verdict", "since", "code", "latency", "notes"]
     out = [table(headers, rows), ""]
     for p in doc["profiles"]:
-        out.append(f"{p['name']} ({p['fqdn']}) {decision_line(p['decision'], p['endpoints'])}")
+        kind = f" [{p['target_kind']}]" if p.get("target_kind") not in (None, "azure") else ""
+        out.append(f"{p['name']} ({p['fqdn']}){kind} {decision_line(p['decision'], p['endpoints'])}")
         for view, d in sorted((p.get("views") or {}).items()):
             out.append(f"  view {view} {decision_line(d, p['endpoints'])}")
     return "\n".join(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dnsctl.config import rfc2136
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
 from dnsctl.config.values import (
     normalize_fqdn,
@@ -161,6 +162,7 @@ def _profile(p: ProfileModel) -> ProfileSpec:
         fallback=normalize_fqdn(p.fallback) if p.fallback else None,
         monitor=_monitor(p.monitor),
         azure=azure,
+        target=rfc2136.to_spec(p.rfc2136) if p.rfc2136 is not None else None,
         performance_margin=p.performance_margin,
         weight_seed=p.weight_seed,
         startup_grace=p.startup_grace,

@@ -15,6 +15,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit
 
+from dnsctl.config import rfc2136
 from dnsctl.config.partial import Broken, is_broken
 from dnsctl.config.schema import (
     AzureModel,
@@ -92,6 +93,8 @@ def check(
         _static_credential(p, settings)
     if secrets:
         with p.rule():
+            rfc2136.check_secret(p, settings.profiles, env)
+        with p.rule():
             _static_token(p, settings, env)
         with p.rule():
             _lease_over_http(p, settings, env)
@@ -165,6 +168,9 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
     with p.rule():
         if profile.azure is not None:
             _azure_record(p, f"{at}.azure", profile)
+    with p.rule():
+        if profile.rfc2136 is not None:
+            rfc2136.check_record(p, f"{at}.rfc2136", profile)
 
 
 def _endpoints(p: Problems, at: str, profile: ProfileModel) -> None:
@@ -188,7 +194,8 @@ def _endpoints(p: Problems, at: str, profile: ProfileModel) -> None:
                 )
             seen_priorities.setdefault(ep.priority, ep.name)
         with p.rule():
-            if profile.azure is not None and profile.azure.record_type == "A":
+            record = profile.azure or profile.rfc2136
+            if record is not None and record.record_type == "A":
                 if not [a for a in ep.addresses if _is_v4(a)]:
                     p.add(
                         f"{eat}.addresses",

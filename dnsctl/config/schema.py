@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from dnsctl.config.rfc2136 import Rfc2136RecordModel
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
@@ -151,6 +152,7 @@ class ProfileModel(Strict):
     monitor: MonitorModel = Field(default_factory=MonitorModel)
     endpoints: list[EndpointModel]
     azure: AzureRecordModel | None = None
+    rfc2136: Rfc2136RecordModel | None = None
     performance_margin: float = Field(default=default(ProfileSpec, "performance_margin"), ge=0.0, lt=1.0)
     weight_seed: int = default(ProfileSpec, "weight_seed")
     startup_grace: Duration = default(ProfileSpec, "startup_grace")

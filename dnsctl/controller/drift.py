@@ -52,9 +52,9 @@ class Drift:
         self.put_back = set()
         for p in self.spec.profiles:
             pub = published.get(p.name)
-            if p.azure is None or pub is None:
+            if p.publication is None or pub is None:
                 continue
-            rec = pub.of(p.azure.record_type)
+            rec = pub.of(p.publication.record_type)
             if rec is None or rec.owner is None:
                 continue
             self.expected[p.name] = rec.value
@@ -83,8 +83,8 @@ class Drift:
         """Report records changed by someone else, before the plan puts owned ones back."""
         for name, pub in published.items():
             profile = self.spec.profile(name)
-            assert profile.azure is not None
-            rec = pub.of(profile.azure.record_type)
+            assert profile.publication is not None
+            rec = pub.of(profile.publication.record_type)
             expected = self.expected.get(name)
             if expected is None:
                 if rec is not None and rec.owner is not None:

@@ -65,8 +65,8 @@ class Report:
         return bool(self.errors) or any(r.outcome is not Outcome.APPLIED for r in self.results)
 
 
-def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
-    return [p for p in spec.profiles if p.azure is not None]
+def published_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
+    return [p for p in spec.profiles if p.publication is not None]
 
 
 def intents(
@@ -100,7 +100,7 @@ class RecordPublisher:
         """Keep the batch's intents; the profiles whose records it asks to write."""
         self.intents.update(intents(self.spec, batch.states, self.store))
         if batch.full:
-            return [p.name for p in azure_profiles(self.spec)]
+            return [p.name for p in published_profiles(self.spec)]
         return batch.changed(views=False)
 
     async def write(
@@ -148,7 +148,7 @@ async def reconcile_once(
     spec = engine.spec
     target.begin_pass()
     try:
-        published = dict(await target.read(azure_profiles(spec)))
+        published = dict(await target.read(published_profiles(spec)))
     except TargetError as e:
         message = f"{_with_hint(str(e), e.hint)}; the stored state is unknown, so nothing was written"
         return Report(Plan(()), errors=[message], dry_run=dry_run)
@@ -180,7 +180,7 @@ async def converge(
 
     `guard` is checked before every write and before re-reading after a 412; `observe` sees what
     such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned."""
-    chosen = [p for p in azure_profiles(spec) if profiles is None or p.name in profiles]
+    chosen = [p for p in published_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
         target.begin_pass()
         try:
@@ -241,7 +241,7 @@ def state_saved(
         return "no decision yet, so nothing is written"
     p = spec.profile(profile)
     pub = published.get(profile)
-    rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+    rec = pub.of(p.publication.record_type) if pub is not None and p.publication is not None else None
     if rec is None or rec.state is None:
         return "the record does not exist yet, so there is nowhere to keep the state"
     if check is not None:
@@ -306,7 +306,7 @@ async def _apply(
         # answer was lost): read again, recognise our own writes, and plan the rest again.
         log.warning("records changed while writing (412) for %s; re-reading", ", ".join(conflicted))
         report.conflicts_retried += 1
-        again = [p for p in azure_profiles(spec) if p.name in conflicted]
+        again = [p for p in published_profiles(spec) if p.name in conflicted]
         try:
             fresh = dict(await target.read(again))
         except TargetError as e:

@@ -31,7 +31,13 @@ from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.drift import Drift
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.controller.reconcile import RecordPublisher, Report, azure_profiles, first_problem, state_saved
+from dnsctl.controller.reconcile import (
+    RecordPublisher,
+    Report,
+    first_problem,
+    published_profiles,
+    state_saved,
+)
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
 from dnsctl.core.state import ProfileState
@@ -105,7 +111,7 @@ class RunController(ControllerBase):
         """One attempt to read the records and the stored state; on success the engine is restored."""
         self.target.begin_pass()
         try:
-            published = dict(await self.target.read(azure_profiles(self.spec)))
+            published = dict(await self.target.read(published_profiles(self.spec)))
         except TargetError as e:
             self.metrics.state_read_errors.inc()
             self.unread_reason = f"reading the records failed: {e}"
@@ -204,7 +210,7 @@ class RunController(ControllerBase):
             raise NotReadyError("not now: the state is being read again or the lease was just lost")
         drifted = sorted(n for n, d in self.drift.found.items() if seen.get(n) is not d)
         applied = [r for r in report.results if r.outcome is Outcome.APPLIED and r.change.changes_dns]
-        parts = [f"re-read {len(azure_profiles(self.spec))} record(s)"]
+        parts = [f"re-read {len(published_profiles(self.spec))} record(s)"]
         parts.append(f"drift found: {', '.join(drifted)}" if drifted else "no drift")
         parts.append(f"{len(applied)} change(s) applied")
         if report.failed or report.refused:
@@ -216,7 +222,7 @@ class RunController(ControllerBase):
         async with self.write_lock:
             if not self.state_read or not self.lease.held_now():
                 return None
-            chosen = [p for p in azure_profiles(self.spec) if profiles is None or p.name in profiles]
+            chosen = [p for p in published_profiles(self.spec) if profiles is None or p.name in profiles]
             self.target.begin_pass()
             try:
                 published = dict(await self.target.read(chosen))
@@ -307,7 +313,7 @@ class RunController(ControllerBase):
         problem = await super().save_action(profile, check)
         if problem is not None or not self.history_in_records:
             return problem
-        if self.spec.profile(profile).azure is None:
+        if self.spec.profile(profile).publication is None:
             return "the profile has no Azure record to keep its state with"
         report = await self.reconcile([profile])
         if report is None:
@@ -368,10 +374,10 @@ class RunController(ControllerBase):
             p["drift"] = self.drift.found.get(p["name"])
             pub = self.published.get(p["name"])
             profile = self.spec.profile(p["name"])
-            if pub is None or profile.azure is None:
+            if pub is None or profile.publication is None:
                 p["published"] = None
                 continue
-            rec = pub.of(profile.azure.record_type)
+            rec = pub.of(profile.publication.record_type)
             p["published"] = {
                 "record": pub.name,
                 "value": str(rec.value) if rec else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 
 class MonitorProtocol(StrEnum):
@@ -136,6 +137,25 @@ class EndpointSpec:
         return self.addresses[0] if self.addresses else self.target
 
 
+class PublicationSpec(Protocol):
+    """Where a profile's record is published: the record, and the kind of target that holds it.
+
+    The core sees only these fields; each target kind adds its own (Azure: subscription, group)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def zone(self) -> str: ...
+    @property
+    def record(self) -> str: ...
+    @property
+    def record_type(self) -> RecordType: ...
+    @property
+    def adopt(self) -> bool: ...
+    @property
+    def allow_type_change(self) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AzureRecordSpec:
     subscription_id: str
@@ -145,6 +165,35 @@ class AzureRecordSpec:
     record_type: RecordType = RecordType.CNAME
     adopt: bool = False
     allow_type_change: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "azure"
+
+
+@dataclass(frozen=True, slots=True)
+class TsigSpec:
+    name: str
+    algorithm: str = "hmac-sha256"  # the secret is never here: it comes from the environment
+
+
+@dataclass(frozen=True, slots=True)
+class Rfc2136RecordSpec:
+    """A record on a primary DNS server that takes RFC 2136 dynamic updates."""
+
+    server: str  # the primary's address
+    zone: str
+    record: str
+    port: int = 53
+    record_type: RecordType = RecordType.CNAME
+    adopt: bool = False
+    allow_type_change: bool = False
+    tsig: TsigSpec | None = None
+    timeout: float = 5.0  # one query or update waits at most this long
+
+    @property
+    def kind(self) -> str:
+        return "rfc2136"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +218,8 @@ class ProfileSpec:
     fallback: str | None = None
     monitor: MonitorSpec = field(default_factory=MonitorSpec)
     azure: AzureRecordSpec | None = None
+    # A publication on another kind of target (rfc2136, ...); at most one of `azure` and `target`.
+    target: PublicationSpec | None = None
     # Performance routing switches only to an endpoint whose median latency is better than the
     # current one's by this fraction, for `monitor.rise` rounds in a row.
     performance_margin: float = 0.2
@@ -184,6 +235,11 @@ class ProfileSpec:
             if ep.name == name:
                 return ep
         raise KeyError(name)
+
+    @property
+    def publication(self) -> PublicationSpec | None:
+        """Where the profile's record is published, whatever the target kind."""
+        return self.azure if self.azure is not None else self.target
 
     @property
     def by_priority(self) -> tuple[EndpointSpec, ...]:

@@ -86,7 +86,8 @@ class MetadataStore:
         warnings: list[str] = []
         for p in spec.profiles:
             pub = published.get(p.name)
-            rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+            where = p.publication
+            rec = pub.of(where.record_type) if pub is not None and where is not None else None
             if rec is None or rec.state is None:
                 continue
             if rec.owner not in ("", p.name):
