@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from dnsctl.documents.jsonable import DocumentError, from_json
+from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import DnsctlError
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
@@ -41,8 +43,12 @@ def _call(method: str, url: str) -> dict[str, Any]:
     return doc
 
 
-def get_status(base: str) -> dict[str, Any]:
-    return _call("GET", f"{base}/status")
+def get_status(base: str) -> StatusDoc:
+    url = f"{base}/status"
+    try:
+        return from_json(StatusDoc, _call("GET", url))
+    except DocumentError as e:
+        raise DnsctlError(f"{url}: not a dnsctl status document: {e}") from None
 
 
 def post_action(base: str, path: str) -> str:

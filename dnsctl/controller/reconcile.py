@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
@@ -28,12 +27,11 @@ from dnsctl.core.plan import (
     Change,
     Plan,
     Published,
-    Refusal,
-    SafetyProblem,
     make_plan,
     safety_problems,
 )
-from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.core.state import ProfileState
+from dnsctl.documents.reports import Report, ReportError
 from dnsctl.engine import Engine
 from dnsctl.errors import StateError, TargetError
 from dnsctl.process.state_store import StateStore
@@ -43,24 +41,6 @@ audit = logging.getLogger("dnsctl.audit")
 log = logging.getLogger("dnsctl.reconcile")
 
 MAX_CONFLICT_RETRIES = 3
-
-
-@dataclass
-class Report:
-    plan: Plan
-    results: list[ChangeResult] = field(default_factory=list)
-    refused: list[Refusal | SafetyProblem] = field(default_factory=list)  # `str()` says why
-    errors: list[str] = field(default_factory=list)
-    degraded: list[str] = field(default_factory=list)  # profiles with no Online endpoint
-    outcome: RoundOutcome | None = None
-    conflicts_retried: int = 0
-    dry_run: bool = False
-    published: dict[str, Published] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)  # where the health history is kept, and its problems
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(r.outcome is not Outcome.APPLIED for r in self.results)
 
 
 def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
@@ -99,16 +79,16 @@ async def reconcile_once(
         published = dict(await target.read(azure_profiles(spec)))
     except TargetError as e:
         message = f"{_with_hint(str(e), e.hint)}; the stored state is unknown, so nothing was written"
-        return Report(Plan(()), errors=[message], dry_run=dry_run)
+        return Report(Plan(()), errors=[ReportError(message, e.transient)], dry_run=dry_run)
     loaded = store.load(spec, published)
     engine.restore(loaded.states, published)
     outcome = await engine.until_verdicts(await engine.round())
-    errors: list[str] = []
+    errors: list[ReportError] = []
     if not dry_run:
         try:
             store.save(spec, outcome.states)
         except StateError as e:
-            errors.append(str(e))
+            errors.append(ReportError(str(e), e.transient))
     report = await converge(
         spec, target, intents(spec, outcome.states, store), published=published, dry_run=dry_run, force=force
     )
@@ -140,7 +120,8 @@ async def converge(
         try:
             published = await target.read(chosen)
         except TargetError as e:
-            return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
+            error = ReportError(_with_hint(str(e), e.hint), e.transient)
+            return Report(Plan(()), errors=[error], dry_run=dry_run)
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, wanted, current)
     degraded = [p.name for p in chosen if (w := wanted.get(p.name)) is not None and w.degraded]
@@ -205,7 +186,7 @@ async def _apply(
                     report.results.append(r)
             if attempt < MAX_CONFLICT_RETRIES:
                 report.errors.append(
-                    f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}"
+                    ReportError(f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}")
                 )
             return
         # Someone else wrote between our read and our write (or our own write landed and only its
@@ -216,7 +197,7 @@ async def _apply(
         try:
             fresh = dict(await target.read(again))
         except TargetError as e:
-            report.errors.append(_with_hint(str(e), e.hint))
+            report.errors.append(ReportError(_with_hint(str(e), e.hint), e.transient))
             return
         report.published.update(fresh)
         for r in results:

@@ -22,19 +22,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
 
-from dnsctl.cli.render import change_doc, iso
 from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.controller.reconcile import Report, azure_profiles, converge, intents
+from dnsctl.controller.reconcile import azure_profiles, converge, intents
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
 from dnsctl.core.routing import Decision
 from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.documents.jsonable import ABSENT, iso
+from dnsctl.documents.reports import Report, ReportError
+from dnsctl.documents.status import DriftDoc, LeadershipDoc, PublishedDoc, StatusDoc, change_doc
 from dnsctl.engine import Engine
 from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError
 from dnsctl.process.state_store import MetadataStore, StateStore
@@ -70,7 +72,7 @@ class RunController(ControllerBase):
         # What each owned record holds unless someone edits it: the value last read or written, or
         # at start what the stored decision requires. A read that differs from it is drift.
         self.expected: dict[str, RecordValue] = {}
-        self.drift: dict[str, dict[str, Any]] = {}  # the last drift seen per profile, for /status
+        self.drift: dict[str, DriftDoc] = {}  # the last drift seen per profile, for /status
         # Profiles whose record was found edited while dnsctl was stopped: put back after their first
         # probe round (a decision that stays the same would otherwise wait for the next resync).
         self.put_back: set[str] = set()
@@ -246,7 +248,9 @@ class RunController(ControllerBase):
             try:
                 published = dict(await self.target.read(chosen))
             except TargetError as e:
-                report = Report(Plan(()), errors=[f"{e} ({e.hint})" if e.hint else str(e)])
+                report = Report(
+                    Plan(()), errors=[ReportError(f"{e} ({e.hint})" if e.hint else str(e), e.transient)]
+                )
             else:
                 self._check_drift(published)
                 report = await converge(
@@ -350,13 +354,9 @@ class RunController(ControllerBase):
         owned = rec is not None and rec.owner is not None
         self.metrics.drift.labels(name, "true" if owned or rec is None else "false").inc()
         found = str(rec.value) if rec is not None else "(deleted)"
-        self.drift[name] = {
-            "at": iso(self.clock.now()),
-            "record": record,
-            "found": found,
-            "expected": str(expected),
-            "owned": owned,
-        }
+        self.drift[name] = DriftDoc(
+            at=iso(self.clock.now()), record=record, found=found, expected=str(expected), owned=owned
+        )
         self.notify(notify.drift(name, record, found, str(expected), owned, self.clock.now()))
         if rec is not None and not owned:
             log.warning("drift: %s is no longer managed by dnsctl (%s); reporting only", record, rec.value)
@@ -425,7 +425,7 @@ class RunController(ControllerBase):
     ) -> str | None:
         """Why `report` did not leave the profile's current state in its record's metadata, or None."""
         if report.errors:
-            return report.errors[0]
+            return report.errors[0].message
         for r in report.results:
             if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
                 return _first_problem(Report(report.plan, results=[r]))
@@ -459,36 +459,42 @@ class RunController(ControllerBase):
             return ok, why
         return True, f"{why}; {'leader' if self.lease.held else 'standby'}"
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
-        doc["leadership"] = {
-            "held": self.lease.held,
-            "writing": self.lease.held_now() and self.state_read,  # nothing is written before the read
-            "kind": self.lease.kind,
-            "holder": self.lease.identity,
-            "errors": self.lease.errors,
-            "last_error": self.lease.last_error or None,
-        }
-        doc["last_error"] = self.last_error
-        doc["last_successful_reconcile"] = iso(self.last_success)
-        doc["consecutive_errors"] = self.consecutive_errors
-        for p in doc["profiles"]:
-            p["drift"] = self.drift.get(p["name"])
-            pub = self.published.get(p["name"])
-            profile = self.spec.profile(p["name"])
-            if pub is None or profile.azure is None:
-                p["published"] = None
-                continue
-            rec = pub.of(profile.azure.record_type)
-            p["published"] = {
-                "record": pub.name,
-                "value": str(rec.value) if rec else None,
-                "etag": rec.etag if rec else None,
-                "managed": rec.owner is not None if rec else None,
-            }
-        if self.last_report is not None:
-            doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
-        return doc
+        profiles = []
+        for p in doc.profiles:
+            pub = self.published.get(p.name)
+            profile = self.spec.profile(p.name)
+            published: PublishedDoc | None = None
+            if pub is not None and profile.azure is not None:
+                rec = pub.of(profile.azure.record_type)
+                published = PublishedDoc(
+                    record=pub.name,
+                    value=str(rec.value) if rec else None,
+                    etag=rec.etag if rec else None,
+                    managed=rec.owner is not None if rec else None,
+                )
+            profiles.append(replace(p, drift=self.drift.get(p.name), published=published))
+        return replace(
+            doc,
+            profiles=tuple(profiles),
+            leadership=LeadershipDoc(
+                held=self.lease.held,
+                writing=self.lease.held_now() and self.state_read,  # nothing is written before the read
+                kind=self.lease.kind,
+                holder=self.lease.identity,
+                errors=self.lease.errors,
+                last_error=self.lease.last_error or None,
+            ),
+            last_error=self.last_error,
+            last_successful_reconcile=iso(self.last_success),
+            consecutive_errors=self.consecutive_errors,
+            last_plan=(
+                tuple(change_doc(c) for c in self.last_report.plan.changes)
+                if self.last_report is not None
+                else ABSENT
+            ),
+        )
 
 
 def _ours(d: Decision) -> bool:
@@ -498,7 +504,7 @@ def _ours(d: Decision) -> bool:
 
 def _first_problem(report: Report) -> str:
     if report.errors:
-        return report.errors[0]
+        return report.errors[0].message
     for r in report.results:
         if r.outcome is not Outcome.APPLIED:
             hint = f"; {r.hint}" if r.hint else ""

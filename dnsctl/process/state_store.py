@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState
+from dnsctl.documents.status import StateDoc
 from dnsctl.errors import StateError
 from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
 from dnsctl.process.clock import SYSTEM_CLOCK, Clock
@@ -57,7 +58,7 @@ class StateStore(Protocol):
         """Keep `states` (a no-op where the history travels with the record). Raises StateError."""
         ...
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StateDoc:
         """Where the history is kept and what went wrong with it, for /status."""
         ...
 
@@ -105,8 +106,8 @@ class MetadataStore:
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         return None  # written with the record, by the plan
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "record-metadata", "problem": None, "warnings": list(self.warnings)}
+    def describe(self) -> StateDoc:
+        return StateDoc(kind="record-metadata", problem=None, warnings=tuple(self.warnings))
 
 
 class _Unreadable(Exception):
@@ -236,11 +237,11 @@ class FileStore:
             raise StateError(f"cannot save the health history to {self.path}: {e.strerror or e}") from None
         self._saved = text
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "file",
-            "path": str(self.path),
-            "problem": self.problem,
-            "moved_aside_to": str(self.moved_to) if self.moved_to is not None else None,
-            "warnings": list(self.warnings),
-        }
+    def describe(self) -> StateDoc:
+        return StateDoc(
+            kind="file",
+            path=str(self.path),
+            problem=self.problem,
+            moved_aside_to=str(self.moved_to) if self.moved_to is not None else None,
+            warnings=tuple(self.warnings),
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import Report, reconcile_once
 from dnsctl.core.model import (
     AzureRecordSpec,
