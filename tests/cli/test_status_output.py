@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 
 from dnsctl.cli.render import health_table
-from dnsctl.documents.jsonable import iso, to_object
-from dnsctl.documents.status import health_doc
 from dnsctl.core.model import Override, ViewSpec
 from dnsctl.core.state import set_override
+from dnsctl.documents.jsonable import iso, to_object
+from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 
 VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
