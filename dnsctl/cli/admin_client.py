@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import httpx
 
-from dnsctl.documents.jsonable import DocumentError, from_json
+from dnsctl.documents.jsonable import DocumentError, JsonObject, from_json
 from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import DnsctlError
 
@@ -19,11 +18,12 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _call(method: str, url: str) -> dict[str, Any]:
+def _call(method: str, url: str) -> JsonObject:
     try:
         response = httpx.request(method, url, headers=_headers(), timeout=10.0)
     except httpx.HTTPError as e:
         raise DnsctlError(f"cannot reach the admin API at {url}: {e}") from None
+    doc: object
     try:
         doc = response.json()
     except ValueError:

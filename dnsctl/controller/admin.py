@@ -25,7 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dnsctl.core.model import HostPort
-from dnsctl.documents.jsonable import to_object
+from dnsctl.documents.jsonable import JsonObject, to_object
 from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import ConfigError, ListenError, OperatorError
 from dnsctl.process import secrets
@@ -385,7 +385,7 @@ def _bearer_matches(header: str, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
+def _json(doc: JsonObject, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status, dumps=_dumps)
 
 
