@@ -25,6 +25,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dnsctl.core.model import HostPort
+from dnsctl.documents.jsonable import JsonObject, to_object
+from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import ConfigError, ListenError, OperatorError
 from dnsctl.process import secrets
 from dnsctl.process.clock import SYSTEM_CLOCK
@@ -56,7 +58,7 @@ class Operations(Protocol):
 
     def alive(self) -> bool: ...
     def ready(self) -> tuple[bool, str]: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> StatusDoc: ...
     async def drain(self, profile: str, endpoint: str) -> str: ...
     async def undrain(self, profile: str, endpoint: str) -> str: ...
     async def failback(self, profile: str) -> str: ...
@@ -325,7 +327,7 @@ class AdminServer:
         )
 
     async def _status(self, request: web.Request) -> web.Response:
-        return _json(self.ops.status())
+        return _json(to_object(self.ops.status()))
 
     async def _drain(self, request: web.Request) -> web.Response:
         p, e = request.match_info["profile"], request.match_info["endpoint"]
@@ -383,7 +385,7 @@ def _bearer_matches(header: str, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
+def _json(doc: JsonObject, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status, dumps=_dumps)
 
 

@@ -17,14 +17,12 @@ metadata). When that fails the action stays in effect in this process and is sho
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from dnsctl.cli import render
-from dnsctl.cli.history_view import profiles_history
 from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification, Notifier
@@ -32,6 +30,7 @@ from dnsctl.controller.scheduling import ProbeScheduler
 from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.documents.status import StateDoc, StatusDoc, history_doc, profile_docs
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError
 from dnsctl.process.clock import Clock
@@ -71,7 +70,7 @@ class ControllerBase:
         self.state_read = True
         self.unread_reason = ""
         self.metrics.state_read.set(1)
-        problem = self.store.describe().get("problem") if self.store is not None else None
+        problem = self.store.describe().problem if self.store is not None else None
         self.metrics.state_problem.set(1 if problem else 0)
         self.last_round = self.clock.monotonic()
         return loaded
@@ -200,22 +199,21 @@ class ControllerBase:
             return False, f"waiting for verdicts: {', '.join(waiting)}"
         return True, "every profile has a decision"
 
-    def status(self) -> dict[str, Any]:
-        doc = render.health_doc(self.spec, self.engine.states)
-        history = profiles_history(self.spec, self.engine.states)
-        for p in doc["profiles"]:
-            p["history"] = history.get(p["name"], [])
-        doc["isolated"] = self.isolated
-        state: dict[str, Any] = self.store.describe() if self.store is not None else {"kind": "none"}
-        doc["state"] = {
-            **state,
-            "read": self.state_read,
-            "unread_reason": self.unread_reason or None,
-            "save_error": self.keeper.error,
+    def status(self) -> StatusDoc:
+        profiles = tuple(
+            dataclasses.replace(p, history=tuple(history_doc(h) for h in self.engine.states[p.name].history))
+            for p in profile_docs(self.spec, self.engine.states)
+        )
+        state = self.store.describe() if self.store is not None else StateDoc(kind="none")
+        state = dataclasses.replace(
+            state,
+            read=self.state_read,
+            unread_reason=self.unread_reason or None,
+            save_error=self.keeper.error,
             # Operator actions in effect here but not saved yet (a restart now would forget them).
-            "pending": dict(self.pending),
-        }
-        return doc
+            pending=dict(self.pending),
+        )
+        return StatusDoc(profiles=profiles, isolated=self.isolated, state=state)
 
     def _check_names(self, profile: str, endpoint: str | None = None) -> ProfileSpec:
         try:

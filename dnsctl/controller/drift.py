@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
-from dnsctl.cli.render import iso
 from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification
@@ -20,6 +18,8 @@ from dnsctl.core.decision import Decision
 from dnsctl.core.intent import Intent
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Published, ReadRecord, RecordValue, desired_value
+from dnsctl.documents.jsonable import iso
+from dnsctl.documents.status import DriftDoc
 from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import Loaded
 
@@ -41,7 +41,7 @@ class Drift:
         self.tell = tell
         # What each owned record holds unless someone edits it. A read that differs from it is drift.
         self.expected: dict[str, RecordValue] = {}
-        self.found: dict[str, dict[str, Any]] = {}  # the last drift seen per profile, for /status
+        self.found: dict[str, DriftDoc] = {}  # the last drift seen per profile, for /status
         # Profiles whose record was found edited while dnsctl was stopped: put back after their first
         # probe round (a decision that stays the same would otherwise wait for the next resync).
         self.put_back: set[str] = set()
@@ -111,13 +111,9 @@ class Drift:
         owned = rec is not None and rec.owner is not None
         self.metrics.drift.labels(name, "true" if owned or rec is None else "false").inc()
         found = str(rec.value) if rec is not None else "(deleted)"
-        self.found[name] = {
-            "at": iso(self.clock.now()),
-            "record": record,
-            "found": found,
-            "expected": str(expected),
-            "owned": owned,
-        }
+        self.found[name] = DriftDoc(
+            at=iso(self.clock.now()), record=record, found=found, expected=str(expected), owned=owned
+        )
         self.tell(notify.drift(name, record, found, str(expected), owned, self.clock.now()))
         if rec is not None and not owned:
             log.warning("drift: %s is no longer managed by dnsctl (%s); reporting only", record, rec.value)

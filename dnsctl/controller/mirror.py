@@ -13,8 +13,8 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from prometheus_client import Counter
 
@@ -24,6 +24,8 @@ from dnsctl.core.intent import degraded
 from dnsctl.core.mirror import MirrorOrder, mirror_order
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.state import ProfileState
+from dnsctl.documents.reports import MirrorReport, file_doc
+from dnsctl.documents.status import StatusDoc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError
 from dnsctl.process.state_store import Keeper, StateStore
@@ -66,22 +68,6 @@ async def _in_daemon_thread(work: Callable[[], T]) -> T:
 
 def build_files(spec: DnsctlSpec) -> MirrorFiles:
     return MirrorFiles(spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir)
-
-
-@dataclass
-class MirrorReport:
-    results: list[FileResult] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)  # profiles without a decision: nothing written
-    degraded: list[str] = field(default_factory=list)
-    isolated: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return any(r.outcome is WriteOutcome.FAILED for r in self.results)
-
-    @property
-    def refused(self) -> bool:
-        return any(r.outcome is WriteOutcome.REFUSED for r in self.results)
 
 
 def _orders(
@@ -260,17 +246,10 @@ class MirrorController(ControllerBase):
         said = ", ".join(f"{r.path} ({r.outcome.value})" for r in results)
         return f"re-read {len(results)} file(s): {said}"
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
-        for p in doc["profiles"]:
-            p["mirror_files"] = [
-                {
-                    "runtime": r.runtime.value,
-                    "path": str(r.path),
-                    "last_sync": r.outcome.value,
-                    "hosts": list(r.hosts),
-                    "error": r.error or None,
-                }
-                for r in self.last.get(p["name"], [])
-            ]
-        return doc
+        profiles = tuple(
+            replace(p, mirror_files=tuple(file_doc(r, with_profile=False) for r in self.last.get(p.name, [])))
+            for p in doc.profiles
+        )
+        return replace(doc, profiles=profiles)

@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent, intent
@@ -30,12 +29,11 @@ from dnsctl.core.plan import (
     Change,
     Plan,
     Published,
-    Refusal,
-    SafetyProblem,
     make_plan,
     safety_problems,
 )
-from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.core.state import ProfileState
+from dnsctl.documents.reports import Report, ReportError
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import TargetError
 from dnsctl.process.state_store import Keeper, StateStore
@@ -45,24 +43,6 @@ audit = logging.getLogger("dnsctl.audit")
 log = logging.getLogger("dnsctl.reconcile")
 
 MAX_CONFLICT_RETRIES = 3
-
-
-@dataclass
-class Report:
-    plan: Plan
-    results: list[ChangeResult] = field(default_factory=list)
-    refused: list[Refusal | SafetyProblem] = field(default_factory=list)  # `str()` says why
-    errors: list[str] = field(default_factory=list)
-    degraded: list[str] = field(default_factory=list)  # profiles with no Online endpoint
-    outcome: RoundOutcome | None = None
-    conflicts_retried: int = 0
-    dry_run: bool = False
-    published: dict[str, Published] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)  # where the health history is kept, and its problems
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(r.outcome is not Outcome.APPLIED for r in self.results)
 
 
 def published_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
@@ -151,14 +131,14 @@ async def reconcile_once(
         published = dict(await target.read(published_profiles(spec)))
     except TargetError as e:
         message = f"{_with_hint(str(e), e.hint)}; the stored state is unknown, so nothing was written"
-        return Report(Plan(()), errors=[message], dry_run=dry_run)
+        return Report(Plan(()), errors=[ReportError(message, e.transient)], dry_run=dry_run)
     engine.load(store, published)
     outcome = await engine.until_verdicts(await engine.round())
     problem = None if dry_run else Keeper(store).save(spec, outcome.states)
     records = RecordPublisher(spec, target, store, force=force)
     report = await records.publish(Batch.of(outcome, full=True), published=published, dry_run=dry_run)
     if problem is not None:
-        report.errors.insert(0, problem)
+        report.errors.insert(0, ReportError(str(problem), problem.transient))
     report.outcome = outcome
     report.state = store.describe()
     return report
@@ -186,7 +166,8 @@ async def converge(
         try:
             published = await target.read(chosen)
         except TargetError as e:
-            return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
+            error = ReportError(_with_hint(str(e), e.hint), e.transient)
+            return Report(Plan(()), errors=[error], dry_run=dry_run)
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, wanted, current)
     degraded = [p.name for p in chosen if (w := wanted.get(p.name)) is not None and w.degraded]
@@ -209,7 +190,7 @@ async def converge(
 def first_problem(report: Report) -> str:
     """The first thing that went wrong in `report`, said for a log line or /status."""
     if report.errors:
-        return report.errors[0]
+        return report.errors[0].message
     for r in report.results:
         if r.outcome is not Outcome.APPLIED:
             hint = f"; {r.hint}" if r.hint else ""
@@ -230,7 +211,7 @@ def state_saved(
     state holds what was asked (an operator action), where it can be read back.
     """
     if report.errors:
-        return report.errors[0]
+        return report.errors[0].message
     for r in report.results:
         if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
             return first_problem(Report(report.plan, results=[r]))
@@ -299,7 +280,7 @@ async def _apply(
                     report.results.append(r)
             if attempt < MAX_CONFLICT_RETRIES:
                 report.errors.append(
-                    f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}"
+                    ReportError(f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}")
                 )
             return
         # Someone else wrote between our read and our write (or our own write landed and only its
@@ -310,7 +291,7 @@ async def _apply(
         try:
             fresh = dict(await target.read(again))
         except TargetError as e:
-            report.errors.append(_with_hint(str(e), e.hint))
+            report.errors.append(ReportError(_with_hint(str(e), e.hint), e.transient))
             return
         report.published.update(fresh)
         for r in results:

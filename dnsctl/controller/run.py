@@ -23,9 +23,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
 
-from dnsctl.cli.render import change_doc, iso
 from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.drift import Drift
@@ -33,7 +32,6 @@ from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.reconcile import (
     RecordPublisher,
-    Report,
     first_problem,
     published_profiles,
     state_saved,
@@ -41,6 +39,9 @@ from dnsctl.controller.reconcile import (
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
 from dnsctl.core.state import ProfileState
+from dnsctl.documents.jsonable import ABSENT, iso
+from dnsctl.documents.reports import Report, ReportError
+from dnsctl.documents.status import LeadershipDoc, PublishedDoc, StatusDoc, change_doc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError
 from dnsctl.process.state_store import MetadataStore, StateStore
@@ -227,7 +228,9 @@ class RunController(ControllerBase):
             try:
                 published = dict(await self.target.read(chosen))
             except TargetError as e:
-                report = Report(Plan(()), errors=[f"{e} ({e.hint})" if e.hint else str(e)])
+                report = Report(
+                    Plan(()), errors=[ReportError(f"{e} ({e.hint})" if e.hint else str(e), e.transient)]
+                )
             else:
                 self._check_drift(published)
                 report = await self.records.write(
@@ -357,33 +360,39 @@ class RunController(ControllerBase):
             return ok, why
         return True, f"{why}; {'leader' if self.lease.held else 'standby'}"
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
-        doc["leadership"] = {
-            "held": self.lease.held,
-            "writing": self.lease.held_now() and self.state_read,  # nothing is written before the read
-            "kind": self.lease.kind,
-            "holder": self.lease.identity,
-            "errors": self.lease.errors,
-            "last_error": self.lease.last_error or None,
-        }
-        doc["last_error"] = self.last_error
-        doc["last_successful_reconcile"] = iso(self.last_success)
-        doc["consecutive_errors"] = self.consecutive_errors
-        for p in doc["profiles"]:
-            p["drift"] = self.drift.found.get(p["name"])
-            pub = self.published.get(p["name"])
-            profile = self.spec.profile(p["name"])
-            if pub is None or profile.publication is None:
-                p["published"] = None
-                continue
-            rec = pub.of(profile.publication.record_type)
-            p["published"] = {
-                "record": pub.name,
-                "value": str(rec.value) if rec else None,
-                "etag": rec.etag if rec else None,
-                "managed": rec.owner is not None if rec else None,
-            }
-        if self.last_report is not None:
-            doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
-        return doc
+        profiles = []
+        for p in doc.profiles:
+            pub = self.published.get(p.name)
+            profile = self.spec.profile(p.name)
+            published: PublishedDoc | None = None
+            if pub is not None and profile.publication is not None:
+                rec = pub.of(profile.publication.record_type)
+                published = PublishedDoc(
+                    record=pub.name,
+                    value=str(rec.value) if rec else None,
+                    etag=rec.etag if rec else None,
+                    managed=rec.owner is not None if rec else None,
+                )
+            profiles.append(replace(p, drift=self.drift.found.get(p.name), published=published))
+        return replace(
+            doc,
+            profiles=tuple(profiles),
+            leadership=LeadershipDoc(
+                held=self.lease.held,
+                writing=self.lease.held_now() and self.state_read,  # nothing is written before the read
+                kind=self.lease.kind,
+                holder=self.lease.identity,
+                errors=self.lease.errors,
+                last_error=self.lease.last_error or None,
+            ),
+            last_error=self.last_error,
+            last_successful_reconcile=iso(self.last_success),
+            consecutive_errors=self.consecutive_errors,
+            last_plan=(
+                tuple(change_doc(c) for c in self.last_report.plan.changes)
+                if self.last_report is not None
+                else ABSENT
+            ),
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
@@ -18,6 +18,7 @@ from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import EndpointStatus, ProfileSpec
 from dnsctl.core.routing import ordered
 from dnsctl.core.state import DecisionChange, ProfileState
+from dnsctl.documents.status import ResolverDoc, StatusDoc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import OperatorConflict
 from dnsctl.process.state_store import StateStore
@@ -133,17 +134,21 @@ class ServeController(ControllerBase):
             "dnsctl serve answers DNS itself from its decisions: there is no published record to re-read"
         )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
         m = self.resolver_metrics
         lookups = m.cache_hits + m.cache_misses
-        doc["resolver"] = {
-            "listening": [f"{h}:{port}" for h, port in self.server.bound],
-            "queries": m.total_queries,
-            "cache_entries": m.cache_size(),
-            "cache_hit_ratio": round(m.cache_hits / lookups, 4) if lookups else None,
-        }
-        for p in doc["profiles"]:
-            answer = self.steering.get(self.spec.profile(p["name"]).fqdn)
-            p["answer"] = [t.target for t in answer.targets] if answer else []
-        return doc
+        profiles = []
+        for p in doc.profiles:
+            answer = self.steering.get(self.spec.profile(p.name).fqdn)
+            profiles.append(replace(p, answer=tuple(t.target for t in answer.targets) if answer else ()))
+        return replace(
+            doc,
+            profiles=tuple(profiles),
+            resolver=ResolverDoc(
+                listening=tuple(f"{h}:{port}" for h, port in self.server.bound),
+                queries=m.total_queries,
+                cache_entries=m.cache_size(),
+                cache_hit_ratio=round(m.cache_hits / lookups, 4) if lookups else None,
+            ),
+        )

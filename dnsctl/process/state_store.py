@@ -19,12 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState
+from dnsctl.documents.status import StateDoc
 from dnsctl.errors import StateError
 from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
 from dnsctl.process.clock import SYSTEM_CLOCK, Clock
@@ -57,7 +58,7 @@ class StateStore(Protocol):
         """Keep `states` (a no-op where the history travels with the record). Raises StateError."""
         ...
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StateDoc:
         """Where the history is kept and what went wrong with it, for /status."""
         ...
 
@@ -106,8 +107,8 @@ class MetadataStore:
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         return None  # written with the record, by the plan
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "record-metadata", "problem": None, "warnings": list(self.warnings)}
+    def describe(self) -> StateDoc:
+        return StateDoc(kind="record-metadata", problem=None, warnings=tuple(self.warnings))
 
 
 class Keeper:
@@ -122,7 +123,7 @@ class Keeper:
         self.on_error = on_error
         self.error: str | None = None
 
-    def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> str | None:
+    def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> StateError | None:
         """Keep `states`; why they were not kept, or None."""
         if self.store is None:
             return None
@@ -134,7 +135,7 @@ class Keeper:
             if str(e) != self.error:
                 log.error("%s", e)
             self.error = str(e)
-            return self.error
+            return e
         self.error = None
         return None
 
@@ -266,11 +267,11 @@ class FileStore:
             raise StateError(f"cannot save the health history to {self.path}: {e.strerror or e}") from None
         self._saved = text
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "file",
-            "path": str(self.path),
-            "problem": self.problem,
-            "moved_aside_to": str(self.moved_to) if self.moved_to is not None else None,
-            "warnings": list(self.warnings),
-        }
+    def describe(self) -> StateDoc:
+        return StateDoc(
+            kind="file",
+            path=str(self.path),
+            problem=self.problem,
+            moved_aside_to=str(self.moved_to) if self.moved_to is not None else None,
+            warnings=tuple(self.warnings),
+        )

@@ -111,6 +111,6 @@ async def test_a_pass_whose_lease_lapsed_ends_at_the_412_instead_of_writing_agai
     report = await converge(spec, memory, WANTED, guard=guard)
     assert [r.outcome for r in report.results] == [Outcome.CONFLICT]
     assert report.conflicts_retried == 0, "no re-read once the lease may have lapsed"
-    assert any(NOT_HOLDER in e for e in report.errors)
+    assert any(NOT_HOLDER in e.message for e in report.errors)
     assert memory.writes == 1
     assert memory.reads == 1

@@ -18,6 +18,7 @@ from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.blob_lease import REPORT_AGAIN_FIRST, AzureBlobLease
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort
+from dnsctl.documents.jsonable import to_object
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec
@@ -80,11 +81,12 @@ async def test_a_refused_credential_is_an_error_repeated_with_backoff_and_then_u
     assert len(errors_logged(caplog)) == 3
     assert ctl.registry.get_sample_value(lease_errors) == 8
 
-    status = ctl.status()
+    doc = ctl.status()
+    status = to_object(doc)
     assert status["leadership"]["held"] is False
     assert status["leadership"]["errors"] == 8
     assert "HTTP 403" in status["leadership"]["last_error"]
-    lines = controller_lines(status)
+    lines = controller_lines(doc)
     assert lines[0].startswith("leadership: standby (azure-blob, ") and lines[0].endswith("not writing DNS")
     assert lines[1].startswith("lease: failing (8 failed attempt(s)): ")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dnsctl.compose import build_engine, build_lease
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.controller.run import RunController
+from dnsctl.documents.jsonable import to_object
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import Azurite
 from tests.ha.conftest import MakeLease, lease_spec
@@ -27,8 +28,8 @@ async def test_only_the_holder_reconciles_and_a_clean_stop_hands_over(
     await first.start()
     await second.start()
     try:
-        assert first.status()["leadership"]["held"] is True
-        assert second.status()["leadership"]["held"] is False
+        assert to_object(first.status())["leadership"]["held"] is True
+        assert to_object(second.status())["leadership"]["held"] is False
         assert await first.reconcile(None) is not None
         assert await second.reconcile(None) is None, "a standby must not write"
         assert second.ready()[1].endswith("standby")

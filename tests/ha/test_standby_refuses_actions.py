@@ -12,6 +12,7 @@ import httpx
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort, Override
+from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
 from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
@@ -107,7 +108,7 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
             d.wait_until(lambda d=d: d.get("/readyz").status_code == 200, 30, f"replica {i} ready")
         leader, standby = daemons
         assert leader.status()["leadership"]["held"] is True
-        assert standby.status()["leadership"]["held"] is False
+        assert to_object(standby.status())["leadership"]["held"] is False
         leader.wait_until(
             lambda: cname(emulator, NAME) == target(NAME, "eastus"), 15, "the leader's first write"
         )
@@ -119,7 +120,7 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
         assert "is a standby" in error and "send the drain there" in error, error
         assert leader.proc is not None
         assert f"the leader is {socket.gethostname()}-{leader.proc.pid} (admin 127.0.0.1:{ports[0]})" in error
-        assert standby.status()["profiles"][0]["overrides"] == {}
+        assert to_object(standby.status())["profiles"][0]["overrides"] == {}
         assert leader.status()["profiles"][0]["overrides"] == {}
         assert len(emulator_writes(emulator)) == writes and cname(emulator, NAME) == target(NAME, "eastus")
         assert "Traceback" not in standby.log()

@@ -27,7 +27,7 @@ LIBRARIES: dict[str, set[str]] = {
     "azure.identity": {"targets/azure.py"},
     "azure.mgmt": {"targets/azure.py"},
     "azure.storage": {"controller/blob_lease.py"},
-    "dns": set(),  # dnspython: the tests' DNS client, never dnsctl's
+    "dns": {"targets/rfc2136.py"},  # dnspython: RFC 2136 updates (and the tests' DNS client)
     "dnslib": {"resolver/", "demo/scenario.py"},
     "h11": {"probes/"},
     "httpx": {

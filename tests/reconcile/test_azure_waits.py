@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.core.model import (
     AzureCredentialKind,

@@ -86,7 +86,7 @@ def test_a_bad_state_file_is_moved_aside_and_fresh_state_is_saved_beside_it(
     aside = tmp_path / ASIDE
     assert store.moved_to == aside and os.path.lexists(aside), "the bad file is kept for a post-mortem"
     assert not os.path.lexists(path)
-    assert store.describe()["problem"] == store.problem
+    assert store.describe().problem == store.problem
     # What is saved next lands in a new, good file; the bad one stays where it was put.
     store.save(SPEC, {"myregistry": DRAINED})
     assert sorted(os.listdir(tmp_path)) == sorted({*before, ASIDE, "state.json"})
