@@ -11,17 +11,17 @@ from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
 from dnsctl.probes.registry import AadTokenSource
 from dnsctl.probes.round import make_prober
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock, SystemClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.base import Target
 
 
-def build_prober(spec: DnsctlSpec) -> Prober:
+def build_prober(spec: DnsctlSpec, clock: Clock) -> Prober:
     uses_azure = any(
         p.monitor.registry is not None and p.monitor.registry.auth == "azure" for p in spec.profiles
     )
     token: AadTokenSource | None = AzureAccessToken(spec) if uses_azure else None
-    return make_prober(aad_token=token)
+    return make_prober(clock=clock, aad_token=token)
 
 
 # The scope ACR accepts for the access-token exchange (an Azure Resource Manager token).
@@ -48,28 +48,34 @@ class AzureAccessToken:
         return str(access.token)
 
 
+def build_clock() -> Clock:
+    """The process's clock: made here, handed to everything that reads time or sleeps."""
+    return SystemClock()
+
+
 def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:
-    return Engine(spec, build_prober(spec), clock or SYSTEM_CLOCK)
+    """The engine, on `clock` (the process's one system clock unless a test gives its own); everything
+    built on the engine (controllers, notifier, resolver, admin server) takes its clock from it."""
+    clock = clock if clock is not None else build_clock()
+    return Engine(spec, build_prober(spec, clock), clock)
 
 
-def build_target(spec: DnsctlSpec) -> Target:
+def build_target(spec: DnsctlSpec, clock: Clock) -> Target:
     from dnsctl.targets.azure import AzureTarget
 
-    return AzureTarget(spec)
+    return AzureTarget(spec, clock=clock)
 
 
-def build_lease(spec: DnsctlSpec) -> Lease:
+def build_lease(spec: DnsctlSpec, clock: Clock) -> Lease:
     if spec.ha.lease is LeaseKind.AZURE_BLOB:
         from dnsctl.controller.blob_lease import AzureBlobLease
 
-        return AzureBlobLease(spec)
+        return AzureBlobLease(spec, clock=clock)
     return NoLease()
 
 
-def build_store(
-    state_file: Path | None, *, read_only: bool = False, clock: Clock | None = None
-) -> StateStore:
+def build_store(state_file: Path | None, *, clock: Clock, read_only: bool = False) -> StateStore:
     """The health history in a state file when one is named, else in the records' metadata."""
     if state_file is not None:
-        return FileStore(state_file, clock=clock or SYSTEM_CLOCK, read_only=read_only)
+        return FileStore(state_file, clock=clock, read_only=read_only)
     return MetadataStore()

@@ -388,7 +388,7 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> di
     engine = compose.build_engine(spec)
     for i in range(rounds):
         if i:
-            await asyncio.sleep(min(p.monitor.interval for p in spec.profiles))
+            await engine.clock.sleep(min(p.monitor.interval for p in spec.profiles))
         outcome = await engine.round()
     isolated = await engine.would_isolate(outcome.results, guard)
     return {**render.health_doc(spec, engine.states), "isolated": isolated}
@@ -420,8 +420,8 @@ async def _reconcile(
     spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool, *, others: Sequence[str] = ()
 ) -> Report:
     engine = compose.build_engine(spec)
-    target = compose.build_target(spec)
-    store = compose.build_store(args.state_file, read_only=dry_run)
+    target = compose.build_target(spec, engine.clock)
+    store = compose.build_store(args.state_file, clock=engine.clock, read_only=dry_run)
     if isinstance(store, FileStore):
         # With --profile, the state file keeps the history of the profiles left out.
         store.keep_others = frozenset(others)
@@ -594,8 +594,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.serve import ServeController
 
+    engine = compose.build_engine(spec)
     ctl = ServeController(
-        compose.build_engine(spec), store=compose.build_store(args.state_file) if args.state_file else None
+        engine, store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None
     )
 
     def banner(admin: str) -> str:
@@ -609,7 +610,7 @@ async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[
     """Run a controller and its admin server until SIGTERM/SIGINT (the admin answers from the start)."""
     from dnsctl.controller.admin import AdminServer
 
-    admin = AdminServer(ctl, spec.admin.listen)
+    admin = AdminServer(ctl, spec.admin.listen, clock=ctl.clock)
 
     async def start() -> None:
         await admin.start()
@@ -643,11 +644,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.run import RunController
 
+    engine = compose.build_engine(spec)
     ctl = RunController(
-        compose.build_engine(spec),
-        compose.build_target(spec),
-        lease=compose.build_lease(spec),
-        store=compose.build_store(args.state_file),
+        engine,
+        compose.build_target(spec, engine.clock),
+        lease=compose.build_lease(spec, engine.clock),
+        store=compose.build_store(args.state_file, clock=engine.clock),
         force=args.force,
     )
     await _until_signal(
@@ -672,11 +674,12 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
     from dnsctl.controller.mirror import build_files, mirror_once
 
+    engine = compose.build_engine(spec)
     report = asyncio.run(
         mirror_once(
-            compose.build_engine(spec),
+            engine,
             build_files(spec),
-            compose.build_store(args.state_file) if args.state_file else None,
+            compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
         )
     )
     code = mirror_exit_code(report)
@@ -718,10 +721,11 @@ def _mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.mirror import MirrorController, build_files
 
+    engine = compose.build_engine(spec)
     ctl = MirrorController(
-        compose.build_engine(spec),
+        engine,
         build_files(spec),
-        store=compose.build_store(args.state_file) if args.state_file else None,
+        store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
     )
     where = ", ".join(
         str(d) for d in (spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir) if d
@@ -865,6 +869,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ConfigError(["--interval: must be more than 0 seconds"])
     clear = sys.stdout.isatty() and not args.json
     frames = 0
+    clock = compose.build_clock()
     try:
         while True:
             try:
@@ -878,7 +883,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             if args.json:  # one JSON document per line, one line per frame
                 print(json.dumps(doc if doc is not None else {"error": problem}), flush=True)
             else:
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now()))
                 if clear:
                     sys.stdout.write("\033[H\033[2J")
                 print(f"Every {args.interval:g}s: dnsctl status {url}  {stamp}\n")
@@ -887,7 +892,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else:
                     print(f"dnsctl: {problem}")
                 print(flush=True)
-            time.sleep(args.interval)
+            clock.pause(args.interval)
     except KeyboardInterrupt:
         return ExitCode.CONVERGED  # Ctrl-C is how a watch ends
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 
 import h11
 
@@ -28,6 +27,7 @@ from dnsctl.probes.failures import (
 )
 from dnsctl.probes.keepalive import HttpConnection, KeepAlivePool
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import Clock
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
@@ -144,8 +144,9 @@ class HttpProber:
     fleets); a reused connection that turns out dead is retried once on a fresh one.
     """
 
-    def __init__(self, *, keepalive: bool = False, max_idle: float = 30.0) -> None:
-        self._pool = KeepAlivePool(max_idle=max_idle) if keepalive else None
+    def __init__(self, *, clock: Clock, keepalive: bool = False, max_idle: float = 30.0) -> None:
+        self._clock = clock  # latency is measured on it, idle connections expire on it
+        self._pool = KeepAlivePool(clock=clock, max_idle=max_idle) if keepalive else None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -158,7 +159,7 @@ class HttpProber:
         if address is None:
             address = endpoint.probe_address
         progress = Progress()
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         try:
             async with asyncio.timeout(monitor.timeout):
                 verdict = await self._check(monitor, endpoint, address, progress)
@@ -167,7 +168,7 @@ class HttpProber:
                 profile,
                 endpoint,
                 now=now,
-                latency=time.perf_counter() - started,
+                latency=self._clock.monotonic() - started,
                 address=address,
                 exc=exc,
                 phase=progress.phase,
@@ -179,7 +180,7 @@ class HttpProber:
             endpoint=endpoint.name,
             at=now,
             ok=verdict.reason is None,
-            latency=time.perf_counter() - started,
+            latency=self._clock.monotonic() - started,
             address=address,
             status_code=verdict.status,
             reason=verdict.reason,

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import re
 import ssl
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError, classify
 from dnsctl.probes.http import DEFAULT_USER_AGENT, server_name
 from dnsctl.probes.tls import client_context
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 MAX_RESPONSE = 64 * 1024
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
@@ -111,7 +110,7 @@ class RegistryProber:
         self,
         aad_token: AadTokenSource | None = None,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         max_tokens: int = MAX_TOKENS,
         max_tokens_per_endpoint: int = MAX_TOKENS_PER_ENDPOINT,
     ) -> None:
@@ -153,7 +152,7 @@ class RegistryProber:
         monitor = profile.monitor
         if address is None:
             address = endpoint.probe_address
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         step = [Step.PING]
         progress = Progress()
         status: int | None = None
@@ -173,8 +172,8 @@ class RegistryProber:
             return self._result(profile, endpoint, now, started, address, False, None, reason, detail)
         return self._result(profile, endpoint, now, started, address, True, status, None, "")
 
-    @staticmethod
     def _result(
+        self,
         profile: ProfileSpec,
         endpoint: EndpointSpec,
         now: float,
@@ -190,7 +189,7 @@ class RegistryProber:
             endpoint=endpoint.name,
             at=now,
             ok=ok,
-            latency=time.perf_counter() - started,
+            latency=self._clock.monotonic() - started,
             address=address,
             status_code=status,
             reason=reason,

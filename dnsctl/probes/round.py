@@ -11,15 +11,16 @@ from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import AadTokenSource, RegistryProber
 from dnsctl.probes.tcp import TcpProber
+from dnsctl.process.clock import Clock
 
 
 class DispatchingProber:
     """Probes each endpoint with the prober for its profile's monitor protocol."""
 
-    def __init__(self, http: HttpProber, tcp: TcpProber, registry: RegistryProber | None = None) -> None:
+    def __init__(self, http: HttpProber, tcp: TcpProber, registry: RegistryProber) -> None:
         self._http = http
         self._tcp = tcp
-        self._registry = registry or RegistryProber()
+        self._registry = registry
 
     async def probe(
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
@@ -35,12 +36,18 @@ class DispatchingProber:
         await self._registry.aclose()
 
 
-def make_prober(*, keepalive: bool = False, aad_token: AadTokenSource | None = None) -> DispatchingProber:
+def make_prober(
+    *, clock: Clock, keepalive: bool = False, aad_token: AadTokenSource | None = None
+) -> DispatchingProber:
     """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber, registry -> RegistryProber).
 
     `keepalive=False` (the default) opens a fresh connection per probe; call `aclose()` when done.
     """
-    return DispatchingProber(HttpProber(keepalive=keepalive), TcpProber(), RegistryProber(aad_token))
+    return DispatchingProber(
+        HttpProber(clock=clock, keepalive=keepalive),
+        TcpProber(clock=clock),
+        RegistryProber(aad_token, clock=clock),
+    )
 
 
 async def probe_round(

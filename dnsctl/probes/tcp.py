@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import Progress, failed
+from dnsctl.process.clock import Clock
 
 
 class TcpProber:
+    def __init__(self, *, clock: Clock) -> None:
+        self._clock = clock  # latency is measured on it
+
     async def probe(
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
@@ -19,7 +22,7 @@ class TcpProber:
         if address is None:
             address = endpoint.probe_address
         progress = Progress()
-        started = time.perf_counter()
+        started = self._clock.monotonic()
         try:
             async with asyncio.timeout(monitor.timeout):
                 _, writer = await open_stream(address, monitor.port, progress)
@@ -28,13 +31,13 @@ class TcpProber:
                 profile,
                 endpoint,
                 now=now,
-                latency=time.perf_counter() - started,
+                latency=self._clock.monotonic() - started,
                 address=address,
                 exc=exc,
                 phase=progress.phase,
                 timeout=monitor.timeout,
             )
-        latency = time.perf_counter() - started
+        latency = self._clock.monotonic() - started
         writer.close()
         return ProbeResult(
             profile=profile.name, endpoint=endpoint.name, at=now, ok=True, latency=latency, address=address

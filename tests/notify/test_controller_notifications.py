@@ -9,8 +9,8 @@ from dnsctl.controller.base import ControllerBase
 from dnsctl.core.model import NotifySpec, WebhookSpec
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from tests.core.factories import fail, ok, profile, spec
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 

@@ -13,7 +13,7 @@ from dnsctl.controller.notify import Notification, Notifier, from_history
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
 from dnsctl.process import secrets
-from dnsctl.process.clock import ManualClock
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 FAILOVER = HistoryEntry(

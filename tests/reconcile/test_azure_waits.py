@@ -21,10 +21,11 @@ from dnsctl.core.model import (
 )
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import Outcome
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 
@@ -59,7 +60,9 @@ def spec(emulator: AzureEmulator, deadline: float) -> DnsctlSpec:
 
 async def switch(emulator: AzureEmulator, deadline: float) -> object:
     s = spec(emulator, deadline)
-    target = AzureTarget(s, StaticTokenCredential("t"), retry_total=1, retry_backoff=0.01)
+    target = AzureTarget(
+        s, StaticTokenCredential("t"), clock=SystemClock(), retry_total=1, retry_backoff=0.01
+    )
     try:
         return await reconcile_once(Engine(s, ScriptedProber(), ManualClock()), target, MetadataStore())
     finally:

@@ -16,19 +16,6 @@ import dns.rdatatype
 TIMEOUT = 3.0
 
 
-class ManualClock:
-    """A monotonic clock the test moves by hand (the cache and the rate limiter read it)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def make_query(name: str, rdtype: str = "A", **kwargs: Any) -> dns.message.QueryMessage:
     return dns.message.make_query(name, rdtype, **kwargs)
 

@@ -15,7 +15,8 @@ import pytest
 
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable, udp_reader
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ManualClock, ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
 EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))

@@ -29,10 +29,10 @@ from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
