@@ -26,6 +26,9 @@ from typing import Any
 import pytest
 
 ENV = "DNSCTL_COUNT_SLEEPS"
+# `subprocess.Popen.wait(timeout=...)` polls the child with time.sleep: that waits for an event (the
+# child's exit), so the summary gives the share with and without the tests whose only sleeps are these.
+CHILD_WAIT = {"subprocess"}
 JSON_ENV = "DNSCTL_COUNT_SLEEPS_JSON"
 
 
@@ -85,10 +88,13 @@ class SleepCounter:
     def summary(self) -> dict[str, Any]:
         total = len(self.tests)
         sleeping = sorted(self.slept)
+        own = [nodeid for nodeid in sleeping if self.slept[nodeid].callers - CHILD_WAIT]
         return {
             "tests": total,
             "sleeping": len(sleeping),
             "percent": round(100.0 * len(sleeping) / total, 2) if total else 0.0,
+            "sleeping_not_child_wait": len(own),
+            "percent_not_child_wait": round(100.0 * len(own) / total, 2) if total else 0.0,
             "outside_tests": {"calls": self.outside.calls, "seconds": round(self.outside.seconds, 3)},
             "by_test": {
                 nodeid: {
@@ -155,6 +161,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write(
         f"{data['sleeping']} of {data['tests']} tests ({data['percent']}%) slept on the real clock"
         f" (outside tests: {data['outside_tests']['calls']} calls)"
+    )
+    write(
+        f"{data['sleeping_not_child_wait']} of {data['tests']} tests"
+        f" ({data['percent_not_child_wait']}%) slept other than in subprocess's wait for a child"
     )
     path = os.environ.get(JSON_ENV)
     if path:
