@@ -172,10 +172,13 @@ class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
     async def sleep(
         self, settings: dict[str, Any], transport: Any, response: PipelineResponse[Any, Any] | None = None
     ) -> None:
+        # azure-core's own sleep (Retry-After if the response asks one, else the backoff), on our clock.
         wait = self.get_retry_after(response) if response is not None else None
+        pause = wait if wait else self.get_backoff_time(settings)
         if self.before_wait is not None:
-            self.before_wait(wait if wait else self.get_backoff_time(settings))
-        await super().sleep(settings, transport, response=response)
+            self.before_wait(pause)
+        if pause > 0:
+            await self.clock.sleep(pause)
 
     def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
         wait = retry_after_seconds(response.http_response.headers, self.clock.now())
