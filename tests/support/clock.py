@@ -6,6 +6,7 @@
   `wait_for_sleepers(n)` waits (on events, not on time) until n tasks sleep on the clock;
 - run-through (`auto_advance=True`, the default): `sleep()` moves the clock by the time slept and lets
   the other tasks run, so code that waits with backoff runs through at once.
+`pause()`, the blocking wait of synchronous code, always moves the clock by the time asked.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class ManualClock:
             if not waiter.done():  # cancelled: forget it
                 self._sleepers = [s for s in self._sleepers if s[2] is not waiter]
                 heapq.heapify(self._sleepers)
+
+    def pause(self, seconds: float) -> None:
+        """The blocking wait of synchronous code (a server's handler thread): it moves the clock."""
+        self.slept.append(seconds)
+        self.advance(max(seconds, 0.0))
 
     @property
     def sleepers(self) -> int:
