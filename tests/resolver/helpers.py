@@ -1,4 +1,4 @@
-"""Client-side helpers for the resolver tests: real DNS queries over loopback, and a manual clock."""
+"""Client-side helpers for the resolver tests: real DNS queries over loopback."""
 
 from __future__ import annotations
 
