@@ -179,7 +179,7 @@ class Engine:
         if not core_state.suspect_isolation(spec, results):
             return False
         timeout = max((p.monitor.timeout for p in spec.profiles), default=5.0)
-        canaries = await probe_canaries(guard.canaries, timeout) if guard.canaries else []
+        canaries = await probe_canaries(guard.canaries, timeout, self.clock) if guard.canaries else []
         return core_state.is_isolated(spec, results, canaries)
 
     async def _canaries(self, results: Sequence[ProbeResult]) -> list[CanaryResult]:
@@ -188,7 +188,7 @@ class Engine:
         if not guard.canaries or not core_state.suspect_isolation(self.spec, results):
             return []
         timeout = max((p.monitor.timeout for p in self.spec.profiles), default=5.0)
-        return await probe_canaries(guard.canaries, timeout)
+        return await probe_canaries(guard.canaries, timeout, self.clock)
 
     def feed(
         self,

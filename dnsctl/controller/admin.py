@@ -17,7 +17,6 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -29,7 +28,7 @@ from dnsctl.documents.jsonable import JsonObject, to_object
 from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import ConfigError, ListenError, OperatorError
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")
@@ -84,9 +83,7 @@ class MalformedRequests:
     """Reports malformed requests: the first at once, then at most one line per `interval` that counts
     the ones in between. Only the client's address and the kind of problem are ever written."""
 
-    def __init__(
-        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic
-    ) -> None:
+    def __init__(self, clock: Clock, interval: float = NOTICE_INTERVAL) -> None:
         self.interval = interval
         self.clock = clock
         self.total = 0
@@ -95,7 +92,7 @@ class MalformedRequests:
 
     def report(self, peer: str, problem: str) -> None:
         self.total += 1
-        now = self.clock()
+        now = self.clock.monotonic()
         if self._quiet_until is not None and now < self._quiet_until:
             self._suppressed += 1
             return
@@ -220,6 +217,7 @@ class AdminServer:
         max_connections: int = MAX_CONNECTIONS,
         max_per_client: int = MAX_PER_CLIENT,
         reserved: int = RESERVED_CONNECTIONS,
+        clock: Clock,
         malformed: MalformedRequests | None = None,
     ) -> None:
         self.ops = ops
@@ -232,7 +230,7 @@ class AdminServer:
         self.max_per_client = max_per_client
         self.reserved = reserved
         self.per_client: dict[str, int] = {}  # open connections by client address
-        self.malformed = malformed if malformed is not None else MalformedRequests()
+        self.malformed = malformed if malformed is not None else MalformedRequests(clock)
         self.connections = 0
         self.busy_refusals = 0
         self._runner: web.AppRunner | None = None

@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
@@ -40,7 +40,7 @@ from dnsctl.controller.lease import identity
 from dnsctl.core.model import DnsctlSpec, HostPort
 from dnsctl.errors import ConfigError, DnsctlError, LeaseError
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.process.logs import redact
 
 log = logging.getLogger("dnsctl.lease")
@@ -133,7 +133,7 @@ class AzureBlobLease:
         credential: AsyncTokenCredential | None = None,
         connection_string: str | None = None,
         client_options: Mapping[str, Any] | None = None,
-        monotonic: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
         if not spec.ha.blob_url:
             raise ConfigError(["ha.blob_url: ha.lease azure-blob needs a blob URL"])
@@ -159,7 +159,7 @@ class AzureBlobLease:
             "read_timeout": io_timeout,
             **(client_options or {}),
         }
-        self._now = monotonic
+        self._now = clock.monotonic
         self._container: ContainerClient | None = None
         self._blob: BlobClient | None = None
         self._lock = asyncio.Lock()

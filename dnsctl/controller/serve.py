@@ -64,7 +64,7 @@ class ServeController(ControllerBase):
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
         self.server = ResolverServer(
-            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock.monotonic
+            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock
         )
 
     def _render_all(self, states: Mapping[str, ProfileState]) -> None:

@@ -26,6 +26,7 @@ from dnsctl.probes.failures import (
 )
 from dnsctl.probes.keepalive import HttpConnection, KeepAlivePool
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import Clock
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
@@ -133,8 +134,9 @@ class HttpProber:
     fleets); a reused connection that turns out dead is retried once on a fresh one.
     """
 
-    def __init__(self, *, keepalive: bool = False, max_idle: float = 30.0) -> None:
-        self._pool = KeepAlivePool(max_idle=max_idle) if keepalive else None
+    def __init__(self, *, clock: Clock, keepalive: bool = False, max_idle: float = 30.0) -> None:
+        self._clock = clock  # latency is measured on it, idle connections expire on it
+        self._pool = KeepAlivePool(clock=clock, max_idle=max_idle) if keepalive else None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -148,7 +150,7 @@ class HttpProber:
         async def check(address: str, progress: Progress) -> ProbeVerdict:
             return await self._check(monitor, endpoint, address, progress)
 
-        return await run_probe(profile, endpoint, now, address, check)
+        return await run_probe(profile, endpoint, now, address, check, clock=self._clock)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, progress: Progress

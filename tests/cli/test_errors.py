@@ -30,6 +30,7 @@ from dnsctl.errors import (
     TargetError,
     UpstreamError,
 )
+from dnsctl.process.clock import SystemClock
 from tests.support.process_log import port_in_log
 
 CONFIG = """\
@@ -244,10 +245,10 @@ def test_a_state_file_that_cannot_be_written_is_a_state_error_and_one_that_canno
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(StateError, match="cannot save the health history"):
-        FileStore(blocker / "state.json").save(spec, {})
+        FileStore(blocker / "state.json", clock=SystemClock()).save(spec, {})
     # An unreadable file is never an error that stops dnsctl: it is moved aside and reported.
     (tmp_path / "list.json").write_text("[]")
-    store = FileStore(tmp_path / "list.json")
+    store = FileStore(tmp_path / "list.json", clock=SystemClock())
     assert store.load(spec, {}).states == {}
     assert store.problem is not None and "is not a JSON object" in store.problem
     assert store.moved_to is not None and store.moved_to.exists()

@@ -12,6 +12,7 @@ import trustme
 
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.core.model import AzureSpec, DnsctlSpec, HaSpec, LeaseKind
+from dnsctl.process.clock import SystemClock
 from tests.ha.azurite import Azurite, AzuriteUnavailable, ensure_azurite
 
 MakeLease = Callable[..., AzureBlobLease]
@@ -81,6 +82,7 @@ async def make_lease(azurite: Azurite) -> AsyncIterator[MakeLease]:
 
     def make(url: str, duration: float = 15.0, **kwargs: Any) -> AzureBlobLease:
         kwargs.setdefault("connection_string", azurite.connection_string)
+        kwargs.setdefault("clock", SystemClock())
         lease = AzureBlobLease(lease_spec(url, duration, kwargs.pop("azure", None)), **kwargs)
         made.append(lease)
         return lease

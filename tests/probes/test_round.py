@@ -14,6 +14,7 @@ from dnsctl.compose import PROBE_KINDS, make_prober
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes import probe_round
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import RegistryServer
 
@@ -63,9 +64,9 @@ async def test_probes_run_concurrently_up_to_the_limit_and_keep_work_order() -> 
 
 
 async def test_empty_round_and_bad_concurrency() -> None:
-    assert await probe_round(make_prober(), [], now=0.0) == []
+    assert await probe_round(make_prober(clock=SystemClock()), [], now=0.0) == []
     with pytest.raises(ValueError):
-        await probe_round(make_prober(), _work(1), now=0.0, concurrency=0)
+        await probe_round(make_prober(clock=SystemClock()), _work(1), now=0.0, concurrency=0)
 
 
 class RaisingProber:
@@ -102,7 +103,7 @@ async def test_round_over_real_servers_dispatches_by_protocol(fleet: list[Regist
     for server in fleet:
         ep = endpoint(server.host, name=server.host)
         work += [(profile(server.port, "http"), ep), (profile(server.port, "tcp"), ep)]
-    prober = make_prober()
+    prober = make_prober(clock=SystemClock())
     try:
         results = await probe_round(prober, work, now=1.0, concurrency=2)
     finally:

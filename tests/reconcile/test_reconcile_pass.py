@@ -20,9 +20,9 @@ from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change,
 from dnsctl.core.routing import DecisionKind
 from dnsctl.documents.reports import Report
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 

@@ -1,4 +1,4 @@
-"""Client-side helpers for the resolver tests: real DNS queries over loopback, and a manual clock."""
+"""Client-side helpers for the resolver tests: real DNS queries over loopback."""
 
 from __future__ import annotations
 
@@ -14,19 +14,6 @@ import dns.message
 import dns.rdatatype
 
 TIMEOUT = 3.0
-
-
-class ManualClock:
-    """A monotonic clock the test moves by hand (the cache and the rate limiter read it)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_query(name: str, rdtype: str = "A", **kwargs: Any) -> dns.message.QueryMessage:

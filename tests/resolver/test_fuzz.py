@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dnsctl.core.model import HostPort, RateLimitSpec, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 
 FQDN = "myregistry.azurecr.io"
@@ -35,7 +36,7 @@ class ThreadedResolver:
             rate_limit=RateLimitSpec(qps=1e9, burst=10**9),
         )
         self.loop = asyncio.new_event_loop()
-        self.server = ResolverServer(spec, steering)
+        self.server = ResolverServer(spec, steering, clock=SystemClock())
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> ThreadedResolver:

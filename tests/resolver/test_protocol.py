@@ -16,7 +16,8 @@ from dnsctl.core.model import RateLimitSpec, ResolverSpec, ZoneRecordSpec, ZoneS
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.acl import ClientPolicy
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ManualClock, ask, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.resolver.helpers import ask, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
 ZONE = ZoneSpec("lab.internal", (ZoneRecordSpec("@", "A", "10.0.0.1"),))

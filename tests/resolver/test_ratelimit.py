@@ -21,7 +21,8 @@ from dnsctl.core.model import RateLimitSpec, ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver import ResolverServer
 from dnsctl.resolver.ratelimit import ERRORS, RateLimiter, bucket_of
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ManualClock, make_query, raw_udp_burst
+from tests.resolver.helpers import make_query, raw_udp_burst
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
 

@@ -30,10 +30,10 @@ from dnsctl.core.state import ProfileState
 from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
