@@ -17,11 +17,11 @@ from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.model import AzureRecordSpec, DnsctlSpec, Override, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Batch, Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore, Keeper
 from dnsctl.targets.memory import MemoryTarget
 from tests.core.factories import PROFILE, T0, monitor, ok, profile, spec
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 ZONE = "privatelink.azurecr.io"
 
