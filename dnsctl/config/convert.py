@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
+from collections.abc import Sequence
+from dataclasses import replace
+
+from dnsctl.config.schema import (
+    DnsctlSettings,
+    EndpointModel,
+    MonitorModel,
+    ProfileModel,
+    ResolverModel,
+    ZoneRecordModel,
+)
 from dnsctl.config.values import (
     normalize_fqdn,
+    parse_blob_url,
     parse_canary,
     parse_host_port,
+    parse_network,
     parse_status_range,
     token_host,
+    zone_record,
 )
 from dnsctl.core.model import (
     AdminSpec,
@@ -40,7 +53,6 @@ from dnsctl.core.model import (
     ViewSpec,
     WebhookSpec,
     WhenAllDown,
-    ZoneRecordSpec,
     ZoneSpec,
 )
 
@@ -57,7 +69,11 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
         ),
         resolver=_resolver(s.resolver),
         admin=AdminSpec(listen=parse_host_port(s.admin.listen, None)),
-        ha=HaSpec(lease=LeaseKind(s.ha.lease), blob_url=s.ha.blob_url, lease_duration=s.ha.lease_duration),
+        ha=HaSpec(
+            lease=LeaseKind(s.ha.lease),
+            blob=parse_blob_url(s.ha.blob_url) if s.ha.lease == "azure-blob" and s.ha.blob_url else None,
+            lease_duration=int(s.ha.lease_duration),
+        ),
         safety=SafetySpec(max_changes_per_run=s.safety.max_changes_per_run),
         isolation_guard=IsolationGuardSpec(
             enabled=s.isolation_guard.enabled,
@@ -89,7 +105,6 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
 
 def _monitor(m: MonitorModel) -> MonitorSpec:
     protocol = MonitorProtocol(m.protocol)
-    default_port = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}.get(protocol, 0)
     registry = None
     if m.registry is not None:
         registry = RegistryProbeSpec(
@@ -99,11 +114,9 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
             m.registry.auth,
             tuple(token_host(h) for h in m.registry.token_hosts),
         )
-    if protocol is MonitorProtocol.REGISTRY:
-        default_port = 80 if registry is not None and registry.plain_http else 443
-    return MonitorSpec(
+    spec = MonitorSpec(
         protocol=protocol,
-        port=m.port if m.port is not None else default_port,
+        port=0,
         path=m.path,
         expected_status=tuple(parse_status_range(v) for v in m.expected_status),
         headers=tuple(m.headers.items()),
@@ -121,6 +134,7 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
         flap_hold=m.flap_hold,
         registry=registry,
     )
+    return replace(spec, port=m.port if m.port is not None else spec.default_port)
 
 
 def _endpoint(e: EndpointModel) -> EndpointSpec:
@@ -174,11 +188,16 @@ def _profile(p: ProfileModel) -> ProfileSpec:
     )
 
 
+def _zone(name: str, records: Sequence[ZoneRecordModel]) -> ZoneSpec:
+    origin = normalize_fqdn(name)
+    return ZoneSpec(origin, tuple(zone_record(origin, x.name, x.type, x.value, x.ttl) for x in records))
+
+
 def _resolver(r: ResolverModel) -> ResolverSpec:
     return ResolverSpec(
         listen=tuple(parse_host_port(v, None) for v in r.listen),
         upstreams=tuple(parse_host_port(v, 53) for v in r.upstreams),
-        allow=tuple(r.allow),
+        allow=tuple(parse_network(n) for n in r.allow),
         cache=CacheSpec(
             max_entries=r.cache.max_entries,
             serve_stale=r.cache.serve_stale,
@@ -189,18 +208,12 @@ def _resolver(r: ResolverModel) -> ResolverSpec:
         views=tuple(
             ViewSpec(
                 name=v.name,
-                clients=tuple(v.clients),
+                clients=tuple(parse_network(n) for n in v.clients),
                 prefer=tuple((prof, tuple(order)) for prof, order in v.prefer.items()),
             )
             for v in r.views
         ),
-        zones=tuple(
-            ZoneSpec(
-                name=normalize_fqdn(z.name),
-                records=tuple(ZoneRecordSpec(x.name, x.type.upper(), x.value, x.ttl) for x in z.records),
-            )
-            for z in r.zones
-        ),
+        zones=tuple(_zone(z.name, z.records) for z in r.zones),
         upstream_timeout=r.upstream_timeout,
         rate_limit=RateLimitSpec(
             qps=r.rate_limit.qps,

@@ -204,7 +204,7 @@ class RateLimitModel(Strict):
 class ResolverModel(Strict):
     listen: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "listen")])
     upstreams: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "upstreams")])
-    allow: list[str] = Field(default_factory=lambda: list(default(ResolverSpec, "allow")))
+    allow: list[str] = Field(default_factory=lambda: [str(n) for n in default(ResolverSpec, "allow")])
     cache: CacheModel = Field(default_factory=CacheModel)
     views: list[ViewModel] = Field(default_factory=list)
     zones: list[ZoneModel] = Field(default_factory=list)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
-from dnsctl.core.model import ProfileSpec, Routing
+from dnsctl.core.model import DEFAULT_PORTS, ProfileSpec, Routing
 from dnsctl.core.routing import DecisionKind
 from dnsctl.core.state import ProfileState
 
@@ -33,8 +33,7 @@ class MirrorOrder:
 def host_url(profile: ProfileSpec, target: str) -> str:
     m = profile.monitor
     name = target.rstrip(".")
-    default = 443 if m.scheme == "https" else 80
-    port = "" if m.port in (default, 0) else f":{m.port}"
+    port = "" if m.port in (DEFAULT_PORTS[m.scheme], 0) else f":{m.port}"
     return f"{m.scheme}://{name}{port}"
 
 

@@ -6,8 +6,15 @@ seconds as floats; time is always an argument, never read from a clock here.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The port a URL of each scheme means when it names none (monitors, runtime mirrors, canaries).
+DEFAULT_PORTS: dict[str, int] = {"https": 443, "http": 80}
 
 
 class MonitorProtocol(StrEnum):
@@ -101,6 +108,11 @@ class MonitorSpec:
     flap_threshold: int = 3
     flap_hold: float = 120.0
     registry: RegistryProbeSpec | None = None
+
+    @property
+    def default_port(self) -> int:
+        """The port of this protocol's scheme when none is configured (0 for tcp: a port is required)."""
+        return 0 if self.protocol is MonitorProtocol.TCP else DEFAULT_PORTS[self.scheme]
 
     @property
     def scheme(self) -> str:
@@ -222,7 +234,7 @@ class HostPort:
 @dataclass(frozen=True, slots=True)
 class ViewSpec:
     name: str
-    clients: tuple[str, ...]  # networks in CIDR form
+    clients: tuple[Network, ...]
     prefer: tuple[tuple[str, tuple[str, ...]], ...]  # (profile name, endpoint names in order)
 
     def preference(self, profile: str) -> tuple[str, ...] | None:
@@ -232,11 +244,40 @@ class ViewSpec:
         return None
 
 
+class ZoneRecordType(StrEnum):
+    A = "A"
+    AAAA = "AAAA"
+    CNAME = "CNAME"
+    TXT = "TXT"
+    MX = "MX"
+    SRV = "SRV"
+
+
+@dataclass(frozen=True, slots=True)
+class MxData:
+    preference: int
+    exchange: str  # absolute, lower-case, without the trailing dot
+
+
+@dataclass(frozen=True, slots=True)
+class SrvData:
+    priority: int
+    weight: int
+    port: int
+    target: str  # absolute, lower-case, without the trailing dot
+
+
+# A: IPv4Address, AAAA: IPv6Address, CNAME: the absolute target, TXT: the text, MX and SRV: their fields.
+ZoneData = IPAddress | str | MxData | SrvData
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneRecordSpec:
-    name: str  # relative to the zone, "@" for the apex
-    type: str  # A, AAAA, CNAME, TXT, MX, SRV
-    value: str
+    """One lab zone record, parsed: `name` is the absolute owner (lower-case, without the trailing dot)."""
+
+    name: str
+    type: ZoneRecordType
+    value: ZoneData
     ttl: int = 300
 
 
@@ -271,7 +312,7 @@ class RateLimitSpec:
 class ResolverSpec:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
     upstreams: tuple[HostPort, ...] = ()
-    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    allow: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     cache: CacheSpec = field(default_factory=CacheSpec)
     views: tuple[ViewSpec, ...] = ()
     zones: tuple[ZoneSpec, ...] = ()
@@ -294,10 +335,22 @@ class LeaseKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """An Azure blob: the account's URL (with the account in the path for an emulator), container, blob."""
+
+    account_url: str
+    container: str
+    blob: str
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.blob}"
+
+
+@dataclass(frozen=True, slots=True)
 class HaSpec:
     lease: LeaseKind = LeaseKind.NONE
-    blob_url: str | None = None
-    lease_duration: float = 30.0
+    blob: BlobLocation | None = None  # set when `lease` is azure-blob
+    lease_duration: int = 30  # whole seconds, 15 to 60 (what an Azure Blob lease accepts)
 
 
 @dataclass(frozen=True, slots=True)

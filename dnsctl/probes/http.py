@@ -15,7 +15,7 @@ import time
 import h11
 
 from dnsctl import __version__
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
+from dnsctl.core.model import DEFAULT_PORTS, EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import (
@@ -31,7 +31,6 @@ from dnsctl.probes.tls import client_context
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
-_DEFAULT_PORTS = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}
 
 
 def _bracketed(host: str) -> str:
@@ -43,7 +42,7 @@ def host_header(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
     if monitor.host:
         return monitor.host
     name = _bracketed(endpoint.target.rstrip("."))
-    return name if _DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
+    return name if DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
 
 
 def server_name(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:

@@ -5,27 +5,14 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from dnsctl.core.model import ViewSpec
-from dnsctl.errors import ConfigError
+from dnsctl.core.model import IPAddress as Address
+from dnsctl.core.model import Network, ViewSpec
 from dnsctl.resolver.wire import ClientSubnet
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # The verdict of most clients; returned as this very object so the hot path can test it with `is`.
 ALLOWED: tuple[bool, str | None] = (True, None)
 # Verdicts are memoised per source address; past this many distinct clients the memo starts over.
 _MEMO_LIMIT = 65_536
-
-
-def _networks(cidrs: Sequence[str], where: str, problems: list[str]) -> list[Network]:
-    networks: list[Network] = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-    return networks
 
 
 def _address(host: str) -> Address | None:
@@ -41,12 +28,9 @@ def _address(host: str) -> Address | None:
 class ClientPolicy:
     """The allow-list and the views, matched against client addresses."""
 
-    def __init__(self, allow: Sequence[str], views: Sequence[ViewSpec]) -> None:
-        problems: list[str] = []
-        self.allow = _networks(allow, "resolver.allow", problems)
-        self.views = [(v.name, _networks(v.clients, f"resolver.views[{v.name}]", problems)) for v in views]
-        if problems:
-            raise ConfigError(problems)
+    def __init__(self, allow: Sequence[Network], views: Sequence[ViewSpec]) -> None:
+        self.allow = list(allow)
+        self.views = [(v.name, list(v.clients)) for v in views]
         self.memo: dict[str, tuple[bool, str | None]] = {}
 
     def classify(self, host: str) -> tuple[bool, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,9 @@ from dnsctl.core.model import Override, ViewSpec
 from dnsctl.core.state import set_override
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 
-VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
+VIEW = ViewSpec(
+    "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "southeastasia")),)
+)
 
 
 def scene() -> Engine:
