@@ -187,17 +187,8 @@ def _azure_record(p: Problems, at: str, profile: ProfileModel) -> None:
 
 def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
     with p.rule():
-        if m.timeout <= 0:
-            p.add(f"{at}.timeout", "must be greater than 0")
-    with p.rule():
         if m.timeout >= m.interval:
             p.add(f"{at}.timeout", f"{m.timeout:g}s must be shorter than interval ({m.interval:g}s)")
-    with p.rule():
-        if m.fall < 1:
-            p.add(f"{at}.fall", f"{m.fall} must be at least 1")
-    with p.rule():
-        if m.rise < 1:
-            p.add(f"{at}.rise", f"{m.rise} must be at least 1")
     with p.rule():
         if m.protocol != "tcp" and not m.expected_status:
             p.add(f"{at}.expected_status", "at least one status code or range is required")

@@ -33,9 +33,6 @@ def resolver(p: Problems, r: ResolverModel, profiles: Sequence[ProfileModel]) ->
         for i, net in enumerate(r.allow):
             p.check(f"resolver.allow[{i}]", parse_network, net)
     with p.rule():
-        if r.upstream_timeout <= 0:
-            p.add("resolver.upstream_timeout", "must be greater than 0")
-    with p.rule():
         _views(p, r, profiles)
     with p.rule():
         _zones(p, r)

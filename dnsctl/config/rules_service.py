@@ -29,12 +29,6 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def notify(p: Problems, notify: NotifyModel, environ: Mapping[str, str], secrets: bool) -> None:
-    with p.rule():
-        if notify.timeout <= 0:
-            p.add("notify.timeout", "must be greater than 0")
-    with p.rule():
-        if notify.backoff < 0:
-            p.add("notify.backoff", "must not be negative")
     for i, hook in enumerate(notify.webhooks):
         at = f"notify.webhooks[{i}]"
         with p.rule():
@@ -67,9 +61,6 @@ def webhook_url(url: str) -> None:
 
 
 def azure(p: Problems, az: AzureModel) -> None:
-    with p.rule():
-        if az.deadline <= 0:
-            p.add("azure.deadline", "must be greater than 0")
     with p.rule():
         if az.client_id is not None and not GUID.fullmatch(az.client_id.strip()):
             p.add(

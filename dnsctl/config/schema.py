@@ -39,6 +39,23 @@ from dnsctl.core.model import (
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} must be at least 1")
+    return value
+
+
+# Single-value constraints live on the field's type; `rules` holds only what spans fields.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+Count = Annotated[int, AfterValidator(_at_least_one)]
+
+
 def default(spec: type, name: str) -> Any:
     """The default of field `name` of a core spec: defaults are written there, once, and read here."""
     for f in dataclasses.fields(spec):
@@ -90,9 +107,9 @@ class MonitorModel(Strict):
     ca_file: str | None = None
     body_match: str | None = None
     interval: Duration = default(MonitorSpec, "interval")
-    timeout: Duration = default(MonitorSpec, "timeout")
-    fall: int = default(MonitorSpec, "fall")
-    rise: int = default(MonitorSpec, "rise")
+    timeout: PositiveDuration = default(MonitorSpec, "timeout")
+    fall: Count = default(MonitorSpec, "fall")
+    rise: Count = default(MonitorSpec, "rise")
     flap_window: Duration = default(MonitorSpec, "flap_window")
     flap_threshold: int = Field(default=default(MonitorSpec, "flap_threshold"), ge=1)
     flap_hold: Duration = default(MonitorSpec, "flap_hold")
@@ -164,7 +181,7 @@ class AzureModel(Strict):
     base_url: str = default(AzureSpec, "base_url")
     client_id: str | None = None
     max_retry_after: Duration = default(AzureSpec, "max_retry_after")
-    deadline: Duration = default(AzureSpec, "deadline")
+    deadline: PositiveDuration = default(AzureSpec, "deadline")
 
 
 class CacheModel(Strict):
@@ -208,7 +225,7 @@ class ResolverModel(Strict):
     cache: CacheModel = Field(default_factory=CacheModel)
     views: list[ViewModel] = Field(default_factory=list)
     zones: list[ZoneModel] = Field(default_factory=list)
-    upstream_timeout: Duration = default(ResolverSpec, "upstream_timeout")
+    upstream_timeout: PositiveDuration = default(ResolverSpec, "upstream_timeout")
     rate_limit: RateLimitModel = Field(default_factory=RateLimitModel)
     tcp_idle_timeout: Duration = default(ResolverSpec, "tcp_idle_timeout")
     tcp_max_connections: int = Field(default=default(ResolverSpec, "tcp_max_connections"), ge=1)
@@ -263,7 +280,7 @@ class NotifyModel(Strict):
     queue_size: int = Field(default=default(NotifySpec, "queue_size"), ge=1, le=100_000)
     attempts: int = Field(default=default(NotifySpec, "attempts"), ge=1, le=20)
     backoff: Duration = default(NotifySpec, "backoff")
-    timeout: Duration = default(NotifySpec, "timeout")
+    timeout: PositiveDuration = default(NotifySpec, "timeout")
 
 
 class DnsctlSettings(BaseSettings):
