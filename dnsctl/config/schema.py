@@ -284,12 +284,14 @@ class NotifyModel(Strict):
 
 
 class DnsctlSettings(BaseSettings):
-    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels); they are
-    merged by `dnsctl.config.environment`, which remembers which variable set what."""
+    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels): they are
+    read by pydantic-settings' environment source with this model's `env_prefix` and
+    `env_nested_delimiter` (see `dnsctl.config.environment`, which remembers which variable set what)."""
 
     model_config = SettingsConfigDict(
         env_prefix="DNSCTL_",
         env_nested_delimiter="__",
+        case_sensitive=False,
         extra="forbid",
         frozen=True,
     )
@@ -314,7 +316,8 @@ class DnsctlSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML document arrives as init data, the environment already merged into it.
+        # Validation sees the file with the environment already merged into it, by the environment source
+        # one variable at a time (`dnsctl.config.environment`), so that each problem names its variable.
         return (init_settings,)
 
 
