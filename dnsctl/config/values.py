@@ -13,14 +13,10 @@ from dnsctl.core.model import (
     BlobLocation,
     CanarySpec,
     HostPort,
-    MxData,
     Network,
-    SrvData,
     StatusRange,
-    ZoneData,
-    ZoneRecordSpec,
-    ZoneRecordType,
 )
+from dnsctl.core.zone_records import MxData, SrvData, ZoneData, ZoneRecordSpec, ZoneRecordType
 from dnsctl.process.secrets import is_secret_name, looks_like_credential, mask
 
 MAX_SHOWN = 80

@@ -10,6 +10,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from dnsctl.core.zone_records import ZoneRecordSpec as ZoneRecordSpec
+from dnsctl.core.zone_records import ZoneRecordType as ZoneRecordType
+from dnsctl.core.zone_records import ZoneSpec as ZoneSpec
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -242,49 +246,6 @@ class ViewSpec:
             if name == profile:
                 return order
         return None
-
-
-class ZoneRecordType(StrEnum):
-    A = "A"
-    AAAA = "AAAA"
-    CNAME = "CNAME"
-    TXT = "TXT"
-    MX = "MX"
-    SRV = "SRV"
-
-
-@dataclass(frozen=True, slots=True)
-class MxData:
-    preference: int
-    exchange: str  # absolute, lower-case, without the trailing dot
-
-
-@dataclass(frozen=True, slots=True)
-class SrvData:
-    priority: int
-    weight: int
-    port: int
-    target: str  # absolute, lower-case, without the trailing dot
-
-
-# A: IPv4Address, AAAA: IPv6Address, CNAME: the absolute target, TXT: the text, MX and SRV: their fields.
-ZoneData = IPAddress | str | MxData | SrvData
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneRecordSpec:
-    """One lab zone record, parsed: `name` is the absolute owner (lower-case, without the trailing dot)."""
-
-    name: str
-    type: ZoneRecordType
-    value: ZoneData
-    ttl: int = 300
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneSpec:
-    name: str
-    records: tuple[ZoneRecordSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, MX, NS, RR, SOA, SRV, TXT, A, DNSLabel
 
-from dnsctl.core.model import MxData, SrvData, ZoneRecordSpec, ZoneRecordType, ZoneSpec
+from dnsctl.core.zone_records import MxData, SrvData, ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.chain import Chain
 from dnsctl.resolver.render import build

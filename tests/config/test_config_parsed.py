@@ -5,7 +5,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv6Address, ip_network
 from pathlib import Path
 
-from dnsctl.core.model import MxData, SrvData, ZoneRecordSpec, ZoneRecordType
+from dnsctl.core.zone_records import MxData, SrvData, ZoneRecordSpec, ZoneRecordType
 
 from .documents import edited, load_ok, write
 
