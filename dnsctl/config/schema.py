@@ -25,8 +25,10 @@ from dnsctl.core.model import (
     EndpointSpec,
     HaSpec,
     IsolationGuardSpec,
+    MirrorSpec,
     MonitorSpec,
     NotifySpec,
+    ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
     RegistryProbeSpec,
@@ -87,9 +89,9 @@ class RegistryProbeModel(Strict):
     """`monitor.protocol: registry`: what the probe pulls (a token, then a manifest HEAD)."""
 
     repository: str
-    reference: str = "latest"
-    plain_http: bool = False
-    auth: Literal["anonymous", "azure"] = "anonymous"
+    reference: str = default(RegistryProbeSpec, "reference")
+    plain_http: bool = default(RegistryProbeSpec, "plain_http")
+    auth: Literal["anonymous", "azure"] = default(RegistryProbeSpec, "auth")
     token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
 
 
@@ -141,7 +143,7 @@ Capability = Literal["pull", "resolve", "push"]
 
 
 def _default_capabilities() -> list[Capability]:
-    return ["pull", "resolve"]
+    return list(default(ProfileMirrorSpec, "capabilities"))
 
 
 class ProfileMirrorModel(Strict):
@@ -149,9 +151,9 @@ class ProfileMirrorModel(Strict):
 
     capabilities: list[Capability] = Field(default_factory=_default_capabilities)
     ca: str | None = None
-    skip_verify: bool = False
-    override_path: bool = False
-    adopt: bool = False
+    skip_verify: bool = default(ProfileMirrorSpec, "skip_verify")
+    override_path: bool = default(ProfileMirrorSpec, "override_path")
+    adopt: bool = default(ProfileMirrorSpec, "adopt")
 
 
 class ProfileModel(Strict):
@@ -255,7 +257,7 @@ class IsolationGuardModel(Strict):
 
 class ContainerdMirrorModel(Strict):
     enabled: bool = True
-    hosts_dir: str = "/etc/containerd/certs.d"
+    hosts_dir: str = default(MirrorSpec, "containerd_hosts_dir")
 
 
 class CrioMirrorModel(Strict):
