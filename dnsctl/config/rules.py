@@ -23,7 +23,6 @@ __all__ = ["MAX_TXT_BYTES", "check"]
 
 MAX_HEADERS = 8
 MAX_RECORDS_PER_SET = 20
-_GUID = rules_service.GUID
 
 
 def check(
@@ -177,7 +176,7 @@ def _azure_record(p: Problems, at: str, profile: ProfileModel) -> None:
             if not getattr(az, name).strip():
                 p.add(f"{at}.{name}", "must not be empty")
     with p.rule():
-        if az.subscription_id.strip() and not _GUID.fullmatch(az.subscription_id.strip()):
+        if az.subscription_id.strip() and not rules_service.GUID.fullmatch(az.subscription_id.strip()):
             p.add(
                 f"{at}.subscription_id",
                 f"{shown(az.subscription_id)} is not a subscription id "

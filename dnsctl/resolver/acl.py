@@ -5,8 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from dnsctl.core.model import IPAddress as Address
-from dnsctl.core.model import Network, ViewSpec
+from dnsctl.core.model import IPAddress, Network, ViewSpec
 from dnsctl.resolver.wire import ClientSubnet
 
 # The verdict of most clients; returned as this very object so the hot path can test it with `is`.
@@ -15,7 +14,7 @@ ALLOWED: tuple[bool, str | None] = (True, None)
 _MEMO_LIMIT = 65_536
 
 
-def _address(host: str) -> Address | None:
+def _address(host: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -50,7 +49,7 @@ class ClientPolicy:
         self.memo[host] = verdict
         return verdict
 
-    def _view_of(self, address: Address) -> tuple[str | None, int]:
+    def _view_of(self, address: IPAddress) -> tuple[str | None, int]:
         for name, networks in self.views:
             for net in networks:
                 if address in net:
@@ -65,7 +64,7 @@ class ClientPolicy:
         """
         size = 4 if ecs.family == 1 else 16
         raw = ecs.address.ljust(size, b"\x00")
-        address: Address = ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw)
+        address: IPAddress = ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw)
         subnet = ipaddress.ip_network((address, ecs.source), strict=False)
         name, length = self._view_of(subnet.network_address)
         if name is not None and length <= ecs.source:
