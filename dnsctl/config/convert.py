@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -63,16 +63,14 @@ from dnsctl.core.model import (
     ZoneSpec,
 )
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-S = TypeVar("S", bound="DataclassInstance")
+S = TypeVar("S")
 
 
 def _copy(spec: type[S], model: BaseModel, **given: Any) -> S:
     """`spec` with the fields in `given`, the others taken by name from `model`."""
     values = {
-        f.name: given[f.name] if f.name in given else getattr(model, f.name) for f in dataclasses.fields(spec)
+        f.name: given[f.name] if f.name in given else getattr(model, f.name)
+        for f in dataclasses.fields(cast(Any, spec))
     }
     return spec(**values)
 

@@ -21,25 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsError
 
 from dnsctl.config.document import MAX_DEPTH, Loc
-from dnsctl.config.schema import DnsctlSettings
+from dnsctl.config.schema import DnsctlSettings, environment_values
 
 # The names are pydantic-settings': the settings' own prefix and delimiter.
 PREFIX = str(DnsctlSettings.model_config.get("env_prefix", "")).upper()
 DELIMITER = str(DnsctlSettings.model_config.get("env_nested_delimiter", ""))
-
-
-class _Variables(EnvSettingsSource):
-    """pydantic-settings' environment source, over the given variables instead of `os.environ`."""
-
-    def __init__(self, settings: type[BaseSettings], variables: Mapping[str, str]) -> None:
-        self._given = variables
-        super().__init__(settings)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {k if self.case_sensitive else k.lower(): v for k, v in self._given.items()}
 
 
 @dataclass
@@ -55,7 +43,7 @@ class Overrides:
         return None
 
 
-def apply(data: dict[str, Any], model: type[BaseSettings], environ: Mapping[str, str]) -> Overrides:
+def apply(data: dict[str, Any], model: type[BaseModel], environ: Mapping[str, str]) -> Overrides:
     """Merge the overrides in `environ` into `data` (in place)."""
     found = Overrides()
     wanted: list[tuple[Loc, str, str]] = []
@@ -74,9 +62,9 @@ def apply(data: dict[str, Any], model: type[BaseSettings], environ: Mapping[str,
     for loc, name, value in sorted(wanted, key=lambda w: (len(w[0]), w[1])):
         if _acceptable(model, loc, name, value, found):
             try:
-                values = _Variables(model, {name: value})()
-            except SettingsError as e:  # what the checks above let through: still this variable's problem
-                found.problems.append((loc, f"not a usable value ({e.__cause__ or e})", name))
+                values = environment_values(name, value)
+            except ValueError as e:  # what the checks above let through: still this variable's problem
+                found.problems.append((loc, f"not a usable value ({e})", name))
                 continue
             _merge_into(data, values)
             found.sources[loc] = name

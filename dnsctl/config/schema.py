@@ -10,10 +10,17 @@ Defaults are written once, on the core specs, and read here with `default(Spec, 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
@@ -321,6 +328,26 @@ class DnsctlSettings(BaseSettings):
         # Validation sees the file with the environment already merged into it, by the environment source
         # one variable at a time (`dnsctl.config.environment`), so that each problem names its variable.
         return (init_settings,)
+
+
+class _Variables(EnvSettingsSource):
+    """pydantic-settings' environment source, over the given variables instead of `os.environ`."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self._given = variables
+        super().__init__(DnsctlSettings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k if self.case_sensitive else k.lower(): v for k, v in self._given.items()}
+
+
+def environment_values(name: str, value: str) -> dict[str, Any]:
+    """What the variable `name` sets, as nested values, read by pydantic-settings' environment source
+    (the settings' env_prefix and env_nested_delimiter); raises ValueError when it cannot be read."""
+    try:
+        return _Variables({name: value})()
+    except SettingsError as e:
+        raise ValueError(str(e.__cause__ or e)) from None
 
 
 def model_fields_at(loc: tuple[str | int, ...]) -> list[str]:
