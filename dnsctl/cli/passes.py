@@ -12,8 +12,8 @@ from dnsctl.cli import render
 from dnsctl.cli.commands import emit, load_spec
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
-from dnsctl.documents.reports import Report
 from dnsctl.documents.status import StatusDoc, health_doc
 from dnsctl.errors import ConfigError
 from dnsctl.process.state_store import FileStore

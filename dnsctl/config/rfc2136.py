@@ -17,7 +17,7 @@ from dnsctl.config.values import is_ip, normalize_fqdn, parse_host_port, shown
 from dnsctl.core.model import HostPort, RecordType, Rfc2136RecordSpec, TsigSpec
 
 if TYPE_CHECKING:
-    from dnsctl.config.rules import Problems
+    from dnsctl.config.problems import Problems
     from dnsctl.config.schema import ProfileModel
 
 TSIG_SECRET_ENV = "DNSCTL_TSIG_SECRET"

@@ -26,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from dnsctl.core.model import HostPort
 from dnsctl.documents.jsonable import JsonObject, to_object
 from dnsctl.documents.status import StatusDoc
-from dnsctl.errors import ConfigError, ListenError, OperatorError
+from dnsctl.errors import ListenError, OperatorError
 from dnsctl.process import secrets
 from dnsctl.process.clock import Clock
 
@@ -259,9 +259,9 @@ class AdminServer:
         return app
 
     async def start(self) -> None:
-        if not self.open_reads and not self.token:
-            raise ConfigError(
-                [f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"]
+        if not self.open_reads and not self.token:  # the configuration refuses it first; never open it anyway
+            raise ListenError(
+                f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"
             )
         # aiohttp's keep-alive timer runs from the moment a connection opens and is not renewed by a
         # request still arriving, so it is also the limit on how long headers may take.

@@ -6,9 +6,20 @@ seconds as floats; time is always an argument, never read from a clock here.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+from dnsctl.core.zone_records import ZoneRecordSpec as ZoneRecordSpec
+from dnsctl.core.zone_records import ZoneRecordType as ZoneRecordType
+from dnsctl.core.zone_records import ZoneSpec as ZoneSpec
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The port a URL of each scheme means when it names none (monitors, runtime mirrors, canaries).
+DEFAULT_PORTS: dict[str, int] = {"https": 443, "http": 80}
 
 
 class MonitorProtocol(StrEnum):
@@ -102,6 +113,11 @@ class MonitorSpec:
     flap_threshold: int = 3
     flap_hold: float = 120.0
     registry: RegistryProbeSpec | None = None
+
+    @property
+    def default_port(self) -> int:
+        """The port of this protocol's scheme when none is configured (0 for tcp: a port is required)."""
+        return 0 if self.protocol is MonitorProtocol.TCP else DEFAULT_PORTS[self.scheme]
 
     @property
     def scheme(self) -> str:
@@ -278,7 +294,7 @@ class HostPort:
 @dataclass(frozen=True, slots=True)
 class ViewSpec:
     name: str
-    clients: tuple[str, ...]  # networks in CIDR form
+    clients: tuple[Network, ...]
     prefer: tuple[tuple[str, tuple[str, ...]], ...]  # (profile name, endpoint names in order)
 
     def preference(self, profile: str) -> tuple[str, ...] | None:
@@ -286,20 +302,6 @@ class ViewSpec:
             if name == profile:
                 return order
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneRecordSpec:
-    name: str  # relative to the zone, "@" for the apex
-    type: str  # A, AAAA, CNAME, TXT, MX, SRV
-    value: str
-    ttl: int = 300
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneSpec:
-    name: str
-    records: tuple[ZoneRecordSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +329,7 @@ class RateLimitSpec:
 class ResolverSpec:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
     upstreams: tuple[HostPort, ...] = ()
-    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    allow: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     cache: CacheSpec = field(default_factory=CacheSpec)
     views: tuple[ViewSpec, ...] = ()
     zones: tuple[ZoneSpec, ...] = ()
@@ -350,10 +352,22 @@ class LeaseKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """An Azure blob: the account's URL (with the account in the path for an emulator), container, blob."""
+
+    account_url: str
+    container: str
+    blob: str
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.blob}"
+
+
+@dataclass(frozen=True, slots=True)
 class HaSpec:
     lease: LeaseKind = LeaseKind.NONE
-    blob_url: str | None = None
-    lease_duration: float = 30.0
+    blob: BlobLocation | None = None  # set when `lease` is azure-blob
+    lease_duration: int = 30  # whole seconds, 15 to 60 (what an Azure Blob lease accepts)
 
 
 @dataclass(frozen=True, slots=True)

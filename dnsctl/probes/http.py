@@ -13,7 +13,7 @@ import ssl
 import h11
 
 from dnsctl import __version__
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
+from dnsctl.core.model import DEFAULT_PORTS, EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
@@ -30,7 +30,6 @@ from dnsctl.process.clock import Clock
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
-_DEFAULT_PORTS = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}
 
 
 def _bracketed(host: str) -> str:
@@ -42,7 +41,7 @@ def host_header(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
     if monitor.host:
         return monitor.host
     name = _bracketed(endpoint.target.rstrip("."))
-    return name if _DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
+    return name if DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
 
 
 def server_name(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
@@ -16,7 +17,9 @@ from dnsctl.documents.jsonable import iso, to_object
 from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 
-VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
+VIEW = ViewSpec(
+    "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "southeastasia")),)
+)
 
 
 def scene() -> Engine:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
@@ -162,7 +163,11 @@ def specs(draw: st.DrawFn) -> DnsctlSpec:
     if draw(st.booleans()):
         names = [ep.name for ep in profs[0].endpoints]
         order = draw(st.permutations(names))
-        views = (ViewSpec("v", ("10.0.0.0/8",), (("p0", tuple(order[: draw(st.integers(1, len(names)))])),)),)
+        views = (
+            ViewSpec(
+                "v", (ip_network("10.0.0.0/8"),), (("p0", tuple(order[: draw(st.integers(1, len(names)))])),)
+            ),
+        )
     guard = IsolationGuardSpec(enabled=draw(st.booleans()), min_endpoints=draw(st.integers(1, 3)))
     return DnsctlSpec(profiles=tuple(profs), resolver=ResolverSpec(views=views), isolation_guard=guard)
 

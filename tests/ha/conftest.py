@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import trustme
 
+from dnsctl.config.values import parse_blob_url
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.core.model import AzureSpec, DnsctlSpec, HaSpec, LeaseKind
 from dnsctl.process.clock import SystemClock
@@ -65,7 +66,7 @@ def lease_spec(blob_url: str, duration: float = 15.0, azure: AzureSpec | None = 
     return DnsctlSpec(
         profiles=(),
         azure=azure or AzureSpec(),
-        ha=HaSpec(lease=LeaseKind.AZURE_BLOB, blob_url=blob_url, lease_duration=duration),
+        ha=HaSpec(lease=LeaseKind.AZURE_BLOB, blob=parse_blob_url(blob_url), lease_duration=int(duration)),
     )
 
 

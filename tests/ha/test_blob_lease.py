@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
-from dnsctl.controller.blob_lease import CONNECTION_STRING_ENV, AzureBlobLease, parse_blob_url
+from dnsctl.config.values import parse_blob_url
+from dnsctl.controller.blob_lease import CONNECTION_STRING_ENV, AzureBlobLease
 from dnsctl.core.model import AzureCredentialKind, AzureSpec
 from dnsctl.process.clock import SystemClock
 from dnsctl.targets.azure import TOKEN_ENV

@@ -50,7 +50,8 @@ UNITS: dict[str, set[str]] = {
     "__init__": set(),
     "core": set(),  # pure: nothing of dnsctl's but itself (see tests/core/test_core_layering.py)
     "errors": set(),
-    "process": {"core", "errors"},
+    "process": {"core", "errors", "documents"},
+    "documents": {"core", "errors"},  # typed status and report documents: pure values
     "config": _BASE,
     "probes": _BASE,  # never targets, the resolver or the controllers
     "targets": _BASE,
@@ -58,7 +59,7 @@ UNITS: dict[str, set[str]] = {
     "emulator": _BASE,  # a stand-in for Azure: nothing of the controller's
     "interop": _BASE | {"config"},
     "engine": _BASE | {"probes"},
-    "controller": _BASE | {"engine", "probes", "resolver", "targets"},
+    "controller": _BASE | {"documents", "engine", "probes", "resolver", "targets"},
     "compose": _BASE | {"controller", "engine", "probes", "targets"},
     "demo": _BASE | {"compose", "config", "controller", "engine", "probes", "resolver", "targets"},
     "cli": _BASE
@@ -67,6 +68,7 @@ UNITS: dict[str, set[str]] = {
         "config",
         "controller",
         "demo",
+        "documents",
         "emulator",
         "engine",
         "interop",
@@ -78,24 +80,15 @@ UNITS: dict[str, set[str]] = {
 }
 
 # Imports that break UNITS today, each with the work that removes it. The lead empties this after merging.
-KNOWN_EDGE_OFFENDERS: set[tuple[str, str]] = {
-    # Controllers render reports with dnsctl.cli.render: typed documents rendered in one module outside
-    # the command line (issue 20, item 4: the CLI rework).
-    ("controller/base.py", "cli"),
-    ("controller/notify.py", "cli"),
-    ("controller/run.py", "cli"),
-    ("controller/drift.py", "cli"),
-}
+KNOWN_EDGE_OFFENDERS: set[tuple[str, str]] = set()
 
 MAX_LINES = 400
 # Modules over MAX_LINES. Being split in parallel (issue 20): the lead empties these after merging.
-BEING_SPLIT: set[str] = {
-    "cli/main.py",  # the CLI rework (issue 20, item 4)
-    "config/rules.py",  # parse once (issue 20, item 1)
-}
+BEING_SPLIT: set[str] = set()
 # Over MAX_LINES with no split under way yet: listed so that none grows unnoticed.
 NOT_YET_SPLIT: set[str] = {
-    "controller/blob_lease.py",
+    "core/model.py",
+    "core/plan.py",
     "resolver/engine.py",
     "resolver/server.py",
     "targets/azure.py",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import (
     AzureRecordSpec,
     DnsctlSpec,
@@ -18,7 +19,6 @@ from dnsctl.core.model import (
 )
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
 from dnsctl.core.routing import DecisionKind
-from dnsctl.documents.reports import Report
 from dnsctl.engine import Engine
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from dnsctl.config.values import parse_network
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable
@@ -91,6 +92,8 @@ async def resolver() -> AsyncIterator[StartResolver]:
         **fields: Any,
     ) -> ResolverServer:
         fields.setdefault("listen", (HostPort("127.0.0.1", 0),))
+        if "allow" in fields:  # given as the configuration writes it, parsed as the configuration does
+            fields["allow"] = tuple(parse_network(n) for n in fields["allow"])
         spec = ResolverSpec(**fields)
         kwargs: dict[str, Any] = {"metrics": metrics, "clock": clock if clock is not None else SystemClock()}
         server = ResolverServer(spec, steering if steering is not None else SteeringTable(), **kwargs)

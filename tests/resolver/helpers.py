@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import dns.asyncquery
@@ -12,6 +13,9 @@ import dns.edns
 import dns.flags
 import dns.message
 import dns.rdatatype
+
+from dnsctl.config.values import zone_record
+from dnsctl.core.model import ZoneSpec
 
 TIMEOUT = 3.0
 
@@ -102,3 +106,9 @@ def ipv6_loopback_available() -> bool:
 
 
 __all__ = ["dns"]
+
+
+def lab_zone(origin: str, records: Iterable[tuple[Any, ...]]) -> ZoneSpec:
+    """A lab zone with records as the configuration writes them (`("www", "CNAME", "lab.internal.")`,
+    optionally with a TTL), parsed by the configuration layer as `dnsctl serve` gets them."""
+    return ZoneSpec(origin, tuple(zone_record(origin, *record) for record in records))
