@@ -16,7 +16,7 @@ metadata). When that fails the action stays in effect in this process and is sho
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -49,7 +49,7 @@ class ControllerBase:
         # Computed when scraped, from the same answer /readyz gives: the two can never disagree.
         self.metrics.ready.set_function(lambda: 1.0 if self.ready()[0] else 0.0)
         self.store = store
-        self.scheduler = ProbeScheduler(engine, self._on_round)
+        self.scheduler = ProbeScheduler(engine, self._on_round, metrics=self.metrics)
         self.last_round = self.clock.monotonic()
         self.isolated = False
         self.state_read = False  # until True, nothing is kept or published
@@ -67,6 +67,7 @@ class ControllerBase:
         """Read the stored state and hand it to the engine; from now on outcomes are kept and published."""
         loaded = self.store.load(self.spec, published) if self.store is not None else Loaded()
         self.engine.restore(loaded.states, published)
+        self.metrics.show_states(self.engine.states)
         self.state_read = True
         self.unread_reason = ""
         self.metrics.state_read.set(1)
@@ -109,7 +110,7 @@ class ControllerBase:
 
     # --- the one path of an outcome -----------------------------------------------------------
 
-    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
+    async def _on_round(self, profiles: Sequence[str], outcome: RoundOutcome) -> None:
         await self.handle(outcome)
 
     async def handle(self, outcome: RoundOutcome) -> None:
@@ -197,6 +198,8 @@ class ControllerBase:
         waiting = [p.name for p in self.spec.profiles if self.engine.states[p.name].decision is None]
         if waiting:
             return False, f"waiting for verdicts: {', '.join(waiting)}"
+        if (late := self.scheduler.running_late()) is not None:
+            return False, late
         return True, "every profile has a decision"
 
     def status(self) -> dict[str, Any]:

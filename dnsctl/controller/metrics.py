@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -10,7 +10,7 @@ from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
 from dnsctl.core.routing import Move, classify_move
-from dnsctl.core.state import RoundOutcome
+from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.targets.base import ChangeResult
 
 PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -102,6 +102,24 @@ class Metrics:
         self.state_save_errors = Counter(
             "dnsctl_state_save_errors_total", "Failed saves of the health history", registry=r
         )
+        self.loop_lag = Gauge(
+            "dnsctl_event_loop_lag_seconds",
+            "How late the event loop ran its timers lately (the largest delay in the last few seconds)",
+            registry=r,
+        )
+        self.probes_due = Counter(
+            "dnsctl_probes_due_total",
+            "Probes the schedule asked for (every interval, late or not)",
+            registry=r,
+        )
+        self.probes_sent = Counter("dnsctl_probes_sent_total", "Probes made", registry=r)
+        self.probe_rounds_late = Counter(
+            "dnsctl_probe_rounds_late_total",
+            "Probe rounds that started an interval or more after they were due (the previous one was slow)",
+            registry=r,
+        )
+        # What the endpoint series say now, so that a round sets only the series that change.
+        self._shown: dict[tuple[str, str], tuple[MonitorStatus, int]] = {}
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""
@@ -111,6 +129,7 @@ class Metrics:
             self.failbacks.labels(p.name)
             self.decision_changes.labels(p.name, "")
             for ep in p.endpoints:
+                self._shown[(p.name, ep.name)] = (MonitorStatus.CHECKING, 0)
                 self.endpoint_up.labels(p.name, ep.name).set(0)
                 self.flaps.labels(p.name, ep.name).set(0)
                 for s in MonitorStatus:
@@ -125,12 +144,14 @@ class Metrics:
                 self.probe_failures.labels(res.profile, res.endpoint, res.reason.value).inc()
         for t in outcome.transitions:
             self.transitions.labels(t.profile, t.endpoint, t.new.value).inc()
-        for name, st in outcome.states.items():
-            for ep, h in st.endpoints.items():
-                self.endpoint_up.labels(name, ep).set(1 if h.status is MonitorStatus.ONLINE else 0)
-                self.flaps.labels(name, ep).set(h.flaps)
-                for s in MonitorStatus:
-                    self.endpoint_status.labels(name, ep, s.value).set(1 if h.status is s else 0)
+        # Only the endpoints this outcome probed or moved: a round costs its own size, not the fleet's.
+        touched = {(r.profile, r.endpoint) for r in results}
+        touched.update((t.profile, t.endpoint) for t in outcome.transitions)
+        for name, ep in touched:
+            st = outcome.states.get(name)
+            h = st.endpoints.get(ep) if st is not None else None
+            if h is not None:
+                self.show_endpoint(name, ep, h.status, h.flaps)
         for c in outcome.changes:
             self.decision_changes.labels(c.profile, c.view or "").inc()
             profile = self._profiles.get(c.profile)
@@ -144,6 +165,24 @@ class Metrics:
                 self.failbacks.labels(c.profile).inc()
         if results:  # a re-decision without probes says nothing about isolation
             self.isolated.set(1 if outcome.isolated else 0)
+
+    def show_states(self, states: Mapping[str, ProfileState]) -> None:
+        """Every endpoint's series from `states` (after the stored state is restored, or at start)."""
+        for name, st in states.items():
+            for ep, h in st.endpoints.items():
+                self.show_endpoint(name, ep, h.status, h.flaps)
+
+    def show_endpoint(self, profile: str, endpoint: str, status: MonitorStatus, flaps: int) -> None:
+        key = (profile, endpoint)
+        shown = self._shown.get(key)
+        if shown == (status, flaps):
+            return
+        self._shown[key] = (status, flaps)
+        self.endpoint_up.labels(profile, endpoint).set(1 if status is MonitorStatus.ONLINE else 0)
+        self.flaps.labels(profile, endpoint).set(flaps)
+        if shown is None or shown[0] is not status:
+            for s in MonitorStatus:
+                self.endpoint_status.labels(profile, endpoint, s.value).set(1 if status is s else 0)
 
     def observe_writes(self, results: Sequence[ChangeResult]) -> None:
         for r in results:
