@@ -71,7 +71,9 @@ class Engine:
     async def round(self, profiles: Sequence[str] | None = None) -> RoundOutcome:
         """Probe the endpoints of `profiles` (default all) once, then step the core."""
         now = self.clock.now()
-        results = await probe_round(self.prober, self.work(profiles), now=now, limit=self.limit)
+        results = await probe_round(
+            self.prober, self.work(profiles), now=now, limit=self.limit, clock=self.clock
+        )
         if not core_state.suspect_isolation(self.spec, results):
             return self.feed(results, profiles=profiles)
         # Nothing answered here: before judging anyone, look at every profile again (these included),
@@ -79,7 +81,9 @@ class Engine:
         # or a recovery.
         wanted = None if profiles is None else set(profiles)
         if wanted is not None and any(p.name not in wanted for p in self.spec.profiles):
-            results = await probe_round(self.prober, self.work(), now=self.clock.now(), limit=self.limit)
+            results = await probe_round(
+                self.prober, self.work(), now=self.clock.now(), limit=self.limit, clock=self.clock
+            )
             profiles = None
         canaries = await self._canaries(results)
         return self.feed(results, profiles=profiles, canaries=canaries)

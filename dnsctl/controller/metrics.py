@@ -118,6 +118,13 @@ class Metrics:
             "Probe rounds that started an interval or more after they were due (the previous one was slow)",
             registry=r,
         )
+        self.probes_in_flight = Gauge("dnsctl_probes_in_flight", "Probes in flight now", registry=r)
+        self.probe_limit = Gauge(
+            "dnsctl_probes_in_flight_limit",
+            "The bound on probes in flight (lowered for a while after this process ran out of file "
+            "descriptors or buffers)",
+            registry=r,
+        )
         # What the endpoint series say now, so that a round sets only the series that change.
         self._shown: dict[tuple[str, str], tuple[MonitorStatus, int]] = {}
 

@@ -67,6 +67,10 @@ class ProbeScheduler:
         self._tasks: list[asyncio.Task[None]] = []
         self._handing_on: set[asyncio.Task[None]] = set()
         self._stopping = False
+        if metrics is not None:
+            limit = engine.limit
+            metrics.probes_in_flight.set_function(lambda: float(limit.in_flight))
+            metrics.probe_limit.set_function(lambda: float(limit.bound))
 
     def start(self) -> None:
         """Start the timers; probes start with `add_probes`, once there is a state to feed."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -12,6 +14,7 @@ from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import AadTokenSource, RegistryProber
 from dnsctl.probes.tcp import TcpProber
+from dnsctl.process.clock import Clock
 
 
 class DispatchingProber:
@@ -47,6 +50,7 @@ def make_prober(*, keepalive: bool = False, aad_token: AadTokenSource | None = N
 # A probe that timed out this long after its deadline was not timed out by the endpoint: this process's
 # event loop ran late (too busy to read the answer), which says nothing about the endpoint.
 _LATE_BY = 1.0
+_LOCAL_RETRIES = 2  # a probe that failed for want of a local resource is made again, this many times
 _TIMED_OUT = frozenset(
     {
         FailureReason.CONNECT_TIMEOUT,
@@ -63,31 +67,81 @@ class ProbeLimit:
 
     Shared by all the rounds of a process: a round that finds the bound taken waits for a slot
     (back-pressure), so rounds that overlap under load never add up to more sockets than this.
+    When a probe fails for want of a local resource (file descriptors, buffers), the bound comes
+    down to what else was in flight then, and that probe waits for a slot and is made again; it climbs
+    back by one slot per `RECOVER_AFTER` probes made without such an error, up to `concurrency`.
     """
+
+    RECOVER_AFTER = 64
 
     def __init__(self, concurrency: int = 256) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.concurrency = concurrency
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency  # the configured bound: how many workers a round starts
+        self.bound = concurrency  # the bound in force now (lower after a local resource error)
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._fine = 0
         self.in_flight = 0
         self.most_in_flight = 0
+        self.shrunk = 0  # times the bound came down
 
     async def __aenter__(self) -> None:
-        await self._slots.acquire()
+        if self.in_flight < self.bound and not self._waiters:
+            self._take()
+            return
+        slot = asyncio.get_running_loop().create_future()
+        self._waiters.append(slot)
+        try:
+            await slot  # the slot is taken for us when it is handed over
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self._give_back()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(slot)
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._give_back()
+
+    def _take(self) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
 
-    async def __aexit__(self, *exc: object) -> None:
+    def _give_back(self) -> None:
         self.in_flight -= 1
-        self._slots.release()
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        while self._waiters and self.in_flight < self.bound:
+            slot = self._waiters.popleft()
+            if not slot.done():
+                self._take()
+                slot.set_result(None)
+
+    def out_of_resources(self) -> None:
+        """A probe failed for want of a local resource: no more in flight than the others now."""
+        target = max(1, self.in_flight)
+        if target < self.bound:
+            self.bound = target
+            self.shrunk += 1
+        self._fine = 0
+
+    def made(self) -> None:
+        """A probe was made without a local resource error."""
+        self._fine += 1
+        if self._fine >= self.RECOVER_AFTER and self.bound < self.concurrency:
+            self._fine = 0
+            self.bound += 1
+            self._hand_over()
 
 
-def _late(profile: ProfileSpec, result: ProbeResult) -> ProbeResult:
-    """A timeout reported long after its deadline is this process's lateness, not the endpoint's."""
-    if result.ok or result.reason not in _TIMED_OUT or result.latency <= profile.monitor.timeout + _LATE_BY:
+def _late(profile: ProfileSpec, result: ProbeResult, took: float) -> ProbeResult:
+    """A timeout that came `took` seconds after the probe started, long after its deadline: this
+    process's event loop ran late, which says nothing about the endpoint."""
+    if result.ok or result.reason not in _TIMED_OUT or took <= profile.monitor.timeout + _LATE_BY:
         return result
-    detail = f"this process ran late ({result.latency:.1f}s for a {profile.monitor.timeout:g}s timeout)"
+    detail = f"this process ran late ({took:.1f}s for a {profile.monitor.timeout:g}s timeout)"
     return replace(result, reason=FailureReason.LOCAL, detail=detail)
 
 
@@ -98,11 +152,13 @@ async def probe_round(
     now: float,
     concurrency: int = 256,
     limit: ProbeLimit | None = None,
+    clock: Clock | None = None,
 ) -> list[ProbeResult]:
     """Probe every (profile, endpoint) concurrently, at most `concurrency` at a time, in `work` order.
 
     With `limit`, the bound is that one, shared with every other round using it (`concurrency` is then
     ignored). At most as many tasks as the bound are created, whatever the size of `work`.
+    With `clock`, a timeout that came long after its deadline is reported `local` (the loop ran late).
     An endpoint with several addresses gets one probe (and one result) per address, in their order.
     """
     if limit is None:
@@ -111,8 +167,8 @@ async def probe_round(
     async def one(profile: ProfileSpec, endpoint: EndpointSpec, address: str | None) -> ProbeResult:
         try:
             if address is None:
-                return _late(profile, await prober.probe(profile, endpoint, now))
-            return _late(profile, await prober.probe(profile, endpoint, now, address))
+                return await prober.probe(profile, endpoint, now)
+            return await prober.probe(profile, endpoint, now, address)
         except Exception as exc:
             # Probers must not raise; if one does, that endpoint fails this round, not the round.
             return ProbeResult(
@@ -135,9 +191,18 @@ async def probe_round(
     todo = iter(enumerate(calls))
 
     async def worker() -> None:
-        for i, call in todo:  # shared by the workers: each call is taken once
-            async with limit:
-                results[i] = await one(*call)
+        for i, (profile, endpoint, address) in todo:  # shared by the workers: each call is taken once
+            for _attempt in range(_LOCAL_RETRIES + 1):
+                async with limit:
+                    started = clock.monotonic() if clock is not None else 0.0
+                    result = await one(profile, endpoint, address)
+                    took = clock.monotonic() - started if clock is not None else 0.0
+                if result.reason is not FailureReason.LOCAL:
+                    limit.made()
+                    break
+                # Out of file descriptors or buffers: fewer probes at once, then this one again.
+                limit.out_of_resources()
+            results[i] = _late(profile, result, took)
 
     await asyncio.gather(*(worker() for _ in range(min(limit.concurrency, len(calls)))))
     return [r for r in results if r is not None]
