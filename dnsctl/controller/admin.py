@@ -22,8 +22,9 @@ from typing import Any, Protocol, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from dnsctl.controller.metrics import exposition
 from dnsctl.core.model import HostPort
 from dnsctl.errors import ConfigError, ListenError, OperatorError
 from dnsctl.process import secrets
@@ -312,7 +313,7 @@ class AdminServer:
         return result
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.ops.registry)
+        body = exposition(self.ops.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:
