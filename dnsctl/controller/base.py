@@ -197,7 +197,8 @@ class ControllerBase:
             return False, f"stored state not read yet ({self.unread_reason}); nothing is written until it is"
         waiting = [p.name for p in self.spec.profiles if self.engine.states[p.name].decision is None]
         if waiting:
-            return False, f"waiting for verdicts: {', '.join(waiting)}"
+            more = f" and {len(waiting) - 10} more" if len(waiting) > 10 else ""
+            return False, f"waiting for verdicts: {', '.join(waiting[:10])}{more}"
         if (late := self.scheduler.running_late()) is not None:
             return False, late
         return True, "every profile has a decision"
