@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dns.message
 import dns.query
 import httpx
 import yaml
+
+REPO = Path(__file__).resolve().parents[1]
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -207,7 +208,12 @@ def profiles(n: int, port: int, interval: float, *, azure: bool = False) -> list
                 "rise": 1,
             },
             "endpoints": [
-                {"name": f"r{k}", "target": f"reg{i}.r{k}.example.internal", "priority": k + 1, "addresses": [a]}
+                {
+                    "name": f"r{k}",
+                    "target": f"reg{i}.r{k}.example.internal",
+                    "priority": k + 1,
+                    "addresses": [a],
+                }
                 for k, a in enumerate(ADDRESSES)
             ],
         }
@@ -248,6 +254,7 @@ def measure_serve(n: int, interval: float, port: int, window: float, tmp: Path) 
     try:
         wait_for(lambda: httpx.get(admin + "/readyz", timeout=10).status_code == 200, 300, "ready", proc)
         time.sleep(min(interval, 5))  # past the first rounds, which all start at once
+        t_before = time.monotonic()
         before = httpx.get(admin + "/metrics", timeout=30).text
         times: list[float] = []
         lost = [0]
@@ -263,13 +270,16 @@ def measure_serve(n: int, interval: float, port: int, window: float, tmp: Path) 
         querier.join()
         wall, cpu = time.monotonic() - wall0, cpu_seconds(proc.pid) - cpu0
         started = time.perf_counter()
+        t_after = time.monotonic()
         after = httpx.get(admin + "/metrics", timeout=60)
         fig.metrics_s = time.perf_counter() - started
         fig.metrics_mb = len(after.content) / 1e6
         fig.cpu_percent = 100 * cpu / wall
         fig.rss_mb = max(peak, rss_mb(proc.pid))
-        fig.sent = int(metric(after.text, "dnsctl_probes_sent_total") - metric(before, "dnsctl_probes_sent_total"))
-        fig.due = int(n * len(ADDRESSES) * wall / interval)
+        fig.sent = int(
+            metric(after.text, "dnsctl_probes_sent_total") - metric(before, "dnsctl_probes_sent_total")
+        )
+        fig.due = int(n * len(ADDRESSES) * (t_after - t_before) / interval)
         fig.lag_s = metric(after.text, "dnsctl_event_loop_lag_seconds")
         late = metric(after.text, "dnsctl_probe_rounds_late_total")
         if late:
@@ -304,7 +314,9 @@ def _calls(emulator: Any) -> tuple[int, int]:
 def _pointing(emulator: Any, n: int, endpoint: int) -> int:
     want = {f"reg{i}.r{endpoint}.example.internal" for i in range(n)}
     got = 0
-    for rs in emulator.record_sets(f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/privateDnsZones/{ZONE}"):
+    for rs in emulator.record_sets(
+        f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network/privateDnsZones/{ZONE}"
+    ):
         cname = (rs.get("properties", {}).get("cnameRecord") or {}).get("cname", "").rstrip(".")
         if cname in want:
             got += 1
@@ -335,9 +347,14 @@ def measure_run(n: int, steady: float, limit: float, tmp: Path) -> RunFigures:
             env = {**os.environ, "PYTHONPATH": str(REPO), "DNSCTL_AZURE_TOKEN": "bench-token"}
             t0 = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dnsctl", "run", "-c", str(cfg)], stdout=log, stderr=log, env=env, cwd=REPO
+                [sys.executable, "-m", "dnsctl", "run", "-c", str(cfg)],
+                stdout=log,
+                stderr=log,
+                env=env,
+                cwd=REPO,
             )
             try:
+
                 def records(endpoint: int) -> Any:
                     return lambda: _pointing(emulator, n, endpoint) == n
 
@@ -376,7 +393,9 @@ def measure_run(n: int, steady: float, limit: float, tmp: Path) -> RunFigures:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="N = 100 and 1,000, short windows, run for 100 only")
+    parser.add_argument(
+        "--quick", action="store_true", help="N = 100 and 1,000, short windows, run for 100 only"
+    )
     parser.add_argument("--sizes", help="comma-separated N (default 100,1000,5000)")
     parser.add_argument("--intervals", default="10,2", help="probe intervals in seconds (default 10,2)")
     parser.add_argument("--window", type=float, help="measured seconds per serve case (default 3 intervals)")
@@ -393,7 +412,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [int(s) for s in (args.sizes or ("100,1000" if args.quick else "100,1000,5000")).split(",")]
     intervals = [float(s) for s in args.intervals.split(",")]
-    run_sizes = [int(s) for s in args.run_sizes.split(",")] if args.run_sizes else ([100] if args.quick else sizes)
+    run_sizes = (
+        [int(s) for s in args.run_sizes.split(",")] if args.run_sizes else ([100] if args.quick else sizes)
+    )
     load = os.getloadavg()[0]
     print(f"dnsctl scale bench, {os.cpu_count()} CPUs, load average {load:.2f} at the start", flush=True)
     print(f"{'N':>6} {'interval':>8} {'CPU %':>6} {'RSS MB':>7} {'probes sent/due':>17} {'DNS p99 ms':>10} "
@@ -404,11 +425,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for n in sizes:
                 for interval in intervals:
-                    window = args.window or (min(2 * interval, 10.0) if args.quick else max(3 * interval, 20.0))
+                    window = args.window or (
+                        min(2 * interval, 10.0) if args.quick else max(3 * interval, 20.0)
+                    )
                     f = measure_serve(n, interval, port, window, tmp)
                     print(
                         f"{f.n:>6} {f.interval:>7g}s {f.cpu_percent:>6.1f} {f.rss_mb:>7.0f} "
-                        f"{f.sent:>8}/{f.due:<8} {f.dns_p99_ms:>10.2f} {f.metrics_s:>10.3f} {f.metrics_mb:>5.1f} "
+                        f"{f.sent:>8}/{f.due:<8} {f.dns_p99_ms:>10.2f} "
+                        f"{f.metrics_s:>10.3f} {f.metrics_mb:>5.1f} "
                         f"{f.sigterm_s:>9.2f} {f.lag_s:>6.2f} {'; '.join(f.notes)}"
                         + (f" ({f.dns_lost} DNS queries lost)" if f.dns_lost else ""),
                         flush=True,
@@ -418,8 +442,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_run:
             return 0
         steady = 60.0 if args.quick else 300.0
-        print(f"\n`dnsctl run`, one zone, interval 2 s, fall 2; steady measured over {steady:.0f} s", flush=True)
-        print(f"{'N':>6} {'start reads/writes (s)':>24} {'failover reads/writes (s)':>27} {'steady per 5 min r/w':>22}")
+        print(
+            f"\n`dnsctl run`, one zone, interval 2 s, fall 2; steady measured over {steady:.0f} s", flush=True
+        )
+        head = (
+            f"{'start reads/writes (s)':>24} {'failover reads/writes (s)':>27} {'steady per 5 min r/w':>22}"
+        )
+        print(f"{'N':>6} {head}")
         for n in run_sizes:
             r = measure_run(n, steady, 120.0 + n / 10, tmp)
             print(
