@@ -324,3 +324,29 @@ def test_a_round_waits_for_slots_instead_of_opening_more() -> None:
         return limit.most_in_flight
 
     assert asyncio.run(main()) == 5
+
+
+async def test_a_late_event_loop_is_a_metric_and_a_readiness_reason() -> None:
+    async with DemoReplicas(first_address=ADDRESSES[0]) as replicas:
+        prober = make_prober()
+        ctl = Counting(Engine(fleet(replicas, 1), prober, SYSTEM_CLOCK))
+        ctl.expected = 3
+        ctl.all_handled = asyncio.Event()
+        ctl.restore({})
+        ctl.scheduler.start()
+        ctl.scheduler.add_probes()
+        try:
+            async with asyncio.timeout(30):
+                await ctl.all_handled.wait()
+            assert ctl.ready() == (True, "every profile has a decision")
+            time.sleep(1.5)  # the event loop held up, as an overloaded process holds it  # noqa: ASYNC251
+            for _ in range(200):  # the lag is seen at the next tick of the loop's watcher
+                if (ctl.registry.get_sample_value("dnsctl_event_loop_lag_seconds") or 0) >= 1.0:
+                    break
+                await asyncio.sleep(0.05)
+            assert (ctl.registry.get_sample_value("dnsctl_event_loop_lag_seconds") or 0) >= 1.0
+            ready, why = ctl.ready()
+            assert not ready and "event loop is running" in why, why
+        finally:
+            ctl.scheduler.shutdown()
+            await prober.aclose()
