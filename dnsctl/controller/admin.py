@@ -13,6 +13,7 @@ nothing the client sent (aiohttp's own report includes the offending header, tok
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import ipaddress
 import logging
@@ -152,6 +153,13 @@ def _client(transport: asyncio.BaseTransport) -> str:
             # One host holds a whole /64: counted by address, it could take every slot.
             return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
+
+
+def _metrics_body(registry: CollectorRegistry, gzipped: bool) -> tuple[bytes, str]:
+    body = exposition(registry)
+    if gzipped and len(body) > 65536:  # Prometheus asks for gzip: tens of MB of text, a twentieth of it
+        return gzip.compress(body, compresslevel=1), "gzip"
+    return body, ""
 
 
 class _Counted(asyncio.Protocol):
@@ -313,8 +321,15 @@ class AdminServer:
         return result
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = exposition(self.ops.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        # Written in a thread: thousands of endpoints take a second or more, which the event loop (and
+        # the DNS answers on it) must not wait for.
+        loop = asyncio.get_running_loop()
+        body, encoding = await loop.run_in_executor(None, _metrics_body, self.ops.registry, gzipped)
+        headers = {"Content-Type": CONTENT_TYPE_LATEST}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        return web.Response(body=body, headers=headers)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n") if self.ops.alive() else web.Response(text="stalled\n", status=503)

@@ -188,7 +188,7 @@ class EndpointSeries(Collector):
         ):
             add(f"# HELP {family} {_DOCS[attr]}\n# TYPE {family} counter\n")
             for ep in eps:
-                for key, n in getattr(ep, attr).items():
+                for key, n in list(getattr(ep, attr).items()):  # a copy: /metrics renders in a thread
                     # Labels in name order, as prometheus_client writes them (reason and to sort last).
                     add(f'{family}{{{ep.labels},{label}="{_label(key)}"}} {_value(n)}\n')
         return "".join(out)
@@ -202,7 +202,7 @@ class EndpointSeries(Collector):
         duration = Metric("dnsctl_probe_duration_seconds", _DOCS["duration"], "histogram")
         failures = Metric("dnsctl_probe_failures", _DOCS["failures"], "counter")
         transitions = Metric("dnsctl_endpoint_transitions", _DOCS["transitions"], "counter")
-        for (profile, endpoint), ep in self._eps.items():
+        for (profile, endpoint), ep in list(self._eps.items()):
             labels = {"profile": profile, "endpoint": endpoint}
             up.add_sample("dnsctl_endpoint_up", labels, ep.up)
             for st in MonitorStatus:
@@ -217,9 +217,9 @@ class EndpointSeries(Collector):
                     duration.add_sample(f"{duration.name}_bucket", {**labels, "le": bound}, float(total))
                 duration.add_sample(f"{duration.name}_count", labels, float(ep.count))
                 duration.add_sample(f"{duration.name}_sum", labels, ep.sum)
-            for reason, n in ep.failures.items():
+            for reason, n in list(ep.failures.items()):
                 failures.add_sample("dnsctl_probe_failures_total", {**labels, "reason": reason}, float(n))
-            for to, n in ep.transitions.items():
+            for to, n in list(ep.transitions.items()):
                 transitions.add_sample("dnsctl_endpoint_transitions_total", {**labels, "to": to}, float(n))
         return [up, status, flaps, duration, failures, transitions]
 

@@ -186,7 +186,7 @@ class ProbeScheduler:
     @property
     def lag(self) -> float:
         """The largest delay of the event loop in the last few seconds."""
-        return max(self._lags, default=0.0)
+        return max(list(self._lags), default=0.0)  # a copy: /metrics asks from a thread
 
     def running_late(self) -> str | None:
         """Why this process cannot keep its schedule now (a reason for /readyz), or None."""
