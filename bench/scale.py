@@ -365,6 +365,7 @@ def measure_run(n: int, steady: float, limit: float, tmp: Path) -> RunFigures:
                     wait_for(records(0), limit, "every record created", proc)
                 except SystemExit as e:
                     fig.done = f"start: {e} ({_pointing(emulator, n, 0)} of {n})"
+                    fig.start = (*_calls(emulator), time.monotonic() - t0)
                     return fig
                 reads, writes = _calls(emulator)
                 fig.start = (reads, writes, time.monotonic() - t0)
