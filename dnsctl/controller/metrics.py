@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import gzip
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -79,6 +80,15 @@ def exposition(registry: CollectorRegistry) -> bytes:
         if fast is not None:
             fast.muted = False
     return text + fast.render().encode("utf-8") if fast is not None else text
+
+
+def metrics_body(registry: CollectorRegistry, gzipped: bool) -> tuple[bytes, str]:
+    """What `/metrics` answers and its Content-Encoding. Written off the event loop (in a thread):
+    thousands of endpoints take a second or more. Prometheus asks for gzip: a twentieth of the text."""
+    body = exposition(registry)
+    if gzipped and len(body) > 65536:
+        return gzip.compress(body, compresslevel=1), "gzip"
+    return body, ""
 
 
 def _exposition(registry: CollectorRegistry) -> bytes:
@@ -319,11 +329,19 @@ class Metrics:
             "descriptors or buffers)",
             registry=r,
         )
+        self.target = Gauge(
+            "dnsctl_profile_target",
+            "1 for the kind of target each profile publishes to",
+            ["profile", "kind"],
+            registry=r,
+        )
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""
         self._profiles = {p.name: p for p in spec.profiles}
         for p in spec.profiles:
+            if p.publication is not None:
+                self.target.labels(p.name, p.publication.kind).set(1)
             self.failovers.labels(p.name)
             self.failbacks.labels(p.name)
             self.decision_changes.labels(p.name, "")

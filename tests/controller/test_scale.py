@@ -23,13 +23,12 @@ import prometheus_client.metrics
 import pytest
 import yaml
 
+from dnsctl.compose import make_prober
 from dnsctl.controller.base import ControllerBase
 from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, MonitorProtocol, MonitorSpec, ProfileSpec
-from dnsctl.core.state import RoundOutcome
 from dnsctl.demo.replicas import DemoReplicas
-from dnsctl.engine import Engine
-from dnsctl.probes.round import make_prober
+from dnsctl.engine import Batch, Engine
 from dnsctl.process.clock import SYSTEM_CLOCK
 from tests.e2e.harness import REPO, free_port
 
@@ -37,14 +36,14 @@ ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
 class Counting(ControllerBase):
-    """A controller that publishes nowhere and counts the probe results handed to it."""
+    """A controller that publishes nowhere and counts the probed profiles handed to it."""
 
     handled = 0
     expected = 0
     all_handled: asyncio.Event
 
-    async def publish(self, outcome: RoundOutcome) -> None:
-        self.handled += len(outcome.results)
+    async def publish(self, batch: Batch) -> None:
+        self.handled += len(batch.probed)
         if self.handled >= self.expected:
             self.all_handled.set()
 
@@ -75,9 +74,9 @@ async def calls_for_one_interval(n: int, monkeypatch: pytest.MonkeyPatch) -> dic
 
     async with DemoReplicas(first_address=ADDRESSES[0]) as replicas:
         spec = fleet(replicas, n)
-        prober = make_prober()
+        prober = make_prober(clock=SYSTEM_CLOCK)
         ctl = Counting(Engine(spec, prober, SYSTEM_CLOCK))
-        ctl.expected = 3 * n
+        ctl.expected = n
         ctl.all_handled = asyncio.Event()
         ctl.restore({})
         with monkeypatch.context() as m:
@@ -328,9 +327,9 @@ def test_a_round_waits_for_slots_instead_of_opening_more() -> None:
 
 async def test_a_late_event_loop_is_a_metric_and_a_readiness_reason() -> None:
     async with DemoReplicas(first_address=ADDRESSES[0]) as replicas:
-        prober = make_prober()
+        prober = make_prober(clock=SYSTEM_CLOCK)
         ctl = Counting(Engine(fleet(replicas, 1), prober, SYSTEM_CLOCK))
-        ctl.expected = 3
+        ctl.expected = 1
         ctl.all_handled = asyncio.Event()
         ctl.restore({})
         ctl.scheduler.start()
