@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 import yaml
 
 from dnsctl.emulator import AzureEmulator, ZoneId
+from dnsctl.emulator.http_server import ArmRequest, Reply
+from tests.support.waits import ACTIVITY, run
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-private-dns"
@@ -26,6 +27,16 @@ REPLICAS = {
     "eastus": ("myregistry.eastus.geo.azurecr.io", "127.0.0.2"),
     "westeurope": ("myregistry.westeurope.geo.azurecr.io", "127.0.0.3"),
 }
+
+
+class ObservedEmulator(AzureEmulator):
+    """The emulator, telling the tests' waits each time it answered a request (a read or a write)."""
+
+    def handle(self, request: ArmRequest) -> Reply:
+        try:
+            return super().handle(request)
+        finally:
+            ACTIVITY.bump()
 
 
 def common_free_port(hosts: list[str]) -> int:
@@ -96,15 +107,7 @@ def write_config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, A
 
 def dnsctl(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Result:
     environ = {**os.environ, "DNSCTL_AZURE_TOKEN": TOKEN, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dnsctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environ,
-        cwd=REPO,
-        check=False,
-    )
+    proc = run([sys.executable, "-m", "dnsctl", *args], timeout=timeout, env=environ, cwd=REPO)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
