@@ -32,6 +32,7 @@ from dnsctl.errors import (
     UpstreamError,
 )
 from tests.support.process_log import port_in_log
+from tests.support.waits import run_process
 
 CONFIG = """\
 profiles:
@@ -64,7 +65,7 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def dnsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "dnsctl", *args],
         capture_output=True,
         text=True,

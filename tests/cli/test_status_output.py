@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from dnsctl.cli.render import health_doc, health_table, iso
 from dnsctl.core.model import Override, ViewSpec
 from dnsctl.core.state import set_override
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
+from tests.support.waits import run_process
 
 VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
 
@@ -105,7 +105,7 @@ def test_check_with_every_endpoint_down_does_not_claim_a_last_answer(tmp_path: P
     }
     path = tmp_path / "dnsctl.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "check", "-c", str(path)],
         capture_output=True,
         text=True,

@@ -24,6 +24,7 @@ from dnsctl.core.model import ResolverSpec
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
+from tests.support.waits import run_process
 
 START_TIMEOUT = 15.0
 TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
@@ -54,7 +55,7 @@ def free_port() -> int:
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    done = run_process(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise ServerUnavailable(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip()

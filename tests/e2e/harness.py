@@ -14,7 +14,7 @@ import yaml
 
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.emulator.http_server import ArmRequest, Reply
-from tests.support.waits import ACTIVITY, run
+from tests.support.waits import ACTIVITY, run_process
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-private-dns"
@@ -107,7 +107,7 @@ def write_config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, A
 
 def dnsctl(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Result:
     environ = {**os.environ, "DNSCTL_AZURE_TOKEN": TOKEN, **(env or {})}
-    proc = run([sys.executable, "-m", "dnsctl", *args], timeout=timeout, env=environ, cwd=REPO)
+    proc = run_process([sys.executable, "-m", "dnsctl", *args], timeout=timeout, env=environ, cwd=REPO)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

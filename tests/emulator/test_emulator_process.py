@@ -20,6 +20,7 @@ from azure.mgmt.privatedns.models import CnameRecord, RecordSet, RecordSetProper
 from dnsctl.emulator import ZoneId
 from dnsctl.emulator.control_client import EmulatorControl
 from tests.emulator.helpers import API, SyncFakeCredential
+from tests.support.waits import run_process
 
 SUB, RG, ZONE = "sub-proc", "rg-proc", "privatelink.azurecr.io"
 
@@ -109,7 +110,7 @@ def test_process_over_plain_http_without_auth() -> None:
     ids=["cert-without-key", "bad-zone"],
 )
 def test_bad_arguments_exit_2(arguments: list[str]) -> None:
-    result = subprocess.run(
+    result = run_process(
         [sys.executable, "-m", "dnsctl.emulator", *arguments], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2

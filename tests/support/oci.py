@@ -34,6 +34,7 @@ from typing import Self
 import httpx
 
 from tests.support.system_packages import ensure_command, ensure_commands
+from tests.support.waits import run_process
 
 HOSTS_FILE = Path("/etc/hosts")
 RUNTIME = ("containerd", "ctr", "docker-registry")  # installed from their Debian packages when missing
@@ -288,7 +289,7 @@ class Containerd:
         raise TimeoutError("containerd did not come up")
 
     def _ctr(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return run_process(
             [ensure_command("ctr"), "--address", str(self.socket), *args],
             capture_output=True,
             text=True,

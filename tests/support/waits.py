@@ -14,7 +14,7 @@ import selectors
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -98,31 +98,29 @@ def wait_exit(proc: subprocess.Popen[Any], timeout: float) -> int:
     return proc.wait()
 
 
-def run(
+def run_process(
     args: Sequence[str | os.PathLike[str]],
     *,
-    timeout: float,
-    env: Mapping[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 120.0,
+    capture_output: bool = True,
+    text: bool = True,
+    check: bool = False,
     input: str | None = None,
+    **popen: Any,
 ) -> subprocess.CompletedProcess[str]:
     """`subprocess.run(args, capture_output=True, text=True, timeout=...)` without its polling wait:
     the pipes are read as they become readable and the exit is awaited on the process's pidfd."""
+    assert text, "run_process decodes the output as text"
     deadline = time.monotonic() + timeout
-    proc = subprocess.Popen(
-        args,
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=cwd,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    fds = (proc.stdout.fileno(), proc.stderr.fileno())
-    out: dict[int, bytearray] = {fd: bytearray() for fd in fds}
+    pipe = subprocess.PIPE if capture_output else None
+    stdin = subprocess.PIPE if input is not None else popen.pop("stdin", None)
+    proc = subprocess.Popen(args, stdin=stdin, stdout=pipe, stderr=pipe, **popen)
+    streams = [s for s in (proc.stdout, proc.stderr) if s is not None]
+    fds = [s.fileno() if s is not None else None for s in (proc.stdout, proc.stderr)]
+    out: dict[int, bytearray] = {s.fileno(): bytearray() for s in streams}
     try:
         with selectors.DefaultSelector() as sel:
-            for stream in (proc.stdout, proc.stderr):
+            for stream in streams:
                 os.set_blocking(stream.fileno(), False)
                 sel.register(stream, selectors.EVENT_READ)
             if input is not None:
@@ -144,10 +142,11 @@ def run(
         proc.wait()
         raise
     finally:
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-    stdout, stderr = (bytes(out[fd]).decode(errors="replace") for fd in fds)
+        for stream in streams:
+            stream.close()
+    stdout, stderr = (bytes(out[fd]).decode(errors="replace") if fd is not None else None for fd in fds)
+    if check and code != 0:
+        raise subprocess.CalledProcessError(code, proc.args, stdout, stderr)
     return subprocess.CompletedProcess(proc.args, code, stdout, stderr)
 
 
