@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dnsctl.emulator import AzureEmulator
-from tests.e2e.harness import REPLICAS, ZONE_ID, ObservedEmulator, common_free_port
+from tests.e2e.harness import REPLICAS, ZONE_ID, common_free_port
 from tests.support.registry import RegistryPki, RegistryServer
 
 
@@ -40,6 +40,6 @@ def replicas(tmp_path: Path) -> Iterator[Replicas]:
 
 @pytest.fixture
 def emulator() -> Iterator[AzureEmulator]:
-    with ObservedEmulator() as emu:
+    with AzureEmulator() as emu:
         emu.add_zone(ZONE_ID)
         yield emu

@@ -8,13 +8,15 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dnsctl.emulator import AzureEmulator, ZoneId
-from dnsctl.emulator.http_server import ArmRequest, Reply
-from tests.support.waits import ACTIVITY, run_process
+from tests.support.waits import run_process
+
+if TYPE_CHECKING:
+    from tests.e2e.daemon import Daemon
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-private-dns"
@@ -27,16 +29,6 @@ REPLICAS = {
     "eastus": ("myregistry.eastus.geo.azurecr.io", "127.0.0.2"),
     "westeurope": ("myregistry.westeurope.geo.azurecr.io", "127.0.0.3"),
 }
-
-
-class ObservedEmulator(AzureEmulator):
-    """The emulator, telling the tests' waits each time it answered a request (a read or a write)."""
-
-    def handle(self, request: ArmRequest) -> Reply:
-        try:
-            return super().handle(request)
-        finally:
-            ACTIVITY.bump()
 
 
 def common_free_port(hosts: list[str]) -> int:
@@ -97,6 +89,54 @@ def profile_config(
             **azure,
         },
     }
+
+
+def fast_probes(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile probed every 500 ms (timeout 400 ms): a failover within a second or two."""
+    profile["monitor"].update(interval="500ms", timeout="400ms")
+    return profile
+
+
+@dataclass
+class RunSetup:
+    """`dnsctl run` against the emulator: its configuration file, admin API and environment."""
+
+    cfg: Path
+    admin_port: int
+    env: dict[str, str]
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def daemon(self, log: str = "run.log") -> Daemon:
+        from tests.e2e.daemon import Daemon  # the daemon module imports this one
+
+        return Daemon(
+            "run", "-c", str(self.cfg), admin_port=self.admin_port, env=self.env, log=self.directory / log
+        )
+
+    def start(self, log: str = "run.log") -> Daemon:
+        return self.daemon(log).start()
+
+
+def run_setup(
+    directory: Path,
+    emulator: AzureEmulator,
+    profiles: list[dict[str, Any]],
+    *,
+    env: dict[str, str] | None = None,
+    name: str = "run.yaml",
+    **extra: Any,
+) -> RunSetup:
+    """The configuration of a `dnsctl run` with its admin API on a free loopback port (`extra` are
+    top-level settings, e.g. resync_interval or notify)."""
+    admin_port = free_port()
+    cfg = write_config(
+        directory / name, emulator, profiles, admin={"listen": f"127.0.0.1:{admin_port}"}, **extra
+    )
+    return RunSetup(cfg, admin_port, dict(env or {}), directory)
 
 
 def write_config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, Any]], **extra: Any) -> Path:
