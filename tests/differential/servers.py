@@ -24,7 +24,7 @@ from dnsctl.core.model import ResolverSpec
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
-from tests.support.waits import run_process
+from tests.support.waits import run_process, wait_exit
 
 START_TIMEOUT = 15.0
 TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
@@ -86,10 +86,10 @@ class Process:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
         self._log_file.close()
 
     def wait_ready(self, port: int, name: str) -> None:

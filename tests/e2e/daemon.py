@@ -1,7 +1,9 @@
 """A dnsctl daemon (`serve` or `run`) as a real process, with bounded waits on its admin API.
 
-Waits re-check their condition on what can be observed (a line the daemon writes, a probe or an Azure
-request one of the test's servers answers), never on a timer: see tests/support/waits.py."""
+Waits re-check their condition on what can be observed (a line the daemon writes, a probe one of the
+test's replicas answers, a webhook call), never on a timer: see tests/support/waits.py. What the daemon
+does after the last such event (an answer published after the line that announced it) is seen at the
+next one, within a probe interval."""
 
 from __future__ import annotations
 
