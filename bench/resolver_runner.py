@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
 from dnsctl.process import daemon
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 
 STEERED = "myregistry.azurecr.io"
@@ -36,7 +37,7 @@ async def serve(port: int, upstream: HostPort) -> None:
         zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),)),),
         cache=CacheSpec(max_entries=200_000),
     )
-    server = ResolverServer(spec, steering)
+    server = ResolverServer(spec, steering, clock=SystemClock())
     await server.start()
     print(f"READY {server.bound[0][1]}", flush=True)
     loop = asyncio.get_running_loop()

@@ -1,27 +1,78 @@
 """The engine: probe rounds fed into the pure core, with the per-profile state kept between rounds.
 
 Shared by `check`, `plan`, `reconcile`, `run` and `serve`. The engine is the one owner of health
-state: it is restored and snapshotted through `restore` and `snapshot`, changed only by its own
-steps, and every step returns its outcome to the caller (who hands it on: there are no listeners).
-It holds no lock: every caller drives it from one asyncio task at a time.
+state: it is read from the stored state at start through `load` (the one place), snapshotted
+through `snapshot`, changed only by its own steps, and every step returns its outcome to the
+caller (who hands it on: there are no listeners). It holds no lock: every caller drives it from
+one asyncio task at a time.
+
+A pass's decisions reach a publisher one way, one-shot or long-running: as a `Batch` (the states
+after the pass, what changed in it) handed to the publisher's `publish`. A publisher acts on the
+batch, never on a re-read of the engine's state; one that coalesces (one zone listing for every
+decision of a pass) gets the whole pass at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Protocol, TypeVar
 
 from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.restore import restored_state
 from dnsctl.core.results import CanaryResult, ProbeResult
-from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.core.state import DecisionChange, ProfileState, RoundOutcome
 from dnsctl.probes.base import Prober
 from dnsctl.probes.canary import probe_canaries
 from dnsctl.probes.round import probe_round
 from dnsctl.process.clock import Clock
+from dnsctl.process.state_store import Loaded, StateStore
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The decisions of one pass, as every publisher receives them.
+
+    `states` are the engine's states after the pass (each profile's decision is in them);
+    `changes` the decisions that changed in it, `probed` the profiles it probed, `moved` those
+    with an endpoint transition. `full` asks for every profile to be published (a one-shot run,
+    the start of a long-running one), whatever changed.
+    """
+
+    states: Mapping[str, ProfileState]
+    changes: tuple[DecisionChange, ...] = ()
+    probed: frozenset[str] = field(default_factory=frozenset)
+    moved: frozenset[str] = field(default_factory=frozenset)
+    full: bool = False
+
+    @classmethod
+    def of(cls, outcome: RoundOutcome, *, full: bool = False) -> Batch:
+        return cls(
+            states=outcome.states,
+            changes=outcome.changes,
+            probed=frozenset(r.profile for r in outcome.results),
+            moved=frozenset(t.profile for t in outcome.transitions),
+            full=full,
+        )
+
+    def changed(self, *, views: bool = True) -> list[str]:
+        """The profiles whose decision changed (with `views=False`, only their default decision)."""
+        return sorted({c.profile for c in self.changes if views or c.view is None})
+
+    def touched(self) -> list[str]:
+        """The profiles the pass probed, moved or re-decided."""
+        return sorted(self.probed | self.moved | set(self.changed()))
+
+
+class Publisher(Protocol[R_co]):
+    """Where decisions go: a DNS zone, the resolver's answers, mirror files. One batch per pass."""
+
+    async def publish(self, batch: Batch) -> R_co: ...
 
 
 class Engine:
@@ -46,6 +97,13 @@ class Engine:
 
     def snapshot(self) -> dict[str, ProfileState]:
         return dict(self._states)
+
+    def load(self, store: StateStore | None, published: Mapping[str, Published] | None = None) -> Loaded:
+        """The one start of every mode: read the stored histories (`published` holds record metadata)
+        and restore every profile from them, else from what is published (never-flip)."""
+        loaded = store.load(self.spec, published or {}) if store is not None else Loaded()
+        self.restore(loaded.states, published)
+        return loaded
 
     def restore(
         self, stored: Mapping[str, ProfileState], published: Mapping[str, Published] | None = None
@@ -121,7 +179,7 @@ class Engine:
         if not core_state.suspect_isolation(spec, results):
             return False
         timeout = max((p.monitor.timeout for p in spec.profiles), default=5.0)
-        canaries = await probe_canaries(guard.canaries, timeout) if guard.canaries else []
+        canaries = await probe_canaries(guard.canaries, timeout, self.clock) if guard.canaries else []
         return core_state.is_isolated(spec, results, canaries)
 
     async def _canaries(self, results: Sequence[ProbeResult]) -> list[CanaryResult]:
@@ -130,7 +188,7 @@ class Engine:
         if not guard.canaries or not core_state.suspect_isolation(self.spec, results):
             return []
         timeout = max((p.monitor.timeout for p in self.spec.profiles), default=5.0)
-        return await probe_canaries(guard.canaries, timeout)
+        return await probe_canaries(guard.canaries, timeout, self.clock)
 
     def feed(
         self,

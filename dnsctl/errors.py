@@ -12,9 +12,21 @@ from dataclasses import dataclass
 
 
 class DnsctlError(Exception):
-    """Base of every error dnsctl raises on purpose."""
+    """Base of every error dnsctl raises on purpose.
+
+    `hint` says what to fix, when known (empty otherwise); `transient` whether trying again later may
+    succeed. Both default per class and can be given per error.
+    """
 
     transient: bool = False
+    hint: str = ""
+
+    def __init__(self, *args: object, hint: str = "", transient: bool | None = None) -> None:
+        super().__init__(*args)
+        if hint:
+            self.hint = hint
+        if transient is not None:
+            self.transient = transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +131,11 @@ class TargetError(DnsctlError):
     def __init__(
         self, message: str, *, hint: str = "", status: int | None = None, transient: bool | None = None
     ) -> None:
-        self.hint = hint
         self.status = status
         # Throttling, server errors and lost connections pass; a refusal or a bad request does not.
-        self.transient = (
-            (status is None or status == 429 or status >= 500) if transient is None else transient
-        )
-        super().__init__(message)
-
-
-class AzureError(TargetError):
-    """Azure Private DNS refused or failed a request."""
+        if transient is None:
+            transient = status is None or status == 429 or status >= 500
+        super().__init__(message, hint=hint, transient=transient)
 
 
 class LeaseError(DnsctlError):
@@ -137,10 +143,11 @@ class LeaseError(DnsctlError):
 
     transient = True
 
-    def __init__(self, message: str, *, taken: bool = False, hint: str = "") -> None:
+    def __init__(
+        self, message: str, *, taken: bool = False, hint: str = "", transient: bool | None = None
+    ) -> None:
         self.taken = taken
-        self.hint = hint
-        super().__init__(message)
+        super().__init__(message, hint=hint, transient=transient)
 
 
 class LeaseLapsedError(DnsctlError):
@@ -151,6 +158,10 @@ class LeaseLapsedError(DnsctlError):
 
 class StateError(DnsctlError):
     """Stored health state (a state file, record metadata) cannot be read or written."""
+
+
+class LoopUnavailable(DnsctlError):
+    """`--loop uvloop` was asked for on an install without uvloop."""
 
 
 class InputError(DnsctlError):

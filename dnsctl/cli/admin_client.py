@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import httpx
 
+from dnsctl.documents.jsonable import DocumentError, JsonObject, from_json
+from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import DnsctlError
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
@@ -17,11 +18,12 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def _call(method: str, url: str) -> dict[str, Any]:
+def _call(method: str, url: str) -> JsonObject:
     try:
         response = httpx.request(method, url, headers=_headers(), timeout=10.0)
     except httpx.HTTPError as e:
         raise DnsctlError(f"cannot reach the admin API at {url}: {e}") from None
+    doc: object
     try:
         doc = response.json()
     except ValueError:
@@ -41,8 +43,12 @@ def _call(method: str, url: str) -> dict[str, Any]:
     return doc
 
 
-def get_status(base: str) -> dict[str, Any]:
-    return _call("GET", f"{base}/status")
+def get_status(base: str) -> StatusDoc:
+    url = f"{base}/status"
+    try:
+        return from_json(StatusDoc, _call("GET", url))
+    except DocumentError as e:
+        raise DnsctlError(f"{url}: not a dnsctl status document: {e}") from None
 
 
 def post_action(base: str, path: str) -> str:

@@ -117,7 +117,7 @@ class _Expansion(Exception):
         self.message = message
 
 
-class _Unreadable(Exception):
+class _UnreadableDocument(Exception):
     """A scalar YAML parsed but Python cannot hold (an integer of more than 4300 digits, a bad date)."""
 
     def __init__(self, node: Node, loc: Loc, message: str) -> None:
@@ -147,7 +147,7 @@ class _Walker:
         except _Expansion as e:
             line = e.node.start_mark.line + 1 if e.node.start_mark else 0
             raise ConfigError([Problem("", e.message, f"{self.doc.path}:{line}")]) from None
-        except _Unreadable as e:
+        except _UnreadableDocument as e:
             line = e.node.start_mark.line + 1 if e.node.start_mark else 0
             raise ConfigError([Problem(_where(e.loc), e.message, f"{self.doc.path}:{line}")]) from None
 
@@ -159,7 +159,7 @@ class _Walker:
                 what = "a number too long to read (more than 4300 digits)"
             else:
                 what = f"cannot read this value: {str(e)[:100]}"
-            raise _Unreadable(node, loc, what) from None
+            raise _UnreadableDocument(node, loc, what) from None
 
     def _value(self, node: Node, loc: Loc) -> Any:
         self.visits += 1

@@ -17,7 +17,6 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from aiohttp import web
@@ -25,9 +24,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from dnsctl.core.model import HostPort
-from dnsctl.errors import ConfigError, ListenError, OperatorError
+from dnsctl.documents.jsonable import JsonObject, to_object
+from dnsctl.documents.status import StatusDoc
+from dnsctl.errors import ListenError, OperatorError
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")
@@ -56,7 +57,7 @@ class Operations(Protocol):
 
     def alive(self) -> bool: ...
     def ready(self) -> tuple[bool, str]: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> StatusDoc: ...
     async def drain(self, profile: str, endpoint: str) -> str: ...
     async def undrain(self, profile: str, endpoint: str) -> str: ...
     async def failback(self, profile: str) -> str: ...
@@ -82,9 +83,7 @@ class MalformedRequests:
     """Reports malformed requests: the first at once, then at most one line per `interval` that counts
     the ones in between. Only the client's address and the kind of problem are ever written."""
 
-    def __init__(
-        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic
-    ) -> None:
+    def __init__(self, clock: Clock, interval: float = NOTICE_INTERVAL) -> None:
         self.interval = interval
         self.clock = clock
         self.total = 0
@@ -93,7 +92,7 @@ class MalformedRequests:
 
     def report(self, peer: str, problem: str) -> None:
         self.total += 1
-        now = self.clock()
+        now = self.clock.monotonic()
         if self._quiet_until is not None and now < self._quiet_until:
             self._suppressed += 1
             return
@@ -218,6 +217,7 @@ class AdminServer:
         max_connections: int = MAX_CONNECTIONS,
         max_per_client: int = MAX_PER_CLIENT,
         reserved: int = RESERVED_CONNECTIONS,
+        clock: Clock,
         malformed: MalformedRequests | None = None,
     ) -> None:
         self.ops = ops
@@ -230,7 +230,7 @@ class AdminServer:
         self.max_per_client = max_per_client
         self.reserved = reserved
         self.per_client: dict[str, int] = {}  # open connections by client address
-        self.malformed = malformed if malformed is not None else MalformedRequests()
+        self.malformed = malformed if malformed is not None else MalformedRequests(clock)
         self.connections = 0
         self.busy_refusals = 0
         self._runner: web.AppRunner | None = None
@@ -259,9 +259,9 @@ class AdminServer:
         return app
 
     async def start(self) -> None:
-        if not self.open_reads and not self.token:
-            raise ConfigError(
-                [f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"]
+        if not self.open_reads and not self.token:  # the configuration refuses it first; never open it anyway
+            raise ListenError(
+                f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"
             )
         # aiohttp's keep-alive timer runs from the moment a connection opens and is not renewed by a
         # request still arriving, so it is also the limit on how long headers may take.
@@ -325,7 +325,7 @@ class AdminServer:
         )
 
     async def _status(self, request: web.Request) -> web.Response:
-        return _json(self.ops.status())
+        return _json(to_object(self.ops.status()))
 
     async def _drain(self, request: web.Request) -> web.Response:
         p, e = request.match_info["profile"], request.match_info["endpoint"]
@@ -383,7 +383,7 @@ def _bearer_matches(header: str, token: str) -> bool:
     return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _json(doc: dict[str, Any], status: int = 200) -> web.Response:
+def _json(doc: JsonObject, status: int = 200) -> web.Response:
     return web.json_response(doc, status=status, dumps=_dumps)
 
 

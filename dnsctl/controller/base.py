@@ -1,11 +1,13 @@
 """What `dnsctl serve` and `dnsctl run` share: the engine on a schedule, metrics, status and operator actions.
 
 Every outcome of the engine (a probe round, an operator action, a re-decision) takes one path,
-`handle`: it is observed (logs, metrics), kept in the state store, then published. Subclasses
-say what publishing means (re-render the resolver's answers, or write Azure).
+`handle`: it is observed (logs, metrics), kept in the state store (the one save path, `Keeper`),
+then handed to the publisher as a `Batch`. Subclasses say what publishing means (re-render the
+resolver's answers, write the mirror files, or write Azure), from the batch alone.
 
 Nothing is kept or published before the stored state has been read: until then the engine holds
 a fresh state that must never overwrite a stored drain, a manual failback or a running hold.
+Whether it has been read is this class's alone to say (`restore`, `unread`).
 
 An operator action is saved before it is acknowledged: after the one path above, `save_action`
 makes sure the stored state holds it (the state file was written; for `run`, the record's
@@ -15,14 +17,12 @@ metadata). When that fails the action stays in effect in this process and is sho
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from dnsctl.cli import render
-from dnsctl.cli.history_view import profiles_history
 from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification, Notifier
@@ -30,10 +30,11 @@ from dnsctl.controller.scheduling import ProbeScheduler
 from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
-from dnsctl.engine import Engine
-from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError, StateError
+from dnsctl.documents.status import StateDoc, StatusDoc, history_doc, profile_docs
+from dnsctl.engine import Batch, Engine
+from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError
 from dnsctl.process.clock import Clock
-from dnsctl.process.state_store import Loaded, MetadataStore, StateStore
+from dnsctl.process.state_store import Keeper, Loaded, MetadataStore, StateStore
 
 log = logging.getLogger("dnsctl.controller")
 
@@ -49,12 +50,12 @@ class ControllerBase:
         # Computed when scraped, from the same answer /readyz gives: the two can never disagree.
         self.metrics.ready.set_function(lambda: 1.0 if self.ready()[0] else 0.0)
         self.store = store
+        self.keeper = Keeper(store, on_error=self.metrics.state_save_errors.inc)
         self.scheduler = ProbeScheduler(engine, self._on_round)
         self.last_round = self.clock.monotonic()
         self.isolated = False
         self.state_read = False  # until True, nothing is kept or published
         self.unread_reason = "the stored state has not been read yet"
-        self._save_error: str | None = None
         # Operator actions taken in this process whose state is not saved yet: profile -> what was done.
         self.pending: dict[str, str] = {}
         self.notifier: Notifier | None = (
@@ -65,15 +66,20 @@ class ControllerBase:
 
     def restore(self, published: Mapping[str, Published]) -> Loaded:
         """Read the stored state and hand it to the engine; from now on outcomes are kept and published."""
-        loaded = self.store.load(self.spec, published) if self.store is not None else Loaded()
-        self.engine.restore(loaded.states, published)
+        loaded = self.engine.load(self.store, published)
         self.state_read = True
         self.unread_reason = ""
         self.metrics.state_read.set(1)
-        problem = self.store.describe().get("problem") if self.store is not None else None
+        problem = self.store.describe().problem if self.store is not None else None
         self.metrics.state_problem.set(1 if problem else 0)
         self.last_round = self.clock.monotonic()
         return loaded
+
+    def unread(self, reason: str) -> None:
+        """The stored state must be read again (a takeover): until then nothing is kept or published."""
+        self.state_read = False
+        self.unread_reason = reason
+        self.metrics.state_read.set(0)
 
     @property
     def history_in_records(self) -> bool:
@@ -83,17 +89,8 @@ class ControllerBase:
     def persist(self, states: Mapping[str, ProfileState]) -> None:
         if self.store is None or not self.state_read:
             return
-        try:
-            self.store.save(self.spec, states)
-        except StateError as e:
-            self.metrics.state_save_errors.inc()
-            if str(e) != self._save_error:  # said once, not every round
-                log.error("%s", e)
-            self._save_error = str(e)
-        else:
-            self._save_error = None
-            if not self.history_in_records:
-                self.saved([p.name for p in self.spec.profiles])
+        if self.keeper.save(self.spec, states) is None and not self.history_in_records:
+            self.saved([p.name for p in self.spec.profiles])
 
     def saved(self, profiles: list[str]) -> None:
         """The stored state of `profiles` now holds every action taken before: nothing is pending."""
@@ -112,13 +109,15 @@ class ControllerBase:
     async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
         await self.handle(outcome)
 
-    async def handle(self, outcome: RoundOutcome) -> None:
+    async def handle(self, outcome: RoundOutcome, *, full: bool = False, tell: bool = True) -> None:
+        """Observe, keep and publish `outcome` (`full`: every profile); `tell` the webhooks about it."""
         was_isolated = self.isolated
         self._observe(outcome)
         self.persist(outcome.states)
         # Queued only (never waits): a slow or failing webhook cannot delay the write below.
-        self._notify_outcome(outcome, was_isolated)
-        await self.publish(outcome)
+        if tell:
+            self._notify_outcome(outcome, was_isolated)
+        await self.publish(Batch.of(outcome, full=full))
 
     # --- notifications --------------------------------------------------------------------------
 
@@ -142,7 +141,8 @@ class ControllerBase:
         if self.notifier is not None:
             await self.notifier.close()
 
-    async def publish(self, outcome: RoundOutcome) -> None:
+    async def publish(self, batch: Batch) -> None:
+        """Bring what this mode publishes to the batch's decisions (see `dnsctl.engine.Publisher`)."""
         raise NotImplementedError
 
     def _observe(self, outcome: RoundOutcome) -> None:
@@ -199,22 +199,21 @@ class ControllerBase:
             return False, f"waiting for verdicts: {', '.join(waiting)}"
         return True, "every profile has a decision"
 
-    def status(self) -> dict[str, Any]:
-        doc = render.health_doc(self.spec, self.engine.states)
-        history = profiles_history(self.spec, self.engine.states)
-        for p in doc["profiles"]:
-            p["history"] = history.get(p["name"], [])
-        doc["isolated"] = self.isolated
-        state: dict[str, Any] = self.store.describe() if self.store is not None else {"kind": "none"}
-        doc["state"] = {
-            **state,
-            "read": self.state_read,
-            "unread_reason": self.unread_reason or None,
-            "save_error": self._save_error,
+    def status(self) -> StatusDoc:
+        profiles = tuple(
+            dataclasses.replace(p, history=tuple(history_doc(h) for h in self.engine.states[p.name].history))
+            for p in profile_docs(self.spec, self.engine.states)
+        )
+        state = self.store.describe() if self.store is not None else StateDoc(kind="none")
+        state = dataclasses.replace(
+            state,
+            read=self.state_read,
+            unread_reason=self.unread_reason or None,
+            save_error=self.keeper.error,
             # Operator actions in effect here but not saved yet (a restart now would forget them).
-            "pending": dict(self.pending),
-        }
-        return doc
+            pending=dict(self.pending),
+        )
+        return StatusDoc(profiles=profiles, isolated=self.isolated, state=state)
 
     def _check_names(self, profile: str, endpoint: str | None = None) -> ProfileSpec:
         try:
@@ -241,7 +240,7 @@ class ControllerBase:
         """
         if self.store is None:
             return None
-        return self._save_error
+        return self.keeper.error
 
     async def _act(
         self, profile: str, what: str, outcome: RoundOutcome, check: Callable[[ProfileState], bool] | None

@@ -102,11 +102,19 @@ class Metrics:
         self.state_save_errors = Counter(
             "dnsctl_state_save_errors_total", "Failed saves of the health history", registry=r
         )
+        self.target = Gauge(
+            "dnsctl_profile_target",
+            "1 for the kind of target each profile publishes to",
+            ["profile", "kind"],
+            registry=r,
+        )
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""
         self._profiles = {p.name: p for p in spec.profiles}
         for p in spec.profiles:
+            if p.publication is not None:
+                self.target.labels(p.name, p.publication.kind).set(1)
             self.failovers.labels(p.name)
             self.failbacks.labels(p.name)
             self.decision_changes.labels(p.name, "")

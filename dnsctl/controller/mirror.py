@@ -13,20 +13,22 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TypeVar
 
 from prometheus_client import Counter
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.reports import MirrorReport, file_doc
 from dnsctl.core.intent import degraded
 from dnsctl.core.mirror import MirrorOrder, mirror_order
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
-from dnsctl.core.state import ProfileState, RoundOutcome
-from dnsctl.engine import Engine
-from dnsctl.errors import NotReadyError, StateError
-from dnsctl.process.state_store import Loaded, StateStore
+from dnsctl.core.state import ProfileState
+from dnsctl.documents.status import StatusDoc
+from dnsctl.engine import Batch, Engine
+from dnsctl.errors import NotReadyError
+from dnsctl.process.state_store import Keeper, StateStore
 from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
 
 log = logging.getLogger("dnsctl.mirror")
@@ -66,22 +68,6 @@ async def _in_daemon_thread(work: Callable[[], T]) -> T:
 
 def build_files(spec: DnsctlSpec) -> MirrorFiles:
     return MirrorFiles(spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir)
-
-
-@dataclass
-class MirrorReport:
-    results: list[FileResult] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)  # profiles without a decision: nothing written
-    degraded: list[str] = field(default_factory=list)
-    isolated: bool = False
-
-    @property
-    def failed(self) -> bool:
-        return any(r.outcome is WriteOutcome.FAILED for r in self.results)
-
-    @property
-    def refused(self) -> bool:
-        return any(r.outcome is WriteOutcome.REFUSED for r in self.results)
 
 
 def _orders(
@@ -143,14 +129,22 @@ def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> No
             log.error("%s: cannot write %s: %s", r.profile, r.path, r.error)
 
 
-async def sync_files(
-    spec: DnsctlSpec,
-    states: Mapping[str, ProfileState],
-    files: MirrorFiles,
-    names: Sequence[str] | None = None,
+def _names(batch: Batch) -> list[str] | None:
+    """The profiles whose files a batch asks for (None: every one).
+
+    Every profile for a full batch, and for an operator action (a batch without probes): the Online
+    set may change without a decision change. Else the profiles the pass touched.
+    """
+    if batch.full or not batch.probed:
+        return None
+    return batch.touched()
+
+
+async def publish_files(
+    spec: DnsctlSpec, files: MirrorFiles, batch: Batch
 ) -> tuple[list[FileResult], list[str]]:
-    """Bring the files of `names` (default all) to the states handed over; returns results and waiting."""
-    orders = _orders(spec, states, names)
+    """Bring the files to the batch's decisions (the one hand-over); returns results and waiting."""
+    orders = _orders(spec, batch.states, _names(batch))
     work = [(p, o) for p, o in orders if o is not None]
     waiting = [p.name for p, o in orders if o is None]
     # fsync may take a while on a busy node: off the event loop.
@@ -160,17 +154,12 @@ async def sync_files(
 
 
 async def mirror_once(engine: Engine, files: MirrorFiles, store: StateStore | None = None) -> MirrorReport:
-    """`dnsctl mirror --once`: restore the history, probe (until verdicts, bounded), write, report."""
+    """`dnsctl mirror --once`: restore the history, probe (until verdicts, bounded), keep, write, report."""
     spec = engine.spec
-    loaded = store.load(spec, {}) if store is not None else Loaded()
-    engine.restore(loaded.states)
+    engine.load(store)
     outcome = await engine.until_verdicts(await engine.round())
-    if store is not None:
-        try:
-            store.save(spec, outcome.states)
-        except StateError as e:
-            log.error("%s", e)
-    results, waiting = await sync_files(spec, outcome.states, files)
+    Keeper(store).save(spec, outcome.states)
+    results, waiting = await publish_files(spec, files, Batch.of(outcome, full=True))
     return MirrorReport(
         results=results,
         waiting=waiting,
@@ -232,23 +221,12 @@ class MirrorController(ControllerBase):
             return False, "mirror files not kept: " + "; ".join(stuck)
         return True, why
 
-    async def publish(self, outcome: RoundOutcome) -> None:
-        if not outcome.results:
-            # An operator action: the Online set may change without a decision change, so every file.
-            await self.sync(outcome.states)
-            return
-        touched = {
-            *(r.profile for r in outcome.results),
-            *(c.profile for c in outcome.changes),
-            *(t.profile for t in outcome.transitions),
-        }
-        await self.sync(outcome.states, sorted(touched))
+    async def publish(self, batch: Batch) -> None:
+        await self.sync(batch)
 
-    async def sync(
-        self, states: Mapping[str, ProfileState], names: Sequence[str] | None = None
-    ) -> list[FileResult]:
+    async def sync(self, batch: Batch) -> list[FileResult]:
         async with self.write_lock:
-            results, _ = await sync_files(self.spec, states, self.files, names)
+            results, _ = await publish_files(self.spec, self.files, batch)
         for r in results:
             if r.outcome is not WriteOutcome.UNCHANGED:
                 self.mirror_writes.labels(r.profile, r.runtime.value, r.outcome.value).inc()
@@ -262,23 +240,16 @@ class MirrorController(ControllerBase):
         """Re-read every mirror file and write back the ones that differ from the decisions."""
         if not self.state_read:
             raise NotReadyError(f"not yet: {self.unread_reason}; try again once /readyz says ready")
-        results = await self.sync(self.engine.snapshot())
+        results = await self.sync(Batch(self.engine.snapshot(), full=True))
         if not results:
             return "no file to re-read yet: no profile has verdicts"
         said = ", ".join(f"{r.path} ({r.outcome.value})" for r in results)
         return f"re-read {len(results)} file(s): {said}"
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
-        for p in doc["profiles"]:
-            p["mirror_files"] = [
-                {
-                    "runtime": r.runtime.value,
-                    "path": str(r.path),
-                    "last_sync": r.outcome.value,
-                    "hosts": list(r.hosts),
-                    "error": r.error or None,
-                }
-                for r in self.last.get(p["name"], [])
-            ]
-        return doc
+        profiles = tuple(
+            replace(p, mirror_files=tuple(file_doc(r, with_profile=False) for r in self.last.get(p.name, [])))
+            for p in doc.profiles
+        )
+        return replace(doc, profiles=profiles)

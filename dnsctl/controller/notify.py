@@ -23,12 +23,12 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from dnsctl import __version__
-from dnsctl.cli import render
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
 from dnsctl.core.state import RoundOutcome
+from dnsctl.documents.jsonable import iso
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.notify")
 
@@ -53,7 +53,7 @@ class Notification:
         return {
             "version": BODY_VERSION,
             "event": self.event,
-            "time": render.iso(self.time),
+            "time": iso(self.time),
             "profile": self.profile,
             "view": self.view,
             "from": self.old,
@@ -168,7 +168,7 @@ class Notifier:
         spec: NotifySpec,
         registry: CollectorRegistry,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         environ: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

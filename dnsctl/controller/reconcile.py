@@ -1,9 +1,10 @@
 """One reconcile pass: read, restore, probe, decide, plan, check safety, apply, report.
 
-Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller. The records are
-brought to the intents handed over with a decision, never to a re-read of the engine's state. A
-412 from the target means someone else wrote: the affected profiles are re-read and re-planned, a
-bounded number of times, and never overwritten blindly. Exit codes are the CLI's business.
+Shared by `dnsctl plan`, `dnsctl reconcile` and the long-running controller, through one
+publisher (`RecordPublisher`): the records are brought to the intents of the batches handed over,
+never to a re-read of the engine's state. A 412 from the target means someone else wrote: the
+affected profiles are re-read and re-planned, a bounded number of times, and never overwritten
+blindly. Exit codes are the CLI's business.
 
 Every write carries a fresh write id in the record's metadata (`dnsctl-write`). A write whose answer
 was lost (the connection reset after Azure applied it) comes back as a 412 on the SDK's retry; the
@@ -17,9 +18,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
+from dnsctl.controller.reports import Report, ReportError
+from dnsctl.core import codec
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import (
@@ -28,15 +30,13 @@ from dnsctl.core.plan import (
     Change,
     Plan,
     Published,
-    Refusal,
-    SafetyProblem,
     make_plan,
     safety_problems,
 )
-from dnsctl.core.state import ProfileState, RoundOutcome
-from dnsctl.engine import Engine
-from dnsctl.errors import StateError, TargetError
-from dnsctl.process.state_store import StateStore
+from dnsctl.core.state import ProfileState
+from dnsctl.engine import Batch, Engine
+from dnsctl.errors import TargetError
+from dnsctl.process.state_store import Keeper, StateStore
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, Target, WriteGuard, may_write
 
 audit = logging.getLogger("dnsctl.audit")
@@ -45,26 +45,8 @@ log = logging.getLogger("dnsctl.reconcile")
 MAX_CONFLICT_RETRIES = 3
 
 
-@dataclass
-class Report:
-    plan: Plan
-    results: list[ChangeResult] = field(default_factory=list)
-    refused: list[Refusal | SafetyProblem] = field(default_factory=list)  # `str()` says why
-    errors: list[str] = field(default_factory=list)
-    degraded: list[str] = field(default_factory=list)  # profiles with no Online endpoint
-    outcome: RoundOutcome | None = None
-    conflicts_retried: int = 0
-    dry_run: bool = False
-    published: dict[str, Published] = field(default_factory=dict)
-    state: dict[str, Any] = field(default_factory=dict)  # where the health history is kept, and its problems
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(r.outcome is not Outcome.APPLIED for r in self.results)
-
-
-def azure_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
-    return [p for p in spec.profiles if p.azure is not None]
+def published_profiles(spec: DnsctlSpec) -> list[ProfileSpec]:
+    return [p for p in spec.profiles if p.publication is not None]
 
 
 def intents(
@@ -79,6 +61,56 @@ def intents(
     return out
 
 
+class RecordPublisher:
+    """Brings the Azure records to the decisions of the batches handed over (`run` and `reconcile`).
+
+    It keeps each profile's intent from the last batch (never from a re-read of the engine's state);
+    a batch asks for the records of its changed decisions, or of every profile when `full`. All the
+    records of one batch are planned from one read.
+    """
+
+    def __init__(self, spec: DnsctlSpec, target: Target, store: StateStore | None, *, force: bool = False):
+        self.spec = spec
+        self.target = target
+        self.store = store
+        self.force = force
+        self.intents: dict[str, Intent] = {}  # what each record should become, as handed over
+
+    def take(self, batch: Batch) -> list[str]:
+        """Keep the batch's intents; the profiles whose records it asks to write."""
+        self.intents.update(intents(self.spec, batch.states, self.store))
+        if batch.full:
+            return [p.name for p in published_profiles(self.spec)]
+        return batch.changed(views=False)
+
+    async def write(
+        self,
+        profiles: Sequence[str] | None,
+        *,
+        published: Mapping[str, Published] | None = None,
+        dry_run: bool = False,
+        guard: WriteGuard | None = None,
+        observe: Callable[[Mapping[str, Published]], None] | None = None,
+    ) -> Report:
+        """Bring the records of `profiles` (default all) to the intents taken (see `converge`)."""
+        return await converge(
+            self.spec,
+            self.target,
+            self.intents,
+            profiles=profiles,
+            published=published,
+            dry_run=dry_run,
+            force=self.force,
+            guard=guard,
+            observe=observe,
+        )
+
+    async def publish(
+        self, batch: Batch, *, published: Mapping[str, Published] | None = None, dry_run: bool = False
+    ) -> Report:
+        return await self.write(self.take(batch), published=published, dry_run=dry_run)
+
+
 async def reconcile_once(
     engine: Engine,
     target: Target,
@@ -87,7 +119,7 @@ async def reconcile_once(
     dry_run: bool = False,
     force: bool = False,
 ) -> Report:
-    """The one-shot pass: read the records and the stored history, probe, then converge.
+    """The one-shot pass: read the records and the stored history, probe, keep, then publish.
 
     Nothing is written unless the stored state was read: a failed read ends the pass with an error.
     A profile with stored history is probed once (its hysteresis runs across runs); one without a
@@ -96,23 +128,17 @@ async def reconcile_once(
     spec = engine.spec
     target.begin_pass()
     try:
-        published = dict(await target.read(azure_profiles(spec)))
+        published = dict(await target.read(published_profiles(spec)))
     except TargetError as e:
         message = f"{_with_hint(str(e), e.hint)}; the stored state is unknown, so nothing was written"
-        return Report(Plan(()), errors=[message], dry_run=dry_run)
-    loaded = store.load(spec, published)
-    engine.restore(loaded.states, published)
+        return Report(Plan(()), errors=[ReportError(message, e.transient)], dry_run=dry_run)
+    engine.load(store, published)
     outcome = await engine.until_verdicts(await engine.round())
-    errors: list[str] = []
-    if not dry_run:
-        try:
-            store.save(spec, outcome.states)
-        except StateError as e:
-            errors.append(str(e))
-    report = await converge(
-        spec, target, intents(spec, outcome.states, store), published=published, dry_run=dry_run, force=force
-    )
-    report.errors[:0] = errors
+    problem = None if dry_run else Keeper(store).save(spec, outcome.states)
+    records = RecordPublisher(spec, target, store, force=force)
+    report = await records.publish(Batch.of(outcome, full=True), published=published, dry_run=dry_run)
+    if problem is not None:
+        report.errors.insert(0, ReportError(str(problem), problem.transient))
     report.outcome = outcome
     report.state = store.describe()
     return report
@@ -134,13 +160,14 @@ async def converge(
 
     `guard` is checked before every write and before re-reading after a 412; `observe` sees what
     such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned."""
-    chosen = [p for p in azure_profiles(spec) if profiles is None or p.name in profiles]
+    chosen = [p for p in published_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
         target.begin_pass()
         try:
             published = await target.read(chosen)
         except TargetError as e:
-            return Report(Plan(()), errors=[_with_hint(str(e), e.hint)], dry_run=dry_run)
+            error = ReportError(_with_hint(str(e), e.hint), e.transient)
+            return Report(Plan(()), errors=[error], dry_run=dry_run)
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, wanted, current)
     degraded = [p.name for p in chosen if (w := wanted.get(p.name)) is not None and w.degraded]
@@ -158,6 +185,54 @@ async def converge(
         return report
     await _apply(spec, target, plan, wanted, report, guard, observe)
     return report
+
+
+def first_problem(report: Report) -> str:
+    """The first thing that went wrong in `report`, said for a log line or /status."""
+    if report.errors:
+        return report.errors[0].message
+    for r in report.results:
+        if r.outcome is not Outcome.APPLIED:
+            hint = f"; {r.hint}" if r.hint else ""
+            return f"{r.change.profile}: {r.change.name}: {r.outcome.value} ({r.error or 'no detail'}){hint}"
+    return "unknown"
+
+
+def state_saved(
+    spec: DnsctlSpec,
+    report: Report,
+    published: Mapping[str, Published],
+    profile: str,
+    check: Callable[[ProfileState], bool] | None = None,
+) -> str | None:
+    """Why `report` did not leave the profile's current state in its record's metadata, or None.
+
+    `published` is what the records hold after the report's writes; `check` says whether a stored
+    state holds what was asked (an operator action), where it can be read back.
+    """
+    if report.errors:
+        return report.errors[0].message
+    for r in report.results:
+        if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
+            return first_problem(Report(report.plan, results=[r]))
+    for refused in report.refused:
+        if getattr(refused, "profile", profile) == profile:
+            return str(refused)
+    if profile in report.plan.waiting:
+        return "no decision yet, so nothing is written"
+    p = spec.profile(profile)
+    pub = published.get(profile)
+    rec = pub.of(p.publication.record_type) if pub is not None and p.publication is not None else None
+    if rec is None or rec.state is None:
+        return "the record does not exist yet, so there is nowhere to keep the state"
+    if check is not None:
+        try:
+            stored = codec.decode(p, rec.state).state
+        except codec.StateDecodeError as e:
+            return f"the record's stored state cannot be read back: {e}"
+        if not check(stored):
+            return "the record's stored state does not hold it"
+    return None
 
 
 def _plan(
@@ -205,18 +280,18 @@ async def _apply(
                     report.results.append(r)
             if attempt < MAX_CONFLICT_RETRIES:
                 report.errors.append(
-                    f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}"
+                    ReportError(f"{NOT_HOLDER}; the pass ended without re-reading {', '.join(conflicted)}")
                 )
             return
         # Someone else wrote between our read and our write (or our own write landed and only its
         # answer was lost): read again, recognise our own writes, and plan the rest again.
         log.warning("records changed while writing (412) for %s; re-reading", ", ".join(conflicted))
         report.conflicts_retried += 1
-        again = [p for p in azure_profiles(spec) if p.name in conflicted]
+        again = [p for p in published_profiles(spec) if p.name in conflicted]
         try:
             fresh = dict(await target.read(again))
         except TargetError as e:
-            report.errors.append(_with_hint(str(e), e.hint))
+            report.errors.append(ReportError(_with_hint(str(e), e.hint), e.transient))
             return
         report.published.update(fresh)
         for r in results:

@@ -4,9 +4,10 @@ Nothing is written before the records and their stored state have been read: a r
 an Azure outage keeps retrying the read (with backoff, not ready, saying why) instead of starting
 fresh, so a stored drain, a manual failback or a running failback_hold is never overwritten.
 
-A decision change reconciles its profile at once (failover costs probe rounds plus one write);
-a periodic resync re-reads every zone, reports drift and puts owned records back. Drift is a
-record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
+The decisions changed in a pass (a `Batch`) reconcile their profiles at once, all from one read
+(`RecordPublisher`, as `reconcile` does; failover costs probe rounds plus one write); a periodic
+resync re-reads every zone, reports drift and puts owned records back. Drift (`controller/drift.py`)
+is a record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
 lease holder writes; standbys probe and keep warm state, and read the stored state again when
 they take over.
 
@@ -22,20 +23,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import replace
 
-from dnsctl.cli.render import change_doc, iso
 from dnsctl.controller import notify
 from dnsctl.controller.base import ControllerBase
+from dnsctl.controller.drift import Drift
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.controller.reconcile import Report, azure_profiles, converge, intents
-from dnsctl.core import codec
+from dnsctl.controller.reconcile import (
+    RecordPublisher,
+    first_problem,
+    published_profiles,
+    state_saved,
+)
+from dnsctl.controller.reports import Report, ReportError
 from dnsctl.core.intent import Intent
-from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord, RecordValue, desired_value
-from dnsctl.core.routing import Decision
-from dnsctl.core.state import ProfileState, RoundOutcome
-from dnsctl.engine import Engine
+from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
+from dnsctl.core.state import ProfileState
+from dnsctl.documents.jsonable import ABSENT, iso
+from dnsctl.documents.status import LeadershipDoc, PublishedDoc, StatusDoc, change_doc
+from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError
 from dnsctl.process.state_store import MetadataStore, StateStore
 from dnsctl.targets.base import Outcome, Target
@@ -66,14 +73,8 @@ class RunController(ControllerBase):
         self.read_backoff = read_backoff
         self.write_lock = asyncio.Lock()
         self.published: dict[str, Published] = {}
-        self.intents: dict[str, Intent] = {}  # what each record should become, as handed over
-        # What each owned record holds unless someone edits it: the value last read or written, or
-        # at start what the stored decision requires. A read that differs from it is drift.
-        self.expected: dict[str, RecordValue] = {}
-        self.drift: dict[str, dict[str, Any]] = {}  # the last drift seen per profile, for /status
-        # Profiles whose record was found edited while dnsctl was stopped: put back after their first
-        # probe round (a decision that stays the same would otherwise wait for the next resync).
-        self.put_back: set[str] = set()
+        self.records = RecordPublisher(self.spec, target, self.store, force=force)
+        self.drift = Drift(self.spec, self.clock, self.metrics, self.notify)
         self.consecutive_errors = 0
         self.last_success: float | None = None
         self.last_report: Report | None = None
@@ -111,7 +112,7 @@ class RunController(ControllerBase):
         """One attempt to read the records and the stored state; on success the engine is restored."""
         self.target.begin_pass()
         try:
-            published = dict(await self.target.read(azure_profiles(self.spec)))
+            published = dict(await self.target.read(published_profiles(self.spec)))
         except TargetError as e:
             self.metrics.state_read_errors.inc()
             self.unread_reason = f"reading the records failed: {e}"
@@ -122,26 +123,8 @@ class RunController(ControllerBase):
             return False
         loaded = self.restore(published)
         self.published = published
-        self.intents = intents(self.spec, self.engine.states, self.store)
-        self.expected = {}
-        self.put_back = set()
-        for p in azure_profiles(self.spec):
-            pub = published.get(p.name)
-            assert p.azure is not None
-            rec = pub.of(p.azure.record_type) if pub is not None else None
-            if pub is None or rec is None or rec.owner is None:
-                continue
-            self.expected[p.name] = rec.value
-            stored = loaded.states.get(p.name)
-            d = stored.decision if stored is not None and loaded.in_records else None
-            if d is None or not _ours(d):
-                continue
-            # The history is written together with the value: a record that does not point where its
-            # own stored decision does was changed by someone else while dnsctl was not running.
-            want = desired_value(p, d)
-            if want.values and (want.type, want.values) != (rec.value.type, rec.value.values):
-                self._report_drift(p.name, pub.name, rec, want, put_back=True, while_stopped=True)
-                self.put_back.add(p.name)
+        self.records.take(Batch(self.engine.snapshot(), full=True))
+        self.drift.start(published, loaded)
         log.info(
             "read the records and their stored state: %d of %d profile(s) restored with history",
             len(loaded.states),
@@ -179,9 +162,7 @@ class RunController(ControllerBase):
             # The previous holder's drains and holds are in the stored state, not in this replica's.
             if self._reader is not None and not self._reader.done():
                 return  # the start-up read is still trying; it covers this
-            self.state_read = False
-            self.unread_reason = "took the lease over: reading the stored state again"
-            self.metrics.state_read.set(0)
+            self.unread("took the lease over: reading the stored state again")
             if await self._read_stored():
                 await self.reconcile(None)
             else:
@@ -202,12 +183,13 @@ class RunController(ControllerBase):
 
     # --- decisions ----------------------------------------------------------------------------
 
-    async def publish(self, outcome: RoundOutcome) -> None:
-        self.intents.update(intents(self.spec, outcome.states, self.store))
+    @property
+    def intents(self) -> dict[str, Intent]:
+        return self.records.intents
+
+    async def publish(self, batch: Batch) -> None:
         # A drift found at start is put back as soon as the profile has been probed, not at the resync.
-        probed = {r.profile for r in outcome.results} & self.put_back
-        self.put_back -= probed
-        changed = sorted({c.profile for c in outcome.changes if c.view is None} | probed)
+        changed = sorted(set(self.records.take(batch)) | self.drift.due(batch.probed))
         if changed:
             await self.reconcile(changed)
 
@@ -223,17 +205,17 @@ class RunController(ControllerBase):
                 "this replica is a standby: another replica holds the lease and writes; "
                 "run resync against the leader"
             )
-        seen = dict(self.drift)
+        seen = dict(self.drift.found)
         report = await self.reconcile(None)
         if report is None:
             raise NotReadyError("not now: the state is being read again or the lease was just lost")
-        drifted = sorted(n for n, d in self.drift.items() if seen.get(n) is not d)
+        drifted = sorted(n for n, d in self.drift.found.items() if seen.get(n) is not d)
         applied = [r for r in report.results if r.outcome is Outcome.APPLIED and r.change.changes_dns]
-        parts = [f"re-read {len(azure_profiles(self.spec))} record(s)"]
+        parts = [f"re-read {len(published_profiles(self.spec))} record(s)"]
         parts.append(f"drift found: {', '.join(drifted)}" if drifted else "no drift")
         parts.append(f"{len(applied)} change(s) applied")
         if report.failed or report.refused:
-            problem = _first_problem(report) if report.failed else str(report.refused[0])
+            problem = first_problem(report) if report.failed else str(report.refused[0])
             raise OperatorActionFailed(f"resync did not converge: {problem}")
         return "; ".join(parts)
 
@@ -241,21 +223,19 @@ class RunController(ControllerBase):
         async with self.write_lock:
             if not self.state_read or not self.lease.held_now():
                 return None
-            chosen = [p for p in azure_profiles(self.spec) if profiles is None or p.name in profiles]
+            chosen = [p for p in published_profiles(self.spec) if profiles is None or p.name in profiles]
             self.target.begin_pass()
             try:
                 published = dict(await self.target.read(chosen))
             except TargetError as e:
-                report = Report(Plan(()), errors=[f"{e} ({e.hint})" if e.hint else str(e)])
+                report = Report(
+                    Plan(()), errors=[ReportError(f"{e} ({e.hint})" if e.hint else str(e), e.transient)]
+                )
             else:
                 self._check_drift(published)
-                report = await converge(
-                    self.spec,
-                    self.target,
-                    self.intents,
-                    profiles=[p.name for p in chosen],
+                report = await self.records.write(
+                    [p.name for p in chosen],
                     published=published,
-                    force=self.force,
                     guard=self.lease,  # every write, and every wait before one, within the lease
                     observe=self._check_drift,  # a 412's re-read may find someone else's value
                 )
@@ -278,7 +258,7 @@ class RunController(ControllerBase):
         self._schedule_retries(report, attempted)
         if report.failed:
             self.consecutive_errors += 1
-            self.last_error = _first_problem(report)
+            self.last_error = first_problem(report)
         else:
             self.last_error = None
             self.consecutive_errors = 0
@@ -313,67 +293,11 @@ class RunController(ControllerBase):
                 records.pop(change.before.type, None)
         elif change.after is not None:
             records[change.after.type] = ReadRecord(change.after, etag, dict(change.metadata or {}))
-            self.expected[change.profile] = change.after
+            self.drift.wrote(change.profile, change.after)
         self.published[change.profile] = Published(change.name, records)
 
-    # --- drift --------------------------------------------------------------------------------
-
     def _check_drift(self, published: Mapping[str, Published]) -> None:
-        """Report records changed by someone else, before the plan puts owned ones back."""
-        for name, pub in published.items():
-            profile = self.spec.profile(name)
-            assert profile.azure is not None
-            rec = pub.of(profile.azure.record_type)
-            expected = self.expected.get(name)
-            if expected is None:
-                if rec is not None and rec.owner is not None:
-                    self.expected[name] = rec.value
-                continue
-            wanted = self.intents.get(name)
-            d = wanted.decision if wanted is not None else None
-            required = desired_value(profile, d) if d is not None and _ours(d) else None
-            if rec is not None and rec.owner is not None and rec.value in (expected, required):
-                self.expected[name] = rec.value
-                continue
-            self._report_drift(name, pub.name, rec, expected, put_back=d is not None and _ours(d))
-
-    def _report_drift(
-        self,
-        name: str,
-        record: str,
-        rec: ReadRecord | None,
-        expected: RecordValue,
-        *,
-        put_back: bool,
-        while_stopped: bool = False,
-    ) -> None:
-        owned = rec is not None and rec.owner is not None
-        self.metrics.drift.labels(name, "true" if owned or rec is None else "false").inc()
-        found = str(rec.value) if rec is not None else "(deleted)"
-        self.drift[name] = {
-            "at": iso(self.clock.now()),
-            "record": record,
-            "found": found,
-            "expected": str(expected),
-            "owned": owned,
-        }
-        self.notify(notify.drift(name, record, found, str(expected), owned, self.clock.now()))
-        if rec is not None and not owned:
-            log.warning("drift: %s is no longer managed by dnsctl (%s); reporting only", record, rec.value)
-            self.expected.pop(name, None)
-            return
-        log.warning(
-            "drift: %s was changed outside dnsctl%s (%s, expected %s)%s",
-            record,
-            " while it was not running (or a configuration change moved its target)" if while_stopped else "",
-            found,
-            expected,
-            "; putting it back" if put_back else "",
-        )
-        if rec is not None:
-            self.expected[name] = rec.value  # said once; the put-back write updates it again
-        else:
-            self.expected.pop(name, None)
+        self.drift.check(published, self.intents)
 
     # --- operator actions ---------------------------------------------------------------------
 
@@ -392,7 +316,7 @@ class RunController(ControllerBase):
         problem = await super().save_action(profile, check)
         if problem is not None or not self.history_in_records:
             return problem
-        if self.spec.profile(profile).azure is None:
+        if self.spec.profile(profile).publication is None:
             return "the profile has no Azure record to keep its state with"
         report = await self.reconcile([profile])
         if report is None:
@@ -423,30 +347,7 @@ class RunController(ControllerBase):
     def _state_saved(
         self, report: Report, profile: str, check: Callable[[ProfileState], bool] | None = None
     ) -> str | None:
-        """Why `report` did not leave the profile's current state in its record's metadata, or None."""
-        if report.errors:
-            return report.errors[0]
-        for r in report.results:
-            if r.change.profile == profile and r.outcome is not Outcome.APPLIED:
-                return _first_problem(Report(report.plan, results=[r]))
-        for refused in report.refused:
-            if getattr(refused, "profile", profile) == profile:
-                return str(refused)
-        if profile in report.plan.waiting:
-            return "no decision yet, so nothing is written"
-        p = self.spec.profile(profile)
-        pub = self.published.get(profile)
-        rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
-        if rec is None or rec.state is None:
-            return "the record does not exist yet, so there is nowhere to keep the state"
-        if check is not None:
-            try:
-                stored = codec.decode(p, rec.state).state
-            except codec.StateDecodeError as e:
-                return f"the record's stored state cannot be read back: {e}"
-            if not check(stored):
-                return "the record's stored state does not hold it"
-        return None
+        return state_saved(self.spec, report, self.published, profile, check)
 
     # --- admin --------------------------------------------------------------------------------
 
@@ -459,48 +360,39 @@ class RunController(ControllerBase):
             return ok, why
         return True, f"{why}; {'leader' if self.lease.held else 'standby'}"
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
-        doc["leadership"] = {
-            "held": self.lease.held,
-            "writing": self.lease.held_now() and self.state_read,  # nothing is written before the read
-            "kind": self.lease.kind,
-            "holder": self.lease.identity,
-            "errors": self.lease.errors,
-            "last_error": self.lease.last_error or None,
-        }
-        doc["last_error"] = self.last_error
-        doc["last_successful_reconcile"] = iso(self.last_success)
-        doc["consecutive_errors"] = self.consecutive_errors
-        for p in doc["profiles"]:
-            p["drift"] = self.drift.get(p["name"])
-            pub = self.published.get(p["name"])
-            profile = self.spec.profile(p["name"])
-            if pub is None or profile.azure is None:
-                p["published"] = None
-                continue
-            rec = pub.of(profile.azure.record_type)
-            p["published"] = {
-                "record": pub.name,
-                "value": str(rec.value) if rec else None,
-                "etag": rec.etag if rec else None,
-                "managed": rec.owner is not None if rec else None,
-            }
-        if self.last_report is not None:
-            doc["last_plan"] = [change_doc(c) for c in self.last_report.plan.changes]
-        return doc
-
-
-def _ours(d: Decision) -> bool:
-    """Whether the decision says what the record holds (keep-last keeps dnsctl's last answer)."""
-    return not d.keep_current or d.last_answer
-
-
-def _first_problem(report: Report) -> str:
-    if report.errors:
-        return report.errors[0]
-    for r in report.results:
-        if r.outcome is not Outcome.APPLIED:
-            hint = f"; {r.hint}" if r.hint else ""
-            return f"{r.change.profile}: {r.change.name}: {r.outcome.value} ({r.error or 'no detail'}){hint}"
-    return "unknown"
+        profiles = []
+        for p in doc.profiles:
+            pub = self.published.get(p.name)
+            profile = self.spec.profile(p.name)
+            published: PublishedDoc | None = None
+            if pub is not None and profile.publication is not None:
+                rec = pub.of(profile.publication.record_type)
+                published = PublishedDoc(
+                    record=pub.name,
+                    value=str(rec.value) if rec else None,
+                    etag=rec.etag if rec else None,
+                    managed=rec.owner is not None if rec else None,
+                )
+            profiles.append(replace(p, drift=self.drift.found.get(p.name), published=published))
+        return replace(
+            doc,
+            profiles=tuple(profiles),
+            leadership=LeadershipDoc(
+                held=self.lease.held,
+                writing=self.lease.held_now() and self.state_read,  # nothing is written before the read
+                kind=self.lease.kind,
+                holder=self.lease.identity,
+                errors=self.lease.errors,
+                last_error=self.lease.last_error or None,
+            ),
+            last_error=self.last_error,
+            last_successful_reconcile=iso(self.last_success),
+            consecutive_errors=self.consecutive_errors,
+            last_plan=(
+                tuple(change_doc(c) for c in self.last_report.plan.changes)
+                if self.last_report is not None
+                else ABSENT
+            ),
+        )

@@ -1,21 +1,25 @@
 """`dnsctl serve`: the embedded resolver, steered by the engine running in the same process.
 
-A decision change re-renders that profile's answers; the query path only looks them up.
+A decision change re-renders that profile's answers; the query path only looks them up. The first
+round's batch renders every profile; later batches render their decision changes. Answers come
+from the batch handed over, never from a re-read of the engine's state.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import replace
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.core.decision import Decision, decision_targets
 from dnsctl.core.health import EndpointHealth, serving_addresses
-from dnsctl.core.model import ProfileSpec
-from dnsctl.core.routing import Decision, decision_targets
-from dnsctl.core.state import RoundOutcome
-from dnsctl.engine import Engine
+from dnsctl.core.model import EndpointStatus, ProfileSpec
+from dnsctl.core.routing import ordered
+from dnsctl.core.state import DecisionChange, ProfileState
+from dnsctl.documents.status import ResolverDoc, StatusDoc
+from dnsctl.engine import Batch, Engine
 from dnsctl.errors import OperatorConflict
 from dnsctl.process.state_store import StateStore
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
@@ -34,15 +38,9 @@ def steered_answer(
     """The answer for a decision. With no decision yet: the first endpoint by (view) preference whose
     last probe answered, else the first one (an answer is owed even before the verdicts are in)."""
     if decision is None:
-        order = sorted(
-            (ep for ep in profile.endpoints if ep.status.value == "enabled"),
-            key=lambda ep: (
-                preference.index(ep.name) if ep.name in preference else len(preference),
-                ep.priority,
-            ),
-        )
+        order = [ep for ep in ordered(profile, preference) if ep.status is EndpointStatus.ENABLED]
         answered = [ep for ep in order if (h := (health or {}).get(ep.name)) and h.last and h.last.ok]
-        first = (answered or order or list(profile.by_priority))[0]
+        first = (answered or order or ordered(profile))[0]
         addresses = serving_addresses(first, (health or {}).get(first.name, EndpointHealth()))
         return SteeredAnswer(
             profile.fqdn, profile.ttl, (SteeredTarget(first.target, addresses, first.weight),)
@@ -66,12 +64,12 @@ class ServeController(ControllerBase):
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
         self.server = ResolverServer(
-            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock.monotonic
+            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock
         )
 
-    def publish_all(self) -> None:
+    def _render_all(self, states: Mapping[str, ProfileState]) -> None:
         for p in self.spec.profiles:
-            st = self.engine.states[p.name]
+            st = states[p.name]
             self.steering.publish(steered_answer(p, st.decision, health=st.endpoints))
             for view in self.spec.resolver.views:
                 order = view.preference(p.name)
@@ -79,13 +77,12 @@ class ServeController(ControllerBase):
                     routing = st.views.get(view.name)
                     decision = routing.decision if routing else None
                     self.steering.publish(steered_answer(p, decision, order, st.endpoints), view=view.name)
-        self.steering.set_targets(self.endpoint_targets())
 
-    def endpoint_targets(self) -> list[SteeredAnswer]:
+    def endpoint_targets(self, states: Mapping[str, ProfileState]) -> list[SteeredAnswer]:
         """Every endpoint target with addresses, answered with its serving ones when asked for directly."""
         targets = []
         for p in self.spec.profiles:
-            health = self.engine.states[p.name].endpoints
+            health = states[p.name].endpoints
             for ep in p.endpoints:
                 if ep.addresses:
                     serving = serving_addresses(ep, health.get(ep.name, EndpointHealth()))
@@ -105,10 +102,8 @@ class ServeController(ControllerBase):
         # One round before the first answer (bounded by the monitors' timeouts), so that a restart
         # without stored state does not point clients at a replica that is down. Queries that come
         # meanwhile wait in the sockets and get the answers of this round's decisions.
-        first = await self.engine.round()
-        self._observe(first)
-        self.persist(first.states)
-        self.publish_all()
+        # Its decisions are where the resolver starts, not news for the webhooks.
+        await self.handle(await self.engine.round(), full=True, tell=False)
         await self.server.start()
         self.scheduler.start()
         self.scheduler.add_probes()
@@ -118,8 +113,13 @@ class ServeController(ControllerBase):
         await self.server.stop()
         self.persist(self.engine.snapshot())
 
-    async def publish(self, outcome: RoundOutcome) -> None:
-        for c in outcome.changes:
+    async def publish(self, batch: Batch) -> None:
+        if batch.full:
+            self._render_all(batch.states)
+            changes: tuple[DecisionChange, ...] = ()
+        else:
+            changes = batch.changes
+        for c in changes:
             p = self.spec.profile(c.profile)
             order: tuple[str, ...] = ()
             if c.view is not None:
@@ -127,24 +127,28 @@ class ServeController(ControllerBase):
                 order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
         # Every round: the endpoints not chosen follow their addresses' health too.
-        self.steering.set_targets(self.endpoint_targets())
+        self.steering.set_targets(self.endpoint_targets(batch.states))
 
     async def resync_now(self) -> str:
         raise OperatorConflict(
             "dnsctl serve answers DNS itself from its decisions: there is no published record to re-read"
         )
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusDoc:
         doc = super().status()
         m = self.resolver_metrics
         lookups = m.cache_hits + m.cache_misses
-        doc["resolver"] = {
-            "listening": [f"{h}:{port}" for h, port in self.server.bound],
-            "queries": m.total_queries,
-            "cache_entries": m.cache_size(),
-            "cache_hit_ratio": round(m.cache_hits / lookups, 4) if lookups else None,
-        }
-        for p in doc["profiles"]:
-            answer = self.steering.get(self.spec.profile(p["name"]).fqdn)
-            p["answer"] = [t.target for t in answer.targets] if answer else []
-        return doc
+        profiles = []
+        for p in doc.profiles:
+            answer = self.steering.get(self.spec.profile(p.name).fqdn)
+            profiles.append(replace(p, answer=tuple(t.target for t in answer.targets) if answer else ()))
+        return replace(
+            doc,
+            profiles=tuple(profiles),
+            resolver=ResolverDoc(
+                listening=tuple(f"{h}:{port}" for h, port in self.server.bound),
+                queries=m.total_queries,
+                cache_entries=m.cache_size(),
+                cache_hit_ratio=round(m.cache_hits / lookups, 4) if lookups else None,
+            ),
+        )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
-from dnsctl.core.model import ProfileSpec, Routing
-from dnsctl.core.routing import DecisionKind
+from dnsctl.core.model import DEFAULT_PORTS, ProfileSpec, Routing
+from dnsctl.core.routing import by_latency, ordered
 from dnsctl.core.state import ProfileState
 
 
@@ -33,8 +34,7 @@ class MirrorOrder:
 def host_url(profile: ProfileSpec, target: str) -> str:
     m = profile.monitor
     name = target.rstrip(".")
-    default = 443 if m.scheme == "https" else 80
-    port = "" if m.port in (default, 0) else f":{m.port}"
+    port = "" if m.port in (DEFAULT_PORTS[m.scheme], 0) else f":{m.port}"
     return f"{m.scheme}://{name}{port}"
 
 
@@ -43,17 +43,12 @@ def online(profile: ProfileSpec, state: ProfileState) -> list[str]:
     routing by median latency. (A `weighted` decision names every Online endpoint itself.)"""
     up = [
         ep
-        for ep in profile.by_priority
+        for ep in ordered(profile)
         if effective_status(ep, state.endpoints.get(ep.name, EndpointHealth()), state.overrides.get(ep.name))
         is MonitorStatus.ONLINE
     ]
     if profile.routing is Routing.PERFORMANCE:
-
-        def latency(name: str) -> float:
-            m = state.endpoints.get(name, EndpointHealth()).median_latency()
-            return m if m is not None else float("inf")
-
-        up.sort(key=lambda ep: latency(ep.name))  # stable: priority breaks ties
+        up = by_latency(up, state.endpoints)
     return [ep.name for ep in up]
 
 

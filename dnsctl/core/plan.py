@@ -19,6 +19,24 @@ PROFILE_KEY = "dnsctl-profile"
 STATE_KEY = "dnsctl-state"
 WRITE_KEY = "dnsctl-write"  # a fresh id per write: a re-read tells dnsctl's own write from another's
 ABSENT_NOTE = "the name has no record between the delete and the create"
+ATOMIC_NOTE = "in one update: the name is never without a record"
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a target can do; the plan is made against these, never against a target's name.
+
+    `metadata`: the record carries dnsctl's keys (ownership, stored history) with it; without it,
+    ownership comes from the target's own registry (e.g. an owner TXT record) and history from a
+    state file. `atomic_type_replace`: a CNAME <-> A switch is one write (else a delete, then a
+    create). `compare_and_set`: writes are conditional on what was read."""
+
+    metadata: bool = True
+    atomic_type_replace: bool = False
+    compare_and_set: bool = True
+
+
+AZURE_CAPABILITIES = Capabilities()
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,7 @@ class Published:
 
     name: str  # e.g. "privatelink.azurecr.io/myregistry"
     records: Mapping[RecordType, ReadRecord]
+    capabilities: Capabilities = AZURE_CAPABILITIES  # of the target that read it
 
     def of(self, rtype: RecordType) -> ReadRecord | None:
         return self.records.get(rtype)
@@ -101,13 +120,41 @@ class Change:
         return self.changes_dns and self.origin is Origin.CONFIG
 
 
+class RefusalKind(StrEnum):
+    OTHER_PROFILE = "other_profile"  # the record is managed by another dnsctl profile (`owner`)
+    NOT_MANAGED = "not_managed"  # the record exists without dnsctl's metadata and adopt is off
+    EMPTY_RECORD = "empty_record"  # the decision would leave the record with no value
+    TYPE_SWITCH = "type_switch"  # the name holds `have`, the profile publishes `want`, no allow_type_change
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A record the plan leaves alone, and why (not owned, a type switch not allowed, ...)."""
+    """A record the plan leaves alone: its kind, and the fields that say why."""
 
     profile: str
     name: str
-    reason: str
+    kind: RefusalKind
+    owner: str = ""  # the other profile, for OTHER_PROFILE
+    have: tuple[RecordType, ...] = ()  # the types the name holds, for TYPE_SWITCH
+    want: RecordType | None = None  # the type the profile publishes, for TYPE_SWITCH
+
+    @property
+    def reason(self) -> str:
+        if self.kind is RefusalKind.OTHER_PROFILE:
+            return f"the record is managed by dnsctl profile {self.owner!r}, not this one"
+        if self.kind is RefusalKind.NOT_MANAGED:
+            return (
+                "the record exists and is not managed by dnsctl; "
+                "set adopt: true on the profile to take it over"
+            )
+        if self.kind is RefusalKind.EMPTY_RECORD:
+            return "the plan would empty the record; refused"
+        have = "/".join(t.value for t in self.have)
+        want = self.want.value if self.want is not None else ""
+        return (
+            f"the name holds {have} and the profile publishes {want}; switching types deletes "
+            "the old record first: set allow_type_change: true to allow it"
+        )
 
     def __str__(self) -> str:
         return f"{self.profile}: {self.name}: {self.reason}"
@@ -159,7 +206,8 @@ class Plan:
 
 def desired_value(profile: ProfileSpec, decision: Decision) -> RecordValue:
     targets = decision_targets(profile, decision)
-    if profile.azure is not None and profile.azure.record_type is RecordType.A:
+    pub = profile.publication
+    if pub is not None and pub.record_type is RecordType.A:
         addresses: list[str] = []
         for t in targets:
             addresses.extend(a for a in t.addresses if ":" not in a and a not in addresses)
@@ -191,25 +239,20 @@ def plan_profile(
     state: str | None = None,
 ) -> tuple[list[Change], Refusal | None]:
     """The changes for one profile. `state` is the health history to store with the record."""
-    az = profile.azure
-    assert az is not None, "only profiles with an azure record are planned"
+    az = profile.publication
+    assert az is not None, "only profiles with a published record are planned"
+    caps = published.capabilities
     name = published.name
     if decision is None:
         return [], None
     for rec in published.records.values():
         if rec.owner not in (None, "", profile.name):
-            return [], Refusal(
-                profile.name, name, f"the record is managed by dnsctl profile {rec.owner!r}, not this one"
-            )
+            return [], Refusal(profile.name, name, RefusalKind.OTHER_PROFILE, owner=rec.owner)
     current = published.of(az.record_type)
     others = [(t, r) for t, r in published.records.items() if t is not az.record_type]
     unowned = any(r.owner is None for r in published.records.values())
     if unowned and not az.adopt:
-        return [], Refusal(
-            profile.name,
-            name,
-            "the record exists and is not managed by dnsctl; set adopt: true on the profile to take it over",
-        )
+        return [], Refusal(profile.name, name, RefusalKind.NOT_MANAGED)
     # Keep whatever else the record's metadata holds; dnsctl only owns its own keys.
     metadata = {
         **((current.metadata or {}) if current is not None else {}),
@@ -217,7 +260,7 @@ def plan_profile(
         PROFILE_KEY: profile.name,
     }
     stored = state if state is not None else (current.state if current is not None else None)
-    if stored is not None:
+    if stored is not None and caps.metadata:
         metadata[STATE_KEY] = stored
     if decision.keep_current and current is None and not decision.last_answer:
         # keep-last with nothing published: there is nothing to keep, and publishing an endpoint
@@ -229,16 +272,27 @@ def plan_profile(
         # With one, keep-last keeps *our* last answer: a value someone else wrote is put back.
         want = current.value
     if not want.values:
-        return [], Refusal(profile.name, name, "the plan would empty the record; refused")
+        return [], Refusal(profile.name, name, RefusalKind.EMPTY_RECORD)
     if others:
         if not az.allow_type_change:
-            have = "/".join(t.value for t, _ in others)
-            return [], Refusal(
-                profile.name,
-                name,
-                f"the name holds {have} and the profile publishes {want.type.value}; switching types deletes "
-                "the old record first: set allow_type_change: true to allow it",
-            )
+            have = tuple(t for t, _ in others)
+            return [], Refusal(profile.name, name, RefusalKind.TYPE_SWITCH, have=have, want=want.type)
+        if caps.atomic_type_replace:
+            (_, old), *_ = others
+            return [
+                Change(
+                    profile.name,
+                    name,
+                    Action.UPDATE,
+                    old.value,
+                    want,
+                    f"{decision.reason}; type switch {old.value.type.value} -> {want.type.value} "
+                    f"(allow_type_change) {ATOMIC_NOTE}",
+                    old.etag,
+                    metadata,
+                    type_switch=True,
+                )
+            ], None
         # Azure allows no other way than a delete of the old type, then a create.
         deletes = [
             Change(
@@ -324,7 +378,7 @@ def make_plan(
     waiting: list[str] = []
     unpublished: list[str] = []
     for profile in profiles:
-        if profile.azure is None or profile.name not in published:
+        if profile.publication is None or profile.name not in published:
             continue
         decision = decisions.get(profile.name)
         if decision is None:

@@ -7,9 +7,9 @@ decision moving it.
 
 from __future__ import annotations
 
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.plan import Published
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 
 
@@ -23,9 +23,10 @@ def restored_state(
 
 def seed(profile: ProfileSpec, published: Published | None, now: float) -> Decision | None:
     """With no stored history, the published record is the current choice: failback rules apply to it."""
-    if published is None or profile.azure is None:
+    pub = profile.publication
+    if published is None or pub is None:
         return None
-    rec = published.of(profile.azure.record_type)
+    rec = published.of(pub.record_type)
     if rec is None or rec.owner is None:
         return None
     for ep in profile.endpoints:

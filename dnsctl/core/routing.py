@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 
-from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status, serving_addresses
+from dnsctl.core.decision import Decision as Decision
+from dnsctl.core.decision import DecisionKind as DecisionKind
+from dnsctl.core.decision import DecisionTarget as DecisionTarget
+from dnsctl.core.decision import RoutingState as RoutingState
+from dnsctl.core.decision import decision_targets as decision_targets
+from dnsctl.core.decision import with_serving_addresses as with_serving_addresses
+from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
 
 
@@ -19,101 +25,6 @@ class Move(StrEnum):
 
     FAILOVER = "failover"  # away from an endpoint that is no longer Online (or to the fallback)
     FAILBACK = "failback"  # back to a better endpoint (or from the fallback) while the current one is fine
-
-
-class DecisionKind(StrEnum):
-    ENDPOINT = "endpoint"  # routed to healthy endpoint(s)
-    ALL_DOWN = "all-down"  # no endpoint Online: `when_all_down` applied
-    FROZEN = "frozen"  # the isolation guard holds the last decision
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What a profile should resolve to now, and why.
-
-    `endpoints` is never empty unless `fallback` names the target instead. With `keep_current`
-    (keep-last) and `last_answer`, the endpoints (or fallback) are dnsctl's own last answer: that is
-    what a publisher keeps, and a record found holding anything else was changed by someone else.
-    With `keep_current` alone (no answer of dnsctl's yet) a publisher keeps what it has as it is;
-    `endpoints` then says what to publish where nothing exists yet.
-    """
-
-    kind: DecisionKind
-    endpoints: tuple[str, ...]
-    reason: str
-    since: float
-    fallback: str | None = None
-    keep_current: bool = False
-    last_answer: bool = False  # with keep_current: the endpoints are dnsctl's last answer, not a guess
-    # For endpoints with several addresses of which only some are Online: the ones to publish.
-    # Endpoints not named here publish every configured address.
-    addresses: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    @property
-    def primary(self) -> str | None:
-        return self.endpoints[0] if self.endpoints else None
-
-    def same_outcome(self, other: Decision | None) -> bool:
-        return other is not None and (self.endpoints, self.fallback, self.keep_current, self.addresses) == (
-            other.endpoints,
-            other.fallback,
-            other.keep_current,
-            other.addresses,
-        )
-
-    def addresses_of(self, endpoint: EndpointSpec) -> tuple[str, ...]:
-        for name, chosen in self.addresses:
-            if name == endpoint.name:
-                return chosen
-        return endpoint.addresses
-
-
-@dataclass(frozen=True, slots=True)
-class RoutingState:
-    decision: Decision | None = None
-    challenger: str | None = None  # performance routing: who is faster right now
-    challenger_rounds: int = 0
-    failback_requested: bool = False  # failback: manual, set by the operator
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One answer a publisher renders: a name to point at, and its addresses if known."""
-
-    endpoint: str | None  # None for the `fallback` target
-    target: str
-    addresses: tuple[str, ...]
-    weight: int = 1
-
-
-def decision_targets(profile: ProfileSpec, decision: Decision) -> tuple[Target, ...]:
-    if decision.fallback is not None:
-        return (Target(None, decision.fallback, ()),)
-    return tuple(
-        Target(ep.name, ep.target, decision.addresses_of(ep), ep.weight)
-        for ep in (profile.endpoint(n) for n in decision.endpoints)
-    )
-
-
-def with_serving_addresses(
-    profile: ProfileSpec, health: Mapping[str, EndpointHealth], state: RoutingState
-) -> RoutingState:
-    """The decision narrowed to the Online addresses of its endpoints (see `serving_addresses`)."""
-    d = state.decision
-    if d is None or d.kind is DecisionKind.FROZEN:
-        return state
-    chosen: list[tuple[str, tuple[str, ...]]] = []
-    for name in d.endpoints:
-        try:
-            ep = profile.endpoint(name)
-        except KeyError:
-            continue
-        serving = serving_addresses(ep, health.get(name, EndpointHealth()))
-        if serving != ep.addresses:
-            chosen.append((name, serving))
-    if tuple(chosen) == d.addresses:
-        return state
-    return replace(state, decision=replace(d, addresses=tuple(chosen)))
 
 
 def decide(
@@ -132,7 +43,7 @@ def decide(
     No decision is made while an enabled endpoint has no verdict, unless a previous decision
     exists or the startup grace has passed (DESIGN rule 1).
     """
-    order = _ordered(profile, preference)
+    order = ordered(profile, preference)
     status = {
         ep.name: effective_status(ep, health.get(ep.name, EndpointHealth()), (overrides or {}).get(ep.name))
         for ep in order
@@ -141,8 +52,13 @@ def decide(
         waiting = [n for n, s in status.items() if s is MonitorStatus.CHECKING]
         if waiting:
             return prev
+    held = _held_with_unjudged(prev, status)
+    if held:
+        # The freeze has ended: its answer is judged again from its first endpoint, not kept whole.
+        assert prev.decision is not None
+        prev = replace(prev, decision=replace(prev.decision, endpoints=prev.decision.endpoints[:1]))
     current = _current(prev)
-    if current is not None and status.get(current) is MonitorStatus.CHECKING:
+    if current is not None and status.get(current) is MonitorStatus.CHECKING and not held:
         # No verdict on the current endpoint (a restart with a restored choice): no reason to move.
         return _keep(prev, f"{current} has no verdict yet; keeping it", now)
     online = [ep for ep in order if status[ep.name] is MonitorStatus.ONLINE]
@@ -156,12 +72,35 @@ def decide(
     return _priority(profile, order, online, health, status, prev, now, ranking)
 
 
-def _ordered(profile: ProfileSpec, preference: Sequence[str] | None) -> list[EndpointSpec]:
+def ordered(profile: ProfileSpec, preference: Sequence[str] | None = None) -> list[EndpointSpec]:
+    """The endpoints in routing order: by priority, or a view's `preference` first (the one ordering)."""
     by_priority = list(profile.by_priority)
     if not preference:
         return by_priority
     rank = {name: i for i, name in enumerate(preference)}
     return sorted(by_priority, key=lambda ep: (rank.get(ep.name, len(rank)), ep.priority))
+
+
+def median_latency(health: Mapping[str, EndpointHealth], name: str) -> float:
+    """An endpoint's median probe latency, infinite when none is known (performance routing's measure)."""
+    m = health.get(name, EndpointHealth()).median_latency()
+    return m if m is not None else float("inf")
+
+
+def by_latency(endpoints: Sequence[EndpointSpec], health: Mapping[str, EndpointHealth]) -> list[EndpointSpec]:
+    """`endpoints` fastest first; priority breaks ties (performance routing's order)."""
+    return sorted(endpoints, key=lambda ep: (median_latency(health, ep.name), ep.priority))
+
+
+def _held_with_unjudged(prev: RoutingState, status: Mapping[str, MonitorStatus]) -> bool:
+    """A decision held by the isolation guard that serves endpoints beside its first that are not Online:
+    it may have been an all-down answer (the freeze does not say which), so it is not kept as a choice."""
+    d = prev.decision
+    return (
+        d is not None
+        and d.kind is DecisionKind.FROZEN
+        and any(status.get(n) is not MonitorStatus.ONLINE for n in d.endpoints[1:])
+    )
 
 
 def _current(prev: RoutingState) -> str | None:
@@ -319,10 +258,9 @@ def _performance(
     now: float,
 ) -> RoutingState:
     def med(name: str) -> float:
-        m = health.get(name, EndpointHealth()).median_latency()
-        return m if m is not None else float("inf")
+        return median_latency(health, name)
 
-    fastest = min(online, key=lambda ep: (med(ep.name), ep.priority))
+    fastest = by_latency(online, health)[0]
     current = _current(prev)
     if current is None or current not in {ep.name for ep in online}:
         lead = f"{_why_not(current, health, status)}; " if current is not None else ""

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dnsctl.core import history as core_history
+from dnsctl.core.decision import Decision, RoutingState, with_serving_addresses
 from dnsctl.core.health import EndpointHealth, MonitorStatus, observe_addresses
 from dnsctl.core.model import DnsctlSpec, EndpointStatus, Override, ProfileSpec
 from dnsctl.core.results import CanaryResult, ProbeResult
-from dnsctl.core.routing import Decision, RoutingState, decide, freeze, with_serving_addresses
+from dnsctl.core.routing import decide, freeze
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +153,6 @@ def step(
         changes.extend(profile_changes)
         new_states[profile.name] = st
     return RoundOutcome(new_states, tuple(transitions), tuple(changes), isolated)
-
-
-def redecide(spec: DnsctlSpec, states: Mapping[str, ProfileState], now: float, profile: str) -> RoundOutcome:
-    """Decide again without new results (after an operator action or a timer like failback_hold)."""
-    return step(spec, states, (), now, profiles=[profile])
 
 
 def _decide_all(

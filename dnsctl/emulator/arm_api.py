@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -14,13 +13,13 @@ from dnsctl.emulator import operations
 from dnsctl.emulator.arm_errors import ArmError
 from dnsctl.emulator.faults import ConcurrentWrite, FaultPlan
 from dnsctl.emulator.http_server import JSON_CONTENT, ArmRequest, Reply, json_bytes
-from dnsctl.emulator.operations import Outcome, Preconditions
-from dnsctl.emulator.ratelimit import RateLimiter
+from dnsctl.emulator.operations import ArmOutcome, Preconditions
+from dnsctl.emulator.ratelimit import ArmRateLimiter
 from dnsctl.emulator.recordsets import new_etag, parse_properties
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.routes import ALL, ArmRoute, parse_arm_path
 from dnsctl.emulator.store import Store, Zone
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 API_VERSION = "2024-06-01"
 SUPPORTED_API_VERSIONS = ("2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01")
@@ -34,14 +33,16 @@ class ArmApi:
         self,
         store: Store,
         faults: FaultPlan,
-        limiter: RateLimiter,
+        limiter: ArmRateLimiter,
         log: RequestLog,
         lock: threading.Lock,
         *,
         scheme: str,
         require_auth: bool = True,
+        clock: Clock,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._faults = faults
         self._limiter = limiter
         self._log = log
@@ -54,7 +55,7 @@ class ArmApi:
         kind = "read" if request.method in ("GET", "HEAD") else "write"
         latency = self._faults.latency
         if latency > 0:
-            time.sleep(latency)
+            self._clock.pause(latency)
         route = parse_arm_path(request.path)
         subscription = route.subscription if route else "-"
         fault: str | None = None
@@ -95,21 +96,21 @@ class ArmApi:
                 request.headers.get("If-Match"),
                 request.headers.get("If-None-Match"),
                 fault,
-                SYSTEM_CLOCK.monotonic(),
+                self._clock.monotonic(),
                 request.headers.get("User-Agent"),
             )
         )
         return reply
 
     @staticmethod
-    def _outcome_reply(outcome: Outcome) -> Reply:
+    def _outcome_reply(outcome: ArmOutcome) -> Reply:
         headers = {"Content-Type": JSON_CONTENT} if outcome.body is not None else {}
         if outcome.etag is not None:
             headers["etag"] = outcome.etag  # unquoted, as Azure sends it
         body = json_bytes(outcome.body) if outcome.body is not None else b""
         return Reply(outcome.status, body, headers)
 
-    def _operate(self, route: ArmRoute | None, request: ArmRequest) -> Outcome:
+    def _operate(self, route: ArmRoute | None, request: ArmRequest) -> ArmOutcome:
         if route is None:
             raise errors.no_route(request.path)
         query = {k.lower(): v for k, v in request.query.items()}
@@ -125,7 +126,7 @@ class ArmApi:
             zone = self._store.find_zone(route.zone_id)
             if zone is None:
                 raise errors.zone_not_found(route.resource_group, route.zone_name)
-            return Outcome(200, zone.render(), zone.etag)
+            return ArmOutcome(200, zone.render(), zone.etag)
         record_type = route.record_type
         if record_type is None or (record_type == ALL and not route.is_list):
             raise errors.invalid_resource_type(route.type_segment or "", api_version)
@@ -157,7 +158,7 @@ class ArmApi:
 
     def _list(
         self, zone: Zone, route: ArmRoute, record_type: str, query: dict[str, str], host: str
-    ) -> Outcome:
+    ) -> ArmOutcome:
         top, suffix = query.get("$top"), query.get("$recordsetnamesuffix")
         page = operations.list_sets(
             zone,
@@ -176,7 +177,7 @@ class ArmApi:
             params.append(("$skipToken", page.skip_token))
             encoded = "&".join(f"{k}={quote(v, safe='')}" for k, v in params)
             body["nextLink"] = f"{self._scheme}://{host}{route.zone_arm_id}/{record_type}?{encoded}"
-        return Outcome(200, body)
+        return ArmOutcome(200, body)
 
     def _concurrent_write(self, zone: Zone, record_type: str, name: str, writer: ConcurrentWrite) -> None:
         existing = zone.find(record_type, name)

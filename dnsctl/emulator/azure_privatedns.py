@@ -17,10 +17,11 @@ from dnsctl.emulator.arm_api import API_VERSION, SUPPORTED_API_VERSIONS, ArmApi
 from dnsctl.emulator.control import handle_control
 from dnsctl.emulator.faults import AppliesTo, ConcurrentWrite, FaultPlan, InjectedAnswer, InjectedReset
 from dnsctl.emulator.http_server import JSON_CONTENT, ArmRequest, EmulatorServer, Reply, json_bytes
-from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET, RateLimiter
-from dnsctl.emulator.recordsets import render, require_type
+from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET, ArmRateLimiter
+from dnsctl.emulator.recordsets import record_set_json, require_type
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.store import MAX_RECORD_SETS_PER_ZONE, Store, Zone, ZoneId, as_zone_id
+from dnsctl.process.clock import Clock, SystemClock
 
 __all__ = ["API_VERSION", "SUPPORTED_API_VERSIONS", "AzureEmulator"]
 
@@ -39,14 +40,16 @@ class AzureEmulator:
         write_budget: int = WRITE_BUDGET,
         budget_window: float = WINDOW_SECONDS,
         max_record_sets: int = MAX_RECORD_SETS_PER_ZONE,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock if clock is not None else SystemClock()  # the emulator is its own program
         self._tls = tls
         self._host = host
         self._port = port
         self._lock = threading.Lock()
         self._store = Store(max_record_sets)
         self._faults = FaultPlan()
-        self._limiter = RateLimiter(read_budget, write_budget, budget_window)
+        self._limiter = ArmRateLimiter(read_budget, write_budget, budget_window, clock=self._clock)
         self._log = RequestLog()
         self._arm = ArmApi(
             self._store,
@@ -56,6 +59,7 @@ class AzureEmulator:
             self._lock,
             scheme="https" if tls else "http",
             require_auth=require_auth,
+            clock=self._clock,
         )
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -146,19 +150,19 @@ class AzureEmulator:
         """Put a record set in place directly (ttl defaults to 3600; CNAME exclusivity is not enforced)."""
         with self._lock:
             found = self._zone_or_raise(zone)
-            return render(found.id.arm_id, found.id.name, found.seed(record_type, name, properties))
+            return record_set_json(found.id.arm_id, found.id.name, found.seed(record_type, name, properties))
 
     def record_set(self, zone: ZoneId | str, record_type: str, name: str) -> dict[str, Any] | None:
         """The record-set body a GET would return, or None (KeyError if the zone does not exist)."""
         with self._lock:
             found = self._zone_or_raise(zone)
             rs = found.find(require_type(record_type), name)
-            return render(found.id.arm_id, found.id.name, rs) if rs else None
+            return record_set_json(found.id.arm_id, found.id.name, rs) if rs else None
 
     def record_sets(self, zone: ZoneId | str) -> list[dict[str, Any]]:
         with self._lock:
             found = self._zone_or_raise(zone)
-            return [render(found.id.arm_id, found.id.name, rs) for rs in found.sorted_sets()]
+            return [record_set_json(found.id.arm_id, found.id.name, rs) for rs in found.sorted_sets()]
 
     def snapshot(self) -> dict[str, Any]:
         """The whole store: every zone body with its record sets."""
@@ -167,7 +171,7 @@ class AzureEmulator:
                 "zones": [
                     {
                         **z.render(),
-                        "recordSets": [render(z.id.arm_id, z.id.name, rs) for rs in z.sorted_sets()],
+                        "recordSets": [record_set_json(z.id.arm_id, z.id.name, rs) for rs in z.sorted_sets()],
                     }
                     for z in self._store.zones()
                 ]

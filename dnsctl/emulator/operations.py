@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dnsctl.emulator import arm_errors as errors
-from dnsctl.emulator.recordsets import RecordSet, parse_properties, render, validate_name
+from dnsctl.emulator.recordsets import RecordSet, parse_properties, record_set_json, validate_name
 from dnsctl.emulator.store import Zone
 
 DEFAULT_PAGE_SIZE = 100
@@ -54,7 +54,7 @@ def _etag_set(header: str | None) -> frozenset[str] | None:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ArmOutcome:
     """A successful answer: status, JSON body (None for an empty body) and the etag header to send."""
 
     status: int
@@ -62,18 +62,18 @@ class Outcome:
     etag: str | None = None
 
 
-def _answer(status: int, zone: Zone, record_set: RecordSet) -> Outcome:
-    return Outcome(status, render(zone.id.arm_id, zone.id.name, record_set), record_set.etag)
+def _answer(status: int, zone: Zone, record_set: RecordSet) -> ArmOutcome:
+    return ArmOutcome(status, record_set_json(zone.id.arm_id, zone.id.name, record_set), record_set.etag)
 
 
-def get(zone: Zone, record_type: str, name: str) -> Outcome:
+def get(zone: Zone, record_type: str, name: str) -> ArmOutcome:
     existing = zone.find(record_type, name)
     if existing is None:
         raise errors.record_set_not_found(name, zone.id.resource_group, zone.id.subscription)
     return _answer(200, zone, existing)
 
 
-def put(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions, max_sets: int) -> Outcome:
+def put(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions, max_sets: int) -> ArmOutcome:
     stored_name = validate_name(record_type, name)
     update = parse_properties(record_type, body, creating=True)
     existing = zone.find(record_type, stored_name)
@@ -93,7 +93,7 @@ def put(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions, 
     return _answer(200, zone, existing)
 
 
-def patch(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions) -> Outcome:
+def patch(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions) -> ArmOutcome:
     existing = zone.find(record_type, name)
     if existing is None:
         raise errors.record_set_not_found(name, zone.id.resource_group, zone.id.subscription)
@@ -103,15 +103,15 @@ def patch(zone: Zone, record_type: str, name: str, body: Any, pre: Preconditions
     return _answer(200, zone, existing)
 
 
-def delete(zone: Zone, record_type: str, name: str, pre: Preconditions) -> Outcome:
+def delete(zone: Zone, record_type: str, name: str, pre: Preconditions) -> ArmOutcome:
     existing = zone.find(record_type, name)
     pre.check(existing, name)
     if existing is None:
-        return Outcome(204)
+        return ArmOutcome(204)
     if record_type == "SOA":
         raise errors.bad_request("The SOA record set at the zone apex cannot be deleted.")
     del zone.record_sets[(existing.name, record_type)]
-    return Outcome(200)
+    return ArmOutcome(200)
 
 
 def _check_cname_exclusivity(zone: Zone, record_type: str, name: str) -> None:
@@ -141,7 +141,7 @@ def list_sets(
         chosen = [rs for rs in chosen if (rs.name, rs.record_type) >= start]
     page, rest = chosen[:size], chosen[size:]
     token = _encode_token((rest[0].name, rest[0].record_type)) if rest else None
-    return Page([render(zone.id.arm_id, zone.id.name, rs) for rs in page], token)
+    return Page([record_set_json(zone.id.arm_id, zone.id.name, rs) for rs in page], token)
 
 
 def _page_size(top: str | None) -> int:

@@ -234,7 +234,7 @@ def fqdn(zone: str, name: str) -> str:
     return f"{zone}." if name == APEX else f"{name}.{zone}."
 
 
-def render(zone_arm_id: str, zone: str, record_set: RecordSet) -> dict[str, Any]:
+def record_set_json(zone_arm_id: str, zone: str, record_set: RecordSet) -> dict[str, Any]:
     """The JSON body Azure returns for a record set (key order as the live service sends it)."""
     properties: dict[str, Any] = {}
     if record_set.metadata is not None:

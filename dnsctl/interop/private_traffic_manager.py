@@ -14,109 +14,32 @@ the views (Site routing).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from dnsctl.config.schema import DnsctlSettings, MonitorModel, ProfileModel
-from dnsctl.config.values import format_duration, is_ip, parse_status_range
+from dnsctl.config.schema import MonitorModel, ProfileModel
+from dnsctl.config.values import format_duration, is_ip
+from dnsctl.interop.ptm_arm import (
+    API_VERSION,
+    DEFAULT_ZONE,
+    FQDN_TAG,
+    PtmInputError,
+    Result,
+    collect_resources,
+)
+from dnsctl.interop.ptm_export import export_profiles, render_export
 
-API_VERSION = "2026-10-01-preview"
-PROFILE_TYPE = "Microsoft.Network/privateTrafficManagerProfiles"
-POLICY_TYPE = "Microsoft.Network/privateTrafficManagerProfiles/healthPolicies"
-MAP_TYPE = "Microsoft.Network/topologyMaps"
-SITE_TYPE = "Microsoft.Network/topologyMaps/sites"
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9-]{3,24}$")
-FQDN_TAG = "dnsctl-fqdn"  # the record a profile steers: PTM links it from the record set, dnsctl names it
-MAP_NAME = "dnsctl-views"
-CATCH_ALL = "catch-all"
-DEFAULT_ZONE = "ptm.internal"
-
-
-class PtmInputError(ValueError):
-    """The input is not a Private Traffic Manager resource set this command can read."""
-
-
-@dataclass
-class Result:
-    document: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------- import
-
-
-@dataclass
-class _Resources:
-    profiles: list[dict[str, Any]] = field(default_factory=list)
-    policies: list[dict[str, Any]] = field(default_factory=list)
-    maps: list[dict[str, Any]] = field(default_factory=list)
-    sites: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _kind_of(res: dict[str, Any]) -> str | None:
-    rtype = str(res.get("type", "")).lower()
-    props = res.get("properties")
-    if rtype == PROFILE_TYPE.lower():
-        return "profile"
-    if rtype == POLICY_TYPE.lower():
-        return "policy"
-    if rtype == MAP_TYPE.lower():
-        return "map"
-    if rtype == SITE_TYPE.lower():
-        return "site"
-    if not isinstance(props, dict):
-        return None
-    if "trafficRoutingMethod" in props or "endpoints" in props:
-        return "profile"
-    if "probeConfig" in props or res.get("kind") == "Probe":
-        return "policy"
-    if "sites" in props or "catchAllSiteName" in props:
-        return "map"
-    if {"probingGatewayIds", "virtualNetworkIds", "subnets"} & set(props):
-        return "site"
-    return None
-
-
-def _collect(docs: list[tuple[str, Any]]) -> _Resources:
-    out = _Resources()
-
-    def add(source: str, res: Any) -> None:
-        if isinstance(res, list):
-            for item in res:
-                add(source, item)
-            return
-        if not isinstance(res, dict):
-            raise PtmInputError(f"{source}: expected a JSON object or a list of objects")
-        if isinstance(res.get("resources"), list):  # an ARM template
-            add(source, res["resources"])
-            return
-        responses = res.get("responses")
-        if isinstance(responses, dict) and isinstance(responses.get("200"), dict):  # a REST API example
-            add(source, responses["200"].get("body"))
-            return
-        if isinstance(res.get("value"), list):  # a list response
-            add(source, res["value"])
-            return
-        kind = _kind_of(res)
-        if kind is None:
-            raise PtmInputError(
-                f"{source}: {str(res.get('name', 'an object'))!r} is not a Private Traffic Manager profile, "
-                "health policy, topology map or site"
-            )
-        getattr(
-            out, {"profile": "profiles", "policy": "policies", "map": "maps", "site": "sites"}[kind]
-        ).append(res)
-
-    for source, doc in docs:
-        add(source, doc)
-    if not out.profiles:
-        raise PtmInputError("no Private Traffic Manager profile in the input")
-    return out
+__all__ = [
+    "DEFAULT_ZONE",
+    "PtmInputError",
+    "export_profiles",
+    "import_profiles",
+    "render_export",
+    "render_import",
+]
 
 
 _QUOTED = re.compile(r"'([^']*)'")
@@ -229,7 +152,7 @@ def import_profiles(docs: list[tuple[str, Any]], *, zone: str = DEFAULT_ZONE) ->
 
 
 def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
-    res = _collect(docs)
+    res = collect_resources(docs)
     notes: list[str] = []
     policies: dict[str, dict[str, Any]] = {}
     for pol in res.policies:
@@ -425,196 +348,3 @@ def render_import(result: Result) -> str:
         head.extend(f"#   - {n}" for n in result.notes)
     body = yaml.safe_dump(result.document, sort_keys=False, default_flow_style=False)
     return "\n".join(head) + "\n" + body
-
-
-# ---------------------------------------------------------------- export
-
-
-def _ptm_name(name: str, notes: list[str], what: str) -> str:
-    if NAME_PATTERN.match(name):
-        return name
-    cleaned = re.sub(r"[^a-zA-Z0-9-]", "-", name)[:24]
-    cleaned = cleaned + "-" * (3 - len(cleaned)) if len(cleaned) < 3 else cleaned
-    notes.append(f"{what} {name!r}: renamed {cleaned!r} (names are 3-24 letters, digits or '-')")
-    return cleaned
-
-
-def _policy_id(profile: str) -> str:
-    return f"[resourceId('{POLICY_TYPE}', '{profile}', 'probe')]"
-
-
-def _site_id(site: str) -> str:
-    return f"[resourceId('{SITE_TYPE}', '{MAP_NAME}', '{site}')]"
-
-
-def _probe_config(mon: MonitorModel, at: str, notes: list[str]) -> dict[str, Any]:
-    default = MonitorModel()
-    protocol = mon.protocol
-    if protocol == "registry":
-        notes.append(f"{at}: monitor.protocol registry: exported as an HTTPS probe of the path")
-        protocol = "https"
-    cfg: dict[str, Any] = {
-        "protocol": protocol.upper(),
-        "port": mon.port or (80 if protocol == "http" else 443),
-        "intervalInSeconds": int(mon.interval) if mon.interval == int(mon.interval) else mon.interval,
-        "timeoutInSeconds": int(mon.timeout) if mon.timeout == int(mon.timeout) else mon.timeout,
-        "toleratedNumberOfFailures": max(mon.fall - 1, 0),
-    }
-    if protocol != "tcp":
-        cfg["path"] = mon.path
-        if mon.headers:
-            cfg["customHeaders"] = [{"name": k, "value": v} for k, v in mon.headers.items()]
-        ranges = [parse_status_range(s) for s in mon.expected_status]
-        cfg["expectedStatusCodeRanges"] = [{"min": r.low, "max": r.high} for r in ranges]
-    for key in (
-        "host",
-        "sni",
-        "verify_tls",
-        "ca_file",
-        "body_match",
-        "rise",
-        "flap_window",
-        "flap_threshold",
-    ):
-        if getattr(mon, key) != getattr(default, key):
-            notes.append(f"{at}: monitor.{key} has no Private Traffic Manager equivalent")
-    return cfg
-
-
-def export_profiles(settings: DnsctlSettings) -> Result:
-    notes: list[str] = []
-    resources: list[dict[str, Any]] = []
-    views = settings.resolver.views
-    site_names = {v.name: _ptm_name(v.name, notes, "resolver view") for v in views}
-    if views:
-        if CATCH_ALL in site_names.values():
-            raise PtmInputError(
-                f"a resolver view is named {CATCH_ALL!r}, the name export gives the catch-all site"
-            )
-        sites: list[dict[str, Any]] = []
-        for v in views:
-            sprops: dict[str, Any] = {"subnets": [_range(c) for c in v.clients]}
-            sites.append({"name": site_names[v.name], "properties": sprops})
-        sites.append({"name": CATCH_ALL, "properties": {}})
-        resources.append(
-            {
-                "type": MAP_TYPE,
-                "apiVersion": API_VERSION,
-                "name": MAP_NAME,
-                "location": "global",
-                "properties": {"sites": sites, "catchAllSiteName": CATCH_ALL},
-            }
-        )
-    for prof in settings.profiles:
-        resources.extend(_export_profile(prof, settings, site_names, notes))
-    template = {
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": resources,
-    }
-    return Result(template, notes)
-
-
-def _range(cidr: str) -> dict[str, Any]:
-    net = ipaddress.ip_network(cidr, strict=False)
-    return {"first": str(net.network_address), "scope": net.prefixlen}
-
-
-def _export_profile(
-    prof: ProfileModel, settings: DnsctlSettings, site_names: dict[str, str], notes: list[str]
-) -> list[dict[str, Any]]:
-    at = f"profile {prof.name}"
-    name = _ptm_name(prof.name, notes, "profile")
-    if prof.routing == "performance":
-        notes.append(f"{at}: routing performance has no equivalent: exported as Priority")
-    if prof.when_all_down != "keep-last" and not (
-        prof.when_all_down == "fallback" and prof.endpoints and prof.endpoints[0].target == prof.fallback
-    ):
-        notes.append(f"{at}: when_all_down {prof.when_all_down} has no equivalent")
-    if prof.failback == "manual":
-        notes.append(f"{at}: failback manual has no equivalent")
-    if prof.azure is not None:
-        notes.append(
-            f"{at}: the Azure record {prof.azure.record}.{prof.azure.zone} links to the profile through "
-            "its record set's trafficManagementProfile, outside this template"
-        )
-    # The view that prefers an endpoint first is that endpoint's site.
-    site_of: dict[str, list[str]] = {}
-    for v in settings.resolver.views:
-        order = v.prefer.get(prof.name)
-        if not order:
-            continue
-        site_of.setdefault(order[0], []).append(site_names[v.name])
-        if len(order) > 1:
-            notes.append(
-                f"resolver view {v.name}: only its first endpoint for {prof.name} ({order[0]}) is exported "
-                "(a site belongs to one endpoint)"
-            )
-    routed = bool(site_of)
-    if prof.routing == "weighted":
-        method = "Weighted"
-        if routed:
-            notes.append(f"{at}: weighted with resolver views: exported as Site routing without weights")
-            method = "Site"
-    else:
-        method = "Site" if routed else "Priority"
-    ranked = sorted(prof.endpoints, key=lambda e: e.priority)
-    prios = [e.priority for e in ranked]
-    renumber = len(set(prios)) != len(prios) or any(not 1 <= p <= 1000 for p in prios)
-    if renumber:
-        notes.append(f"{at}: priorities renumbered 1..{len(ranked)} (unique, 1-1000)")
-    endpoints: list[dict[str, Any]] = []
-    for k, ep in enumerate(ranked):
-        e: dict[str, Any] = {
-            "name": ep.name,
-            "target": ep.target,
-            "endpointStatus": "Disabled" if ep.status == "disabled" else "Enabled",
-            "priority": k + 1 if renumber else ep.priority,
-            "alwaysServe": "Enabled" if ep.override == "up" else "Disabled",
-            "healthPolicyId": _policy_id(name),
-        }
-        if prof.routing == "weighted":
-            if not 1 <= ep.weight <= 1000:
-                notes.append(f"{at}: endpoint {ep.name}: weight {ep.weight} clamped to 1-1000")
-            e["weight"] = min(max(ep.weight, 1), 1000)
-        if ep.override == "down":
-            notes.append(f"{at}: endpoint {ep.name}: override down exported as endpointStatus Disabled")
-            e["endpointStatus"] = "Disabled"
-        if ep.region:
-            notes.append(f"{at}: endpoint {ep.name}: region has no equivalent")
-        if ep.addresses:
-            notes.append(f"{at}: endpoint {ep.name}: addresses have no equivalent")
-        if method == "Site" and ep.name in site_of:
-            e["siteIds"] = [_site_id(s) for s in site_of[ep.name]]
-        endpoints.append(e)
-    props: dict[str, Any] = {
-        "customTopologyMapMode": "Enabled" if method == "Site" else "Disabled",
-        "dnsConfig": {"ttl": prof.ttl},
-        "profileStatus": "Enabled",
-        "trafficRoutingMethod": method,
-        "endpoints": endpoints,
-    }
-    if method == "Site":
-        props["topologyMapId"] = f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"
-    profile = {
-        "type": PROFILE_TYPE,
-        "apiVersion": API_VERSION,
-        "name": name,
-        "location": "global",
-        "tags": {FQDN_TAG: prof.fqdn},
-        "properties": props,
-        "dependsOn": [f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"] if method == "Site" else [],
-    }
-    policy = {
-        "type": POLICY_TYPE,
-        "apiVersion": API_VERSION,
-        "name": f"{name}/probe",
-        "kind": "Probe",
-        "properties": {"probeConfig": _probe_config(prof.monitor, at, notes)},
-        "dependsOn": [f"[resourceId('{PROFILE_TYPE}', '{name}')]"],
-    }
-    return [profile, policy]
-
-
-def render_export(result: Result) -> str:
-    return json.dumps(result.document, indent=2) + "\n"

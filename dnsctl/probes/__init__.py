@@ -2,7 +2,7 @@
 
 from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
-from dnsctl.probes.round import DispatchingProber, make_prober, probe_round
+from dnsctl.probes.round import DispatchingProber, probe_round
 from dnsctl.probes.tcp import TcpProber
 
-__all__ = ["DispatchingProber", "HttpProber", "Prober", "TcpProber", "make_prober", "probe_round"]
+__all__ = ["DispatchingProber", "HttpProber", "Prober", "TcpProber", "probe_round"]

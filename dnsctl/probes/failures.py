@@ -11,8 +11,7 @@ from enum import StrEnum
 
 import h11
 
-from dnsctl.core.model import EndpointSpec, ProfileSpec
-from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.core.results import FailureReason
 
 _MAX_DETAIL = 160
 
@@ -112,29 +111,3 @@ def classify(
     if isinstance(exc, OSError):
         return FailureReason.ERROR, _short(f"{phase}: {exc.strerror or type(exc).__name__}")
     return FailureReason.ERROR, _short(f"{phase}: {type(exc).__name__}")
-
-
-def failed(
-    profile: ProfileSpec,
-    endpoint: EndpointSpec,
-    *,
-    now: float,
-    latency: float,
-    address: str,
-    exc: BaseException,
-    phase: Phase,
-    timeout: float,
-    heard: bool = True,
-) -> ProbeResult:
-    """The result of a probe that raised: classified, never re-raised."""
-    reason, detail = classify(exc, phase, timeout, heard=heard)
-    return ProbeResult(
-        profile=profile.name,
-        endpoint=endpoint.name,
-        at=now,
-        ok=False,
-        latency=latency,
-        address=address,
-        reason=reason,
-        detail=detail,
-    )

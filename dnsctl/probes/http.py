@@ -8,15 +8,14 @@ client or an httpcore connection (see bench/probe_fanout.py).
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import time
 
 import h11
 
 from dnsctl import __version__
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
+from dnsctl.core.model import DEFAULT_PORTS, EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import (
     InvalidRequest,
@@ -24,14 +23,13 @@ from dnsctl.probes.failures import (
     Phase,
     Progress,
     TlsSetupError,
-    failed,
 )
 from dnsctl.probes.keepalive import HttpConnection, KeepAlivePool
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import Clock
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
-_DEFAULT_PORTS = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}
 
 
 def _bracketed(host: str) -> str:
@@ -43,7 +41,7 @@ def host_header(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
     if monitor.host:
         return monitor.host
     name = _bracketed(endpoint.target.rstrip("."))
-    return name if _DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
+    return name if DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
 
 
 def server_name(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
@@ -65,15 +63,6 @@ def request_headers(
     if not keepalive:
         headers.append(("Connection", "close"))
     return headers
-
-
-class _Verdict:
-    __slots__ = ("detail", "reason", "status")
-
-    def __init__(self, status: int, reason: FailureReason | None = None, detail: str = "") -> None:
-        self.status = status
-        self.reason = reason
-        self.detail = detail
 
 
 async def _receive(conn: HttpConnection, progress: Progress) -> h11.Event:
@@ -144,8 +133,9 @@ class HttpProber:
     fleets); a reused connection that turns out dead is retried once on a fresh one.
     """
 
-    def __init__(self, *, keepalive: bool = False, max_idle: float = 30.0) -> None:
-        self._pool = KeepAlivePool(max_idle=max_idle) if keepalive else None
+    def __init__(self, *, clock: Clock, keepalive: bool = False, max_idle: float = 30.0) -> None:
+        self._clock = clock  # latency is measured on it, idle connections expire on it
+        self._pool = KeepAlivePool(clock=clock, max_idle=max_idle) if keepalive else None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -155,40 +145,15 @@ class HttpProber:
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
         monitor = profile.monitor
-        if address is None:
-            address = endpoint.probe_address
-        progress = Progress()
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(monitor.timeout):
-                verdict = await self._check(monitor, endpoint, address, progress)
-        except Exception as exc:
-            return failed(
-                profile,
-                endpoint,
-                now=now,
-                latency=time.perf_counter() - started,
-                address=address,
-                exc=exc,
-                phase=progress.phase,
-                timeout=monitor.timeout,
-                heard=progress.heard,
-            )
-        return ProbeResult(
-            profile=profile.name,
-            endpoint=endpoint.name,
-            at=now,
-            ok=verdict.reason is None,
-            latency=time.perf_counter() - started,
-            address=address,
-            status_code=verdict.status,
-            reason=verdict.reason,
-            detail=verdict.detail,
-        )
+
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
+            return await self._check(monitor, endpoint, address, progress)
+
+        return await run_probe(profile, endpoint, now, address, check, clock=self._clock)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, progress: Progress
-    ) -> _Verdict:
+    ) -> ProbeVerdict:
         https = monitor.protocol is MonitorProtocol.HTTPS
         sni = server_name(monitor, endpoint) if https else None
         key = (https, address, monitor.port, sni, monitor.verify_tls, monitor.ca_file)
@@ -211,7 +176,7 @@ class HttpProber:
         monitor: MonitorSpec,
         progress: Progress,
         key: tuple[object, ...],
-    ) -> _Verdict:
+    ) -> ProbeVerdict:
         keep = False
         try:
             progress.phase = Phase.REQUEST
@@ -224,14 +189,16 @@ class HttpProber:
                 raise h11.RemoteProtocolError(f"unexpected {type(event).__name__}")
             status = event.status_code
             if not monitor.accepts(status):
-                return _Verdict(status, FailureReason.HTTP_STATUS, f"HTTP {status}")
+                return ProbeVerdict(status, FailureReason.HTTP_STATUS, f"HTTP {status}")
             if monitor.body_match is None and self._pool is None:
-                return _Verdict(status)
+                return ProbeVerdict(status)
             body, complete = await _read_body_start(conn, progress)
             keep = complete and conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE
             if monitor.body_match is not None and monitor.body_match.encode() not in body:
-                return _Verdict(status, FailureReason.BODY_MISMATCH, "expected text not in the first 4 KiB")
-            return _Verdict(status)
+                return ProbeVerdict(
+                    status, FailureReason.BODY_MISMATCH, "expected text not in the first 4 KiB"
+                )
+            return ProbeVerdict(status)
         finally:
             if keep and self._pool is not None:
                 self._pool.give(key, conn)

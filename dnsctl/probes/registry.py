@@ -19,36 +19,36 @@ at every insert); they never appear in a result's detail or a log line.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import json
-import re
-import ssl
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import SplitResult, urlencode, urlsplit
-
-import h11
+from urllib.parse import urlencode
 
 from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.probes.connect import open_stream
-from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError, classify
-from dnsctl.probes.http import DEFAULT_USER_AGENT, server_name
-from dnsctl.probes.tls import client_context
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.probes.base import ProbeVerdict, run_probe
+from dnsctl.probes.failures import Progress, classify
+from dnsctl.probes.http import server_name
+from dnsctl.probes.registry_http import (
+    ACR_TOKEN_PATH,
+    Response,
+    StepFailed,
+    call,
+    check_realm,
+    json_field,
+    parse_challenge,
+    same_host,
+    token_from,
+)
+from dnsctl.process.clock import Clock
 
-MAX_RESPONSE = 64 * 1024
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
 # A cached token hides an outage of the token service; renewing at least this often bounds how long.
 TOKEN_MAX_AGE = 300.0
-DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default when `expires_in` is absent
 # The registry chooses the cache key (its realm and service): bounded, whatever it answers.
 MAX_TOKENS_PER_ENDPOINT = 4
 MAX_TOKENS = 256
-ACR_TOKEN_PATH = "/oauth2/token"
 ACR_EXCHANGE_PATH = "/oauth2/exchange"
 MANIFEST_TYPES = ", ".join(
     (
@@ -69,33 +69,6 @@ class Step(StrEnum):
     MANIFEST = "manifest"
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-cased names; the last value wins
-    body: bytes
-
-
-class _Failed(Exception):
-    def __init__(self, reason: FailureReason, detail: str, status: int | None = None) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.status = status
-
-
-_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-def parse_challenge(value: str) -> dict[str, str] | None:
-    """The parameters of a `Bearer realm="...",service="..."` challenge, or None for another scheme."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    params = {k.lower(): v for k, v in _PARAM.findall(rest)}
-    return params if "realm" in params else None
-
-
 @dataclass(slots=True)
 class _CachedToken:
     value: str
@@ -111,7 +84,7 @@ class RegistryProber:
         self,
         aad_token: AadTokenSource | None = None,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         max_tokens: int = MAX_TOKENS,
         max_tokens_per_endpoint: int = MAX_TOKENS_PER_ENDPOINT,
     ) -> None:
@@ -151,18 +124,14 @@ class RegistryProber:
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
         monitor = profile.monitor
-        if address is None:
-            address = endpoint.probe_address
-        started = time.perf_counter()
         step = [Step.PING]
-        progress = Progress()
-        status: int | None = None
-        try:
-            async with asyncio.timeout(monitor.timeout):
-                status = await self._check(monitor, endpoint, address, step, progress)
-        except _Failed as f:
-            return self._result(profile, endpoint, now, started, address, False, f.status, f.reason, f.detail)
-        except Exception as exc:
+
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
+            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress))
+
+        def explain(exc: Exception, progress: Progress) -> ProbeVerdict:
+            if isinstance(exc, StepFailed):
+                return ProbeVerdict(exc.status, exc.reason, exc.detail)
             reason, detail = classify(exc, progress.phase, monitor.timeout)
             if reason in (FailureReason.TIMEOUT, FailureReason.CONNECT_TIMEOUT, FailureReason.DNS):
                 detail = f"slow: {step[0]}: {detail}"
@@ -170,32 +139,9 @@ class RegistryProber:
                 reason, detail = FailureReason.TOKEN_UNAVAILABLE, f"token endpoint: {detail}"
             else:
                 detail = f"{step[0]}: {detail}"
-            return self._result(profile, endpoint, now, started, address, False, None, reason, detail)
-        return self._result(profile, endpoint, now, started, address, True, status, None, "")
+            return ProbeVerdict(None, reason, detail)
 
-    @staticmethod
-    def _result(
-        profile: ProfileSpec,
-        endpoint: EndpointSpec,
-        now: float,
-        started: float,
-        address: str,
-        ok: bool,
-        status: int | None,
-        reason: FailureReason | None,
-        detail: str,
-    ) -> ProbeResult:
-        return ProbeResult(
-            profile=profile.name,
-            endpoint=endpoint.name,
-            at=now,
-            ok=ok,
-            latency=time.perf_counter() - started,
-            address=address,
-            status_code=status,
-            reason=reason,
-            detail=detail,
-        )
+        return await run_probe(profile, endpoint, now, address, check, explain, clock=self._clock)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, step: list[Step], progress: Progress
@@ -207,7 +153,7 @@ class RegistryProber:
         sni = server_name(monitor, endpoint)
 
         async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
-            return await _call(
+            return await call(
                 address, monitor.port, tls, sni, monitor, method, path, [("Host", host), *headers], progress
             )
 
@@ -218,12 +164,14 @@ class RegistryProber:
         if ping.status == 401:
             challenge = parse_challenge(ping.headers.get("www-authenticate", ""))
             if challenge is None:
-                raise _Failed(FailureReason.HTTP_STATUS, "/v2/ answered 401 without a Bearer challenge", 401)
+                raise StepFailed(
+                    FailureReason.HTTP_STATUS, "/v2/ answered 401 without a Bearer challenge", 401
+                )
             step[0] = Step.TOKEN
             token, cached = await self._token(challenge, reg, monitor, endpoint, address, progress)
             auth = [("Authorization", f"Bearer {token}")]
         elif not 200 <= ping.status < 300:
-            raise _Failed(FailureReason.HTTP_STATUS, f"/v2/ answered HTTP {ping.status}", ping.status)
+            raise StepFailed(FailureReason.HTTP_STATUS, f"/v2/ answered HTTP {ping.status}", ping.status)
         step[0] = Step.MANIFEST
         path = f"/v2/{reg.repository}/manifests/{reg.reference}"
         head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
@@ -240,12 +188,12 @@ class RegistryProber:
             return 200
         where = f"{reg.repository}:{reg.reference}"
         if head.status == 404:
-            raise _Failed(FailureReason.MANIFEST_MISSING, f"manifest {where} not found", 404)
+            raise StepFailed(FailureReason.MANIFEST_MISSING, f"manifest {where} not found", 404)
         if head.status in (401, 403):
-            raise _Failed(
+            raise StepFailed(
                 FailureReason.TOKEN_REFUSED, f"the registry refused the token for {where}", head.status
             )
-        raise _Failed(FailureReason.HTTP_STATUS, f"manifest {where}: HTTP {head.status}", head.status)
+        raise StepFailed(FailureReason.HTTP_STATUS, f"manifest {where}: HTTP {head.status}", head.status)
 
     async def _token(
         self,
@@ -260,7 +208,7 @@ class RegistryProber:
         realm = challenge["realm"]
         service = challenge.get("service", "")
         scope = f"repository:{reg.repository}:pull"
-        parts = _check_realm(realm, reg, endpoint)
+        parts = check_realm(realm, reg, endpoint)
         key = _cache_key(challenge, reg, endpoint, monitor)
         cached = self._cached(key)
         if cached is not None:
@@ -269,14 +217,14 @@ class RegistryProber:
         realm_host = parts.hostname or ""
         port = parts.port or (443 if https else 80)
         # The realm on the replica's own name is reached at the probed address, like the registry.
-        connect_to = address if _same_host(realm_host, endpoint.target) else realm_host
+        connect_to = address if same_host(realm_host, endpoint.target) else realm_host
         host_value = parts.netloc.rpartition("@")[2]
 
         async def realm_call(method: str, path: str, body: bytes | None = None) -> Response:
             headers = [("Host", host_value)]
             if body is not None:
                 headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-            return await _call(
+            return await call(
                 connect_to, port, https, realm_host, monitor, method, path, headers, progress, body
             )
 
@@ -287,7 +235,7 @@ class RegistryProber:
             query = urlencode({"service": service, "scope": scope})
             sep = "&" if parts.query else ""
             r = await realm_call("GET", f"{parts.path or '/'}?{parts.query}{sep}{query}")
-            value, lifetime = _token_from(r, "token endpoint")
+            value, lifetime = token_from(r, "token endpoint")
         keep = min(lifetime - TOKEN_MARGIN, TOKEN_MAX_AGE)
         if keep > 0:
             self._remember(key, value, keep)
@@ -300,7 +248,7 @@ class RegistryProber:
         scope: str,
     ) -> tuple[str, float]:
         if self._aad_token is None:
-            raise _Failed(
+            raise StepFailed(
                 FailureReason.TOKEN_REFUSED, "registry.auth is azure but no Azure credential is set up"
             )
         try:
@@ -308,18 +256,18 @@ class RegistryProber:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _Failed(
+            raise StepFailed(
                 FailureReason.TOKEN_REFUSED, f"no Azure access token: {type(exc).__name__}"
             ) from None
-        # `_check_realm` made sure this is https on the registry's host (or an allowed one).
+        # `check_realm` made sure this is https on the registry's host (or an allowed one).
         form = urlencode({"grant_type": "access_token", "service": service, "access_token": aad})
         r = await call("POST", ACR_EXCHANGE_PATH, form.encode())
-        refresh = _json_field(r, "refresh_token", "token exchange")
+        refresh = json_field(r, "refresh_token", "token exchange")
         form = urlencode(
             {"grant_type": "refresh_token", "service": service, "scope": scope, "refresh_token": refresh}
         )
         r = await call("POST", ACR_TOKEN_PATH, form.encode())
-        return _token_from(r, "token endpoint")
+        return token_from(r, "token endpoint")
 
 
 def _cache_key(
@@ -331,162 +279,9 @@ def _cache_key(
     return (owner, challenge["realm"], challenge.get("service", ""), scope, reg.auth)
 
 
-def _norm_host(host: str) -> str:
-    name = host.strip().strip("[]").lower().rstrip(".")
-    try:
-        return str(ipaddress.ip_address(name))
-    except ValueError:
-        return name
-
-
-def _same_host(a: str, b: str) -> bool:
-    return _norm_host(a) == _norm_host(b)
-
-
-def _check_realm(realm: str, reg: RegistryProbeSpec, endpoint: EndpointSpec) -> SplitResult:
-    """The realm's parts; a realm a token may not be asked at is refused (a `token-realm` failure),
-    before anything is sent."""
-
-    def refuse(why: str) -> _Failed:
-        return _Failed(FailureReason.TOKEN_REALM, f"token realm refused: {why}; nothing was sent to it")
-
-    try:
-        parts = urlsplit(realm)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise refuse("the challenge's realm is not a URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise refuse("the challenge's realm is not an http(s) URL")
-    full = _norm_host(parts.hostname)
-    host = full[:100]  # the registry's word: shown, but not at any length
-    if not _same_host(full, endpoint.target) and full not in reg.token_hosts:
-        raise refuse(
-            f"{host} is neither the registry's host ({_norm_host(endpoint.target)}) "
-            "nor in registry.token_hosts"
-        )
-    if parts.username is not None or parts.password is not None:
-        raise refuse(f"the realm on {host} carries credentials")
-    if parts.scheme == "http":
-        if reg.auth == "azure":
-            raise refuse(f"plain http to {host}: the Azure access token is sent over https only")
-        if not reg.plain_http:
-            raise refuse(f"plain http to {host} although the registry is https")
-    if reg.auth == "azure" and parts.path != ACR_TOKEN_PATH:
-        raise refuse(
-            f"registry.auth azure expects ACR's realm https://{host}{ACR_TOKEN_PATH}, "
-            f"not the path {parts.path[:80]!r}"
-        )
-    return parts
-
-
 def _host_header(monitor: MonitorSpec, endpoint: EndpointSpec, tls: bool) -> str:
     if monitor.host:
         return monitor.host
     name = endpoint.target.rstrip(".")
     name = f"[{name}]" if ":" in name else name
     return name if monitor.port == (443 if tls else 80) else f"{name}:{monitor.port}"
-
-
-def _json(r: Response, what: str) -> dict[str, object]:
-    try:
-        doc = json.loads(r.body)
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict):
-        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without a JSON object", r.status)
-    return doc
-
-
-def _check_status(r: Response, what: str) -> None:
-    if r.status in (401, 403):
-        raise _Failed(
-            FailureReason.TOKEN_REFUSED, f"{what} refused the credentials (HTTP {r.status})", r.status
-        )
-    if not 200 <= r.status < 300:
-        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered HTTP {r.status}", r.status)
-
-
-def _json_field(r: Response, field: str, what: str) -> str:
-    _check_status(r, what)
-    value = _json(r, what).get(field)
-    if not isinstance(value, str) or not value:
-        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without {field}", r.status)
-    return value
-
-
-def _token_from(r: Response, what: str) -> tuple[str, float]:
-    _check_status(r, what)
-    doc = _json(r, what)
-    value = doc.get("token") or doc.get("access_token")
-    if not isinstance(value, str) or not value:
-        raise _Failed(FailureReason.TOKEN_UNAVAILABLE, f"{what} answered without a token", r.status)
-    lifetime = doc.get("expires_in")
-    return value, float(lifetime) if isinstance(
-        lifetime, int | float
-    ) and lifetime > 0 else DEFAULT_TOKEN_LIFETIME
-
-
-def _tls(monitor: MonitorSpec) -> ssl.SSLContext:
-    try:
-        return client_context(monitor.verify_tls, monitor.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise TlsSetupError(getattr(exc, "strerror", None) or str(exc)) from exc
-
-
-async def _call(
-    address: str,
-    port: int,
-    tls: bool,
-    sni: str,
-    monitor: MonitorSpec,
-    method: str,
-    target: str,
-    headers: list[tuple[str, str]],
-    progress: Progress,
-    body: bytes | None = None,
-) -> Response:
-    """One request on a fresh connection; the response body read up to MAX_RESPONSE."""
-    reader, writer = await open_stream(
-        address, port, progress, tls=_tls(monitor) if tls else None, server_hostname=sni if tls else None
-    )
-    conn = h11.Connection(h11.CLIENT)
-    try:
-        names = {k.lower() for k, _ in headers}
-        all_headers = [*headers, ("Connection", "close")]
-        if "user-agent" not in names:
-            all_headers.append(("User-Agent", DEFAULT_USER_AGENT))
-        if body is not None:
-            all_headers.append(("Content-Length", str(len(body))))
-        progress.phase = Phase.REQUEST
-        data = conn.send(h11.Request(method=method, target=target, headers=all_headers))
-        if body:
-            data = (data or b"") + (conn.send(h11.Data(data=body)) or b"")
-        writer.write((data or b"") + (conn.send(h11.EndOfMessage()) or b""))
-        progress.phase = Phase.RESPONSE
-        response: h11.Response | None = None
-        content = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                chunk = await reader.read(16384)
-                if not chunk and response is None:
-                    raise PeerClosed(f"closed during {progress.phase}")
-                conn.receive_data(chunk)
-                continue
-            if isinstance(event, h11.Response):
-                response = event
-                progress.phase = Phase.BODY
-            elif isinstance(event, h11.Data):
-                content += event.data
-                if len(content) > MAX_RESPONSE:
-                    break
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
-        assert response is not None
-        return Response(
-            response.status_code,
-            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
-            bytes(content[:MAX_RESPONSE]),
-        )
-    finally:
-        writer.transport.abort()

@@ -3,44 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
+from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import Prober
-from dnsctl.probes.http import HttpProber
-from dnsctl.probes.registry import AadTokenSource, RegistryProber
-from dnsctl.probes.tcp import TcpProber
 
 
 class DispatchingProber:
-    """Probes each endpoint with the prober for its profile's monitor protocol."""
+    """Probes each endpoint with the prober registered for its profile's monitor protocol.
 
-    def __init__(self, http: HttpProber, tcp: TcpProber, registry: RegistryProber | None = None) -> None:
-        self._http = http
-        self._tcp = tcp
-        self._registry = registry or RegistryProber()
+    The probers by protocol are built in the composition root (`dnsctl.compose.PROBE_KINDS`); one prober
+    may serve several protocols (https and http). A protocol with no prober fails its probes, it does not
+    raise.
+    """
+
+    def __init__(self, probers: Mapping[str, Prober]) -> None:
+        self._probers = dict(probers)
 
     async def probe(
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
-        if profile.monitor.protocol is MonitorProtocol.TCP:
-            return await self._tcp.probe(profile, endpoint, now, address)
-        if profile.monitor.protocol is MonitorProtocol.REGISTRY:
-            return await self._registry.probe(profile, endpoint, now, address)
-        return await self._http.probe(profile, endpoint, now, address)
+        prober = self._probers.get(profile.monitor.protocol)
+        if prober is None:
+            return ProbeResult(
+                profile=profile.name,
+                endpoint=endpoint.name,
+                at=now,
+                ok=False,
+                latency=0.0,
+                address=address or endpoint.probe_address,
+                reason=FailureReason.ERROR,
+                detail=f"no prober for protocol {profile.monitor.protocol}",
+            )
+        return await prober.probe(profile, endpoint, now, address)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._registry.aclose()
-
-
-def make_prober(*, keepalive: bool = False, aad_token: AadTokenSource | None = None) -> DispatchingProber:
-    """The prober for every protocol (https/http -> HttpProber, tcp -> TcpProber, registry -> RegistryProber).
-
-    `keepalive=False` (the default) opens a fresh connection per probe; call `aclose()` when done.
-    """
-    return DispatchingProber(HttpProber(keepalive=keepalive), TcpProber(), RegistryProber(aad_token))
+        """Close each prober once (those that hold connections or tokens have an `aclose`)."""
+        for prober in {id(p): p for p in self._probers.values()}.values():
+            close = getattr(prober, "aclose", None)
+            if close is not None:
+                await close()
 
 
 async def probe_round(

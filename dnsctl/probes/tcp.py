@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
+from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
-from dnsctl.probes.failures import Progress, failed
+from dnsctl.probes.failures import Progress
+from dnsctl.process.clock import Clock
 
 
 class TcpProber:
+    def __init__(self, *, clock: Clock) -> None:
+        self._clock = clock  # latency is measured on it
+
     async def probe(
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
-        monitor = profile.monitor
-        if address is None:
-            address = endpoint.probe_address
-        progress = Progress()
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(monitor.timeout):
-                _, writer = await open_stream(address, monitor.port, progress)
-        except Exception as exc:
-            return failed(
-                profile,
-                endpoint,
-                now=now,
-                latency=time.perf_counter() - started,
-                address=address,
-                exc=exc,
-                phase=progress.phase,
-                timeout=monitor.timeout,
-            )
-        latency = time.perf_counter() - started
-        writer.close()
-        return ProbeResult(
-            profile=profile.name, endpoint=endpoint.name, at=now, ok=True, latency=latency, address=address
-        )
+        port = profile.monitor.port
+
+        async def check(address: str, progress: Progress) -> ProbeVerdict:
+            _, writer = await open_stream(address, port, progress)
+            writer.close()
+            return ProbeVerdict()
+
+        return await run_probe(profile, endpoint, now, address, check, clock=self._clock)

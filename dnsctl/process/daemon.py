@@ -10,7 +10,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from dnsctl.errors import DnsctlError
+from dnsctl.errors import LoopUnavailable
 
 log = logging.getLogger("dnsctl")
 T = TypeVar("T")
@@ -19,10 +19,6 @@ STOP_TIMEOUT = 10.0
 
 
 LOOPS = ("auto", "uvloop", "asyncio")
-
-
-class LoopUnavailable(DnsctlError):
-    """`--loop uvloop` was asked for on an install without uvloop."""
 
 
 def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:

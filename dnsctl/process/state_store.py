@@ -15,19 +15,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState
+from dnsctl.documents.status import StateDoc
 from dnsctl.errors import StateError
 from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.state")
 
@@ -57,7 +58,7 @@ class StateStore(Protocol):
         """Keep `states` (a no-op where the history travels with the record). Raises StateError."""
         ...
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StateDoc:
         """Where the history is kept and what went wrong with it, for /status."""
         ...
 
@@ -86,7 +87,8 @@ class MetadataStore:
         warnings: list[str] = []
         for p in spec.profiles:
             pub = published.get(p.name)
-            rec = pub.of(p.azure.record_type) if pub is not None and p.azure is not None else None
+            where = p.publication
+            rec = pub.of(where.record_type) if pub is not None and where is not None else None
             if rec is None or rec.state is None:
                 continue
             if rec.owner not in ("", p.name):
@@ -105,8 +107,37 @@ class MetadataStore:
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         return None  # written with the record, by the plan
 
-    def describe(self) -> dict[str, Any]:
-        return {"kind": "record-metadata", "problem": None, "warnings": list(self.warnings)}
+    def describe(self) -> StateDoc:
+        return StateDoc(kind="record-metadata", problem=None, warnings=tuple(self.warnings))
+
+
+class Keeper:
+    """The one save path, with one error treatment, for every mode (one-shot or long-running).
+
+    A failed save is logged once per problem (not every round), counted through `on_error`, kept in
+    `error` until a save succeeds (for /status) and returned to the caller, who reports it.
+    """
+
+    def __init__(self, store: StateStore | None, *, on_error: Callable[[], None] | None = None) -> None:
+        self.store = store
+        self.on_error = on_error
+        self.error: str | None = None
+
+    def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> StateError | None:
+        """Keep `states`; why they were not kept, or None."""
+        if self.store is None:
+            return None
+        try:
+            self.store.save(spec, states)
+        except StateError as e:
+            if self.on_error is not None:
+                self.on_error()
+            if str(e) != self.error:
+                log.error("%s", e)
+            self.error = str(e)
+            return e
+        self.error = None
+        return None
 
 
 class _Unreadable(Exception):
@@ -121,7 +152,7 @@ class FileStore:
     reported but left where it is.
     """
 
-    def __init__(self, path: Path, *, clock: Clock = SYSTEM_CLOCK, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, clock: Clock, read_only: bool = False) -> None:
         self.path = path
         self.clock = clock
         self.read_only = read_only
@@ -236,11 +267,11 @@ class FileStore:
             raise StateError(f"cannot save the health history to {self.path}: {e.strerror or e}") from None
         self._saved = text
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "kind": "file",
-            "path": str(self.path),
-            "problem": self.problem,
-            "moved_aside_to": str(self.moved_to) if self.moved_to is not None else None,
-            "warnings": list(self.warnings),
-        }
+    def describe(self) -> StateDoc:
+        return StateDoc(
+            kind="file",
+            path=str(self.path),
+            problem=self.problem,
+            moved_aside_to=str(self.moved_to) if self.moved_to is not None else None,
+            warnings=tuple(self.warnings),
+        )

@@ -64,7 +64,7 @@ class Answer:
         return pack(">HHHHHH", ident, self.flags, 1, self.an, self.ns, self.ar) + qname + self.body
 
 
-def render(q: Query, answer: Answer, opt: bytes, limit: int) -> bytes:
+def reply_to(q: Query, answer: Answer, opt: bytes, limit: int) -> bytes:
     """The reply to `q`: its ID, RD/CD and name bytes patched in; TC and no records if over `limit`."""
     data = q.data
     flags = answer.flags | (q.flags & COPIED_FLAGS)

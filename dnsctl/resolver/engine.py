@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import Callable
 from struct import pack
 
 from dnsctl.core.model import ResolverSpec
 from dnsctl.errors import UpstreamError
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
-from dnsctl.resolver.answer import Answer, render
+from dnsctl.resolver.answer import Answer, reply_to
 from dnsctl.resolver.cache import AnswerCache, CacheEntry
 from dnsctl.resolver.chain import MAX_CHAIN, Chain
 from dnsctl.resolver.forwarder import Forwarder
@@ -122,7 +121,7 @@ def _opt(q: Query, scope: int) -> bytes:
     return OPT_DO if q.do else OPT_PLAIN
 
 
-class Engine:
+class Resolver:
     """Answers queries for the server; owns the cache, the forwarder, the zones and the client policy."""
 
     def __init__(
@@ -131,7 +130,7 @@ class Engine:
         steering: SteeringTable,
         metrics: ResolverMetrics,
         *,
-        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
         self.spec = spec
         self.steering = steering
@@ -144,8 +143,10 @@ class Engine:
             negative_ttl=spec.negative_ttl,
         )
         steering.set_negative_ttl(spec.negative_ttl)
-        self.cache = AnswerCache(spec.cache, clock)
-        self.forwarder = Forwarder(spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures)
+        self.cache = AnswerCache(spec.cache)
+        self.forwarder = Forwarder(
+            spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures, clock=clock
+        )
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
         # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
@@ -176,7 +177,7 @@ class Engine:
 
     def _send(self, q: Query, answer: Answer, opt: bytes, udp: bool) -> bytes:
         self.metrics.count(q.qtype, answer.flags & 0xF)
-        return render(q, answer, opt, q.limit if udp else TCP_MAX)
+        return reply_to(q, answer, opt, q.limit if udp else TCP_MAX)
 
     def quick_udp(self, data: bytes, host: str, now: float) -> bytes | Query | None:
         """`quick` for UDP, with the common case inlined: one question, at most a bare OPT, a known
@@ -291,7 +292,7 @@ class Engine:
         zone_answer = self.zones.rendered.get(key)
         if zone_answer is not None:
             return self._send(q, zone_answer, _opt(q, 0), udp)
-        cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock())
+        cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock.monotonic())
         if cached is not None:
             self._tally.cache_hits += 1
             return self._send(q, cached, _opt(q, 0), udp)
@@ -392,7 +393,7 @@ class Engine:
             return Chain.of(local, name)
         key = name + pack(">HH", qtype, CLASS_IN)
         cache_key = variant_key(key, lookup.do, lookup.cd)
-        answer = self.cache.fresh(cache_key, self.clock())
+        answer = self.cache.fresh(cache_key, self.clock.monotonic())
         if answer is not None:
             self._tally.cache_hits += 1
             return Chain.of(answer, name)
@@ -402,21 +403,21 @@ class Engine:
             normalized = self._normalize(reply, key)
             chain = _chain_of(normalized.answer, name)
         except UpstreamError:
-            stale = self.cache.stale(cache_key, self.clock())
+            stale = self.cache.stale(cache_key, self.clock.monotonic())
             if stale is None:
                 raise
             self.metrics.stale_served += 1
             return Chain.of(stale, name)
         # Only a finished answer may be served from the cache as it is (the quick path does).
         if chain.unfinished(name, qtype) is None:
-            self.cache.store(cache_key, normalized, self.clock())
+            self.cache.store(cache_key, normalized, self.clock.monotonic())
         return chain
 
     async def resolve(self, key: bytes, lookup: _Lookup) -> Answer:
         """A forwarded answer for a lookup key: cache, else upstream (one request per key in flight),
         else a stale cached answer; raises UpstreamError when there is nothing to serve."""
         cache_key = variant_key(key, lookup.do, lookup.cd)
-        cached = self.cache.fresh(cache_key, self.clock())
+        cached = self.cache.fresh(cache_key, self.clock.monotonic())
         if cached is not None:
             self._tally.cache_hits += 1
             return cached
@@ -445,7 +446,7 @@ class Engine:
             else:
                 normalized = await asyncio.shield(pending)
         except UpstreamError:
-            stale = self.cache.stale(cache_key, self.clock())
+            stale = self.cache.stale(cache_key, self.clock.monotonic())
             if stale is None:
                 raise
             self.metrics.stale_served += 1
@@ -468,7 +469,7 @@ class Engine:
                 # The upstream stopped at a CNAME (it does not recurse): finish it, cache the whole chain.
                 finished = (await self._finish(chain, name, qtype, lookup)).answer(name, qtype)
                 normalized = normalize_reply(finished.message(name), len(name), self.spec.cache)
-        self.cache.store(cache_key, normalized, self.clock())
+        self.cache.store(cache_key, normalized, self.clock.monotonic())
         return normalized
 
     async def close(self) -> None:

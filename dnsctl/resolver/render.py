@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dnslib import DNSBuffer, DNSHeader, DNSLabel, DNSQuestion, DNSRecord
+from dnslib import DNSHeader, DNSLabel, DNSQuestion, DNSRecord
 
 from dnsctl.resolver.answer import Answer
-from dnsctl.resolver.wire import AA, CLASS_IN, HEADER_LEN, Record, encode_name, skip_name
+from dnsctl.resolver.wire import AA, CLASS_IN, HEADER_LEN, skip_name
 
 
 def labels_of(wire_name: bytes) -> list[bytes]:
@@ -41,11 +41,3 @@ def build(
     qname_len = skip_name(message, HEADER_LEN) - HEADER_LEN
     flags = (AA if authoritative else 0) | rcode
     return Answer.from_message(message, qname_len, flags=flags)
-
-
-def record_of(rr: Any) -> Record:
-    """A dnslib RR as a Record (its RDATA packed alone, so no name in it is compressed)."""
-    buffer = DNSBuffer()
-    rr.rdata.pack(buffer)
-    owner = encode_name(str(rr.rname))
-    return Record(owner, rr.rtype, rr.rclass, rr.ttl, bytes(buffer.data))

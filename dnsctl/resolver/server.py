@@ -1,4 +1,4 @@
-"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Engine.
+"""The embedded resolver's sockets: UDP and TCP on every listen address, driving the Resolver.
 
 Each UDP socket is read by a thread of its own (resolver/udp_reader.py), which sends the answers it has
 made before itself; the others are answered on the event loop, where only queries that need upstream
@@ -14,19 +14,17 @@ import errno
 import logging
 import socket
 import threading
-from collections.abc import Callable
 from struct import pack
-from time import perf_counter
 from typing import Any
 
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.errors import ListenError
-from dnsctl.process.clock import SYSTEM_CLOCK
-from dnsctl.resolver.engine import Engine
+from dnsctl.process.clock import Clock
+from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import bucket_of, response_limiter
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT, truncated_reply
+from dnsctl.resolver.udp_limit import capped, truncated_reply
 from dnsctl.resolver.udp_reader import UdpReader
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
@@ -127,7 +125,7 @@ class _UdpSocket:
                     bucket = replay.bucket
             self._send(reply, addr, bucket)
             if started:
-                self.metrics.observe(perf_counter() - started)
+                self.metrics.observe(self.clock.monotonic() - started)
             return
         assert isinstance(reply, Query)
         # Answers from memory never wait for forwarding: past MAX_PENDING queries waiting on upstreams,
@@ -136,13 +134,13 @@ class _UdpSocket:
         if len(server._tasks) >= MAX_PENDING:
             self.metrics.loop.dropped += 1
             return
-        server.spawn(self._finish(reply, addr, started or perf_counter()))
+        server.spawn(self._finish(reply, addr, started or self.clock.monotonic()))
 
     async def _finish(self, q: Query, addr: Any, started: float) -> None:
         reply = await self.engine.answer(q, True)
         if self.open:
             self._send(reply, addr)
-        self.metrics.observe(perf_counter() - started)
+        self.metrics.observe(self.clock.monotonic() - started)
 
     def _send(self, reply: bytes, addr: Any, bucket: bytes | None = None) -> None:
         """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit;
@@ -152,15 +150,14 @@ class _UdpSocket:
             if bucket is None:
                 bucket = bucket_of(reply)
             with self.server.limiter_lock:
-                over = not limiter.allow(addr[0], bucket, self.clock())
+                over = not limiter.allow(addr[0], bucket, self.clock.monotonic())
                 if over:
                     self.server.count_rate_limited()
                     if not limiter.slip(addr[0], bucket):
                         return
             if over:
                 reply = truncated_reply(reply)
-        if len(reply) > UDP_REPLY_LIMIT:
-            reply = truncated_reply(reply)
+        reply = capped(reply)
         try:
             self.sock.sendto(reply, _DONTWAIT, addr)
         except BlockingIOError:
@@ -198,12 +195,12 @@ class ResolverServer:
         steering: SteeringTable,
         *,
         metrics: ResolverMetrics | None = None,
-        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
         self.spec = spec
         self.steering = steering
         self.metrics = metrics if metrics is not None else ResolverMetrics()
-        self.engine = Engine(spec, steering, self.metrics, clock=clock)
+        self.engine = Resolver(spec, steering, self.metrics, clock=clock)
         self.clock = clock
         # UDP responses are rate limited here, on their way out, whatever produced them.
         self.limiter = response_limiter(spec.rate_limit, spec.allow)
@@ -333,7 +330,7 @@ class ResolverServer:
             writer.transport.abort()
             return
         loop = asyncio.get_running_loop()
-        conn = _TcpConnection(host, writer, loop.time())
+        conn = _TcpConnection(host, writer, self.clock.monotonic())
         self._tcp[writer] = conn
         self._per_client[host] = self._per_client.get(host, 0) + 1
         handler = asyncio.current_task()
@@ -360,13 +357,13 @@ class ResolverServer:
                         break  # dropped: a response or a packet without a question to answer
                     if isinstance(reply, bytes):
                         if reply[3] & 0xF not in _REJECTED:
-                            conn.active = loop.time()
-                            budget.reschedule(conn.active + idle)
+                            conn.active = self.clock.monotonic()
+                            budget.reschedule(loop.time() + idle)
                         writer.write(pack(">H", len(reply)) + reply)
                         await writer.drain()
                         continue
-                    conn.active = loop.time()
-                    budget.reschedule(conn.active + idle)
+                    conn.active = self.clock.monotonic()
+                    budget.reschedule(loop.time() + idle)  # asyncio's own deadline, on its loop
                     # Several queries per connection are answered as they complete (RFC 7766 6.2.1.1).
                     task = asyncio.ensure_future(self._answer_tcp(reply, writer))
                     pending.add(task)
@@ -426,8 +423,8 @@ class ResolverServer:
             self._per_client.pop(conn.host, None)
 
     async def _answer_tcp(self, q: Query, writer: asyncio.StreamWriter) -> None:
-        started = perf_counter()
+        started = self.clock.monotonic()
         reply = await self.engine.answer(q, False)
         if not writer.is_closing():
             writer.write(pack(">H", len(reply)) + reply)
-        self.metrics.observe(perf_counter() - started)
+        self.metrics.observe(self.clock.monotonic() - started)

@@ -205,13 +205,6 @@ class SteeringTable:
         self._answers[(view, name)] = answer
         self._rebuild(view)
 
-    def withdraw(self, fqdn: str, view: str | None = None) -> None:
-        """Stop answering `fqdn` (in `view`); queries for it are forwarded again (or use the default)."""
-        name = normalize_name(fqdn)
-        if self._answers.pop((view, name), None) is not None:
-            del self._parts[(view, name)]
-            self._rebuild(view)
-
     def set_negative_ttl(self, ttl: int) -> None:
         """Use `ttl` in the SOA of steered "no data" answers, re-rendering what is published."""
         if ttl == self.negative_ttl:

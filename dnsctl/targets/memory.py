@@ -14,7 +14,7 @@ Key = tuple[str, str]  # (zone, relative record name)
 
 
 def record_key(profile: ProfileSpec) -> Key:
-    az = profile.azure
+    az = profile.publication
     assert az is not None
     return (az.zone, az.record)
 

@@ -14,6 +14,7 @@ import pytest
 
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.process.clock import SystemClock
 from tests.admin.conftest import Controller
 from tests.e2e.harness import REPO
 from tests.support.waits import run_process
@@ -28,7 +29,7 @@ def admin_url() -> Iterator[str]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=SERVER_TOKEN)
+    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), clock=SystemClock(), token=SERVER_TOKEN)
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
     try:
         yield f"http://127.0.0.1:{server.port}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli.main import build_parser
+from dnsctl.cli.parser import build_parser
 from tests.support.system_packages import ensure_command
 from tests.support.waits import run_process
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli.main import build_parser
+from dnsctl.cli.parser import build_parser
 from dnsctl.demo import lab_config
 from tests.support.waits import run_process
 

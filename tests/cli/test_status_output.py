@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import socket
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
 
-from dnsctl.cli.render import health_doc, health_table, iso
+from dnsctl.cli.render import health_table
 from dnsctl.core.model import Override, ViewSpec
 from dnsctl.core.state import set_override
+from dnsctl.documents.jsonable import iso, to_object
+from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 from tests.support.waits import run_process
 
-VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
+VIEW = ViewSpec(
+    "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "southeastasia")),)
+)
 
 
 def scene() -> Engine:
@@ -35,7 +40,7 @@ def scene() -> Engine:
 
 def test_status_shows_since_markers_and_every_decision_with_its_reason() -> None:
     e = scene()
-    doc = health_doc(e.spec, e.states)
+    doc = health_doc(e.spec, e.states, isolated=False)
     text = health_table(doc)
     lines = text.splitlines()
     assert lines[0].split() == [
@@ -75,7 +80,7 @@ def test_status_shows_since_markers_and_every_decision_with_its_reason() -> None
 
 
 def test_json_status_carries_the_override_and_who_set_it() -> None:
-    doc = health_doc(scene().spec, scene().states)
+    doc = to_object(health_doc(scene().spec, scene().states, isolated=False))
     east = next(ep for ep in doc["profiles"][0]["endpoints"] if ep["name"] == "eastus")
     assert (east["status"], east["override"], east["override_by"]) == ("Degraded", "down", "operator")
     west = next(ep for ep in doc["profiles"][0]["endpoints"] if ep["name"] == "westeurope")

@@ -23,7 +23,6 @@ from dnsctl.core.state import (
     RoundOutcome,
     Transition,
     initial_states,
-    redecide,
     step,
 )
 
@@ -152,7 +151,7 @@ class Engine:
         return out
 
     def redecide(self, profile: str = PROFILE) -> RoundOutcome:
-        out = redecide(self.spec, self.states, self.now, profile)
+        out = step(self.spec, self.states, (), self.now, profiles=[profile])
         self._absorb(out)
         return out
 

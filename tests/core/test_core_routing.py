@@ -13,9 +13,9 @@ from dnsctl.core.results import FailureReason
 from dnsctl.core.routing import (
     Decision,
     DecisionKind,
+    DecisionTarget,
     Move,
     RoutingState,
-    Target,
     classify_move,
     decide,
     decision_targets,
@@ -449,7 +449,7 @@ def test_fallback_points_at_the_fallback_target() -> None:
         False,
     )
     assert d.reason.endswith("fallback to myregistry.azurecr.io")
-    assert decision_targets(prof, d) == (Target(None, "myregistry.azurecr.io", ()),)
+    assert decision_targets(prof, d) == (DecisionTarget(None, "myregistry.azurecr.io", ()),)
 
 
 def test_all_down_keeps_its_since_while_it_lasts_and_recovery_routes_again() -> None:
@@ -611,8 +611,8 @@ def test_decision_targets_render_targets_addresses_and_weights() -> None:
     )
     d = Decision(DecisionKind.ENDPOINT, ("westeurope", "eastus"), "r", T0)
     assert decision_targets(prof, d) == (
-        Target("westeurope", "myregistry.westeurope.geo.azurecr.io", ("10.2.0.5", "10.2.0.6"), 1),
-        Target("eastus", "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",), 3),
+        DecisionTarget("westeurope", "myregistry.westeurope.geo.azurecr.io", ("10.2.0.5", "10.2.0.6"), 1),
+        DecisionTarget("eastus", "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",), 3),
     )
 
 

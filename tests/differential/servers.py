@@ -21,6 +21,7 @@ import dns.query
 import dns.rcode
 
 from dnsctl.core.model import ResolverSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
@@ -232,7 +233,7 @@ class ResolverThread:
 
     def start(self) -> int:
         self.thread.start()
-        self.server = ResolverServer(self.spec, SteeringTable())
+        self.server = ResolverServer(self.spec, SteeringTable(), clock=SystemClock())
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
         return self.server.bound[0][1]
 

@@ -209,10 +209,12 @@ def test_the_same_json_keys_in_check_plan_reconcile_and_status(
     profile_keys = {c: set(doc["profiles"][0]) for c, doc in docs.items()}
     endpoint_keys = {c: set(doc["profiles"][0]["endpoints"][0]) for c, doc in docs.items()}
     decision_keys = {c: set(doc["profiles"][0]["decision"]) for c, doc in docs.items()}
-    assert {"name", "fqdn", "routing", "decision", "views", "overrides", "endpoints"} == profile_keys["check"]
+    doc_keys = {"name", "fqdn", "routing", "target_kind", "decision", "views", "overrides", "endpoints"}
+    assert doc_keys == profile_keys["check"]
     assert profile_keys["plan"] == profile_keys["reconcile"] == profile_keys["check"]
     # `status` of `run` adds what only a running controller knows (the record it last saw, drift).
     assert profile_keys["status"] - profile_keys["check"] == {"published", "drift", "history"}
+    assert {doc["profiles"][0]["target_kind"] for doc in docs.values()} == {"azure"}
     for command in ("plan", "reconcile", "status"):
         assert set(docs[command]["state"]) >= {"kind", "problem", "warnings"}, command
     for keys in (endpoint_keys, decision_keys):

@@ -17,7 +17,8 @@ import pytest
 from dnsctl.core.model import CacheSpec, HostPort, RateLimitSpec, ResolverSpec
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 from tests.resolver.conftest import UpstreamProcess
-from tests.resolver.helpers import ManualClock, ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.support.clock import ManualClock
 
 StartUpstream = Callable[..., UpstreamProcess]
 FQDN = "myregistry.azurecr.io"

@@ -12,8 +12,8 @@ import httpx
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort, Override
+from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import free_port
@@ -24,6 +24,7 @@ from tests.ha.azurite import Azurite
 from tests.ha.conftest import MakeLease
 from tests.reconcile.scripted import ScriptedProber
 from tests.state.test_run_restore import EAST, SPEC, record
+from tests.support.clock import ManualClock
 
 TOKEN = "standby-admin-token"
 NAME = "myregistry"
@@ -40,7 +41,7 @@ async def test_a_drain_sent_to_the_standby_is_refused_and_names_the_leader(
     standby = RunController(Engine(SPEC, ScriptedProber(), ManualClock()), target, lease=make_lease(blob_url))
     await leader.start()
     await standby.start()
-    admin = AdminServer(standby, HostPort("127.0.0.1", 0), token=TOKEN)
+    admin = AdminServer(standby, HostPort("127.0.0.1", 0), token=TOKEN, clock=standby.clock)
     await admin.start()
     try:
         await eventually(lambda: leader.ready()[0] and standby.ready()[0], 5, "both ready")
@@ -107,7 +108,7 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
             d.wait_until(lambda d=d: d.get("/readyz").status_code == 200, 30, f"replica {i} ready")
         leader, standby = daemons
         assert leader.status()["leadership"]["held"] is True
-        assert standby.status()["leadership"]["held"] is False
+        assert to_object(standby.status())["leadership"]["held"] is False
         leader.wait_until(
             lambda: cname(emulator, NAME) == target(NAME, "eastus"), 15, "the leader's first write"
         )
@@ -119,7 +120,7 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
         assert "is a standby" in error and "send the drain there" in error, error
         assert leader.proc is not None
         assert f"the leader is {socket.gethostname()}-{leader.proc.pid} (admin 127.0.0.1:{ports[0]})" in error
-        assert standby.status()["profiles"][0]["overrides"] == {}
+        assert to_object(standby.status())["profiles"][0]["overrides"] == {}
         assert leader.status()["profiles"][0]["overrides"] == {}
         assert len(emulator_writes(emulator)) == writes and cname(emulator, NAME) == target(NAME, "eastus")
         assert "Traceback" not in standby.log()

@@ -206,7 +206,7 @@ def test_an_uncaught_exception_is_printed_without_the_secret(tmp_path: Path) -> 
     script = "\n".join(
         [
             "import os",
-            "from dnsctl import logs",
+            "from dnsctl.process import logs",
             "logs.setup()",
             "raise RuntimeError('failed with ' + os.environ['DNSCTL_ADMIN_TOKEN'])",
         ]

@@ -124,7 +124,7 @@ def test_the_agent_with_a_fifo_is_not_ready_with_the_reason_and_stops_on_sigterm
         # Still running and still refusing on later rounds (the writer is not stuck).
         status = d.status()
         files = status["profiles"][0]["mirror_files"]
-        assert {f["runtime"]: f["last_sync"] for f in files} == {"containerd": "refused", "crio": "written"}
+        assert {f["runtime"]: f["outcome"] for f in files} == {"containerd": "refused", "crio": "written"}
         started = time.monotonic()
         code = d.terminate(timeout=20)  # raises TimeoutExpired if SIGTERM cannot stop it
         assert code == 0, d.log()[-3000:]

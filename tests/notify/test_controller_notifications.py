@@ -7,15 +7,14 @@ from dataclasses import replace
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.core.model import NotifySpec, WebhookSpec
-from dnsctl.core.state import RoundOutcome
-from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from dnsctl.engine import Batch, Engine
 from tests.core.factories import fail, ok, profile, spec
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 
 class Quiet(ControllerBase):
-    async def publish(self, outcome: RoundOutcome) -> None:
+    async def publish(self, batch: Batch) -> None:
         return None
 
 

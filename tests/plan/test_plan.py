@@ -18,6 +18,8 @@ from dnsctl.core.plan import (
     Published,
     ReadRecord,
     RecordValue,
+    Refusal,
+    RefusalKind,
     SafetyKind,
     SafetyProblem,
     make_plan,
@@ -110,7 +112,11 @@ def test_an_unowned_record_is_refused_without_adopt(metadata: dict[str, str] | N
     pub = published((RecordType.CNAME, ReadRecord(cname(EAST), "e", metadata)))
     changes, refusal = plan_profile(profile(), pub, decide("westeurope"))
     assert changes == []
-    assert refusal is not None and "adopt: true" in refusal.reason
+    assert refusal == Refusal("myregistry", pub.name, RefusalKind.NOT_MANAGED)
+    assert str(refusal) == (
+        f"myregistry: {pub.name}: the record exists and is not managed by dnsctl; "
+        "set adopt: true on the profile to take it over"
+    )
 
 
 def test_adopt_takes_over_an_unowned_record_and_says_so() -> None:
@@ -126,13 +132,23 @@ def test_a_record_owned_by_another_profile_is_never_touched() -> None:
     other = {MANAGED_BY: "dnsctl", PROFILE_KEY: "other"}
     pub = published((RecordType.CNAME, ReadRecord(cname(EAST), "e", other)))
     changes, refusal = plan_profile(profile(adopt=True), pub, decide("westeurope"))
-    assert changes == [] and refusal is not None and "'other'" in refusal.reason
+    assert changes == []
+    assert refusal == Refusal("myregistry", pub.name, RefusalKind.OTHER_PROFILE, owner="other")
+    assert refusal.reason == "the record is managed by dnsctl profile 'other', not this one"
 
 
 def test_type_switch_needs_allow_type_change() -> None:
     a_record = (RecordType.A, ReadRecord(RecordValue(RecordType.A, ("10.1.0.5",), 30), "ea", dict(OWNED)))
-    changes, refusal = plan_profile(profile(), published(a_record), decide("eastus"))
-    assert changes == [] and refusal is not None and "allow_type_change" in refusal.reason
+    pub = published(a_record)
+    changes, refusal = plan_profile(profile(), pub, decide("eastus"))
+    assert changes == []
+    assert refusal == Refusal(
+        "myregistry", pub.name, RefusalKind.TYPE_SWITCH, have=(RecordType.A,), want=RecordType.CNAME
+    )
+    assert refusal.reason == (
+        "the name holds A and the profile publishes CNAME; switching types deletes "
+        "the old record first: set allow_type_change: true to allow it"
+    )
 
 
 def test_type_switch_deletes_then_creates_when_allowed() -> None:
@@ -197,8 +213,10 @@ def test_a_decision_that_would_empty_an_a_record_is_refused() -> None:
         profile(record_type=RecordType.A),
         endpoints=(EndpointSpec("eastus", EAST, 1, addresses=("fd00::1",)),),
     )
-    changes, refusal = plan_profile(p, published(), decide("eastus"))
-    assert changes == [] and refusal is not None and "empty" in refusal.reason
+    pub = published()
+    changes, refusal = plan_profile(p, pub, decide("eastus"))
+    assert changes == [] and refusal == Refusal("myregistry", pub.name, RefusalKind.EMPTY_RECORD)
+    assert refusal.reason == "the plan would empty the record; refused"
 
 
 def test_no_decision_yet_writes_nothing_and_is_listed_as_waiting() -> None:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
+from enum import StrEnum
+from typing import cast
 
 import pytest
 
-from dnsctl.core.model import EndpointSpec, ProfileSpec
+from dnsctl.compose import PROBE_KINDS, make_prober
+from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.probes import make_prober, probe_round
+from dnsctl.probes import probe_round
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import RegistryServer
 
@@ -59,9 +64,9 @@ async def test_probes_run_concurrently_up_to_the_limit_and_keep_work_order() -> 
 
 
 async def test_empty_round_and_bad_concurrency() -> None:
-    assert await probe_round(make_prober(), [], now=0.0) == []
+    assert await probe_round(make_prober(clock=SystemClock()), [], now=0.0) == []
     with pytest.raises(ValueError):
-        await probe_round(make_prober(), _work(1), now=0.0, concurrency=0)
+        await probe_round(make_prober(clock=SystemClock()), _work(1), now=0.0, concurrency=0)
 
 
 class RaisingProber:
@@ -98,7 +103,7 @@ async def test_round_over_real_servers_dispatches_by_protocol(fleet: list[Regist
     for server in fleet:
         ep = endpoint(server.host, name=server.host)
         work += [(profile(server.port, "http"), ep), (profile(server.port, "tcp"), ep)]
-    prober = make_prober()
+    prober = make_prober(clock=SystemClock())
     try:
         results = await probe_round(prober, work, now=1.0, concurrency=2)
     finally:
@@ -112,3 +117,84 @@ async def test_round_over_real_servers_dispatches_by_protocol(fleet: list[Regist
         ("127.0.0.4", FailureReason.REFUSED, None),
     ]
     assert len(healthy.requests) == 1 and len(unavailable.requests) == 1
+
+
+class EchoKind(StrEnum):
+    """A probe kind that exists only in this test."""
+
+    ECHO = "echo"
+
+
+class EchoProber:
+    """The test kind's prober: every probe passes, and says which protocol it was asked for."""
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
+        return ProbeResult(
+            profile.name,
+            endpoint.name,
+            now,
+            True,
+            0.0,
+            address or endpoint.target,
+            detail=f"echo {profile.monitor.protocol}",
+        )
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+def _with_protocol(p: ProfileSpec, protocol: str) -> ProfileSpec:
+    return replace(p, monitor=replace(p.monitor, protocol=cast(MonitorProtocol, protocol)))
+
+
+async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_built_in_ones(
+    fleet: list[RegistryServer],
+) -> None:
+    healthy = fleet[0]
+    echo = EchoProber()
+    # The whole registration: one entry in the kinds the composition root builds probers from.
+    prober = make_prober(kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
+    ep = endpoint(healthy.host, name=healthy.host)
+    work = [
+        (_with_protocol(profile(healthy.port, "http"), EchoKind.ECHO), ep),
+        (profile(healthy.port, "http"), ep),
+        (profile(healthy.port, "tcp"), ep),
+    ]
+    try:
+        results = await probe_round(prober, work, now=1.0)
+    finally:
+        await prober.aclose()
+    assert [(r.ok, r.status_code, r.detail) for r in results] == [
+        (True, None, "echo echo"),
+        (True, 401, ""),
+        (True, None, ""),
+    ]
+    assert len(healthy.requests) == 1  # the echo probe sent nothing
+    assert echo.closed == 1
+
+
+async def test_a_protocol_without_a_prober_fails_its_probe_without_raising() -> None:
+    prober = make_prober(kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
+    (result,) = await probe_round(prober, [(profile(9, "https"), endpoint())], now=2.0)
+    assert (result.ok, result.reason, result.detail) == (
+        False,
+        FailureReason.ERROR,
+        "no prober for protocol https",
+    )
+    assert result.at == 2.0
+
+
+async def test_https_and_http_share_one_prober() -> None:
+    built: list[object] = []
+
+    def factory(setup: object) -> EchoProber:
+        built.append(setup)
+        return EchoProber()
+
+    make_prober(kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
+    assert len(built) == 1

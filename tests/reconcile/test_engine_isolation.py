@@ -19,7 +19,7 @@ from dnsctl.core.model import (
 )
 from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 

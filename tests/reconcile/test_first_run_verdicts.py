@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 
 from .scripted import ScriptedProber
 from .test_reconcile_pass import EAST, WEST, Harness, make_spec

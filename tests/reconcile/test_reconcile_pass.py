@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dnsctl.cli.main import ExitCode, exit_code
-from dnsctl.controller.reconcile import Report, reconcile_once
+from dnsctl.cli.exit_codes import ExitCode, exit_code
+from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import (
     AzureRecordSpec,
     DnsctlSpec,
@@ -19,9 +20,9 @@ from dnsctl.core.model import (
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
 from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 

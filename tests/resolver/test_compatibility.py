@@ -13,31 +13,30 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.steering import negative_apex
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
 IPV4_ONLY = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
-LAB = ZoneSpec(
+LAB = lab_zone(
     "lab.internal",
     (
-        ZoneRecordSpec("@", "A", "10.0.0.1"),
-        ZoneRecordSpec("out", "CNAME", "elsewhere.example."),
-        ZoneRecordSpec("hop", "CNAME", "next.other.internal."),
-        ZoneRecordSpec("steered", "CNAME", FQDN + "."),
-        ZoneRecordSpec("unchased", "CNAME", "alias.far.example."),
-        ZoneRecordSpec("looping", "CNAME", "loop1.example."),
-        ZoneRecordSpec("ping", "CNAME", "pong.other.internal."),
+        ("@", "A", "10.0.0.1"),
+        ("out", "CNAME", "elsewhere.example."),
+        ("hop", "CNAME", "next.other.internal."),
+        ("steered", "CNAME", FQDN + "."),
+        ("unchased", "CNAME", "alias.far.example."),
+        ("looping", "CNAME", "loop1.example."),
+        ("ping", "CNAME", "pong.other.internal."),
     ),
 )
-OTHER = ZoneSpec(
+OTHER = lab_zone(
     "other.internal",
     (
-        ZoneRecordSpec("next", "CNAME", "www.example."),
-        ZoneRecordSpec("pong", "CNAME", "ping.lab.internal."),
+        ("next", "CNAME", "www.example."),
+        ("pong", "CNAME", "ping.lab.internal."),
     ),
 )
 

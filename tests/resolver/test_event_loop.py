@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dnsctl.errors import LoopUnavailable
 from dnsctl.process import daemon
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def test_asyncio_opts_out() -> None:
 def test_without_uvloop_auto_falls_back_and_uvloop_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "uvloop", None)  # what `import uvloop` meets where it is not installed
     assert daemon.run(loop_module()) == "asyncio"
-    with pytest.raises(daemon.LoopUnavailable, match="uvloop is not installed"):
+    with pytest.raises(LoopUnavailable, match="uvloop is not installed"):
         daemon.run(loop_module(), "uvloop")
 
 

@@ -11,14 +11,14 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import HostPort, ZoneRecordSpec, ZoneSpec
+from dnsctl.core.model import HostPort
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.server import MAX_PENDING
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
-ZONE = ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),))
+ZONE = lab_zone("lab.internal", (("www", "A", "10.0.0.1"),))
 
 
 @pytest.fixture

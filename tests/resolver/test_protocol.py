@@ -12,14 +12,15 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import RateLimitSpec, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.core.model import RateLimitSpec, ResolverSpec
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.acl import ClientPolicy
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ManualClock, ask, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
-ZONE = ZoneSpec("lab.internal", (ZoneRecordSpec("@", "A", "10.0.0.1"),))
+ZONE = lab_zone("lab.internal", (("@", "A", "10.0.0.1"),))
 
 
 def steering() -> SteeringTable:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from ipaddress import ip_network
 
 import dns.flags
 import dns.message
@@ -76,8 +77,6 @@ async def test_publish_changes_the_answer_of_the_next_query(resolver: StartResol
     assert "10.1.0.5" in rrset_texts(await ask(port, FQDN, "A"))
     steering.publish(SteeredAnswer(FQDN, 30, (WEST,)))
     assert "10.2.0.5" in rrset_texts(await ask(port, FQDN, "A"))
-    steering.withdraw(FQDN)
-    assert steering.names() == ()
 
 
 async def test_weighted_targets_are_picked_by_weight(resolver: StartResolver) -> None:
@@ -100,7 +99,13 @@ async def test_any_query_gets_the_cname_alone(resolver: StartResolver) -> None:
     assert [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.CNAME]
 
 
-VIEWS = (ViewSpec("west", ("127.0.0.2/32", "10.2.0.0/16"), (("myregistry", ("westeurope", "eastus")),)),)
+VIEWS = (
+    ViewSpec(
+        "west",
+        (ip_network("127.0.0.2/32"), ip_network("10.2.0.0/16")),
+        (("myregistry", ("westeurope", "eastus")),),
+    ),
+)
 
 
 def view_table() -> SteeringTable:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from dnsctl.core.model import HostPort, ResolverSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
 from tests.resolver.conftest import StartUpstream
 from tests.resolver.helpers import ask, rrset_texts
@@ -22,7 +23,7 @@ def test_steered_forwarded_udp_and_tcp_on_uvloop(upstream: StartUpstream) -> Non
         target = SteeredTarget("t.example", ("10.1.0.5",))
         steering.publish(SteeredAnswer("myregistry.azurecr.io", 30, (target,)))
         spec = ResolverSpec(listen=(HostPort("127.0.0.1", 0),), upstreams=(up.address,))
-        server = ResolverServer(spec, steering)
+        server = ResolverServer(spec, steering, clock=SystemClock())
         await server.start()
         try:
             port = server.bound[0][1]

@@ -51,6 +51,15 @@ PACKAGES: dict[str, str] = {
     "dnsmasq": "dnsmasq-base",
     # the monitoring kit's alert rules are checked and unit-tested with promtool
     "promtool": "prometheus",
+    # the RFC 2136 target against real primaries: BIND 9, Knot, PowerDNS (bind backend)
+    "named": "bind9",
+    "knotd": "knot",
+    "pdns_server": "pdns-server",
+    "pdnsutil": "pdns-server",
+    "named-checkconf": "bind9-utils",
+    "knotc": "knot",
+    # a file rather than a program (a name starting with "/"): the sqlite3 backend, which takes updates
+    "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql": "pdns-backend-sqlite3",
 }
 # The services those packages would run; the tests never use them.
 SERVICES: dict[str, str] = {
@@ -59,6 +68,9 @@ SERVICES: dict[str, str] = {
     "containerd": "containerd.service",
     "docker-registry": "docker-registry.service",
     "prometheus": "prometheus.service",
+    "bind9": "named.service",
+    "knot": "knot.service",
+    "pdns-server": "pdns.service",
 }
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
@@ -93,7 +105,10 @@ def ensure_commands(*names: str) -> dict[str, str]:
 
 def _look(name: str) -> bool:
     if name not in _found:
-        path = shutil.which(name) or shutil.which(name, path=SEARCH_PATH)
+        if name.startswith("/"):
+            path: str | None = name if Path(name).exists() else None
+        else:
+            path = shutil.which(name) or shutil.which(name, path=SEARCH_PATH)
         if path is None:
             return False
         _found[name] = path

@@ -1,0 +1,176 @@
+"""The long-running commands (`serve`, `run`, `mirror`, `demo`): each starts a controller until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dnsctl import compose
+from dnsctl.cli import passes
+from dnsctl.cli.commands import load_spec
+from dnsctl.cli.exit_codes import ExitCode
+from dnsctl.config.advice import advise
+from dnsctl.config.load import load
+from dnsctl.core.model import DnsctlSpec
+from dnsctl.errors import ConfigError
+from dnsctl.process import daemon
+
+if TYPE_CHECKING:
+    from dnsctl.controller.base import ControllerBase
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _, spec = load_spec(args)
+    for warning in advise(spec):
+        logging.getLogger("dnsctl").warning("%s", warning)
+    daemon.run(_serve(spec, args), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.serve import ServeController
+
+    engine = compose.build_engine(spec)
+    ctl = ServeController(
+        engine, store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None
+    )
+
+    def banner(admin: str) -> str:
+        bound = ", ".join(_fmt(h, p) for h, p in ctl.server.bound)
+        return f"dnsctl serve: answering on {bound} (udp+tcp); admin on {admin}"
+
+    await _until_signal(ctl, spec, banner)
+
+
+async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[[str], str]) -> None:
+    """Run a controller and its admin server until SIGTERM/SIGINT (the admin answers from the start)."""
+    from dnsctl.controller.admin import AdminServer
+
+    admin = AdminServer(ctl, spec.admin.listen, clock=ctl.clock)
+
+    async def start() -> None:
+        await admin.start()
+        await ctl.start()
+
+    async def stop() -> None:
+        await ctl.stop()
+        await ctl.close_notifications()
+        await admin.stop()
+
+    def ready() -> None:
+        print(
+            banner(f"http://{_fmt(spec.admin.listen.host, admin.port or spec.admin.listen.port)}"), flush=True
+        )
+
+    await daemon.run_until_signal(start, stop, on_ready=ready)
+
+
+def _fmt(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _, spec = load_spec(args)
+    if not any(p.publication is not None for p in spec.profiles):
+        raise ConfigError(
+            ["profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"]
+        )
+    daemon.run(_run(spec, args), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.run import RunController
+
+    engine = compose.build_engine(spec)
+    ctl = RunController(
+        engine,
+        compose.build_target(spec, engine.clock),
+        lease=compose.build_lease(spec, engine.clock),
+        store=compose.build_store(args.state_file, clock=engine.clock),
+        force=args.force,
+    )
+    await _until_signal(
+        ctl, spec, lambda admin: f"dnsctl run: {len(spec.profiles)} profile(s); admin on {admin}"
+    )
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    _, spec = load_spec(args)
+    if spec.mirror.containerd_hosts_dir is None and spec.mirror.crio_registries_dir is None:
+        raise ConfigError(
+            ["mirror: neither containerd nor crio is enabled: `dnsctl mirror` has nothing to write"]
+        )
+    if not spec.profiles:
+        raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
+    if args.once:
+        return passes.mirror_once(spec, args)
+    daemon.run(_mirror(spec, args), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
+    from dnsctl.controller.mirror import MirrorController, build_files
+
+    engine = compose.build_engine(spec)
+    ctl = MirrorController(
+        engine,
+        build_files(spec),
+        store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
+    )
+    where = ", ".join(
+        str(d) for d in (spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir) if d
+    )
+    await _until_signal(
+        ctl,
+        spec,
+        lambda admin: f"dnsctl mirror: {len(spec.profiles)} profile(s) into {where}; admin on {admin}",
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dnsctl.demo import lab_config
+
+    if args.print_config:
+        sys.stdout.write(lab_config.text())
+        return ExitCode.CONVERGED
+    if args.config:
+        spec = load(Path(args.config))
+    else:
+        with lab_config.path() as path:
+            spec = load(path)
+    return daemon.run(_demo(spec, forever=args.forever), args.loop)
+
+
+async def _demo(spec: DnsctlSpec, *, forever: bool) -> int:
+    from dnsctl.demo.scenario import Demo
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        demo = Demo(spec, compose.build_engine(spec), say)
+    except ValueError as e:
+        raise ConfigError([str(e)]) from None
+    if forever:
+        first = demo.profile.by_priority[0]
+        await daemon.run_until_signal(
+            demo.start,
+            demo.stop,
+            on_ready=lambda: say(
+                f"take {first.name} down:  curl -X POST http://{first.addresses[0]}:{demo.replicas.port}/_demo/down"
+                "\nCtrl-C to stop."
+            ),
+        )
+        return ExitCode.CONVERGED
+    await demo.start()
+    try:
+        ok = await demo.scripted()
+    finally:
+        await demo.stop()
+    say("demo complete: DNS followed the replica's health both ways" if ok else "demo FAILED")
+    return ExitCode.CONVERGED if ok else ExitCode.FAILED
