@@ -39,7 +39,7 @@ from typing import Any, Self, TypeVar
 
 import trustme
 
-from tests.support.waits import ACTIVITY
+from tests.support.waits import ACTIVITY, wait_exit
 
 T = TypeVar("T")
 
@@ -489,10 +489,10 @@ class RegistryProcess:
         with contextlib.suppress(OSError):
             self._proc.stdin.close()  # EOF on stdin: the child stops its server and exits
         try:
-            self._proc.wait(10)
+            wait_exit(self._proc, 10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
-            self._proc.wait(5)
+            wait_exit(self._proc, 5)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None
