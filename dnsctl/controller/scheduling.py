@@ -18,14 +18,14 @@ import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from dnsctl.controller.metrics import Metrics
 from dnsctl.core.state import RoundOutcome
 from dnsctl.engine import Engine
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.scheduler")
 
@@ -66,6 +66,7 @@ class ProbeScheduler:
         self._lags: deque[float] = deque(maxlen=LAG_WINDOW)
         self._tasks: list[asyncio.Task[None]] = []
         self._handing_on: set[asyncio.Task[None]] = set()
+        self._once: dict[str, asyncio.Task[None]] = {}  # one-off timers by id (retries), on the clock
         self._stopping = False
         if metrics is not None:
             limit = engine.limit
@@ -105,16 +106,24 @@ class ProbeScheduler:
                 )
 
     def once(self, func: Callable[..., Awaitable[object]], delay: float, job_id: str, *args: object) -> None:
-        """Run `func(*args)` once after `delay` seconds; a job with the same id is replaced."""
-        self.scheduler.add_job(
-            func,
-            "date",
-            args=list(args),
-            id=job_id,
-            replace_existing=True,
-            run_date=_utcnow() + timedelta(seconds=delay),
-            misfire_grace_time=None,
-        )
+        """Run `func(*args)` once after `delay` seconds on the clock; a job with the same id is replaced."""
+        previous = self._once.pop(job_id, None)
+        if previous is not None and previous is not asyncio.current_task():
+            previous.cancel()
+
+        async def later() -> None:
+            try:
+                await self.clock.sleep(delay)
+                await func(*args)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("timer %s failed", job_id)
+            finally:
+                if self._once.get(job_id) is asyncio.current_task():
+                    del self._once[job_id]
+
+        self._once[job_id] = asyncio.create_task(later(), name=f"dnsctl-{job_id}")
 
     def add_job(self, func: Callable[[], Awaitable[None]], seconds: float, job_id: str) -> None:
         self.scheduler.add_job(
@@ -202,8 +211,6 @@ class ProbeScheduler:
             if task not in self._handing_on:  # that one stops once its outcome is handed on
                 task.cancel()
         self._tasks.clear()
-
-
-def _utcnow() -> datetime:
-    # APScheduler fires on the real clock whatever the engine's clock is, so run dates come from it.
-    return datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)
+        for timer in self._once.values():
+            timer.cancel()
+        self._once.clear()
