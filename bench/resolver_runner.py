@@ -18,7 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable

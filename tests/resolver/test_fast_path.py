@@ -12,7 +12,8 @@ from dnslib import EDNS0, QTYPE, RR, DNSHeader, DNSQuestion, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneSpec
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
+from dnsctl.core.zone_records import ZoneSpec
 from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeredTarget, SteeringTable
 from dnsctl.resolver.engine import Resolver, variant_key
 from dnsctl.resolver.normalize import normalize_reply

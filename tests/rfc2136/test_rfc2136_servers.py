@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from dnsctl.cli.main import ExitCode, exit_code
-from dnsctl.core.model import EndpointStatus, RecordType
+from dnsctl.core.model import EndpointStatus
 from dnsctl.core.plan import Action
+from dnsctl.core.publication import RecordType
 from dnsctl.targets.base import Outcome
 from dnsctl.targets.rfc2136 import KEY_HINT
 from tests.rfc2136.harness import EAST, NAME, OWNER, WEST, Harness, hand_edit, make_spec, query

@@ -10,7 +10,7 @@ import pytest
 
 from dnsctl import compose
 from dnsctl.controller.reconcile import reconcile_once
-from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec, RecordType
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec
 from dnsctl.core.plan import (
     ABSENT_NOTE,
     MANAGED_BY,
@@ -23,6 +23,7 @@ from dnsctl.core.plan import (
     RecordValue,
     plan_profile,
 )
+from dnsctl.core.publication import RecordType
 from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.engine import Engine
 from dnsctl.process.clock import Clock
