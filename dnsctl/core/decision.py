@@ -1,7 +1,6 @@
 """What a decision is, and what a publisher renders from it: the values routing hands over.
 
-Pure, like the rest of the core. `dnsctl.core.routing` makes decisions (and re-exports these names);
-publishers read them.
+Pure, like the rest of the core. `dnsctl.core.routing` makes decisions; publishers read them.
 """
 
 from __future__ import annotations

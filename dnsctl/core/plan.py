@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dnsctl.core.decision import Decision, decision_targets
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.publication import RecordType
 from dnsctl.core.refusals import Refusal, RefusalKind, SafetyKind, SafetyProblem
-from dnsctl.core.routing import Decision, decision_targets
 
 MANAGED_BY = "managed-by"
 MANAGED_BY_VALUE = "dnsctl"

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.model import EndpointSpec, ProfileSpec, WhenAllDown
 from dnsctl.core.plan import (
     MANAGED_BY,
@@ -24,7 +25,6 @@ from dnsctl.core.plan import (
 )
 from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.refusals import Refusal, RefusalKind, SafetyKind, SafetyProblem
-from dnsctl.core.routing import Decision, DecisionKind
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"

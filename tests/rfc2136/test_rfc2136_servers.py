@@ -83,8 +83,8 @@ async def test_a_hand_edit_between_read_and_write_is_refused_not_overwritten(
     published = await target.read(h.spec.profiles)
     assert published["myregistry"].of(RecordType.CNAME) is not None
     hand_edit(primary, NAME, "CNAME", "manual.example.com.")  # after our read, before our write
+    from dnsctl.core.decision import Decision, DecisionKind
     from dnsctl.core.plan import make_plan
-    from dnsctl.core.routing import Decision, DecisionKind
 
     decision = Decision(DecisionKind.ENDPOINT, ("westeurope",), "failover", 0.0)
     plan = make_plan(h.spec.profiles, published, {"myregistry": decision})
@@ -100,8 +100,8 @@ async def test_a_hand_edit_of_the_owner_generation_is_refused(primary: Primary, 
     published = await target.read(h.spec.profiles)
     # Another dnsctl wrote in between: the value is the same, the generation moved on.
     hand_edit(primary, OWNER, "TXT", '"heritage=dnsctl,profile=myregistry,generation=7"')
+    from dnsctl.core.decision import Decision, DecisionKind
     from dnsctl.core.plan import make_plan
-    from dnsctl.core.routing import Decision, DecisionKind
 
     decision = Decision(DecisionKind.ENDPOINT, ("westeurope",), "failover", 0.0)
     [result] = await target.apply(make_plan(h.spec.profiles, published, {"myregistry": decision}).changes)

@@ -10,6 +10,7 @@ import pytest
 
 from dnsctl import compose
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec
 from dnsctl.core.plan import (
     ABSENT_NOTE,
@@ -24,7 +25,6 @@ from dnsctl.core.plan import (
     plan_profile,
 )
 from dnsctl.core.publication import RecordType
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.engine import Engine
 from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import MetadataStore
