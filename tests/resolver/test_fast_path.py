@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
 from dnsctl.core.zone_records import ZoneSpec
 from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeredTarget, SteeringTable
-from dnsctl.resolver.engine import Resolver, variant_key
+from dnsctl.resolver.engine import Resolver
+from dnsctl.resolver.forwarded import variant_key
 from dnsctl.resolver.normalize import normalize_reply
 from dnsctl.resolver.wire import encode_name, lookup_key
 from tests.resolver.helpers import lab_zone
