@@ -87,7 +87,6 @@ MAX_LINES = 400
 BEING_SPLIT: set[str] = set()
 # Over MAX_LINES with no split under way yet: listed so that none grows unnoticed.
 NOT_YET_SPLIT: set[str] = {
-    "resolver/server.py",
     "targets/azure.py",
 }
 

@@ -13,7 +13,7 @@ import pytest
 
 from dnsctl.core.model import HostPort
 from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
-from dnsctl.resolver.server import MAX_PENDING
+from dnsctl.resolver.sockets import MAX_PENDING
 from tests.resolver.conftest import StartResolver
 from tests.resolver.helpers import ask, lab_zone, make_query, rrset_texts
 
