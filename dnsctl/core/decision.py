@@ -72,7 +72,7 @@ class RoutingState:
 class DecisionTarget:
     """One answer a publisher renders: a name to point at, and its addresses if known."""
 
-    endpoint: str | None  # None for the `fallback` target
+    endpoint: str | None  # None for the `fallback` target (and a target name the resolver answers itself)
     target: str
     addresses: tuple[str, ...]
     weight: int = 1
