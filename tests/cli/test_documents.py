@@ -17,10 +17,10 @@ import pytest
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.compose import build_engine
 from dnsctl.config.load import load
+from dnsctl.controller import reports
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.reports import MirrorReport, Report
 from dnsctl.core.plan import Plan
-from dnsctl.controller import reports
 from dnsctl.documents import status
 from dnsctl.documents.jsonable import from_json, to_object
 from dnsctl.documents.status import DriftDoc, LeadershipDoc, PublishedDoc, StateDoc, StatusDoc, health_doc

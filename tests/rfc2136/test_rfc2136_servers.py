@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.core.model import EndpointStatus
 from dnsctl.core.plan import Action
 from dnsctl.core.publication import RecordType
