@@ -242,9 +242,9 @@ class SteeringTable:
         """The endpoint targets with addresses (`target_answer`), chosen or not: those no published answer
         points at are answered from these. Only a change rebuilds the tables."""
         known = tuple(t for t in targets if t.targets[0].addresses)
-        for answer in known:
-            _validate(answer)
         if known != self._known:
+            for answer in known:  # only what is taken in (validating costs more than comparing)
+                _validate(answer)
             self._known = known
             self._rebuild(None)
 

@@ -25,6 +25,7 @@ from dnsctl.documents import status
 from dnsctl.documents.jsonable import from_json, to_object
 from dnsctl.documents.status import DriftDoc, LeadershipDoc, PublishedDoc, StateDoc, StatusDoc, health_doc
 from dnsctl.emulator import AzureEmulator
+from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.mirror_files import FileResult, Runtime, WriteOutcome
@@ -142,7 +143,7 @@ async def test_a_failed_read_keeps_its_transient_flag(
 ) -> None:
     spec = load(config(tmp_path / "dnsctl.yaml", emulator, [profile("myregistry", replicas, fall=1)]))
     emulator.inject_error(1000, status=503, applies_to="read")
-    target = AzureTarget(spec, StaticTokenCredential("test-token"), retry_total=0)
+    target = AzureTarget(spec, StaticTokenCredential("test-token"), retry_total=0, clock=SystemClock())
     try:
         report = await reconcile_once(build_engine(spec), target, MetadataStore())
     finally:

@@ -158,7 +158,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
     healthy = fleet[0]
     echo = EchoProber()
     # The whole registration: one entry in the kinds the composition root builds probers from.
-    prober = make_prober(kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
+    prober = make_prober(clock=SystemClock(), kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
     ep = endpoint(healthy.host, name=healthy.host)
     work = [
         (_with_protocol(profile(healthy.port, "http"), EchoKind.ECHO), ep),
@@ -179,7 +179,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
 
 
 async def test_a_protocol_without_a_prober_fails_its_probe_without_raising() -> None:
-    prober = make_prober(kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
+    prober = make_prober(clock=SystemClock(), kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
     (result,) = await probe_round(prober, [(profile(9, "https"), endpoint())], now=2.0)
     assert (result.ok, result.reason, result.detail) == (
         False,
@@ -196,5 +196,5 @@ async def test_https_and_http_share_one_prober() -> None:
         built.append(setup)
         return EchoProber()
 
-    make_prober(kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
+    make_prober(clock=SystemClock(), kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
     assert len(built) == 1
