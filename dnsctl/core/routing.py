@@ -10,12 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
-from dnsctl.core.decision import Decision as Decision
-from dnsctl.core.decision import DecisionKind as DecisionKind
-from dnsctl.core.decision import DecisionTarget as DecisionTarget
-from dnsctl.core.decision import RoutingState as RoutingState
-from dnsctl.core.decision import decision_targets as decision_targets
-from dnsctl.core.decision import with_serving_addresses as with_serving_addresses
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
 

@@ -14,7 +14,8 @@ from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.run import RunController
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.decision import Decision, DecisionKind, RoutingState
-from dnsctl.core.model import AzureRecordSpec, DnsctlSpec, Override, RecordType
+from dnsctl.core.model import DnsctlSpec, Override
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Batch, Engine
 from dnsctl.process.state_store import FileStore, Keeper

@@ -12,6 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.health import MAX_HOLD_FACTOR, EndpointHealth, MonitorStatus, effective_status, observe
 from dnsctl.core.model import (
     DnsctlSpec,
@@ -27,7 +28,6 @@ from dnsctl.core.model import (
     ViewSpec,
     WhenAllDown,
 )
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.core.state import (
     ProfileState,
     RoundOutcome,
