@@ -33,6 +33,7 @@ from dnsctl.core.model import (
     HaSpec,
     IsolationGuardSpec,
     MirrorSpec,
+    MonitorProtocol,
     MonitorSpec,
     NotifySpec,
     ProfileMirrorSpec,
@@ -104,7 +105,7 @@ class RegistryProbeModel(Strict):
 
 
 class MonitorModel(Strict):
-    protocol: Literal["https", "http", "tcp", "registry"] = default(MonitorSpec, "protocol").value
+    protocol: MonitorProtocol = default(MonitorSpec, "protocol")
     port: int | None = Field(default=None, ge=1, le=65535)
     path: str = default(MonitorSpec, "path")
     expected_status: list[StatusCodes] = Field(
