@@ -59,15 +59,27 @@ class Drift:
                 continue
             self.expected[p.name] = rec.value
             stored = loaded.states.get(p.name)
-            d = stored.decision if stored is not None and loaded.in_records else None
+            d = stored.decision if stored is not None else None
             if d is None or not ours(d):
                 continue
-            # The history is written together with the value: a record that does not point where its
-            # own stored decision does was changed by someone else while dnsctl was not running.
             want = desired_value(p, d)
-            if want.values and (want.type, want.values) != (rec.value.type, rec.value.values):
+            if not want.values or (want.type, want.values) == (rec.value.type, rec.value.values):
+                continue
+            if loaded.in_records:
+                # The history is written together with the value: a record that does not point where its
+                # own stored decision does was changed by someone else while dnsctl was not running.
                 self._report(p.name, pub.name, rec, want, put_back=True, while_stopped=True)
-                self.put_back.add(p.name)
+            else:
+                # A state file is saved before the write: the last write did not land (the process
+                # stopped in between, or the server lost it). It is written after the first probe round.
+                log.warning(
+                    "%s holds %s, not %s as decided before the restart: the last write did not land; "
+                    "writing it after the first probe round",
+                    pub.name,
+                    rec.value,
+                    want,
+                )
+            self.put_back.add(p.name)
 
     def due(self, probed: Iterable[str]) -> set[str]:
         """The records found edited at start whose profiles have now been probed: put them back now."""

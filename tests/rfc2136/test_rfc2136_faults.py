@@ -31,8 +31,8 @@ profiles:
       timeout: 2
 isolation_guard: {{enabled: false}}
 # The history is in the state file, saved before the write: a decision whose write was lost with the
-# process is written again by the next resync (with metadata, Azure's history travels with the record).
-resync_interval: 3s
+# process is written after the first probe round of the restart, not at the next resync.
+resync_interval: 1h
 admin: {{listen: "127.0.0.1:{admin_port}"}}
 """
 
