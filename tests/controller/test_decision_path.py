@@ -110,7 +110,9 @@ def test_a_failed_save_is_said_once_counted_each_time_and_cleared_by_a_success(
     blocking = tmp_path / "not-a-directory"
     blocking.write_text("a file where the state file's directory should be\n")
     counted: list[int] = []
-    keeper = Keeper(FileStore(blocking / "state.json", clock=ManualClock(T0)), on_error=lambda: counted.append(1))
+    keeper = Keeper(
+        FileStore(blocking / "state.json", clock=ManualClock(T0)), on_error=lambda: counted.append(1)
+    )
     with caplog.at_level(logging.ERROR):
         first = keeper.save(s, {PROFILE: on("eastus")})
         second = keeper.save(s, {PROFILE: on("westeurope")})
@@ -135,5 +137,7 @@ async def test_a_one_shot_reconcile_treats_a_failed_save_like_the_controllers(
     with caplog.at_level(logging.ERROR):
         report = await reconcile_once(engine, MemoryTarget(), store)
     assert report.errors and "saving the health history" in report.errors[0].message
-    assert report.errors[0].message in [r.getMessage() for r in caplog.records], "logged, as `run` and `serve` do"
+    assert report.errors[0].message in [r.getMessage() for r in caplog.records], (
+        "logged, as `run` and `serve` do"
+    )
     assert report.results, "the records are still written"
