@@ -30,7 +30,9 @@ class GatedProber:
         self._all_in = asyncio.Event()
         self._turns: dict[str, asyncio.Event] = {}
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         self.started.append(endpoint.name)
@@ -70,7 +72,9 @@ async def test_empty_round_and_bad_concurrency() -> None:
 
 
 class RaisingProber:
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         if endpoint.name == "e1":
             raise RuntimeError("bug")
         return ProbeResult(profile.name, endpoint.name, now, True, 0.0, endpoint.target)
@@ -158,7 +162,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
     healthy = fleet[0]
     echo = EchoProber()
     # The whole registration: one entry in the kinds the composition root builds probers from.
-    prober = make_prober(kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
+    prober = make_prober(clock=SystemClock(), kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
     ep = endpoint(healthy.host, name=healthy.host)
     work = [
         (_with_protocol(profile(healthy.port, "http"), EchoKind.ECHO), ep),
@@ -179,7 +183,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
 
 
 async def test_a_protocol_without_a_prober_fails_its_probe_without_raising() -> None:
-    prober = make_prober(kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
+    prober = make_prober(clock=SystemClock(), kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
     (result,) = await probe_round(prober, [(profile(9, "https"), endpoint())], now=2.0)
     assert (result.ok, result.reason, result.detail) == (
         False,
@@ -196,5 +200,5 @@ async def test_https_and_http_share_one_prober() -> None:
         built.append(setup)
         return EchoProber()
 
-    make_prober(kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
+    make_prober(clock=SystemClock(), kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
     assert len(built) == 1
