@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.core.model import EndpointStatus, RecordType
 from dnsctl.core.plan import Action
 from dnsctl.targets.base import Outcome
@@ -170,7 +170,7 @@ async def test_a_server_down_ends_the_pass_with_an_error_and_no_write(
         silent.listen(8)
         h.spec = make_spec(primary, timeout=1.0, port=silent.getsockname()[1])
         r = await h.run()
-    assert exit_code(r) is ExitCode.FAILED and "no answer within 1 s" in r.errors[0]
+    assert exit_code(r) is ExitCode.FAILED and "no answer within 1 s" in r.errors[0].message
     primary.start()  # the restart after the outage: the record and its owner are as they were
     h.spec = make_spec(primary)
     r = await h.run()
