@@ -18,8 +18,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from dnsctl.cli.main import exit_code
+from dnsctl.cli.exit_codes import exit_code
 from dnsctl.compose import make_prober
 from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
@@ -47,7 +48,7 @@ class Pass:
 
 
 def make_spec(base_url: str, port: int, profiles: int, zones: int, fall: int) -> DnsctlSpec:
-    doc = {
+    doc: dict[str, Any] = {
         "profiles": [
             {
                 "name": f"reg{i}",
