@@ -18,11 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
-from dnsctl.core.zone_records import ZoneRecordType
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -30,7 +31,7 @@ LAB_NAME = "www.lab.internal"
 
 async def serve(port: int, upstream: HostPort) -> None:
     steering = SteeringTable()
-    target = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
+    target = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
     steering.publish(SteeredAnswer(STEERED, 30, (target,)))
     spec = ResolverSpec(
         listen=(HostPort("127.0.0.1", port),),

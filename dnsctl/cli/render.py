@@ -17,9 +17,9 @@ from dnsctl.controller.reports import (
     ResultDoc,
     file_doc,
 )
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Plan, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.documents.jsonable import ABSENT, Absent, to_json
 from dnsctl.documents.status import (
     DecisionDoc,

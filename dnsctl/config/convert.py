@@ -34,7 +34,6 @@ from dnsctl.config.values import (
 from dnsctl.core.model import (
     AdminSpec,
     AzureCredentialKind,
-    AzureRecordSpec,
     AzureSpec,
     CacheSpec,
     DnsctlSpec,
@@ -53,7 +52,6 @@ from dnsctl.core.model import (
     ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
-    RecordType,
     RegistryProbeSpec,
     ResolverSpec,
     Routing,
@@ -61,8 +59,9 @@ from dnsctl.core.model import (
     ViewSpec,
     WebhookSpec,
     WhenAllDown,
-    ZoneSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.zone_records import ZoneSpec
 
 S = TypeVar("S")
 

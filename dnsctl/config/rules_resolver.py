@@ -19,7 +19,7 @@ from dnsctl.config.values import (
     zone_data,
     zone_type,
 )
-from dnsctl.core.model import ZoneRecordType
+from dnsctl.core.zone_records import ZoneRecordType
 
 
 def resolver(p: Problems, r: ResolverModel, profiles: Sequence[ProfileModel]) -> None:

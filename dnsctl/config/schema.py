@@ -26,7 +26,6 @@ from dnsctl.config.rfc2136 import Rfc2136RecordModel
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
-    AzureRecordSpec,
     AzureSpec,
     CacheSpec,
     DnsctlSpec,
@@ -43,8 +42,9 @@ from dnsctl.core.model import (
     ResolverSpec,
     SafetySpec,
     WebhookSpec,
-    ZoneRecordSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.zone_records import ZoneRecordSpec
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

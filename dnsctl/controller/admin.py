@@ -21,8 +21,9 @@ from typing import Any, Protocol, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from dnsctl.controller.metrics import metrics_body
 from dnsctl.core.model import HostPort
 from dnsctl.documents.jsonable import JsonObject, to_object
 from dnsctl.documents.status import StatusDoc
@@ -312,8 +313,11 @@ class AdminServer:
         return result
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.ops.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        loop = asyncio.get_running_loop()  # in a thread: the event loop's DNS answers do not wait for it
+        body, encoding = await loop.run_in_executor(None, metrics_body, self.ops.registry, gzipped)
+        headers = {"Content-Type": CONTENT_TYPE_LATEST} | ({"Content-Encoding": encoding} if encoding else {})
+        return web.Response(body=body, headers=headers)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n") if self.ops.alive() else web.Response(text="stalled\n", status=503)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
-from dnsctl.core.zone_records import ZoneRecordSpec as ZoneRecordSpec
-from dnsctl.core.zone_records import ZoneRecordType as ZoneRecordType
-from dnsctl.core.zone_records import ZoneSpec as ZoneSpec
+from dnsctl.core.publication import AzureRecordSpec, PublicationSpec
+from dnsctl.core.zone_records import ZoneSpec
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -56,11 +54,6 @@ class Override(StrEnum):
     OBEY = "obey"
     UP = "up"
     DOWN = "down"
-
-
-class RecordType(StrEnum):
-    CNAME = "CNAME"
-    A = "A"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,65 +144,6 @@ class EndpointSpec:
     def probe_address(self) -> str:
         """Where a probe connects when no address is named: the first configured one, else the target."""
         return self.addresses[0] if self.addresses else self.target
-
-
-class PublicationSpec(Protocol):
-    """Where a profile's record is published: the record, and the kind of target that holds it.
-
-    The core sees only these fields; each target kind adds its own (Azure: subscription, group)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def record(self) -> str: ...
-    @property
-    def record_type(self) -> RecordType: ...
-    @property
-    def adopt(self) -> bool: ...
-    @property
-    def allow_type_change(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AzureRecordSpec:
-    subscription_id: str
-    resource_group: str
-    zone: str
-    record: str
-    record_type: RecordType = RecordType.CNAME
-    adopt: bool = False
-    allow_type_change: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "azure"
-
-
-@dataclass(frozen=True, slots=True)
-class TsigSpec:
-    name: str
-    algorithm: str = "hmac-sha256"  # the secret is never here: it comes from the environment
-
-
-@dataclass(frozen=True, slots=True)
-class Rfc2136RecordSpec:
-    """A record on a primary DNS server that takes RFC 2136 dynamic updates."""
-
-    server: str  # the primary's address
-    zone: str
-    record: str
-    port: int = 53
-    record_type: RecordType = RecordType.CNAME
-    adopt: bool = False
-    allow_type_change: bool = False
-    tsig: TsigSpec | None = None
-    timeout: float = 5.0  # one query or update waits at most this long
-
-    @property
-    def kind(self) -> str:
-        return "rfc2136"
 
 
 @dataclass(frozen=True, slots=True)

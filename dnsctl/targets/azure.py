@@ -40,8 +40,9 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
 
-from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
+from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
+from dnsctl.core.publication import RecordType
 from dnsctl.errors import LeaseLapsedError, TargetError
 from dnsctl.process.clock import Clock
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write

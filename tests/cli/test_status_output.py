@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from ipaddress import ip_network
 from pathlib import Path
@@ -17,6 +16,7 @@ from dnsctl.documents.jsonable import iso, to_object
 from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
 from tests.support.json_at import json_list, json_obj
+from tests.support.waits import run_process
 
 VIEW = ViewSpec(
     "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "southeastasia")),)
@@ -113,7 +113,7 @@ def test_check_with_every_endpoint_down_does_not_claim_a_last_answer(tmp_path: P
     }
     path = tmp_path / "dnsctl.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "check", "-c", str(path)],
         capture_output=True,
         text=True,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from dnsctl.core.model import (
     AdminSpec,
-    AzureRecordSpec,
     AzureSpec,
     CacheSpec,
     DnsctlSpec,
@@ -20,10 +19,9 @@ from dnsctl.core.model import (
     RateLimitSpec,
     ResolverSpec,
     SafetySpec,
-    ZoneRecordSpec,
-    ZoneRecordType,
-    ZoneSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 
 from .documents import load_ok, write
 

@@ -12,7 +12,6 @@ import pytest
 from dnsctl.core.model import (
     AdminSpec,
     AzureCredentialKind,
-    AzureRecordSpec,
     DnsctlSpec,
     EndpointSpec,
     EndpointStatus,
@@ -20,15 +19,13 @@ from dnsctl.core.model import (
     HostPort,
     MonitorProtocol,
     Override,
-    RecordType,
     Routing,
     StatusRange,
     ViewSpec,
     WhenAllDown,
-    ZoneRecordSpec,
-    ZoneRecordType,
-    ZoneSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 
 from .documents import load_ok, problems, write
 

@@ -14,7 +14,8 @@ from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.run import RunController
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.decision import Decision, DecisionKind, RoutingState
-from dnsctl.core.model import AzureRecordSpec, DnsctlSpec, Override, RecordType
+from dnsctl.core.model import DnsctlSpec, Override
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Batch, Engine
 from dnsctl.process.state_store import FileStore, Keeper
@@ -91,9 +92,9 @@ async def test_the_engine_reads_the_stored_state_in_one_place(tmp_path: Path) ->
     s = spec(profile())
     path = tmp_path / "state.json"
     drained = replace(on("westeurope"), overrides={"eastus": Override.DOWN})
-    FileStore(path, clock=ManualClock(T0)).save(s, {PROFILE: drained})
     engine = Engine(s, prober=ScriptedProber(), clock=ManualClock(T0))
-    loaded = engine.load(FileStore(path, clock=ManualClock(T0)))
+    FileStore(path, clock=engine.clock).save(s, {PROFILE: drained})
+    loaded = engine.load(FileStore(path, clock=engine.clock))
     assert set(loaded.states) == {PROFILE}
     assert engine.states[PROFILE].overrides == {"eastus": Override.DOWN}
     decision = engine.states[PROFILE].decision
@@ -117,7 +118,7 @@ def test_a_failed_save_is_said_once_counted_each_time_and_cleared_by_a_success(
         first = keeper.save(s, {PROFILE: on("eastus")})
         second = keeper.save(s, {PROFILE: on("westeurope")})
     assert first is not None and "cannot save the health history" in str(first)
-    assert str(second) == str(first) == keeper.error
+    assert second is not None and str(second) == str(first) == keeper.error
     assert len(counted) == 2
     assert [r.getMessage() for r in caplog.records].count(str(first)) == 1, "said once, not every round"
     blocking.unlink()

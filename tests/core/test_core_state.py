@@ -6,10 +6,10 @@ from ipaddress import ip_network
 
 import pytest
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import EndpointStatus, Failback, IsolationGuardSpec, Override, ViewSpec, WhenAllDown
 from dnsctl.core.results import CanaryResult, FailureReason
-from dnsctl.core.routing import DecisionKind
 from dnsctl.core.state import (
     ISOLATION_REASON,
     ProfileState,

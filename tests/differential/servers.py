@@ -25,6 +25,7 @@ from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
+from tests.support.waits import run_process, wait_exit
 
 START_TIMEOUT = 15.0
 TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
@@ -55,7 +56,7 @@ def free_port() -> int:
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    done = run_process(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise ServerUnavailable(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip()
@@ -86,10 +87,10 @@ class Process:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
         self._log_file.close()
 
     def wait_ready(self, port: int, name: str) -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from dnsctl.config.load import load
 from dnsctl.controller.reconcile import converge
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.intent import Intent
-from dnsctl.core.model import DnsctlSpec, RecordType
+from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Change, ReadRecord, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.publication import RecordType
 from dnsctl.process.clock import SystemClock
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import MIN_WRITE_WINDOW, NOT_HOLDER, Outcome

@@ -13,13 +13,13 @@ from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.reports import Report
 from dnsctl.core.model import (
     AzureCredentialKind,
-    AzureRecordSpec,
     AzureSpec,
     DnsctlSpec,
     EndpointSpec,
     MonitorSpec,
     ProfileSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
 from dnsctl.process.state_store import MetadataStore

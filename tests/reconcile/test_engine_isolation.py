@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.model import (
     CanarySpec,
     DnsctlSpec,
@@ -17,7 +18,6 @@ from dnsctl.core.model import (
     ProfileSpec,
     WhenAllDown,
 )
-from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
 from tests.support.clock import ManualClock
 

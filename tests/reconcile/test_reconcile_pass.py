@@ -8,17 +8,10 @@ from pathlib import Path
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.reports import Report
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    MonitorSpec,
-    ProfileSpec,
-    RecordType,
-    SafetySpec,
-)
+from dnsctl.core.decision import DecisionKind
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, MonitorSpec, ProfileSpec, SafetySpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
-from dnsctl.core.routing import DecisionKind
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.engine import Engine
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget

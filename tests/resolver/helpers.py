@@ -15,7 +15,7 @@ import dns.message
 import dns.rdatatype
 
 from dnsctl.config.values import zone_record
-from dnsctl.core.model import ZoneSpec
+from dnsctl.core.zone_records import ZoneSpec
 
 TIMEOUT = 3.0
 

@@ -12,9 +12,12 @@ from dnslib import EDNS0, QTYPE, RR, DNSHeader, DNSQuestion, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneSpec
-from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeredTarget, SteeringTable
-from dnsctl.resolver.engine import Resolver, variant_key
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
+from dnsctl.core.zone_records import ZoneSpec
+from dnsctl.resolver import ResolverMetrics, SteeredAnswer, SteeringTable
+from dnsctl.resolver.engine import Resolver
+from dnsctl.resolver.forwarded import variant_key
 from dnsctl.resolver.normalize import normalize_reply
 from dnsctl.resolver.wire import encode_name, lookup_key
 from tests.resolver.helpers import lab_zone
@@ -264,13 +267,17 @@ def test_a_cache_hit_rewrites_ttls_from_offsets_kept_at_insert() -> None:
 
 def test_a_replayed_steered_reply_follows_the_next_decision() -> None:
     engine = engine_for()
-    engine.steering.publish(SteeredAnswer("app.example", 30, (SteeredTarget("east.example", ("10.0.0.1",)),)))
+    engine.steering.publish(
+        SteeredAnswer("app.example", 30, (DecisionTarget(None, "east.example", ("10.0.0.1",)),))
+    )
     wire = query_wire(
         "App.example", "A", {"id": 9, "rd": True, "cd": False, "edns": True, "size": 1232, "do": False}
     )
     first = engine.quick_udp(wire, HOST, engine.clock.monotonic())
     assert replayed(engine, wire) == first
-    engine.steering.publish(SteeredAnswer("app.example", 30, (SteeredTarget("west.example", ("10.0.0.2",)),)))
+    engine.steering.publish(
+        SteeredAnswer("app.example", 30, (DecisionTarget(None, "west.example", ("10.0.0.2",)),))
+    )
     assert replayed(engine, wire) is None  # made for the previous decision
     after = engine.quick_udp(wire, HOST, engine.clock.monotonic())
     assert isinstance(after, bytes)

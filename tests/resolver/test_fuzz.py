@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import HostPort, RateLimitSpec, ResolverSpec
 from dnsctl.process.clock import SystemClock
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.helpers import lab_zone
 
 FQDN = "myregistry.azurecr.io"
@@ -28,7 +29,7 @@ class ThreadedResolver:
 
     def __init__(self) -> None:
         steering = SteeringTable()
-        steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("t.example", ("10.1.0.5",)),)))
+        steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, "t.example", ("10.1.0.5",)),)))
         spec = ResolverSpec(
             listen=(HostPort("127.0.0.1", 0),),
             zones=(lab_zone("lab.internal", (("@", "A", "10.0.0.1"),)),),

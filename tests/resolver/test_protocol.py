@@ -12,8 +12,9 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import RateLimitSpec, ResolverSpec
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import SteeredAnswer, SteeringTable
 from dnsctl.resolver.acl import ClientPolicy
 from tests.resolver.conftest import StartResolver
 from tests.resolver.helpers import ask, lab_zone, make_query, raw_udp, raw_udp_burst, rrset_texts
@@ -26,7 +27,7 @@ ZONE = lab_zone("lab.internal", (("@", "A", "10.0.0.1"),))
 def steering() -> SteeringTable:
     table = SteeringTable()
     table.publish(
-        SteeredAnswer(FQDN, 30, (SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),))
+        SteeredAnswer(FQDN, 30, (DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),))
     )
     return table
 

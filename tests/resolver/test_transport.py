@@ -9,8 +9,9 @@ import dns.message
 import dns.rcode
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import HostPort
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import (
     ask,
@@ -26,7 +27,9 @@ def steering() -> SteeringTable:
     table = SteeringTable()
     table.publish(
         SteeredAnswer(
-            "myregistry.azurecr.io", 30, (SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),)
+            "myregistry.azurecr.io",
+            30,
+            (DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),),
         )
     )
     return table

@@ -13,17 +13,18 @@ import dns.query
 import dns.rcode
 import pytest
 
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable, udp_reader
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.resolver import SteeredAnswer, SteeringTable, udp_reader
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, make_query, rrset_texts
 from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
-EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
-WEST = SteeredTarget("myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
+EAST = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
+WEST = DecisionTarget(None, "myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
 
 
-def steering(target: SteeredTarget = EAST) -> SteeringTable:
+def steering(target: DecisionTarget = EAST) -> SteeringTable:
     table = SteeringTable()
     table.publish(SteeredAnswer(FQDN, 30, (target,)))
     return table

@@ -9,7 +9,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import ZoneSpec
+from dnsctl.core.zone_records import ZoneSpec
 from dnsctl.resolver.zones import LabZones
 from tests.config.documents import edited, problems, write
 from tests.resolver.conftest import StartResolver

@@ -21,11 +21,9 @@ from dnsctl.core.model import (
     IsolationGuardSpec,
     MonitorSpec,
     ProfileSpec,
-    RecordType,
-    Rfc2136RecordSpec,
     SafetySpec,
-    TsigSpec,
 )
+from dnsctl.core.publication import RecordType, Rfc2136RecordSpec, TsigSpec
 from dnsctl.engine import Engine
 from dnsctl.process.state_store import FileStore
 from dnsctl.targets.rfc2136 import TSIG_SECRET_ENV, Rfc2136Target

@@ -10,7 +10,8 @@ import pytest
 
 from dnsctl import compose
 from dnsctl.controller.reconcile import reconcile_once
-from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec, RecordType
+from dnsctl.core.decision import Decision, DecisionKind
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec
 from dnsctl.core.plan import (
     ABSENT_NOTE,
     MANAGED_BY,
@@ -23,7 +24,7 @@ from dnsctl.core.plan import (
     RecordValue,
     plan_profile,
 )
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.publication import RecordType
 from dnsctl.engine import Engine
 from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import MetadataStore

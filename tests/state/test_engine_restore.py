@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    Failback,
-    MonitorSpec,
-    Override,
-    ProfileSpec,
-    RecordType,
-)
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, Failback, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, Published, ReadRecord, RecordValue
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.engine import Engine
 from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore

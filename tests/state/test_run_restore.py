@@ -13,18 +13,10 @@ import pytest
 
 from dnsctl.controller.run import RunController
 from dnsctl.core import codec
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    IsolationGuardSpec,
-    MonitorSpec,
-    Override,
-    ProfileSpec,
-    RecordType,
-)
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Published, ReadRecord, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Engine
 from dnsctl.errors import OperatorError, TargetError
