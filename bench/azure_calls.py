@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dnsctl.cli.exit_codes import exit_code
 from dnsctl.compose import make_prober
@@ -47,7 +48,7 @@ class Pass:
 
 
 def make_spec(base_url: str, port: int, profiles: int, zones: int, fall: int) -> DnsctlSpec:
-    doc = {
+    doc: dict[str, Any] = {
         "profiles": [
             {
                 "name": f"reg{i}",

@@ -134,9 +134,11 @@ class _HttpxProber:
         if self._shared is not None:
             await self._shared.aclose()
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         monitor = profile.monitor
-        address = endpoint.addresses[0]
+        address = endpoint.addresses[0] if address is None else address
         started = time.perf_counter()
         url = f"{monitor.protocol}://{address}:{monitor.port}{monitor.path}"
         headers = request_headers(monitor, endpoint, keepalive=self._shared is not None)

@@ -150,7 +150,10 @@ class Dnsmasq(Server):
         args = ["dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts", "--bind-interfaces"]
         args += ["--listen-address=127.0.0.1", f"--port={self.port}", "--log-facility=/dev/null", *extra]
         self.process = subprocess.Popen(
-            (SERVER_CPU if pin is None else pin) + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            (SERVER_CPU if pin is None else pin) + args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         wait_answering(self.port, probe)
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
-from dnsctl.core.zone_records import ZoneRecordSpec, ZoneSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
@@ -36,7 +36,7 @@ async def serve(port: int, upstream: HostPort) -> None:
     spec = ResolverSpec(
         listen=(HostPort("127.0.0.1", port),),
         upstreams=(upstream,),
-        zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),)),),
+        zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", ZoneRecordType.A, "10.0.0.1"),)),),
         cache=CacheSpec(max_entries=200_000),
     )
     server = ResolverServer(spec, steering, clock=SystemClock())

@@ -68,7 +68,11 @@ def main() -> None:
                             for i in range(args.rounds)
                         ]
                         cells.append(f"{statistics.median(samples):8.2f} (max {max(samples):6.2f})")
-                    name = rdtype if not rdtype.startswith("TYPE") else dns.rdatatype.to_text(int(rdtype[4:]))
+                    name = (
+                        rdtype
+                        if not rdtype.startswith("TYPE")
+                        else dns.rdatatype.to_text(dns.rdatatype.RdataType.make(int(rdtype[4:])))
+                    )
                     print(f"{name:<10}" + "".join(f"{cell:>22}" for cell in cells))
             finally:
                 dnsctl.stop()

@@ -62,13 +62,13 @@ async def decision_to_answer(primary: Primary, rounds: int) -> list[float]:
     spec = spec_for(primary, 1)
     env = {TSIG_SECRET_ENV: SECRET}
     report = await converge(spec, Rfc2136Target(spec, env), intents(spec, "eastus"))
-    assert not report.failed, report.errors or [r.error for r in report.results]
+    assert not report.failed, [str(e) for e in report.errors] or [r.error for r in report.results]
     times = []
     for i in range(rounds):
         endpoint, value = ("westeurope", WEST) if i % 2 == 0 else ("eastus", EAST)
         start = time.perf_counter()
         report = await converge(spec, Rfc2136Target(spec, env), intents(spec, endpoint))
-        assert not report.failed, report.errors or [r.error for r in report.results]
+        assert not report.failed, [str(e) for e in report.errors] or [r.error for r in report.results]
         deadline = start + POLL_LIMIT
         while query(primary, f"r0.{ZONE}.", "CNAME") != [value]:
             if time.perf_counter() > deadline:

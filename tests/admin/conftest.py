@@ -9,13 +9,14 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from dnsctl.controller.admin import AdminServer, MalformedRequests, OperatorError
+from dnsctl.controller.admin import AdminServer, MalformedRequests
 from dnsctl.core.model import HostPort
+from dnsctl.documents.status import StatusDoc
+from dnsctl.errors import OperatorError
 from dnsctl.process import logs
 from tests.support.clock import ManualClock
 
@@ -34,8 +35,8 @@ class Controller:
     def ready(self) -> tuple[bool, str]:
         return True, "ready"
 
-    def status(self) -> dict[str, Any]:
-        return {"profiles": []}
+    def status(self) -> StatusDoc:
+        return StatusDoc(profiles=(), isolated=False)
 
     async def drain(self, profile: str, endpoint: str) -> str:
         if profile != "myregistry":
@@ -48,6 +49,9 @@ class Controller:
 
     async def failback(self, profile: str) -> str:
         return "failed back"
+
+    async def resync_now(self) -> str:
+        return "resynced"
 
 
 @dataclass

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from dnsctl.documents.jsonable import to_object
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, Result, dnsctl, free_port, write_config
+from tests.support.json_at import json_at
 from tests.support.waits import run_process
 
 ADMIN_TOKEN = "operator-answers-token"
@@ -108,7 +108,7 @@ def test_failback_on_a_manual_profile_is_still_taken(controller: Daemon) -> None
     assert done.code == 1, done.stdout
     assert "HTTP 503" in done.stderr and "the failback of manualreg is in effect" in done.stderr, done.stderr
     assert "NOT saved" in done.stderr and "failback: auto" not in done.stderr
-    assert to_object(controller.status())["state"]["pending"] == {"manualreg": "the failback of manualreg"}
+    assert json_at(controller.status(), "state", "pending") == {"manualreg": "the failback of manualreg"}
 
 
 def test_status_says_the_leader_reads_the_stored_state_before_it_writes(

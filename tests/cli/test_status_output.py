@@ -15,6 +15,7 @@ from dnsctl.core.state import set_override
 from dnsctl.documents.jsonable import iso, to_object
 from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
+from tests.support.json_at import json_list, json_obj
 from tests.support.waits import run_process
 
 VIEW = ViewSpec(
@@ -59,7 +60,8 @@ def test_status_shows_since_markers_and_every_decision_with_its_reason() -> None
     assert "drained by operator" in rows["eastus"]
     assert f"damped until {iso(west.hold_until)}" in rows["westeurope"]
     assert "1 flap;" in rows["westeurope"] and "connect-timeout" in rows["westeurope"]
-    assert iso(west.since) in rows["westeurope"]
+    since = iso(west.since)
+    assert since is not None and since in rows["westeurope"]
     south = e.states["myregistry"].endpoints["southeastasia"]
     assert rows["southeastasia"].split()[3:5] == ["Online", iso(south.since)]
 
@@ -81,9 +83,10 @@ def test_status_shows_since_markers_and_every_decision_with_its_reason() -> None
 
 def test_json_status_carries_the_override_and_who_set_it() -> None:
     doc = to_object(health_doc(scene().spec, scene().states, isolated=False))
-    east = next(ep for ep in doc["profiles"][0]["endpoints"] if ep["name"] == "eastus")
+    endpoints = [json_obj(ep) for ep in json_list(doc, "profiles", 0, "endpoints")]
+    east = next(ep for ep in endpoints if ep["name"] == "eastus")
     assert (east["status"], east["override"], east["override_by"]) == ("Degraded", "down", "operator")
-    west = next(ep for ep in doc["profiles"][0]["endpoints"] if ep["name"] == "westeurope")
+    west = next(ep for ep in endpoints if ep["name"] == "westeurope")
     assert west["flaps"] == 1 and west["damped_until"] is not None and west["override"] is None
 
 

@@ -23,7 +23,7 @@ ENVIRONMENT = {
 }
 
 # (line in the fixture, or the variable; location; the message's start)
-EXPECTED = [
+EXPECTED: list[tuple[int | str, str, str]] = [
     (
         8,
         "profiles[0].ttl",

@@ -108,7 +108,8 @@ def test_the_longest_txt_value_that_fits_in_a_dns_message_is_accepted(tmp_path: 
             edited({f"{ZONE}.records[1]": {"name": "t", "type": "TXT", "value": "x" * MAX_TXT_BYTES}}),
         )
     )
-    assert len(spec.resolver.zones[0].records[1].value) == MAX_TXT_BYTES
+    value = spec.resolver.zones[0].records[1].value
+    assert isinstance(value, str) and len(value) == MAX_TXT_BYTES
 
 
 @pytest.mark.parametrize("size", [MAX_TXT_BYTES + 1, 65_535, 65_536, 200_000])

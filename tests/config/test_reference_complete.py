@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import pytest
 import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
+from typing_extensions import TypeForm
 
 from dnsctl.config.schema import DnsctlSettings, _inner_model
 
@@ -54,7 +55,7 @@ def default_of(field: FieldInfo) -> Any:
 
 def parsed(field: FieldInfo, value: Any) -> Any:
     annotation = Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
-    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    adapter: TypeAdapter[Any] = TypeAdapter(cast("TypeForm[Any]", annotation))
     try:
         return adapter.validate_python(value)
     except ValidationError:

@@ -97,8 +97,9 @@ async def test_the_engine_reads_the_stored_state_in_one_place(tmp_path: Path) ->
     loaded = engine.load(FileStore(path, clock=engine.clock))
     assert set(loaded.states) == {PROFILE}
     assert engine.states[PROFILE].overrides == {"eastus": Override.DOWN}
-    assert engine.states[PROFILE].decision is not None
-    assert engine.states[PROFILE].decision.endpoints == ("westeurope",)
+    decision = engine.states[PROFILE].decision
+    assert decision is not None
+    assert decision.endpoints == ("westeurope",)
     fresh = Engine(s, prober=ScriptedProber(), clock=ManualClock(T0))
     assert fresh.load(None).states == {} and fresh.states[PROFILE].decision is None
 

@@ -307,7 +307,7 @@ def test_a_round_waits_for_slots_instead_of_opening_more() -> None:
     from tests.probes.builders import endpoint, profile
 
     class Slow:
-        async def probe(self, p: ProfileSpec, ep: Any, now: float) -> Any:
+        async def probe(self, p: ProfileSpec, ep: Any, now: float, address: str | None = None) -> Any:
             from dnsctl.core.results import ProbeResult
 
             await asyncio.sleep(0.01)

@@ -100,7 +100,8 @@ def config_map_hash(data: dict[str, str]) -> str:
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         encoded = encoded.replace(char, escape)
     digest = hashlib.sha256(encoded.encode()).hexdigest()[:10]
-    return digest.translate(str.maketrans({"0": "g", "1": "h", "3": "k", "a": "m", "e": "t"}))
+    table: dict[str, str | int | None] = {"0": "g", "1": "h", "3": "k", "a": "m", "e": "t"}
+    return digest.translate(str.maketrans(table))
 
 
 def _pod_specs(obj: Obj) -> Iterator[Obj]:

@@ -11,13 +11,13 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.documents.status import StatusDoc
 from dnsctl.process.clock import SystemClock
 from tests.deploy import kit
 
@@ -38,8 +38,8 @@ class Controller:
     def ready(self) -> tuple[bool, str]:
         return self.is_ready, "every profile has a decision" if self.is_ready else "waiting for verdicts"
 
-    def status(self) -> dict[str, Any]:
-        return {}
+    def status(self) -> StatusDoc:
+        return StatusDoc(profiles=(), isolated=False)
 
     async def drain(self, profile: str, endpoint: str) -> str:
         raise AssertionError("probes never act")
@@ -48,6 +48,9 @@ class Controller:
         raise AssertionError("probes never act")
 
     async def failback(self, profile: str) -> str:
+        raise AssertionError("probes never act")
+
+    async def resync_now(self) -> str:
         raise AssertionError("probes never act")
 
 

@@ -91,7 +91,7 @@ def test_the_dashboard_is_grafana_json_with_the_panels_asked_for() -> None:
 def exported(text: str) -> set[str]:
     """Every name a PromQL expression may use for the metrics in an exposition: samples, and the
     families (a labelled series not yet seen still has its HELP/TYPE lines)."""
-    names = set()
+    names: set[str] = set()
     for family in text_string_to_metric_families(text):
         names.update(s.name for s in family.samples)
         suffixes = {

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import dns.exception
 import httpx
@@ -58,7 +58,7 @@ class Daemon:
         doc: dict[str, Any] = self.get("/status").json()
         return doc
 
-    def wait_until(self, check: Callable[[], T], limit: float, what: str) -> T:
+    def wait_until(self, check: Callable[[], T | Literal[False] | None], limit: float, what: str) -> T:
         """The first true value of `check`, re-checked on each line the daemon writes and each request
         the test's servers answer; fails after `limit` seconds or as soon as the daemon exits."""
         return wait_for_event(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.conftest import Replicas
@@ -21,7 +22,7 @@ EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
 
 
-def config(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas, **kw: object) -> str:
+def config(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas, **kw: Any) -> str:
     path = write_config(
         tmp_path / "dnsctl.yaml", emulator, [profile_config(replicas.port, replicas.ca_file, **kw)]
     )

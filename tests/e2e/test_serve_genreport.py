@@ -23,6 +23,7 @@ import socket
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import dns.message
 import dns.name
@@ -179,7 +180,9 @@ def wire(check: Check, ident: int) -> bytes:
     arcount = 1 if check.size is not None else 0
     header = struct.pack(">HHHHHH", ident, flags, int(has_question), 0, 0, arcount)
     question = (
-        dns.name.from_text(FQDN).to_wire() + struct.pack(">HH", check.qtype, 1) if has_question else b""
+        cast(bytes, dns.name.from_text(FQDN).to_wire()) + struct.pack(">HH", check.qtype, 1)
+        if has_question
+        else b""
     )
     opt = b""
     if check.size is not None:

@@ -28,7 +28,7 @@ def _directory(path: Path) -> None:
     (path / "leftover").write_text("x")
 
 
-BAD: dict[str, Callable[[Path], None]] = {
+BAD: dict[str, Callable[[Path], object]] = {
     "empty": lambda p: p.write_bytes(b""),
     "truncated": lambda p: p.write_text(json.dumps({"myregistry": GOOD_ENTRY})[:30]),
     "garbage": lambda p: p.write_bytes(b"\x00\xffnot json at all\x13"),

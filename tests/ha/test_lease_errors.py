@@ -23,6 +23,7 @@ from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec
 from tests.support.clock import ManualClock
+from tests.support.json_at import json_at, json_str
 
 DURATION = 15.0
 
@@ -83,9 +84,9 @@ async def test_a_refused_credential_is_an_error_repeated_with_backoff_and_then_u
 
     doc = ctl.status()
     status = to_object(doc)
-    assert status["leadership"]["held"] is False
-    assert status["leadership"]["errors"] == 8
-    assert "HTTP 403" in status["leadership"]["last_error"]
+    assert json_at(status, "leadership", "held") is False
+    assert json_at(status, "leadership", "errors") == 8
+    assert "HTTP 403" in json_str(status, "leadership", "last_error")
     lines = controller_lines(doc)
     assert lines[0].startswith("leadership: standby (azure-blob, ") and lines[0].endswith("not writing DNS")
     assert lines[1].startswith("lease: failing (8 failed attempt(s)): ")

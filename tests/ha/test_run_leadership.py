@@ -5,11 +5,11 @@ from __future__ import annotations
 from dnsctl.compose import build_engine, build_lease
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.controller.run import RunController
-from dnsctl.documents.jsonable import to_object
 from dnsctl.process.clock import SystemClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import Azurite
 from tests.ha.conftest import MakeLease, lease_spec
+from tests.support.json_at import json_at
 
 
 def test_the_composition_root_builds_the_blob_lease_from_the_spec(blob_url: str) -> None:
@@ -29,8 +29,8 @@ async def test_only_the_holder_reconciles_and_a_clean_stop_hands_over(
     await first.start()
     await second.start()
     try:
-        assert to_object(first.status())["leadership"]["held"] is True
-        assert to_object(second.status())["leadership"]["held"] is False
+        assert json_at(first.status(), "leadership", "held") is True
+        assert json_at(second.status(), "leadership", "held") is False
         assert await first.reconcile(None) is not None
         assert await second.reconcile(None) is None, "a standby must not write"
         assert second.ready()[1].endswith("standby")

@@ -12,7 +12,6 @@ import httpx
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort, Override
-from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
 from dnsctl.targets.memory import MemoryTarget
 from tests.e2e.daemon import Daemon
@@ -25,6 +24,7 @@ from tests.ha.conftest import MakeLease
 from tests.reconcile.scripted import ScriptedProber
 from tests.state.test_run_restore import EAST, SPEC, record
 from tests.support.clock import ManualClock
+from tests.support.json_at import json_at
 
 TOKEN = "standby-admin-token"
 NAME = "myregistry"
@@ -105,10 +105,14 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
                 log=tmp_path / f"run{i}.log",
             ).start()
             daemons.append(d)
-            d.wait_until(lambda d=d: d.get("/readyz").status_code == 200, 30, f"replica {i} ready")
+
+            def ready(d: Daemon = d) -> bool:
+                return d.get("/readyz").status_code == 200
+
+            d.wait_until(ready, 30, f"replica {i} ready")
         leader, standby = daemons
         assert leader.status()["leadership"]["held"] is True
-        assert to_object(standby.status())["leadership"]["held"] is False
+        assert json_at(standby.status(), "leadership", "held") is False
         leader.wait_until(
             lambda: cname(emulator, NAME) == target(NAME, "eastus"), 15, "the leader's first write"
         )
@@ -120,7 +124,7 @@ def test_two_dnsctl_run_processes_the_standby_refuses_a_drain_and_names_the_lead
         assert "is a standby" in error and "send the drain there" in error, error
         assert leader.proc is not None
         assert f"the leader is {socket.gethostname()}-{leader.proc.pid} (admin 127.0.0.1:{ports[0]})" in error
-        assert to_object(standby.status())["profiles"][0]["overrides"] == {}
+        assert json_at(standby.status(), "profiles", 0, "overrides") == {}
         assert leader.status()["profiles"][0]["overrides"] == {}
         assert len(emulator_writes(emulator)) == writes and cname(emulator, NAME) == target(NAME, "eastus")
         assert "Traceback" not in standby.log()

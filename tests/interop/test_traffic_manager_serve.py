@@ -102,7 +102,7 @@ class Served:
 
     def query(self, subnet: str | None = None) -> tuple[str, frozenset[str]]:
         """(CNAME target, A addresses) of one answer; `subnet` is sent as EDNS Client Subnet."""
-        options = []
+        options: list[dns.edns.Option] = []
         if subnet is not None:
             address, prefix = subnet.split("/")
             options.append(dns.edns.ECSOption(address, int(prefix)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from dnsctl.core import state as core_state
 from dnsctl.core.mirror import host_url, mirror_order
@@ -16,7 +17,7 @@ WEST = "https://myregistry.westeurope.geo.azurecr.io"
 ASIA = "https://myregistry.southeastasia.geo.azurecr.io"
 
 
-def three(**kw: object) -> Engine:
+def three(**kw: Any) -> Engine:
     p = profile(endpoint("eastus", 1), endpoint("westeurope", 2), endpoint("southeastasia", 3), **kw)
     return Engine(spec(p))
 

@@ -32,7 +32,7 @@ async def test_failover_failback_and_isolation_are_each_notified_once() -> None:
         async def round(east: str, west: str) -> None:
             now = clock.now()
             results = [
-                (ok if up == "ok" else fail)(name, now)  # type: ignore[operator]
+                (ok if up == "ok" else fail)(name, now)
                 for name, up in (("eastus", east), ("westeurope", west))
             ]
             await ctl.handle(engine.feed(results))

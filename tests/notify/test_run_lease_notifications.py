@@ -3,6 +3,7 @@ the lease is."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from dnsctl.controller.run import RunController
@@ -37,6 +38,9 @@ class ScriptedLease:
     def held_now(self) -> bool:
         return self._held
 
+    def write_window(self) -> float:
+        return math.inf if self._held else 0.0
+
     async def start(self) -> None:
         return None
 
@@ -46,6 +50,9 @@ class ScriptedLease:
 
     async def release(self) -> None:
         self._held = False
+
+    async def leader(self) -> str | None:
+        return None
 
 
 async def test_a_standby_keeps_quiet_and_a_lost_lease_is_notified() -> None:

@@ -106,7 +106,11 @@ async def test_the_azure_token_goes_to_no_realm_but_the_registrys_own_exchange(l
 async def test_refusals_say_what_is_wrong(lab: Lab) -> None:
     reasons = {}
     for name, realm in HOSTILE_REALMS.items():
-        lab.registry.realm = lambda n, realm=realm: realm(lab)
+
+        def hostile(n: int, realm: Realm = realm) -> str:
+            return realm(lab)
+
+        lab.registry.realm = hostile
         reasons[name] = (
             await probe(RegistryProber(lab.aad, clock=SystemClock()), lab.profile(lab.registry))
         ).detail

@@ -30,7 +30,9 @@ class GatedProber:
         self._all_in = asyncio.Event()
         self._turns: dict[str, asyncio.Event] = {}
 
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         self.started.append(endpoint.name)
@@ -70,7 +72,9 @@ async def test_empty_round_and_bad_concurrency() -> None:
 
 
 class RaisingProber:
-    async def probe(self, profile: ProfileSpec, endpoint: EndpointSpec, now: float) -> ProbeResult:
+    async def probe(
+        self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
+    ) -> ProbeResult:
         if endpoint.name == "e1":
             raise RuntimeError("bug")
         return ProbeResult(profile.name, endpoint.name, now, True, 0.0, endpoint.target)

@@ -10,6 +10,7 @@ import pytest
 
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import (
     AzureCredentialKind,
     AzureSpec,
@@ -57,7 +58,7 @@ def spec(emulator: AzureEmulator, deadline: float) -> DnsctlSpec:
     return DnsctlSpec(profiles=(profile,), azure=azure)
 
 
-async def switch(emulator: AzureEmulator, deadline: float, clock: ManualClock | None = None) -> object:
+async def switch(emulator: AzureEmulator, deadline: float, clock: ManualClock | None = None) -> Report:
     """One reconcile pass; the waits (the SDK's backoff, dnsctl's pause) are taken on a manual clock."""
     s = spec(emulator, deadline)
     clock = clock if clock is not None else ManualClock()
@@ -74,7 +75,7 @@ async def test_the_create_half_of_a_type_switch_is_tried_again(emulator: AzureEm
     clock = ManualClock()
     report = await switch(emulator, deadline=20, clock=clock)
     assert 1.0 in clock.slept, "dnsctl paused 1 s (on its clock) before trying the create again"
-    assert [(r.change.action.value, r.outcome) for r in report.results] == [  # type: ignore[attr-defined]
+    assert [(r.change.action.value, r.outcome) for r in report.results] == [
         ("delete", Outcome.APPLIED),
         ("create", Outcome.APPLIED),
     ]
@@ -93,7 +94,7 @@ async def test_retries_of_the_create_stop_at_the_deadline_and_say_the_name_is_em
     started = time.monotonic()
     report = await switch(emulator, deadline=2.5)
     assert time.monotonic() - started < 2.5 + 2
-    delete, create = report.results  # type: ignore[attr-defined]
+    delete, create = report.results
     assert delete.outcome is Outcome.APPLIED and create.outcome is Outcome.FAILED
     assert "within azure.deadline" in create.error and "no record until a later pass" in create.hint
     assert "no record between the delete and the create" in create.change.reason

@@ -63,7 +63,7 @@ def test_round_trip_keeps_what_hysteresis_needs() -> None:
 def test_a_keep_last_decision_keeps_whether_its_endpoints_are_our_last_answer(last_answer: bool) -> None:
     kept = Decision(DecisionKind.ALL_DOWN, ("a",), "why", 1010.0, keep_current=True, last_answer=last_answer)
     st = state()
-    st = ProfileState(st.started_at, st.endpoints, RoutingState(kept), st.overrides)
+    st = ProfileState(st.started_at, st.endpoints, RoutingState(kept), overrides=st.overrides)
     back = codec.decode(PROFILE, codec.encode(PROFILE, st)).state.decision
     assert back is not None and (back.keep_current, back.last_answer) == (True, last_answer)
 

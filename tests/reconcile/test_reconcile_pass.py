@@ -143,7 +143,7 @@ async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_bli
     h.prober.down.add("eastus")
     await h.run()
     await h.run()
-    edits = []
+    edits: list[Change] = []
 
     def concurrent_writer(change: Change) -> None:
         if not edits:  # someone else touches the record between our read and our write, once
@@ -228,7 +228,9 @@ async def test_a_restart_never_flips_dns() -> None:
     )
     r = await h.run()
     assert h.cname() == WEST, "the published choice stands until failback_hold has passed"
-    assert "failback to it in" in r.outcome.states["myregistry"].decision.reason
+    assert r.outcome is not None
+    decision = r.outcome.states["myregistry"].decision
+    assert decision is not None and "failback to it in" in decision.reason
     for _ in range(2):
         await h.run()
     assert h.cname() == EAST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dns.message
+import dns.rcode
 import dns.rrset
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -28,7 +29,7 @@ def rrset(text: str) -> dns.rrset.RRset:
 
 def reply(qname: str, rdtype: str, answers: list[str], authority: list[str] = (), rcode: int = 0) -> bytes:  # type: ignore[assignment]
     message = dns.message.make_response(dns.message.make_query(qname, rdtype))
-    message.set_rcode(rcode)
+    message.set_rcode(dns.rcode.Rcode.make(rcode))
     message.answer = [rrset(text) for text in answers]
     message.authority = [rrset(text) for text in authority]
     return message.to_wire()  # dnspython compresses every name it can

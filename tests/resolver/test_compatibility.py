@@ -57,7 +57,9 @@ async def test_types_65_to_90_are_forwarded_in_one_round_trip(
     server = await resolver(upstreams=(up.address,), upstream_timeout=10.0)
     port = server.bound[0][1]
     for qtype in range(65, 91):
-        reply = await ask(port, "typed.example", dns.rdatatype.to_text(qtype), tcp=tcp)
+        reply = await ask(
+            port, "typed.example", dns.rdatatype.to_text(dns.rdatatype.RdataType.make(qtype)), tcp=tcp
+        )
         assert reply.rcode() == dns.rcode.NOERROR, qtype
         assert [rrset.rdtype for rrset in reply.answer] == [qtype]
     assert server.metrics.upstream_failures == {}

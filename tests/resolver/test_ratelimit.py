@@ -14,6 +14,7 @@ import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
+import dns.rdatatype
 import dns.rrset
 import pytest
 
@@ -69,8 +70,8 @@ FLOOD = 1000
 
 
 def _query(name: str, rdtype: int | str, *, rdclass: str = "IN", opcode: int = 0, edns: int = -1) -> bytes:
-    q = dns.message.make_query(name, rdtype, rdclass, use_edns=edns)
-    q.set_opcode(opcode)
+    q = dns.message.make_query(name, dns.rdatatype.RdataType.make(rdtype), rdclass, use_edns=edns)
+    q.set_opcode(dns.opcode.Opcode.make(opcode))
     return q.to_wire()
 
 
@@ -222,7 +223,7 @@ def _reply(
     soa: str | None = None,
 ) -> bytes:
     r = dns.message.make_response(dns.message.make_query(name, rdtype))
-    r.set_rcode(rcode)
+    r.set_rcode(dns.rcode.Rcode.make(rcode))
     if answer is not None:
         r.answer.append(dns.rrset.from_text(name + ".", 60, "IN", *answer.split(" ", 1)))
     if soa is not None:

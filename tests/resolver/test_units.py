@@ -6,6 +6,7 @@ import ipaddress
 
 import dns.edns
 import dns.message
+import dns.rcode
 import dns.rrset
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -65,7 +66,7 @@ def upstream_reply(
 ) -> bytes:
     query = dns.message.make_query(name, "A", use_edns=0)
     reply = dns.message.make_response(query)
-    reply.set_rcode(rcode)
+    reply.set_rcode(dns.rcode.Rcode.make(rcode))
     for i, ttl in enumerate(ttls):
         reply.answer.append(dns.rrset.from_text(name, ttl, "IN", "A", f"192.0.2.{i + 1}"))
     if soa is not None:

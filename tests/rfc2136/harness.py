@@ -12,7 +12,8 @@ import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
 
-from dnsctl.controller.reconcile import Report, reconcile_once
+from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import (
     DnsctlSpec,
     EndpointSpec,

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from dnsctl.controller.admin import OperatorError
 from dnsctl.controller.run import RunController
 from dnsctl.core import codec
 from dnsctl.core.decision import Decision, DecisionKind, RoutingState
@@ -19,13 +18,13 @@ from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, Moni
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Published, ReadRecord, RecordValue
 from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
-from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
-from dnsctl.errors import TargetError
+from dnsctl.errors import OperatorError, TargetError
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber
 from tests.support.clock import ManualClock
+from tests.support.json_at import json_at, json_obj
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
@@ -95,7 +94,7 @@ async def test_a_read_outage_at_start_writes_nothing_and_the_stored_drain_holds(
         assert not ready and "stored state not read yet" in why and "HTTP 500" in why
         assert sample(ctl, "dnsctl_ready") == 0 and sample(ctl, "dnsctl_state_read") == 0
         assert (sample(ctl, "dnsctl_state_read_errors_total") or 0) >= 5
-        assert to_object(ctl.status())["state"]["read"] is False and ctl.alive()
+        assert json_at(ctl.status(), "state", "read") is False and ctl.alive()
         with pytest.raises(OperatorError, match="not yet"):
             await ctl.drain("myregistry", "westeurope")
         assert prober.calls == 0, "no probe before there is a state to feed"
@@ -142,7 +141,7 @@ async def test_a_hand_edit_after_a_restart_is_reported_as_drift_before_it_is_put
         assert drift < put_back, lines
         assert "CNAME manual.example.com ttl 30" in lines[drift] and EAST in lines[drift]
         assert sample(ctl, "dnsctl_drift_detected_total", {"profile": "myregistry", "owned": "true"}) == 1
-        doc = to_object(ctl.status())["profiles"][0]["drift"]
+        doc = json_obj(ctl.status(), "profiles", 0, "drift")
         assert doc["found"] == "CNAME manual.example.com ttl 30" and doc["expected"] == f"CNAME {EAST} ttl 30"
         await ctl.resync()  # put back: no more drift
         assert sample(ctl, "dnsctl_drift_detected_total", {"profile": "myregistry", "owned": "true"}) == 1
@@ -158,7 +157,7 @@ async def test_an_edit_made_while_dnsctl_was_down_is_drift_against_the_stored_de
     await ctl.start()
     try:
         assert sample(ctl, "dnsctl_drift_detected_total", {"profile": "myregistry", "owned": "true"}) == 1
-        assert to_object(ctl.status())["profiles"][0]["drift"]["found"] == "CNAME manual.example.com ttl 30"
+        assert json_at(ctl.status(), "profiles", 0, "drift", "found") == "CNAME manual.example.com ttl 30"
         await ctl.resync()
         assert record(target).value.values == (EAST,)
     finally:

@@ -56,7 +56,7 @@ def _directory(path: Path) -> None:
     (path / "inside").write_text("x")
 
 
-BAD: dict[str, Callable[[Path], None]] = {
+BAD: dict[str, Callable[[Path], object]] = {
     "empty": lambda p: p.write_bytes(b""),
     "whitespace": lambda p: p.write_bytes(b" \n\n"),
     "truncated": lambda p: p.write_text(good_document()[:25]),

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, SupportsIndex
 
 import pytest
 
@@ -66,8 +66,8 @@ class SleepCounter:
         self._originals = (real_time_sleep, real_asyncio_sleep)
         counter = self
 
-        def counting_time_sleep(seconds: float) -> None:
-            counter.charge("time.sleep", seconds)
+        def counting_time_sleep(seconds: float | SupportsIndex) -> None:
+            counter.charge("time.sleep", float(seconds))
             real_time_sleep(seconds)
 
         async def counting_asyncio_sleep(delay: float, result: Any = None) -> Any:
@@ -75,8 +75,8 @@ class SleepCounter:
             return await real_asyncio_sleep(delay, result)
 
         time.sleep = counting_time_sleep
-        asyncio.sleep = counting_asyncio_sleep  # type: ignore[assignment]
-        asyncio.tasks.sleep = counting_asyncio_sleep  # type: ignore[assignment]
+        asyncio.sleep = counting_asyncio_sleep
+        asyncio.tasks.sleep = counting_asyncio_sleep
 
     def uninstall(self) -> None:
         if self._originals is None:

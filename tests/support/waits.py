@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ NOT_YET: tuple[type[BaseException], ...] = (OSError, KeyError, IndexError, TypeE
 
 
 def wait_until(
-    check: Callable[[], T],
+    check: Callable[[], T | Literal[False] | None],
     limit: float,
     what: str,
     *,
