@@ -12,11 +12,12 @@ from pathlib import Path
 from dnsctl import compose
 from dnsctl.cli import admin_client, completion, render
 from dnsctl.cli.exit_codes import ExitCode
+from dnsctl.config import command_line
 from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.documents.status import StatusDoc
-from dnsctl.errors import ConfigError, DnsctlError, InputError
+from dnsctl.errors import DnsctlError, InputError
 from dnsctl.process import logs
 
 
@@ -145,8 +146,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not args.watch:
         _print_status(admin_client.get_status(url), as_json=args.json)
         return ExitCode.CONVERGED
-    if not args.interval > 0:
-        raise ConfigError(["--interval: must be more than 0 seconds"])
+    command_line.at_least("--interval", args.interval, 0, inclusive=False, unit=" seconds")
     clear = sys.stdout.isatty() and not args.json
     frames = 0
     clock = compose.build_clock()

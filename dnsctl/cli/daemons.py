@@ -13,10 +13,10 @@ from dnsctl import compose
 from dnsctl.cli import passes
 from dnsctl.cli.commands import load_spec
 from dnsctl.cli.exit_codes import ExitCode
+from dnsctl.config import command_line
 from dnsctl.config.advice import advise
 from dnsctl.config.load import load
 from dnsctl.core.model import DnsctlSpec
-from dnsctl.errors import ConfigError
 from dnsctl.process import daemon
 
 if TYPE_CHECKING:
@@ -75,10 +75,9 @@ def _fmt(host: str, port: int) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
-    if not any(p.publication is not None for p in spec.profiles):
-        raise ConfigError(
-            ["profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"]
-        )
+    command_line.publishes(
+        spec, "profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"
+    )
     daemon.run(_run(spec, args), args.loop)
     return ExitCode.CONVERGED
 
@@ -101,12 +100,7 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
 
 def cmd_mirror(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
-    if spec.mirror.containerd_hosts_dir is None and spec.mirror.crio_registries_dir is None:
-        raise ConfigError(
-            ["mirror: neither containerd nor crio is enabled: `dnsctl mirror` has nothing to write"]
-        )
-    if not spec.profiles:
-        raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
+    command_line.mirrors(spec)
     if args.once:
         return passes.mirror_once(spec, args)
     daemon.run(_mirror(spec, args), args.loop)
@@ -152,10 +146,7 @@ async def _demo(spec: DnsctlSpec, *, forever: bool) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
-    try:
-        demo = Demo(spec, compose.build_engine(spec), say)
-    except ValueError as e:
-        raise ConfigError([str(e)]) from None
+    demo = Demo(spec, compose.build_engine(spec), say)
     if forever:
         first = demo.profile.by_priority[0]
         await daemon.run_until_signal(

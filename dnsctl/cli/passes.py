@@ -11,19 +11,18 @@ from dnsctl import compose
 from dnsctl.cli import render
 from dnsctl.cli.commands import emit, load_spec
 from dnsctl.cli.exit_codes import ExitCode, exit_code
+from dnsctl.config import command_line
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.reports import Report
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.documents.status import StatusDoc, health_doc
-from dnsctl.errors import ConfigError
 from dnsctl.process.state_store import FileStore
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     _, spec = load_spec(args, serving=False)
-    spec = _only_profiles(spec, args.profile)
-    if args.rounds < 1:
-        raise ConfigError(["--rounds: must be at least 1"])
+    spec = command_line.only_profiles(spec, args.profile)
+    command_line.at_least("--rounds", args.rounds, 1)
     # A diagnostic reports what it sees: the isolation guard would hide exactly that. What the guard
     # would make of the last round is said next to it.
     guard = spec.isolation_guard
@@ -58,9 +57,8 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> St
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     _, full = load_spec(args, serving=False)
-    spec = _only_profiles(full, args.profile)
-    if not any(p.publication is not None for p in spec.profiles):
-        raise ConfigError(["profiles: no profile has an `azure` or `rfc2136` record to reconcile"])
+    spec = command_line.only_profiles(full, args.profile)
+    command_line.publishes(spec, "profiles: no profile has an `azure` or `rfc2136` record to reconcile")
     dry_run = args.command == "plan" or args.dry_run
     report = asyncio.run(_reconcile(spec, args, dry_run, others=[p.name for p in full.profiles]))
     code = exit_code(report)
@@ -111,16 +109,3 @@ def mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
     else:
         emit(render.mirror_text(report))
     return code
-
-
-def _only_profiles(spec: DnsctlSpec, names: Sequence[str] | None) -> DnsctlSpec:
-    """`--profile NAME...`: the configuration narrowed to those profiles (an unknown name is an error)."""
-    if not names:
-        return spec
-    known = [p.name for p in spec.profiles]
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        raise ConfigError(
-            [f"--profile: no profile named {n!r} (profiles: {', '.join(known) or 'none'})" for n in unknown]
-        )
-    return dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in names))

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from dnslib import QTYPE, DNSRecord
 
+from dnsctl.config.command_line import demo_profile
 from dnsctl.controller.admin import AdminServer
 from dnsctl.controller.serve import ServeController
-from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.core.model import DnsctlSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.engine import Engine
 
@@ -40,13 +41,6 @@ def ask(host: str, port: int, name: str) -> ObservedAnswer | None:
     cname = next((str(rr.rdata).rstrip(".") for rr in reply.rr if rr.rtype == QTYPE.CNAME), "")
     addresses = tuple(str(rr.rdata) for rr in reply.rr if rr.rtype == QTYPE.A)
     return ObservedAnswer(cname, addresses)
-
-
-def demo_profile(spec: DnsctlSpec) -> ProfileSpec:
-    for p in spec.profiles:
-        if len(p.endpoints) >= 2 and all(ep.addresses for ep in p.endpoints):
-            return p
-    raise ValueError("the demo needs a profile with two or more endpoints that have loopback addresses")
 
 
 class Demo:

@@ -1,0 +1,57 @@
+"""What a command asks of the configuration and of its own flags, checked here like every other setting.
+
+Each check raises `ConfigError` with located problems (exit 2), as a bad configuration does: the command
+line parses its arguments and calls these, it does not judge configuration itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.errors import ConfigError
+
+
+def only_profiles(spec: DnsctlSpec, names: Sequence[str] | None) -> DnsctlSpec:
+    """`spec` narrowed to the profiles `--profile` names (all of them without the flag)."""
+    if not names:
+        return spec
+    known = [p.name for p in spec.profiles]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            [f"--profile: no profile named {n!r} (profiles: {', '.join(known) or 'none'})" for n in unknown]
+        )
+    return dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in names))
+
+
+def publishes(spec: DnsctlSpec, problem: str) -> None:
+    """A command that writes records needs a profile with a record (`azure:` or `rfc2136:`)."""
+    if not any(p.publication is not None for p in spec.profiles):
+        raise ConfigError([problem])
+
+
+def mirrors(spec: DnsctlSpec) -> None:
+    """`dnsctl mirror` needs a runtime to write for and a profile to write."""
+    if spec.mirror.containerd_hosts_dir is None and spec.mirror.crio_registries_dir is None:
+        raise ConfigError(
+            ["mirror: neither containerd nor crio is enabled: `dnsctl mirror` has nothing to write"]
+        )
+    if not spec.profiles:
+        raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
+
+
+def at_least(flag: str, value: float, minimum: float, *, inclusive: bool = True, unit: str = "") -> None:
+    """A numeric flag's lower bound (`--rounds` at least 1, `--interval` more than 0 seconds)."""
+    if value < minimum or (not inclusive and value == minimum):
+        said = f"at least {minimum:g}" if inclusive else f"more than {minimum:g}"
+        raise ConfigError([f"{flag}: must be {said}{unit}"])
+
+
+def demo_profile(spec: DnsctlSpec) -> ProfileSpec:
+    """The profile the demo steers: two or more endpoints, each with a (loopback) address to stand in for."""
+    for p in spec.profiles:
+        if len(p.endpoints) >= 2 and all(ep.addresses for ep in p.endpoints):
+            return p
+    raise ConfigError(["the demo needs a profile with two or more endpoints that have loopback addresses"])
