@@ -116,6 +116,7 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
         interval=m.interval,
         timeout=m.timeout,
         fall=m.fall,
+        throttled_fall=m.throttled_fall,
         rise=m.rise,
         flap_window=m.flap_window,
         flap_threshold=m.flap_threshold,

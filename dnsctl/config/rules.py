@@ -250,6 +250,9 @@ def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
         if m.fall < 1:
             p.add(f"{at}.fall", f"{m.fall} must be at least 1")
     with p.rule():
+        if m.throttled_fall is not None and m.throttled_fall < 1:
+            p.add(f"{at}.throttled_fall", f"{m.throttled_fall} must be at least 1")
+    with p.rule():
         if m.rise < 1:
             p.add(f"{at}.rise", f"{m.rise} must be at least 1")
     with p.rule():

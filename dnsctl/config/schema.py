@@ -93,6 +93,7 @@ class MonitorModel(Strict):
     interval: Duration = default(MonitorSpec, "interval")
     timeout: Duration = default(MonitorSpec, "timeout")
     fall: int = default(MonitorSpec, "fall")
+    throttled_fall: int | None = None  # like `fall` when not set
     rise: int = default(MonitorSpec, "rise")
     flap_window: Duration = default(MonitorSpec, "flap_window")
     flap_threshold: int = Field(default=default(MonitorSpec, "flap_threshold"), ge=1)

@@ -102,6 +102,13 @@ class MonitorSpec:
     flap_threshold: int = 3
     flap_hold: float = 120.0
     registry: RegistryProbeSpec | None = None
+    # Consecutive throttled answers (429, or 503 with Retry-After) that make an endpoint Throttled;
+    # None: like `fall`.
+    throttled_fall: int | None = None
+
+    @property
+    def throttle_limit(self) -> int:
+        return self.throttled_fall if self.throttled_fall is not None else self.fall
 
     @property
     def scheme(self) -> str:

@@ -25,6 +25,9 @@ class FailureReason(StrEnum):
     TOKEN_REFUSED = "token-refused"  # it, or the registry, refused the credentials or the token
     TOKEN_REALM = "token-realm"  # the challenge named a realm no token may be asked at: nothing sent
     MANIFEST_MISSING = "manifest-missing"
+    # The replica answered 429 (or 503 with Retry-After): up, but refusing its clients' pulls. Counted
+    # toward `throttled_fall`, not `fall`; an answer, so never evidence of the controller's isolation.
+    THROTTLED = "throttled"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
 

@@ -36,6 +36,7 @@ from dnsctl.probes.registry_http import (
     StepFailed,
     call,
     check_realm,
+    check_throttled,
     json_field,
     parse_challenge,
     same_host,
@@ -153,9 +154,11 @@ class RegistryProber:
         sni = server_name(monitor, endpoint)
 
         async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
-            return await call(
+            r = await call(
                 address, monitor.port, tls, sni, monitor, method, path, [("Host", host), *headers], progress
             )
+            check_throttled(r, str(step[0]))
+            return r
 
         ping = await registry_call("GET", "/v2/", [])
         auth: list[tuple[str, str]] = []

@@ -42,6 +42,19 @@ class StepFailed(Exception):
         self.status = status
 
 
+def throttled(r: Response) -> bool:
+    """429, or 503 with Retry-After: the registry is up and asks its clients to come back later."""
+    return r.status == 429 or (r.status == 503 and "retry-after" in r.headers)
+
+
+def check_throttled(r: Response, what: str) -> None:
+    """A throttled answer is a `throttled` failure (counted toward `throttled_fall`, not `fall`)."""
+    if throttled(r):
+        after = r.headers.get("retry-after", "")[:40]
+        tail = f", Retry-After {after}" if after else ""
+        raise StepFailed(FailureReason.THROTTLED, f"{what}: HTTP {r.status}{tail}", r.status)
+
+
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -113,6 +126,7 @@ def _json(r: Response, what: str) -> dict[str, object]:
 
 
 def _check_status(r: Response, what: str) -> None:
+    check_throttled(r, what)
     if r.status in (401, 403):
         raise StepFailed(
             FailureReason.TOKEN_REFUSED, f"{what} refused the credentials (HTTP {r.status})", r.status

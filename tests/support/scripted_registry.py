@@ -8,6 +8,10 @@ Answers: ``GET /v2/`` 401 with ``Bearer realm="<realm(n)>",service="<service>"``
 a refresh token; ``POST /oauth2/token`` and any ``GET`` of another path an access token;
 ``HEAD /v2/<repository>/manifests/<reference>`` 200. The same class with the default realm serves as
 a "foreign" host that only records what reaches it. A thread per connection; loopback only.
+
+Switches (set at run time): ``throttle = 429`` answers every request 429 with ``Retry-After: 1``
+(``throttle = 503`` the same with 503; ``throttle_retry_after = None`` leaves the header out);
+``None`` serves again.
 """
 
 from __future__ import annotations
@@ -44,10 +48,14 @@ class ScriptedRegistry:
         tls: ssl.SSLContext | None = None,
         service: str = "registry.test",
         token_lifetime: int = 300,
+        port: int = 0,
     ) -> None:
         self.host = host
+        self._bind_port = port
         self.service = service
         self.token_lifetime = token_lifetime
+        self.throttle: int | None = None  # 429 or 503: every request answered so (see the docstring)
+        self.throttle_retry_after: str | None = "1"
         self.realm: Callable[[int], str] = lambda n: f"{self.scheme}://{host}:{self.port}/oauth2/token"
         self._tls = tls
         self._lock = threading.Lock()
@@ -101,11 +109,23 @@ class ScriptedRegistry:
                         self.wfile.write(body)
                 self.close_connection = True
 
+            def _throttled(self) -> bool:
+                status = owner.throttle
+                if status is None:
+                    return False
+                after = owner.throttle_retry_after
+                self._reply(
+                    status, {"errors": [{"code": "TOOMANYREQUESTS"}]}, {"Retry-After": after} if after else {}
+                )
+                return True
+
             def _token(self) -> None:
                 self._reply(200, {"token": "registry-token", "expires_in": owner.token_lifetime}, {})
 
             def do_GET(self) -> None:
                 seen = self._seen()
+                if self._throttled():
+                    return
                 if seen.path == "/v2/":
                     with owner._lock:
                         owner._challenges += 1
@@ -117,6 +137,8 @@ class ScriptedRegistry:
 
             def do_HEAD(self) -> None:
                 seen = self._seen()
+                if self._throttled():
+                    return
                 if "/manifests/" in seen.path:
                     self._reply(200, None, {"Docker-Content-Digest": MANIFEST_DIGEST})
                 else:
@@ -124,12 +146,14 @@ class ScriptedRegistry:
 
             def do_POST(self) -> None:
                 seen = self._seen()
+                if self._throttled():
+                    return
                 if seen.path == "/oauth2/exchange":
                     self._reply(200, {"refresh_token": "refresh-token"}, {})
                 else:
                     self._token()
 
-        server = ThreadingHTTPServer((self.host, 0), Handler)
+        server = ThreadingHTTPServer((self.host, self._bind_port), Handler)
         server.daemon_threads = True
         if self._tls is not None:
             server.socket = self._tls.wrap_socket(server.socket, server_side=True)
