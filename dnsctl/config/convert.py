@@ -17,6 +17,7 @@ from dnsctl.core.model import (
     AzureRecordSpec,
     AzureSpec,
     CacheSpec,
+    DataEndpointSpec,
     DnsctlSpec,
     EndpointSpec,
     EndpointStatus,
@@ -99,6 +100,11 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
             m.registry.plain_http,
             m.registry.auth,
             tuple(token_host(h) for h in m.registry.token_hosts),
+            blob=m.registry.blob,
+            data_endpoints=tuple(
+                DataEndpointSpec(d.endpoint, normalize_fqdn(d.host) if d.host else None, tuple(d.addresses))
+                for d in m.registry.data_endpoints
+            ),
         )
     if protocol is MonitorProtocol.REGISTRY:
         default_port = 80 if registry is not None and registry.plain_http else 443

@@ -67,6 +67,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DataEndpointModel(Strict):
+    """`registry.data_endpoints[]`: one replica's data endpoint (where its blob redirects go)."""
+
+    endpoint: str
+    host: str | None = None
+    addresses: list[str] = Field(default_factory=list)
+
+
 class RegistryProbeModel(Strict):
     """`monitor.protocol: registry`: what the probe pulls (a token, then a manifest HEAD)."""
 
@@ -75,6 +83,8 @@ class RegistryProbeModel(Strict):
     plain_http: bool = False
     auth: Literal["anonymous", "azure"] = "anonymous"
     token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
+    blob: str | None = None
+    data_endpoints: list[DataEndpointModel] = Field(default_factory=list)
 
 
 class MonitorModel(Strict):

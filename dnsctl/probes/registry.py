@@ -4,6 +4,8 @@
 realm (anonymously, or for ACR by exchanging the Azure credential's access token at `/oauth2/exchange`
 for a refresh token and that at `/oauth2/token`); then `HEAD /v2/<repo>/manifests/<reference>` must
 answer 200. A replica whose token service or storage is broken fails here although `/v2/` answers 401.
+With `registry.blob`, the first bytes of a blob must then come back, through the replica's data endpoint
+(`registry_data.py`). 429 (or 503 with Retry-After) at any step is a `throttled` failure.
 
 The challenge is the registry's word, so where a token is asked for is checked first: the realm must
 name the endpoint's own target or a host in `registry.token_hosts`, over https (plain http only for an
@@ -30,6 +32,7 @@ from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.failures import Progress, classify
 from dnsctl.probes.http import server_name
+from dnsctl.probes.registry_data import BLOB_STEP, DATA_STEP, LayerCache, blob_digest, fetch_blob
 from dnsctl.probes.registry_http import (
     ACR_TOKEN_PATH,
     Response,
@@ -68,6 +71,8 @@ class Step(StrEnum):
     PING = "/v2/"
     TOKEN = "token endpoint"
     MANIFEST = "manifest"
+    BLOB = BLOB_STEP
+    DATA = DATA_STEP
 
 
 @dataclass(slots=True)
@@ -95,6 +100,7 @@ class RegistryProber:
         self._max_per_endpoint = max_tokens_per_endpoint
         self._tokens: OrderedDict[CacheKey, _CachedToken] = OrderedDict()  # least recently used first
         self.token_fetches = 0  # how many times a token endpoint was asked (the cache's effect)
+        self._layers = LayerCache()  # `blob: auto`: each manifest's smallest layer
 
     def _cached(self, key: CacheKey) -> _CachedToken | None:
         entry = self._tokens.get(key)
@@ -134,6 +140,8 @@ class RegistryProber:
             if isinstance(exc, StepFailed):
                 return ProbeVerdict(exc.status, exc.reason, exc.detail)
             reason, detail = classify(exc, progress.phase, monitor.timeout)
+            if step[0] is Step.DATA:  # the replica answered; its data endpoint did not
+                return ProbeVerdict(None, FailureReason.DATA_ENDPOINT, f"{reason}: {detail}")
             if reason in (FailureReason.TIMEOUT, FailureReason.CONNECT_TIMEOUT, FailureReason.DNS):
                 detail = f"slow: {step[0]}: {detail}"
             elif step[0] is Step.TOKEN:
@@ -184,10 +192,23 @@ class RegistryProber:
             step[0] = Step.TOKEN
             token, _ = await self._token(challenge, reg, monitor, endpoint, address, progress)
             step[0] = Step.MANIFEST
-            head = await registry_call(
-                "HEAD", path, [("Authorization", f"Bearer {token}"), ("Accept", MANIFEST_TYPES)]
-            )
+            auth = [("Authorization", f"Bearer {token}")]
+            head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
         if head.status == 200:
+            if reg.blob is not None:
+                digest = await blob_digest(
+                    reg,
+                    head.headers.get("docker-content-digest"),
+                    registry_call,
+                    auth,
+                    MANIFEST_TYPES,
+                    self._layers,
+                )
+
+                def mark(name: str) -> None:
+                    step[0] = Step(name)
+
+                await fetch_blob(digest, reg, monitor, endpoint, address, registry_call, auth, progress, mark)
             return 200
         where = f"{reg.repository}:{reg.reference}"
         if head.status == 404:
