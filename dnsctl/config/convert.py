@@ -105,6 +105,7 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
                 DataEndpointSpec(d.endpoint, normalize_fqdn(d.host) if d.host else None, tuple(d.addresses))
                 for d in m.registry.data_endpoints
             ),
+            watch=tuple(dict.fromkeys(m.registry.watch)),
         )
     if protocol is MonitorProtocol.REGISTRY:
         default_port = 80 if registry is not None and registry.plain_http else 443

@@ -288,6 +288,7 @@ def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+:[a-f0-9]{32,}$")
 _REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
 
@@ -318,6 +319,11 @@ def _registry_probe(p: Problems, at: str, m: MonitorModel) -> None:
         blob = m.registry.blob
         if blob is not None and blob != "auto" and not _DIGEST.match(blob):
             p.add(f"{at}.registry.blob", f"{shown(blob)} is neither 'auto' nor a digest (sha256:<hex>)")
+    for i, ref in enumerate(m.registry.watch):
+        with p.rule():
+            repository, colon, tag = ref.rpartition(":")
+            if not colon or not _REPOSITORY.match(repository) or not _TAG.match(tag):
+                p.add(f"{at}.registry.watch[{i}]", f"{shown(ref)} is not <repository>:<tag>")
     for i, d in enumerate(m.registry.data_endpoints):
         if d.host is not None:
             p.check(f"{at}.registry.data_endpoints[{i}].host", normalize_fqdn, d.host)

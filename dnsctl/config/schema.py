@@ -85,6 +85,7 @@ class RegistryProbeModel(Strict):
     token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
     blob: str | None = None
     data_endpoints: list[DataEndpointModel] = Field(default_factory=list)
+    watch: list[str] = Field(default_factory=list)
 
 
 class MonitorModel(Strict):

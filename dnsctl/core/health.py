@@ -48,6 +48,8 @@ class EndpointHealth:
     last: ProbeResult | None = None
     # Per address, for an endpoint with several addresses (each one's own health, same hysteresis).
     addresses: Mapping[str, EndpointHealth] = field(default_factory=dict)
+    # `registry.watch`: the digest last seen for each watched reference ("": the replica has none).
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def damped(self) -> bool:
@@ -68,6 +70,8 @@ def _success(h: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, now: 
     successes = h.successes + 1
     latencies = (*h.latencies, result.latency)[-LATENCY_WINDOW:]
     new = replace(h, successes=successes, failures=0, throttles=0, latencies=latencies, last=result)
+    if result.digests:
+        new = replace(new, digests=dict(result.digests))
     if h.status is MonitorStatus.CHECKING:
         # The first verdict: a replica that answers is taken as Online at once.
         return replace(new, status=MonitorStatus.ONLINE, since=now)

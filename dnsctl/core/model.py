@@ -93,6 +93,15 @@ class RegistryProbeSpec:
     # The data-path probe: a blob digest, or BLOB_AUTO; None: no blob is fetched.
     blob: str | None = None
     data_endpoints: tuple[DataEndpointSpec, ...] = ()
+    # Replication awareness: the references (repository:tag) whose digest each replica serves is noted;
+    # a replica without the digests the current one serves lags (see core/replication.py).
+    watch: tuple[str, ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The pull scopes a token needs: the probed repository's and every watched one's."""
+        repos = dict.fromkeys([self.repository, *(w.rpartition(":")[0] for w in self.watch)])
+        return tuple(f"repository:{r}:pull" for r in repos)
 
     def data_endpoint(self, endpoint: EndpointSpec) -> DataEndpointSpec:
         """The endpoint's data endpoint: as configured, with the host derived where not given."""

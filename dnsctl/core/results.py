@@ -60,6 +60,9 @@ class ProbeResult:
     status_code: int | None = None
     reason: FailureReason | None = None
     detail: str = ""
+    # The registry probe's `registry.watch`: (repository:tag, the digest this replica serves for it, or
+    # "" when it answered that it has none). Empty when nothing is watched or the probe failed.
+    digests: tuple[tuple[str, str], ...] = ()
 
     @property
     def says_nothing(self) -> bool:

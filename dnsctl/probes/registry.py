@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlencode
 
@@ -73,6 +73,7 @@ class Step(StrEnum):
     MANIFEST = "manifest"
     BLOB = BLOB_STEP
     DATA = DATA_STEP
+    WATCH = "watched references"
 
 
 @dataclass(slots=True)
@@ -132,9 +133,10 @@ class RegistryProber:
     ) -> ProbeResult:
         monitor = profile.monitor
         step = [Step.PING]
+        digests: list[tuple[str, str]] = []
 
         async def check(address: str, progress: Progress) -> ProbeVerdict:
-            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress))
+            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress, digests))
 
         def explain(exc: Exception, progress: Progress) -> ProbeVerdict:
             if isinstance(exc, StepFailed):
@@ -150,10 +152,17 @@ class RegistryProber:
                 detail = f"{step[0]}: {detail}"
             return ProbeVerdict(None, reason, detail)
 
-        return await run_probe(profile, endpoint, now, address, check, explain)
+        result = await run_probe(profile, endpoint, now, address, check, explain)
+        return replace(result, digests=tuple(digests)) if result.ok and digests else result
 
     async def _check(
-        self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, step: list[Step], progress: Progress
+        self,
+        monitor: MonitorSpec,
+        endpoint: EndpointSpec,
+        address: str,
+        step: list[Step],
+        progress: Progress,
+        digests: list[tuple[str, str]],
     ) -> int:
         reg = monitor.registry
         assert reg is not None  # the configuration requires it for this protocol
@@ -209,6 +218,16 @@ class RegistryProber:
                     step[0] = Step(name)
 
                 await fetch_blob(digest, reg, monitor, endpoint, address, registry_call, auth, progress, mark)
+            step[0] = Step.WATCH
+            for ref in reg.watch:
+                repository, _, tag = ref.rpartition(":")
+                r = await registry_call(
+                    "HEAD", f"/v2/{repository}/manifests/{tag}", [*auth, ("Accept", MANIFEST_TYPES)]
+                )
+                if r.status == 200 and r.headers.get("docker-content-digest"):
+                    digests.append((ref, r.headers["docker-content-digest"][:100]))
+                elif r.status == 404:  # not (yet) on this replica
+                    digests.append((ref, ""))
             return 200
         where = f"{reg.repository}:{reg.reference}"
         if head.status == 404:
@@ -231,7 +250,7 @@ class RegistryProber:
         """A token for the challenge, and whether it came from the cache."""
         realm = challenge["realm"]
         service = challenge.get("service", "")
-        scope = f"repository:{reg.repository}:pull"
+        scopes = reg.scopes
         parts = check_realm(realm, reg, endpoint)
         key = _cache_key(challenge, reg, endpoint, monitor)
         cached = self._cached(key)
@@ -254,9 +273,9 @@ class RegistryProber:
 
         self.token_fetches += 1
         if reg.auth == "azure":
-            value, lifetime = await self._acr_token(realm_call, service, scope)
+            value, lifetime = await self._acr_token(realm_call, service, scopes)
         else:
-            query = urlencode({"service": service, "scope": scope})
+            query = urlencode([("service", service), *(("scope", s) for s in scopes)])
             sep = "&" if parts.query else ""
             r = await realm_call("GET", f"{parts.path or '/'}?{parts.query}{sep}{query}")
             value, lifetime = token_from(r, "token endpoint")
@@ -269,7 +288,7 @@ class RegistryProber:
         self,
         call: Callable[[str, str, bytes | None], Awaitable[Response]],
         service: str,
-        scope: str,
+        scopes: tuple[str, ...],
     ) -> tuple[str, float]:
         if self._aad_token is None:
             raise StepFailed(
@@ -288,7 +307,12 @@ class RegistryProber:
         r = await call("POST", ACR_EXCHANGE_PATH, form.encode())
         refresh = json_field(r, "refresh_token", "token exchange")
         form = urlencode(
-            {"grant_type": "refresh_token", "service": service, "scope": scope, "refresh_token": refresh}
+            [
+                ("grant_type", "refresh_token"),
+                ("service", service),
+                *(("scope", s) for s in scopes),
+                ("refresh_token", refresh),
+            ]
         )
         r = await call("POST", ACR_TOKEN_PATH, form.encode())
         return token_from(r, "token endpoint")
@@ -297,7 +321,7 @@ class RegistryProber:
 def _cache_key(
     challenge: dict[str, str], reg: RegistryProbeSpec, endpoint: EndpointSpec, monitor: MonitorSpec
 ) -> CacheKey:
-    scope = f"repository:{reg.repository}:pull"
+    scope = " ".join(reg.scopes)
     # The monitor's port too: two profiles may probe one endpoint name on different registries.
     owner = (f"{endpoint.target}:{monitor.port}", endpoint.name)
     return (owner, challenge["realm"], challenge.get("service", ""), scope, reg.auth)

@@ -292,3 +292,67 @@ def test_the_data_path_settings_are_validated(tmp_path: Path) -> None:
     assert reg.data_endpoint(endpoints[1]) == DataEndpointSpec(
         "west", "myregistry.westeurope.data.azurecr.io", ("10.2.0.9",)
     )
+
+
+# --- replication lag ---------------------------------------------------------------------------------
+
+
+async def test_the_probe_records_each_watched_digest_and_a_lagging_replica_is_said(
+    replicas: Replicas,
+) -> None:
+    v1, blobs1 = image("v1")
+    v2, blobs2 = image("v2")
+    for server in (replicas.east, replicas.west):
+        server.push("app", "1", v1, blobs1)
+        server.push("base", "2", v1, blobs1)
+    replicas.east.push("app", "1", v2, blobs2)
+    replicas.west.push("app", "1", v2, blobs2, lag=600)  # replication has not reached westeurope yet
+    base = replicas.profile(throttled_fall=1)
+    assert base.monitor.registry is not None
+    reg = replace(base.monitor.registry, watch=("app:1", "base:2", "app:gone"))
+    p = replace(base, monitor=replace(base.monitor, registry=reg), failback_hold=0.0)
+    r = await RegistryProber().probe(p, p.endpoints[1], 0.0)
+    assert r.ok and dict(r.digests) == {"app:1": digest_of(v1), "base:2": digest_of(v1), "app:gone": ""}
+
+    engine = Engine(
+        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(False)), RegistryProber(), ManualClock()
+    )
+    await engine.round()
+    await engine.round()  # the first decision has no current replica to compare with
+    d = engine.states["myregistry"].decision
+    assert d is not None and d.primary == "eastus"
+    assert "westeurope lags behind eastus (app:1)" in d.reason
+    # eastus is throttled: westeurope is the only other replica, so failover happens, and says it lags.
+    replicas.east.throttle = 429
+    await engine.round()
+    d = engine.states["myregistry"].decision
+    assert d is not None and d.primary == "westeurope"
+    assert "the target lags: westeurope lags behind eastus (app:1)" in d.reason
+    # Replication catches up: nothing lags any more.
+    replicas.west.catch_up()
+    await engine.round()
+    d = engine.states["myregistry"].decision
+    assert d is not None and d.primary == "westeurope" and "lags" not in d.reason
+
+
+def test_watched_references_are_validated(tmp_path: Path) -> None:
+    from dnsctl.config.load import load
+    from dnsctl.errors import ConfigError
+
+    cfg = tmp_path / "c.yaml"
+    text = (
+        "profiles:\n- name: p\n  fqdn: r.azurecr.io\n"
+        "  monitor: {protocol: registry, registry: {repository: app, watch: WATCH}}\n"
+        "  endpoints: [{name: e, target: e.example, priority: 1}]\n"
+    )
+    cfg.write_text(text.replace("WATCH", "['app:1', 'Bad Repo:1', 'notag']"))
+    with pytest.raises(ConfigError) as e:
+        load(cfg)
+    problems = "\n".join(str(p) for p in e.value.problems)
+    assert "registry.watch[1]: 'Bad Repo:1' is not <repository>:<tag>" in problems
+    assert "registry.watch[2]: 'notag' is not <repository>:<tag>" in problems
+    assert "watch[0]" not in problems
+    cfg.write_text(text.replace("WATCH", "['app:1', 'team/base:2']"))
+    reg = load(cfg).profiles[0].monitor.registry
+    assert reg is not None and reg.watch == ("app:1", "team/base:2")
+    assert reg.scopes == ("repository:app:pull", "repository:team/base:pull")
