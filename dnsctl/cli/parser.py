@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dnsctl import __version__
-from dnsctl.cli import commands, completion, daemons, help_text, passes
+from dnsctl.cli import audit, commands, completion, daemons, help_text, passes
 from dnsctl.process import daemon
 
 Handler = Callable[[argparse.Namespace], int]
@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--force", action="store_true", help="apply a plan larger than max_changes_per_run"
             )
+
+    p = command(
+        "audit",
+        audit.cmd_audit,
+        "read the private zones and list, per replica, the records a pull needs that are missing",
+    )
+    p.add_argument("--profile", action="append", help="only this profile (repeatable)")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("serve", daemons.cmd_serve, "run the embedded resolver, steered by health checks")
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")

@@ -33,7 +33,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(
             spec,
             profiles=tuple(
-                dataclasses.replace(p, monitor=dataclasses.replace(p.monitor, fall=1, rise=1))
+                dataclasses.replace(
+                    p, monitor=dataclasses.replace(p.monitor, fall=1, rise=1, throttled_fall=1)
+                )
                 for p in spec.profiles
             ),
         )
