@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=1, help="probe rounds at the monitor interval (hysteresis applies)"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="also read the private zones and list the records a pull needs that are missing (dnsctl audit)",
+    )
 
     for name, summary in (
         ("plan", "probe, decide and print the changes the Azure records need; changes nothing"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Sequence
 
 from dnsctl import compose
@@ -45,7 +46,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         emit(render.check_text(doc))
     every_profile_online = all(any(e.status == "Online" for e in p.endpoints) for p in doc.profiles)
-    return ExitCode.CONVERGED if every_profile_online else ExitCode.FAILED
+    complete = _audit_section(spec, to_stderr=args.json) if args.audit else True
+    return ExitCode.CONVERGED if every_profile_online and complete else ExitCode.FAILED
+
+
+def _audit_section(spec: DnsctlSpec, *, to_stderr: bool) -> bool:
+    """`check --audit`: `dnsctl audit`'s findings after the probes (on stderr with --json)."""
+    from dnsctl.cli import audit
+    from dnsctl.core.zone_audit import needed
+
+    wants = [n for p in spec.profiles for n in needed(p)]
+    if not wants:
+        return True
+    findings = asyncio.run(audit.read_and_audit(spec, wants))
+    out = sys.stderr if to_stderr else sys.stdout
+    print(file=out)
+    for line in audit.text(findings):
+        print(line, file=out)
+    return all(f.problem is None for f in findings)
 
 
 async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> StatusDoc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dnsctl.emulator import AzureEmulator
+from tests.e2e.conftest import Replicas
 from tests.e2e.harness import ZONE_ID, dnsctl, profile_config, write_config
 
 
@@ -69,3 +70,19 @@ def test_an_unreadable_zone_is_an_error_not_a_traceback(tmp_path: Path, emulator
     r = dnsctl("audit", "-c", str(path))
     assert r.code == 1
     assert "zone privatelink.azurecr.io was not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_audit_adds_the_section_and_fails_on_a_missing_record(
+    tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
+) -> None:
+    a_record(emulator, "myregistry.eastus.geo", "127.0.0.2")
+    a_record(emulator, "myregistry.westeurope.geo", "127.0.0.3")
+    a_record(emulator, "myregistry.eastus.data", "10.1.0.6")
+    path = write_config(tmp_path / "dnsctl.yaml", emulator, [profile_config(replicas.port, replicas.ca_file)])
+    plain = dnsctl("check", "-c", str(path))
+    assert plain.code == 0, plain.stdout + plain.stderr  # both replicas answer
+    r = dnsctl("check", "-c", str(path), "--audit")
+    assert r.code == 1
+    assert "MISSING  myregistry: westeurope: data endpoint myregistry.westeurope.data.azurecr.io" in r.stdout
+    a_record(emulator, "myregistry.westeurope.data", "10.2.0.6")
+    assert dnsctl("check", "-c", str(path), "--audit").code == 0
