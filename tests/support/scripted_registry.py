@@ -220,7 +220,7 @@ class ScriptedRegistry:
                 self.close_connection = True
 
             def _image(self, path: str) -> bool:
-                m = _MANIFEST_PATH.match(path)
+                m = _MANIFEST_PATH.match(path.split("?", 1)[0])
                 if m is None or not owner.serves_images:
                     return False
                 manifest = owner._manifest(m["repo"], m["ref"])
