@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
+from dnsctl.controller.metrics import Metrics
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import (
     DataEndpointSpec,
@@ -21,6 +23,7 @@ from dnsctl.core.model import (
     RegistryProbeSpec,
 )
 from dnsctl.core.results import FailureReason
+from dnsctl.documents.status import health_doc
 from dnsctl.engine import Engine
 from dnsctl.probes.registry import RegistryProber
 from dnsctl.process.clock import ManualClock
@@ -135,6 +138,15 @@ async def test_a_replica_answering_429_for_throttled_fall_rounds_is_failed_over(
     assert st.decision is not None and st.decision.primary == "westeurope"
     assert "eastus Throttled" in st.decision.reason
     assert not first.isolated and not second.isolated
+    # Shown as Throttled in the status document and the metrics.
+    [doc] = health_doc(engine.spec, engine.states, isolated=False).profiles
+    assert {e.name: e.status for e in doc.endpoints} == {"eastus": "Throttled", "westeurope": "Online"}
+    metrics = Metrics()
+    metrics.init_profiles(engine.spec)
+    metrics.observe_round(second, second.results)
+    text = generate_latest(metrics.registry).decode()
+    assert 'dnsctl_endpoint_status{endpoint="eastus",profile="myregistry",status="Throttled"} 1.0' in text
+    assert 'dnsctl_probe_failures_total{endpoint="eastus",profile="myregistry",reason="throttled"}' in text
 
 
 async def test_every_replica_throttling_is_not_the_isolation_guard(replicas: Replicas) -> None:
