@@ -36,6 +36,7 @@ from dnsctl.probes.registry_data import BLOB_STEP, DATA_STEP, LayerCache, blob_d
 from dnsctl.probes.registry_http import (
     ACR_TOKEN_PATH,
     Response,
+    Session,
     StepFailed,
     call,
     check_realm,
@@ -136,7 +137,13 @@ class RegistryProber:
         digests: list[tuple[str, str]] = []
 
         async def check(address: str, progress: Progress) -> ProbeVerdict:
-            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress, digests))
+            session = Session()  # the registry's requests share one connection where it keeps it open
+            try:
+                return ProbeVerdict(
+                    await self._check(monitor, endpoint, address, step, progress, digests, session)
+                )
+            finally:
+                session.close()
 
         def explain(exc: Exception, progress: Progress) -> ProbeVerdict:
             if isinstance(exc, StepFailed):
@@ -163,6 +170,7 @@ class RegistryProber:
         step: list[Step],
         progress: Progress,
         digests: list[tuple[str, str]],
+        session: Session,
     ) -> int:
         reg = monitor.registry
         assert reg is not None  # the configuration requires it for this protocol
@@ -172,7 +180,16 @@ class RegistryProber:
 
         async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
             r = await call(
-                address, monitor.port, tls, sni, monitor, method, path, [("Host", host), *headers], progress
+                address,
+                monitor.port,
+                tls,
+                sni,
+                monitor,
+                method,
+                path,
+                [("Host", host), *headers],
+                progress,
+                session=session,
             )
             check_throttled(r, str(step[0]))
             return r

@@ -1,11 +1,13 @@
-"""The registry probe's requests: one HTTP/1.1 request on a fresh connection, where a token may be asked
-for (the challenge's realm, checked before anything is sent to it), and reading the token services' answers.
+"""The registry probe's requests: one HTTP/1.1 request on a fresh connection (or, with a `Session`, on the
+connection the previous request to the same place left open), where a token may be asked for (the
+challenge's realm, checked before anything is sent to it), and reading the token services' answers.
 
 A failure found in an answer is a `StepFailed` with its FailureReason; its detail never holds a token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -32,6 +34,39 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-cased names; the last value wins
     body: bytes
+
+
+@dataclass(slots=True)
+class _Open:
+    key: tuple[str, int, bool, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    conn: h11.Connection
+
+
+class Session:
+    """Keeps the one connection a probe's previous request to the registry left open, for its next request
+    to the same address (the data path's blob GET after the manifest): one probe, one connection there.
+    `close` when the probe is over; a connection the server closed meanwhile is replaced by a fresh one."""
+
+    def __init__(self) -> None:
+        self._open: _Open | None = None
+
+    def take(self, key: tuple[str, int, bool, str]) -> _Open | None:
+        found, self._open = self._open, None
+        if found is not None and (found.key != key or found.writer.transport.is_closing()):
+            found.writer.transport.abort()
+            return None
+        return found
+
+    def keep(self, found: _Open) -> None:
+        self.close()
+        self._open = found
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.writer.transport.abort()
+            self._open = None
 
 
 class StepFailed(Exception):
@@ -173,15 +208,40 @@ async def call(
     headers: list[tuple[str, str]],
     progress: Progress,
     body: bytes | None = None,
+    session: Session | None = None,
 ) -> Response:
-    """One request on a fresh connection; the response body read up to MAX_RESPONSE."""
+    """One request on a fresh connection (or the session's); the response body read up to MAX_RESPONSE."""
+    key = (address, port, tls, sni)
+    reused = session.take(key) if session is not None else None
+    if reused is not None:
+        try:
+            return await _exchange(reused, monitor, method, target, headers, progress, body, session)
+        except (PeerClosed, ConnectionError, h11.RemoteProtocolError):
+            if reused.conn.their_state is not h11.SEND_RESPONSE:
+                raise  # the server had begun to answer: a real failure, not an idle connection closed
+            # The server closed the idle connection before this request: once more on a fresh one.
     reader, writer = await open_stream(
         address, port, progress, tls=_tls(monitor) if tls else None, server_hostname=sni if tls else None
     )
-    conn = h11.Connection(h11.CLIENT)
+    fresh = _Open(key, reader, writer, h11.Connection(h11.CLIENT))
+    return await _exchange(fresh, monitor, method, target, headers, progress, body, session)
+
+
+async def _exchange(
+    opened: _Open,
+    monitor: MonitorSpec,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    progress: Progress,
+    body: bytes | None,
+    session: Session | None,
+) -> Response:
+    reader, writer, conn = opened.reader, opened.writer, opened.conn
+    keep = False
     try:
         names = {k.lower() for k, _ in headers}
-        all_headers = [*headers, ("Connection", "close")]
+        all_headers = [*headers] if session is not None else [*headers, ("Connection", "close")]
         if "user-agent" not in names:
             all_headers.append(("User-Agent", DEFAULT_USER_AGENT))
         if body is not None:
@@ -212,10 +272,15 @@ async def call(
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 break
         assert response is not None
+        if session is not None and conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            session.keep(opened)
+            keep = True
         return Response(
             response.status_code,
             {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
             bytes(content[:MAX_RESPONSE]),
         )
     finally:
-        writer.transport.abort()
+        if not keep:
+            writer.transport.abort()

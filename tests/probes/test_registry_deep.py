@@ -190,6 +190,23 @@ async def test_the_blob_comes_through_the_replicas_own_data_endpoint(replicas: R
     assert before == after == 1
 
 
+async def test_the_data_path_costs_one_connection_more_per_probe(replicas: Replicas) -> None:
+    replicas.with_data_endpoints()
+    registry, data = replicas.east, replicas.data["eastus"]
+    registry.keep_alive = data.keep_alive = True
+    prober = RegistryProber()
+    plain, deep = replicas.profile(), replicas.profile(blob="auto")
+    for p in (plain, deep):  # the token, and the manifest's smallest layer, are then known
+        assert (await prober.probe(p, p.endpoints[0], 0.0)).ok
+    seen = (registry.connections, data.connections)
+    assert (await prober.probe(plain, plain.endpoints[0], 10.0)).ok
+    assert (registry.connections - seen[0], data.connections - seen[1]) == (1, 0)
+    seen = (registry.connections, data.connections)
+    assert (await prober.probe(deep, deep.endpoints[0], 20.0)).ok
+    # /v2/, the manifest and the blob on one connection to the replica; one to its data endpoint.
+    assert (registry.connections - seen[0], data.connections - seen[1]) == (1, 1)
+
+
 @pytest.mark.parametrize("failure", ["blackhole", "stopped"])
 async def test_a_dead_data_endpoint_degrades_a_replica_whose_manifests_answer(
     replicas: Replicas, failure: str

@@ -11,7 +11,8 @@ a "foreign" host that only records what reaches it. A thread per connection; loo
 
 Switches (set at run time): ``throttle = 429`` answers every request 429 with ``Retry-After: 1``
 (``throttle = 503`` the same with 503; ``throttle_retry_after = None`` leaves the header out);
-``None`` serves again.
+``None`` serves again. ``keep_alive = True`` leaves connections open for the next request (``connections``
+counts them).
 
 Images and blobs (the registry-deep probes): ``push("app", "1", *image("v1"))`` stores a manifest (then
 ``GET``/``HEAD /v2/app/manifests/1`` and by digest answer it; while no image is pushed every manifest
@@ -92,6 +93,8 @@ class ScriptedRegistry:
         self.service = service
         self.token_lifetime = token_lifetime
         self.throttle: int | None = None  # 429 or 503: every request answered so (see the docstring)
+        self.keep_alive = False  # True: connections stay open for the client's next request
+        self._connections = 0
         self.throttle_retry_after: str | None = "1"
         self.blobs: dict[str, bytes] = {}  # by digest
         self.blob_redirect: Callable[[str], str] | None = None  # digest -> Location of a 307
@@ -114,6 +117,12 @@ class ScriptedRegistry:
     def port(self) -> int:
         assert self._server is not None, "not started"
         return int(self._server.server_address[1])
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        with self._lock:
+            return self._connections
 
     @property
     def requests(self) -> list[Seen]:
@@ -175,6 +184,11 @@ class ScriptedRegistry:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
+            def setup(self) -> None:
+                with owner._lock:
+                    owner._connections += 1
+                super().setup()
+
             def _seen(self) -> Seen:
                 length = int(self.headers.get("Content-Length", "0") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -190,12 +204,13 @@ class ScriptedRegistry:
                     self.send_header(k, v)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
+                if not owner.keep_alive:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
-                self.close_connection = True
+                self.close_connection = not owner.keep_alive
 
             def _throttled(self) -> bool:
                 status = owner.throttle
@@ -212,12 +227,13 @@ class ScriptedRegistry:
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
+                if not owner.keep_alive:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 if self.command != "HEAD":
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
-                self.close_connection = True
+                self.close_connection = not owner.keep_alive
 
             def _image(self, path: str) -> bool:
                 m = _MANIFEST_PATH.match(path.split("?", 1)[0])
