@@ -207,6 +207,20 @@ async def test_the_data_path_costs_one_connection_more_per_probe(replicas: Repli
     assert (registry.connections - seen[0], data.connections - seen[1]) == (1, 1)
 
 
+async def test_a_kept_connection_the_registry_closed_meanwhile_is_replaced(replicas: Replicas) -> None:
+    replicas.with_data_endpoints()
+    registry = replicas.east
+    registry.keep_alive = registry.drop_idle = True  # says keep-alive, closes anyway
+    p = replicas.profile(blob="auto")
+    prober = RegistryProber()
+    assert (await prober.probe(p, p.endpoints[0], 0.0)).ok
+    before = (registry.connections, len(registry.requests))
+    r = await prober.probe(p, p.endpoints[0], 10.0)
+    assert r.ok, r
+    # /v2/, manifest HEAD, blob GET: each on a connection of its own, none lost.
+    assert (registry.connections - before[0], len(registry.requests) - before[1]) == (3, 3)
+
+
 @pytest.mark.parametrize("failure", ["blackhole", "stopped"])
 async def test_a_dead_data_endpoint_degrades_a_replica_whose_manifests_answer(
     replicas: Replicas, failure: str

@@ -12,7 +12,7 @@ a "foreign" host that only records what reaches it. A thread per connection; loo
 Switches (set at run time): ``throttle = 429`` answers every request 429 with ``Retry-After: 1``
 (``throttle = 503`` the same with 503; ``throttle_retry_after = None`` leaves the header out);
 ``None`` serves again. ``keep_alive = True`` leaves connections open for the next request (``connections``
-counts them).
+counts them); ``drop_idle = True`` then closes each one after its answer without saying so beforehand.
 
 Images and blobs (the registry-deep probes): ``push("app", "1", *image("v1"))`` stores a manifest (then
 ``GET``/``HEAD /v2/app/manifests/1`` and by digest answer it; while no image is pushed every manifest
@@ -94,6 +94,7 @@ class ScriptedRegistry:
         self.token_lifetime = token_lifetime
         self.throttle: int | None = None  # 429 or 503: every request answered so (see the docstring)
         self.keep_alive = False  # True: connections stay open for the client's next request
+        self.drop_idle = False  # with keep_alive: closes each connection after its answer, unannounced
         self._connections = 0
         self.throttle_retry_after: str | None = "1"
         self.blobs: dict[str, bytes] = {}  # by digest
@@ -210,7 +211,7 @@ class ScriptedRegistry:
                 if self.command != "HEAD":
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
-                self.close_connection = not owner.keep_alive
+                self.close_connection = not owner.keep_alive or owner.drop_idle
 
             def _throttled(self) -> bool:
                 status = owner.throttle
@@ -233,7 +234,7 @@ class ScriptedRegistry:
                 if self.command != "HEAD":
                     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(body)
-                self.close_connection = not owner.keep_alive
+                self.close_connection = not owner.keep_alive or owner.drop_idle
 
             def _image(self, path: str) -> bool:
                 m = _MANIFEST_PATH.match(path.split("?", 1)[0])
