@@ -6,13 +6,15 @@ import argparse
 import asyncio
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dnsctl.cli.commands import load_spec
 from dnsctl.cli.exit_codes import ExitCode
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.zone_audit import Finding, Needed, audit, needed
 from dnsctl.errors import InputError
+
+ZoneKey = tuple[str, str, str]  # subscription, resource group, zone
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -22,13 +24,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if unknown:
             raise InputError(f"no profile {', '.join(map(repr, unknown))}")
         spec = dataclasses.replace(spec, profiles=tuple(p for p in spec.profiles if p.name in args.profile))
-    wants = [n for p in spec.profiles for n in needed(p)]
-    if not wants:
+    groups = zone_groups(spec, [zone_key(z) for z in args.zone or []])
+    if not any(groups.values()):
         raise InputError(
-            "nothing to audit: no profile publishes to an Azure zone with replicas on "
-            "<registry>.<region>.geo.azurecr.io targets or a registry probe"
+            "nothing to audit: no replica on <registry>.<region>.geo.azurecr.io or with a data endpoint in "
+            "the zones of the profiles' azure records (give another zone with --zone SUB/RG/ZONE)"
         )
-    findings = asyncio.run(read_and_audit(spec, wants))
+    findings = asyncio.run(read_and_audit(spec, groups))
     missing = [f for f in findings if f.problem is not None]
     if args.json:
         print(json.dumps({"complete": not missing, "records": [_json(f) for f in findings]}, indent=2))
@@ -38,21 +40,37 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return ExitCode.FAILED if missing else ExitCode.CONVERGED
 
 
-async def read_and_audit(spec: DnsctlSpec, wants: Sequence[Needed]) -> list[Finding]:
+def zone_key(value: str) -> ZoneKey:
+    """`--zone SUBSCRIPTION/RESOURCE_GROUP/ZONE`."""
+    parts = value.strip().split("/")
+    if len(parts) != 3 or not all(parts):
+        raise InputError(f"--zone {value!r}: expected SUBSCRIPTION/RESOURCE_GROUP/ZONE")
+    return parts[0], parts[1], parts[2].rstrip(".").lower()
+
+
+def zone_groups(spec: DnsctlSpec, extra: Sequence[ZoneKey] = ()) -> dict[ZoneKey, list[Needed]]:
+    """The records to look for, by zone: each Azure profile's own zone, and every zone given."""
+    groups: dict[ZoneKey, list[Needed]] = {}
+    for p in spec.profiles:
+        if p.azure is not None:
+            key = (p.azure.subscription_id, p.azure.resource_group, p.azure.zone)
+            groups.setdefault(key, []).extend(needed(p))
+        for key in extra:
+            groups.setdefault(key, []).extend(needed(p, key[2]))
+    for key, members in groups.items():
+        groups[key] = list({(n.profile, n.endpoint, n.name): n for n in members}.values())
+    return groups
+
+
+async def read_and_audit(spec: DnsctlSpec, groups: Mapping[ZoneKey, Sequence[Needed]]) -> list[Finding]:
     """Each zone the needed records live in is listed once; nothing is written."""
     from dnsctl.targets.azure import AzureTarget
 
-    zones: dict[tuple[str, str, str], list[Needed]] = {}
-    for p in spec.profiles:
-        if p.azure is None:
-            continue
-        key = (p.azure.subscription_id, p.azure.resource_group, p.azure.zone)
-        zones.setdefault(key, []).extend(n for n in wants if n.profile == p.name)
     target = AzureTarget(spec)
     try:
         target.begin_pass()
         findings: list[Finding] = []
-        for (sub, rg, zone), members in zones.items():
+        for (sub, rg, zone), members in groups.items():
             if not members:
                 continue
             records = await target.read_zone(sub, rg, zone)

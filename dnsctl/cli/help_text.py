@@ -160,7 +160,11 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ),
     ),
     "audit": (
-        ("dnsctl audit -c dnsctl.yaml", "dnsctl audit --profile myregistry --json"),
+        (
+            "dnsctl audit -c dnsctl.yaml",
+            "dnsctl audit --profile myregistry --json",
+            "dnsctl audit --zone SUB/rg-dns/privatelink.azurecr.io",
+        ),
         (
             "  0  every record a pull needs is in the zone (and points where the probes go)",
             "  1  a record is missing or points at an address no probe reaches (each is listed), or a zone",

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "read the private zones and list, per replica, the records a pull needs that are missing",
     )
     p.add_argument("--profile", action="append", help="only this profile (repeatable)")
+    p.add_argument(
+        "--zone",
+        action="append",
+        metavar="SUB/RG/ZONE",
+        help="also audit this zone (e.g. SUB/RG/privatelink.azurecr.io; repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("serve", daemons.cmd_serve, "run the embedded resolver, steered by health checks")

@@ -53,12 +53,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _audit_section(spec: DnsctlSpec, *, to_stderr: bool) -> bool:
     """`check --audit`: `dnsctl audit`'s findings after the probes (on stderr with --json)."""
     from dnsctl.cli import audit
-    from dnsctl.core.zone_audit import needed
 
-    wants = [n for p in spec.profiles for n in needed(p)]
-    if not wants:
+    groups = audit.zone_groups(spec)
+    if not any(groups.values()):
         return True
-    findings = asyncio.run(audit.read_and_audit(spec, wants))
+    findings = asyncio.run(audit.read_and_audit(spec, groups))
     out = sys.stderr if to_stderr else sys.stdout
     print(file=out)
     for line in audit.text(findings):

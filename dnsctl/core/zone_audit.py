@@ -57,11 +57,12 @@ def relative_name(host: str, zone: str) -> str | None:
     return None
 
 
-def needed(profile: ProfileSpec) -> list[Needed]:
-    """The records each replica of an Azure-published profile needs in the profile's zone."""
-    az = profile.azure
-    if az is None:
-        return []
+def needed(profile: ProfileSpec, zone: str | None = None) -> list[Needed]:
+    """The records each replica of the profile needs in `zone` (default: the zone it is published to)."""
+    if zone is None:
+        if profile.azure is None:
+            return []
+        zone = profile.azure.zone
     reg = profile.monitor.registry
     out: list[Needed] = []
     for ep in profile.endpoints:
@@ -76,9 +77,9 @@ def needed(profile: ProfileSpec) -> list[Needed]:
         for role, host, addresses in wanted:
             if host is None:
                 continue
-            name = relative_name(host, az.zone)
+            name = relative_name(host, zone)
             if name is not None:
-                out.append(Needed(profile.name, ep.name, role, host.rstrip("."), az.zone, name, addresses))
+                out.append(Needed(profile.name, ep.name, role, host.rstrip("."), zone, name, addresses))
     return out
 
 

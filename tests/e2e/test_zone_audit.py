@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dnsctl.emulator import AzureEmulator
+from dnsctl.emulator import AzureEmulator, ZoneId
 from tests.e2e.conftest import Replicas
-from tests.e2e.harness import ZONE_ID, dnsctl, profile_config, write_config
+from tests.e2e.harness import RG, SUB, ZONE_ID, dnsctl, profile_config, write_config
 
 
 def a_record(emulator: AzureEmulator, name: str, ip: str) -> None:
@@ -86,3 +86,23 @@ def test_check_audit_adds_the_section_and_fails_on_a_missing_record(
     assert "MISSING  myregistry: westeurope: data endpoint myregistry.westeurope.data.azurecr.io" in r.stdout
     a_record(emulator, "myregistry.westeurope.data", "10.2.0.6")
     assert dnsctl("check", "-c", str(path), "--audit").code == 0
+
+
+def test_a_zone_given_with_zone_is_audited_too(tmp_path: Path, emulator: AzureEmulator) -> None:
+    # The global name lives in a zone of its own; the private link zone is named on the command line.
+    emulator.add_zone(ZoneId(SUB, RG, "corp.example"))
+    a_record(emulator, "myregistry.eastus.geo", "127.0.0.2")
+    a_record(emulator, "myregistry.westeurope.geo", "127.0.0.3")
+    a_record(emulator, "myregistry.westeurope.data", "10.2.0.6")
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    profile = profile_config(443, str(ca), zone="corp.example")
+    path = write_config(tmp_path / "dnsctl.yaml", emulator, [profile])
+    nothing = dnsctl("audit", "-c", str(path))
+    assert nothing.code == 2 and "nothing to audit" in nothing.stderr and "--zone" in nothing.stderr
+    r = dnsctl("audit", "-c", str(path), "--zone", f"{SUB}/{RG}/privatelink.azurecr.io")
+    assert r.code == 1, r.stderr
+    assert "MISSING  myregistry: eastus: data endpoint myregistry.eastus.data.azurecr.io" in r.stdout
+    bad = dnsctl("audit", "-c", str(path), "--zone", "privatelink.azurecr.io")
+    assert bad.code == 2 and "expected SUBSCRIPTION/RESOURCE_GROUP/ZONE" in bad.stderr
+    assert "Traceback" not in bad.stderr + r.stderr + nothing.stderr
