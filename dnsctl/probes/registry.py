@@ -46,7 +46,7 @@ from dnsctl.probes.registry_http import (
     same_host,
     token_from,
 )
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
 # A cached token hides an outage of the token service; renewing at least this often bounds how long.
@@ -92,7 +92,7 @@ class RegistryProber:
         self,
         aad_token: AadTokenSource | None = None,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         max_tokens: int = MAX_TOKENS,
         max_tokens_per_endpoint: int = MAX_TOKENS_PER_ENDPOINT,
     ) -> None:
@@ -159,7 +159,7 @@ class RegistryProber:
                 detail = f"{step[0]}: {detail}"
             return ProbeVerdict(None, reason, detail)
 
-        result = await run_probe(profile, endpoint, now, address, check, explain)
+        result = await run_probe(profile, endpoint, now, address, check, explain, clock=self._clock)
         return replace(result, digests=tuple(digests)) if result.ok and digests else result
 
     async def _check(

@@ -33,8 +33,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.support.loopback_http import LoopbackServer
 
 MANIFEST_DIGEST = "sha256:" + "0" * 64
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -78,7 +80,7 @@ class Seen:
         return secret in text
 
 
-class ScriptedRegistry:
+class ScriptedRegistry(LoopbackServer):
     def __init__(
         self,
         host: str,
@@ -88,8 +90,7 @@ class ScriptedRegistry:
         token_lifetime: int = 300,
         port: int = 0,
     ) -> None:
-        self.host = host
-        self._bind_port = port
+        super().__init__(host, port, tls=tls)
         self.service = service
         self.token_lifetime = token_lifetime
         self.throttle: int | None = None  # 429 or 503: every request answered so (see the docstring)
@@ -103,21 +104,9 @@ class ScriptedRegistry:
         self._by_digest: dict[str, bytes] = {}
         self._pending: dict[str, tuple[bytes, float]] = {}  # lagging pushes: manifest, visible at
         self.realm: Callable[[int], str] = lambda n: f"{self.scheme}://{host}:{self.port}/oauth2/token"
-        self._tls = tls
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
         self._challenges = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self._tls is not None else "http"
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
 
     @property
     def connections(self) -> int:
@@ -176,7 +165,7 @@ class ScriptedRegistry:
         with self._lock:
             return bool(self._images or self._pending)
 
-    def start(self) -> Self:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -306,28 +295,4 @@ class ScriptedRegistry:
                 else:
                     self._token()
 
-        server = ThreadingHTTPServer((self.host, self._bind_port), Handler)
-        server.daemon_threads = True
-        if self._tls is not None:
-            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
