@@ -8,11 +8,13 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 
+from dnsctl import compose
 from dnsctl.cli.commands import load_spec
 from dnsctl.cli.exit_codes import ExitCode
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.zone_audit import Finding, Needed, audit, needed
 from dnsctl.errors import InputError
+from dnsctl.process.clock import Clock
 
 ZoneKey = tuple[str, str, str]  # subscription, resource group, zone
 
@@ -30,7 +32,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             "nothing to audit: no replica on <registry>.<region>.geo.azurecr.io or with a data endpoint in "
             "the zones of the profiles' azure records (give another zone with --zone SUB/RG/ZONE)"
         )
-    findings = asyncio.run(read_and_audit(spec, groups))
+    findings = asyncio.run(read_and_audit(spec, groups, compose.build_clock()))
     missing = [f for f in findings if f.problem is not None]
     if args.json:
         print(json.dumps({"complete": not missing, "records": [_json(f) for f in findings]}, indent=2))
@@ -62,11 +64,13 @@ def zone_groups(spec: DnsctlSpec, extra: Sequence[ZoneKey] = ()) -> dict[ZoneKey
     return groups
 
 
-async def read_and_audit(spec: DnsctlSpec, groups: Mapping[ZoneKey, Sequence[Needed]]) -> list[Finding]:
+async def read_and_audit(
+    spec: DnsctlSpec, groups: Mapping[ZoneKey, Sequence[Needed]], clock: Clock
+) -> list[Finding]:
     """Each zone the needed records live in is listed once; nothing is written."""
     from dnsctl.targets.azure import AzureTarget
 
-    target = AzureTarget(spec)
+    target = AzureTarget(spec, clock=clock)
     try:
         target.begin_pass()
         findings: list[Finding] = []

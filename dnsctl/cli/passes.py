@@ -57,7 +57,7 @@ def _audit_section(spec: DnsctlSpec, *, to_stderr: bool) -> bool:
     groups = audit.zone_groups(spec)
     if not any(groups.values()):
         return True
-    findings = asyncio.run(audit.read_and_audit(spec, groups))
+    findings = asyncio.run(audit.read_and_audit(spec, groups, compose.build_clock()))
     out = sys.stderr if to_stderr else sys.stdout
     print(file=out)
     for line in audit.text(findings):

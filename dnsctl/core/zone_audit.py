@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dnsctl.core.model import ProfileSpec, RecordType, data_host
+from dnsctl.core.model import ProfileSpec, data_host
 from dnsctl.core.plan import RecordValue
+from dnsctl.core.publication import RecordType
 
 ACR_SUFFIX = ".azurecr.io"
 ACR_ZONES = ("privatelink.azurecr.io", "azurecr.io")
