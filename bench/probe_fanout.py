@@ -240,7 +240,7 @@ def measure_data_path(n: int, *, tls: bool) -> None:
 
     import trustme
 
-    from dnsctl.core.model import DataEndpointSpec, RegistryProbeSpec
+    from dnsctl.core.registry_spec import DataEndpointSpec, RegistryProbeSpec
     from dnsctl.probes.registry import RegistryProber
     from tests.support.scripted_registry import ScriptedRegistry, digest_of, image
 

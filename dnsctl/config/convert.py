@@ -36,7 +36,6 @@ from dnsctl.core.model import (
     AzureCredentialKind,
     AzureSpec,
     CacheSpec,
-    DataEndpointSpec,
     DnsctlSpec,
     EndpointSpec,
     EndpointStatus,
@@ -53,7 +52,6 @@ from dnsctl.core.model import (
     ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
-    RegistryProbeSpec,
     ResolverSpec,
     Routing,
     SafetySpec,
@@ -62,6 +60,7 @@ from dnsctl.core.model import (
     WhenAllDown,
 )
 from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.registry_spec import DataEndpointSpec, RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneSpec
 
 S = TypeVar("S")

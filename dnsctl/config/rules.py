@@ -18,7 +18,8 @@ from dnsctl.config import rfc2136, rules_resolver, rules_service
 from dnsctl.config.problems import Problems
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel
 from dnsctl.config.values import MAX_TXT_BYTES, is_ip, normalize_fqdn, shown, token_host
-from dnsctl.core.model import EndpointSpec, data_host
+from dnsctl.core.model import EndpointSpec
+from dnsctl.core.registry_spec import data_host
 
 __all__ = ["MAX_TXT_BYTES", "check"]
 

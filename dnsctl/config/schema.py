@@ -39,12 +39,12 @@ from dnsctl.core.model import (
     ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
-    RegistryProbeSpec,
     ResolverSpec,
     SafetySpec,
     WebhookSpec,
 )
 from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneRecordSpec
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dnsctl.core.model import ProfileSpec, data_host
+from dnsctl.core.model import ProfileSpec
 from dnsctl.core.plan import RecordValue
 from dnsctl.core.publication import RecordType
+from dnsctl.core.registry_spec import data_host
 
 ACR_SUFFIX = ".azurecr.io"
 ACR_ZONES = ("privatelink.azurecr.io", "azurecr.io")

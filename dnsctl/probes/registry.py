@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlencode
 
-from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.failures import Progress, classify

@@ -20,7 +20,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from urllib.parse import SplitResult, urlsplit
 
-from dnsctl.core.model import BLOB_AUTO, DataEndpointSpec, EndpointSpec, MonitorSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorSpec
+from dnsctl.core.registry_spec import BLOB_AUTO, DataEndpointSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.probes.failures import Progress
 from dnsctl.probes.registry_http import Response, StepFailed, call, check_throttled, same_host

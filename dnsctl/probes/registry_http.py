@@ -17,7 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import h11
 
-from dnsctl.core.model import EndpointSpec, MonitorSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError

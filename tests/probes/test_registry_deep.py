@@ -13,15 +13,14 @@ from prometheus_client import generate_latest
 from dnsctl.controller.metrics import Metrics
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import (
-    DataEndpointSpec,
     DnsctlSpec,
     EndpointSpec,
     IsolationGuardSpec,
     MonitorProtocol,
     MonitorSpec,
     ProfileSpec,
-    RegistryProbeSpec,
 )
+from dnsctl.core.registry_spec import DataEndpointSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.documents.status import health_doc
 from dnsctl.engine import Engine
