@@ -284,7 +284,7 @@ def measure_data_path(n: int, *, tls: bool) -> None:
                     protocol=MonitorProtocol.REGISTRY, port=registry.port, ca_file=ca_file, registry=spec
                 )
                 profile = ProfileSpec("bench", "myregistry.azurecr.io", (endpoint,), monitor=monitor)
-                prober = RegistryProber()
+                prober = RegistryProber(clock=SystemClock())
 
                 async def run(
                     prober: RegistryProber = prober, profile: ProfileSpec = profile, label: str = label

@@ -25,7 +25,8 @@ from dnsctl.core.results import FailureReason
 from dnsctl.documents.status import health_doc
 from dnsctl.engine import Engine
 from dnsctl.probes.registry import RegistryProber
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import SystemClock
+from tests.support.clock import ManualClock
 from tests.support.registry import RegistryPki, RegistryServer
 from tests.support.scripted_registry import ScriptedRegistry, digest_of, image
 
@@ -106,7 +107,7 @@ def replicas(pki: RegistryPki) -> Iterator[Replicas]:
 async def test_a_throttling_replica_is_a_throttled_failure(replicas: Replicas, status: int) -> None:
     replicas.east.throttle = status
     p = replicas.profile()
-    r = await RegistryProber().probe(p, p.endpoints[0], 0.0)
+    r = await RegistryProber(clock=SystemClock()).probe(p, p.endpoints[0], 0.0)
     assert not r.ok and r.reason is FailureReason.THROTTLED, r
     assert r.status_code == status and "Retry-After 1" in r.detail
     assert not r.says_nothing
@@ -116,14 +117,16 @@ async def test_a_503_without_retry_after_is_not_throttling(replicas: Replicas) -
     replicas.east.throttle = 503
     replicas.east.throttle_retry_after = None
     p = replicas.profile()
-    r = await RegistryProber().probe(p, p.endpoints[0], 0.0)
+    r = await RegistryProber(clock=SystemClock()).probe(p, p.endpoints[0], 0.0)
     assert not r.ok and r.reason is FailureReason.HTTP_STATUS, r
 
 
 async def test_a_replica_answering_429_for_throttled_fall_rounds_is_failed_over(replicas: Replicas) -> None:
     p = replicas.profile(throttled_fall=2)
     engine = Engine(
-        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(True)), RegistryProber(), ManualClock()
+        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(True)),
+        RegistryProber(clock=SystemClock()),
+        ManualClock(),
     )
     await engine.round()
     assert engine.states["myregistry"].decision is not None
@@ -151,7 +154,9 @@ async def test_a_replica_answering_429_for_throttled_fall_rounds_is_failed_over(
 async def test_every_replica_throttling_is_not_the_isolation_guard(replicas: Replicas) -> None:
     p = replicas.profile(throttled_fall=1)
     engine = Engine(
-        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(True)), RegistryProber(), ManualClock()
+        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(True)),
+        RegistryProber(clock=SystemClock()),
+        ManualClock(),
     )
     await engine.round()
     replicas.east.throttle = replicas.west.throttle = 429
@@ -170,7 +175,7 @@ async def test_every_replica_throttling_is_not_the_isolation_guard(replicas: Rep
 async def test_the_blob_comes_through_the_replicas_own_data_endpoint(replicas: Replicas) -> None:
     replicas.with_data_endpoints()
     p = replicas.profile(blob="auto")
-    prober = RegistryProber()
+    prober = RegistryProber(clock=SystemClock())
     r = await prober.probe(p, p.endpoints[0], 0.0)
     assert r.ok, r
     blob_gets = [q for q in replicas.east.requests if "/blobs/" in q.path]
@@ -193,7 +198,7 @@ async def test_the_data_path_costs_one_connection_more_per_probe(replicas: Repli
     replicas.with_data_endpoints()
     registry, data = replicas.east, replicas.data["eastus"]
     registry.keep_alive = data.keep_alive = True
-    prober = RegistryProber()
+    prober = RegistryProber(clock=SystemClock())
     plain, deep = replicas.profile(), replicas.profile(blob="auto")
     for p in (plain, deep):  # the token, and the manifest's smallest layer, are then known
         assert (await prober.probe(p, p.endpoints[0], 0.0)).ok
@@ -211,7 +216,7 @@ async def test_a_kept_connection_the_registry_closed_meanwhile_is_replaced(repli
     registry = replicas.east
     registry.keep_alive = registry.drop_idle = True  # says keep-alive, closes anyway
     p = replicas.profile(blob="auto")
-    prober = RegistryProber()
+    prober = RegistryProber(clock=SystemClock())
     assert (await prober.probe(p, p.endpoints[0], 0.0)).ok
     before = (registry.connections, len(registry.requests))
     r = await prober.probe(p, p.endpoints[0], 10.0)
@@ -238,7 +243,7 @@ async def test_a_dead_data_endpoint_degrades_a_replica_whose_manifests_answer(
             base, monitor=replace(base.monitor, registry=replace(base.monitor.registry, data_endpoints=specs))
         )
         spec = DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(True))
-        engine = Engine(spec, RegistryProber(), ManualClock())
+        engine = Engine(spec, RegistryProber(clock=SystemClock()), ManualClock())
         out = await engine.round()
         st = engine.states["myregistry"]
         east = st.endpoints["eastus"]
@@ -250,7 +255,9 @@ async def test_a_dead_data_endpoint_degrades_a_replica_whose_manifests_answer(
         assert "data-endpoint" in st.decision.reason
         assert not out.isolated
         # Without the data path, the same replica passes: what this probe is for.
-        plain = await RegistryProber().probe(replicas.profile(), replicas.profile().endpoints[0], 0.0)
+        plain = await RegistryProber(clock=SystemClock()).probe(
+            replicas.profile(), replicas.profile().endpoints[0], 0.0
+        )
         assert plain.ok
     finally:
         dead.stop()
@@ -282,7 +289,7 @@ async def test_a_redirect_anywhere_else_is_refused_and_nothing_is_sent(
     p = replace(
         base, monitor=replace(base.monitor, registry=replace(base.monitor.registry, data_endpoints=specs))
     )
-    r = await RegistryProber().probe(p, p.endpoints[0], 0.0)
+    r = await RegistryProber(clock=SystemClock()).probe(p, p.endpoints[0], 0.0)
     assert not r.ok and r.reason is FailureReason.DATA_ENDPOINT, r
     assert "blob redirect refused" in r.detail and "nothing was sent" in r.detail
     assert foreign.requests == []
@@ -292,11 +299,11 @@ async def test_a_redirect_anywhere_else_is_refused_and_nothing_is_sent(
 async def test_a_configured_blob_missing_on_the_replica_is_blob_missing(replicas: Replicas) -> None:
     replicas.with_data_endpoints()
     replicas.east.blob_redirect = None  # the replica serves blobs itself
-    r = await RegistryProber().probe(
+    r = await RegistryProber(clock=SystemClock()).probe(
         replicas.profile(blob="sha256:" + "ab" * 32), replicas.profile().endpoints[0], 0.0
     )
     assert not r.ok and r.reason is FailureReason.BLOB_MISSING, r
-    ok = await RegistryProber().probe(
+    ok = await RegistryProber(clock=SystemClock()).probe(
         replicas.profile(blob=replicas.smallest), replicas.profile().endpoints[0], 0.0
     )
     assert ok.ok, ok
@@ -353,11 +360,13 @@ async def test_the_probe_records_each_watched_digest_and_a_lagging_replica_is_sa
     assert base.monitor.registry is not None
     reg = replace(base.monitor.registry, watch=("app:1", "base:2", "app:gone"))
     p = replace(base, monitor=replace(base.monitor, registry=reg), failback_hold=0.0)
-    r = await RegistryProber().probe(p, p.endpoints[1], 0.0)
+    r = await RegistryProber(clock=SystemClock()).probe(p, p.endpoints[1], 0.0)
     assert r.ok and dict(r.digests) == {"app:1": digest_of(v1), "base:2": digest_of(v1), "app:gone": ""}
 
     engine = Engine(
-        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(False)), RegistryProber(), ManualClock()
+        DnsctlSpec(profiles=(p,), isolation_guard=IsolationGuardSpec(False)),
+        RegistryProber(clock=SystemClock()),
+        ManualClock(),
     )
     await engine.round()
     await engine.round()  # the first decision has no current replica to compare with
