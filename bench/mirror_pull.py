@@ -38,7 +38,8 @@ sys.path.insert(0, str(REPO))
 
 import yaml  # noqa: E402
 
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec, RegistryProbeSpec  # noqa: E402
+from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec  # noqa: E402
+from dnsctl.core.registry_spec import RegistryProbeSpec  # noqa: E402
 from dnsctl.probes.http import HttpProber  # noqa: E402
 from dnsctl.probes.registry import RegistryProber  # noqa: E402
 from dnsctl.process.clock import SystemClock  # noqa: E402

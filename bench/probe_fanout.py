@@ -12,6 +12,14 @@ and `httpx-pool` (one httpx.AsyncClient pool shared by every endpoint).
 
     .venv/bin/python bench/probe_fanout.py                 # 1,000 endpoints, fresh + keepalive
     .venv/bin/python bench/probe_fanout.py --modes fresh,keepalive,httpx-client,httpx-pool --tls
+    .venv/bin/python bench/probe_fanout.py --data-path 200 [--tls]   # the registry data-path probe's cost
+
+`--data-path N`: the registry probe against one registry stand-in (tests/support/scripted_registry.py)
+that redirects blobs to a separate data-endpoint stand-in, N probes per variant: without the data path,
+with `registry.blob: <digest>`, and with `blob: auto` (the layer found once, then cached); prints the
+median and p90 latency, the extra cost per probe over the manifest-only probe, and the connections each
+probe opens (the stand-ins keep connections open, as registries do; the first probe's token and layer
+lookups are counted in).
 """
 
 from __future__ import annotations
@@ -228,6 +236,89 @@ async def _measure(
     )
 
 
+def measure_data_path(n: int, *, tls: bool) -> None:
+    """The registry probe with and without the data path, against the stand-ins on loopback."""
+    import statistics
+
+    import trustme
+
+    from dnsctl.core.registry_spec import DataEndpointSpec, RegistryProbeSpec
+    from dnsctl.probes.registry import RegistryProber
+    from tests.support.scripted_registry import ScriptedRegistry, digest_of, image
+
+    data_name = "myregistry.eastus.data.azurecr.io"
+    with tempfile.TemporaryDirectory() as tmp:
+        ca = trustme.CA()
+        ca_file = f"{tmp}/ca.pem"
+        ca.cert_pem.write_to_path(ca_file)
+
+        def context(name: str) -> ssl.SSLContext | None:
+            if not tls:
+                return None
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert(name).configure_cert(ctx)
+            return ctx
+
+        registry = ScriptedRegistry("127.0.0.2", tls=context(TARGET)).start()
+        data = ScriptedRegistry("127.0.0.3", tls=context(data_name)).start()
+        try:
+            scheme = "https" if tls else "http"
+            registry.keep_alive = data.keep_alive = True  # as registries do
+            registry.realm = lambda _n: f"{scheme}://{TARGET}:{registry.port}/oauth2/token"
+            manifest, blobs = image("bench")
+            registry.push("app", "1", manifest, blobs)
+            data.blobs.update(blobs)
+            registry.blob_redirect = lambda d: f"{scheme}://{data_name}:{data.port}/blobs/{d}?sig=x"
+            layer = digest_of(b"bench/1:" * 5)
+            endpoint = EndpointSpec("eastus", TARGET, 1, addresses=("127.0.0.2",))
+            variants = {"manifest only": None, "blob: <digest>": layer, "blob: auto": "auto"}
+            medians: dict[str, float] = {}
+            print(f"registry probe, {'https' if tls else 'http'}, {n} probes per variant (median, p90)")
+            for label, blob in variants.items():
+                spec = RegistryProbeSpec(
+                    "app",
+                    "1",
+                    plain_http=not tls,
+                    blob=blob,
+                    data_endpoints=(DataEndpointSpec("eastus", data_name, ("127.0.0.3",)),),
+                )
+                monitor = MonitorSpec(
+                    protocol=MonitorProtocol.REGISTRY, port=registry.port, ca_file=ca_file, registry=spec
+                )
+                profile = ProfileSpec("bench", "myregistry.azurecr.io", (endpoint,), monitor=monitor)
+                prober = RegistryProber(clock=SystemClock())
+
+                async def run(
+                    prober: RegistryProber = prober, profile: ProfileSpec = profile, label: str = label
+                ) -> list[float]:
+                    await prober.probe(profile, endpoint, 0.0)  # the token (and the layer) cached
+                    out = []
+                    for _ in range(n):
+                        r = await prober.probe(profile, endpoint, 0.0)
+                        if not r.ok:
+                            raise SystemExit(f"{label}: the probe failed: {r.describe()}")
+                        out.append(r.latency)
+                    return out
+
+                before = registry.connections + data.connections
+                before_data = data.connections
+                latencies = asyncio.run(run())
+                per_probe = (registry.connections + data.connections - before) / (n + 1)
+                data_per_probe = (data.connections - before_data) / (n + 1)
+                medians[label] = statistics.median(latencies)
+                p90 = statistics.quantiles(latencies, n=10)[-1]
+                extra = medians[label] - medians["manifest only"]
+                print(
+                    f"  {label:15} {medians[label] * 1000:6.2f} ms  p90 {p90 * 1000:6.2f} ms  "
+                    f"extra {extra * 1000:+6.2f} ms  connections/probe {per_probe:.2f} "
+                    f"(data endpoint {data_per_probe:.2f})",
+                    flush=True,
+                )
+        finally:
+            registry.stop()
+            data.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--endpoints", type=int, default=1000, help="distinct host:port pairs (default 1000)")
@@ -243,7 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", nargs=2, type=int, metavar=("ROWS", "ADDRESSES"), help=argparse.SUPPRESS)
     parser.add_argument("--tls-pem", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--data-path",
+        type=int,
+        metavar="N",
+        help="measure the registry data-path probe's cost (N probes each)",
+    )
     args = parser.parse_args(argv)
+    if args.data_path:
+        measure_data_path(args.data_path, tls=args.tls)
+        return 0
     if args.serve:
         rows, addresses = args.serve
         serve_main(rows, addresses, args.tls_pem, args.cpu)

@@ -159,6 +159,19 @@ EPILOGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             _BAD_INPUT,
         ),
     ),
+    "audit": (
+        (
+            "dnsctl audit -c dnsctl.yaml",
+            "dnsctl audit --profile myregistry --json",
+            "dnsctl audit --zone SUB/rg-dns/privatelink.azurecr.io",
+        ),
+        (
+            "  0  every record a pull needs is in the zone (and points where the probes go)",
+            "  1  a record is missing or points at an address no probe reaches (each is listed), or a zone",
+            "     could not be read",
+            _BAD_INPUT,
+        ),
+    ),
     "history": (
         (
             "dnsctl history",

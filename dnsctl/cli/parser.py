@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dnsctl import __version__
-from dnsctl.cli import commands, completion, daemons, help_text, passes
+from dnsctl.cli import audit, commands, completion, daemons, help_text, passes
 from dnsctl.process import daemon
 
 Handler = Callable[[argparse.Namespace], int]
@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=1, help="probe rounds at the monitor interval (hysteresis applies)"
     )
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--audit",
+        action="store_true",
+        help="also read the private zones and list the records a pull needs that are missing (dnsctl audit)",
+    )
 
     for name, summary in (
         ("plan", "probe, decide and print the changes the Azure records need; changes nothing"),
@@ -79,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--force", action="store_true", help="apply a plan larger than max_changes_per_run"
             )
+
+    p = command(
+        "audit",
+        audit.cmd_audit,
+        "read the private zones and list, per replica, the records a pull needs that are missing",
+    )
+    p.add_argument("--profile", action="append", help="only this profile (repeatable)")
+    p.add_argument(
+        "--zone",
+        action="append",
+        metavar="SUB/RG/ZONE",
+        help="also audit this zone (e.g. SUB/RG/privatelink.azurecr.io; repeatable)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("serve", daemons.cmd_serve, "run the embedded resolver, steered by health checks")
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import sys
 from collections.abc import Sequence
 
 from dnsctl import compose
@@ -32,7 +33,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(
             spec,
             profiles=tuple(
-                dataclasses.replace(p, monitor=dataclasses.replace(p.monitor, fall=1, rise=1))
+                dataclasses.replace(
+                    p, monitor=dataclasses.replace(p.monitor, fall=1, rise=1, throttled_fall=1)
+                )
                 for p in spec.profiles
             ),
         )
@@ -42,7 +45,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         emit(render.check_text(doc))
     every_profile_online = all(any(e.status == "Online" for e in p.endpoints) for p in doc.profiles)
-    return ExitCode.CONVERGED if every_profile_online else ExitCode.FAILED
+    complete = _audit_section(spec, to_stderr=args.json) if args.audit else True
+    return ExitCode.CONVERGED if every_profile_online and complete else ExitCode.FAILED
+
+
+def _audit_section(spec: DnsctlSpec, *, to_stderr: bool) -> bool:
+    """`check --audit`: `dnsctl audit`'s findings after the probes (on stderr with --json)."""
+    from dnsctl.cli import audit
+
+    groups = audit.zone_groups(spec)
+    if not any(groups.values()):
+        return True
+    findings = asyncio.run(audit.read_and_audit(spec, groups, compose.build_clock()))
+    out = sys.stderr if to_stderr else sys.stdout
+    print(file=out)
+    for line in audit.text(findings):
+        print(line, file=out)
+    return all(f.problem is None for f in findings)
 
 
 async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> StatusDoc:

@@ -52,7 +52,6 @@ from dnsctl.core.model import (
     ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
-    RegistryProbeSpec,
     ResolverSpec,
     Routing,
     SafetySpec,
@@ -61,6 +60,7 @@ from dnsctl.core.model import (
     WhenAllDown,
 )
 from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.registry_spec import DataEndpointSpec, RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneSpec
 
 S = TypeVar("S")
@@ -118,7 +118,14 @@ def _monitor(m: MonitorModel) -> MonitorSpec:
     registry = None
     if m.registry is not None:
         registry = _copy(
-            RegistryProbeSpec, m.registry, token_hosts=tuple(token_host(h) for h in m.registry.token_hosts)
+            RegistryProbeSpec,
+            m.registry,
+            token_hosts=tuple(token_host(h) for h in m.registry.token_hosts),
+            data_endpoints=tuple(
+                DataEndpointSpec(d.endpoint, normalize_fqdn(d.host) if d.host else None, tuple(d.addresses))
+                for d in m.registry.data_endpoints
+            ),
+            watch=tuple(dict.fromkeys(m.registry.watch)),
         )
     spec = _copy(
         MonitorSpec,

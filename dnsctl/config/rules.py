@@ -18,6 +18,8 @@ from dnsctl.config import rfc2136, rules_resolver, rules_service
 from dnsctl.config.problems import Problems
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel
 from dnsctl.config.values import MAX_TXT_BYTES, is_ip, normalize_fqdn, shown, token_host
+from dnsctl.core.model import EndpointSpec
+from dnsctl.core.registry_spec import data_host
 
 __all__ = ["MAX_TXT_BYTES", "check"]
 
@@ -97,6 +99,8 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
         _mirror(p, at, profile)
     with p.rule():
         _endpoints(p, at, profile)
+    with p.rule():
+        _data_endpoints(p, at, profile)
     with p.rule():
         if profile.when_all_down == "fallback" and not profile.fallback:
             p.add(f"{at}.fallback", "when_all_down is 'fallback' but no fallback target is set")
@@ -224,6 +228,8 @@ def _monitor(p: Problems, at: str, m: MonitorModel) -> None:
 _REPOSITORY = re.compile(
     r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^[a-z0-9]+:[a-f0-9]{32,}$")
 _REFERENCE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|[a-z0-9]+:[a-f0-9]{32,})$")
 
 
@@ -249,6 +255,58 @@ def _registry_probe(p: Problems, at: str, m: MonitorModel) -> None:
     for i, host in enumerate(m.registry.token_hosts):
         with p.rule():
             p.check(f"{at}.registry.token_hosts[{i}]", token_host, host)
+    with p.rule():
+        blob = m.registry.blob
+        if blob is not None and blob != "auto" and not _DIGEST.match(blob):
+            p.add(f"{at}.registry.blob", f"{shown(blob)} is neither 'auto' nor a digest (sha256:<hex>)")
+    for i, ref in enumerate(m.registry.watch):
+        with p.rule():
+            repository, colon, tag = ref.rpartition(":")
+            if not colon or not _REPOSITORY.match(repository) or not _TAG.match(tag):
+                p.add(f"{at}.registry.watch[{i}]", f"{shown(ref)} is not <repository>:<tag>")
+    for i, d in enumerate(m.registry.data_endpoints):
+        if d.host is not None:
+            p.check(f"{at}.registry.data_endpoints[{i}].host", normalize_fqdn, d.host)
+        for k, addr in enumerate(d.addresses):
+            with p.rule():
+                if not is_ip(addr):
+                    where = f"{at}.registry.data_endpoints[{i}].addresses[{k}]"
+                    p.add(where, f"{shown(addr)} is not an IP address")
+
+
+def _data_endpoints(p: Problems, at: str, profile: ProfileModel) -> None:
+    """With the data-path probe, every endpoint needs a data endpoint name (derived or configured)."""
+    reg = profile.monitor.registry
+    if reg is None:
+        return
+    names = {ep.name for ep in profile.endpoints}
+    seen: set[str] = set()
+    for i, d in enumerate(reg.data_endpoints):
+        with p.rule():
+            where = f"{at}.monitor.registry.data_endpoints[{i}].endpoint"
+            if d.endpoint not in names:
+                p.add(where, f"no endpoint {shown(d.endpoint)} in this profile")
+            elif d.endpoint in seen:
+                p.add(where, f"{shown(d.endpoint)} is listed twice")
+            seen.add(d.endpoint)
+    configured = {d.endpoint: d for d in reg.data_endpoints}
+    if reg.blob is None:
+        return
+    for j, ep in enumerate(profile.endpoints):
+        with p.rule():
+            given = configured.get(ep.name)
+            if given is not None and given.host is not None:
+                continue
+            with suppress(ValueError):
+                spec = EndpointSpec(ep.name, normalize_fqdn(ep.target), 0, region=ep.region)
+                if data_host(spec) is not None:
+                    continue
+            p.add(
+                f"{at}.endpoints[{j}]",
+                f"registry.blob is set but {shown(ep.name)} has no data endpoint name: its target is not "
+                f"<registry>.<region>.geo.azurecr.io (nor <registry>.azurecr.io with a region); set "
+                f"monitor.registry.data_endpoints.{ep.name}.host",
+            )
 
 
 def _endpoint(p: Problems, at: str, ep: EndpointModel) -> None:

@@ -39,12 +39,12 @@ from dnsctl.core.model import (
     ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
-    RegistryProbeSpec,
     ResolverSpec,
     SafetySpec,
     WebhookSpec,
 )
 from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneRecordSpec
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -94,6 +94,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DataEndpointModel(Strict):
+    """`registry.data_endpoints[]`: one replica's data endpoint (where its blob redirects go)."""
+
+    endpoint: str
+    host: str | None = None
+    addresses: list[str] = Field(default_factory=list)
+
+
 class RegistryProbeModel(Strict):
     """`monitor.protocol: registry`: what the probe pulls (a token, then a manifest HEAD)."""
 
@@ -102,6 +110,9 @@ class RegistryProbeModel(Strict):
     plain_http: bool = default(RegistryProbeSpec, "plain_http")
     auth: Literal["anonymous", "azure"] = default(RegistryProbeSpec, "auth")
     token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
+    blob: str | None = None
+    data_endpoints: list[DataEndpointModel] = Field(default_factory=list)
+    watch: list[str] = Field(default_factory=list)
 
 
 class MonitorModel(Strict):
@@ -120,6 +131,7 @@ class MonitorModel(Strict):
     interval: Duration = default(MonitorSpec, "interval")
     timeout: PositiveDuration = default(MonitorSpec, "timeout")
     fall: Count = default(MonitorSpec, "fall")
+    throttled_fall: Count | None = None  # like `fall` when not set
     rise: Count = default(MonitorSpec, "rise")
     flap_window: Duration = default(MonitorSpec, "flap_window")
     flap_threshold: int = Field(default=default(MonitorSpec, "flap_threshold"), ge=1)

@@ -30,7 +30,12 @@ from dnsctl.core.model import DnsctlSpec, Override, ProfileSpec
 from dnsctl.core.state import ProfileState
 
 VERSION = 1
-_STATUS = {MonitorStatus.CHECKING: "C", MonitorStatus.ONLINE: "O", MonitorStatus.DEGRADED: "D"}
+_STATUS = {
+    MonitorStatus.CHECKING: "C",
+    MonitorStatus.ONLINE: "O",
+    MonitorStatus.DEGRADED: "D",
+    MonitorStatus.THROTTLED: "T",
+}
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
 
 
@@ -60,11 +65,14 @@ def encode(profile: ProfileSpec, st: ProfileState, *, history: int = HISTORY_LIM
         if h.status is MonitorStatus.DISABLED:
             continue
         entry: dict[str, Any] = {"s": _STATUS[h.status]}
-        # Successes count only toward `rise` (while Degraded), failures only toward `fall`.
-        if h.successes and h.status is MonitorStatus.DEGRADED:
+        # Successes count only toward `rise` (while Degraded or Throttled), failures only toward
+        # `fall`, throttled answers only toward `throttled_fall`.
+        if h.successes and h.status in (MonitorStatus.DEGRADED, MonitorStatus.THROTTLED):
             entry["ok"] = min(h.successes, m.rise)
         if h.failures and h.status is not MonitorStatus.DEGRADED:
             entry["ko"] = min(h.failures, m.fall)
+        if h.throttles and h.status in (MonitorStatus.CHECKING, MonitorStatus.ONLINE):
+            entry["th"] = min(h.throttles, m.throttle_limit)
         if h.flaps:
             entry["fl"] = h.flaps
         if h.flap_times:
@@ -167,6 +175,7 @@ def decode(profile: ProfileSpec, text: str) -> Decoded:
             status=status,
             successes=_count(e, "ok"),
             failures=_count(e, "ko"),
+            throttles=_count(e, "th"),
             flaps=_count(e, "fl"),
             flap_times=tuple(_time(t, "ft") for t in _list(e.get("ft", []), "ft")),
             hold_until=_time(e["hu"], "hu") if "hu" in e else None,

@@ -16,7 +16,7 @@ from enum import StrEnum
 from statistics import median
 
 from dnsctl.core.model import EndpointSpec, EndpointStatus, MonitorSpec, Override
-from dnsctl.core.results import ProbeResult
+from dnsctl.core.results import FailureReason, ProbeResult
 
 # How many recent successful latencies performance routing looks at.
 LATENCY_WINDOW = 5
@@ -28,6 +28,9 @@ class MonitorStatus(StrEnum):
     CHECKING = "CheckingEndpoint"
     ONLINE = "Online"
     DEGRADED = "Degraded"
+    # Answering, but refusing pulls (429, or 503 with Retry-After) for `throttled_fall` rounds: for its
+    # clients it is down, so routing treats it like Degraded; it recovers like Degraded (`rise`).
+    THROTTLED = "Throttled"
     DISABLED = "Disabled"
 
 
@@ -35,7 +38,8 @@ class MonitorStatus(StrEnum):
 class EndpointHealth:
     status: MonitorStatus = MonitorStatus.CHECKING
     successes: int = 0  # consecutive
-    failures: int = 0  # consecutive
+    failures: int = 0  # consecutive (throttled answers neither count nor break the run)
+    throttles: int = 0  # consecutive throttled answers
     flaps: int = 0  # Online -> Degraded transitions, ever
     flap_times: tuple[float, ...] = ()  # those inside the damping window
     hold_until: float | None = None  # damped: stays Degraded until then
@@ -44,6 +48,8 @@ class EndpointHealth:
     last: ProbeResult | None = None
     # Per address, for an endpoint with several addresses (each one's own health, same hysteresis).
     addresses: Mapping[str, EndpointHealth] = field(default_factory=dict)
+    # `registry.watch`: the digest last seen for each watched reference ("": the replica has none).
+    digests: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def damped(self) -> bool:
@@ -63,11 +69,13 @@ def observe(health: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, n
 def _success(h: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, now: float) -> EndpointHealth:
     successes = h.successes + 1
     latencies = (*h.latencies, result.latency)[-LATENCY_WINDOW:]
-    new = replace(h, successes=successes, failures=0, latencies=latencies, last=result)
+    new = replace(h, successes=successes, failures=0, throttles=0, latencies=latencies, last=result)
+    if result.digests:
+        new = replace(new, digests=dict(result.digests))
     if h.status is MonitorStatus.CHECKING:
         # The first verdict: a replica that answers is taken as Online at once.
         return replace(new, status=MonitorStatus.ONLINE, since=now)
-    if h.status is MonitorStatus.DEGRADED and successes >= monitor.rise:
+    if h.status in (MonitorStatus.DEGRADED, MonitorStatus.THROTTLED) and successes >= monitor.rise:
         if h.hold_until is not None and now < h.hold_until:
             return new
         return replace(new, status=MonitorStatus.ONLINE, since=now, hold_until=None)
@@ -75,11 +83,18 @@ def _success(h: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, now: 
 
 
 def _failure(h: EndpointHealth, result: ProbeResult, monitor: MonitorSpec, now: float) -> EndpointHealth:
+    if result.reason is FailureReason.THROTTLED:
+        # Failures of their own kind with their own threshold (`throttled_fall`).
+        throttles = h.throttles + 1
+        new = replace(h, successes=0, throttles=throttles, last=result)
+        if throttles >= monitor.throttle_limit and h.status in (MonitorStatus.CHECKING, MonitorStatus.ONLINE):
+            return replace(new, status=MonitorStatus.THROTTLED, since=now)
+        return new
     failures = h.failures + 1
-    new = replace(h, successes=0, failures=failures, last=result)
+    new = replace(h, successes=0, failures=failures, throttles=0, last=result)
     if h.status is MonitorStatus.DEGRADED or failures < monitor.fall:
         return new
-    if h.status is MonitorStatus.CHECKING:
+    if h.status in (MonitorStatus.CHECKING, MonitorStatus.THROTTLED):
         return replace(new, status=MonitorStatus.DEGRADED, since=now)
     # Online -> Degraded: a flap. Count it, and damp an endpoint that keeps flapping.
     recent = (*(t for t in h.flap_times if now - t < monitor.flap_window), now)
@@ -170,6 +185,10 @@ def describe(endpoint: str, health: EndpointHealth) -> str:
             return f"{endpoint} Degraded, recovering ({health.successes} good probes in a row){tail}"
         plural = "" if health.failures == 1 else "s"
         return f"{endpoint} Degraded after {health.failures} failure{plural}{why}{tail}"
+    if health.status is MonitorStatus.THROTTLED:
+        if health.successes:
+            return f"{endpoint} Throttled, recovering ({health.successes} good probes in a row)"
+        return f"{endpoint} Throttled{why}"
     if health.status is MonitorStatus.CHECKING:
         return f"{endpoint} CheckingEndpoint (no verdict yet{why and ', last' + why})"
     return f"{endpoint} {health.status.value}"

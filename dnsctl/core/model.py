@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dnsctl.core.publication import AzureRecordSpec, PublicationSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneSpec
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -74,17 +75,6 @@ DEFAULT_EXPECTED_STATUS: tuple[StatusRange, ...] = (StatusRange(200, 299), Statu
 
 
 @dataclass(frozen=True, slots=True)
-class RegistryProbeSpec:
-    repository: str
-    reference: str = "latest"
-    plain_http: bool = False
-    # "azure": exchange the configured Azure credential's token for a registry token (ACR's /oauth2).
-    auth: str = "anonymous"
-    # Hosts besides the endpoint's target that a 401 challenge's token realm may name (lower-case).
-    token_hosts: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class MonitorSpec:
     protocol: MonitorProtocol = MonitorProtocol.HTTPS
     port: int = 443
@@ -106,6 +96,13 @@ class MonitorSpec:
     flap_threshold: int = 3
     flap_hold: float = 120.0
     registry: RegistryProbeSpec | None = None
+    # Consecutive throttled answers (429, or 503 with Retry-After) that make an endpoint Throttled;
+    # None: like `fall`.
+    throttled_fall: int | None = None
+
+    @property
+    def throttle_limit(self) -> int:
+        return self.throttled_fall if self.throttled_fall is not None else self.fall
 
     @property
     def default_port(self) -> int:

@@ -25,6 +25,13 @@ class FailureReason(StrEnum):
     TOKEN_REFUSED = "token-refused"  # it, or the registry, refused the credentials or the token
     TOKEN_REALM = "token-realm"  # the challenge named a realm no token may be asked at: nothing sent
     MANIFEST_MISSING = "manifest-missing"
+    # The data-path probe (`registry.blob`): the blob is not on the replica, or its data endpoint (the
+    # redirect's target) refused the redirect, did not answer, or answered without the blob's bytes.
+    BLOB_MISSING = "blob-missing"
+    DATA_ENDPOINT = "data-endpoint"
+    # The replica answered 429 (or 503 with Retry-After): up, but refusing its clients' pulls. Counted
+    # toward `throttled_fall`, not `fall`; an answer, so never evidence of the controller's isolation.
+    THROTTLED = "throttled"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
     # This process, not the endpoint: out of file descriptors or buffers, or its event loop ran so late
@@ -56,6 +63,9 @@ class ProbeResult:
     status_code: int | None = None
     reason: FailureReason | None = None
     detail: str = ""
+    # The registry probe's `registry.watch`: (repository:tag, the digest this replica serves for it, or
+    # "" when it answered that it has none). Empty when nothing is watched or the probe failed.
+    digests: tuple[tuple[str, str], ...] = ()
 
     @property
     def says_nothing(self) -> bool:

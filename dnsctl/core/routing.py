@@ -13,6 +13,7 @@ from enum import StrEnum
 from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
+from dnsctl.core.replication import describe_lag, lagging
 
 
 class Move(StrEnum):
@@ -59,12 +60,34 @@ def decide(
     online = [ep for ep in order if status[ep.name] is MonitorStatus.ONLINE]
     if not online:
         return replace(prev, decision=_all_down(profile, health, status, prev.decision, now), challenger=None)
+    # A replica without the watched digests the current one serves is not chosen (failover or failback)
+    # while an up-to-date one is Online; with none, availability first: the lagging one, said so.
+    lags = {n: refs for n, refs in lagging(health, current).items() if status.get(n) is MonitorStatus.ONLINE}
+    candidates = [ep for ep in online if ep.name not in lags] or online
     if profile.routing is Routing.WEIGHTED:
-        return _weighted(profile, online, prev, now)
-    if profile.routing is Routing.PERFORMANCE:
-        return _performance(profile, online, health, status, prev, now)
-    ranking = "in the view's order" if preference else "by priority"
-    return _priority(profile, order, online, health, status, prev, now, ranking)
+        new = _weighted(profile, candidates, prev, now)
+    elif profile.routing is Routing.PERFORMANCE:
+        new = _performance(profile, candidates, health, status, prev, now)
+    else:
+        ranking = "in the view's order" if preference else "by priority"
+        new = _priority(profile, order, candidates, health, status, prev, now, ranking)
+    return _said_lagging(new, lags, current)
+
+
+def _said_lagging(
+    new: RoutingState, lags: Mapping[str, tuple[str, ...]], current: str | None
+) -> RoutingState:
+    d = new.decision
+    if not lags or current is None or d is None or d.kind is not DecisionKind.ENDPOINT:
+        return new
+    if d.primary is not None and d.primary in lags:
+        lag = describe_lag({d.primary: lags[d.primary]}, current)
+        note = f"the target lags: {lag}; no up-to-date replica is Online"
+    else:
+        note = f"{describe_lag(lags, current)}: not chosen until caught up"
+    if d.reason.endswith(f"; {note}"):  # kept as it was
+        return new
+    return replace(new, decision=replace(d, reason=f"{d.reason}; {note}"))
 
 
 def ordered(profile: ProfileSpec, preference: Sequence[str] | None = None) -> list[EndpointSpec]:

@@ -4,6 +4,8 @@
 realm (anonymously, or for ACR by exchanging the Azure credential's access token at `/oauth2/exchange`
 for a refresh token and that at `/oauth2/token`); then `HEAD /v2/<repo>/manifests/<reference>` must
 answer 200. A replica whose token service or storage is broken fails here although `/v2/` answers 401.
+With `registry.blob`, the first bytes of a blob must then come back, through the replica's data endpoint
+(`registry_data.py`). 429 (or 503 with Retry-After) at any step is a `throttled` failure.
 
 The challenge is the registry's word, so where a token is asked for is checked first: the realm must
 name the endpoint's own target or a host in `registry.token_hosts`, over https (plain http only for an
@@ -21,21 +23,25 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from urllib.parse import urlencode
 
-from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorSpec, ProfileSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.failures import Progress, classify
 from dnsctl.probes.http import server_name
+from dnsctl.probes.registry_data import BLOB_STEP, DATA_STEP, LayerCache, blob_digest, fetch_blob
 from dnsctl.probes.registry_http import (
     ACR_TOKEN_PATH,
     Response,
+    Session,
     StepFailed,
     call,
     check_realm,
+    check_throttled,
     json_field,
     parse_challenge,
     same_host,
@@ -67,6 +73,9 @@ class Step(StrEnum):
     PING = "/v2/"
     TOKEN = "token endpoint"
     MANIFEST = "manifest"
+    BLOB = BLOB_STEP
+    DATA = DATA_STEP
+    WATCH = "watched references"
 
 
 @dataclass(slots=True)
@@ -94,6 +103,7 @@ class RegistryProber:
         self._max_per_endpoint = max_tokens_per_endpoint
         self._tokens: OrderedDict[CacheKey, _CachedToken] = OrderedDict()  # least recently used first
         self.token_fetches = 0  # how many times a token endpoint was asked (the cache's effect)
+        self._layers = LayerCache()  # `blob: auto`: each manifest's smallest layer
 
     def _cached(self, key: CacheKey) -> _CachedToken | None:
         entry = self._tokens.get(key)
@@ -125,14 +135,23 @@ class RegistryProber:
     ) -> ProbeResult:
         monitor = profile.monitor
         step = [Step.PING]
+        digests: list[tuple[str, str]] = []
 
         async def check(address: str, progress: Progress) -> ProbeVerdict:
-            return ProbeVerdict(await self._check(monitor, endpoint, address, step, progress))
+            session = Session()  # the registry's requests share one connection where it keeps it open
+            try:
+                return ProbeVerdict(
+                    await self._check(monitor, endpoint, address, step, progress, digests, session)
+                )
+            finally:
+                session.close()
 
         def explain(exc: Exception, progress: Progress) -> ProbeVerdict:
             if isinstance(exc, StepFailed):
                 return ProbeVerdict(exc.status, exc.reason, exc.detail)
             reason, detail = classify(exc, progress.phase, monitor.timeout)
+            if step[0] is Step.DATA:  # the replica answered; its data endpoint did not
+                return ProbeVerdict(None, FailureReason.DATA_ENDPOINT, f"{reason}: {detail}")
             if reason in (FailureReason.TIMEOUT, FailureReason.CONNECT_TIMEOUT, FailureReason.DNS):
                 detail = f"slow: {step[0]}: {detail}"
             elif step[0] is Step.TOKEN:
@@ -141,10 +160,18 @@ class RegistryProber:
                 detail = f"{step[0]}: {detail}"
             return ProbeVerdict(None, reason, detail)
 
-        return await run_probe(profile, endpoint, now, address, check, explain, clock=self._clock)
+        result = await run_probe(profile, endpoint, now, address, check, explain, clock=self._clock)
+        return replace(result, digests=tuple(digests)) if result.ok and digests else result
 
     async def _check(
-        self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, step: list[Step], progress: Progress
+        self,
+        monitor: MonitorSpec,
+        endpoint: EndpointSpec,
+        address: str,
+        step: list[Step],
+        progress: Progress,
+        digests: list[tuple[str, str]],
+        session: Session,
     ) -> int:
         reg = monitor.registry
         assert reg is not None  # the configuration requires it for this protocol
@@ -153,9 +180,20 @@ class RegistryProber:
         sni = server_name(monitor, endpoint)
 
         async def registry_call(method: str, path: str, headers: list[tuple[str, str]]) -> Response:
-            return await call(
-                address, monitor.port, tls, sni, monitor, method, path, [("Host", host), *headers], progress
+            r = await call(
+                address,
+                monitor.port,
+                tls,
+                sni,
+                monitor,
+                method,
+                path,
+                [("Host", host), *headers],
+                progress,
+                session=session,
             )
+            check_throttled(r, str(step[0]))
+            return r
 
         ping = await registry_call("GET", "/v2/", [])
         auth: list[tuple[str, str]] = []
@@ -181,10 +219,33 @@ class RegistryProber:
             step[0] = Step.TOKEN
             token, _ = await self._token(challenge, reg, monitor, endpoint, address, progress)
             step[0] = Step.MANIFEST
-            head = await registry_call(
-                "HEAD", path, [("Authorization", f"Bearer {token}"), ("Accept", MANIFEST_TYPES)]
-            )
+            auth = [("Authorization", f"Bearer {token}")]
+            head = await registry_call("HEAD", path, [*auth, ("Accept", MANIFEST_TYPES)])
         if head.status == 200:
+            if reg.blob is not None:
+                digest = await blob_digest(
+                    reg,
+                    head.headers.get("docker-content-digest"),
+                    registry_call,
+                    auth,
+                    MANIFEST_TYPES,
+                    self._layers,
+                )
+
+                def mark(name: str) -> None:
+                    step[0] = Step(name)
+
+                await fetch_blob(digest, reg, monitor, endpoint, address, registry_call, auth, progress, mark)
+            step[0] = Step.WATCH
+            for ref in reg.watch:
+                repository, _, tag = ref.rpartition(":")
+                r = await registry_call(
+                    "HEAD", f"/v2/{repository}/manifests/{tag}", [*auth, ("Accept", MANIFEST_TYPES)]
+                )
+                if r.status == 200 and r.headers.get("docker-content-digest"):
+                    digests.append((ref, r.headers["docker-content-digest"][:100]))
+                elif r.status == 404:  # not (yet) on this replica
+                    digests.append((ref, ""))
             return 200
         where = f"{reg.repository}:{reg.reference}"
         if head.status == 404:
@@ -207,7 +268,7 @@ class RegistryProber:
         """A token for the challenge, and whether it came from the cache."""
         realm = challenge["realm"]
         service = challenge.get("service", "")
-        scope = f"repository:{reg.repository}:pull"
+        scopes = reg.scopes
         parts = check_realm(realm, reg, endpoint)
         key = _cache_key(challenge, reg, endpoint, monitor)
         cached = self._cached(key)
@@ -230,9 +291,9 @@ class RegistryProber:
 
         self.token_fetches += 1
         if reg.auth == "azure":
-            value, lifetime = await self._acr_token(realm_call, service, scope)
+            value, lifetime = await self._acr_token(realm_call, service, scopes)
         else:
-            query = urlencode({"service": service, "scope": scope})
+            query = urlencode([("service", service), *(("scope", s) for s in scopes)])
             sep = "&" if parts.query else ""
             r = await realm_call("GET", f"{parts.path or '/'}?{parts.query}{sep}{query}")
             value, lifetime = token_from(r, "token endpoint")
@@ -245,7 +306,7 @@ class RegistryProber:
         self,
         call: Callable[[str, str, bytes | None], Awaitable[Response]],
         service: str,
-        scope: str,
+        scopes: tuple[str, ...],
     ) -> tuple[str, float]:
         if self._aad_token is None:
             raise StepFailed(
@@ -264,7 +325,12 @@ class RegistryProber:
         r = await call("POST", ACR_EXCHANGE_PATH, form.encode())
         refresh = json_field(r, "refresh_token", "token exchange")
         form = urlencode(
-            {"grant_type": "refresh_token", "service": service, "scope": scope, "refresh_token": refresh}
+            [
+                ("grant_type", "refresh_token"),
+                ("service", service),
+                *(("scope", s) for s in scopes),
+                ("refresh_token", refresh),
+            ]
         )
         r = await call("POST", ACR_TOKEN_PATH, form.encode())
         return token_from(r, "token endpoint")
@@ -273,7 +339,7 @@ class RegistryProber:
 def _cache_key(
     challenge: dict[str, str], reg: RegistryProbeSpec, endpoint: EndpointSpec, monitor: MonitorSpec
 ) -> CacheKey:
-    scope = f"repository:{reg.repository}:pull"
+    scope = " ".join(reg.scopes)
     # The monitor's port too: two profiles may probe one endpoint name on different registries.
     owner = (f"{endpoint.target}:{monitor.port}", endpoint.name)
     return (owner, challenge["realm"], challenge.get("service", ""), scope, reg.auth)

@@ -1,11 +1,13 @@
-"""The registry probe's requests: one HTTP/1.1 request on a fresh connection, where a token may be asked
-for (the challenge's realm, checked before anything is sent to it), and reading the token services' answers.
+"""The registry probe's requests: one HTTP/1.1 request on a fresh connection (or, with a `Session`, on the
+connection the previous request to the same place left open), where a token may be asked for (the
+challenge's realm, checked before anything is sent to it), and reading the token services' answers.
 
 A failure found in an answer is a `StepFailed` with its FailureReason; its detail never holds a token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import re
@@ -15,7 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import h11
 
-from dnsctl.core.model import EndpointSpec, MonitorSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import PeerClosed, Phase, Progress, TlsSetupError
@@ -34,12 +37,58 @@ class Response:
     body: bytes
 
 
+@dataclass(slots=True)
+class _Open:
+    key: tuple[str, int, bool, str]
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    conn: h11.Connection
+
+
+class Session:
+    """Keeps the one connection a probe's previous request to the registry left open, for its next request
+    to the same address (the data path's blob GET after the manifest): one probe, one connection there.
+    `close` when the probe is over; a connection the server closed meanwhile is replaced by a fresh one."""
+
+    def __init__(self) -> None:
+        self._open: _Open | None = None
+
+    def take(self, key: tuple[str, int, bool, str]) -> _Open | None:
+        found, self._open = self._open, None
+        if found is not None and (found.key != key or found.writer.transport.is_closing()):
+            found.writer.transport.abort()
+            return None
+        return found
+
+    def keep(self, found: _Open) -> None:
+        self.close()
+        self._open = found
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.writer.transport.abort()
+            self._open = None
+
+
 class StepFailed(Exception):
     def __init__(self, reason: FailureReason, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
         self.status = status
+
+
+def throttled(r: Response) -> bool:
+    """429, or 503 with Retry-After: the registry is up and asks its clients to come back later."""
+    return r.status == 429 or (r.status == 503 and "retry-after" in r.headers)
+
+
+def check_throttled(r: Response, what: str) -> None:
+    """A throttled answer is a `throttled` failure (counted toward `throttled_fall`, not `fall`)."""
+    if throttled(r):
+        after = r.headers.get("retry-after", "")[:40]
+        tail = f", Retry-After {after}" if after else ""
+        raise StepFailed(FailureReason.THROTTLED, f"{what}: HTTP {r.status}{tail}", r.status)
 
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -113,6 +162,7 @@ def _json(r: Response, what: str) -> dict[str, object]:
 
 
 def _check_status(r: Response, what: str) -> None:
+    check_throttled(r, what)
     if r.status in (401, 403):
         raise StepFailed(
             FailureReason.TOKEN_REFUSED, f"{what} refused the credentials (HTTP {r.status})", r.status
@@ -159,15 +209,40 @@ async def call(
     headers: list[tuple[str, str]],
     progress: Progress,
     body: bytes | None = None,
+    session: Session | None = None,
 ) -> Response:
-    """One request on a fresh connection; the response body read up to MAX_RESPONSE."""
+    """One request on a fresh connection (or the session's); the response body read up to MAX_RESPONSE."""
+    key = (address, port, tls, sni)
+    reused = session.take(key) if session is not None else None
+    if reused is not None:
+        try:
+            return await _exchange(reused, monitor, method, target, headers, progress, body, session)
+        except (PeerClosed, ConnectionError, h11.RemoteProtocolError):
+            if reused.conn.their_state is not h11.SEND_RESPONSE:
+                raise  # the server had begun to answer: a real failure, not an idle connection closed
+            # The server closed the idle connection before this request: once more on a fresh one.
     reader, writer = await open_stream(
         address, port, progress, tls=_tls(monitor) if tls else None, server_hostname=sni if tls else None
     )
-    conn = h11.Connection(h11.CLIENT)
+    fresh = _Open(key, reader, writer, h11.Connection(h11.CLIENT))
+    return await _exchange(fresh, monitor, method, target, headers, progress, body, session)
+
+
+async def _exchange(
+    opened: _Open,
+    monitor: MonitorSpec,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    progress: Progress,
+    body: bytes | None,
+    session: Session | None,
+) -> Response:
+    reader, writer, conn = opened.reader, opened.writer, opened.conn
+    keep = False
     try:
         names = {k.lower() for k, _ in headers}
-        all_headers = [*headers, ("Connection", "close")]
+        all_headers = [*headers] if session is not None else [*headers, ("Connection", "close")]
         if "user-agent" not in names:
             all_headers.append(("User-Agent", DEFAULT_USER_AGENT))
         if body is not None:
@@ -198,10 +273,15 @@ async def call(
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 break
         assert response is not None
+        if session is not None and conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            session.keep(opened)
+            keep = True
         return Response(
             response.status_code,
             {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in response.headers},
             bytes(content[:MAX_RESPONSE]),
         )
     finally:
-        writer.transport.abort()
+        if not keep:
+            writer.transport.abort()

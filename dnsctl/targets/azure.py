@@ -281,6 +281,14 @@ class AzureTarget:
                 out[p.name] = Published(f"{zone}/{p.azure.record}", records)
         return out
 
+    async def read_zone(self, sub: str, rg: str, zone: str) -> dict[str, dict[RecordType, RecordValue]]:
+        """Every A and CNAME record set of a zone by lower-case relative name: one list, nothing written
+        (`dnsctl audit`)."""
+        sets = await self._list_zone(sub, rg, zone)
+        return {
+            n: {t: v for t, rs in by.items() if (v := _value(rs, t)) is not None} for n, by in sets.items()
+        }
+
     async def _list_zone(self, sub: str, rg: str, zone: str) -> dict[str, dict[RecordType, RecordSet]]:
         by_name: dict[str, dict[RecordType, RecordSet]] = {}
         try:

@@ -35,6 +35,9 @@ EXCUSED: dict[str, str] = {
     "dnsctl status --watch": RUNNING_CONTROLLER + ", until Ctrl-C",
     "dnsctl check -c dnsctl.yaml": READERS_FILE,
     "dnsctl plan -c dnsctl.yaml": READERS_FILE,
+    "dnsctl audit -c dnsctl.yaml": NEEDS_AZURE
+    + " (tests/e2e/test_zone_audit.py runs it against the emulator)",
+    "dnsctl check --audit": NEEDS_AZURE + " (tests/e2e/test_zone_audit.py runs it against the emulator)",
     "dnsctl validate -c FILE": "FILE is a placeholder (every config file in the kit is validated here)",
     "dnsctl emulator --port 8500 --zone 00000000-0000-0000-0000-000000000000/rg-private-dns/"
     "privatelink.azurecr.io &": "runs until stopped (tests/emulator/test_emulator_process.py starts it)",

@@ -7,7 +7,8 @@ from typing import Any
 
 from dnsctl.core import state as core_state
 from dnsctl.core.mirror import host_url, mirror_order
-from dnsctl.core.model import MonitorProtocol, Override, RegistryProbeSpec, Routing, WhenAllDown
+from dnsctl.core.model import MonitorProtocol, Override, Routing, WhenAllDown
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import ProbeResult
 from dnsctl.core.state import ProfileState
 from tests.core.factories import PROFILE, Engine, endpoint, monitor, profile, result, spec

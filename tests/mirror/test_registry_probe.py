@@ -18,8 +18,8 @@ from dnsctl.core.model import (
     MonitorProtocol,
     MonitorSpec,
     ProfileSpec,
-    RegistryProbeSpec,
 )
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.engine import Engine
 from dnsctl.probes.http import HttpProber

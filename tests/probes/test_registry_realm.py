@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec, RegistryProbeSpec
+from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
+from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.registry import MAX_TOKENS, MAX_TOKENS_PER_ENDPOINT, TOKEN_MAX_AGE, RegistryProber
 from dnsctl.process.clock import SystemClock
