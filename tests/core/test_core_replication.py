@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dnsctl.core.decision import Decision
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.results import ProbeResult
-from dnsctl.core.routing import Decision
 
 from .factories import Engine, endpoint, fail, monitor, ok, profile, spec
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,14 @@ IMAGE = f"{FQDN}/app:1"
 FRONTS = {"eastus": "127.0.0.81", "westeurope": "127.0.0.82"}
 DATA = {"eastus": "127.0.0.83", "westeurope": "127.0.0.84"}
 NOWHERE = "127.0.0.85"  # the global name: nothing listens, so no pull ever leaves the machine
+
+
+def _realm(url: str) -> Callable[[int], str]:
+    return lambda _n: url
+
+
+def _redirect(prefix: str) -> Callable[[str], str]:
+    return lambda digest: prefix + digest
 
 
 def front(name: str) -> str:
@@ -112,11 +120,9 @@ def deep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DeepLab]:
                 data[n] = Registry(root / f"{n}-data", DATA[n]).start()
                 push_image(data[n].url, "app", "1")
                 fronts[n] = ScriptedRegistry(FRONTS[n], port=port).start()
-                fronts[n].realm = lambda _n, n=n: f"http://{front(n)}:{port}/oauth2/token"
+                fronts[n].realm = _realm(f"http://{front(n)}:{port}/oauth2/token")
                 fronts[n].push("app", "1", manifest.data, blobs)
-                fronts[n].blob_redirect = lambda d, n=n: (
-                    f"http://{data_name(n)}:{data[n].port}/v2/app/blobs/{d}"
-                )
+                fronts[n].blob_redirect = _redirect(f"http://{data_name(n)}:{data[n].port}/v2/app/blobs/")
             ctrd.start()
             yield DeepLab(port, fronts, data, ctrd)
     finally:

@@ -3,7 +3,7 @@ to a separate data-endpoint server), replication lag."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -39,6 +39,10 @@ DATA_NAMES = {
 TARGETS = {"eastus": "myregistry.eastus.geo.azurecr.io", "westeurope": "myregistry.westeurope.geo.azurecr.io"}
 
 
+def _realm(url: str) -> Callable[[int], str]:
+    return lambda _n: url
+
+
 class Replicas:
     def __init__(self, pki: RegistryPki) -> None:
         self.pki = pki
@@ -47,7 +51,7 @@ class Replicas:
         self.east = ScriptedRegistry(EAST, tls=ctx).start()
         self.west = ScriptedRegistry(WEST, tls=ctx, port=self.east.port).start()
         for server, name in ((self.east, "eastus"), (self.west, "westeurope")):
-            server.realm = lambda _n, name=name: f"https://{TARGETS[name]}:{self.east.port}/oauth2/token"
+            server.realm = _realm(f"https://{TARGETS[name]}:{self.east.port}/oauth2/token")
 
         self.servers = [self.east, self.west]
 
