@@ -89,7 +89,13 @@ async def test_a_read_outage_at_start_writes_nothing_and_the_stored_drain_holds(
     ctl = RunController(Engine(SPEC, prober, ManualClock()), target)
     await ctl.start()
     try:
-        await eventually(lambda: target.failed_reads >= 5, 5, "the read to be tried again and again")
+        # The controller counts a failed read after the target has answered it: wait for its count.
+        await eventually(
+            lambda: (sample(ctl, "dnsctl_state_read_errors_total") or 0) >= 5,
+            5,
+            "the read to be tried again and again",
+        )
+        assert target.failed_reads >= 5
         ready, why = ctl.ready()
         assert not ready and "stored state not read yet" in why and "HTTP 500" in why
         assert sample(ctl, "dnsctl_ready") == 0 and sample(ctl, "dnsctl_state_read") == 0
