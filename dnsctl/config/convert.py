@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dnsctl.config import rfc2136
+from dnsctl.config import rfc2136, sites
 from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel, ResolverModel
 from dnsctl.config.values import (
     normalize_fqdn,
@@ -85,6 +85,7 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
             backoff=s.notify.backoff,
             timeout=s.notify.timeout,
         ),
+        sites=sites.to_spec(s),
     )
 
 
@@ -131,7 +132,7 @@ def _endpoint(e: EndpointModel) -> EndpointSpec:
         priority=e.priority,
         weight=e.weight,
         region=e.region,
-        addresses=tuple(e.addresses),
+        addresses=sites.default_addresses(e),
         status=EndpointStatus(e.status),
         override=Override(e.override),
     )
@@ -139,7 +140,7 @@ def _endpoint(e: EndpointModel) -> EndpointSpec:
 
 def _profile(p: ProfileModel) -> ProfileSpec:
     azure = None
-    if p.azure is not None:
+    if p.azure is not None and not isinstance(p.azure, list):
         a = p.azure
         azure = AzureRecordSpec(
             subscription_id=a.subscription_id,

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from dnsctl.config.rfc2136 import Rfc2136RecordModel
+from dnsctl.config.sites import ExchangeModel, Quorum, SiteModel
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
@@ -100,13 +101,25 @@ class MonitorModel(Strict):
     registry: RegistryProbeModel | None = None
 
 
+def _mapping_or_list(value: Any) -> str:
+    return "dict" if isinstance(value, dict) else "list"
+
+
+# The tags are the shapes, so a problem names the path only (see load._clean_loc).
+Addresses = Annotated[
+    Annotated[list[str], Tag("list")] | Annotated[dict[str, list[str]], Tag("dict")],
+    Discriminator(_mapping_or_list),
+]
+
+
 class EndpointModel(Strict):
     name: str
     target: str
     priority: int
     weight: int = Field(default=default(EndpointSpec, "weight"), ge=0)
     region: str | None = None
-    addresses: list[str] = Field(default_factory=list)
+    # A list (every site), or per site: {eastus: [10.1.0.5], westeurope: [10.2.0.5]}
+    addresses: Addresses = Field(default_factory=list)
     status: Literal["enabled", "disabled"] = default(EndpointSpec, "status").value
     override: Literal["obey", "up", "down"] = default(EndpointSpec, "override").value
 
@@ -119,6 +132,23 @@ class AzureRecordModel(Strict):
     record_type: Literal["CNAME", "A"] = default(AzureRecordSpec, "record_type").value
     adopt: bool = default(AzureRecordSpec, "adopt")
     allow_type_change: bool = default(AzureRecordSpec, "allow_type_change")
+
+
+class SiteAzureRecordModel(AzureRecordModel):
+    """One of a profile's per-site publications (`azure:` as a list): the zone linked to `site`."""
+
+    site: str
+
+
+def _publication_shape(value: Any) -> str:
+    return "list" if isinstance(value, list) else "dict"
+
+
+# One record, or a list of per-site records; the tags are the shapes, so a problem names the path only.
+AzurePublication = Annotated[
+    Annotated[AzureRecordModel, Tag("dict")] | Annotated[list[SiteAzureRecordModel], Tag("list")],
+    Discriminator(_publication_shape),
+]
 
 
 Capability = Literal["pull", "resolve", "push"]
@@ -151,7 +181,7 @@ class ProfileModel(Strict):
     fallback: str | None = None
     monitor: MonitorModel = Field(default_factory=MonitorModel)
     endpoints: list[EndpointModel]
-    azure: AzureRecordModel | None = None
+    azure: AzurePublication | None = None
     rfc2136: Rfc2136RecordModel | None = None
     performance_margin: float = Field(default=default(ProfileSpec, "performance_margin"), ge=0.0, lt=1.0)
     weight_seed: int = default(ProfileSpec, "weight_seed")
@@ -289,6 +319,9 @@ class DnsctlSettings(BaseSettings):
     resync_interval: Duration = default(DnsctlSpec, "resync_interval")
     mirror: MirrorModel = Field(default_factory=MirrorModel)
     notify: NotifyModel = Field(default_factory=NotifyModel)
+    sites: list[SiteModel] = Field(default_factory=list)
+    exchange: ExchangeModel | None = None
+    quorum: Quorum = "majority"
 
     @classmethod
     def settings_customise_sources(

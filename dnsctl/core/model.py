@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from dnsctl.core.sites import SitesSpec
 
 
 class MonitorProtocol(StrEnum):
@@ -433,6 +436,7 @@ class DnsctlSpec:
     resync_interval: float = 300.0
     mirror: MirrorSpec = field(default_factory=MirrorSpec)
     notify: NotifySpec = field(default_factory=NotifySpec)
+    sites: SitesSpec | None = None  # `sites:`: one vantage per site (dnsctl.core.sites)
 
     def profile(self, name: str) -> ProfileSpec:
         for p in self.profiles:
