@@ -8,9 +8,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.controller.lease import Lease, NoLease
-from dnsctl.core.model import DnsctlSpec, LeaseKind, MonitorProtocol
+from dnsctl.core.model import AzureSpec, DnsctlSpec, LeaseKind, MonitorProtocol
+from dnsctl.core.sites import ExchangeKind, SitesSpec
 from dnsctl.engine import Engine
+from dnsctl.errors import ConfigError
 from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import AadTokenSource, RegistryProber
@@ -153,6 +156,21 @@ def build_lease(spec: DnsctlSpec) -> Lease:
 
         return AzureBlobLease(spec)
     return NoLease()
+
+
+def build_exchange(sites: SitesSpec, azure: AzureSpec | None = None) -> VerdictExchange:
+    """The verdict exchange the sites' vantages share."""
+    from dnsctl.controller.exchange import DirectoryExchange
+
+    ex = sites.exchange
+    if ex is None:
+        raise ConfigError(["exchange: the vantages of sites need an exchange to share verdicts"])
+    if ex.kind is ExchangeKind.AZURE_BLOB:
+        from dnsctl.controller.exchange_blob import BlobExchange
+
+        return BlobExchange(ex, sites.names, azure=azure)
+    assert ex.path is not None
+    return DirectoryExchange(Path(ex.path), sites.names)
 
 
 def build_store(

@@ -74,6 +74,9 @@ def _fmt(host: str, port: int) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
+    site = getattr(args, "site", None)
+    if site is not None or spec.sites is not None:
+        return _run_site(spec, site, args)
     if not any(p.publication is not None for p in spec.profiles):
         raise ConfigError(
             ["profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"]
@@ -95,6 +98,62 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     await _until_signal(
         ctl, spec, lambda admin: f"dnsctl run: {len(spec.profiles)} profile(s); admin on {admin}"
     )
+
+
+def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
+    """`run --site S`: the vantage of site S, writing S's publications (see dnsctl.core.sites)."""
+    from dnsctl.core.sites import site_spec
+
+    sites = spec.sites
+    if sites is None:
+        raise ConfigError([f"--site: {site!r} names no site: the configuration declares no sites:"])
+    if site is None:
+        raise ConfigError(
+            [f"sites: run one vantage per site with --site NAME (sites: {', '.join(sites.names)})"]
+        )
+    if site not in sites.names:
+        raise ConfigError([f"--site: {site!r} names no site (sites: {', '.join(sites.names)})"])
+    mine = site_spec(spec, sites, site)
+    if not any(p.publication is not None for p in mine.profiles):
+        raise ConfigError([f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"])
+    daemon.run(_run_vantage(spec, mine, site, args), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argparse.Namespace) -> None:
+    from dnsctl.controller.metrics import Metrics
+    from dnsctl.controller.run import RunController
+    from dnsctl.controller.vantage import Vantage, config_hash
+    from dnsctl.process.clock import SYSTEM_CLOCK
+
+    assert spec.sites is not None
+    metrics = Metrics()
+    vantage = Vantage(
+        site,
+        spec.sites,
+        compose.build_exchange(spec.sites, spec.azure),
+        SYSTEM_CLOCK,
+        interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
+        config=config_hash(spec),
+        registry=metrics.registry,
+    )
+    ctl = RunController(
+        compose.build_engine(mine),
+        compose.build_target(mine),
+        lease=compose.build_lease(mine),
+        store=compose.build_store(args.state_file),
+        force=args.force,
+        metrics=metrics,
+        vantage=vantage,
+    )
+    try:
+        await _until_signal(
+            ctl,
+            mine,
+            lambda admin: f"dnsctl run --site {site}: {len(mine.profiles)} profile(s); admin on {admin}",
+        )
+    finally:
+        await vantage.exchange.aclose()
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:

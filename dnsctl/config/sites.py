@@ -29,17 +29,17 @@ if TYPE_CHECKING:
     from dnsctl.config.schema import DnsctlSettings, EndpointModel, ProfileModel
 
 
-class _Section(BaseModel):
+class _SitesSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SiteModel(_Section):
+class SiteModel(_SitesSection):
     name: str
     region: str | None = None
     clients: list[str] = Field(default_factory=list)
 
 
-class ExchangeModel(_Section):
+class ExchangeModel(_SitesSection):
     kind: Literal["directory", "azure-blob"]
     path: str | None = None  # directory
     url: str | None = None  # azure-blob

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dnsctl.core.health import MonitorStatus
-from dnsctl.core.quorum import Report, Verdict
+from dnsctl.core.quorum import EndpointVerdict, VantageReport
 from dnsctl.errors import ExchangeError
 from dnsctl.process.atomic_file import UnsafeFile, read_regular_file, write_atomically
 
@@ -30,14 +30,14 @@ MAX_REPORT_BYTES = 4 * 1024 * 1024
 class ExchangeRead:
     """Every vantage's latest report that could be read, and why the others could not."""
 
-    reports: Mapping[str, Report] = field(default_factory=dict)
+    reports: Mapping[str, VantageReport] = field(default_factory=dict)
     problems: Mapping[str, str] = field(default_factory=dict)  # vantage -> why its report was left out
 
 
 class VerdictExchange(Protocol):
     kind: str
 
-    async def publish(self, report: Report) -> None:
+    async def publish(self, report: VantageReport) -> None:
         """Replace this vantage's report; raises ExchangeError."""
         ...
 
@@ -48,7 +48,7 @@ class VerdictExchange(Protocol):
     async def aclose(self) -> None: ...
 
 
-def encode(report: Report) -> str:
+def encode(report: VantageReport) -> str:
     return json.dumps(
         {
             "v": REPORT_VERSION,
@@ -72,7 +72,7 @@ def encode(report: Report) -> str:
     )
 
 
-def decode(data: bytes, vantage: str) -> Report:
+def decode(data: bytes, vantage: str) -> VantageReport:
     """The report in `data`, which must be `vantage`'s; ValueError says what is wrong with it."""
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -94,10 +94,10 @@ def decode(data: bytes, vantage: str) -> Report:
     verdicts = doc.get("verdicts")
     if not isinstance(verdicts, list):
         raise ValueError("verdicts is not a list")
-    return Report(vantage, seq, float(at), config, tuple(_verdict(vantage, v) for v in verdicts))
+    return VantageReport(vantage, seq, float(at), config, tuple(_verdict(vantage, v) for v in verdicts))
 
 
-def _verdict(vantage: str, v: Any) -> Verdict:
+def _verdict(vantage: str, v: Any) -> EndpointVerdict:
     if not isinstance(v, dict):
         raise ValueError("a verdict is not an object")
     profile, endpoint, failure, since = v.get("profile"), v.get("endpoint"), v.get("failure"), v.get("since")
@@ -111,7 +111,7 @@ def _verdict(vantage: str, v: Any) -> Verdict:
         raise ValueError("a verdict's failure is not text")
     if since is not None and (not isinstance(since, int | float) or isinstance(since, bool)):
         raise ValueError("a verdict's since is not a time")
-    return Verdict(
+    return EndpointVerdict(
         vantage,
         profile,
         endpoint,
@@ -139,7 +139,7 @@ class DirectoryExchange:
     def path_of(self, vantage: str) -> Path:
         return self.directory / f"{vantage}.json"
 
-    async def publish(self, report: Report) -> None:
+    async def publish(self, report: VantageReport) -> None:
         try:
             write_atomically(self.path_of(report.vantage), encode(report), mode=0o644)
         except OSError as e:
@@ -148,7 +148,7 @@ class DirectoryExchange:
     async def read(self) -> ExchangeRead:
         if not self.directory.is_dir():
             raise ExchangeError(f"the exchange directory {self.directory} does not exist")
-        reports: dict[str, Report] = {}
+        reports: dict[str, VantageReport] = {}
         problems: dict[str, str] = {}
         for vantage in self.vantages:
             try:

@@ -23,7 +23,7 @@ from dnsctl.core.state import ProfileState
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class EndpointVerdict:
     """One vantage's verdict on one endpoint of one profile."""
 
     vantage: str
@@ -36,14 +36,14 @@ class Verdict:
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
+class VantageReport:
     """What one vantage publishes to the exchange after a round."""
 
     vantage: str
     seq: int
     at: float  # wall-clock seconds of the round
     config_hash: str
-    verdicts: tuple[Verdict, ...] = ()
+    verdicts: tuple[EndpointVerdict, ...] = ()
 
 
 class VantageState(StrEnum):
@@ -114,14 +114,14 @@ class SiteHealth:
         raise KeyError((profile, endpoint))
 
 
-def _sees_all_down(report: Report) -> bool:
+def _sees_all_down(report: VantageReport) -> bool:
     judged = [v for v in report.verdicts if v.status is not MonitorStatus.CHECKING]
     return bool(judged) and all(v.status is MonitorStatus.DEGRADED for v in judged)
 
 
 def combine(
     sites: SitesSpec,
-    reports: Mapping[str, Report],
+    reports: Mapping[str, VantageReport],
     now: float,
     interval: float,
 ) -> SiteHealth:
@@ -151,13 +151,13 @@ def combine(
     return SiteHealth(tuple(views), _judge(sites, voting), sites.needed)
 
 
-def _sees_online(report: Report, verdicts: Sequence[Verdict]) -> bool:
+def _sees_online(report: VantageReport, verdicts: Sequence[EndpointVerdict]) -> bool:
     keys = {(v.profile, v.endpoint) for v in verdicts}
     return any(v.status is MonitorStatus.ONLINE and (v.profile, v.endpoint) in keys for v in report.verdicts)
 
 
-def _judge(sites: SitesSpec, voting: Mapping[str, Report]) -> tuple[Judgement, ...]:
-    by_key: dict[tuple[str, str], dict[str, Verdict]] = {}
+def _judge(sites: SitesSpec, voting: Mapping[str, VantageReport]) -> tuple[Judgement, ...]:
+    by_key: dict[tuple[str, str], dict[str, EndpointVerdict]] = {}
     for name in sites.names:
         r = voting.get(name)
         if r is None:
@@ -187,14 +187,14 @@ def _judge(sites: SitesSpec, voting: Mapping[str, Report]) -> tuple[Judgement, .
     return tuple(out)
 
 
-def verdicts_of(vantage: str, states: Mapping[str, ProfileState]) -> tuple[Verdict, ...]:
+def verdicts_of(vantage: str, states: Mapping[str, ProfileState]) -> tuple[EndpointVerdict, ...]:
     """This vantage's verdicts, from the engine's states after a round."""
-    out: list[Verdict] = []
+    out: list[EndpointVerdict] = []
     for profile, st in sorted(states.items()):
         for endpoint, h in sorted(st.endpoints.items()):
             last = h.last
             out.append(
-                Verdict(
+                EndpointVerdict(
                     vantage=vantage,
                     profile=profile,
                     endpoint=endpoint,

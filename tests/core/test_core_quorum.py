@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dnsctl.core.health import EndpointHealth, MonitorStatus
-from dnsctl.core.quorum import Report, VantageState, Verdict, combine, verdicts_of
+from dnsctl.core.quorum import EndpointVerdict, VantageReport, VantageState, combine, verdicts_of
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.core.sites import ExchangeKind, ExchangeSpec, SiteSpec, SitesSpec
 from dnsctl.core.state import ProfileState
@@ -19,20 +19,22 @@ INTERVAL = 10.0
 NOW = 1_000.0
 
 
-def report(vantage: str, statuses: dict[str, MonitorStatus], at: float = NOW, failure: str = "") -> Report:
-    return Report(
+def report(
+    vantage: str, statuses: dict[str, MonitorStatus], at: float = NOW, failure: str = ""
+) -> VantageReport:
+    return VantageReport(
         vantage,
         seq=1,
         at=at,
         config_hash="h",
         verdicts=tuple(
-            Verdict(vantage, "reg", ep, st, failure=(failure or None) if st is DOWN else None)
+            EndpointVerdict(vantage, "reg", ep, st, failure=(failure or None) if st is DOWN else None)
             for ep, st in statuses.items()
         ),
     )
 
 
-def all_up(vantage: str, at: float = NOW) -> Report:
+def all_up(vantage: str, at: float = NOW) -> VantageReport:
     return report(vantage, {"eastus": ON, "westeurope": ON, "southeastasia": ON}, at)
 
 
@@ -157,5 +159,7 @@ def test_verdicts_carry_their_vantage_and_the_last_failure() -> None:
         )
     }
     (east, west) = verdicts_of("westeurope", states)
-    assert east == Verdict("westeurope", "reg", "eastus", DOWN, 900.0, "connect-timeout", answered=False)
-    assert west == Verdict("westeurope", "reg", "westeurope", CHECK, None, None, answered=True)
+    assert east == EndpointVerdict(
+        "westeurope", "reg", "eastus", DOWN, 900.0, "connect-timeout", answered=False
+    )
+    assert west == EndpointVerdict("westeurope", "reg", "westeurope", CHECK, None, None, answered=True)

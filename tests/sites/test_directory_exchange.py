@@ -10,7 +10,7 @@ import pytest
 
 from dnsctl.controller.exchange import MAX_REPORT_BYTES, DirectoryExchange, decode, encode
 from dnsctl.core.health import MonitorStatus
-from dnsctl.core.quorum import Report, VantageState, Verdict, combine
+from dnsctl.core.quorum import EndpointVerdict, VantageReport, VantageState, combine
 from dnsctl.core.sites import ExchangeKind, ExchangeSpec, SiteSpec, SitesSpec
 from dnsctl.errors import ExchangeError
 
@@ -18,17 +18,17 @@ VANTAGES = ("eastus", "westeurope", "southeastasia")
 SITES = SitesSpec(tuple(SiteSpec(n) for n in VANTAGES), ExchangeSpec(ExchangeKind.DIRECTORY, path="x"))
 
 
-def report(vantage: str, seq: int = 1, at: float = 100.0) -> Report:
-    return Report(
+def report(vantage: str, seq: int = 1, at: float = 100.0) -> VantageReport:
+    return VantageReport(
         vantage,
         seq,
         at,
         "cfg",
         (
-            Verdict(
+            EndpointVerdict(
                 vantage, "reg", "eastus", MonitorStatus.DEGRADED, 90.0, "connect-timeout", answered=False
             ),
-            Verdict(vantage, "reg", "westeurope", MonitorStatus.ONLINE, None, None),
+            EndpointVerdict(vantage, "reg", "westeurope", MonitorStatus.ONLINE, None, None),
         ),
     )
 
