@@ -56,6 +56,7 @@ def encode(report: VantageReport) -> str:
             "seq": report.seq,
             "at": report.at,
             "config": report.config_hash,
+            "isolated": report.isolated,
             "verdicts": [
                 {
                     "profile": v.profile,
@@ -94,7 +95,8 @@ def decode(data: bytes, vantage: str) -> VantageReport:
     verdicts = doc.get("verdicts")
     if not isinstance(verdicts, list):
         raise ValueError("verdicts is not a list")
-    return VantageReport(vantage, seq, float(at), config, tuple(_verdict(vantage, v) for v in verdicts))
+    verdicts_read = tuple(_verdict(vantage, v) for v in verdicts)
+    return VantageReport(vantage, seq, float(at), config, verdicts_read, isolated=doc.get("isolated") is True)
 
 
 def _verdict(vantage: str, v: Any) -> EndpointVerdict:

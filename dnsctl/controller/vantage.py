@@ -66,11 +66,16 @@ class Vantage:
             "dnsctl_exchange_up", "1 when the verdict exchange was written and read last time", registry=r
         )
 
-    async def exchange_round(self, states: Mapping[str, ProfileState]) -> SiteHealth:
-        """Publish this vantage's verdicts, read every other's, and combine them."""
+    async def exchange_round(
+        self, states: Mapping[str, ProfileState], *, isolated: bool = False
+    ) -> SiteHealth:
+        """Publish this vantage's verdicts (`isolated`: its isolation guard holds), read every other's,
+        and combine them."""
         now = self.clock.now()
         self._seq = max(self._seq + 1, int(now * 1000))  # grows across restarts too
-        own = VantageReport(self.site, self._seq, now, self.config, verdicts_of(self.site, states))
+        own = VantageReport(
+            self.site, self._seq, now, self.config, verdicts_of(self.site, states), isolated=isolated
+        )
         reports: dict[str, VantageReport] = {}
         errors: list[str] = []
         try:

@@ -7,7 +7,8 @@ Pure: the reports (this vantage's own and those read from the exchange) and the 
   several sites follows that).
 - A vantage whose report is older than `STALE_INTERVALS` probe intervals abstains (stale).
 - A fresh vantage that sees every endpoint down while another fresh vantage sees one of them up is
-  isolated: it abstains, and its site keeps its last answer (no status for it here).
+  isolated, as is one whose own isolation guard holds: it abstains, and its site keeps its last
+  answer (no status for it here).
 Every judgement says whose evidence it rests on.
 """
 
@@ -44,6 +45,7 @@ class VantageReport:
     at: float  # wall-clock seconds of the round
     config_hash: str
     verdicts: tuple[EndpointVerdict, ...] = ()
+    isolated: bool = False  # its own isolation guard holds: nothing came back from any endpoint
 
 
 class VantageState(StrEnum):
@@ -135,7 +137,7 @@ def combine(
     isolated = {
         name
         for name, r in fresh.items()
-        if _sees_all_down(r) and any(_sees_online(fresh[o], r.verdicts) for o in sees_up)
+        if r.isolated or (_sees_all_down(r) and any(_sees_online(fresh[o], r.verdicts) for o in sees_up))
     }
     views: list[VantageView] = []
     for name in sites.names:

@@ -163,3 +163,15 @@ def test_verdicts_carry_their_vantage_and_the_last_failure() -> None:
         "westeurope", "reg", "eastus", DOWN, 900.0, "connect-timeout", answered=False
     )
     assert west == EndpointVerdict("westeurope", "reg", "westeurope", CHECK, None, None, answered=True)
+
+
+def test_a_vantage_whose_own_guard_holds_is_isolated_and_does_not_vote() -> None:
+    frozen = report("westeurope", {"eastus": DOWN, "westeurope": ON})  # its last verdicts, frozen
+    frozen = VantageReport(
+        frozen.vantage, frozen.seq, frozen.at, frozen.config_hash, frozen.verdicts, isolated=True
+    )
+    reports = {"eastus": report("eastus", {"eastus": DOWN, "westeurope": ON}), "westeurope": frozen}
+    health = combine(SITES, reports, NOW, INTERVAL)
+    assert health.vantage("westeurope").state is VantageState.ISOLATED
+    j = health.judgement("reg", "eastus")
+    assert j.down == 1 and not j.down_everywhere  # westeurope's frozen "down" does not make a quorum
