@@ -41,8 +41,11 @@ IO_TIMEOUT = 10
 def parse_exchange_url(url: str) -> tuple[str, str, str]:
     """(account URL, container, prefix); an IP or localhost host is an emulator's path-style URL."""
     parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError([f"exchange.url: {url!r} is not an http(s) blob URL without a query string"])
+    if parts.query or parts.fragment:
+        # A SAS token would be a secret in the config and in this message: never repeated.
+        raise ConfigError(["exchange.url: must not carry a query string (use an identity, not a SAS token)"])
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError([f"exchange.url: {url!r} is not an http(s) blob URL"])
     segments = [unquote(s) for s in parts.path.split("/") if s]
     account = ""
     if parts.hostname == "localhost" or _is_ip(parts.hostname):
