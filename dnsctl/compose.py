@@ -174,9 +174,14 @@ def build_exchange(sites: SitesSpec, azure: AzureSpec | None = None) -> VerdictE
 
 
 def build_store(
-    state_file: Path | None, *, read_only: bool = False, clock: Clock | None = None
+    state_file: Path | None,
+    *,
+    read_only: bool = False,
+    clock: Clock | None = None,
+    vantage: str | None = None,
 ) -> StateStore:
-    """The health history in a state file when one is named, else in the records' metadata."""
+    """The health history in a state file when one is named, else in the records' metadata; `vantage`:
+    the site whose vantage this process is (`run --site`), stored with the history."""
     if state_file is not None:
-        return FileStore(state_file, clock=clock or SYSTEM_CLOCK, read_only=read_only)
-    return MetadataStore()
+        return FileStore(state_file, clock=clock or SYSTEM_CLOCK, read_only=read_only, vantage=vantage)
+    return MetadataStore(vantage=vantage)

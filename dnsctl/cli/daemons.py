@@ -141,7 +141,7 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         compose.build_engine(mine),
         compose.build_target(mine),
         lease=compose.build_lease(mine),
-        store=compose.build_store(args.state_file),
+        store=compose.build_store(args.state_file, vantage=site),
         force=args.force,
         metrics=metrics,
         vantage=vantage,

@@ -3,6 +3,7 @@ through per-site addresses, verdicts shared through a directory exchange."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dnsctl.core.plan import STATE_KEY
 from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.azure_privatedns import ZoneId
 from tests.e2e.daemon import Daemon
@@ -153,6 +155,11 @@ def _scenario(
             d.wait_until(
                 lambda d=d: all(vantage_state(d, n) == "fresh" for n in SITES), WAIT, "every vantage fresh"
             )
+        for s in SITES:  # each zone's stored history names the vantage that judged it (state version 2)
+            rs = emulator.record_set(zone(s), "CNAME", "myregistry")
+            assert rs is not None
+            stored = json.loads(rs["properties"]["metadata"][STATE_KEY])
+            assert (stored["v"], stored["vt"]) == (2, s)
 
         # (1) Only eastus's path to replica x breaks: only eastus's zone moves, the others get no write.
         emulator.reset_request_log()
