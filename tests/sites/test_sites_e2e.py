@@ -185,6 +185,24 @@ def _scenario(
         servers[("x", "eastus")].set_behaviour("healthy")
         east.wait_until(lambda: cname(emulator, "eastus") == X, WAIT, "eastus's zone back on x")
 
+        # (2) Replica x is down for everyone: every site moves off it, and the quorum says so.
+        for s in SITES:
+            servers[("x", s)].set_behaviour("stopped")
+        for s, d in vantages.items():
+            d.wait_until(lambda s=s: cname(emulator, s) == Y, WAIT, f"site {s}'s zone to move off x")
+        east.wait_until(
+            lambda: any(
+                e.startswith("myregistry/x: down for site eastus") and "(quorum 2: down everywhere)" in e
+                for e in evidence(east)
+            ),
+            WAIT,
+            "the quorum to say x is down everywhere",
+        )
+        for s in SITES:
+            servers[("x", s)].set_behaviour("healthy")
+        for s, d in vantages.items():
+            d.wait_until(lambda s=s: cname(emulator, s) == X, WAIT, f"site {s}'s zone back on x")
+
         # (3) Vantage westeurope is cut off (every probe times out): it is isolated, nothing moves.
         emulator.reset_request_log()
         for name in REPLICAS:
