@@ -153,3 +153,18 @@ def test_validate_exits_non_zero_listing_every_sites_problem(tmp_path: Path) -> 
     assert "Traceback" not in out
     assert "quorum: 7 is larger than the number of vantages" in out
     assert "site 'southeastasia' has no publication" in out
+
+
+def test_validate_states_the_sites_and_the_quorum_rule(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dnsctl", "validate", "-c", str(write(tmp_path, sited()))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "sites: eastus, westeurope, southeastasia; a replica is down for a site when that site's vantage"
+        in (proc.stdout)
+    )
+    assert "down everywhere when 2 of 3 fresh vantages say so (a majority)" in proc.stdout
