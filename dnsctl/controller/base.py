@@ -129,7 +129,8 @@ class ControllerBase:
             self._notify_outcome(outcome, was_isolated)
         if self.vantage is not None and outcome.results:
             # Verdicts to the exchange and the others' read back, before the site's records are written.
-            await self.vantage.exchange_round(outcome.states, isolated=self.isolated)
+            if self.vantage.due() or outcome.changes or outcome.transitions:
+                await self.vantage.exchange_round(outcome.states, isolated=self.isolated)
             self.vantage.log_changes(outcome.changes)
         await self.publish(Batch.of(outcome, full=full))
 

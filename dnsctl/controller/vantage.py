@@ -55,6 +55,7 @@ class Vantage:
         self.error: str | None = None
         self.unread: dict[str, str] = {}
         self._seq = 0
+        self._last_exchange: float | None = None  # monotonic
         r = registry or CollectorRegistry()
         self._state = Gauge(
             "dnsctl_vantage_state", "1 for the state each vantage is in", ["vantage", "state"], registry=r
@@ -66,12 +67,19 @@ class Vantage:
             "dnsctl_exchange_up", "1 when the verdict exchange was written and read last time", registry=r
         )
 
+    def due(self) -> bool:
+        """Whether a round's verdicts go to the exchange: at most every half interval (each profile's
+        round carries every profile's verdicts, so one exchange per pass is enough, not one per profile)."""
+        last = self._last_exchange
+        return last is None or self.clock.monotonic() - last >= self.interval / 2
+
     async def exchange_round(
         self, states: Mapping[str, ProfileState], *, isolated: bool = False
     ) -> SiteHealth:
         """Publish this vantage's verdicts (`isolated`: its isolation guard holds), read every other's,
         and combine them."""
         now = self.clock.now()
+        self._last_exchange = self.clock.monotonic()
         self._seq = max(self._seq + 1, int(now * 1000))  # grows across restarts too
         own = VantageReport(
             self.site, self._seq, now, self.config, verdicts_of(self.site, states), isolated=isolated
