@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dnsctl.config.values import normalize_fqdn, shown
-from dnsctl.core.model import AzureRecordSpec, RecordType
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.sites import (
     ExchangeKind,
     ExchangeSpec,
@@ -25,7 +25,7 @@ from dnsctl.core.sites import (
 )
 
 if TYPE_CHECKING:
-    from dnsctl.config.rules import Problems
+    from dnsctl.config.problems import Problems
     from dnsctl.config.schema import DnsctlSettings, EndpointModel, ProfileModel
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from dnsctl.core.model import AzureRecordSpec, DnsctlSpec, EndpointSpec, ProfileSpec
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, ProfileSpec
+from dnsctl.core.publication import AzureRecordSpec
 
 # A vantage whose last report is older than this many probe intervals abstains (stale).
 STALE_INTERVALS = 3

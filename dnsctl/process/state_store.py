@@ -28,7 +28,7 @@ from dnsctl.core.state import ProfileState
 from dnsctl.documents.status import StateDoc
 from dnsctl.errors import StateError
 from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.state")
 
@@ -156,7 +156,7 @@ class FileStore:
     """
 
     def __init__(
-        self, path: Path, *, clock: Clock = SYSTEM_CLOCK, read_only: bool = False, vantage: str | None = None
+        self, path: Path, *, clock: Clock, read_only: bool = False, vantage: str | None = None
     ) -> None:
         self.path = path
         self.vantage = vantage  # `run --site`: the site whose vantage judges (stored with the history)
