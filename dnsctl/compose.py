@@ -13,7 +13,6 @@ from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.core.model import AzureSpec, DnsctlSpec, LeaseKind, MonitorProtocol
 from dnsctl.core.sites import ExchangeKind, SitesSpec
 from dnsctl.engine import Engine
-from dnsctl.errors import ConfigError
 from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import AadTokenSource, RegistryProber
@@ -173,8 +172,7 @@ def build_exchange(sites: SitesSpec, azure: AzureSpec | None = None) -> VerdictE
     from dnsctl.controller.exchange import DirectoryExchange
 
     ex = sites.exchange
-    if ex is None:
-        raise ConfigError(["exchange: the vantages of sites need an exchange to share verdicts"])
+    assert ex is not None  # `run --site` checks that the configuration names one
     if ex.kind is ExchangeKind.AZURE_BLOB:
         from dnsctl.controller.exchange_blob import BlobExchange
 

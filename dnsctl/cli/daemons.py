@@ -115,6 +115,8 @@ def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> i
         )
     if site not in sites.names:
         raise ConfigError([f"--site: {site!r} names no site (sites: {', '.join(sites.names)})"])
+    if sites.exchange is None:
+        raise ConfigError(["exchange: the vantages of sites need an exchange to share verdicts"])
     mine = site_spec(spec, sites, site)
     if not any(p.publication is not None for p in mine.profiles):
         raise ConfigError([f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"])

@@ -23,7 +23,7 @@ from pydantic_settings import (
 )
 
 from dnsctl.config.rfc2136 import Rfc2136RecordModel
-from dnsctl.config.sites import ExchangeModel, Quorum, SiteModel
+from dnsctl.config.sites import Addresses, ExchangeModel, Quorum, SiteModel, publication_shape
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
@@ -128,17 +128,6 @@ class MonitorModel(Strict):
     registry: RegistryProbeModel | None = None
 
 
-def _mapping_or_list(value: Any) -> str:
-    return "dict" if isinstance(value, dict) else "list"
-
-
-# The tags are the shapes, so a problem names the path only (see load._clean_loc).
-Addresses = Annotated[
-    Annotated[list[str], Tag("list")] | Annotated[dict[str, list[str]], Tag("dict")],
-    Discriminator(_mapping_or_list),
-]
-
-
 class EndpointModel(Strict):
     name: str
     target: str
@@ -167,14 +156,10 @@ class SiteAzureRecordModel(AzureRecordModel):
     site: str
 
 
-def _publication_shape(value: Any) -> str:
-    return "list" if isinstance(value, list) else "dict"
-
-
 # One record, or a list of per-site records; the tags are the shapes, so a problem names the path only.
 AzurePublication = Annotated[
     Annotated[AzureRecordModel, Tag("dict")] | Annotated[list[SiteAzureRecordModel], Tag("list")],
-    Discriminator(_publication_shape),
+    Discriminator(publication_shape),
 ]
 
 

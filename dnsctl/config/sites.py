@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from dnsctl.config.values import normalize_fqdn, shown
+from dnsctl.config.values import is_ip, normalize_fqdn, shown
 from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.sites import (
     ExchangeKind,
@@ -27,6 +28,23 @@ from dnsctl.core.sites import (
 if TYPE_CHECKING:
     from dnsctl.config.problems import Problems
     from dnsctl.config.schema import DnsctlSettings, EndpointModel, ProfileModel
+
+
+def _mapping_or_list(value: Any) -> str:
+    return "dict" if isinstance(value, dict) else "list"
+
+
+# An endpoint's `addresses`: a list (every site), or per site: {eastus: [10.1.0.5], westeurope: [10.2.0.5]}.
+# The tags are the shapes, so a problem names the path only (see load._clean_loc).
+Addresses = Annotated[
+    Annotated[list[str], Tag("list")] | Annotated[dict[str, list[str]], Tag("dict")],
+    Discriminator(_mapping_or_list),
+]
+
+
+def publication_shape(value: Any) -> str:
+    """A profile's `azure`: one record (a mapping), or a list of per-site records."""
+    return "list" if isinstance(value, list) else "dict"
 
 
 class _SitesSection(BaseModel):
@@ -108,11 +126,27 @@ def _exchange(p: Problems, settings: DnsctlSettings) -> None:
             "exchange.url",
             "exchange kind azure-blob needs url (https://ACCOUNT.blob.core.windows.net/CONTAINER)",
         )
-    if ex.url and ("?" in ex.url or "#" in ex.url):
-        p.add(
-            "exchange.url",
-            "no query string (a SAS token does not belong in the config): use azure.credential",
-        )
+    if ex.kind == "azure-blob" and ex.url:
+        p.check("exchange.url", parse_exchange_url, ex.url)
+
+
+def parse_exchange_url(url: str) -> tuple[str, str, str]:
+    """(account URL, container, prefix); an IP or localhost host is an emulator's path-style URL.
+    Raises ValueError naming the problem; a query string (a SAS token: a secret) is refused unquoted."""
+    parts = urlsplit(url.strip())
+    if parts.query or parts.fragment:
+        raise ValueError("no query string (a SAS token does not belong in the config): use azure.credential")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{shown(url)} is not an http(s) blob URL")
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    account = ""
+    if parts.hostname == "localhost" or is_ip(parts.hostname):
+        if not segments:
+            raise ValueError(f"{shown(url)} lacks the account (http://HOST:PORT/ACCOUNT/...)")
+        account = "/" + segments.pop(0)
+    if not segments:
+        raise ValueError(f"{shown(url)} needs a container (.../CONTAINER[/PREFIX])")
+    return f"{parts.scheme}://{parts.netloc}{account}", segments[0], "/".join(segments[1:])
 
 
 def _quorum(p: Problems, settings: DnsctlSettings) -> None:
@@ -192,7 +226,14 @@ def to_spec(settings: DnsctlSettings) -> SitesSpec | None:
     ex = settings.exchange
     return SitesSpec(
         sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients)) for s in settings.sites),
-        exchange=ExchangeSpec(ExchangeKind(ex.kind), ex.path, ex.url) if ex is not None else None,
+        exchange=ExchangeSpec(
+            ExchangeKind(ex.kind),
+            ex.path,
+            ex.url,
+            location=parse_exchange_url(ex.url) if ex.kind == "azure-blob" and ex.url else None,
+        )
+        if ex is not None
+        else None,
         quorum=None if settings.quorum == "majority" else int(settings.quorum),
         publications=tuple(_publication_specs(settings.profiles)),
         addresses=tuple(

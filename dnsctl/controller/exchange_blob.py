@@ -10,10 +10,8 @@ string is ever logged. Storage exceptions are translated here into ExchangeError
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.credentials_async import AsyncTokenCredential
@@ -29,40 +27,13 @@ from dnsctl.controller.exchange import MAX_REPORT_BYTES, ExchangeRead, decode, e
 from dnsctl.core.model import AzureSpec
 from dnsctl.core.quorum import VantageReport
 from dnsctl.core.sites import ExchangeSpec
-from dnsctl.errors import ConfigError, DnsctlError, ExchangeError
+from dnsctl.errors import DnsctlError, ExchangeError
 from dnsctl.process import secrets
 from dnsctl.process.logs import redact
 
 CONNECTION_STRING_ENV = "DNSCTL_EXCHANGE_CONNECTION_STRING"
 LEASE_CONNECTION_STRING_ENV = "DNSCTL_HA_CONNECTION_STRING"
 IO_TIMEOUT = 10
-
-
-def parse_exchange_url(url: str) -> tuple[str, str, str]:
-    """(account URL, container, prefix); an IP or localhost host is an emulator's path-style URL."""
-    parts = urlsplit(url)
-    if parts.query or parts.fragment:
-        # A SAS token would be a secret in the config and in this message: never repeated.
-        raise ConfigError(["exchange.url: must not carry a query string (use an identity, not a SAS token)"])
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError([f"exchange.url: {url!r} is not an http(s) blob URL"])
-    segments = [unquote(s) for s in parts.path.split("/") if s]
-    account = ""
-    if parts.hostname == "localhost" or _is_ip(parts.hostname):
-        if not segments:
-            raise ConfigError([f"exchange.url: {url!r} lacks the account (http://HOST:PORT/ACCOUNT/...)"])
-        account = "/" + segments.pop(0)
-    if not segments:
-        raise ConfigError([f"exchange.url: {url!r} needs a container (.../CONTAINER[/PREFIX])"])
-    return f"{parts.scheme}://{parts.netloc}{account}", segments[0], "/".join(segments[1:])
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class BlobExchange:
@@ -77,8 +48,8 @@ class BlobExchange:
         connection_string: str | None = None,
         credential: AsyncTokenCredential | None = None,
     ) -> None:
-        assert spec.url is not None
-        self.account_url, self.container, self.prefix = parse_exchange_url(spec.url)
+        assert spec.location is not None  # parsed from exchange.url by dnsctl.config
+        self.account_url, self.container, self.prefix = spec.location
         self.vantages = vantages
         self._azure = azure or AzureSpec()
         self._connection_string = (

@@ -28,6 +28,7 @@ class ExchangeSpec:
     kind: ExchangeKind
     path: str | None = None  # directory
     url: str | None = None  # azure-blob: https://ACCOUNT.blob.core.windows.net/CONTAINER[/PREFIX]
+    location: tuple[str, str, str] | None = None  # azure-blob: (account URL, container, prefix) of url
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,17 @@ def test_several_sites_need_an_exchange(tmp_path: Path) -> None:
     assert problem.startswith("exchange: several sites share their verdicts through an exchange")
 
 
+def test_an_azure_blob_exchange_url_is_parsed_when_the_config_is_loaded(tmp_path: Path) -> None:
+    doc = sited()
+    doc["exchange"] = {"kind": "azure-blob", "url": "https://acct.blob.core.windows.net/"}
+    (problem,) = problems(write(tmp_path, doc))
+    assert problem.startswith("exchange.url: ") and "needs a container" in problem
+    doc["exchange"]["url"] = "https://acct.blob.core.windows.net/dnsctl/verdicts"
+    spec = load_ok(write(tmp_path, doc))
+    assert spec.sites is not None and spec.sites.exchange is not None
+    assert spec.sites.exchange.location == ("https://acct.blob.core.windows.net", "dnsctl", "verdicts")
+
+
 def test_a_shared_single_publication_with_sites_is_refused(tmp_path: Path) -> None:
     doc = sited()
     doc["profiles"].append(

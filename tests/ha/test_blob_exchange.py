@@ -8,12 +8,13 @@ import uuid
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
+from dnsctl.config.sites import parse_exchange_url
 from dnsctl.controller.exchange import MAX_REPORT_BYTES, encode
-from dnsctl.controller.exchange_blob import BlobExchange, parse_exchange_url
+from dnsctl.controller.exchange_blob import BlobExchange
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.quorum import EndpointVerdict, VantageReport
 from dnsctl.core.sites import ExchangeKind, ExchangeSpec
-from dnsctl.errors import ConfigError, ExchangeError
+from dnsctl.errors import ExchangeError
 from tests.ha.azurite import Azurite
 
 VANTAGES = ("eastus", "westeurope", "southeastasia")
@@ -30,7 +31,8 @@ def report(vantage: str, seq: int) -> VantageReport:
 
 
 def exchange(azurite: Azurite, container: str) -> BlobExchange:
-    spec = ExchangeSpec(ExchangeKind.AZURE_BLOB, url=azurite.blob_url(container, "verdicts"))
+    url = azurite.blob_url(container, "verdicts")
+    spec = ExchangeSpec(ExchangeKind.AZURE_BLOB, url=url, location=parse_exchange_url(url))
     return BlobExchange(spec, VANTAGES, connection_string=azurite.connection_string)
 
 
@@ -88,7 +90,8 @@ def test_garbage_and_oversize_blobs_are_left_out(azurite: Azurite) -> None:
 
 
 def test_an_unreachable_account_is_an_exchange_error() -> None:
-    spec = ExchangeSpec(ExchangeKind.AZURE_BLOB, url="http://127.0.0.1:9/devstoreaccount1/dnsctl/verdicts")
+    url = "http://127.0.0.1:9/devstoreaccount1/dnsctl/verdicts"
+    spec = ExchangeSpec(ExchangeKind.AZURE_BLOB, url=url, location=parse_exchange_url(url))
     conn = (
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
         "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
@@ -128,7 +131,7 @@ def test_exchange_urls(url: str, parsed: tuple[str, str, str]) -> None:
 @pytest.mark.parametrize(
     "url", ["ftp://x/y", "https://acct.blob.core.windows.net/", "https://a.b/c?sig=secret"]
 )
-def test_bad_exchange_urls_are_config_errors(url: str) -> None:
-    with pytest.raises(ConfigError) as e:
+def test_bad_exchange_urls_are_refused(url: str) -> None:
+    with pytest.raises(ValueError) as e:
         parse_exchange_url(url)
     assert "secret" not in str(e.value)
