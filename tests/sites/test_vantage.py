@@ -11,7 +11,7 @@ from dnsctl.core.health import EndpointHealth, MonitorStatus
 from dnsctl.core.quorum import VantageState
 from dnsctl.core.sites import ExchangeKind, ExchangeSpec, SiteSpec, SitesSpec
 from dnsctl.core.state import ProfileState
-from dnsctl.process.clock import ManualClock
+from tests.support.clock import ManualClock
 
 NAMES = ("eastus", "westeurope")
 SITES = SitesSpec(tuple(SiteSpec(n) for n in NAMES), ExchangeSpec(ExchangeKind.DIRECTORY, path="x"))
