@@ -8,8 +8,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.controller.lease import Lease, NoLease
-from dnsctl.core.model import DnsctlSpec, LeaseKind, MonitorProtocol
+from dnsctl.core.model import AzureSpec, DnsctlSpec, LeaseKind, MonitorProtocol
+from dnsctl.core.sites import ExchangeKind, SitesSpec
 from dnsctl.engine import Engine
 from dnsctl.probes.base import Prober
 from dnsctl.probes.http import HttpProber
@@ -165,8 +167,29 @@ def build_lease(spec: DnsctlSpec, clock: Clock) -> Lease:
     return NoLease()
 
 
-def build_store(state_file: Path | None, *, clock: Clock, read_only: bool = False) -> StateStore:
-    """The health history in a state file when one is named, else in the records' metadata."""
+def build_exchange(sites: SitesSpec, azure: AzureSpec | None = None) -> VerdictExchange:
+    """The verdict exchange the sites' vantages share."""
+    from dnsctl.controller.exchange import DirectoryExchange
+
+    ex = sites.exchange
+    assert ex is not None  # `run --site` checks that the configuration names one
+    if ex.kind is ExchangeKind.AZURE_BLOB:
+        from dnsctl.controller.exchange_blob import BlobExchange
+
+        return BlobExchange(ex, sites.names, azure=azure)
+    assert ex.path is not None
+    return DirectoryExchange(Path(ex.path), sites.names)
+
+
+def build_store(
+    state_file: Path | None,
+    *,
+    clock: Clock,
+    read_only: bool = False,
+    vantage: str | None = None,
+) -> StateStore:
+    """The health history in a state file when one is named, else in the records' metadata; `vantage`:
+    the site whose vantage this process is (`run --site`), stored with the history."""
     if state_file is not None:
-        return FileStore(state_file, clock=clock, read_only=read_only)
-    return MetadataStore()
+        return FileStore(state_file, clock=clock, read_only=read_only, vantage=vantage)
+    return MetadataStore(vantage=vantage)

@@ -166,3 +166,9 @@ class LoopUnavailable(DnsctlError):
 
 class InputError(DnsctlError):
     """A file given to a command (an import's input) that cannot be read as what it should be."""
+
+
+class ExchangeError(DnsctlError):
+    """The verdict exchange (a directory, Azure Blob Storage) cannot be written or read."""
+
+    transient = True

@@ -54,6 +54,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{azure} Azure record(s), {f'{others} RFC 2136 record(s), ' if others else ''}"
         f"{len(spec.resolver.zones)} lab zone(s)"
     )
+    if spec.sites is not None:
+        print(f"sites: {', '.join(spec.sites.names)}; {spec.sites.rule()}")
     return ExitCode.CONVERGED
 
 

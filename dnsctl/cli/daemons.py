@@ -75,6 +75,9 @@ def _fmt(host: str, port: int) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
+    site = getattr(args, "site", None)
+    if site is not None or spec.sites is not None:
+        return _run_site(spec, site, args)
     command_line.publishes(
         spec, "profiles: no profile has an `azure` or `rfc2136` record: `dnsctl run` has nothing to write"
     )
@@ -96,6 +99,55 @@ async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     await _until_signal(
         ctl, spec, lambda admin: f"dnsctl run: {len(spec.profiles)} profile(s); admin on {admin}"
     )
+
+
+def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
+    """`run --site S`: the vantage of site S, writing S's publications (see dnsctl.core.sites)."""
+    from dnsctl.core.sites import site_spec
+
+    sites, site = command_line.site_to_run(spec, site)
+    mine = site_spec(spec, sites, site)
+    command_line.publishes(
+        mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
+    )
+    daemon.run(_run_vantage(spec, mine, site, args), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argparse.Namespace) -> None:
+    from dnsctl.controller.metrics import Metrics
+    from dnsctl.controller.run import RunController
+    from dnsctl.controller.vantage import Vantage, config_hash
+
+    assert spec.sites is not None
+    engine = compose.build_engine(mine)
+    metrics = Metrics()
+    vantage = Vantage(
+        site,
+        spec.sites,
+        compose.build_exchange(spec.sites, spec.azure),
+        engine.clock,
+        interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
+        config=config_hash(spec),
+        registry=metrics.registry,
+    )
+    ctl = RunController(
+        engine,
+        compose.build_target(mine, engine.clock),
+        lease=compose.build_lease(mine, engine.clock),
+        store=compose.build_store(args.state_file, clock=engine.clock, vantage=site),
+        force=args.force,
+        metrics=metrics,
+        vantage=vantage,
+    )
+    try:
+        await _until_signal(
+            ctl,
+            mine,
+            lambda admin: f"dnsctl run --site {site}: {len(mine.profiles)} profile(s); admin on {admin}",
+        )
+    finally:
+        await vantage.exchange.aclose()
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:

@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
     )
     p.add_argument("--force", action="store_true", help="apply plans larger than max_changes_per_run")
+    p.add_argument(
+        "--site", metavar="NAME", help="be this site's vantage: probe through its addresses, write its zones"
+    )
     add_loop_option(p)
 
     p = command(

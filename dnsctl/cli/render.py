@@ -21,6 +21,7 @@ from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Plan, RecordValue
 from dnsctl.documents.jsonable import ABSENT, Absent, to_json
+from dnsctl.documents.sites import sites_lines
 from dnsctl.documents.status import (
     DecisionDoc,
     EndpointDoc,
@@ -169,6 +170,8 @@ def controller_lines(doc: StatusDoc) -> list[str]:
         d = p.drift
         if d is not None and not isinstance(d, Absent):
             out.append(f"drift: {d.record} found {d.found}, expected {d.expected} ({d.at})")
+    if not isinstance(doc.sites, Absent):
+        out += sites_lines(doc.sites)
     return out
 
 

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.core.sites import SitesSpec
 from dnsctl.errors import ConfigError
 
 
@@ -40,6 +41,22 @@ def mirrors(spec: DnsctlSpec) -> None:
         )
     if not spec.profiles:
         raise ConfigError(["profiles: no profile: `dnsctl mirror` has nothing to write"])
+
+
+def site_to_run(spec: DnsctlSpec, site: str | None) -> tuple[SitesSpec, str]:
+    """`run --site S`: the sites and the one this vantage stands for."""
+    sites = spec.sites
+    if sites is None:
+        raise ConfigError([f"--site: {site!r} names no site: the configuration declares no sites:"])
+    if site is None:
+        raise ConfigError(
+            [f"sites: run one vantage per site with --site NAME (sites: {', '.join(sites.names)})"]
+        )
+    if site not in sites.names:
+        raise ConfigError([f"--site: {site!r} names no site (sites: {', '.join(sites.names)})"])
+    if sites.exchange is None:
+        raise ConfigError(["exchange: the vantages of sites need an exchange to share verdicts"])
+    return sites, site
 
 
 def at_least(flag: str, value: float, minimum: float, *, inclusive: bool = True, unit: str = "") -> None:

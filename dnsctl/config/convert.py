@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
-from dnsctl.config import rfc2136
+from dnsctl.config import rfc2136, sites
 from dnsctl.config.schema import (
     DnsctlSettings,
     EndpointModel,
@@ -111,6 +111,7 @@ def to_spec(s: DnsctlSettings) -> DnsctlSpec:
                 for w in s.notify.webhooks
             ),
         ),
+        sites=sites.to_spec(s),
     )
 
 
@@ -146,7 +147,7 @@ def _endpoint(e: EndpointModel) -> EndpointSpec:
         EndpointSpec,
         e,
         target=normalize_fqdn(e.target),
-        addresses=tuple(e.addresses),
+        addresses=sites.default_addresses(e),
         status=EndpointStatus(e.status),
         override=Override(e.override),
     )
@@ -154,7 +155,7 @@ def _endpoint(e: EndpointModel) -> EndpointSpec:
 
 def _profile(p: ProfileModel) -> ProfileSpec:
     azure = None
-    if p.azure is not None:
+    if p.azure is not None and not isinstance(p.azure, list):
         a = p.azure
         azure = _copy(
             AzureRecordSpec,

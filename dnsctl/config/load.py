@@ -20,8 +20,9 @@ from pydantic import ValidationError
 from dnsctl.config import document, environment, rules
 from dnsctl.config.convert import to_spec
 from dnsctl.config.document import Loc
+from dnsctl.config.fields import model_fields_at
 from dnsctl.config.partial import salvage
-from dnsctl.config.schema import DnsctlSettings, model_fields_at
+from dnsctl.config.schema import DnsctlSettings
 from dnsctl.config.values import shown
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.errors import ConfigError, Problem

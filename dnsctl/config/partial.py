@@ -76,11 +76,23 @@ def _field(info: FieldInfo, raw: object) -> Any:
         return _adapter(info).validate_python(raw)
     except ValidationError:
         pass
-    if get_origin(annotation) is list and isinstance(raw, list):
+    item_type = _list_item(annotation)
+    if item_type is not None and isinstance(raw, list):
         # A list of plain values: the items that validate are checked by the rules, the others not.
-        (item_type,) = get_args(annotation)
         return [_item(item_type, x) for x in raw]
     return BROKEN
+
+
+def _list_item(annotation: Any) -> Any:
+    """The item type of a list, also as the list branch of a union (`addresses`: a list or per site)."""
+    if get_origin(annotation) is list:
+        (item_type,) = get_args(annotation)
+        return item_type
+    for arg in get_args(annotation):
+        found = _list_item(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _item(annotation: Any, raw: object) -> Any:

@@ -14,9 +14,9 @@ import re
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 
-from dnsctl.config import rfc2136, rules_resolver, rules_service
+from dnsctl.config import rfc2136, rules_resolver, rules_service, sites
 from dnsctl.config.problems import Problems
-from dnsctl.config.schema import DnsctlSettings, EndpointModel, MonitorModel, ProfileModel
+from dnsctl.config.schema import AzureRecordModel, DnsctlSettings, EndpointModel, MonitorModel, ProfileModel
 from dnsctl.config.values import MAX_TXT_BYTES, is_ip, normalize_fqdn, shown, token_host
 from dnsctl.core.model import EndpointSpec
 from dnsctl.core.registry_spec import data_host
@@ -61,6 +61,8 @@ def check(
         rules_service.isolation_guard(p, settings.isolation_guard)
     with p.rule():
         rules_service.notify(p, settings.notify, env, secrets)
+    with p.rule():
+        sites.check(p, settings)
     return p.items
 
 
@@ -105,11 +107,7 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
         if profile.when_all_down == "fallback" and not profile.fallback:
             p.add(f"{at}.fallback", "when_all_down is 'fallback' but no fallback target is set")
     with p.rule():
-        if (
-            profile.when_all_down == "fallback"
-            and profile.azure is not None
-            and profile.azure.record_type == "A"
-        ):
+        if profile.when_all_down == "fallback" and any(r.record_type == "A" for r in _azure_records(profile)):
             p.add(f"{at}.when_all_down", "fallback names a host, which an A record cannot hold: use CNAME")
     with p.rule():
         if profile.fallback:
@@ -121,8 +119,12 @@ def _profile(p: Problems, at: str, profile: ProfileModel) -> None:
                         f"{shown(profile.fallback)} is this profile's own fqdn: a CNAME to itself",
                     )
     with p.rule():
-        if profile.azure is not None:
-            _azure_record(p, f"{at}.azure", profile)
+        if isinstance(profile.azure, list):
+            for k, record in enumerate(profile.azure):
+                with p.rule():
+                    _azure_record(p, f"{at}.azure[{k}]", record)
+        elif profile.azure is not None:
+            _azure_record(p, f"{at}.azure", profile.azure)
     with p.rule():
         if profile.rfc2136 is not None:
             rfc2136.check_record(p, f"{at}.rfc2136", profile)
@@ -149,14 +151,15 @@ def _endpoints(p: Problems, at: str, profile: ProfileModel) -> None:
                 )
             seen_priorities.setdefault(ep.priority, ep.name)
         with p.rule():
-            record = profile.azure or profile.rfc2136
-            if record is not None and record.record_type == "A":
-                if not [a for a in ep.addresses if _is_v4(a)]:
+            types = [r.record_type for r in _azure_records(profile)]
+            types += [profile.rfc2136.record_type] if profile.rfc2136 is not None else []
+            if "A" in types:
+                if not [a for a in sites.plain_addresses(ep) if _is_v4(a)]:
                     p.add(
                         f"{eat}.addresses",
                         "record_type A publishes the chosen endpoint's IPv4 addresses: set some",
                     )
-                if len(ep.addresses) > MAX_RECORDS_PER_SET:
+                if len(sites.plain_addresses(ep)) > MAX_RECORDS_PER_SET:
                     p.add(
                         f"{eat}.addresses", f"an Azure record set holds at most {MAX_RECORDS_PER_SET} records"
                     )
@@ -172,9 +175,12 @@ def _endpoints(p: Problems, at: str, profile: ProfileModel) -> None:
             p.add(f"{at}.endpoints", "routing weighted needs at least one endpoint with weight > 0")
 
 
-def _azure_record(p: Problems, at: str, profile: ProfileModel) -> None:
+def _azure_records(profile: ProfileModel) -> list[AzureRecordModel]:
     az = profile.azure
-    assert az is not None
+    return [] if az is None else list(az) if isinstance(az, list) else [az]
+
+
+def _azure_record(p: Problems, at: str, az: AzureRecordModel) -> None:
     p.check(f"{at}.zone", normalize_fqdn, az.zone)
     with p.rule():
         if az.record != "@":
@@ -315,9 +321,12 @@ def _endpoint(p: Problems, at: str, ep: EndpointModel) -> None:
             p.add(f"{at}.name", f"{shown(ep.name)} must be a non-empty word without spaces")
     p.check(f"{at}.target", normalize_fqdn, ep.target)
     with p.rule():
-        for k, addr in enumerate(ep.addresses):
-            if not is_ip(addr):
-                p.add(f"{at}.addresses[{k}]", f"{shown(addr)} is not an IP address")
+        listed = ep.addresses.items() if isinstance(ep.addresses, dict) else [("", ep.addresses)]
+        for site, addrs in listed:
+            for k, addr in enumerate(addrs):
+                if not is_ip(addr):
+                    where = f"{at}.addresses.{site}[{k}]" if site else f"{at}.addresses[{k}]"
+                    p.add(where, f"{shown(addr)} is not an IP address")
 
 
 def _is_slug(name: str) -> bool:

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from dnsctl.config.rfc2136 import Rfc2136RecordModel
+from dnsctl.config.sites import Addresses, ExchangeModel, Quorum, SiteModel, publication_shape
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
@@ -145,7 +146,8 @@ class EndpointModel(Strict):
     priority: int
     weight: int = Field(default=default(EndpointSpec, "weight"), ge=0)
     region: str | None = None
-    addresses: list[str] = Field(default_factory=list)
+    # A list (every site), or per site: {eastus: [10.1.0.5], westeurope: [10.2.0.5]}
+    addresses: Addresses = Field(default_factory=list)
     status: Literal["enabled", "disabled"] = default(EndpointSpec, "status").value
     override: Literal["obey", "up", "down"] = default(EndpointSpec, "override").value
 
@@ -158,6 +160,19 @@ class AzureRecordModel(Strict):
     record_type: Literal["CNAME", "A"] = default(AzureRecordSpec, "record_type").value
     adopt: bool = default(AzureRecordSpec, "adopt")
     allow_type_change: bool = default(AzureRecordSpec, "allow_type_change")
+
+
+class SiteAzureRecordModel(AzureRecordModel):
+    """One of a profile's per-site publications (`azure:` as a list): the zone linked to `site`."""
+
+    site: str
+
+
+# One record, or a list of per-site records; the tags are the shapes, so a problem names the path only.
+AzurePublication = Annotated[
+    Annotated[AzureRecordModel, Tag("dict")] | Annotated[list[SiteAzureRecordModel], Tag("list")],
+    Discriminator(publication_shape),
+]
 
 
 Capability = Literal["pull", "resolve", "push"]
@@ -190,7 +205,7 @@ class ProfileModel(Strict):
     fallback: str | None = None
     monitor: MonitorModel = Field(default_factory=MonitorModel)
     endpoints: list[EndpointModel]
-    azure: AzureRecordModel | None = None
+    azure: AzurePublication | None = None
     rfc2136: Rfc2136RecordModel | None = None
     performance_margin: float = Field(default=default(ProfileSpec, "performance_margin"), ge=0.0, lt=1.0)
     weight_seed: int = default(ProfileSpec, "weight_seed")
@@ -330,6 +345,9 @@ class DnsctlSettings(BaseSettings):
     resync_interval: Duration = default(DnsctlSpec, "resync_interval")
     mirror: MirrorModel = Field(default_factory=MirrorModel)
     notify: NotifyModel = Field(default_factory=NotifyModel)
+    sites: list[SiteModel] = Field(default_factory=list)
+    exchange: ExchangeModel | None = None
+    quorum: Quorum = "majority"
 
     @classmethod
     def settings_customise_sources(
@@ -363,28 +381,3 @@ def environment_values(name: str, value: str) -> dict[str, Any]:
         return _Variables({name: value})()
     except SettingsError as e:
         raise ValueError(str(e.__cause__ or e)) from None
-
-
-def model_fields_at(loc: tuple[str | int, ...]) -> list[str]:
-    """The valid field names of the model at `loc` (for suggesting a name for an unknown key)."""
-    model: Any = DnsctlSettings
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        model = _inner_model(field.annotation)
-        if model is None:
-            return []
-    return list(model.model_fields)
-
-
-def _inner_model(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None

@@ -27,9 +27,11 @@ from dnsctl.controller import notify
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.notify import Notification, Notifier
 from dnsctl.controller.scheduling import ProbeScheduler
+from dnsctl.controller.vantage import Vantage
 from dnsctl.core.model import DnsctlSpec, Failback, Override, ProfileSpec
 from dnsctl.core.plan import Published
 from dnsctl.core.state import ProfileState, RoundOutcome
+from dnsctl.documents.jsonable import ABSENT
 from dnsctl.documents.status import StateDoc, StatusDoc, history_doc, profile_docs
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError, NotSavedError, OperatorConflict, OperatorError
@@ -40,7 +42,14 @@ log = logging.getLogger("dnsctl.controller")
 
 
 class ControllerBase:
-    def __init__(self, engine: Engine, *, store: StateStore | None = None, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        store: StateStore | None = None,
+        metrics: Metrics | None = None,
+        vantage: Vantage | None = None,
+    ):
         self.engine = engine
         self.spec: DnsctlSpec = engine.spec
         self.clock: Clock = engine.clock
@@ -61,6 +70,7 @@ class ControllerBase:
         self.notifier: Notifier | None = (
             Notifier(self.spec.notify, self.registry, clock=self.clock) if self.spec.notify.webhooks else None
         )
+        self.vantage = vantage  # `--site`: this process is that site's vantage (controller/vantage.py)
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -118,6 +128,11 @@ class ControllerBase:
         # Queued only (never waits): a slow or failing webhook cannot delay the write below.
         if tell:
             self._notify_outcome(outcome, was_isolated)
+        if self.vantage is not None and outcome.results:
+            # Verdicts to the exchange and the others' read back, before the site's records are written.
+            if self.vantage.due() or outcome.changes or outcome.transitions:
+                await self.vantage.exchange_round(outcome.states, isolated=self.isolated)
+            self.vantage.log_changes(outcome.changes)
         await self.publish(Batch.of(outcome, full=full))
 
     # --- notifications --------------------------------------------------------------------------
@@ -217,7 +232,8 @@ class ControllerBase:
             # Operator actions in effect here but not saved yet (a restart now would forget them).
             pending=dict(self.pending),
         )
-        return StatusDoc(profiles=profiles, isolated=self.isolated, state=state)
+        sites = self.vantage.doc() if self.vantage is not None else ABSENT
+        return StatusDoc(profiles=profiles, isolated=self.isolated, state=state, sites=sites)
 
     def _check_names(self, profile: str, endpoint: str | None = None) -> ProfileSpec:
         try:

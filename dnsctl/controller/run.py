@@ -37,6 +37,7 @@ from dnsctl.controller.reconcile import (
     state_saved,
 )
 from dnsctl.controller.reports import Report, ReportError
+from dnsctl.controller.vantage import Vantage
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
 from dnsctl.core.state import ProfileState
@@ -65,8 +66,9 @@ class RunController(ControllerBase):
         metrics: Metrics | None = None,
         force: bool = False,
         read_backoff: tuple[float, float] = READ_BACKOFF,
+        vantage: Vantage | None = None,  # `--site`: this process is that site's vantage
     ) -> None:
-        super().__init__(engine, store=store or MetadataStore(), metrics=metrics)
+        super().__init__(engine, store=store or MetadataStore(), metrics=metrics, vantage=vantage)
         self.target = target
         self.lease: Lease = lease or NoLease()
         self.force = force

@@ -30,6 +30,9 @@ from dnsctl.core.model import DnsctlSpec, Override, ProfileSpec
 from dnsctl.core.state import ProfileState
 
 VERSION = 1
+# A state judged by one site's vantage (`run --site`) names it (`"vt"`); version 1 is still read (and
+# still written by a controller without sites, so an upgrade rewrites no record).
+VANTAGE_VERSION = 2
 _STATUS = {
     MonitorStatus.CHECKING: "C",
     MonitorStatus.ONLINE: "O",
@@ -57,8 +60,11 @@ class Decoded:
     dropped: tuple[str, ...] = ()  # what was stored but is not in the configuration, said in words
 
 
-def encode(profile: ProfileSpec, st: ProfileState, *, history: int = HISTORY_LIMIT) -> str:
-    """`history`: how many of the last decisions to keep (record metadata keeps `METADATA_HISTORY`)."""
+def encode(
+    profile: ProfileSpec, st: ProfileState, *, history: int = HISTORY_LIMIT, vantage: str | None = None
+) -> str:
+    """`history`: how many of the last decisions to keep (record metadata keeps `METADATA_HISTORY`);
+    `vantage`: the site whose vantage judged this health (`run --site`)."""
     m = profile.monitor
     endpoints: dict[str, Any] = {}
     for name, h in sorted(st.endpoints.items()):
@@ -83,6 +89,8 @@ def encode(profile: ProfileSpec, st: ProfileState, *, history: int = HISTORY_LIM
             entry["t"] = round(h.since)
         endpoints[name] = entry
     doc: dict[str, Any] = {"v": VERSION, "st": round(st.started_at), "e": endpoints}
+    if vantage is not None:
+        doc["v"], doc["vt"] = VANTAGE_VERSION, vantage
     d = st.routing.decision
     if d is not None:
         doc["d"] = {"k": d.kind.value, "e": list(d.endpoints), "t": round(d.since)}
@@ -154,13 +162,21 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def decode(profile: ProfileSpec, text: str) -> Decoded:
-    """Rebuild a profile's state, keeping only what the configuration still has."""
+def decode(profile: ProfileSpec, text: str, *, vantage: str | None = None) -> Decoded:
+    """Rebuild a profile's state, keeping only what the configuration still has. With `vantage` (this
+    process is that site's vantage), endpoint health judged by another vantage is dropped: it was
+    measured on another network's path (the decision and the operator's actions are kept)."""
     doc = _object(_load(text), "the stored state")
-    if doc.get("v") != VERSION:
+    if doc.get("v") not in (VERSION, VANTAGE_VERSION):
         raise StateDecodeError(f"unsupported state version {doc.get('v')!r}")
+    judged_by = doc.get("vt") if doc.get("v") == VANTAGE_VERSION else None
+    if doc.get("v") == VANTAGE_VERSION and not isinstance(judged_by, str):
+        raise StateDecodeError("the vantage of a version 2 state is not a name")
     known = {ep.name for ep in profile.endpoints}
     dropped: list[str] = []
+    if vantage is not None and judged_by is not None and judged_by != vantage:
+        dropped.append(f"the endpoints' health judged by vantage {judged_by!r} (this is vantage {vantage!r})")
+        doc = {**doc, "e": {}}
     endpoints: dict[str, EndpointHealth] = {}
     for name, raw in _object(doc.get("e", {}), "endpoints").items():
         if name not in known:
@@ -246,8 +262,10 @@ def decode_document(text: str) -> dict[str, str]:
     return out
 
 
-def encode_document(spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> str:
-    doc = {p.name: encode(p, states[p.name]) for p in spec.profiles if p.name in states}
+def encode_document(
+    spec: DnsctlSpec, states: Mapping[str, ProfileState], *, vantage: str | None = None
+) -> str:
+    doc = {p.name: encode(p, states[p.name], vantage=vantage) for p in spec.profiles if p.name in states}
     return json.dumps(dict(sorted(doc.items())), indent=1) + "\n"
 
 

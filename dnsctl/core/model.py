@@ -9,10 +9,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from dnsctl.core.publication import AzureRecordSpec, PublicationSpec
 from dnsctl.core.registry_spec import RegistryProbeSpec
 from dnsctl.core.zone_records import ZoneSpec
+
+if TYPE_CHECKING:
+    from dnsctl.core.sites import SitesSpec
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -378,6 +382,7 @@ class DnsctlSpec:
     resync_interval: float = 300.0
     mirror: MirrorSpec = field(default_factory=MirrorSpec)
     notify: NotifySpec = field(default_factory=NotifySpec)
+    sites: SitesSpec | None = None  # `sites:`: one vantage per site (dnsctl.core.sites)
 
     def profile(self, name: str) -> ProfileSpec:
         for p in self.profiles:

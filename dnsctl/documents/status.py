@@ -17,6 +17,7 @@ from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override
 from dnsctl.core.plan import Change, RecordValue
 from dnsctl.core.state import ProfileState
 from dnsctl.documents.jsonable import ABSENT, Absent, iso
+from dnsctl.documents.sites import SitesDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +191,7 @@ class StatusDoc:
     last_successful_reconcile: str | Absent | None = ABSENT
     consecutive_errors: int | Absent = ABSENT
     last_plan: tuple[ChangeDoc, ...] | Absent = ABSENT
+    sites: SitesDoc | Absent = ABSENT  # `run --site`
 
 
 def decision_doc(d: Decision | None) -> DecisionDoc | None:

@@ -131,7 +131,7 @@ def _export_profile(
         notes.append(f"{at}: when_all_down {prof.when_all_down} has no equivalent")
     if prof.failback == "manual":
         notes.append(f"{at}: failback manual has no equivalent")
-    if prof.azure is not None:
+    if prof.azure is not None and not isinstance(prof.azure, list):
         notes.append(
             f"{at}: the Azure record {prof.azure.record}.{prof.azure.zone} links to the profile through "
             "its record set's trafficManagementProfile, outside this template"

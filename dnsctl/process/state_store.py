@@ -63,9 +63,11 @@ class StateStore(Protocol):
         ...
 
 
-def _decode(profile: ProfileSpec, text: str, where: str, warnings: list[str]) -> ProfileState | None:
+def _decode(
+    profile: ProfileSpec, text: str, where: str, warnings: list[str], vantage: str | None = None
+) -> ProfileState | None:
     try:
-        decoded = codec.decode(profile, text)
+        decoded = codec.decode(profile, text, vantage=vantage)
     except codec.StateDecodeError as e:
         warnings.append(f"profile {profile.name}: ignoring the stored state in {where}: {e}")
         return None
@@ -79,8 +81,9 @@ def _decode(profile: ProfileSpec, text: str, where: str, warnings: list[str]) ->
 class MetadataStore:
     """History in the record set's metadata: read with the record, written with the plan."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, vantage: str | None = None) -> None:
         self.warnings: tuple[str, ...] = ()
+        self.vantage = vantage  # `run --site`: the site whose vantage judges (stored with the history)
 
     def load(self, spec: DnsctlSpec, published: Mapping[str, Published]) -> Loaded:
         states: dict[str, ProfileState] = {}
@@ -93,7 +96,7 @@ class MetadataStore:
                 continue
             if rec.owner not in ("", p.name):
                 continue  # not our record: its metadata is not our history
-            st = _decode(p, rec.state, "the record's metadata", warnings)
+            st = _decode(p, rec.state, "the record's metadata", warnings, self.vantage)
             if st is not None:
                 states[p.name] = st
         for w in warnings:
@@ -102,7 +105,7 @@ class MetadataStore:
         return Loaded(states, self.warnings, in_records=True)
 
     def record_state(self, profile: ProfileSpec, st: ProfileState) -> str | None:
-        return codec.encode(profile, st, history=codec.METADATA_HISTORY)
+        return codec.encode(profile, st, history=codec.METADATA_HISTORY, vantage=self.vantage)
 
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
         return None  # written with the record, by the plan
@@ -152,8 +155,11 @@ class FileStore:
     reported but left where it is.
     """
 
-    def __init__(self, path: Path, *, clock: Clock, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, clock: Clock, read_only: bool = False, vantage: str | None = None
+    ) -> None:
         self.path = path
+        self.vantage = vantage  # `run --site`: the site whose vantage judges (stored with the history)
         self.clock = clock
         self.read_only = read_only
         self.problem: str | None = None  # what was wrong with the file, said once and kept for /status
@@ -189,7 +195,7 @@ class FileStore:
                     f"dropped profile {name!r} from the state file: the configuration has no such profile"
                 )
                 continue
-            st = _decode(profile, entry, "the state file", warnings)
+            st = _decode(profile, entry, "the state file", warnings, self.vantage)
             if st is None:
                 bad = True
             else:
@@ -253,7 +259,7 @@ class FileStore:
         return None
 
     def save(self, spec: DnsctlSpec, states: Mapping[str, ProfileState]) -> None:
-        text = codec.encode_document(spec, states)
+        text = codec.encode_document(spec, states, vantage=self.vantage)
         if self._others:
             doc = {**self._others, **json.loads(text)}
             text = json.dumps(dict(sorted(doc.items())), indent=1) + "\n"

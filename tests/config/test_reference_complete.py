@@ -18,7 +18,8 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from typing_extensions import TypeForm
 
-from dnsctl.config.schema import DnsctlSettings, _inner_model
+from dnsctl.config.fields import inner_model
+from dnsctl.config.schema import DnsctlSettings
 
 from .documents import load_ok
 
@@ -74,7 +75,7 @@ def undocumented(model: type[BaseModel], nodes: list[Any], where: str, text: str
         if not values:
             problems.append(f"{here}: missing from {REFERENCE.name}")
             continue
-        inner = _inner_model(field.annotation)
+        inner = inner_model(field.annotation)
         if inner is not None:
             children: list[Any] = []
             for v in values:

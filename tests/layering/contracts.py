@@ -24,10 +24,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dnsctl"
 LIBRARIES: dict[str, set[str]] = {
     "aiohttp": {"controller/admin.py"},
     "apscheduler": {"controller/scheduling.py"},
-    "azure.core": {"targets/azure.py", "controller/blob_lease.py"},
+    "azure.core": {"targets/azure.py", "controller/blob_lease.py", "controller/exchange_blob.py"},
     "azure.identity": {"targets/azure.py"},
     "azure.mgmt": {"targets/azure.py"},
-    "azure.storage": {"controller/blob_lease.py"},
+    "azure.storage": {"controller/blob_lease.py", "controller/exchange_blob.py"},
     "dns": {"targets/rfc2136.py"},  # dnspython: RFC 2136 updates (and the tests' DNS client)
     "dnslib": {"resolver/", "demo/scenario.py"},
     "h11": {"probes/"},
