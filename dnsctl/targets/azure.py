@@ -8,6 +8,11 @@ Waits are bounded: a throttled call waits for Retry-After only up to `azure.max_
 one fails the call at once), and the calls of one pass end by `azure.deadline` after the pass began.
 With a write guard (the lease), every write attempt, including the SDK's own retries, starts only if
 it can end within the guard's window and is cut off at its end, and no wait for a retry outlasts it.
+
+Writes are paced to the subscription's budget: every answer's `x-ms-ratelimit-remaining-subscription-
+writes` (and `-reads`) is remembered, and once Azure says no more than `WRITE_RESERVE` writes are left,
+the pass's remaining writes are not sent but returned with `retry_in` (`budget_wait` seconds): the
+caller writes them later from the same read. The caller orders the writes (failovers first).
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ ROLE_HINT = (
 )
 TOKEN_ENV = "DNSCTL_AZURE_TOKEN"
 ZoneKey = tuple[str, str, str]  # (subscription, resource group, zone)
+REMAINING_HEADER = "x-ms-ratelimit-remaining-subscription-{kind}"  # kind: reads | writes
+# Writes left unspent in the subscription's budget (for an operator's action between passes).
+WRITE_RESERVE = 5
+# Seconds before writes held back for the budget are tried again (and the last count is forgotten).
+BUDGET_WAIT = 60.0
 
 
 class StaticTokenCredential:
@@ -194,8 +204,12 @@ class AzureTarget:
         *,
         retry_total: int = 4,
         retry_backoff: float = 0.8,
+        budget_wait: float = BUDGET_WAIT,
     ) -> None:
         self.spec = spec
+        self.budget_wait = budget_wait
+        # (subscription, "reads" | "writes") -> (what Azure last said is left, monotonic time it said so)
+        self.remaining: dict[tuple[str, str], tuple[int, float]] = {}
         self._credential = credential
         self._clients: dict[str, PrivateDnsManagementClient] = {}
         self._call_kwargs: dict[str, Any] = {}
@@ -247,6 +261,7 @@ class AzureTarget:
                     **self._retry,
                 ),
                 raw_request_hook=self._before_send,  # every attempt, the SDK's retries included
+                raw_response_hook=lambda response, sub=subscription: self._saw(sub, response),
             )
             self._clients[subscription] = client
         return client
@@ -320,6 +335,21 @@ class AzureTarget:
         if request.http_request.method in ("PUT", "PATCH", "DELETE") and not may_write(self._guard):
             raise LeaseLapsedError(NOT_HOLDER)
 
+    def _saw(self, subscription: str, response: PipelineResponse[Any, Any]) -> None:
+        """Remember what the answer says is left of the subscription's read and write budgets."""
+        headers = response.http_response.headers
+        for kind in ("reads", "writes"):
+            value = headers.get(REMAINING_HEADER.format(kind=kind))
+            if value is not None and value.strip().isdigit():
+                self.remaining[(subscription, kind)] = (int(value), SYSTEM_CLOCK.monotonic())
+
+    def writes_left(self, subscription: str) -> int | None:
+        """What Azure last said is left of the subscription's write budget (None: unknown, or too old)."""
+        seen = self.remaining.get((subscription, "writes"))
+        if seen is None or SYSTEM_CLOCK.monotonic() - seen[1] >= self.budget_wait:
+            return None
+        return seen[0]
+
     def _before_wait(self, seconds: float) -> None:
         if not may_write(self._guard, seconds):
             raise LeaseLapsedError(f"{NOT_HOLDER} for the {seconds:g}s Azure asked to wait before a retry")
@@ -331,7 +361,22 @@ class AzureTarget:
         while True:
             left = self._left()
             if left <= 0:
-                return ChangeResult(c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}")
+                return ChangeResult(
+                    c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}", retry_in=0.0
+                )
+            az = self._profiles[c.profile].azure
+            budget = self.writes_left(az.subscription_id) if az is not None else None
+            if budget is not None and budget <= WRITE_RESERVE:
+                return ChangeResult(
+                    c,
+                    Outcome.FAILED,
+                    error=(
+                        f"deferred: Azure says {budget} write(s) are left in the subscription's budget "
+                        f"(x-ms-ratelimit-remaining-subscription-writes), so it was not sent"
+                    ),
+                    hint=f"written from the same read in {self.budget_wait:g}s",
+                    retry_in=self.budget_wait,
+                )
             if not may_write(self._guard):
                 return ChangeResult(c, Outcome.FAILED, error=NOT_HOLDER)
             window = self._guard.write_window() if self._guard is not None else left
@@ -427,7 +472,10 @@ class AzureTarget:
                 return ChangeResult(c, Outcome.CONFLICT, error=_brief(e)), False
             transient = e.status_code is not None and (e.status_code in (408, 429) or e.status_code >= 500)
             error = f"HTTP {e.status_code}: {_brief(e)}"
-            return ChangeResult(c, Outcome.FAILED, error=error, hint=self._throttle_hint(e)), transient
+            wait = retry_after_seconds(getattr(e.response, "headers", None)) if e.status_code == 429 else None
+            return ChangeResult(
+                c, Outcome.FAILED, error=error, hint=self._throttle_hint(e), retry_in=wait
+            ), transient
         except (ServiceRequestError, ServiceResponseError) as e:
             return ChangeResult(c, Outcome.FAILED, error=f"cannot reach Azure: {_brief(e)}"), True
         except AzureError as e:
