@@ -1,5 +1,6 @@
-"""A one-shot pass without stored history reaches verdicts within the run; with history it probes once,
-unless an endpoint is counting toward `fall` or `rise` (history in the records: the counts settle in the run)."""
+"""A one-shot pass without stored history reaches verdicts within the run; with history it probes
+once, unless an endpoint is counting toward `fall` or `rise` (with the history in the records, counts
+settle within the run)."""
 
 from __future__ import annotations
 
