@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from dnsctl.controller.write_cost import HistoryWrites, settle, trimmed
@@ -97,8 +97,7 @@ class RecordPublisher:
         dry_run: bool = False,
         guard: WriteGuard | None = None,
         observe: Callable[[Mapping[str, Published]], None] | None = None,
-        history: HistoryWrites = HistoryWrites.ALWAYS,
-        history_always: Collection[str] = (),
+        history: HistoryWrites = HistoryWrites.SETTLED,
     ) -> Report:
         """Bring the records of `profiles` (default all) to the intents taken (see `converge`)."""
         return await converge(
@@ -113,7 +112,6 @@ class RecordPublisher:
             observe=observe,
             health=self.states,
             history=history,
-            history_always=history_always,
         )
 
     async def publish(
@@ -147,14 +145,11 @@ async def reconcile_once(
         return Report(Plan(()), errors=[ReportError(message, e.transient)], dry_run=dry_run)
     engine.load(store, published)
     outcome = await engine.until_verdicts(await engine.round())
-    in_records = isinstance(store, MetadataStore)
-    if in_records:
+    if isinstance(store, MetadataStore):
         outcome = await settle(engine, outcome)
     problem = None if dry_run else Keeper(store).save(spec, outcome.states)
     records = RecordPublisher(spec, target, store, force=force)
-    history = HistoryWrites.SETTLED if in_records else HistoryWrites.ALWAYS
-    batch = Batch.of(outcome, full=True)
-    report = await records.write(records.take(batch), published=published, dry_run=dry_run, history=history)
+    report = await records.publish(Batch.of(outcome, full=True), published=published, dry_run=dry_run)
     if problem is not None:
         report.errors.insert(0, ReportError(str(problem), problem.transient))
     report.outcome = outcome
@@ -174,15 +169,14 @@ async def converge(
     guard: WriteGuard | None = None,
     observe: Callable[[Mapping[str, Published]], None] | None = None,
     health: Mapping[str, ProfileState] | None = None,
-    history: HistoryWrites = HistoryWrites.ALWAYS,
-    history_always: Collection[str] = (),
+    history: HistoryWrites = HistoryWrites.SETTLED,
 ) -> Report:
     """Bring the records of `profiles` (default all) to the intents handed over.
 
     `guard` is checked before every write and before re-reading after a 412; `observe` sees what
     such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned.
     `health` (the states behind the intents) puts the failovers first; `history` says which writes of
-    the history alone are made (`HistoryWrites.ALWAYS` for the profiles in `history_always`)."""
+    the history alone are made."""
     chosen = [p for p in published_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
         target.begin_pass()
@@ -193,7 +187,7 @@ async def converge(
             return Report(Plan(()), errors=[error], dry_run=dry_run)
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, wanted, current)
-    plan = trimmed(spec, plan, current, health or {}, history, history_always)
+    plan = trimmed(spec, plan, current, health or {}, history)
     degraded = [p.name for p in chosen if (w := wanted.get(p.name)) is not None and w.degraded]
     # Nothing published and nothing to publish, with no endpoint Online: that is degraded too.
     degraded += [

@@ -2,15 +2,16 @@
 
 - Order: failovers first (a change away from a Degraded endpoint), then the other DNS changes, then
   writes of the health history alone; a profile's own steps keep their order.
-- History alone (`HistoryWrites`): a one-shot run with the history in the records settles its probe
-  counts within the run (`settle`) and writes the history alone only when more than the counts toward
-  `fall` and `rise` changed; `run` keeps the history in memory and writes it with the answer.
+- History alone (`HistoryWrites.SETTLED`, where the history is kept in the records): written only when
+  more than the counts toward `fall` and `rise` changed (a status and its time, a hold, flaps, an
+  operator's action, the decision); the counts are never written alone. `run` keeps them in memory; a
+  one-shot run probes again until they settle (`settle`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
@@ -26,7 +27,6 @@ class HistoryWrites(StrEnum):
 
     ALWAYS = "always"  # whenever the stored history differs
     SETTLED = "settled"  # not when only the probe counts toward `fall`/`rise` differ
-    WITH_ANSWER = "with-answer"  # never alone: the history goes with the next change of the answer
 
 
 def counting(profile: ProfileSpec, st: ProfileState) -> bool:
@@ -68,21 +68,16 @@ def trimmed(
     published: Mapping[str, Published],
     health: Mapping[str, ProfileState],
     history: HistoryWrites,
-    always: Collection[str],
 ) -> Plan:
     """The plan with only the writes worth making (see `worth`), failovers first (see `ordered`)."""
-    kept = [c for c in plan.changes if worth(c, published, history, always)]
+    kept = [c for c in plan.changes if worth(c, published, history)]
     return replace(plan, changes=ordered(spec, kept, health))
 
 
-def worth(
-    c: Change, published: Mapping[str, Published], history: HistoryWrites, always: Collection[str]
-) -> bool:
+def worth(c: Change, published: Mapping[str, Published], history: HistoryWrites) -> bool:
     """Whether a change is written: every DNS change; a write of the history alone as `history` says."""
-    if c.action is not Action.STATE or history is HistoryWrites.ALWAYS or c.profile in always:
+    if c.action is not Action.STATE or history is HistoryWrites.ALWAYS:
         return True
-    if history is HistoryWrites.WITH_ANSWER:
-        return False
     pub = published.get(c.profile)
     rec = pub.of(c.after.type) if pub is not None and c.after is not None else None
     after = (c.metadata or {}).get(STATE_KEY)
