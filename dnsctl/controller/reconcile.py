@@ -283,6 +283,8 @@ async def _apply(
                 _audit(r)
             elif r.outcome is Outcome.FAILED:
                 report.results.append(r)
+                if r.retry_in is not None:
+                    continue  # held back (budget, deadline), not failed: said once below
                 log.error(
                     "%s: %s failed: %s%s",
                     r.change.profile,
@@ -290,6 +292,8 @@ async def _apply(
                     r.error,
                     f" ({r.hint})" if r.hint else "",
                 )
+        if held := [r for r in results if r.retry_in is not None and r.outcome is Outcome.FAILED]:
+            log.warning("%d write(s) held back, to be written later: %s", len(held), held[0].error)
         if not conflicted:
             return
         if attempt == MAX_CONFLICT_RETRIES or not may_write(guard):
