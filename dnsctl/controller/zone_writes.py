@@ -64,7 +64,8 @@ class ZoneWrites:
 
     def take(self, take: Take, named: list[str] | None) -> list[str] | None:
         """The profiles a pass writes: `named` (`Take.NONE`: None for all), or those queued or held back."""
-        if take is Take.NONE:
+        if take is Take.NONE:  # this pass writes what the window holds for these: nothing is left to it
+            self.queued -= self.queued if named is None else set(named)
             return named
         if take is Take.DEFERRED:
             chosen, self.deferred = sorted(self.deferred), set()
