@@ -1,9 +1,9 @@
 """How `run` batches its Azure calls: by the zone, not by the profile.
 
 Decisions that arrive within `COALESCE_WINDOW` of the first are written together, from one listing
-of each zone they touch (every profile of that zone shares it); a pass that starts within
-`LISTING_REUSE` seconds of the last one's end uses that listing (kept current with dnsctl's own
-writes) instead of listing again. A write held back (Azure's write budget, the pass's deadline) is
+of each zone they touch (every profile of that zone shares it); decisions that arrived while a pass
+was writing are written next from that pass's listing (kept current with dnsctl's own writes)
+instead of listing again. A write held back (Azure's write budget, the pass's deadline) is
 not a failure to re-read for: it is written later, with the others held back, from the same listing,
 whose etag still guards it against someone else's write.
 """
@@ -19,14 +19,13 @@ from dnsctl.process.clock import Clock
 from dnsctl.targets.base import ChangeResult, Outcome, Target
 
 COALESCE_WINDOW = 1.0
-LISTING_REUSE = 5.0
 
 
 class Take(StrEnum):
     """Which profiles a pass writes, and from which listing."""
 
     NONE = "none"  # the ones named, from a listing made now
-    QUEUED = "queued"  # the window's decisions, from the last listing if it is recent enough
+    QUEUED = "queued"  # the window's decisions, from the last listing if a pass ended within the window
     DEFERRED = "deferred"  # the writes held back, from the last listing however old
 
 
@@ -52,6 +51,7 @@ class ZoneWrites:
         self.queued: set[str] = set()  # decisions waiting for the window to close
         self.deferred: set[str] = set()  # writes held back, to be written from the listing
         self.listed_at: float | None = None  # when the last pass with a listing ended (monotonic)
+        self.opened_at: float | None = None  # when the current window opened
         self._listed = False  # the pass under way has a listing
 
     async def window(self, names: set[str]) -> bool:
@@ -59,6 +59,7 @@ class ZoneWrites:
         opening = not self.queued
         self.queued |= names
         if opening:
+            self.opened_at = self.clock.monotonic()
             await self.clock.sleep(COALESCE_WINDOW)
         return opening
 
@@ -82,9 +83,9 @@ class ZoneWrites:
         """What `chosen` hold: from `cache` as `take` allows, else listed now (each zone touched once,
         whole, into `cache`; `observe` sees it). Raises TargetError."""
         names = [p.name for p in chosen]
-        age = self.clock.monotonic() - self.listed_at if self.listed_at is not None else None
-        max_age = {Take.NONE: -1.0, Take.QUEUED: LISTING_REUSE, Take.DEFERRED: float("inf")}[take]
-        if age is not None and age <= max_age and all(n in cache for n in names):
+        since = {Take.NONE: None, Take.QUEUED: self.opened_at, Take.DEFERRED: float("-inf")}[take]
+        ended = self.listed_at
+        if since is not None and ended is not None and ended >= since and all(n in cache for n in names):
             self._listed = True
             return {n: cache[n] for n in names}
         zones = {zone_of(p) for p in chosen}
