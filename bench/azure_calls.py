@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dnsctl.cli.main import exit_code
+from dnsctl.cli.exit_codes import exit_code
 from dnsctl.compose import make_prober
 from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
