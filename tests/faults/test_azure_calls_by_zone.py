@@ -224,3 +224,36 @@ async def test_writes_are_paced_to_the_remaining_budget_failovers_first(replicas
     assert len(held) == 3 and all(r.error.startswith("deferred:") and r.retry_in for r in held)
     writes = [r for r in emulator.request_log() if r.kind == "write"]
     assert len(writes) == 5 and all(w.fault is None for w in writes), "no write was sent to be throttled"
+
+
+async def test_run_writes_what_the_budget_held_back_later_from_the_same_listing(
+    replicas: DemoReplicas,
+) -> None:
+    # 14 writes per 5 s window: the 8 creations leave 6, so the failover (within the same window: about
+    # a second later) may write one before 5 are left; the other 7 wait for the next window and are
+    # written then, without listing the zone again.
+    emulator = lab_emulator(write_budget=14, budget_window=5.0)
+    names = [f"reg{i}" for i in range(8)]
+    spec = spec_of(emulator, replicas.port, names, fall=1, interval="300ms")
+    target = AzureTarget(spec, StaticTokenCredential("t"), budget_wait=5.0)
+    ctl = RunController(build_engine(spec), target)
+    await ctl.start()
+    try:
+        await eventually(
+            lambda: all(cname(emulator, n) == f"{n}.eastus.geo.azurecr.io" for n in names), 30, "creations"
+        )
+        emulator.reset_request_log()
+        replicas.set_up("eastus", False)
+        await eventually(
+            lambda: all(cname(emulator, n) == f"{n}.westeurope.geo.azurecr.io" for n in names),
+            30,
+            "every record failed over, over two budget windows",
+        )
+        log = emulator.request_log()
+        writes = [r for r in log if r.kind == "write"]
+        assert len(writes) == len(names) and all(w.fault is None for w in writes), "none sent over the budget"
+        assert sum(1 for r in log if r.kind == "read") <= 1, "the writes held back reuse the listing"
+        assert writes[-1].at - writes[0].at >= 1.0, "the last writes waited for the budget"
+    finally:
+        await ctl.stop()
+        emulator.stop()
