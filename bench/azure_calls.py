@@ -92,8 +92,9 @@ def make_spec(base_url: str, port: int, profiles: int, zones: int, fall: int) ->
 
 async def one_pass(spec: DnsctlSpec, emulator: AzureEmulator, phase: str) -> Pass:
     emulator.reset_request_log()
-    engine = Engine(spec, make_prober(), SystemClock())
-    target = AzureTarget(spec)
+    clock = SystemClock()
+    engine = Engine(spec, make_prober(clock=clock), clock)
+    target = AzureTarget(spec, clock=clock)
     started = time.perf_counter()
     try:
         report = await reconcile_once(engine, target, MetadataStore())

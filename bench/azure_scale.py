@@ -118,7 +118,7 @@ async def measure_run(n: int, window: float, rows: list[Row]) -> None:
     emulator.add_zone(ZoneId(SUB, RG, ZONE))
     spec = make_spec(emulator.base_url, n, fall=1)
     prober = StandIn()
-    target = AzureTarget(spec, StaticTokenCredential("bench"), budget_wait=window)
+    target = AzureTarget(spec, StaticTokenCredential("bench"), clock=SystemClock(), budget_wait=window)
     ctl = RunController(Engine(spec, prober, SystemClock()), target)
     ctl._scheduled = True  # the rounds are driven here, one round of all profiles at a time
     limit = 60 + 3 * window * math.ceil(n / 790)
@@ -149,7 +149,7 @@ async def measure_run(n: int, window: float, rows: list[Row]) -> None:
 
 
 async def one_shot(spec: DnsctlSpec, prober: StandIn, window: float) -> bool:
-    target = AzureTarget(spec, StaticTokenCredential("bench"), budget_wait=window)
+    target = AzureTarget(spec, StaticTokenCredential("bench"), clock=SystemClock(), budget_wait=window)
     try:
         report = await reconcile_once(Engine(spec, prober, SystemClock()), target, MetadataStore())
     finally:

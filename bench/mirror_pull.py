@@ -41,6 +41,7 @@ import yaml  # noqa: E402
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec, RegistryProbeSpec  # noqa: E402
 from dnsctl.probes.http import HttpProber  # noqa: E402
 from dnsctl.probes.registry import RegistryProber  # noqa: E402
+from dnsctl.process.clock import SystemClock  # noqa: E402
 from tests.support.oci import Containerd, EtcHosts, Registry, free_port, push_image  # noqa: E402
 from tests.support.token_server import TokenServer  # noqa: E402
 
@@ -236,14 +237,14 @@ async def probe_cost(root: Path, probes: int) -> dict[str, Any]:
 
         v2 = profile(MonitorProtocol.HTTP)
         reg = profile(MonitorProtocol.REGISTRY)
-        http = HttpProber()
-        cached = RegistryProber()
+        http = HttpProber(clock=SystemClock())
+        cached = RegistryProber(clock=SystemClock())
         results: dict[str, list[float]] = {"v2": [], "registry_cached": [], "registry_fresh": []}
         for _ in range(probes):
             for name, prober, p in (
                 ("v2", http, v2),
                 ("registry_cached", cached, reg),
-                ("registry_fresh", RegistryProber(), reg),
+                ("registry_fresh", RegistryProber(clock=SystemClock()), reg),
             ):
                 r = await prober.probe(p, p.endpoints[0], 0.0)
                 if not r.ok:

@@ -39,6 +39,7 @@ from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes import HttpProber, Prober, probe_round
 from dnsctl.probes.http import request_headers, server_name
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import SystemClock
 
 TARGET = "myregistry.eastus.geo.azurecr.io"
 _BODY = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}'
@@ -167,9 +168,9 @@ class _HttpxProber:
 
 def _make(mode: str) -> Prober:
     if mode == "fresh":
-        return HttpProber()
+        return HttpProber(clock=SystemClock())
     if mode == "keepalive":
-        return HttpProber(keepalive=True)
+        return HttpProber(clock=SystemClock(), keepalive=True)
     if mode == "httpx-client":
         return _HttpxProber(shared=False)
     if mode == "httpx-pool":

@@ -18,9 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import CacheSpec, HostPort, ResolverSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneSpec
 from dnsctl.process import daemon
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.process.clock import SystemClock
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -28,7 +31,7 @@ LAB_NAME = "www.lab.internal"
 
 async def serve(port: int, upstream: HostPort) -> None:
     steering = SteeringTable()
-    target = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
+    target = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
     steering.publish(SteeredAnswer(STEERED, 30, (target,)))
     spec = ResolverSpec(
         listen=(HostPort("127.0.0.1", port),),
@@ -36,7 +39,7 @@ async def serve(port: int, upstream: HostPort) -> None:
         zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),)),),
         cache=CacheSpec(max_entries=200_000),
     )
-    server = ResolverServer(spec, steering)
+    server = ResolverServer(spec, steering, clock=SystemClock())
     await server.start()
     print(f"READY {server.bound[0][1]}", flush=True)
     loop = asyncio.get_running_loop()

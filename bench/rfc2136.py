@@ -25,16 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dnsctl.controller.reconcile import converge
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.intent import Intent
-from dnsctl.core.model import (
-    DnsctlSpec,
-    EndpointSpec,
-    ProfileSpec,
-    Rfc2136RecordSpec,
-    SafetySpec,
-    TsigSpec,
-)
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, ProfileSpec, SafetySpec
+from dnsctl.core.publication import Rfc2136RecordSpec, TsigSpec
 from dnsctl.targets.rfc2136 import TSIG_SECRET_ENV, Rfc2136Target
 from tests.rfc2136.harness import query
 from tests.rfc2136.servers import KEY_NAME, SECRET, ZONE, Primary

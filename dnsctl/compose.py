@@ -16,7 +16,7 @@ from dnsctl.probes.http import HttpProber
 from dnsctl.probes.registry import AadTokenSource, RegistryProber
 from dnsctl.probes.round import DispatchingProber
 from dnsctl.probes.tcp import TcpProber
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock, SystemClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.base import Target
 
@@ -25,6 +25,7 @@ from dnsctl.targets.base import Target
 class ProbeSetup:
     """What a probe kind's factory may use: connection reuse, and the Azure token source for ACR."""
 
+    clock: Clock
     keepalive: bool = False  # False: a fresh connection per probe (see probes/http.py)
     aad_token: AadTokenSource | None = None
 
@@ -33,15 +34,15 @@ ProberFactory = Callable[[ProbeSetup], Prober]
 
 
 def _http_prober(setup: ProbeSetup) -> Prober:
-    return HttpProber(keepalive=setup.keepalive)
+    return HttpProber(clock=setup.clock, keepalive=setup.keepalive)
 
 
 def _tcp_prober(setup: ProbeSetup) -> Prober:
-    return TcpProber()
+    return TcpProber(clock=setup.clock)
 
 
 def _registry_prober(setup: ProbeSetup) -> Prober:
-    return RegistryProber(setup.aad_token)
+    return RegistryProber(setup.aad_token, clock=setup.clock)
 
 
 # Probe kinds by monitor protocol. A new kind is its MonitorProtocol value, its prober module and one
@@ -58,12 +59,13 @@ PROBE_KINDS: Mapping[str, ProberFactory] = MappingProxyType(
 
 def make_prober(
     *,
+    clock: Clock,
     keepalive: bool = False,
     aad_token: AadTokenSource | None = None,
     kinds: Mapping[str, ProberFactory] = PROBE_KINDS,
 ) -> DispatchingProber:
     """The prober for every protocol in `kinds`; call `aclose()` when done."""
-    setup = ProbeSetup(keepalive, aad_token)
+    setup = ProbeSetup(clock, keepalive, aad_token)
     built: dict[ProberFactory, Prober] = {}
     for factory in kinds.values():
         if factory not in built:
@@ -71,12 +73,12 @@ def make_prober(
     return DispatchingProber({protocol: built[factory] for protocol, factory in kinds.items()})
 
 
-def build_prober(spec: DnsctlSpec) -> Prober:
+def build_prober(spec: DnsctlSpec, clock: Clock) -> Prober:
     uses_azure = any(
         p.monitor.registry is not None and p.monitor.registry.auth == "azure" for p in spec.profiles
     )
     token: AadTokenSource | None = AzureAccessToken(spec) if uses_azure else None
-    return make_prober(aad_token=token)
+    return make_prober(clock=clock, aad_token=token)
 
 
 # The scope ACR accepts for the access-token exchange (an Azure Resource Manager token).
@@ -103,24 +105,32 @@ class AzureAccessToken:
         return str(access.token)
 
 
+def build_clock() -> Clock:
+    """The process's clock: made here, handed to everything that reads time or sleeps."""
+    return SystemClock()
+
+
 def build_engine(spec: DnsctlSpec, clock: Clock | None = None) -> Engine:
-    return Engine(spec, build_prober(spec), clock or SYSTEM_CLOCK)
+    """The engine, on `clock` (the process's one system clock unless a test gives its own); everything
+    built on the engine (controllers, notifier, resolver, admin server) takes its clock from it."""
+    clock = clock if clock is not None else build_clock()
+    return Engine(spec, build_prober(spec, clock), clock)
 
 
-def _azure_target(spec: DnsctlSpec) -> Target:
+def _azure_target(spec: DnsctlSpec, clock: Clock) -> Target:
     from dnsctl.targets.azure import AzureTarget
 
-    return AzureTarget(spec)
+    return AzureTarget(spec, clock=clock)
 
 
-def _rfc2136_target(spec: DnsctlSpec) -> Target:
+def _rfc2136_target(spec: DnsctlSpec, clock: Clock) -> Target:
     from dnsctl.targets.rfc2136 import Rfc2136Target
 
     return Rfc2136Target(spec)
 
 
 # Targets by the kind a profile's publication names (`azure:`, `rfc2136:`): a new kind is one entry.
-TargetFactory = Callable[[DnsctlSpec], Target]
+TargetFactory = Callable[[DnsctlSpec, Clock], Target]
 TARGETS: dict[str, TargetFactory] = {"azure": _azure_target, "rfc2136": _rfc2136_target}
 
 
@@ -137,28 +147,26 @@ def target_kinds(spec: DnsctlSpec) -> list[str]:
     return kinds
 
 
-def build_target(spec: DnsctlSpec) -> Target:
+def build_target(spec: DnsctlSpec, clock: Clock) -> Target:
     from dnsctl.targets.router import TargetRouter
 
     kinds = target_kinds(spec) or ["azure"]
-    targets = {kind: TARGETS[kind](spec) for kind in kinds}
+    targets = {kind: TARGETS[kind](spec, clock) for kind in kinds}
     if len(targets) == 1:
         return targets[kinds[0]]
     return TargetRouter(spec, targets)
 
 
-def build_lease(spec: DnsctlSpec) -> Lease:
+def build_lease(spec: DnsctlSpec, clock: Clock) -> Lease:
     if spec.ha.lease is LeaseKind.AZURE_BLOB:
         from dnsctl.controller.blob_lease import AzureBlobLease
 
-        return AzureBlobLease(spec)
+        return AzureBlobLease(spec, clock=clock)
     return NoLease()
 
 
-def build_store(
-    state_file: Path | None, *, read_only: bool = False, clock: Clock | None = None
-) -> StateStore:
+def build_store(state_file: Path | None, *, clock: Clock, read_only: bool = False) -> StateStore:
     """The health history in a state file when one is named, else in the records' metadata."""
     if state_file is not None:
-        return FileStore(state_file, clock=clock or SYSTEM_CLOCK, read_only=read_only)
+        return FileStore(state_file, clock=clock, read_only=read_only)
     return MetadataStore()

@@ -27,7 +27,7 @@ from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.core.state import DecisionChange, ProfileState, RoundOutcome
 from dnsctl.probes.base import Prober
 from dnsctl.probes.canary import probe_canaries
-from dnsctl.probes.round import probe_round
+from dnsctl.probes.round import ProbeLimit, probe_round
 from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import Loaded, StateStore
 
@@ -88,6 +88,7 @@ class Engine:
         self.prober = prober
         self.clock = clock
         self.concurrency = concurrency
+        self.limit = ProbeLimit(concurrency)  # one bound on probes in flight across every round
         self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
 
     @property
@@ -117,8 +118,9 @@ class Engine:
 
     def work(self, profiles: Sequence[str] | None = None) -> list[tuple[ProfileSpec, EndpointSpec]]:
         out: list[tuple[ProfileSpec, EndpointSpec]] = []
+        wanted = None if profiles is None else set(profiles)
         for p in self.spec.profiles:
-            if profiles is not None and p.name not in profiles:
+            if wanted is not None and p.name not in wanted:
                 continue
             enabled = set(core_state.probed(p))
             out.extend((p, ep) for ep in p.endpoints if ep.name in enabled)
@@ -127,15 +129,18 @@ class Engine:
     async def round(self, profiles: Sequence[str] | None = None) -> RoundOutcome:
         """Probe the endpoints of `profiles` (default all) once, then step the core."""
         now = self.clock.now()
-        results = await probe_round(self.prober, self.work(profiles), now=now, concurrency=self.concurrency)
+        results = await probe_round(
+            self.prober, self.work(profiles), now=now, limit=self.limit, clock=self.clock
+        )
         if not core_state.suspect_isolation(self.spec, results):
             return self.feed(results, profiles=profiles)
         # Nothing answered here: before judging anyone, look at every profile again (these included),
         # so that the isolation guard judges results of one moment, not a round that straddles a cut
         # or a recovery.
-        if profiles is not None and any(p.name not in profiles for p in self.spec.profiles):
+        wanted = None if profiles is None else set(profiles)
+        if wanted is not None and any(p.name not in wanted for p in self.spec.profiles):
             results = await probe_round(
-                self.prober, self.work(), now=self.clock.now(), concurrency=self.concurrency
+                self.prober, self.work(), now=self.clock.now(), limit=self.limit, clock=self.clock
             )
             profiles = None
         canaries = await self._canaries(results)
@@ -179,7 +184,7 @@ class Engine:
         if not core_state.suspect_isolation(spec, results):
             return False
         timeout = max((p.monitor.timeout for p in spec.profiles), default=5.0)
-        canaries = await probe_canaries(guard.canaries, timeout) if guard.canaries else []
+        canaries = await probe_canaries(guard.canaries, timeout, self.clock) if guard.canaries else []
         return core_state.is_isolated(spec, results, canaries)
 
     async def _canaries(self, results: Sequence[ProbeResult]) -> list[CanaryResult]:
@@ -188,7 +193,7 @@ class Engine:
         if not guard.canaries or not core_state.suspect_isolation(self.spec, results):
             return []
         timeout = max((p.monitor.timeout for p in self.spec.profiles), default=5.0)
-        return await probe_canaries(guard.canaries, timeout)
+        return await probe_canaries(guard.canaries, timeout, self.clock)
 
     def feed(
         self,

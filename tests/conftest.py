@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 import trustme
 
+# Opt-in: DNSCTL_COUNT_SLEEPS=1 (or --count-sleeps) counts the tests that sleep on the real clock.
+pytest_plugins = ["tests.support.sleep_count"]
+
 
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:

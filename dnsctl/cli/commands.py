@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from dnsctl import compose
 from dnsctl.cli import admin_client, completion, render
 from dnsctl.cli.exit_codes import ExitCode
 from dnsctl.config.advice import advise
@@ -148,6 +149,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ConfigError(["--interval: must be more than 0 seconds"])
     clear = sys.stdout.isatty() and not args.json
     frames = 0
+    clock = compose.build_clock()
     try:
         while True:
             try:
@@ -162,7 +164,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(render.as_json(doc, indent=None) if doc is not None else json.dumps({"error": problem}))
                 sys.stdout.flush()
             else:
-                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.now()))
                 if clear:
                     sys.stdout.write("\033[H\033[2J")
                 print(f"Every {args.interval:g}s: dnsctl status {url}  {stamp}\n")
@@ -171,7 +173,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else:
                     print(f"dnsctl: {problem}")
                 print(flush=True)
-            time.sleep(args.interval)
+            clock.pause(args.interval)
     except KeyboardInterrupt:
         return ExitCode.CONVERGED  # Ctrl-C is how a watch ends
 

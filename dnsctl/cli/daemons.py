@@ -34,8 +34,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.serve import ServeController
 
+    engine = compose.build_engine(spec)
     ctl = ServeController(
-        compose.build_engine(spec), store=compose.build_store(args.state_file) if args.state_file else None
+        engine, store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None
     )
 
     def banner(admin: str) -> str:
@@ -49,7 +50,7 @@ async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[
     """Run a controller and its admin server until SIGTERM/SIGINT (the admin answers from the start)."""
     from dnsctl.controller.admin import AdminServer
 
-    admin = AdminServer(ctl, spec.admin.listen)
+    admin = AdminServer(ctl, spec.admin.listen, clock=ctl.clock)
 
     async def start() -> None:
         await admin.start()
@@ -85,11 +86,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.run import RunController
 
+    engine = compose.build_engine(spec)
     ctl = RunController(
-        compose.build_engine(spec),
-        compose.build_target(spec),
-        lease=compose.build_lease(spec),
-        store=compose.build_store(args.state_file),
+        engine,
+        compose.build_target(spec, engine.clock),
+        lease=compose.build_lease(spec, engine.clock),
+        store=compose.build_store(args.state_file, clock=engine.clock),
         force=args.force,
     )
     await _until_signal(
@@ -114,10 +116,11 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.mirror import MirrorController, build_files
 
+    engine = compose.build_engine(spec)
     ctl = MirrorController(
-        compose.build_engine(spec),
+        engine,
         build_files(spec),
-        store=compose.build_store(args.state_file) if args.state_file else None,
+        store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
     )
     where = ", ".join(
         str(d) for d in (spec.mirror.containerd_hosts_dir, spec.mirror.crio_registries_dir) if d

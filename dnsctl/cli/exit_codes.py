@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from dnsctl.documents.reports import MirrorReport, Report
+from dnsctl.controller.reports import MirrorReport, Report
 
 
 class ExitCode(IntEnum):

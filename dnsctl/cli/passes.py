@@ -12,8 +12,8 @@ from dnsctl.cli import render
 from dnsctl.cli.commands import emit, load_spec
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
-from dnsctl.documents.reports import Report
 from dnsctl.documents.status import StatusDoc, health_doc
 from dnsctl.errors import ConfigError
 from dnsctl.process.state_store import FileStore
@@ -50,7 +50,7 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> St
     engine = compose.build_engine(spec)
     for i in range(rounds):
         if i:
-            await asyncio.sleep(min(p.monitor.interval for p in spec.profiles))
+            await engine.clock.sleep(min(p.monitor.interval for p in spec.profiles))
         outcome = await engine.round()
     isolated = await engine.would_isolate(outcome.results, guard)
     return health_doc(spec, engine.states, isolated=isolated)
@@ -77,8 +77,8 @@ async def _reconcile(
     spec: DnsctlSpec, args: argparse.Namespace, dry_run: bool, *, others: Sequence[str] = ()
 ) -> Report:
     engine = compose.build_engine(spec)
-    target = compose.build_target(spec)
-    store = compose.build_store(args.state_file, read_only=dry_run)
+    target = compose.build_target(spec, engine.clock)
+    store = compose.build_store(args.state_file, clock=engine.clock, read_only=dry_run)
     if isinstance(store, FileStore):
         # With --profile, the state file keeps the history of the profiles left out.
         store.keep_others = frozenset(others)
@@ -97,11 +97,12 @@ async def _reconcile(
 def mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
     from dnsctl.controller.mirror import build_files, mirror_once
 
+    engine = compose.build_engine(spec)
     report = asyncio.run(
         mirror_once(
-            compose.build_engine(spec),
+            engine,
             build_files(spec),
-            compose.build_store(args.state_file) if args.state_file else None,
+            compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
         )
     )
     code = exit_code(report)

@@ -9,11 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dnsctl.core.model import DnsctlSpec
-from dnsctl.core.plan import Plan, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind
-from dnsctl.documents.jsonable import ABSENT, Absent, to_json
-from dnsctl.documents.reports import (
+from dnsctl.controller.reports import (
     MirrorOnceDoc,
     MirrorReport,
     ReconcileDoc,
@@ -21,6 +17,10 @@ from dnsctl.documents.reports import (
     ResultDoc,
     file_doc,
 )
+from dnsctl.core.decision import Decision, DecisionKind
+from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.plan import Plan, RecordValue
+from dnsctl.documents.jsonable import ABSENT, Absent, to_json
 from dnsctl.documents.status import (
     DecisionDoc,
     EndpointDoc,

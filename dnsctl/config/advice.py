@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from dnsctl.core.model import DnsctlSpec, WhenAllDown
+from dnsctl.core.model import DnsctlSpec, Network, WhenAllDown
 
 # Address space that is not reachable from the Internet: private (RFC 1918, RFC 4193), shared (RFC 6598),
 # loopback and link-local.
@@ -27,11 +27,7 @@ _NOT_PUBLIC = tuple(
 )
 
 
-def _includes_public(cidr: str) -> bool:
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        return False
+def _includes_public(net: Network) -> bool:
     return not any(net.version == inner.version and net.subnet_of(inner) for inner in _NOT_PUBLIC)  # type: ignore[arg-type]
 
 

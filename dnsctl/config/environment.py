@@ -5,6 +5,11 @@ A variable whose first part names no top-level key (`DNSCTL_CONFIG`, `DNSCTL_ADM
 not a setting and is left alone, unless it has a `__` (then it is a misspelt section). Lists,
 mappings and whole sections are given as JSON; other values as plain text. A mapping given in JSON
 merges into the file's; anything else replaces it.
+
+The values come from pydantic-settings' environment source (the settings' `env_prefix` and
+`env_nested_delimiter`), one variable at a time so that each problem names its variable; this module
+adds what that source does not say: which variable set what, and a located problem (not an
+exception) for a misspelt section, a list set item by item, JSON that does not parse or nests too deep.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel
 
 from dnsctl.config.document import MAX_DEPTH, Loc
+from dnsctl.config.schema import DnsctlSettings, environment_values
 
-PREFIX = "DNSCTL_"
-DELIMITER = "__"
+# The names are pydantic-settings': the settings' own prefix and delimiter.
+PREFIX = str(DnsctlSettings.model_config.get("env_prefix", "")).upper()
+DELIMITER = str(DnsctlSettings.model_config.get("env_nested_delimiter", ""))
 
 
 @dataclass
@@ -53,13 +60,19 @@ def apply(data: dict[str, Any], model: type[BaseModel], environ: Mapping[str, st
         wanted.append((tuple(parts), name, value))
     # Whole sections first, so that a variable for one key inside wins over them.
     for loc, name, value in sorted(wanted, key=lambda w: (len(w[0]), w[1])):
-        _apply_one(data, model, loc, name, value, found)
+        if _acceptable(model, loc, name, value, found):
+            try:
+                values = environment_values(name, value)
+            except ValueError as e:  # what the checks above let through: still this variable's problem
+                found.problems.append((loc, f"not a usable value ({e})", name))
+                continue
+            _merge_into(data, values)
+            found.sources[loc] = name
     return found
 
 
-def _apply_one(
-    data: dict[str, Any], model: type[BaseModel], loc: Loc, name: str, value: str, found: Overrides
-) -> None:
+def _acceptable(model: type[BaseModel], loc: Loc, name: str, value: str, found: Overrides) -> bool:
+    """Whether the variable `name` can be read, else its problem recorded."""
     annotation: Any = model
     for i, part in enumerate(loc):
         if _is_list(annotation):
@@ -67,9 +80,8 @@ def _apply_one(
             found.problems.append(
                 (loc[:i], f"a list is set whole, as JSON in {whole}, not item by item", name)
             )
-            return
+            return False
         annotation = _child(annotation, str(part))
-    parsed: Any = value
     # An unknown key keeps its text: the schema reports the key (and never echoes the value).
     if annotation is not None and _is_structured(annotation):
         kind = "list" if _is_list(annotation) else "object"
@@ -77,27 +89,21 @@ def _apply_one(
             parsed = json.loads(value)
         except json.JSONDecodeError as e:
             found.problems.append((loc, f"not valid JSON ({e.msg}): a JSON {kind} is expected", name))
-            return
+            return False
         except (ValueError, RecursionError):
             found.problems.append((loc, f"not a usable JSON {kind}", name))
-            return
+            return False
         if _depth(parsed) + len(loc) > MAX_DEPTH:
             found.problems.append((loc, f"nested deeper than {MAX_DEPTH} levels", name))
-            return
-    _set(data, loc, parsed)
-    found.sources[loc] = name
+            return False
+    return True
 
 
-def _set(data: dict[str, Any], loc: Loc, value: Any) -> None:
-    node: Any = data
-    for part in loc[:-1]:
-        child = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    old = node.get(loc[-1])
-    node[loc[-1]] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+def _merge_into(data: dict[str, Any], values: dict[str, Any]) -> None:
+    """The file's data with the environment's over it: a mapping merges into the file's, the rest replaces."""
+    for key, value in values.items():
+        old = data.get(key)
+        data[key] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dnsctl.config.values import is_ip, normalize_fqdn, parse_host_port, shown
-from dnsctl.core.model import HostPort, RecordType, Rfc2136RecordSpec, TsigSpec
+from dnsctl.core.model import HostPort
+from dnsctl.core.publication import RecordType, Rfc2136RecordSpec, TsigSpec
 
 if TYPE_CHECKING:
-    from dnsctl.config.rules import Problems
+    from dnsctl.config.problems import Problems
     from dnsctl.config.schema import ProfileModel
 
 TSIG_SECRET_ENV = "DNSCTL_TSIG_SECRET"

@@ -10,34 +10,61 @@ Defaults are written once, on the core specs, and read here with `default(Spec, 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from dnsctl.config.rfc2136 import Rfc2136RecordModel
 from dnsctl.config.values import parse_duration, parse_status_range
 from dnsctl.core.model import (
     AdminSpec,
-    AzureRecordSpec,
     AzureSpec,
     CacheSpec,
     DnsctlSpec,
     EndpointSpec,
     HaSpec,
     IsolationGuardSpec,
+    MirrorSpec,
+    MonitorProtocol,
     MonitorSpec,
     NotifySpec,
+    ProfileMirrorSpec,
     ProfileSpec,
     RateLimitSpec,
     RegistryProbeSpec,
     ResolverSpec,
     SafetySpec,
     WebhookSpec,
-    ZoneRecordSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.zone_records import ZoneRecordSpec
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _at_least_one(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{value} must be at least 1")
+    return value
+
+
+# Single-value constraints live on the field's type; `rules` holds only what spans fields.
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), AfterValidator(_positive)]
+Count = Annotated[int, AfterValidator(_at_least_one)]
 
 
 def default(spec: type, name: str) -> Any:
@@ -71,14 +98,14 @@ class RegistryProbeModel(Strict):
     """`monitor.protocol: registry`: what the probe pulls (a token, then a manifest HEAD)."""
 
     repository: str
-    reference: str = "latest"
-    plain_http: bool = False
-    auth: Literal["anonymous", "azure"] = "anonymous"
+    reference: str = default(RegistryProbeSpec, "reference")
+    plain_http: bool = default(RegistryProbeSpec, "plain_http")
+    auth: Literal["anonymous", "azure"] = default(RegistryProbeSpec, "auth")
     token_hosts: list[str] = Field(default_factory=lambda: list(default(RegistryProbeSpec, "token_hosts")))
 
 
 class MonitorModel(Strict):
-    protocol: Literal["https", "http", "tcp", "registry"] = default(MonitorSpec, "protocol").value
+    protocol: MonitorProtocol = default(MonitorSpec, "protocol")
     port: int | None = Field(default=None, ge=1, le=65535)
     path: str = default(MonitorSpec, "path")
     expected_status: list[StatusCodes] = Field(
@@ -91,9 +118,9 @@ class MonitorModel(Strict):
     ca_file: str | None = None
     body_match: str | None = None
     interval: Duration = default(MonitorSpec, "interval")
-    timeout: Duration = default(MonitorSpec, "timeout")
-    fall: int = default(MonitorSpec, "fall")
-    rise: int = default(MonitorSpec, "rise")
+    timeout: PositiveDuration = default(MonitorSpec, "timeout")
+    fall: Count = default(MonitorSpec, "fall")
+    rise: Count = default(MonitorSpec, "rise")
     flap_window: Duration = default(MonitorSpec, "flap_window")
     flap_threshold: int = Field(default=default(MonitorSpec, "flap_threshold"), ge=1)
     flap_hold: Duration = default(MonitorSpec, "flap_hold")
@@ -125,7 +152,7 @@ Capability = Literal["pull", "resolve", "push"]
 
 
 def _default_capabilities() -> list[Capability]:
-    return ["pull", "resolve"]
+    return list(default(ProfileMirrorSpec, "capabilities"))
 
 
 class ProfileMirrorModel(Strict):
@@ -133,9 +160,9 @@ class ProfileMirrorModel(Strict):
 
     capabilities: list[Capability] = Field(default_factory=_default_capabilities)
     ca: str | None = None
-    skip_verify: bool = False
-    override_path: bool = False
-    adopt: bool = False
+    skip_verify: bool = default(ProfileMirrorSpec, "skip_verify")
+    override_path: bool = default(ProfileMirrorSpec, "override_path")
+    adopt: bool = default(ProfileMirrorSpec, "adopt")
 
 
 class ProfileModel(Strict):
@@ -166,7 +193,7 @@ class AzureModel(Strict):
     base_url: str = default(AzureSpec, "base_url")
     client_id: str | None = None
     max_retry_after: Duration = default(AzureSpec, "max_retry_after")
-    deadline: Duration = default(AzureSpec, "deadline")
+    deadline: PositiveDuration = default(AzureSpec, "deadline")
 
 
 class CacheModel(Strict):
@@ -206,11 +233,11 @@ class RateLimitModel(Strict):
 class ResolverModel(Strict):
     listen: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "listen")])
     upstreams: list[str] = Field(default_factory=lambda: [str(h) for h in default(ResolverSpec, "upstreams")])
-    allow: list[str] = Field(default_factory=lambda: list(default(ResolverSpec, "allow")))
+    allow: list[str] = Field(default_factory=lambda: [str(n) for n in default(ResolverSpec, "allow")])
     cache: CacheModel = Field(default_factory=CacheModel)
     views: list[ViewModel] = Field(default_factory=list)
     zones: list[ZoneModel] = Field(default_factory=list)
-    upstream_timeout: Duration = default(ResolverSpec, "upstream_timeout")
+    upstream_timeout: PositiveDuration = default(ResolverSpec, "upstream_timeout")
     rate_limit: RateLimitModel = Field(default_factory=RateLimitModel)
     tcp_idle_timeout: Duration = default(ResolverSpec, "tcp_idle_timeout")
     tcp_max_connections: int = Field(default=default(ResolverSpec, "tcp_max_connections"), ge=1)
@@ -240,7 +267,7 @@ class IsolationGuardModel(Strict):
 
 class ContainerdMirrorModel(Strict):
     enabled: bool = True
-    hosts_dir: str = "/etc/containerd/certs.d"
+    hosts_dir: str = default(MirrorSpec, "containerd_hosts_dir")
 
 
 class CrioMirrorModel(Strict):
@@ -265,16 +292,18 @@ class NotifyModel(Strict):
     queue_size: int = Field(default=default(NotifySpec, "queue_size"), ge=1, le=100_000)
     attempts: int = Field(default=default(NotifySpec, "attempts"), ge=1, le=20)
     backoff: Duration = default(NotifySpec, "backoff")
-    timeout: Duration = default(NotifySpec, "timeout")
+    timeout: PositiveDuration = default(NotifySpec, "timeout")
 
 
 class DnsctlSettings(BaseSettings):
-    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels); they are
-    merged by `dnsctl.config.environment`, which remembers which variable set what."""
+    """The whole file. `DNSCTL_*` environment variables override it (`__` separates levels): they are
+    read by pydantic-settings' environment source with this model's `env_prefix` and
+    `env_nested_delimiter` (see `dnsctl.config.environment`, which remembers which variable set what)."""
 
     model_config = SettingsConfigDict(
         env_prefix="DNSCTL_",
         env_nested_delimiter="__",
+        case_sensitive=False,
         extra="forbid",
         frozen=True,
     )
@@ -299,8 +328,29 @@ class DnsctlSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The YAML document arrives as init data, the environment already merged into it.
+        # Validation sees the file with the environment already merged into it, by the environment source
+        # one variable at a time (`dnsctl.config.environment`), so that each problem names its variable.
         return (init_settings,)
+
+
+class _Variables(EnvSettingsSource):
+    """pydantic-settings' environment source, over the given variables instead of `os.environ`."""
+
+    def __init__(self, variables: Mapping[str, str]) -> None:
+        self._given = variables
+        super().__init__(DnsctlSettings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k if self.case_sensitive else k.lower(): v for k, v in self._given.items()}
+
+
+def environment_values(name: str, value: str) -> dict[str, Any]:
+    """What the variable `name` sets, as nested values, read by pydantic-settings' environment source
+    (the settings' env_prefix and env_nested_delimiter); raises ValueError when it cannot be read."""
+    try:
+        return _Variables({name: value})()
+    except SettingsError as e:
+        raise ValueError(str(e.__cause__ or e)) from None
 
 
 def model_fields_at(loc: tuple[str | int, ...]) -> list[str]:

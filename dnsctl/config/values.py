@@ -6,9 +6,17 @@ import ipaddress
 import math
 import re
 import reprlib
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from dnsctl.core.model import CanarySpec, HostPort, StatusRange
+from dnsctl.core.model import (
+    DEFAULT_PORTS,
+    BlobLocation,
+    CanarySpec,
+    HostPort,
+    Network,
+    StatusRange,
+)
+from dnsctl.core.zone_records import MxData, SrvData, ZoneData, ZoneRecordSpec, ZoneRecordType
 from dnsctl.process.secrets import is_secret_name, looks_like_credential, mask
 
 MAX_SHOWN = 80
@@ -154,7 +162,7 @@ def parse_canary(value: str) -> CanarySpec:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{shown(value)} is neither host:port nor an http(s) URL")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError as e:
         raise ValueError(f"{shown(value)} has an invalid port") from e
     host = parts.hostname
@@ -164,3 +172,115 @@ def parse_canary(value: str) -> CanarySpec:
         except ValueError as e:
             raise ValueError(f"{shown(value)}: host is neither an IP address nor a DNS name") from e
     return CanarySpec(host, port, parts.scheme, parts.path or "/")
+
+
+def parse_network(value: str) -> Network:
+    """`"10.0.0.0/8"`, `"::1/128"` or a bare address (host bits are ignored, as in `10.1.2.3/8`)."""
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError as e:
+        raise ValueError(f"{shown(value)} is not an IP network like '10.0.0.0/8'") from e
+
+
+def parse_blob_url(url: str) -> BlobLocation:
+    """Split a blob URL; an IP or localhost host means an emulator's path-style URL (/ACCOUNT/...).
+    Raises ValueError naming the problem; a query string (a SAS token: a secret) is refused."""
+    parts = urlsplit(url.strip())
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    path_style = parts.hostname == "localhost" or is_ip(parts.hostname or "")
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or len(segments) < (3 if path_style else 2)
+    ):
+        raise ValueError(_BLOB_URL_SHAPE.format(shown(url)))
+    if parts.query or parts.fragment:
+        raise ValueError(BLOB_URL_QUERY)
+    account_path = "/" + segments.pop(0) if path_style else ""
+    return BlobLocation(f"{parts.scheme}://{parts.netloc}{account_path}", segments[0], "/".join(segments[1:]))
+
+
+BLOB_URL_QUERY = "no query string (a SAS token does not belong in the config): use azure.credential"
+_BLOB_URL_SHAPE = (
+    "{} is not a blob URL like https://ACCOUNT.blob.core.windows.net/CONTAINER/BLOB "
+    "(or http://127.0.0.1:PORT/ACCOUNT/CONTAINER/BLOB for an emulator)"
+)
+# A TXT record's data is strings of up to 255 bytes each (dnsctl splits a long value), each with a
+# length byte; the whole must fit in one DNS message with its header, question and owner name.
+MAX_TXT_BYTES = 65_535 - 1_024
+
+
+def zone_type(value: str) -> ZoneRecordType:
+    try:
+        return ZoneRecordType(value.upper())
+    except ValueError:
+        raise ValueError(f"{shown(value)} is not one of {', '.join(ZoneRecordType)}") from None
+
+
+def absolute_name(name: str, origin: str) -> str:
+    """A zone file's name, relative to `origin` unless it ends with a dot ('@' is `origin` itself)."""
+    if name == "@":
+        return origin
+    if name.endswith("."):
+        return name.lower().rstrip(".")
+    return f"{name.lower()}.{origin}"
+
+
+def owner_name(name: str, origin: str) -> str:
+    """The absolute owner of a record of the zone `origin`; raises ValueError naming the problem."""
+    if name == "@":
+        return origin
+    normalize_fqdn(name)
+    owner = absolute_name(name, origin)
+    if name.endswith("."):
+        if owner != origin and not owner.endswith("." + origin):
+            raise ValueError(f"{shown(name)} is outside the zone {origin!r}")
+    elif len(owner) > 253:
+        raise ValueError(f"{shown(name)} is longer than 253 characters with the zone's name")
+    return owner
+
+
+def zone_data(rtype: ZoneRecordType, value: str, origin: str) -> ZoneData:
+    """The data of a record of type `rtype` in the zone `origin`; raises ValueError naming the problem."""
+    text = value.strip()
+    parts = text.split()
+    if rtype in (ZoneRecordType.A, ZoneRecordType.AAAA):
+        version = 4 if rtype is ZoneRecordType.A else 6
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            address = None
+        if address is None or address.version != version:
+            raise ValueError(f"{shown(value)} is not an IPv{version} address")
+        return address
+    if rtype is ZoneRecordType.CNAME:
+        normalize_fqdn(value)
+        return normalize_fqdn(absolute_name(text, origin))
+    if rtype is ZoneRecordType.TXT:
+        size = len(text.encode())
+        if size > MAX_TXT_BYTES:
+            raise ValueError(
+                f"a TXT value of {size} bytes does not fit in a DNS message (at most {MAX_TXT_BYTES}, "
+                "sent as strings of 255)"
+            )
+        return text
+    if rtype is ZoneRecordType.MX and (len(parts) != 2 or not parts[0].isdigit()):
+        raise ValueError(f"{shown(value)} is not 'PREFERENCE HOST', like '10 mail.lab.internal.'")
+    if rtype is ZoneRecordType.SRV and (len(parts) != 4 or not all(x.isdigit() for x in parts[:3])):
+        raise ValueError(
+            f"{shown(value)} is not 'PRIORITY WEIGHT PORT HOST', like '10 5 443 host.lab.internal.'"
+        )
+    if any(int(x) > 65_535 for x in parts[:-1]):
+        raise ValueError(f"{shown(value)}: numbers in a {rtype} record are at most 65535")
+    normalize_fqdn(parts[-1])
+    host = normalize_fqdn(absolute_name(parts[-1], origin))
+    if rtype is ZoneRecordType.MX:
+        return MxData(int(parts[0]), host)
+    return SrvData(int(parts[0]), int(parts[1]), int(parts[2]), host)
+
+
+def zone_record(origin: str, name: str, rtype: str, value: str, ttl: int = 300) -> ZoneRecordSpec:
+    """A record as a zone file writes it (`"www"`, `"CNAME"`, `"lab.internal."`) in the zone `origin`
+    (normalized), parsed; raises ValueError naming the first problem."""
+    kind = zone_type(rtype)
+    return ZoneRecordSpec(owner_name(name, origin), kind, zone_data(kind, value, origin), ttl)

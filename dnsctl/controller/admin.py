@@ -17,19 +17,19 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 
+from dnsctl.controller.metrics import metrics_body
 from dnsctl.core.model import HostPort
 from dnsctl.documents.jsonable import JsonObject, to_object
 from dnsctl.documents.status import StatusDoc
-from dnsctl.errors import ConfigError, ListenError, OperatorError
+from dnsctl.errors import ListenError, OperatorError
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 TOKEN_ENV = "DNSCTL_ADMIN_TOKEN"
 audit = logging.getLogger("dnsctl.audit")
@@ -84,9 +84,7 @@ class MalformedRequests:
     """Reports malformed requests: the first at once, then at most one line per `interval` that counts
     the ones in between. Only the client's address and the kind of problem are ever written."""
 
-    def __init__(
-        self, interval: float = NOTICE_INTERVAL, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic
-    ) -> None:
+    def __init__(self, clock: Clock, interval: float = NOTICE_INTERVAL) -> None:
         self.interval = interval
         self.clock = clock
         self.total = 0
@@ -95,7 +93,7 @@ class MalformedRequests:
 
     def report(self, peer: str, problem: str) -> None:
         self.total += 1
-        now = self.clock()
+        now = self.clock.monotonic()
         if self._quiet_until is not None and now < self._quiet_until:
             self._suppressed += 1
             return
@@ -220,6 +218,7 @@ class AdminServer:
         max_connections: int = MAX_CONNECTIONS,
         max_per_client: int = MAX_PER_CLIENT,
         reserved: int = RESERVED_CONNECTIONS,
+        clock: Clock,
         malformed: MalformedRequests | None = None,
     ) -> None:
         self.ops = ops
@@ -232,7 +231,7 @@ class AdminServer:
         self.max_per_client = max_per_client
         self.reserved = reserved
         self.per_client: dict[str, int] = {}  # open connections by client address
-        self.malformed = malformed if malformed is not None else MalformedRequests()
+        self.malformed = malformed if malformed is not None else MalformedRequests(clock)
         self.connections = 0
         self.busy_refusals = 0
         self._runner: web.AppRunner | None = None
@@ -261,9 +260,9 @@ class AdminServer:
         return app
 
     async def start(self) -> None:
-        if not self.open_reads and not self.token:
-            raise ConfigError(
-                [f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"]
+        if not self.open_reads and not self.token:  # the configuration refuses it first; never open it anyway
+            raise ListenError(
+                f"admin.listen: {self.listen} is not loopback: set {TOKEN_ENV} so the admin API is not open"
             )
         # aiohttp's keep-alive timer runs from the moment a connection opens and is not renewed by a
         # request still arriving, so it is also the limit on how long headers may take.
@@ -314,8 +313,11 @@ class AdminServer:
         return result
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body = generate_latest(self.ops.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
+        loop = asyncio.get_running_loop()  # in a thread: the event loop's DNS answers do not wait for it
+        body, encoding = await loop.run_in_executor(None, metrics_body, self.ops.registry, gzipped)
+        headers = {"Content-Type": CONTENT_TYPE_LATEST} | ({"Content-Encoding": encoding} if encoding else {})
+        return web.Response(body=body, headers=headers)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n") if self.ops.alive() else web.Response(text="stalled\n", status=503)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry
 
@@ -51,7 +51,7 @@ class ControllerBase:
         self.metrics.ready.set_function(lambda: 1.0 if self.ready()[0] else 0.0)
         self.store = store
         self.keeper = Keeper(store, on_error=self.metrics.state_save_errors.inc)
-        self.scheduler = ProbeScheduler(engine, self._on_round)
+        self.scheduler = ProbeScheduler(engine, self._on_round, metrics=self.metrics)
         self.last_round = self.clock.monotonic()
         self.isolated = False
         self.state_read = False  # until True, nothing is kept or published
@@ -67,6 +67,7 @@ class ControllerBase:
     def restore(self, published: Mapping[str, Published]) -> Loaded:
         """Read the stored state and hand it to the engine; from now on outcomes are kept and published."""
         loaded = self.engine.load(self.store, published)
+        self.metrics.show_states(self.engine.states)
         self.state_read = True
         self.unread_reason = ""
         self.metrics.state_read.set(1)
@@ -106,7 +107,7 @@ class ControllerBase:
 
     # --- the one path of an outcome -----------------------------------------------------------
 
-    async def _on_round(self, profile: str, outcome: RoundOutcome) -> None:
+    async def _on_round(self, profiles: Sequence[str], outcome: RoundOutcome) -> None:
         await self.handle(outcome)
 
     async def handle(self, outcome: RoundOutcome, *, full: bool = False, tell: bool = True) -> None:
@@ -196,7 +197,10 @@ class ControllerBase:
             return False, f"stored state not read yet ({self.unread_reason}); nothing is written until it is"
         waiting = [p.name for p in self.spec.profiles if self.engine.states[p.name].decision is None]
         if waiting:
-            return False, f"waiting for verdicts: {', '.join(waiting)}"
+            more = f" and {len(waiting) - 10} more" if len(waiting) > 10 else ""
+            return False, f"waiting for verdicts: {', '.join(waiting[:10])}{more}"
+        if (late := self.scheduler.running_late()) is not None:
+            return False, late
         return True, "every profile has a decision"
 
     def status(self) -> StatusDoc:

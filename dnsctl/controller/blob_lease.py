@@ -21,11 +21,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping
 from enum import Enum
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
@@ -38,15 +36,14 @@ from azure.storage.blob.aio import BlobClient, BlobLeaseClient, ContainerClient
 
 from dnsctl.controller.lease import identity
 from dnsctl.core.model import DnsctlSpec, HostPort
-from dnsctl.errors import ConfigError, DnsctlError, LeaseError
+from dnsctl.errors import DnsctlError, LeaseError
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.process.logs import redact
 
 log = logging.getLogger("dnsctl.lease")
 
 CONNECTION_STRING_ENV = "DNSCTL_HA_CONNECTION_STRING"
-MIN_DURATION, MAX_DURATION = 15, 60  # what Azure accepts for a finite lease
 ROLE_HINT = (
     "grant the identity 'Storage Blob Data Contributor' on the storage account "
     "(or on the container, if it exists already)"
@@ -68,54 +65,6 @@ UNREADY_AFTER_DURATIONS = 2
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class BlobLocation:
-    account_url: str
-    container: str
-    blob: str
-
-    def __str__(self) -> str:
-        return f"{self.container}/{self.blob}"
-
-
-def parse_blob_url(url: str) -> BlobLocation:
-    """Split a blob URL; an IP or localhost host means an emulator's path-style URL (/ACCOUNT/...)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError([f"ha.blob_url: {url!r} is not an http(s) blob URL"])
-    if parts.query or parts.fragment:
-        # A SAS token would be a secret in the config and in logs: identities only.
-        raise ConfigError(["ha.blob_url: must not carry a query string (use an identity, not a SAS token)"])
-    segments = [unquote(s) for s in parts.path.split("/") if s]
-    account_path = ""
-    if _path_style(parts.hostname):
-        if not segments:
-            raise ConfigError([f"ha.blob_url: {url!r} lacks the account (http://HOST:PORT/ACCOUNT/...)"])
-        account_path = "/" + segments.pop(0)
-    if len(segments) < 2:
-        raise ConfigError([f"ha.blob_url: {url!r} needs a container and a blob name (.../CONTAINER/BLOB)"])
-    return BlobLocation(f"{parts.scheme}://{parts.netloc}{account_path}", segments[0], "/".join(segments[1:]))
-
-
-def _path_style(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def lease_seconds(duration: float) -> int:
-    seconds = int(duration)
-    if seconds != duration or not MIN_DURATION <= seconds <= MAX_DURATION:
-        raise ConfigError(
-            [f"ha.lease_duration: an Azure Blob lease lasts {MIN_DURATION} to {MAX_DURATION} whole seconds"]
-        )
-    return seconds
-
-
 class AzureBlobLease:
     """The `Lease` of a replica of `dnsctl run`, kept on an Azure blob (created empty if missing).
 
@@ -133,12 +82,12 @@ class AzureBlobLease:
         credential: AsyncTokenCredential | None = None,
         connection_string: str | None = None,
         client_options: Mapping[str, Any] | None = None,
-        monotonic: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
-        if not spec.ha.blob_url:
-            raise ConfigError(["ha.blob_url: ha.lease azure-blob needs a blob URL"])
-        self.location = parse_blob_url(spec.ha.blob_url)
-        self.duration = lease_seconds(spec.ha.lease_duration)
+        if spec.ha.blob is None:  # the configuration sets it whenever ha.lease is azure-blob
+            raise LeaseError("ha.lease azure-blob: no blob to lease (ha.blob_url)")
+        self.location = spec.ha.blob
+        self.duration = spec.ha.lease_duration
         self.renew_every = self.duration / 3
         # Trusted for duration - margin after sending; see the module docstring.
         self.margin = self.duration / 3
@@ -159,7 +108,7 @@ class AzureBlobLease:
             "read_timeout": io_timeout,
             **(client_options or {}),
         }
-        self._now = monotonic
+        self._now = clock.monotonic
         self._container: ContainerClient | None = None
         self._blob: BlobClient | None = None
         self._lock = asyncio.Lock()

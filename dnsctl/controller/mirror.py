@@ -20,11 +20,11 @@ from prometheus_client import Counter
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.reports import MirrorReport, file_doc
 from dnsctl.core.intent import degraded
 from dnsctl.core.mirror import MirrorOrder, mirror_order
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.state import ProfileState
-from dnsctl.documents.reports import MirrorReport, file_doc
 from dnsctl.documents.status import StatusDoc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError

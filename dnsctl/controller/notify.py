@@ -28,7 +28,7 @@ from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
 from dnsctl.core.state import RoundOutcome
 from dnsctl.documents.jsonable import iso
 from dnsctl.process import secrets
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.notify")
 
@@ -168,7 +168,7 @@ class Notifier:
         spec: NotifySpec,
         registry: CollectorRegistry,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         environ: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
+from dnsctl.controller.reports import Report, ReportError
 from dnsctl.controller.write_cost import HistoryWrites, settle, trimmed
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent, intent
@@ -37,7 +38,6 @@ from dnsctl.core.plan import (
     safety_problems,
 )
 from dnsctl.core.state import ProfileState
-from dnsctl.documents.reports import Report, ReportError
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import TargetError
 from dnsctl.process.state_store import Keeper, MetadataStore, StateStore

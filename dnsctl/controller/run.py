@@ -35,12 +35,12 @@ from dnsctl.controller.reconcile import (
     published_profiles,
     state_saved,
 )
+from dnsctl.controller.reports import Report, ReportError
 from dnsctl.controller.zone_writes import Take, ZoneWrites
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
 from dnsctl.core.state import ProfileState
 from dnsctl.documents.jsonable import ABSENT, iso
-from dnsctl.documents.reports import Report, ReportError
 from dnsctl.documents.status import LeadershipDoc, PublishedDoc, StatusDoc, change_doc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import NotReadyError, OperatorActionFailed, OperatorConflict, StandbyError, TargetError

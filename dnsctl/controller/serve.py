@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
-from dnsctl.core.decision import Decision, decision_targets
+from dnsctl.core.decision import Decision, DecisionTarget, decision_targets
 from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import EndpointStatus, ProfileSpec
 from dnsctl.core.routing import ordered
@@ -24,7 +24,7 @@ from dnsctl.errors import OperatorConflict
 from dnsctl.process.state_store import StateStore
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
-from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable, target_answer
+from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, target_answer
 
 log = logging.getLogger("dnsctl.serve")
 
@@ -43,12 +43,9 @@ def steered_answer(
         first = (answered or order or ordered(profile))[0]
         addresses = serving_addresses(first, (health or {}).get(first.name, EndpointHealth()))
         return SteeredAnswer(
-            profile.fqdn, profile.ttl, (SteeredTarget(first.target, addresses, first.weight),)
+            profile.fqdn, profile.ttl, (DecisionTarget(first.name, first.target, addresses, first.weight),)
         )
-    targets = tuple(
-        SteeredTarget(t.target, t.addresses, t.weight) for t in decision_targets(profile, decision)
-    )
-    return SteeredAnswer(profile.fqdn, profile.ttl, targets)
+    return SteeredAnswer(profile.fqdn, profile.ttl, decision_targets(profile, decision))
 
 
 class ServeController(ControllerBase):
@@ -64,7 +61,7 @@ class ServeController(ControllerBase):
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
         self.server = ResolverServer(
-            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock.monotonic
+            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock
         )
 
     def _render_all(self, states: Mapping[str, ProfileState]) -> None:

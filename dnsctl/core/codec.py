@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.health import EndpointHealth, MonitorStatus
 from dnsctl.core.history import HISTORY_LIMIT, HistoryEntry
 from dnsctl.core.model import DnsctlSpec, Override, ProfileSpec
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 
 VERSION = 1

@@ -1,7 +1,6 @@
 """What a decision is, and what a publisher renders from it: the values routing hands over.
 
-Pure, like the rest of the core. `dnsctl.core.routing` makes decisions (and re-exports these names);
-publishers read them.
+Pure, like the rest of the core. `dnsctl.core.routing` makes decisions; publishers read them.
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ class RoutingState:
 class DecisionTarget:
     """One answer a publisher renders: a name to point at, and its addresses if known."""
 
-    endpoint: str | None  # None for the `fallback` target
+    endpoint: str | None  # None for the `fallback` target (and a target name the resolver answers itself)
     target: str
     addresses: tuple[str, ...]
     weight: int = 1

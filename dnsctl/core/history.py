@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
 from dnsctl.core.model import Override, ProfileSpec
-from dnsctl.core.routing import Decision, DecisionKind, classify_move
+from dnsctl.core.routing import classify_move
 
 # Entries kept per profile in memory and in a state file; record metadata keeps fewer (see codec).
 HISTORY_LIMIT = 20

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
 from dnsctl.core.model import ProfileSpec
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.core.state import ProfileState
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status
-from dnsctl.core.model import ProfileSpec, Routing
+from dnsctl.core.model import DEFAULT_PORTS, ProfileSpec, Routing
 from dnsctl.core.routing import by_latency, ordered
 from dnsctl.core.state import ProfileState
 
@@ -34,8 +34,7 @@ class MirrorOrder:
 def host_url(profile: ProfileSpec, target: str) -> str:
     m = profile.monitor
     name = target.rstrip(".")
-    default = 443 if m.scheme == "https" else 80
-    port = "" if m.port in (default, 0) else f":{m.port}"
+    port = "" if m.port in (DEFAULT_PORTS[m.scheme], 0) else f":{m.port}"
     return f"{m.scheme}://{name}{port}"
 
 

@@ -6,9 +6,18 @@ seconds as floats; time is always an argument, never read from a clock here.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+
+from dnsctl.core.publication import AzureRecordSpec, PublicationSpec
+from dnsctl.core.zone_records import ZoneSpec
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The port a URL of each scheme means when it names none (monitors, runtime mirrors, canaries).
+DEFAULT_PORTS: dict[str, int] = {"https": 443, "http": 80}
 
 
 class MonitorProtocol(StrEnum):
@@ -45,11 +54,6 @@ class Override(StrEnum):
     OBEY = "obey"
     UP = "up"
     DOWN = "down"
-
-
-class RecordType(StrEnum):
-    CNAME = "CNAME"
-    A = "A"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,11 @@ class MonitorSpec:
     registry: RegistryProbeSpec | None = None
 
     @property
+    def default_port(self) -> int:
+        """The port of this protocol's scheme when none is configured (0 for tcp: a port is required)."""
+        return 0 if self.protocol is MonitorProtocol.TCP else DEFAULT_PORTS[self.scheme]
+
+    @property
     def scheme(self) -> str:
         """How a client reaches the endpoint: what a runtime mirror entry names."""
         if self.protocol is MonitorProtocol.HTTP:
@@ -135,65 +144,6 @@ class EndpointSpec:
     def probe_address(self) -> str:
         """Where a probe connects when no address is named: the first configured one, else the target."""
         return self.addresses[0] if self.addresses else self.target
-
-
-class PublicationSpec(Protocol):
-    """Where a profile's record is published: the record, and the kind of target that holds it.
-
-    The core sees only these fields; each target kind adds its own (Azure: subscription, group)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def zone(self) -> str: ...
-    @property
-    def record(self) -> str: ...
-    @property
-    def record_type(self) -> RecordType: ...
-    @property
-    def adopt(self) -> bool: ...
-    @property
-    def allow_type_change(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AzureRecordSpec:
-    subscription_id: str
-    resource_group: str
-    zone: str
-    record: str
-    record_type: RecordType = RecordType.CNAME
-    adopt: bool = False
-    allow_type_change: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "azure"
-
-
-@dataclass(frozen=True, slots=True)
-class TsigSpec:
-    name: str
-    algorithm: str = "hmac-sha256"  # the secret is never here: it comes from the environment
-
-
-@dataclass(frozen=True, slots=True)
-class Rfc2136RecordSpec:
-    """A record on a primary DNS server that takes RFC 2136 dynamic updates."""
-
-    server: str  # the primary's address
-    zone: str
-    record: str
-    port: int = 53
-    record_type: RecordType = RecordType.CNAME
-    adopt: bool = False
-    allow_type_change: bool = False
-    tsig: TsigSpec | None = None
-    timeout: float = 5.0  # one query or update waits at most this long
-
-    @property
-    def kind(self) -> str:
-        return "rfc2136"
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +228,7 @@ class HostPort:
 @dataclass(frozen=True, slots=True)
 class ViewSpec:
     name: str
-    clients: tuple[str, ...]  # networks in CIDR form
+    clients: tuple[Network, ...]
     prefer: tuple[tuple[str, tuple[str, ...]], ...]  # (profile name, endpoint names in order)
 
     def preference(self, profile: str) -> tuple[str, ...] | None:
@@ -286,20 +236,6 @@ class ViewSpec:
             if name == profile:
                 return order
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneRecordSpec:
-    name: str  # relative to the zone, "@" for the apex
-    type: str  # A, AAAA, CNAME, TXT, MX, SRV
-    value: str
-    ttl: int = 300
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneSpec:
-    name: str
-    records: tuple[ZoneRecordSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +263,7 @@ class RateLimitSpec:
 class ResolverSpec:
     listen: tuple[HostPort, ...] = (HostPort("127.0.0.1", 5353),)
     upstreams: tuple[HostPort, ...] = ()
-    allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    allow: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     cache: CacheSpec = field(default_factory=CacheSpec)
     views: tuple[ViewSpec, ...] = ()
     zones: tuple[ZoneSpec, ...] = ()
@@ -350,10 +286,22 @@ class LeaseKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class BlobLocation:
+    """An Azure blob: the account's URL (with the account in the path for an emulator), container, blob."""
+
+    account_url: str
+    container: str
+    blob: str
+
+    def __str__(self) -> str:
+        return f"{self.container}/{self.blob}"
+
+
+@dataclass(frozen=True, slots=True)
 class HaSpec:
     lease: LeaseKind = LeaseKind.NONE
-    blob_url: str | None = None
-    lease_duration: float = 30.0
+    blob: BlobLocation | None = None  # set when `lease` is azure-blob
+    lease_duration: int = 30  # whole seconds, 15 to 60 (what an Azure Blob lease accepts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,9 @@ class FailureReason(StrEnum):
     MANIFEST_MISSING = "manifest-missing"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
+    # This process, not the endpoint: out of file descriptors or buffers, or its event loop ran so late
+    # that the timeout says nothing. Not a verdict on anyone: the probe counts as not made.
+    LOCAL = "local"
 
 
 # The failures in which nothing came back from the endpoint: its side of the path is unknown.
@@ -62,6 +65,11 @@ class ProbeResult:
         handshake, a refusal or a reset proves the path to the endpoint works.
         """
         return not self.ok and self.reason in UNANSWERED
+
+    @property
+    def local(self) -> bool:
+        """A probe this process failed to make (its own resources or lateness): no evidence either way."""
+        return self.reason is FailureReason.LOCAL
 
     def describe(self) -> str:
         if self.ok:

@@ -10,12 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from enum import StrEnum
 
-from dnsctl.core.decision import Decision as Decision
-from dnsctl.core.decision import DecisionKind as DecisionKind
-from dnsctl.core.decision import DecisionTarget as DecisionTarget
-from dnsctl.core.decision import RoutingState as RoutingState
-from dnsctl.core.decision import decision_targets as decision_targets
-from dnsctl.core.decision import with_serving_addresses as with_serving_addresses
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.health import EndpointHealth, MonitorStatus, describe, effective_status
 from dnsctl.core.model import EndpointSpec, Failback, Override, ProfileSpec, Routing, WhenAllDown
 
@@ -52,8 +47,13 @@ def decide(
         waiting = [n for n, s in status.items() if s is MonitorStatus.CHECKING]
         if waiting:
             return prev
+    held = _held_with_unjudged(prev, status)
+    if held:
+        # The freeze has ended: its answer is judged again from its first endpoint, not kept whole.
+        assert prev.decision is not None
+        prev = replace(prev, decision=replace(prev.decision, endpoints=prev.decision.endpoints[:1]))
     current = _current(prev)
-    if current is not None and status.get(current) is MonitorStatus.CHECKING:
+    if current is not None and status.get(current) is MonitorStatus.CHECKING and not held:
         # No verdict on the current endpoint (a restart with a restored choice): no reason to move.
         return _keep(prev, f"{current} has no verdict yet; keeping it", now)
     online = [ep for ep in order if status[ep.name] is MonitorStatus.ONLINE]
@@ -85,6 +85,17 @@ def median_latency(health: Mapping[str, EndpointHealth], name: str) -> float:
 def by_latency(endpoints: Sequence[EndpointSpec], health: Mapping[str, EndpointHealth]) -> list[EndpointSpec]:
     """`endpoints` fastest first; priority breaks ties (performance routing's order)."""
     return sorted(endpoints, key=lambda ep: (median_latency(health, ep.name), ep.priority))
+
+
+def _held_with_unjudged(prev: RoutingState, status: Mapping[str, MonitorStatus]) -> bool:
+    """A decision held by the isolation guard that serves endpoints beside its first that are not Online:
+    it may have been an all-down answer (the freeze does not say which), so it is not kept as a choice."""
+    d = prev.decision
+    return (
+        d is not None
+        and d.kind is DecisionKind.FROZEN
+        and any(status.get(n) is not MonitorStatus.ONLINE for n in d.endpoints[1:])
+    )
 
 
 def _current(prev: RoutingState) -> str | None:

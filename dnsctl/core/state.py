@@ -115,7 +115,9 @@ def step(
     canaries: Sequence[CanaryResult] = (),
 ) -> RoundOutcome:
     """One round: feed `results` (one or more per endpoint: one per address), then decide for
-    `profiles` (default: every profile). `canaries` are this round's looks at the isolation canaries."""
+    `profiles` (default: every profile). `canaries` are this round's looks at the isolation canaries.
+    A `local` result (this process failed to make the probe) is no evidence: it is left out."""
+    results = [r for r in results if not r.local]
     isolated = is_isolated(spec, results, canaries)
     by_profile: dict[str, dict[str, list[ProbeResult]]] = {}
     for r in results:
@@ -123,8 +125,9 @@ def step(
     new_states = dict(states)
     transitions: list[Transition] = []
     changes: list[DecisionChange] = []
+    wanted = None if profiles is None else set(profiles)
     for profile in spec.profiles:
-        if profiles is not None and profile.name not in profiles:
+        if wanted is not None and profile.name not in wanted:
             continue
         st = states.get(profile.name) or ProfileState(started_at=now)
         health = dict(st.endpoints)

@@ -17,7 +17,6 @@ from dnsctl.controller.serve import ServeController
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.engine import Engine
-from dnsctl.process.clock import SYSTEM_CLOCK
 
 Say = Callable[[str], None]
 
@@ -62,8 +61,9 @@ class Demo:
             first_address=eps[0].addresses[0],
             port=self.profile.monitor.port,
         )
+        self.clock = engine.clock
         self.controller = ServeController(engine)
-        self.admin = AdminServer(self.controller, spec.admin.listen)
+        self.admin = AdminServer(self.controller, spec.admin.listen, clock=self.clock)
         listen = spec.resolver.listen[0]
         self.dns = (listen.host, listen.port)
 
@@ -88,16 +88,16 @@ class Demo:
 
     async def wait_for(self, want: str, limit: float) -> float | None:
         """Seconds until the steered answer points at `want`, or None if it does not within `limit`."""
-        started = SYSTEM_CLOCK.monotonic()
+        started = self.clock.monotonic()
         last = None
-        while SYSTEM_CLOCK.monotonic() - started < limit:
+        while self.clock.monotonic() - started < limit:
             got = await self.answer()
             if got != last and got is not None:
-                self.say(f"  {SYSTEM_CLOCK.monotonic() - started:5.1f}s  {self.profile.fqdn} -> {got}")
+                self.say(f"  {self.clock.monotonic() - started:5.1f}s  {self.profile.fqdn} -> {got}")
                 last = got
             if got is not None and got.cname == want:
-                return SYSTEM_CLOCK.monotonic() - started
-            await asyncio.sleep(0.2)
+                return self.clock.monotonic() - started
+            await self.clock.sleep(0.2)
         return None
 
     async def scripted(self) -> bool:
@@ -105,9 +105,9 @@ class Demo:
         first, second = eps[0], eps[1]
         m = self.profile.monitor
         self.say("waiting for the first verdicts ...")
-        deadline = SYSTEM_CLOCK.monotonic() + 10 + 3 * m.interval
-        while not self.controller.ready()[0] and SYSTEM_CLOCK.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll)
-            await asyncio.sleep(0.1)
+        deadline = self.clock.monotonic() + 10 + 3 * m.interval
+        while not self.controller.ready()[0] and self.clock.monotonic() < deadline:
+            await self.clock.sleep(0.1)
         if await self.wait_for(first.target, 5) is None:
             self.say("the resolver never answered with the preferred replica")
             return False

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.health import EndpointHealth, effective_status
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, Override
 from dnsctl.core.plan import Change, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.core.state import ProfileState
 from dnsctl.documents.jsonable import ABSENT, Absent, iso
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +19,7 @@ from dnsctl.emulator.recordsets import new_etag, parse_properties
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.routes import ALL, ArmRoute, parse_arm_path
 from dnsctl.emulator.store import Store, Zone
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 API_VERSION = "2024-06-01"
 SUPPORTED_API_VERSIONS = ("2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01")
@@ -45,8 +44,10 @@ class ArmApi:
         *,
         scheme: str,
         require_auth: bool = True,
+        clock: Clock,
     ) -> None:
         self._store = store
+        self._clock = clock
         self._faults = faults
         self._limiter = limiter
         self._log = log
@@ -59,7 +60,7 @@ class ArmApi:
         kind = "read" if request.method in ("GET", "HEAD") else "write"
         latency = self._faults.latency
         if latency > 0:
-            time.sleep(latency)
+            self._clock.pause(latency)
         route = parse_arm_path(request.path)
         subscription = route.subscription if route else "-"
         fault: str | None = None
@@ -101,7 +102,7 @@ class ArmApi:
                 request.headers.get("If-Match"),
                 request.headers.get("If-None-Match"),
                 fault,
-                SYSTEM_CLOCK.monotonic(),
+                self._clock.monotonic(),
                 request.headers.get("User-Agent"),
             )
         )

@@ -21,6 +21,7 @@ from dnsctl.emulator.ratelimit import READ_BUDGET, WINDOW_SECONDS, WRITE_BUDGET,
 from dnsctl.emulator.recordsets import record_set_json, require_type
 from dnsctl.emulator.requestlog import LoggedRequest, RequestLog
 from dnsctl.emulator.store import MAX_RECORD_SETS_PER_ZONE, Store, Zone, ZoneId, as_zone_id
+from dnsctl.process.clock import Clock, SystemClock
 
 __all__ = ["API_VERSION", "SUPPORTED_API_VERSIONS", "AzureEmulator"]
 
@@ -39,14 +40,16 @@ class AzureEmulator:
         write_budget: int = WRITE_BUDGET,
         budget_window: float = WINDOW_SECONDS,
         max_record_sets: int = MAX_RECORD_SETS_PER_ZONE,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock if clock is not None else SystemClock()  # the emulator is its own program
         self._tls = tls
         self._host = host
         self._port = port
         self._lock = threading.Lock()
         self._store = Store(max_record_sets)
         self._faults = FaultPlan()
-        self._limiter = ArmRateLimiter(read_budget, write_budget, budget_window)
+        self._limiter = ArmRateLimiter(read_budget, write_budget, budget_window, clock=self._clock)
         self._log = RequestLog()
         self._arm = ArmApi(
             self._store,
@@ -56,6 +59,7 @@ class AzureEmulator:
             self._lock,
             scheme="https" if tls else "http",
             require_auth=require_auth,
+            clock=self._clock,
         )
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 READ_BUDGET = 250  # live sessions show 249 remaining after the first read
 WRITE_BUDGET = 800  # and 799 after the first write
@@ -28,7 +27,8 @@ class ArmRateLimiter:
         read_budget: int = READ_BUDGET,
         write_budget: int = WRITE_BUDGET,
         window: float = WINDOW_SECONDS,
-        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        *,
+        clock: Clock,
     ) -> None:
         self._budgets = {"read": read_budget, "write": write_budget}
         self._window = window
@@ -36,7 +36,7 @@ class ArmRateLimiter:
         self._used: dict[tuple[str, str], tuple[float, int]] = {}  # (subscription, kind) -> (start, used)
 
     def _current(self, subscription: str, kind: str) -> tuple[float, int]:
-        now = self._clock()
+        now = self._clock.monotonic()
         start, used = self._used.get((subscription.lower(), kind), (now, 0))
         if now - start >= self._window:
             start, used = now, 0
@@ -46,7 +46,7 @@ class ArmRateLimiter:
         start, used = self._current(subscription, kind)
         budget = self._budgets[kind]
         if used >= budget:
-            wait = max(1, math.ceil(start + self._window - self._clock()))
+            wait = max(1, math.ceil(start + self._window - self._clock.monotonic()))
             return Verdict(False, 0, wait)
         self._used[(subscription.lower(), kind)] = (start, used + 1)
         return Verdict(True, budget - used - 1, 0)

@@ -47,7 +47,7 @@ def _site_id(site: str) -> str:
 
 def _probe_config(mon: MonitorModel, at: str, notes: list[str]) -> dict[str, Any]:
     default = MonitorModel()
-    protocol = mon.protocol
+    protocol = str(mon.protocol)
     if protocol == "registry":
         notes.append(f"{at}: monitor.protocol registry: exported as an HTTPS probe of the path")
         protocol = "https"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -11,6 +10,7 @@ from typing import Protocol
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.failures import Progress, classify
+from dnsctl.process.clock import Clock
 
 
 class Prober(Protocol):
@@ -48,6 +48,8 @@ async def run_probe(
     address: str | None,
     check: Check,
     explain: Explain | None = None,
+    *,
+    clock: Clock,
 ) -> ProbeResult:
     """Every probe's frame: pick the address, bound the check by the monitor's timeout, time it, and turn
     what it found or raised into a ProbeResult (an exception is explained, never re-raised)."""
@@ -55,7 +57,7 @@ async def run_probe(
     if address is None:
         address = endpoint.probe_address
     progress = Progress()
-    started = time.perf_counter()
+    started = clock.monotonic()
     try:
         async with asyncio.timeout(monitor.timeout):
             verdict = await check(address, progress)
@@ -70,7 +72,7 @@ async def run_probe(
         endpoint=endpoint.name,
         at=now,
         ok=verdict.reason is None,
-        latency=time.perf_counter() - started,
+        latency=clock.monotonic() - started,
         address=address,
         status_code=verdict.status,
         reason=verdict.reason,

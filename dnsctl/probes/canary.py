@@ -22,7 +22,7 @@ from dnsctl.core.results import CanaryResult, ProbeResult
 from dnsctl.probes.http import HttpProber
 from dnsctl.probes.round import DispatchingProber
 from dnsctl.probes.tcp import TcpProber
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 # Any HTTP answer proves the path: the canary's status code is not judged.
 _ANY_STATUS = (StatusRange(100, 599),)
@@ -48,17 +48,17 @@ def _connected(canary: CanarySpec, result: ProbeResult) -> CanaryResult:
     return CanaryResult(str(canary), False, result.describe())
 
 
-async def probe_canaries(canaries: Sequence[CanarySpec], limit: float) -> list[CanaryResult]:
+async def probe_canaries(canaries: Sequence[CanarySpec], limit: float, clock: Clock) -> list[CanaryResult]:
     """Look at every canary at once, each bounded by `limit` seconds."""
-    http = HttpProber()
+    http = HttpProber(clock=clock)
     prober = DispatchingProber(
-        {MonitorProtocol.TCP: TcpProber(), MonitorProtocol.HTTP: http, MonitorProtocol.HTTPS: http}
+        {MonitorProtocol.TCP: TcpProber(clock=clock), MonitorProtocol.HTTP: http, MonitorProtocol.HTTPS: http}
     )
 
     async def one(canary: CanarySpec) -> CanaryResult:
         profile, endpoint = _as_profile(canary, limit)
         try:
-            result = await prober.probe(profile, endpoint, SYSTEM_CLOCK.now())
+            result = await prober.probe(profile, endpoint, clock.now())
         except Exception as exc:  # probers do not raise; if one does, the canary says nothing
             return CanaryResult(str(canary), False, f"canary probe failed: {type(exc).__name__}")
         return _connected(canary, result)

@@ -19,6 +19,10 @@ _MAX_DETAIL = 160
 _UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN})
 
 
+# This process ran out of something (file descriptors, kernel buffers, memory): says nothing of the endpoint.
+_LOCAL = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
 class Phase(StrEnum):
     """How far a probe got; a timeout or reset means something different in each phase."""
 
@@ -83,6 +87,8 @@ def classify(
     `heard`: whether anything came back from the endpoint before (see `Progress.heard`); a timeout
     after a bare TCP handshake is then `no-answer`, one of the failures that say nothing.
     """
+    if isinstance(exc, OSError) and exc.errno in _LOCAL:
+        return FailureReason.LOCAL, _short(f"{phase}: this process is out of resources ({exc.strerror})")
     if isinstance(exc, TimeoutError) or (isinstance(exc, OSError) and exc.errno == errno.ETIMEDOUT):
         return _timed_out(phase, timeout, heard)
     if isinstance(exc, TlsSetupError):

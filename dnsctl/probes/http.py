@@ -13,7 +13,7 @@ import ssl
 import h11
 
 from dnsctl import __version__
-from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
+from dnsctl.core.model import DEFAULT_PORTS, EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
@@ -26,10 +26,10 @@ from dnsctl.probes.failures import (
 )
 from dnsctl.probes.keepalive import HttpConnection, KeepAlivePool
 from dnsctl.probes.tls import client_context
+from dnsctl.process.clock import Clock
 
 BODY_LIMIT = 4096
 DEFAULT_USER_AGENT = f"dnsctl/{__version__}"
-_DEFAULT_PORTS = {MonitorProtocol.HTTPS: 443, MonitorProtocol.HTTP: 80}
 
 
 def _bracketed(host: str) -> str:
@@ -41,7 +41,7 @@ def host_header(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
     if monitor.host:
         return monitor.host
     name = _bracketed(endpoint.target.rstrip("."))
-    return name if _DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
+    return name if DEFAULT_PORTS.get(monitor.protocol) == monitor.port else f"{name}:{monitor.port}"
 
 
 def server_name(monitor: MonitorSpec, endpoint: EndpointSpec) -> str:
@@ -133,8 +133,9 @@ class HttpProber:
     fleets); a reused connection that turns out dead is retried once on a fresh one.
     """
 
-    def __init__(self, *, keepalive: bool = False, max_idle: float = 30.0) -> None:
-        self._pool = KeepAlivePool(max_idle=max_idle) if keepalive else None
+    def __init__(self, *, clock: Clock, keepalive: bool = False, max_idle: float = 30.0) -> None:
+        self._clock = clock  # latency is measured on it, idle connections expire on it
+        self._pool = KeepAlivePool(clock=clock, max_idle=max_idle) if keepalive else None
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -148,7 +149,7 @@ class HttpProber:
         async def check(address: str, progress: Progress) -> ProbeVerdict:
             return await self._check(monitor, endpoint, address, progress)
 
-        return await run_probe(profile, endpoint, now, address, check)
+        return await run_probe(profile, endpoint, now, address, check, clock=self._clock)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, progress: Progress

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import h11
 
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 
 
 @dataclass(slots=True, eq=False)
@@ -27,14 +27,15 @@ class HttpConnection:
 class KeepAlivePool:
     """At most `per_key` idle connections per (address, port, TLS settings), dropped after `max_idle`."""
 
-    def __init__(self, *, max_idle: float = 30.0, per_key: int = 2) -> None:
+    def __init__(self, *, clock: Clock, max_idle: float = 30.0, per_key: int = 2) -> None:
+        self._clock = clock
         self._idle: dict[Hashable, list[HttpConnection]] = {}
         self._max_idle = max_idle
         self._per_key = per_key
 
     def take(self, key: Hashable) -> HttpConnection | None:
         idle = self._idle.get(key)
-        now = SYSTEM_CLOCK.monotonic()
+        now = self._clock.monotonic()
         while idle:
             conn = idle.pop()
             # A server that closed an idle connection has left EOF in the reader: not reusable.
@@ -54,7 +55,7 @@ class KeepAlivePool:
             conn.abort()
             return
         conn.h11.start_next_cycle()
-        conn.idle_since = SYSTEM_CLOCK.monotonic()
+        conn.idle_since = self._clock.monotonic()
         idle.append(conn)
 
     def close(self) -> None:

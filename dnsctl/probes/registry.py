@@ -41,7 +41,7 @@ from dnsctl.probes.registry_http import (
     same_host,
     token_from,
 )
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 TOKEN_MARGIN = 30.0  # seconds before expiry a cached token is no longer used
 # A cached token hides an outage of the token service; renewing at least this often bounds how long.
@@ -84,7 +84,7 @@ class RegistryProber:
         self,
         aad_token: AadTokenSource | None = None,
         *,
-        clock: Clock = SYSTEM_CLOCK,
+        clock: Clock,
         max_tokens: int = MAX_TOKENS,
         max_tokens_per_endpoint: int = MAX_TOKENS_PER_ENDPOINT,
     ) -> None:
@@ -141,7 +141,7 @@ class RegistryProber:
                 detail = f"{step[0]}: {detail}"
             return ProbeVerdict(None, reason, detail)
 
-        return await run_probe(profile, endpoint, now, address, check, explain)
+        return await run_probe(profile, endpoint, now, address, check, explain, clock=self._clock)
 
     async def _check(
         self, monitor: MonitorSpec, endpoint: EndpointSpec, address: str, step: list[Step], progress: Progress

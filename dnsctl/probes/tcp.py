@@ -7,9 +7,13 @@ from dnsctl.core.results import ProbeResult
 from dnsctl.probes.base import ProbeVerdict, run_probe
 from dnsctl.probes.connect import open_stream
 from dnsctl.probes.failures import Progress
+from dnsctl.process.clock import Clock
 
 
 class TcpProber:
+    def __init__(self, *, clock: Clock) -> None:
+        self._clock = clock  # latency is measured on it
+
     async def probe(
         self, profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None = None
     ) -> ProbeResult:
@@ -20,4 +24,4 @@ class TcpProber:
             writer.close()
             return ProbeVerdict()
 
-        return await run_probe(profile, endpoint, now, address, check)
+        return await run_probe(profile, endpoint, now, address, check, clock=self._clock)

@@ -2,7 +2,9 @@
 
 `now()` is wall-clock time (seconds since the epoch): what is stored, compared with stored times
 and shown. `monotonic()` measures durations and deadlines, immune to the wall clock being set.
-`sleep()` waits on the same clock, so that a test driving a `ManualClock` waits for nothing.
+`sleep()` waits on the same clock, so that a test driving a manual clock waits for nothing.
+The composition root makes the one `SystemClock` of a process and hands it to everything that reads time
+or sleeps; nothing else reads `time` or sleeps on asyncio's clock.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def pause(self, seconds: float) -> None:
+        """Block the calling thread (synchronous code only: a terminal loop, a server's handler thread)."""
+        ...
+
 
 class SystemClock:
     # The functions themselves, not methods that call them: the resolver reads the clock per datagram.
@@ -28,31 +34,9 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
+    def pause(self, seconds: float) -> None:
+        time.sleep(seconds)
 
+
+# Only for controller/scheduling.py until the probe schedule runs on the engine's clock (issue 25).
 SYSTEM_CLOCK = SystemClock()
-
-
-class ManualClock:
-    """A clock that moves only when told to, for state-machine tests and replays.
-
-    `sleep` moves the clock by the time slept (and lets other tasks run), so code that waits
-    with backoff runs through at once.
-    """
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._monotonic = 1000.0
-
-    def now(self) -> float:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._monotonic
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
-        self._monotonic += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(max(seconds, 0.0))
-        await asyncio.sleep(0)

@@ -52,12 +52,24 @@ async def run_until_signal(
     stopping = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # A signal during a long start (a first probe round under load) stops it, not after it.
+    starting = asyncio.ensure_future(start())
+    signalled = asyncio.ensure_future(stopping.wait())
     try:
-        await start()
-        on_ready()
-        await stopping.wait()
+        await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+        else:
+            starting.result()  # a failed start raises here
+            on_ready()
+            await signalled
         log.info("stopping")
     finally:
+        signalled.cancel()
+        if not starting.done():
+            starting.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop(), STOP_TIMEOUT)
         for sig in (signal.SIGTERM, signal.SIGINT):

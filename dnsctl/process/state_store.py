@@ -28,7 +28,7 @@ from dnsctl.core.state import ProfileState
 from dnsctl.documents.status import StateDoc
 from dnsctl.errors import StateError
 from dnsctl.process.atomic_file import UnsafeFile, fsync_directory, read_regular_file, write_atomically
-from dnsctl.process.clock import SYSTEM_CLOCK, Clock
+from dnsctl.process.clock import Clock
 
 log = logging.getLogger("dnsctl.state")
 
@@ -152,7 +152,7 @@ class FileStore:
     reported but left where it is.
     """
 
-    def __init__(self, path: Path, *, clock: Clock = SYSTEM_CLOCK, read_only: bool = False) -> None:
+    def __init__(self, path: Path, *, clock: Clock, read_only: bool = False) -> None:
         self.path = path
         self.clock = clock
         self.read_only = read_only

@@ -3,7 +3,7 @@
 from dnsctl.errors import ListenError
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
-from dnsctl.resolver.steering import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver.steering import SteeredAnswer, SteeringTable
 
 __all__ = [
     "ListenError",
@@ -11,6 +11,5 @@ __all__ = [
     "ResolverMetrics",
     "ResolverServer",
     "SteeredAnswer",
-    "SteeredTarget",
     "SteeringTable",
 ]

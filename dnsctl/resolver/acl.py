@@ -5,12 +5,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from dnsctl.core.model import ViewSpec
-from dnsctl.errors import ConfigError
+from dnsctl.core.model import IPAddress, Network, ViewSpec
 from dnsctl.resolver.wire import ClientSubnet
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # The verdict of most clients; returned as this very object so the hot path can test it with `is`.
 ALLOWED: tuple[bool, str | None] = (True, None)
@@ -18,17 +14,7 @@ ALLOWED: tuple[bool, str | None] = (True, None)
 _MEMO_LIMIT = 65_536
 
 
-def _networks(cidrs: Sequence[str], where: str, problems: list[str]) -> list[Network]:
-    networks: list[Network] = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError as exc:
-            problems.append(f"{where}: {exc}")
-    return networks
-
-
-def _address(host: str) -> Address | None:
+def _address(host: str) -> IPAddress | None:
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -41,12 +27,9 @@ def _address(host: str) -> Address | None:
 class ClientPolicy:
     """The allow-list and the views, matched against client addresses."""
 
-    def __init__(self, allow: Sequence[str], views: Sequence[ViewSpec]) -> None:
-        problems: list[str] = []
-        self.allow = _networks(allow, "resolver.allow", problems)
-        self.views = [(v.name, _networks(v.clients, f"resolver.views[{v.name}]", problems)) for v in views]
-        if problems:
-            raise ConfigError(problems)
+    def __init__(self, allow: Sequence[Network], views: Sequence[ViewSpec]) -> None:
+        self.allow = list(allow)
+        self.views = [(v.name, list(v.clients)) for v in views]
         self.memo: dict[str, tuple[bool, str | None]] = {}
 
     def classify(self, host: str) -> tuple[bool, str | None]:
@@ -66,7 +49,7 @@ class ClientPolicy:
         self.memo[host] = verdict
         return verdict
 
-    def _view_of(self, address: Address) -> tuple[str | None, int]:
+    def _view_of(self, address: IPAddress) -> tuple[str | None, int]:
         for name, networks in self.views:
             for net in networks:
                 if address in net:
@@ -81,7 +64,7 @@ class ClientPolicy:
         """
         size = 4 if ecs.family == 1 else 16
         raw = ecs.address.ljust(size, b"\x00")
-        address: Address = ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw)
+        address: IPAddress = ipaddress.IPv4Address(raw) if size == 4 else ipaddress.IPv6Address(raw)
         subnet = ipaddress.ip_network((address, ecs.source), strict=False)
         name, length = self._view_of(subnet.network_address)
         if name is not None and length <= ecs.source:

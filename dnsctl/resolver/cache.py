@@ -11,7 +11,6 @@ from collections.abc import Callable
 from struct import pack, pack_into, unpack, unpack_from
 
 from dnsctl.core.model import CacheSpec
-from dnsctl.process.clock import SYSTEM_CLOCK
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.normalize import Normalized
 from dnsctl.resolver.wire import walk_records
@@ -64,11 +63,10 @@ class CacheEntry:
 
 
 class AnswerCache:
-    """Forwarded answers by lookup key; `clock` is injectable so tests can move time."""
+    """Forwarded answers by lookup key; every read and store is given the time (`now`) by its caller."""
 
-    def __init__(self, spec: CacheSpec, clock: Callable[[], float] = SYSTEM_CLOCK.monotonic) -> None:
+    def __init__(self, spec: CacheSpec) -> None:
         self.spec = spec
-        self.clock = clock
         self.entries: OrderedDict[bytes, CacheEntry] = OrderedDict()
 
     def __len__(self) -> int:

@@ -4,37 +4,28 @@
 up as pre-rendered bytes and patched for the client (and a reply to the very same query bytes is replayed
 with the new ID while its answer stands). Other local answers (lab zone negatives, other types of steered
 names) are settled there too, so nothing local waits behind forwarding. Everything else becomes a Query
-for `answer`.
-
-Forwarded answers are fetched with the client's DO and CD bits and cached apart for each combination
-(`variant_key`): a DO answer carries the upstream's DNSSEC records (RRSIG, NSEC, NSEC3, DS, DNSKEY) with
-its RRsets, so DO is echoed only over answers that were never stripped; data fetched with CD (possibly
-unvalidated by a validating upstream) never answers a query without CD, and a CD query never gets data
-the upstream filtered through its own validation. AD is never set: dnsctl does not validate.
+for `answer`, which finishes it from local data or through the forwarded half (resolver/forwarded.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import random
-from collections.abc import Callable
-from struct import pack
 
 from dnsctl.core.model import ResolverSpec
 from dnsctl.errors import UpstreamError
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.resolver.acl import ALLOWED, ClientPolicy
 from dnsctl.resolver.answer import Answer, reply_to
 from dnsctl.resolver.cache import AnswerCache, CacheEntry
-from dnsctl.resolver.chain import MAX_CHAIN, Chain
+from dnsctl.resolver.chain import Chain
+from dnsctl.resolver.forwarded import Forwarding, LookupContext, variant_key
 from dnsctl.resolver.forwarder import Forwarder
 from dnsctl.resolver.metrics import KNOWN_QTYPES, OTHER_QTYPE, ResolverMetrics
-from dnsctl.resolver.normalize import Normalized, normalize_reply
+from dnsctl.resolver.normalize import Normalized
 from dnsctl.resolver.ratelimit import bucket_of
 from dnsctl.resolver.render import labels_of
-from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, steered_chain
+from dnsctl.resolver.steering import SteeringTable
 from dnsctl.resolver.udp_limit import UDP_REPLY_LIMIT
 from dnsctl.resolver.wire import (
     BADVERS,
@@ -42,12 +33,10 @@ from dnsctl.resolver.wire import (
     CLASS_IN,
     MAX_UDP_REPLY,
     NOERROR,
-    OUR_UDP_SIZE,
     REFUSED,
     SERVFAIL,
     TCP_MAX,
     TYPE_AXFR,
-    TYPE_CNAME,
     TYPE_IXFR,
     Malformed,
     Query,
@@ -55,7 +44,6 @@ from dnsctl.resolver.wire import (
     opt_record,
     parse_query,
     question_reply,
-    walk_records,
 )
 from dnsctl.resolver.zones import LabZones
 
@@ -65,7 +53,6 @@ _NO_RDATA = b"\x00\x00"
 _QTYPE_OPT = b"\x00\x29"
 OPT_PLAIN = opt_record(False)
 OPT_DO = opt_record(True)
-_VARIANTS = (b"", b"\x01", b"\x02", b"\x03")
 # Replies remembered by the exact query bytes after the ID; emptied when full (random letter case).
 MAX_REPLAYS = 4096
 
@@ -92,28 +79,6 @@ class Replay:
         self.of = of
 
 
-def variant_key(key: bytes, do: bool, cd: bool) -> bytes:
-    """The cache key of a forwarded answer: the lookup key, plus one byte when DO or CD was asked."""
-    return key + _VARIANTS[(2 if do else 0) | (1 if cd else 0)]
-
-
-def upstream_size(q: Query) -> int:
-    """The EDNS buffer to ask upstream with: the client's, within 1232 (flag day 2020) and 4096."""
-    return min(max(q.limit, OUR_UDP_SIZE), MAX_UDP_REPLY)
-
-
-class _Lookup:
-    """What a forwarded lookup is asked with: the client's DNSSEC bits, buffer size and view."""
-
-    __slots__ = ("cd", "do", "size", "view")
-
-    def __init__(self, q: Query) -> None:
-        self.do = q.do
-        self.cd = bool(q.flags & CD)
-        self.size = upstream_size(q)
-        self.view = q.view
-
-
 def _opt(q: Query, scope: int) -> bytes:
     if not q.edns:
         return b""
@@ -122,7 +87,7 @@ def _opt(q: Query, scope: int) -> bytes:
     return OPT_DO if q.do else OPT_PLAIN
 
 
-class Resolver:
+class Resolver(Forwarding):
     """Answers queries for the server; owns the cache, the forwarder, the zones and the client policy."""
 
     def __init__(
@@ -131,7 +96,7 @@ class Resolver:
         steering: SteeringTable,
         metrics: ResolverMetrics,
         *,
-        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
         self.spec = spec
         self.steering = steering
@@ -144,8 +109,10 @@ class Resolver:
             negative_ttl=spec.negative_ttl,
         )
         steering.set_negative_ttl(spec.negative_ttl)
-        self.cache = AnswerCache(spec.cache, clock)
-        self.forwarder = Forwarder(spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures)
+        self.cache = AnswerCache(spec.cache)
+        self.forwarder = Forwarder(
+            spec.upstreams, spec.upstream_timeout, failures=metrics.upstream_failures, clock=clock
+        )
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
         # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
@@ -291,7 +258,7 @@ class Resolver:
         zone_answer = self.zones.rendered.get(key)
         if zone_answer is not None:
             return self._send(q, zone_answer, _opt(q, 0), udp)
-        cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock())
+        cached = self.cache.fresh(variant_key(key, q.do, bool(q.flags & CD)), self.clock.monotonic())
         if cached is not None:
             self._tally.cache_hits += 1
             return self._send(q, cached, _opt(q, 0), udp)
@@ -334,7 +301,7 @@ class Resolver:
             self.metrics.count(q.qtype, REFUSED)
             return question_reply(q, REFUSED, opt=_opt(q, 0))
         name = q.key[:-4]
-        lookup = _Lookup(q)
+        lookup = LookupContext(q)
         steered = self.steering.answer_for_name(name, q.view)
         if steered is not None:
             chain = self._steered(steered, q.qtype)
@@ -352,145 +319,3 @@ class Resolver:
             self.metrics.count(q.qtype, SERVFAIL)
             return question_reply(q, SERVFAIL, opt=_opt(q, 0))
         return self._send(q, forwarded, _opt(q, 0), udp)
-
-    def _steered(self, steered: SteeredAnswer, qtype: int) -> Chain:
-        weights = [max(t.weight, 0) for t in steered.targets]
-        index = random.choices(range(len(steered.targets)), weights=weights if any(weights) else None)[0]
-        return steered_chain(steered, index, qtype, self.steering.negative_ttl)
-
-    async def _finish(
-        self, chain: Chain, name: bytes, qtype: int, lookup: _Lookup, *, partial: bool = False
-    ) -> Chain:
-        """Follow the CNAME `chain` leaves unfinished through the resolver: steered names, lab zones,
-        then upstream, each name once (a loop or a chain over MAX_CHAIN names is SERVFAIL). When the
-        upstream cannot be asked or fails, the chain is SERVFAIL, unless `partial` (a steered name: its
-        CNAME, the fallback of `when_all_down` included, is our own authoritative data): then it is
-        answered with what was found so far, and the client's resolver may chase the rest."""
-        seen = {name}
-        target = chain.unfinished(name, qtype)
-        while target is not None:
-            if target in seen or len(seen) >= MAX_CHAIN:
-                return chain.failed()
-            seen.add(target)
-            try:
-                rest = await self._step(target, qtype, lookup)
-            except UpstreamError:
-                return chain if partial else chain.failed()
-            chain = chain.then(rest)
-            # Whatever the target's own answer is (data, NXDOMAIN, NODATA with or without an SOA), it is
-            # the end of the chain unless it stops at a CNAME in turn.
-            target = rest.unfinished(target, qtype)
-        return chain
-
-    async def _step(self, name: bytes, qtype: int, lookup: _Lookup) -> Chain:
-        """One name of a chain, not followed further: from local data, the cache or one upstream query."""
-        steered = self.steering.answer_for_name(name, lookup.view)
-        if steered is not None:
-            return self._steered(steered, qtype)
-        local = self.zones.resolve(tuple(labels_of(name)), qtype)
-        if local is not None:
-            return Chain.of(local, name)
-        key = name + pack(">HH", qtype, CLASS_IN)
-        cache_key = variant_key(key, lookup.do, lookup.cd)
-        answer = self.cache.fresh(cache_key, self.clock())
-        if answer is not None:
-            self._tally.cache_hits += 1
-            return Chain.of(answer, name)
-        self.metrics.cache_misses += 1
-        try:
-            reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
-            normalized = self._normalize(reply, key)
-            chain = _chain_of(normalized.answer, name)
-        except UpstreamError:
-            stale = self.cache.stale(cache_key, self.clock())
-            if stale is None:
-                raise
-            self.metrics.stale_served += 1
-            return Chain.of(stale, name)
-        # Only a finished answer may be served from the cache as it is (the quick path does).
-        if chain.unfinished(name, qtype) is None:
-            self.cache.store(cache_key, normalized, self.clock())
-        return chain
-
-    async def resolve(self, key: bytes, lookup: _Lookup) -> Answer:
-        """A forwarded answer for a lookup key: cache, else upstream (one request per key in flight),
-        else a stale cached answer; raises UpstreamError when there is nothing to serve."""
-        cache_key = variant_key(key, lookup.do, lookup.cd)
-        cached = self.cache.fresh(cache_key, self.clock())
-        if cached is not None:
-            self._tally.cache_hits += 1
-            return cached
-        self.metrics.cache_misses += 1
-        pending = self._inflight.get(cache_key)
-        try:
-            if pending is None:
-                # This query asks the upstream itself (no task of its own: a miss costs fewer turns of
-                # the loop); queries for the same key meanwhile wait for its result.
-                pending = asyncio.get_running_loop().create_future()
-                self._inflight[cache_key] = pending
-                try:
-                    normalized = await self._fetch(key, cache_key, lookup)
-                except BaseException as exc:
-                    if not pending.done():
-                        shared = exc if isinstance(exc, Exception) else UpstreamError("query cancelled")
-                        pending.set_exception(shared)
-                        pending.exception()  # retrieved: nobody else may be waiting
-                    raise
-                else:
-                    if not pending.done():
-                        pending.set_result(normalized)
-                finally:
-                    if self._inflight.get(cache_key) is pending:
-                        del self._inflight[cache_key]
-            else:
-                normalized = await asyncio.shield(pending)
-        except UpstreamError:
-            stale = self.cache.stale(cache_key, self.clock())
-            if stale is None:
-                raise
-            self.metrics.stale_served += 1
-            return stale
-        return normalized.answer
-
-    def _normalize(self, reply: bytes, key: bytes) -> Normalized:
-        try:
-            return normalize_reply(reply, len(key) - 4, self.spec.cache)
-        except (IndexError, ValueError) as exc:
-            raise UpstreamError(f"malformed upstream reply: {exc}") from exc
-
-    async def _fetch(self, key: bytes, cache_key: bytes, lookup: _Lookup) -> Normalized:
-        reply = await self.forwarder.resolve(key, do=lookup.do, cd=lookup.cd, size=lookup.size)
-        normalized = self._normalize(reply, key)
-        if _has_cname(normalized.answer):
-            name, qtype = key[:-4], (key[-4] << 8) | key[-3]
-            chain = _chain_of(normalized.answer, name)
-            if chain.unfinished(name, qtype) is not None:
-                # The upstream stopped at a CNAME (it does not recurse): finish it, cache the whole chain.
-                finished = (await self._finish(chain, name, qtype, lookup)).answer(name, qtype)
-                normalized = normalize_reply(finished.message(name), len(name), self.spec.cache)
-        self.cache.store(cache_key, normalized, self.clock())
-        return normalized
-
-    async def close(self) -> None:
-        pending = list(self._inflight.values())
-        for future in pending:
-            future.cancel()
-        for future in pending:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await future
-        self.forwarder.close()
-
-
-def _has_cname(answer: Answer) -> bool:
-    """Whether the answer section holds a CNAME (a cheap test before parsing the chain)."""
-    if answer.rcode != NOERROR or not answer.an:
-        return False
-    return any(rtype == TYPE_CNAME for _, rtype, *_ in walk_records(answer.body, 4, answer.an))
-
-
-def _chain_of(answer: Answer, name: bytes) -> Chain:
-    """The records of an upstream answer; UpstreamError when they cannot be read."""
-    try:
-        return Chain.of(answer, name)
-    except (IndexError, ValueError) as exc:
-        raise UpstreamError(f"malformed upstream reply: {exc}") from exc

@@ -21,7 +21,7 @@ from typing import cast
 
 from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
@@ -97,9 +97,15 @@ class _Channel(asyncio.DatagramProtocol):
 
 class Forwarder:
     def __init__(
-        self, upstreams: Sequence[HostPort], timeout: float, *, failures: dict[str, int] | None = None
+        self,
+        upstreams: Sequence[HostPort],
+        timeout: float,
+        *,
+        clock: Clock,
+        failures: dict[str, int] | None = None,
     ) -> None:
         self.upstreams = tuple(upstreams)
+        self.clock = clock
         self.timeout = timeout
         self._penalized_until = [0.0] * len(self.upstreams)
         self.failures: dict[str, int] = {} if failures is None else failures
@@ -109,7 +115,7 @@ class Forwarder:
         self._tcp_in_flight = 0
 
     def _order(self) -> list[int]:
-        now = SYSTEM_CLOCK.monotonic()
+        now = self.clock.monotonic()
         indexes = range(len(self.upstreams))
         return sorted(indexes, key=lambda i: (self._penalized_until[i] > now, i))
 
@@ -135,7 +141,7 @@ class Forwarder:
                 problem = f"{upstream}: rcode {rcode}"
             problems.append(problem)
             self.failures[str(upstream)] = self.failures.get(str(upstream), 0) + 1
-            self._penalized_until[index] = SYSTEM_CLOCK.monotonic() + PENALTY_SECONDS
+            self._penalized_until[index] = self.clock.monotonic() + PENALTY_SECONDS
         raise UpstreamError("; ".join(problems))
 
     async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:

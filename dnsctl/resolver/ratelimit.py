@@ -23,7 +23,7 @@ import ipaddress
 from collections.abc import Sequence
 from struct import pack, unpack_from
 
-from dnsctl.core.model import RateLimitSpec
+from dnsctl.core.model import Network, RateLimitSpec
 from dnsctl.resolver.wire import (
     HEADER_LEN,
     NOERROR,
@@ -49,18 +49,11 @@ _TRACK_LIMIT = 100_000
 _MEMO_LIMIT = 65_536
 
 
-def wider_than_loopback(allow: Sequence[str]) -> bool:
-    for cidr in allow:
-        try:
-            net = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            continue
-        if not (net.network_address.is_loopback and net.broadcast_address.is_loopback):
-            return True
-    return False
+def wider_than_loopback(allow: Sequence[Network]) -> bool:
+    return any(not (net.network_address.is_loopback and net.broadcast_address.is_loopback) for net in allow)
 
 
-def effective_qps(spec: RateLimitSpec, allow: Sequence[str]) -> float:
+def effective_qps(spec: RateLimitSpec, allow: Sequence[Network]) -> float:
     """The limit in force: the configured one, else DEFAULT_QPS if `allow` is wider than loopback, else 0."""
     if spec.qps is not None:
         return spec.qps
@@ -72,7 +65,7 @@ class RateLimiter:
     refills at `qps` up to `burst`. `slip(client, group)` says whether a refused response goes out
     truncated."""
 
-    def __init__(self, spec: RateLimitSpec, allow: Sequence[str] = ()) -> None:
+    def __init__(self, spec: RateLimitSpec, allow: Sequence[Network] = ()) -> None:
         self.rate = effective_qps(spec, allow)
         self.burst = float(max(spec.burst, 1))
         self.slip_every = spec.slip
@@ -213,6 +206,6 @@ def _bucket(reply: bytes) -> bytes:
     return b"D" + qname + qclass
 
 
-def response_limiter(spec: RateLimitSpec, allow: Sequence[str]) -> RateLimiter | None:
+def response_limiter(spec: RateLimitSpec, allow: Sequence[Network]) -> RateLimiter | None:
     limiter = RateLimiter(spec, allow)
     return limiter if limiter.enabled else None

@@ -10,167 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import socket
 import threading
-from collections.abc import Callable
 from struct import pack
-from time import perf_counter
 from typing import Any
 
-from dnsctl.core.model import HostPort, ResolverSpec
-from dnsctl.errors import ListenError
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.core.model import ResolverSpec
+from dnsctl.process.clock import Clock
 from dnsctl.resolver.engine import Resolver
 from dnsctl.resolver.metrics import ResolverMetrics
-from dnsctl.resolver.ratelimit import bucket_of, response_limiter
+from dnsctl.resolver.ratelimit import response_limiter
+from dnsctl.resolver.sockets import MAX_PENDING, UdpSocket, bind_pair
 from dnsctl.resolver.steering import SteeringTable
-from dnsctl.resolver.udp_limit import capped, truncated_reply
-from dnsctl.resolver.udp_reader import UdpReader
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 log = logging.getLogger("dnsctl.resolver")
 
-# Queries waiting on upstreams; past this, new ones are dropped (the clients retry) rather than queued.
-# Small enough that a flood of names for a dead upstream costs little (each waits out the upstream
-# timeout): what is answered from memory keeps its speed. dnsmasq keeps 150 (--dns-forward-max).
-MAX_PENDING = 500
-_SOCKET_BUFFER = 4 * 1024 * 1024
-# A send from the event loop must never wait (the socket itself blocks, for its reader thread); where the
-# flag does not exist (Windows) a full send buffer would make it wait.
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
-_BIND_ATTEMPTS = 20
 # Replies that say the frame was not a query we could answer: they do not keep a TCP connection open.
 _REJECTED = frozenset((FORMERR, NOTIMP))
-
-
-def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket, int]:
-    """A UDP and a TCP socket on the same address and port (one ephemeral port for both when port is 0)."""
-    try:
-        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-    except socket.gaierror as exc:
-        raise ListenError(f"cannot listen on {HostPort(host, port)}: {exc}") from exc
-    for _ in range(_BIND_ATTEMPTS):
-        udp = socket.socket(family, socket.SOCK_DGRAM)
-        tcp = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            for sock in (udp, tcp):
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                with contextlib.suppress(OSError):
-                    udp.setsockopt(socket.SOL_SOCKET, option, _SOCKET_BUFFER)
-            udp.bind(address)
-            actual = udp.getsockname()[1]
-            try:
-                tcp.bind((address[0], actual, *address[2:]))
-            except OSError as exc:
-                if port == 0 and exc.errno == errno.EADDRINUSE:
-                    udp.close()
-                    tcp.close()
-                    continue  # the ephemeral UDP port is taken for TCP: draw another
-                raise
-            tcp.listen(128)
-            udp.setblocking(False)
-            tcp.setblocking(False)
-            return udp, tcp, actual
-        except OSError as exc:
-            udp.close()
-            tcp.close()
-            raise ListenError.from_os_error(HostPort(host, port), exc) from None
-    raise ListenError(f"cannot find a free port for UDP and TCP on {host}")
-
-
-class _UdpSocket:
-    """The event loop's side of one UDP socket: what its reader thread hands over (a datagram without a
-    valid replay) is answered here, from memory or after upstream work."""
-
-    def __init__(self, server: ResolverServer, sock: socket.socket) -> None:
-        self.server = server
-        self.sock = sock
-        self.engine = server.engine
-        self.metrics = server.metrics
-        self.limiter = server.limiter
-        self.clock = server.clock
-        self.open = True
-        self.reader = UdpReader(
-            sock,
-            server.engine,
-            server.metrics.reader(),
-            asyncio.get_running_loop(),
-            self.handle,
-            server.limiter,
-            server.limiter_lock,
-            server.count_rate_limited,
-        )
-
-    def handle(self, data: bytes, addr: Any, now: float, started: float) -> None:
-        """One datagram from the reader; `started` is set when this one is timed."""
-        self.reader.take(data)
-        if not self.open:
-            return
-        try:
-            reply = self.engine.quick_udp(data, addr[0], now)
-        except Exception:
-            self.metrics.internal_errors += 1
-            return
-        if reply is None:
-            return
-        if type(reply) is bytes:
-            bucket = None
-            if self.limiter is not None:
-                # The replay just made of this reply (if it was) knows its group already.
-                replay = self.engine.replays.get(data[2:])
-                if replay is not None and replay.tail == reply[2:]:
-                    bucket = replay.bucket
-            self._send(reply, addr, bucket)
-            if started:
-                self.metrics.observe(perf_counter() - started)
-            return
-        assert isinstance(reply, Query)
-        # Answers from memory never wait for forwarding: past MAX_PENDING queries waiting on upstreams,
-        # the next one is dropped here, before it costs a task (the client retries).
-        server = self.server
-        if len(server._tasks) >= MAX_PENDING:
-            self.metrics.loop.dropped += 1
-            return
-        server.spawn(self._finish(reply, addr, started or perf_counter()))
-
-    async def _finish(self, q: Query, addr: Any, started: float) -> None:
-        reply = await self.engine.answer(q, True)
-        if self.open:
-            self._send(reply, addr)
-        self.metrics.observe(perf_counter() - started)
-
-    def _send(self, reply: bytes, addr: Any, bucket: bytes | None = None) -> None:
-        """Send a reply within the rate limit (over it: truncated or dropped) and the UDP size limit;
-        `bucket` is the reply's group when it is known already."""
-        limiter = self.limiter
-        if limiter is not None:
-            if bucket is None:
-                bucket = bucket_of(reply)
-            with self.server.limiter_lock:
-                over = not limiter.allow(addr[0], bucket, self.clock())
-                if over:
-                    self.server.count_rate_limited()
-                    if not limiter.slip(addr[0], bucket):
-                        return
-            if over:
-                reply = truncated_reply(reply)
-        reply = capped(reply)
-        try:
-            self.sock.sendto(reply, _DONTWAIT, addr)
-        except BlockingIOError:
-            self.metrics.loop.dropped += 1
-        except OSError:
-            pass  # the client's address is unreachable: nothing to do, as for any UDP reply
-
-    def close(self) -> None:
-        self.open = False
-        self.reader.stop()
-        self.sock.close()
 
 
 class _TcpConnection:
@@ -197,7 +55,7 @@ class ResolverServer:
         steering: SteeringTable,
         *,
         metrics: ResolverMetrics | None = None,
-        clock: Callable[[], float] = SYSTEM_CLOCK.monotonic,
+        clock: Clock,
     ) -> None:
         self.spec = spec
         self.steering = steering
@@ -210,7 +68,7 @@ class ResolverServer:
         self._bound: list[tuple[str, int]] = []
         # Sockets `bind` took and `start` has not served yet (UDP, TCP).
         self._waiting: list[tuple[socket.socket, socket.socket]] = []
-        self._udp: list[_UdpSocket] = []
+        self._udp: list[UdpSocket] = []
         # The rate limiter is used by the event loop and the UDP reader threads alike.
         self.limiter_lock = threading.Lock()
         self._tcp_servers: list[asyncio.Server] = []
@@ -237,7 +95,7 @@ class ResolverServer:
             return self.bound
         try:
             for listen in self.spec.listen:
-                udp, tcp, port = _bind(listen.host, listen.port)
+                udp, tcp, port = bind_pair(listen.host, listen.port)
                 self._waiting.append((udp, tcp))
                 self._bound.append((listen.host, port))
         except BaseException:
@@ -252,7 +110,7 @@ class ResolverServer:
             self.bind()
             while self._waiting:
                 udp, tcp = self._waiting[0]
-                side = _UdpSocket(self, udp)
+                side = UdpSocket(self, udp)
                 self._udp.append(side)
                 self._waiting.pop(0)
                 side.reader.start()
@@ -332,7 +190,7 @@ class ResolverServer:
             writer.transport.abort()
             return
         loop = asyncio.get_running_loop()
-        conn = _TcpConnection(host, writer, loop.time())
+        conn = _TcpConnection(host, writer, self.clock.monotonic())
         self._tcp[writer] = conn
         self._per_client[host] = self._per_client.get(host, 0) + 1
         handler = asyncio.current_task()
@@ -359,13 +217,13 @@ class ResolverServer:
                         break  # dropped: a response or a packet without a question to answer
                     if isinstance(reply, bytes):
                         if reply[3] & 0xF not in _REJECTED:
-                            conn.active = loop.time()
-                            budget.reschedule(conn.active + idle)
+                            conn.active = self.clock.monotonic()
+                            budget.reschedule(loop.time() + idle)
                         writer.write(pack(">H", len(reply)) + reply)
                         await writer.drain()
                         continue
-                    conn.active = loop.time()
-                    budget.reschedule(conn.active + idle)
+                    conn.active = self.clock.monotonic()
+                    budget.reschedule(loop.time() + idle)  # asyncio's own deadline, on its loop
                     # Several queries per connection are answered as they complete (RFC 7766 6.2.1.1).
                     task = asyncio.ensure_future(self._answer_tcp(reply, writer))
                     pending.add(task)
@@ -425,8 +283,8 @@ class ResolverServer:
             self._per_client.pop(conn.host, None)
 
     async def _answer_tcp(self, q: Query, writer: asyncio.StreamWriter) -> None:
-        started = perf_counter()
+        started = self.clock.monotonic()
         reply = await self.engine.answer(q, False)
         if not writer.is_closing():
             writer.write(pack(">H", len(reply)) + reply)
-        self.metrics.observe(perf_counter() - started)
+        self.metrics.observe(self.clock.monotonic() - started)

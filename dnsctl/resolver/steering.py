@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from struct import pack
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.chain import Chain
 from dnsctl.resolver.wire import (
@@ -46,17 +47,11 @@ DEFAULT_NEGATIVE_TTL = 60
 
 
 @dataclass(frozen=True, slots=True)
-class SteeredTarget:
-    target: str  # FQDN the CNAME points at
-    addresses: tuple[str, ...]  # A/AAAA answers; empty -> the target is resolved upstream (cached)
-    weight: int = 1
-
-
-@dataclass(frozen=True, slots=True)
 class SteeredAnswer:
     fqdn: str  # the steered (global) name
     ttl: int
-    targets: tuple[SteeredTarget, ...]  # several -> one is picked per query by weight
+    # Several -> one is picked per query by weight; a target without addresses is resolved upstream (cached).
+    targets: tuple[DecisionTarget, ...]
     # Set on the answer for a target name itself (`fqdn` is the target, answered with its addresses and
     # no CNAME): the steered name whose CNAME points at it.
     alias_of: str | None = None
@@ -177,7 +172,7 @@ def render_steered(answer: SteeredAnswer, negative_ttl: int = DEFAULT_NEGATIVE_T
 def target_answer(fqdn: str, ttl: int, target: str, addresses: tuple[str, ...]) -> SteeredAnswer:
     """The answer for the target name of one of `fqdn`'s endpoints itself: its addresses, no CNAME."""
     name = normalize_name(target)
-    return SteeredAnswer(name, ttl, (SteeredTarget(name, addresses),), alias_of=normalize_name(fqdn))
+    return SteeredAnswer(name, ttl, (DecisionTarget(None, name, addresses),), alias_of=normalize_name(fqdn))
 
 
 class SteeringTable:
@@ -247,9 +242,9 @@ class SteeringTable:
         """The endpoint targets with addresses (`target_answer`), chosen or not: those no published answer
         points at are answered from these. Only a change rebuilds the tables."""
         known = tuple(t for t in targets if t.targets[0].addresses)
-        for answer in known:
-            _validate(answer)
         if known != self._known:
+            for answer in known:  # only what is taken in (validating costs more than comparing)
+                _validate(answer)
             self._known = known
             self._rebuild(None)
 
@@ -263,7 +258,7 @@ class SteeringTable:
             for target in answer.targets:
                 target_name = normalize_name(target.target)
                 if target.addresses and target_name not in steered and target_name not in found:
-                    alias = SteeredTarget(target_name, target.addresses)
+                    alias = DecisionTarget(None, target_name, target.addresses)
                     found[target_name] = SteeredAnswer(target_name, answer.ttl, (alias,), alias_of=name)
         for known in self._known:
             if known.fqdn not in steered and known.fqdn not in found:

@@ -19,8 +19,7 @@ from typing import Any
 
 from dnslib import AAAA, CNAME, MX, NS, RR, SOA, SRV, TXT, A, DNSLabel
 
-from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
-from dnsctl.errors import ConfigError
+from dnsctl.core.zone_records import MxData, SrvData, ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.resolver.answer import Answer
 from dnsctl.resolver.chain import Chain
 from dnsctl.resolver.render import build
@@ -51,12 +50,12 @@ NAMESERVER_LABEL = b"ns"
 SPECIAL_TTL = 10800
 SPECIAL_SOA = ("localhost.", "nobody.invalid.", (1, 3600, 1200, 604800, 10800))
 _TYPES = {
-    "A": TYPE_A,
-    "AAAA": TYPE_AAAA,
-    "CNAME": TYPE_CNAME,
-    "TXT": TYPE_TXT,
-    "MX": TYPE_MX,
-    "SRV": TYPE_SRV,
+    ZoneRecordType.A: TYPE_A,
+    ZoneRecordType.AAAA: TYPE_AAAA,
+    ZoneRecordType.CNAME: TYPE_CNAME,
+    ZoneRecordType.TXT: TYPE_TXT,
+    ZoneRecordType.MX: TYPE_MX,
+    ZoneRecordType.SRV: TYPE_SRV,
 }
 
 
@@ -64,35 +63,21 @@ def _labels(name: str) -> Labels:
     return tuple(label.encode("ascii") for label in name.rstrip(".").lower().split(".") if label)
 
 
-def _absolute(name: str, origin: str) -> str:
-    if name == "@":
-        return origin
-    if name.endswith("."):
-        return name[:-1]
-    return f"{name}.{origin}"
-
-
-def _rdata(record: ZoneRecordSpec, origin: str) -> Any:
-    value = record.value.strip()
-    kind = record.type.upper()
-    if kind == "A":
-        return A(str(ipaddress.IPv4Address(value)))
-    if kind == "AAAA":
-        return AAAA(str(ipaddress.IPv6Address(value)))
-    if kind == "CNAME":
-        target = _absolute(value, origin)
-        encode_name(target)
-        return CNAME(DNSLabel(target.lower()))
-    if kind == "TXT":
-        raw = value.encode()
-        return TXT([raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""])
-    if kind == "MX":
-        preference, exchange = value.split()
-        return MX(DNSLabel(_absolute(exchange, origin).lower()), int(preference))
-    if kind == "SRV":
-        priority, weight, port, target = value.split()
-        return SRV(int(priority), int(weight), int(port), DNSLabel(_absolute(target, origin).lower()))
-    raise ValueError(f"unsupported type {record.type!r}")
+def _rdata(record: ZoneRecordSpec) -> Any:
+    """dnslib's rdata of a parsed record (the configuration checked it: names are absolute and valid)."""
+    data = record.value
+    if isinstance(data, MxData):
+        return MX(DNSLabel(data.exchange), data.preference)
+    if isinstance(data, SrvData):
+        return SRV(data.priority, data.weight, data.port, DNSLabel(data.target))
+    if record.type is ZoneRecordType.A:
+        return A(str(data))
+    if record.type is ZoneRecordType.AAAA:
+        return AAAA(str(data))
+    if record.type is ZoneRecordType.CNAME:
+        return CNAME(DNSLabel(str(data)))
+    raw = str(data).encode()
+    return TXT([raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""])
 
 
 def _loopback_for(address: str) -> str:
@@ -122,28 +107,11 @@ class LabZone:
         self.labels = _labels(self.origin)
         self.redirect = redirect
         self.nodes: dict[Labels, dict[int, list[Any]]] = {}
-        problems: list[str] = []
-        for i, record in enumerate(spec.records):
-            try:
-                owner = _labels(_absolute(record.name, self.origin))
-                encode_name(_absolute(record.name, self.origin))
-                if owner[len(owner) - len(self.labels) :] != self.labels:
-                    raise ValueError(f"{record.name!r} is outside the zone")
-                rtype = _TYPES.get(record.type.upper())
-                if rtype is None:
-                    raise ValueError(f"unsupported type {record.type!r}")
-                rr = RR(DNSLabel(list(owner)), rtype, ttl=record.ttl, rdata=_rdata(record, self.origin))
-            except (ValueError, UnicodeError) as exc:
-                problems.append(f"resolver.zones[{spec.name}].records[{i}]: {exc}")
-                continue
+        for record in spec.records:
+            owner = _labels(record.name)
+            rtype = _TYPES[record.type]
+            rr = RR(DNSLabel(list(owner)), rtype, ttl=record.ttl, rdata=_rdata(record))
             self.nodes.setdefault(owner, {}).setdefault(rtype, []).append(rr)
-        for owner, rrsets in self.nodes.items():
-            if TYPE_CNAME in rrsets and (len(rrsets) > 1 or len(rrsets[TYPE_CNAME]) > 1):
-                problems.append(
-                    f"resolver.zones[{spec.name}]: {b'.'.join(owner).decode()} has a CNAME and other data"
-                )
-        if problems:
-            raise ConfigError(problems)
         apex = DNSLabel(list(self.labels))
         if special:
             mname = DNSLabel(SPECIAL_SOA[0])
@@ -152,7 +120,9 @@ class LabZone:
             soa_ttl = SPECIAL_TTL
             self.glue: list[Any] = []
         else:
-            serial = zlib.crc32(repr(sorted((r.name, r.type, r.value, r.ttl) for r in spec.records)).encode())
+            serial = zlib.crc32(
+                repr(sorted((r.name, str(r.type), str(r.value), r.ttl) for r in spec.records)).encode()
+            )
             ns_labels = (NAMESERVER_LABEL, *self.labels)
             mname = DNSLabel(list(ns_labels))
             rname = DNSLabel(f"hostmaster.{self.origin}")
@@ -225,8 +195,8 @@ def special_zones() -> list[LabZone]:
     localhost = ZoneSpec(
         "localhost",
         (
-            ZoneRecordSpec("@", "A", "127.0.0.1", SPECIAL_TTL),
-            ZoneRecordSpec("@", "AAAA", "::1", SPECIAL_TTL),
+            ZoneRecordSpec("localhost", ZoneRecordType.A, ipaddress.IPv4Address("127.0.0.1"), SPECIAL_TTL),
+            ZoneRecordSpec("localhost", ZoneRecordType.AAAA, ipaddress.IPv6Address("::1"), SPECIAL_TTL),
         ),
     )
     return [

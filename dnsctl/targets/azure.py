@@ -45,10 +45,11 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
 
-from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec, RecordType
+from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
+from dnsctl.core.publication import RecordType
 from dnsctl.errors import LeaseLapsedError, TargetError
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import Clock
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 log = logging.getLogger("dnsctl.azure")
@@ -142,8 +143,9 @@ def _value(rs: RecordSet, rtype: RecordType) -> RecordValue | None:
     return RecordValue(RecordType.A, addresses, ttl)
 
 
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The wait a response asks for (Retry-After in seconds or as an HTTP date), None if it asks none."""
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float) -> float | None:
+    """The wait a response asks for (Retry-After in seconds or as an HTTP date, counted from `now`, the
+    wall-clock time), None if it asks none."""
     if not headers:
         return None
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -158,7 +160,7 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.fromtimestamp(SYSTEM_CLOCK.now(), UTC)).total_seconds())
+    return max(0.0, (when - datetime.fromtimestamp(now, UTC)).total_seconds())
 
 
 class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
@@ -169,23 +171,28 @@ class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
         self,
         *,
         max_retry_after: float,
+        clock: Clock,
         before_wait: Callable[[float], None] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.max_retry_after = max_retry_after
+        self.clock = clock
         self.before_wait = before_wait  # may raise to give up instead of waiting that long
 
     async def sleep(
         self, settings: dict[str, Any], transport: Any, response: PipelineResponse[Any, Any] | None = None
     ) -> None:
+        # azure-core's own sleep (Retry-After if the response asks one, else the backoff), on our clock.
         wait = self.get_retry_after(response) if response is not None else None
+        pause = wait if wait else self.get_backoff_time(settings)
         if self.before_wait is not None:
-            self.before_wait(wait if wait else self.get_backoff_time(settings))
-        await super().sleep(settings, transport, response=response)
+            self.before_wait(pause)
+        if pause > 0:
+            await self.clock.sleep(pause)
 
     def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
-        wait = retry_after_seconds(response.http_response.headers)
+        wait = retry_after_seconds(response.http_response.headers, self.clock.now())
         if wait is not None and wait > self.max_retry_after:
             return False
         return bool(super().is_retry(settings, response))
@@ -202,11 +209,13 @@ class AzureTarget:
         spec: DnsctlSpec,
         credential: AsyncTokenCredential | None = None,
         *,
+        clock: Clock,
         retry_total: int = 4,
         retry_backoff: float = 0.8,
         budget_wait: float = BUDGET_WAIT,
     ) -> None:
         self.spec = spec
+        self.clock = clock
         self.budget_wait = budget_wait
         # (subscription, "reads" | "writes") -> (what Azure last said is left, monotonic time it said so)
         self.remaining: dict[tuple[str, str], tuple[int, float]] = {}
@@ -226,7 +235,7 @@ class AzureTarget:
         self._ends_at = None
 
     def _left(self) -> float:
-        now = SYSTEM_CLOCK.monotonic()
+        now = self.clock.monotonic()
         if self._ends_at is None:
             self._ends_at = now + self.spec.azure.deadline
         return self._ends_at - now
@@ -238,7 +247,7 @@ class AzureTarget:
         )
 
     def _throttle_hint(self, e: HttpResponseError) -> str:
-        wait = retry_after_seconds(getattr(e.response, "headers", None))
+        wait = retry_after_seconds(getattr(e.response, "headers", None), self.clock.now())
         if e.status_code == 429 and wait is not None and wait > self.spec.azure.max_retry_after:
             return (
                 f"Azure asked to wait {wait:g}s (Retry-After), longer than azure.max_retry_after "
@@ -257,6 +266,7 @@ class AzureTarget:
                 base_url=self.spec.azure.base_url,
                 retry_policy=BoundedRetryPolicy(
                     max_retry_after=self.spec.azure.max_retry_after,
+                    clock=self.clock,
                     before_wait=self._before_wait,
                     **self._retry,
                 ),
@@ -341,12 +351,12 @@ class AzureTarget:
         for kind in ("reads", "writes"):
             value = headers.get(REMAINING_HEADER.format(kind=kind))
             if value is not None and value.strip().isdigit():
-                self.remaining[(subscription, kind)] = (int(value), SYSTEM_CLOCK.monotonic())
+                self.remaining[(subscription, kind)] = (int(value), self.clock.monotonic())
 
     def writes_left(self, subscription: str) -> int | None:
         """What Azure last said is left of the subscription's write budget (None: unknown, or too old)."""
         seen = self.remaining.get((subscription, "writes"))
-        if seen is None or SYSTEM_CLOCK.monotonic() - seen[1] >= self.budget_wait:
+        if seen is None or self.clock.monotonic() - seen[1] >= self.budget_wait:
             return None
         return seen[0]
 
@@ -407,7 +417,7 @@ class AzureTarget:
                 result.error,
                 pause,
             )
-            await asyncio.sleep(pause)
+            await self.clock.sleep(pause)
 
     async def _attempt(self, c: Change) -> tuple[ChangeResult, bool]:
         """The change's SDK call, and whether a failure is worth trying again (throttling, 5xx, network)."""
@@ -472,7 +482,11 @@ class AzureTarget:
                 return ChangeResult(c, Outcome.CONFLICT, error=_brief(e)), False
             transient = e.status_code is not None and (e.status_code in (408, 429) or e.status_code >= 500)
             error = f"HTTP {e.status_code}: {_brief(e)}"
-            wait = retry_after_seconds(getattr(e.response, "headers", None)) if e.status_code == 429 else None
+            wait = (
+                retry_after_seconds(getattr(e.response, "headers", None), self.clock.now())
+                if e.status_code == 429
+                else None
+            )
             return ChangeResult(
                 c, Outcome.FAILED, error=error, hint=self._throttle_hint(e), retry_in=wait
             ), transient

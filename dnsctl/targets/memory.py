@@ -6,8 +6,9 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from dnsctl.core.model import ProfileSpec, RecordType
+from dnsctl.core.model import ProfileSpec
 from dnsctl.core.plan import Action, Change, Published, ReadRecord
+from dnsctl.core.publication import RecordType
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 Key = tuple[str, str]  # (zone, relative record name)

@@ -27,7 +27,7 @@ import dns.tsig
 import dns.tsigkeyring
 import dns.update
 
-from dnsctl.core.model import DnsctlSpec, ProfileSpec, RecordType, Rfc2136RecordSpec
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import (
     MANAGED_BY,
     MANAGED_BY_VALUE,
@@ -39,6 +39,7 @@ from dnsctl.core.plan import (
     ReadRecord,
     RecordValue,
 )
+from dnsctl.core.publication import RecordType, Rfc2136RecordSpec
 from dnsctl.errors import TargetError
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from dnsctl.controller.admin import AdminServer, MalformedRequests, OperatorError
 from dnsctl.core.model import HostPort
 from dnsctl.process import logs
+from tests.support.clock import ManualClock
 
 # Characters a naive redaction pattern stops at: the token must vanish from logs whatever it holds.
 TOKEN = "adm!n-T0ken/with+odd=chars~%x"
@@ -49,19 +50,11 @@ class Controller:
         return "failed back"
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Admin:
     server: AdminServer
     controller: Controller
-    clock: FakeClock
+    clock: ManualClock
 
     @property
     def port(self) -> int:
@@ -88,7 +81,7 @@ def captured(request: pytest.FixtureRequest) -> Iterator[io.StringIO]:
 @pytest.fixture
 async def admin() -> AsyncIterator[Admin]:
     controller = Controller()
-    clock = FakeClock()
+    clock = ManualClock()
     server = AdminServer(
         controller,
         HostPort("127.0.0.1", 0),
@@ -97,6 +90,7 @@ async def admin() -> AsyncIterator[Admin]:
         max_connections=8,
         max_per_client=4,
         reserved=2,
+        clock=clock,
         malformed=MalformedRequests(clock=clock),
     )
     await server.start()

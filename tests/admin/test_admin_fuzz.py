@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
 from dnsctl.process import logs
+from dnsctl.process.clock import SystemClock
 from tests.admin.conftest import TOKEN, Controller
 
 T = TOKEN.encode()
@@ -29,7 +30,9 @@ class ThreadedAdmin:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=TOKEN, header_timeout=0.5)
+        self.server = AdminServer(
+            Controller(), HostPort("127.0.0.1", 0), clock=SystemClock(), token=TOKEN, header_timeout=0.5
+        )
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.log = io.StringIO()
 

@@ -79,7 +79,7 @@ async def test_malformed_requests_are_reported_once_per_interval(admin: Admin, c
     for raw in list(MALFORMED.values())[:6]:
         await exchange(admin.port, raw)
     assert captured.getvalue().count("malformed admin request") == 1
-    admin.clock.now += 61
+    admin.clock.advance(61)
     await exchange(admin.port, MALFORMED["header without a colon"])
     lines = [line for line in captured.getvalue().splitlines() if "malformed admin request" in line]
     assert len(lines) == 2 and "5 more since the last report" in lines[1], lines

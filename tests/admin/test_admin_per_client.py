@@ -8,6 +8,7 @@ import asyncio
 
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.process.clock import SystemClock
 from tests.admin.conftest import TOKEN, Admin, Controller, exchange, status_of
 
 ATTACKER = "127.0.0.2"
@@ -55,7 +56,9 @@ async def _wait_for(check: object, what: str, limit: int = 600) -> None:
 
 async def test_a_slowloris_client_never_fails_the_probes_of_another() -> None:
     # The production limits; only the header timeout is shorter, so that the attacker also reconnects.
-    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=TOKEN, header_timeout=2.0)
+    server = AdminServer(
+        Controller(), HostPort("127.0.0.1", 0), clock=SystemClock(), token=TOKEN, header_timeout=2.0
+    )
     await server.start()
     assert server.port is not None
     stop = asyncio.Event()

@@ -14,8 +14,10 @@ import pytest
 
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.process.clock import SystemClock
 from tests.admin.conftest import Controller
 from tests.e2e.harness import REPO
+from tests.support.waits import run_process
 
 SERVER_TOKEN = "srv-Adm1n-t0ken-4c2b9e"
 SAYS = "missing or rejected admin token: the client must send the value of DNSCTL_ADMIN_TOKEN"
@@ -27,7 +29,7 @@ def admin_url() -> Iterator[str]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=SERVER_TOKEN)
+    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), clock=SystemClock(), token=SERVER_TOKEN)
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
     try:
         yield f"http://127.0.0.1:{server.port}"
@@ -42,7 +44,7 @@ def drain(url: str, token: str | None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DNSCTL_ADMIN_TOKEN"}
     if token is not None:
         env["DNSCTL_ADMIN_TOKEN"] = token
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "drain", "myregistry", "eastus", "--url", url],
         cwd=REPO,
         env=env,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 from dnsctl.cli.parser import build_parser
 from tests.support.system_packages import ensure_command
+from tests.support.waits import run_process
 
 SHELL_TIMEOUT = 60
 
@@ -23,7 +23,7 @@ def subcommands() -> list[str]:
 
 
 def script(shell: str, tmp_path: Path) -> Path:
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "completion", shell],
         capture_output=True,
         text=True,
@@ -47,7 +47,7 @@ def bash_complete(path: Path, *words: str) -> list[str]:
         f"source '{path}' && complete -p dnsctl >&2 && COMP_WORDS=({quoted}) && "
         f"COMP_CWORD={len(words)} && _dnsctl_complete && printf '%s\\n' \"${{COMPREPLY[@]}}\""
     )
-    out = subprocess.run(
+    out = run_process(
         [shell("bash"), "--norc", "-c", program], capture_output=True, text=True, timeout=SHELL_TIMEOUT
     )
     assert out.returncode == 0, out.stderr
@@ -67,7 +67,7 @@ def test_bash_completes_subcommands_options_and_choices(tmp_path: Path) -> None:
     assert bash_complete(path, "emulator", "--no") == ["--no-auth"]
     (tmp_path / "dnsctl.yaml").write_text("profiles: []\n")
     assert "dnsctl.yaml" in " ".join(
-        subprocess.run(
+        run_process(
             [
                 shell("bash"),
                 "--norc",
@@ -99,7 +99,7 @@ def test_a_new_option_completes_without_touching_the_completion_code(tmp_path: P
 def test_zsh_loads_the_script_and_registers_the_completion(tmp_path: Path) -> None:
     path = script("zsh", tmp_path)
     program = f"autoload -U compinit && compinit -u -D && source '{path}' && print -r -- $_comps[dnsctl]"
-    out = subprocess.run(
+    out = run_process(
         [shell("zsh"), "-f", "-c", program], capture_output=True, text=True, timeout=SHELL_TIMEOUT
     )
     assert out.returncode == 0, out.stderr
@@ -113,7 +113,7 @@ def test_fish_completes_subcommands_and_options(tmp_path: Path) -> None:
     path = script("fish", tmp_path)
 
     def complete(line: str) -> list[str]:
-        out = subprocess.run(
+        out = run_process(
             [shell("fish"), "--no-config", "-c", f"source '{path}'; complete -C '{line}'"],
             capture_output=True,
             text=True,
@@ -128,7 +128,7 @@ def test_fish_completes_subcommands_and_options(tmp_path: Path) -> None:
 
 
 def test_an_unknown_shell_is_a_usage_error(tmp_path: Path) -> None:
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "completion", "tcsh"], capture_output=True, text=True, cwd=tmp_path
     )
     assert out.returncode == 2 and "invalid choice: 'tcsh'" in out.stderr

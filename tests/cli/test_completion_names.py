@@ -4,7 +4,6 @@ installed-like `dnsctl` on PATH (the scripts call `dnsctl __complete`)."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from tests.cli.test_completion import SHELL_TIMEOUT, shell
+from tests.support.waits import run_process
 
 CONFIG = {
     "profiles": [
@@ -42,7 +42,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def script(name: str, tmp_path: Path, env: dict[str, str]) -> Path:
-    out = subprocess.run(
+    out = run_process(
         ["dnsctl", "completion", name], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
     )
     assert out.returncode == 0, out.stderr
@@ -57,7 +57,7 @@ def bash(path: Path, env: dict[str, str], cwd: Path, *words: str) -> list[str]:
         f"source '{path}' && COMP_WORDS=({quoted}) && COMP_CWORD={len(words)} && _dnsctl_complete "
         '&& printf "%s\\n" "${COMPREPLY[@]}"'
     )
-    out = subprocess.run(
+    out = run_process(
         [shell("bash"), "--norc", "-c", program],
         capture_output=True,
         text=True,
@@ -96,7 +96,7 @@ def test_bash_completion_of_names_is_quiet_on_a_bad_configuration(
     path = script("bash", tmp_path, env)
     bad = tmp_path / "bad.yaml"
     bad.write_text("profiles: [ {name: 1\n")
-    out = subprocess.run(
+    out = run_process(
         [
             shell("bash"),
             "--norc",
@@ -111,7 +111,7 @@ def test_bash_completion_of_names_is_quiet_on_a_bad_configuration(
         timeout=SHELL_TIMEOUT,
     )
     assert out.returncode == 0 and out.stdout.strip() == "[]" and out.stderr == ""
-    helper = subprocess.run(
+    helper = run_process(
         ["dnsctl", "__complete", "-c", str(bad), "profiles"],
         capture_output=True,
         text=True,
@@ -126,7 +126,7 @@ def test_fish_completes_profile_and_endpoint_names(tmp_path: Path, env: dict[str
     cfg = tmp_path / "lab.yaml"
 
     def complete(line: str) -> list[str]:
-        out = subprocess.run(
+        out = run_process(
             [shell("fish"), "--no-config", "-c", f"source '{path}'; complete -C '{line}'"],
             capture_output=True,
             text=True,
@@ -145,7 +145,7 @@ def test_fish_completes_profile_and_endpoint_names(tmp_path: Path, env: dict[str
 def test_zsh_script_completes_names_through_its_function(tmp_path: Path, env: dict[str, str]) -> None:
     path = script("zsh", tmp_path, env)
     program = f"autoload -U compinit && compinit -u -D && source '{path}' && whence -w _dnsctl_names"
-    out = subprocess.run(
+    out = run_process(
         [shell("zsh"), "-f", "-c", program], capture_output=True, text=True, env=env, timeout=SHELL_TIMEOUT
     )
     assert out.returncode == 0, out.stderr
@@ -159,7 +159,7 @@ def test_zsh_script_completes_names_through_its_function(tmp_path: Path, env: di
         f"words=(drain -c '{cfg}' myregistry ''); CURRENT=5; _dnsctl_names; print -- --; "
         f"words=(failback -c '{cfg}' ''); CURRENT=4; _dnsctl_names"
     )
-    out = subprocess.run(
+    out = run_process(
         [shell("zsh"), "-f", "-c", program], capture_output=True, text=True, env=env, timeout=SHELL_TIMEOUT
     )
     assert out.returncode == 0, out.stderr

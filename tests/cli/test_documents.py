@@ -17,13 +17,15 @@ import pytest
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.compose import build_engine
 from dnsctl.config.load import load
+from dnsctl.controller import reports
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import MirrorReport, Report
 from dnsctl.core.plan import Plan
-from dnsctl.documents import reports, status
+from dnsctl.documents import status
 from dnsctl.documents.jsonable import from_json, to_object
-from dnsctl.documents.reports import MirrorReport, Report
 from dnsctl.documents.status import DriftDoc, LeadershipDoc, PublishedDoc, StateDoc, StatusDoc, health_doc
 from dnsctl.emulator import AzureEmulator
+from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.mirror_files import FileResult, Runtime, WriteOutcome
@@ -141,7 +143,7 @@ async def test_a_failed_read_keeps_its_transient_flag(
 ) -> None:
     spec = load(config(tmp_path / "dnsctl.yaml", emulator, [profile("myregistry", replicas, fall=1)]))
     emulator.inject_error(1000, status=503, applies_to="read")
-    target = AzureTarget(spec, StaticTokenCredential("test-token"), retry_total=0)
+    target = AzureTarget(spec, StaticTokenCredential("test-token"), retry_total=0, clock=SystemClock())
     try:
         report = await reconcile_once(build_engine(spec), target, MetadataStore())
     finally:

@@ -30,7 +30,8 @@ from dnsctl.errors import (
     TargetError,
     UpstreamError,
 )
-from tests.support.process_log import port_in_log
+from dnsctl.process.clock import SystemClock
+from tests.support.waits import OutputLog, run_process, wait_exit
 
 CONFIG = """\
 profiles:
@@ -63,7 +64,7 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def dnsctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "dnsctl", *args],
         capture_output=True,
         text=True,
@@ -203,24 +204,26 @@ def test_a_txt_value_too_long_is_refused_before_serving(tmp_path: Path) -> None:
 def test_the_longest_txt_value_validate_accepts_is_served(tmp_path: Path) -> None:
     path = config(tmp_path, txt="x" * MAX_TXT_BYTES)
     log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsctl", "serve", "-c", str(path)],
-            stdout=sink,
-            stderr=sink,
-            env=environment(),
-        )
-        try:
-            port = port_in_log(log, proc, r"answering on 127\.0\.0\.1:(\d+)")
-            for _ in range(2):
-                reply = dns.query.tcp(
-                    dns.message.make_query("big.lab.internal", "TXT"), "127.0.0.1", port=port, timeout=5
-                )
-                (rrset,) = reply.answer
-                assert sum(len(s) for rdata in rrset for s in rdata.strings) == MAX_TXT_BYTES
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(15)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dnsctl", "serve", "-c", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=environment(),
+    )
+    assert proc.stdout is not None
+    output = OutputLog(proc.stdout, log)
+    try:
+        port = int(output.wait_for(r"answering on 127\.0\.0\.1:(\d+)", 20, proc).group(1))
+        for _ in range(2):
+            reply = dns.query.tcp(
+                dns.message.make_query("big.lab.internal", "TXT"), "127.0.0.1", port=port, timeout=5
+            )
+            (rrset,) = reply.answer
+            assert sum(len(s) for rdata in rrset for s in rdata.strings) == MAX_TXT_BYTES
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        wait_exit(proc, 15)
+        output.close()
     assert proc.returncode == 0 and "Traceback" not in log.read_text(errors="replace")
 
 
@@ -244,10 +247,10 @@ def test_a_state_file_that_cannot_be_written_is_a_state_error_and_one_that_canno
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     with pytest.raises(StateError, match="cannot save the health history"):
-        FileStore(blocker / "state.json").save(spec, {})
+        FileStore(blocker / "state.json", clock=SystemClock()).save(spec, {})
     # An unreadable file is never an error that stops dnsctl: it is moved aside and reported.
     (tmp_path / "list.json").write_text("[]")
-    store = FileStore(tmp_path / "list.json")
+    store = FileStore(tmp_path / "list.json", clock=SystemClock())
     assert store.load(spec, {}).states == {}
     assert store.problem is not None and "is not a JSON object" in store.problem
     assert store.moved_to is not None and store.moved_to.exists()

@@ -11,6 +11,7 @@ import pytest
 
 from dnsctl.cli.parser import build_parser
 from dnsctl.demo import lab_config
+from tests.support.waits import run_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,7 @@ def commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", *args], cwd=cwd, capture_output=True, text=True, timeout=60
     )
 

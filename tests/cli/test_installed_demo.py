@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import sysconfig
 import zipfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dnsctl.demo import lab_config
+from tests.support.waits import run_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     # No build isolation: the build tools come from the test environment, so nothing is downloaded.
-    subprocess.run(
+    run_process(
         [
             sys.executable,
             "-m",
@@ -45,9 +45,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv with the wheel installed; dnsctl's dependencies are borrowed from this environment."""
     root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True, timeout=300)
+    run_process([sys.executable, "-m", "venv", str(root)], check=True, timeout=300, capture_output=False)
     python = root / "bin" / "python"
-    subprocess.run(
+    run_process(
         [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
         check=True,
         capture_output=True,
@@ -55,7 +55,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     # A plain path entry, not this environment's site directory: its editable-install hook (which
     # maps `dnsctl` to the repository) is not run, so `dnsctl` can only come from the wheel.
-    site = subprocess.run(
+    site = run_process(
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
         capture_output=True,
@@ -77,7 +77,7 @@ def test_the_wheel_has_the_distribution_name_and_carries_the_lab_configuration(w
 
 def test_the_installed_demo_runs_to_completion_from_any_directory(venv: Path, tmp_path: Path) -> None:
     dnsctl = venv / "bin" / "dnsctl"
-    where = subprocess.run(
+    where = run_process(
         [venv / "bin" / "python", "-c", "import dnsctl; print(dnsctl.__file__)"],
         cwd=tmp_path,
         capture_output=True,
@@ -86,7 +86,7 @@ def test_the_installed_demo_runs_to_completion_from_any_directory(venv: Path, tm
     ).stdout.strip()
     assert where.startswith(str(venv)), f"dnsctl was imported from {where}, not from the wheel"
 
-    printed = subprocess.run(
+    printed = run_process(
         [dnsctl, "demo", "--print-config"], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert printed.returncode == 0 and printed.stdout == lab_config.text()
@@ -99,9 +99,7 @@ def test_the_installed_demo_runs_to_completion_from_any_directory(venv: Path, tm
         "DNSCTL_ADMIN__LISTEN": "127.0.0.1:0",
     }
     env.pop("DNSCTL_CONFIG", None)
-    proc = subprocess.run(
-        [dnsctl, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
-    )
+    proc = run_process([dnsctl, "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "failover to westeurope took" in proc.stdout
     assert "demo complete: DNS followed the replica's health both ways" in proc.stdout

@@ -20,6 +20,7 @@ from dnsctl.documents.jsonable import to_object
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, Result, dnsctl, free_port, write_config
+from tests.support.waits import run_process
 
 ADMIN_TOKEN = "operator-answers-token"
 AS_OPERATOR = {"DNSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
@@ -160,7 +161,7 @@ def test_an_option_after_the_command_wins_over_the_one_before(tmp_path: Path) ->
 
 
 def emulator_process(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "emulator", *args],
         capture_output=True,
         text=True,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
+from ipaddress import ip_network
 from pathlib import Path
 
 import yaml
@@ -15,8 +15,11 @@ from dnsctl.core.state import set_override
 from dnsctl.documents.jsonable import iso, to_object
 from dnsctl.documents.status import health_doc
 from tests.core.factories import Engine, endpoint, monitor, profile, spec
+from tests.support.waits import run_process
 
-VIEW = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "southeastasia")),))
+VIEW = ViewSpec(
+    "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "southeastasia")),)
+)
 
 
 def scene() -> Engine:
@@ -107,7 +110,7 @@ def test_check_with_every_endpoint_down_does_not_claim_a_last_answer(tmp_path: P
     }
     path = tmp_path / "dnsctl.yaml"
     path.write_text(yaml.safe_dump(config))
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "check", "-c", str(path)],
         capture_output=True,
         text=True,

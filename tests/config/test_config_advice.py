@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ from tests.e2e.harness import dnsctl
     ],
 )
 def test_allow_with_public_address_space_is_warned(allow: str, warned: bool) -> None:
-    spec = DnsctlSpec(profiles=(), resolver=ResolverSpec(allow=("127.0.0.0/8", allow)))
+    spec = DnsctlSpec(
+        profiles=(), resolver=ResolverSpec(allow=(ip_network("127.0.0.0/8"), ip_network(allow)))
+    )
     found = advise(spec)
     assert bool(found) == warned
     if warned:
@@ -40,7 +43,7 @@ def test_allow_with_public_address_space_is_warned(allow: str, warned: bool) -> 
 
 def test_the_warning_says_when_rate_limiting_is_off() -> None:
     spec = DnsctlSpec(
-        profiles=(), resolver=ResolverSpec(allow=("0.0.0.0/0",), rate_limit=RateLimitSpec(qps=0))
+        profiles=(), resolver=ResolverSpec(allow=(ip_network("0.0.0.0/0"),), rate_limit=RateLimitSpec(qps=0))
     )
     assert "rate limiting is off" in advise(spec)[0]
 

@@ -3,11 +3,11 @@ gets exactly the spec's default."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from dnsctl.core.model import (
     AdminSpec,
-    AzureRecordSpec,
     AzureSpec,
     CacheSpec,
     DnsctlSpec,
@@ -19,9 +19,9 @@ from dnsctl.core.model import (
     RateLimitSpec,
     ResolverSpec,
     SafetySpec,
-    ZoneRecordSpec,
-    ZoneSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 
 from .documents import load_ok, write
 
@@ -59,7 +59,14 @@ def test_a_minimal_file_gets_the_spec_defaults_everywhere(tmp_path: Path) -> Non
                 ),
             ),
         ),
-        resolver=ResolverSpec(zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),)),)),
+        resolver=ResolverSpec(
+            zones=(
+                ZoneSpec(
+                    "lab.internal",
+                    (ZoneRecordSpec("www.lab.internal", ZoneRecordType.A, IPv4Address("10.0.0.1")),),
+                ),
+            )
+        ),
     )
     assert spec == expected
     # Spelled out, so that a default that differs between the two places cannot hide in a nested spec.

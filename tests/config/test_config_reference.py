@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from ipaddress import IPv4Address, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,6 @@ import pytest
 from dnsctl.core.model import (
     AdminSpec,
     AzureCredentialKind,
-    AzureRecordSpec,
     DnsctlSpec,
     EndpointSpec,
     EndpointStatus,
@@ -19,14 +19,13 @@ from dnsctl.core.model import (
     HostPort,
     MonitorProtocol,
     Override,
-    RecordType,
     Routing,
     StatusRange,
     ViewSpec,
     WhenAllDown,
-    ZoneRecordSpec,
-    ZoneSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 
 from .documents import load_ok, problems, write
 
@@ -165,16 +164,21 @@ def test_reference_resolver(reference: DnsctlSpec) -> None:
     r = reference.resolver
     assert r.listen == (HostPort("127.0.0.1", 5353),)
     assert r.upstreams == (HostPort("168.63.129.16", 53),)
-    assert r.allow == ("127.0.0.0/8", "10.0.0.0/8")
+    assert r.allow == (ip_network("127.0.0.0/8"), ip_network("10.0.0.0/8"))
     assert (r.cache.max_entries, r.cache.serve_stale) == (100_000, 3600.0)
     assert r.views == (
-        ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "eastus")),)),
+        ViewSpec(
+            "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "eastus")),)
+        ),
     )
     assert r.views[0].preference("myregistry") == ("westeurope", "eastus")
     assert r.zones == (
         ZoneSpec(
             "lab.internal",
-            (ZoneRecordSpec("@", "A", "10.0.0.1", 300), ZoneRecordSpec("www", "CNAME", "lab.internal.", 300)),
+            (
+                ZoneRecordSpec("lab.internal", ZoneRecordType.A, IPv4Address("10.0.0.1"), 300),
+                ZoneRecordSpec("www.lab.internal", ZoneRecordType.CNAME, "lab.internal", 300),
+            ),
         ),
     )
 

@@ -14,14 +14,15 @@ from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.run import RunController
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.decision import Decision, DecisionKind, RoutingState
-from dnsctl.core.model import AzureRecordSpec, DnsctlSpec, Override, RecordType
+from dnsctl.core.model import DnsctlSpec, Override
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Batch, Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore, Keeper
 from dnsctl.targets.memory import MemoryTarget
 from tests.core.factories import PROFILE, T0, monitor, ok, profile, spec
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 ZONE = "privatelink.azurecr.io"
 
@@ -91,9 +92,9 @@ async def test_the_engine_reads_the_stored_state_in_one_place(tmp_path: Path) ->
     s = spec(profile())
     path = tmp_path / "state.json"
     drained = replace(on("westeurope"), overrides={"eastus": Override.DOWN})
-    FileStore(path).save(s, {PROFILE: drained})
     engine = Engine(s, prober=ScriptedProber(), clock=ManualClock(T0))
-    loaded = engine.load(FileStore(path))
+    FileStore(path, clock=engine.clock).save(s, {PROFILE: drained})
+    loaded = engine.load(FileStore(path, clock=engine.clock))
     assert set(loaded.states) == {PROFILE}
     assert engine.states[PROFILE].overrides == {"eastus": Override.DOWN}
     assert engine.states[PROFILE].decision is not None
@@ -109,14 +110,16 @@ def test_a_failed_save_is_said_once_counted_each_time_and_cleared_by_a_success(
     blocking = tmp_path / "not-a-directory"
     blocking.write_text("a file where the state file's directory should be\n")
     counted: list[int] = []
-    keeper = Keeper(FileStore(blocking / "state.json"), on_error=lambda: counted.append(1))
+    keeper = Keeper(
+        FileStore(blocking / "state.json", clock=ManualClock(T0)), on_error=lambda: counted.append(1)
+    )
     with caplog.at_level(logging.ERROR):
         first = keeper.save(s, {PROFILE: on("eastus")})
         second = keeper.save(s, {PROFILE: on("westeurope")})
-    assert first is not None and "cannot save the health history" in first
-    assert second == first == keeper.error
+    assert first is not None and "cannot save the health history" in str(first)
+    assert second is not None and str(second) == str(first) == keeper.error
     assert len(counted) == 2
-    assert [r.getMessage() for r in caplog.records].count(first) == 1, "said once, not every round"
+    assert [r.getMessage() for r in caplog.records].count(str(first)) == 1, "said once, not every round"
     blocking.unlink()
     blocking.mkdir()
     assert keeper.save(s, {PROFILE: on("westeurope")}) is None
@@ -129,10 +132,12 @@ async def test_a_one_shot_reconcile_treats_a_failed_save_like_the_controllers(
 ) -> None:
     s = azure_spec(PROFILE)
     (tmp_path / "not-a-directory").write_text("a file where the state file's directory should be\n")
-    store = FileStore(tmp_path / "not-a-directory" / "state.json")
+    store = FileStore(tmp_path / "not-a-directory" / "state.json", clock=ManualClock(T0))
     engine = Engine(s, prober=ScriptedProber(), clock=ManualClock(T0))
     with caplog.at_level(logging.ERROR):
         report = await reconcile_once(engine, MemoryTarget(), store)
-    assert report.errors and "saving the health history" in report.errors[0]
-    assert report.errors[0] in [r.getMessage() for r in caplog.records], "logged, as `run` and `serve` do"
+    assert report.errors and "saving the health history" in report.errors[0].message
+    assert report.errors[0].message in [r.getMessage() for r in caplog.records], (
+        "logged, as `run` and `serve` do"
+    )
     assert report.results, "the records are still written"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from dnsctl.core.decision import Decision
 from dnsctl.core.health import EndpointHealth, observe
 from dnsctl.core.model import (
     DnsctlSpec,
@@ -16,7 +17,6 @@ from dnsctl.core.model import (
     ViewSpec,
 )
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.core.routing import Decision
 from dnsctl.core.state import (
     DecisionChange,
     ProfileState,

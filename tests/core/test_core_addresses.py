@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from dnsctl.core.decision import decision_targets
 from dnsctl.core.health import EndpointHealth, MonitorStatus, combine, serving_addresses
-from dnsctl.core.model import AzureRecordSpec, RecordType
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, Published, ReadRecord, desired_value, make_plan
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.results import FailureReason, ProbeResult
-from dnsctl.core.routing import decision_targets
 
 from .factories import PROFILE, T0, Engine, endpoint, profile, spec
 

@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.health import MAX_HOLD_FACTOR, EndpointHealth, MonitorStatus, effective_status, observe
 from dnsctl.core.model import (
     DnsctlSpec,
@@ -26,7 +28,6 @@ from dnsctl.core.model import (
     ViewSpec,
     WhenAllDown,
 )
-from dnsctl.core.routing import Decision, DecisionKind
 from dnsctl.core.state import (
     ProfileState,
     RoundOutcome,
@@ -162,7 +163,11 @@ def specs(draw: st.DrawFn) -> DnsctlSpec:
     if draw(st.booleans()):
         names = [ep.name for ep in profs[0].endpoints]
         order = draw(st.permutations(names))
-        views = (ViewSpec("v", ("10.0.0.0/8",), (("p0", tuple(order[: draw(st.integers(1, len(names)))])),)),)
+        views = (
+            ViewSpec(
+                "v", (ip_network("10.0.0.0/8"),), (("p0", tuple(order[: draw(st.integers(1, len(names)))])),)
+            ),
+        )
     guard = IsolationGuardSpec(enabled=draw(st.booleans()), min_endpoints=draw(st.integers(1, 3)))
     return DnsctlSpec(profiles=tuple(profs), resolver=ResolverSpec(views=views), isolation_guard=guard)
 
@@ -318,6 +323,45 @@ def test_engine_invariants_over_random_rounds_and_operator_actions(data: st.Data
     for op in ops:
         again.apply(op)
     assert again.outcomes == replay.outcomes, "same inputs, different outputs"
+
+
+def _held_then_thawed(second_round: dict[tuple[str, str], tuple[bool, float]]) -> dict[str, Decision | None]:
+    """Serve-all (nothing judged), a round where every probe fails (the guard holds), then `second_round`."""
+    monitor = MonitorSpec(fall=1, rise=1, flap_threshold=1, flap_window=0.0, flap_hold=0.0)
+    both = (EndpointSpec("a", "a.p0.example", 1), EndpointSpec("b", "b.p0.example", 2))
+    spec = DnsctlSpec(
+        profiles=(
+            ProfileSpec(
+                "p0",
+                "p0.example",
+                both,
+                when_all_down=WhenAllDown.SERVE_ALL,
+                startup_grace=0.0,
+                monitor=monitor,
+            ),
+            ProfileSpec("p1", "p1.example", both[:1], startup_grace=0.0, monitor=monitor),
+        )
+    )
+    replay = Replay(spec)
+    for _ in range(2):  # the first keeps what is published; the second serves all
+        replay.apply(("round", 1.0, {}))
+    served = replay.states["p0"].decision
+    assert served is not None and served.kind is DecisionKind.ALL_DOWN and served.endpoints == ("a", "b")
+    everything_fails = {("p0", "a"): (False, 0.01), ("p0", "b"): (False, 0.01), ("p1", "a"): (False, 0.01)}
+    assert replay.apply(("round", 1.0, everything_fails)).isolated
+    replay.apply(("round", 1.0, second_round))
+    return {name: st_.decision for name, st_ in replay.states.items()}
+
+
+def test_a_held_serve_all_answer_is_judged_again_when_the_hold_ends() -> None:
+    # Found by the property test above: the hold (FROZEN) forgot that [a, b] was an all-down answer, and the
+    # next round relabelled it a choice of a and b although b had no verdict.
+    decided = _held_then_thawed({})
+    p0 = decided["p0"]
+    assert p0 is not None and p0.kind is DecisionKind.ALL_DOWN and p0.endpoints == ("a", "b")
+    decided = _held_then_thawed({("p0", "a"): (True, 0.01)})
+    p0 = decided["p0"]
+    assert p0 is not None and p0.kind is DecisionKind.ENDPOINT and p0.endpoints == ("a",)
 
 
 SCENARIO = """

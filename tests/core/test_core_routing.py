@@ -7,20 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from dnsctl.core.decision import Decision, DecisionKind, DecisionTarget, RoutingState, decision_targets
 from dnsctl.core.health import EndpointHealth, MonitorStatus, observe
 from dnsctl.core.model import EndpointStatus, Failback, Override, ProfileSpec, Routing, WhenAllDown
 from dnsctl.core.results import FailureReason
-from dnsctl.core.routing import (
-    Decision,
-    DecisionKind,
-    DecisionTarget,
-    Move,
-    RoutingState,
-    classify_move,
-    decide,
-    decision_targets,
-    freeze,
-)
+from dnsctl.core.routing import Move, classify_move, decide, freeze
 
 from .factories import T0, degraded, endpoint, monitor, ok, online_since, profile
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
+
 import pytest
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import EndpointStatus, Failback, IsolationGuardSpec, Override, ViewSpec, WhenAllDown
 from dnsctl.core.results import CanaryResult, FailureReason
-from dnsctl.core.routing import DecisionKind
 from dnsctl.core.state import (
     ISOLATION_REASON,
     ProfileState,
@@ -382,7 +384,9 @@ def test_isolation_needs_a_result_for_every_endpoint() -> None:
 
 
 def test_views_decide_in_their_own_order_and_report_their_changes() -> None:
-    view = ViewSpec("westeurope-vnet", ("10.2.0.0/16",), (("myregistry", ("westeurope", "eastus")),))
+    view = ViewSpec(
+        "westeurope-vnet", (ip_network("10.2.0.0/16"),), (("myregistry", ("westeurope", "eastus")),)
+    )
     e = Engine(spec(views=[view]))
     out = e.round(UP)
     assert primary(e) == "eastus"
@@ -398,7 +402,7 @@ def test_views_decide_in_their_own_order_and_report_their_changes() -> None:
 
 
 def test_a_view_without_a_preference_for_the_profile_has_no_state() -> None:
-    view = ViewSpec("lab", ("10.9.0.0/16",), (("elsewhere", ("x",)),))
+    view = ViewSpec("lab", (ip_network("10.9.0.0/16"),), (("elsewhere", ("x",)),))
     e = Engine(spec(views=[view]))
     e.round(UP)
     assert e.states["myregistry"].views == {}

@@ -12,12 +12,13 @@ import copy
 import hashlib
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tests.support.waits import run_process
 
 Obj = dict[str, Any]
 
@@ -39,7 +40,7 @@ def render(root: Path) -> list[Obj]:
     tool = kubectl()
     if tool is None:
         return build(root)
-    out = subprocess.run(
+    out = run_process(
         [tool, "kustomize", str(root)], capture_output=True, text=True, timeout=120, check=False
     )
     assert out.returncode == 0, out.stderr

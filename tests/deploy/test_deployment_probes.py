@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 from dnsctl.controller.admin import AdminServer
 from dnsctl.core.model import HostPort
+from dnsctl.process.clock import SystemClock
 from tests.deploy import kit
 
 TOKEN = "probe-test-token-3f9a"
@@ -59,7 +60,7 @@ class Admin:
 @pytest.fixture
 async def admin() -> AsyncIterator[Admin]:
     controller = Controller()
-    server = AdminServer(controller, HostPort("127.0.0.1", 0), token=TOKEN)
+    server = AdminServer(controller, HostPort("127.0.0.1", 0), token=TOKEN, clock=SystemClock())
     server.open_reads = False  # as on 0.0.0.0 in the pod: reads need the token too
     await server.start()
     assert server.port is not None
@@ -120,7 +121,7 @@ async def test_probes_need_the_token_and_never_print_it(admin: Admin, probe: str
 
 
 async def test_probes_fail_when_nothing_listens() -> None:
-    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=TOKEN)
+    server = AdminServer(Controller(), HostPort("127.0.0.1", 0), token=TOKEN, clock=SystemClock())
     await server.start()
     assert server.port is not None
     port = server.port

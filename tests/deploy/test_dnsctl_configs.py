@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.deploy import kit
+from tests.support.waits import run_process
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -18,7 +19,7 @@ def validate(path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
     # As deployed: the admin API off loopback needs its token (a Secret in Kubernetes).
     env["DNSCTL_ADMIN_TOKEN"] = "token-from-the-secret"
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
         capture_output=True,
         text=True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPO, free_port, profile_config, write_config
 from tests.e2e.test_serve_e2e import serve_config
 from tests.support.system_packages import ensure_command
+from tests.support.waits import run_process
 
 MONITORING = REPO / "deploy" / "monitoring"
 RULES = MONITORING / "dnsctl-alerts.yaml"
@@ -52,12 +52,10 @@ def dashboard_exprs() -> list[str]:
 
 def test_the_rules_file_is_valid_and_its_alerts_fire_as_written() -> None:
     promtool = ensure_command("promtool")
-    check = subprocess.run(
-        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=120
-    )
+    check = run_process([promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
     assert f"SUCCESS: {len(rule_exprs())} rules found" in check.stdout
-    unit = subprocess.run(
+    unit = run_process(
         [promtool, "test", "rules", RULE_TESTS.name],
         capture_output=True,
         text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 from dnsctl.config.load import load
 from tests.deploy import kit, kustomize
 from tests.deploy.test_kubernetes_manifests import KUBERNETES_VERSION
+from tests.support.waits import run_process
 
 EXAMPLE = kit.REPO / "examples" / "node-mirror" / "dnsctl.yaml"
 
@@ -88,7 +88,7 @@ def test_the_init_script_prepares_a_directory_per_profile_for_the_agent(tmp_path
         .replace("/etc/dnsctl/dnsctl.yaml", str(tmp_path / "dnsctl.yaml"))
         .replace("/var/lib/dnsctl", str(tmp_path / "state"))
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
+    run_process([sys.executable, "-c", script], check=True, timeout=30, capture_output=False)
     made = tmp_path / "certs.d" / "myregistry.azurecr.io"
     assert made.is_dir() and made.stat().st_uid == 10001
     assert (tmp_path / "state").stat().st_uid == 10001

@@ -21,9 +21,11 @@ import dns.query
 import dns.rcode
 
 from dnsctl.core.model import ResolverSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
+from tests.support.waits import run_process, wait_exit
 
 START_TIMEOUT = 15.0
 TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
@@ -54,7 +56,7 @@ def free_port() -> int:
 
 
 def _run(args: list[str], cwd: Path) -> str:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+    done = run_process(args, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise ServerUnavailable(f"{' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
     return done.stdout.strip()
@@ -85,10 +87,10 @@ class Process:
         if self.popen.poll() is None:
             self.popen.terminate()
             try:
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(timeout=5)
+                wait_exit(self.popen, 5)
         self._log_file.close()
 
     def wait_ready(self, port: int, name: str) -> None:
@@ -231,7 +233,7 @@ class ResolverThread:
 
     def start(self) -> int:
         self.thread.start()
-        self.server = ResolverServer(self.spec, SteeringTable())
+        self.server = ResolverServer(self.spec, SteeringTable(), clock=SystemClock())
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
         return self.server.bound[0][1]
 

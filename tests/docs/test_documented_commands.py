@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from tests.docs.commands import REPO, Command, documented_commands
+from tests.support.waits import run_process
 
 NEEDS_AZURE = "reads or writes a real Azure Private DNS zone"
 READERS_FILE = "runs the reader's own configuration (a placeholder name), probing the reader's replicas"
@@ -49,7 +50,7 @@ RUN = [c for c in COMMANDS if c.text not in EXCUSED]
 
 def run(command: Command) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")} | dict(command.env)
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", *command.args],
         capture_output=True,
         text=True,

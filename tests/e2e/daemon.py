@@ -1,4 +1,9 @@
-"""A dnsctl daemon (`serve` or `run`) as a real process, with bounded waits on its admin API."""
+"""A dnsctl daemon (`serve` or `run`) as a real process, with bounded waits on its admin API.
+
+Waits re-check their condition on what can be observed (a line the daemon writes, a probe one of the
+test's replicas answers, a webhook call), never on a timer: see tests/support/waits.py. What the daemon
+does after the last such event (an answer published after the line that announced it) is seen at the
+next one, within a probe interval."""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +20,8 @@ import dns.exception
 import httpx
 
 from tests.e2e.harness import REPO, TOKEN
+from tests.support.waits import NOT_YET, OutputLog, wait_exit
+from tests.support.waits import wait_until as wait_for_event
 
 T = TypeVar("T")
 
@@ -29,14 +35,15 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
-        self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dnsctl", *self.args],
             cwd=REPO,
             env=self.env,
-            stdout=self._log,
-            stderr=self._log,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
+        assert self.proc.stdout is not None
+        self._log = OutputLog(self.proc.stdout, self.log_path)
         self.wait_until(lambda: self.get("/healthz").status_code == 200, 20, "the admin API to answer")
         return self
 
@@ -52,44 +59,30 @@ class Daemon:
         return doc
 
     def wait_until(self, check: Callable[[], T], limit: float, what: str) -> T:
-        deadline = time.monotonic() + limit
-        last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(
-                    f"dnsctl exited ({self.proc.returncode}) waiting for {what}:\n{self.log()}"
-                )
-            try:
-                value = check()
-                if value:
-                    return value
-            except (
-                httpx.HTTPError,
-                OSError,
-                dns.exception.DNSException,
-                KeyError,
-                IndexError,
-                TypeError,
-            ) as e:
-                last_error = e
-            time.sleep(0.1)
-        raise AssertionError(
-            f"timed out after {limit}s waiting for {what} ({last_error}):\n{self.log()[-4000:]}"
+        """The first true value of `check`, re-checked on each line the daemon writes and each request
+        the test's servers answer; fails after `limit` seconds or as soon as the daemon exits."""
+        return wait_for_event(
+            check,
+            limit,
+            what,
+            proc=self.proc,
+            log=self.log,
+            not_yet=(httpx.HTTPError, dns.exception.DNSException, *NOT_YET),
         )
 
     def terminate(self, timeout: float = 15) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            return wait_exit(self.proc, timeout)
         finally:
             self._log.close()
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait(10)
-        if not self._log.closed:
+            wait_exit(self.proc, 10)
+        if self.proc is not None:
             self._log.close()
 
     def log(self) -> str:

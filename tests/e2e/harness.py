@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dnsctl.emulator import AzureEmulator, ZoneId
+from tests.support.waits import run_process
+
+if TYPE_CHECKING:
+    from tests.e2e.daemon import Daemon
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "rg-private-dns"
@@ -88,6 +91,54 @@ def profile_config(
     }
 
 
+def fast_probes(profile: dict[str, Any]) -> dict[str, Any]:
+    """The profile probed every 500 ms (timeout 400 ms): a failover within a second or two."""
+    profile["monitor"].update(interval="500ms", timeout="400ms")
+    return profile
+
+
+@dataclass
+class RunSetup:
+    """`dnsctl run` against the emulator: its configuration file, admin API and environment."""
+
+    cfg: Path
+    admin_port: int
+    env: dict[str, str]
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def daemon(self, log: str = "run.log") -> Daemon:
+        from tests.e2e.daemon import Daemon  # the daemon module imports this one
+
+        return Daemon(
+            "run", "-c", str(self.cfg), admin_port=self.admin_port, env=self.env, log=self.directory / log
+        )
+
+    def start(self, log: str = "run.log") -> Daemon:
+        return self.daemon(log).start()
+
+
+def run_setup(
+    directory: Path,
+    emulator: AzureEmulator,
+    profiles: list[dict[str, Any]],
+    *,
+    env: dict[str, str] | None = None,
+    name: str = "run.yaml",
+    **extra: Any,
+) -> RunSetup:
+    """The configuration of a `dnsctl run` with its admin API on a free loopback port (`extra` are
+    top-level settings, e.g. resync_interval or notify)."""
+    admin_port = free_port()
+    cfg = write_config(
+        directory / name, emulator, profiles, admin={"listen": f"127.0.0.1:{admin_port}"}, **extra
+    )
+    return RunSetup(cfg, admin_port, dict(env or {}), directory)
+
+
 def write_config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, Any]], **extra: Any) -> Path:
     doc = {"profiles": profiles, "azure": {"credential": "static", "base_url": emulator.base_url}, **extra}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -96,15 +147,7 @@ def write_config(path: Path, emulator: AzureEmulator, profiles: list[dict[str, A
 
 def dnsctl(*args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Result:
     environ = {**os.environ, "DNSCTL_AZURE_TOKEN": TOKEN, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "dnsctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environ,
-        cwd=REPO,
-        check=False,
-    )
+    proc = run_process([sys.executable, "-m", "dnsctl", *args], timeout=timeout, env=environ, cwd=REPO)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -26,9 +26,11 @@ from tests.e2e.harness import (
     dnsctl,
     free_port,
     profile_config,
+    run_setup,
     write_config,
 )
 from tests.e2e.test_serve_e2e import serve_config
+from tests.support.waits import wait_exit
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 ADMIN_TOKEN = "habits-admin-token"
@@ -89,19 +91,12 @@ def test_plan_detailed_exitcode_and_profile(
 def test_resync_corrects_drift_now_and_status_watch(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
-    admin_port = free_port()
     profile = profile_config(replicas.port, replicas.ca_file, fall=1, rise=1)
     # The periodic resync is far away: only `dnsctl resync` can put the record back within the test.
-    cfg = write_config(
-        tmp_path / "run.yaml",
-        emulator,
-        [profile],
-        admin={"listen": f"127.0.0.1:{admin_port}"},
-        resync_interval="1h",
-    )
     env = {"DNSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
-    url = f"http://127.0.0.1:{admin_port}"
-    with Daemon("run", "-c", str(cfg), admin_port=admin_port, env=env, log=tmp_path / "run.log") as d:
+    setup = run_setup(tmp_path, emulator, [profile], env=env, resync_interval="1h")
+    url = setup.url
+    with setup.daemon() as d:
         d.wait_until(lambda: d.get("/readyz").status_code == 200, 30, "readiness")
         d.wait_until(lambda: cname_of(emulator) == EAST, 20, "the first write")
 
@@ -157,16 +152,16 @@ def watch_status(url: str, tmp_path: Path) -> None:
             elif frames:
                 frames[-1] += line
             assert time.monotonic() < deadline, "no two frames within 60 s"
-        assert len(frames) == 3, f"the watch ended early ({proc.wait(10)})"
+        assert len(frames) == 3, f"the watch ended early ({wait_exit(proc, 10)})"
         for frame in frames[:2]:
             assert frame.lstrip().startswith("PROFILE"), frame
             assert "myregistry (myregistry.azurecr.io)" in frame and EAST in frame, frame
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        assert wait_exit(proc, 30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(10)
+            wait_exit(proc, 10)
         err.seek(0)
         errors = err.read()
         err.close()
@@ -189,21 +184,19 @@ def test_resync_on_serve_says_there_is_nothing_to_re_read(tmp_path: Path, replic
 def test_the_same_json_keys_in_check_plan_reconcile_and_status(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
-    admin_port = free_port()
-    cfg = str(
-        write_config(
-            tmp_path / "keys.yaml",
-            emulator,
-            [profile_config(replicas.port, replicas.ca_file, fall=1, rise=1)],
-            admin={"listen": f"127.0.0.1:{admin_port}"},
-        )
+    setup = run_setup(
+        tmp_path,
+        emulator,
+        [profile_config(replicas.port, replicas.ca_file, fall=1, rise=1)],
+        name="keys.yaml",
     )
+    cfg = str(setup.cfg)
     docs = {}
     for command in ("check", "plan", "reconcile"):
         r = dnsctl(command, "-c", cfg, "--json")
         assert r.code == 0, r.stderr
         docs[command] = r.json()
-    with Daemon("run", "-c", cfg, admin_port=admin_port, log=tmp_path / "run.log") as d:
+    with setup.daemon() as d:
         d.wait_until(lambda: d.get("/readyz").status_code == 200, 30, "readiness")
         r = dnsctl("status", "-c", cfg, "--json")
         assert r.code == 0, r.stderr

@@ -4,7 +4,6 @@ commands reach verdicts within the run and publish the healthy replica; they nev
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.e2e.harness import (
     write_config,
     writes,
 )
+from tests.support.waits import run_process
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 
@@ -91,7 +91,7 @@ def test_mirror_once_without_a_state_file_writes_health_order_like_reconcile(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
     replicas.set("eastus", "blackhole")
-    run = subprocess.run(
+    run = run_process(
         [sys.executable, "-m", "dnsctl", "mirror", "--once", "-c", str(mirror_config(tmp_path, replicas, 3))],
         cwd=REPO,
         capture_output=True,

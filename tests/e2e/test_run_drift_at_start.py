@@ -7,8 +7,7 @@ from pathlib import Path
 
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.conftest import Replicas
-from tests.e2e.daemon import Daemon
-from tests.e2e.harness import REPLICAS, ZONE_ID, cname_of, free_port, profile_config, write_config
+from tests.e2e.harness import REPLICAS, ZONE_ID, cname_of, profile_config, run_setup
 
 EAST = REPLICAS["eastus"][0]
 HAND_EDIT = "myregistry.handedit.example.com"
@@ -17,19 +16,9 @@ HAND_EDIT = "myregistry.handedit.example.com"
 def test_a_drift_made_while_stopped_is_put_back_at_start(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
-    admin_port = free_port()
     profile = profile_config(replicas.port, replicas.ca_file, fall=2, rise=1)
     # The resync is far away: only the start-up put-back can bring the record back within the test.
-    cfg = write_config(
-        tmp_path / "run.yaml",
-        emulator,
-        [profile],
-        admin={"listen": f"127.0.0.1:{admin_port}"},
-        resync_interval="1h",
-    )
-
-    def daemon() -> Daemon:
-        return Daemon("run", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "run.log")
+    daemon = run_setup(tmp_path, emulator, [profile], resync_interval="1h").daemon
 
     with daemon() as d:
         d.wait_until(lambda: cname_of(emulator) == EAST, 20, "the first write")
@@ -48,7 +37,8 @@ def test_a_drift_made_while_stopped_is_put_back_at_start(
 
     with daemon() as d:
         d.wait_until(lambda: cname_of(emulator) == EAST, 30, "the hand edit to be put back")
-        log = d.log()
+        # The audit line follows the write: the record may be seen back a moment before it is logged.
+        log = d.wait_until(lambda: "before=CNAME" in d.log() and d.log(), 10, "the put-back's audit line")
         assert "while it was not running" in log and "putting it back" in log
         assert f"before=CNAME {HAND_EDIT}" in log, "the put-back is an audited change"
         drift = d.status()["profiles"][0]["drift"]

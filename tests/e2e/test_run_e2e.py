@@ -6,15 +6,14 @@ from pathlib import Path
 
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.conftest import Replicas
-from tests.e2e.daemon import Daemon
 from tests.e2e.harness import (
     REPLICAS,
     ZONE_ID,
     cname_of,
     dnsctl,
-    free_port,
+    fast_probes,
     profile_config,
-    write_config,
+    run_setup,
     writes,
 )
 
@@ -23,21 +22,11 @@ ADMIN_TOKEN = "admin-secret-for-tests"
 
 
 def test_run_controller(tmp_path: Path, emulator: AzureEmulator, replicas: Replicas) -> None:
-    admin_port = free_port()
-    profile = profile_config(replicas.port, replicas.ca_file, fall=2, rise=1, failback_hold="0s")
-    profile["monitor"]["interval"] = "500ms"
-    profile["monitor"]["timeout"] = "400ms"
-    cfg = write_config(
-        tmp_path / "run.yaml",
-        emulator,
-        [profile],
-        admin={"listen": f"127.0.0.1:{admin_port}"},
-        resync_interval="1s",
-    )
+    profile = fast_probes(profile_config(replicas.port, replicas.ca_file, fall=2, rise=1, failback_hold="0s"))
     env = {"DNSCTL_ADMIN_TOKEN": ADMIN_TOKEN}
-
-    def start() -> Daemon:
-        return Daemon("run", "-c", str(cfg), admin_port=admin_port, env=env, log=tmp_path / "run.log").start()
+    setup = run_setup(tmp_path, emulator, [profile], env=env, resync_interval="1s")
+    admin_port = setup.admin_port
+    start = setup.start
 
     d = start()
     try:

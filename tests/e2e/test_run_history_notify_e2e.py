@@ -11,8 +11,7 @@ from dnsctl.core.codec import METADATA_HISTORY
 from dnsctl.core.plan import STATE_KEY
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.conftest import Replicas
-from tests.e2e.daemon import Daemon
-from tests.e2e.harness import REPLICAS, ZONE_ID, cname_of, dnsctl, free_port, profile_config, write_config
+from tests.e2e.harness import REPLICAS, ZONE_ID, cname_of, dnsctl, fast_probes, profile_config, run_setup
 from tests.support.webhook_receiver import WebhookReceiver
 
 EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
@@ -21,20 +20,16 @@ EAST, WEST = REPLICAS["eastus"][0], REPLICAS["westeurope"][0]
 def test_run_keeps_the_history_in_the_record_and_notifies_failover_and_drift(
     tmp_path: Path, emulator: AzureEmulator, replicas: Replicas
 ) -> None:
-    admin_port = free_port()
-    profile = profile_config(replicas.port, replicas.ca_file, fall=2, rise=1, failback_hold="0s")
-    profile["monitor"]["interval"] = "500ms"
-    profile["monitor"]["timeout"] = "400ms"
+    profile = fast_probes(profile_config(replicas.port, replicas.ca_file, fall=2, rise=1, failback_hold="0s"))
     with WebhookReceiver() as receiver:
-        cfg = write_config(
-            tmp_path / "run.yaml",
+        setup = run_setup(
+            tmp_path,
             emulator,
             [profile],
-            admin={"listen": f"127.0.0.1:{admin_port}"},
             resync_interval="1s",
             notify={"webhooks": [{"url": receiver.url("/run-hook"), "events": ["failover", "drift"]}]},
         )
-        d = Daemon("run", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "run.log").start()
+        d = setup.start()
         try:
             d.wait_until(lambda: d.get("/readyz").status_code == 200, 30, "readiness")
             d.wait_until(lambda: cname_of(emulator) == EAST, 20, "the first write")
@@ -73,7 +68,7 @@ def test_run_keeps_the_history_in_the_record_and_notifies_failover_and_drift(
             assert drift["event"] == "drift" and drift["profile"] == "myregistry"
             assert "manual.example.com" in drift["to"] and WEST in drift["from"]
 
-            shown = dnsctl("history", "--url", f"http://127.0.0.1:{admin_port}", "--json")
+            shown = dnsctl("history", "--url", setup.url, "--json")
             assert shown.code == 0, shown.stderr
             assert json.loads(shown.stdout)["history"][-1]["kind"] == "failover"
             assert d.terminate() == 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 
 from dnsctl.emulator import AzureEmulator, ZoneId
 from tests.emulator.helpers import API, RESOURCE_GROUP, SUBSCRIPTION, ZONE, ZONE_ID
+from tests.support.clock import ManualClock
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 RATE = "x-ms-ratelimit-remaining-subscription-resource-requests"
@@ -468,18 +468,16 @@ def test_exhausted_budget_is_429_with_retry_after_until_the_window_resets() -> N
 
 
 def test_budget_window_resets_by_itself() -> None:
+    clock = ManualClock()  # the emulator's budget window runs on it
     with (
-        AzureEmulator(read_budget=1, budget_window=0.2) as emu,
+        AzureEmulator(read_budget=1, budget_window=0.2, clock=clock) as emu,
         httpx.Client(base_url=emu.base_url, headers={"Authorization": "Bearer t"}) as client,
     ):
         zone = emu.add_zone("window.example")
         assert client.get(f"{zone.arm_id}?{API}").status_code == 200
         throttled = client.get(f"{zone.arm_id}?{API}")
         assert throttled.status_code == 429
-        status = 429
-        for _ in range(50):  # bounded: the window is 0.2 s, Retry-After says 1 s
-            if status != 429:
-                break
-            time.sleep(0.05)
-            status = client.get(f"{zone.arm_id}?{API}").status_code
-        assert status == 200
+        clock.advance(0.19)
+        assert client.get(f"{zone.arm_id}?{API}").status_code == 429, "not before the window ends"
+        clock.advance(0.01)
+        assert client.get(f"{zone.arm_id}?{API}").status_code == 200

@@ -20,6 +20,7 @@ from azure.mgmt.privatedns.models import CnameRecord, RecordSet, RecordSetProper
 from dnsctl.emulator import ZoneId
 from dnsctl.emulator.control_client import EmulatorControl
 from tests.emulator.helpers import API, SyncFakeCredential
+from tests.support.waits import run_process, wait_exit
 
 SUB, RG, ZONE = "sub-proc", "rg-proc", "privatelink.azurecr.io"
 
@@ -44,7 +45,7 @@ def process(cert_files: tuple[str, str]) -> Iterator[tuple[subprocess.Popen[str]
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait(timeout=10)
+        wait_exit(proc, 10)
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
@@ -80,7 +81,7 @@ def test_process_serves_the_sdk_over_https_and_exits_cleanly(
         log = control.request_log()
         assert [(r["method"], r["status"]) for r in log] == [("PUT", 201), ("PUT", 412)]
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=10) == 0
+    assert wait_exit(proc, 10) == 0
     assert proc.stderr is not None
     assert "Traceback" not in proc.stderr.read()
 
@@ -94,11 +95,11 @@ def test_process_over_plain_http_without_auth() -> None:
         assert base_url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{base_url}{ZoneId.parse(ZONE).arm_id}?{API}").status_code == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert wait_exit(proc, 10) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=10)
+            wait_exit(proc, 10)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -109,7 +110,7 @@ def test_process_over_plain_http_without_auth() -> None:
     ids=["cert-without-key", "bad-zone"],
 )
 def test_bad_arguments_exit_2(arguments: list[str]) -> None:
-    result = subprocess.run(
+    result = run_process(
         [sys.executable, "-m", "dnsctl.emulator", *arguments], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 2

@@ -16,10 +16,10 @@ from dnsctl.config.convert import to_spec
 from dnsctl.config.schema import DnsctlSettings
 from dnsctl.controller import zone_writes
 from dnsctl.controller.reconcile import reconcile_once
+from dnsctl.controller.reports import Report
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.demo.replicas import DemoReplicas
-from dnsctl.documents.reports import Report
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
 from dnsctl.process.clock import SystemClock
@@ -111,9 +111,11 @@ def calls(emulator: AzureEmulator) -> tuple[int, int]:
 
 
 async def one_shot(spec: DnsctlSpec) -> Report:
-    target = AzureTarget(spec, StaticTokenCredential("t"), retry_total=0)
+    target = AzureTarget(spec, StaticTokenCredential("t"), clock=SystemClock(), retry_total=0)
     try:
-        return await reconcile_once(Engine(spec, make_prober(), SystemClock()), target, MetadataStore())
+        return await reconcile_once(
+            Engine(spec, make_prober(clock=SystemClock()), SystemClock()), target, MetadataStore()
+        )
     finally:
         await target.close()
 
@@ -128,7 +130,9 @@ async def test_run_fails_many_records_over_from_one_listing_per_zone(
     names = [f"reg{i}" for i in range(12)]
     zone_of = {n: ZONES[i % 2] for i, n in enumerate(names)}
     spec = spec_of(emulator, replicas.port, names, fall=1, interval="300ms", zone_of=zone_of)
-    ctl = RunController(build_engine(spec), AzureTarget(spec, StaticTokenCredential("t")))
+    ctl = RunController(
+        build_engine(spec), AzureTarget(spec, StaticTokenCredential("t"), clock=SystemClock())
+    )
     await ctl.start()
     try:
         await eventually(
@@ -159,7 +163,9 @@ async def test_run_writes_nothing_for_health_that_changes_while_the_answer_does_
     names = ["reg0", "reg1", "reg2"]
     # fall 10 at 300 ms: westeurope stays counting failures (not Degraded) for ~3 s, across resyncs.
     spec = spec_of(emulator, replicas.port, names, fall=10, interval="300ms", resync_interval="200ms")
-    ctl = RunController(build_engine(spec), AzureTarget(spec, StaticTokenCredential("t")))
+    ctl = RunController(
+        build_engine(spec), AzureTarget(spec, StaticTokenCredential("t"), clock=SystemClock())
+    )
     await ctl.start()
     try:
         await eventually(lambda: all(cname(emulator, n) for n in names), 20, "every record created")
@@ -235,7 +241,7 @@ async def test_run_writes_what_the_budget_held_back_later_from_the_same_listing(
     emulator = lab_emulator(write_budget=14, budget_window=5.0)
     names = [f"reg{i}" for i in range(8)]
     spec = spec_of(emulator, replicas.port, names, fall=1, interval="300ms")
-    target = AzureTarget(spec, StaticTokenCredential("t"), budget_wait=5.0)
+    target = AzureTarget(spec, StaticTokenCredential("t"), clock=SystemClock(), budget_wait=5.0)
     ctl = RunController(build_engine(spec), target)
     await ctl.start()
     try:

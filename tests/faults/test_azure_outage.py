@@ -11,6 +11,7 @@ from dnsctl.config.load import load
 from dnsctl.controller.run import RunController
 from dnsctl.documents.jsonable import to_object
 from dnsctl.emulator import AzureEmulator
+from dnsctl.process.clock import SystemClock
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from tests.faults.kit import Replicas, cname, config, eventually, profile, record, target
 
@@ -30,7 +31,13 @@ async def test_failing_and_slow_api_keeps_the_record_then_converges(
     cfg = config(tmp_path / "run.yaml", emulator, [profile(NAME, replicas, fall=1)], resync_interval="500ms")
     spec = load(cfg)
     # The SDK's own retries stay on (4 per call) with a short backoff, so that many failures fit in seconds.
-    azure = AzureTarget(spec, StaticTokenCredential("fault-test-token"), retry_total=4, retry_backoff=0.01)
+    azure = AzureTarget(
+        spec,
+        StaticTokenCredential("fault-test-token"),
+        clock=SystemClock(),
+        retry_total=4,
+        retry_backoff=0.01,
+    )
     ctl = RunController(build_engine(spec), azure)
     metric = ctl.registry.get_sample_value
     await ctl.start()
@@ -84,7 +91,13 @@ async def test_a_failed_failover_write_is_retried_before_the_next_resync(
     # controller must not leave the record on a dead replica until the periodic resync, minutes later.
     cfg = config(tmp_path / "run.yaml", emulator, [profile(NAME, replicas, fall=1)], resync_interval="5m")
     spec = load(cfg)
-    azure = AzureTarget(spec, StaticTokenCredential("fault-test-token"), retry_total=4, retry_backoff=0.01)
+    azure = AzureTarget(
+        spec,
+        StaticTokenCredential("fault-test-token"),
+        clock=SystemClock(),
+        retry_total=4,
+        retry_backoff=0.01,
+    )
     ctl = RunController(build_engine(spec), azure)
     await ctl.start()
     try:

@@ -14,10 +14,12 @@ import dns.message
 import dns.rcode
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import CacheSpec, HostPort, RateLimitSpec, ResolverSpec
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.conftest import UpstreamProcess
-from tests.resolver.helpers import ManualClock, ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.support.clock import ManualClock
 
 StartUpstream = Callable[..., UpstreamProcess]
 FQDN = "myregistry.azurecr.io"
@@ -27,7 +29,9 @@ STEERED_ADDRESS = "10.1.0.5"
 def steering() -> SteeringTable:
     table = SteeringTable()
     table.publish(
-        SteeredAnswer(FQDN, 30, (SteeredTarget("myregistry.eastus.geo.azurecr.io", (STEERED_ADDRESS,)),))
+        SteeredAnswer(
+            FQDN, 30, (DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", (STEERED_ADDRESS,)),)
+        )
     )
     return table
 

@@ -9,14 +9,17 @@ from pathlib import Path
 
 from dnsctl.config.load import load
 from dnsctl.controller.reconcile import converge
+from dnsctl.core.decision import Decision, DecisionKind
 from dnsctl.core.intent import Intent
-from dnsctl.core.model import DnsctlSpec, RecordType
+from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Change, ReadRecord, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.publication import RecordType
+from dnsctl.process.clock import SystemClock
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import MIN_WRITE_WINDOW, NOT_HOLDER, Outcome
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, target
+from tests.support.clock import ManualClock
 
 NAME = "myregistry"
 EAST = target(NAME, "eastus")
@@ -46,7 +49,8 @@ async def test_no_wait_on_retry_after_beyond_the_window(
 ) -> None:
     spec = spec_for(tmp_path, emulator, replicas)
     assert spec.azure.max_retry_after >= 30, "without a guard, a 30 s Retry-After would be waited for"
-    azure = AzureTarget(spec, StaticTokenCredential("t"), retry_total=4, retry_backoff=0.01)
+    clock = ManualClock()
+    azure = AzureTarget(spec, StaticTokenCredential("t"), clock=clock, retry_total=4, retry_backoff=0.01)
     emulator.inject_throttle(1, retry_after=30, applies_to="write")
     started = time.monotonic()
     try:
@@ -59,13 +63,15 @@ async def test_no_wait_on_retry_after_beyond_the_window(
     assert writes(emulator) == [("PUT", 429)], "the throttled write was not tried again"
     assert cname(emulator, NAME) is None
     assert time.monotonic() - started < 30, "it did not wait for the Retry-After"
+    assert clock.slept == [], "nor on the target's clock"
 
 
 async def test_a_wait_within_the_window_is_taken(
     tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas
 ) -> None:
     spec = spec_for(tmp_path, emulator, replicas)
-    azure = AzureTarget(spec, StaticTokenCredential("t"), retry_total=4, retry_backoff=0.01)
+    clock = ManualClock()
+    azure = AzureTarget(spec, StaticTokenCredential("t"), clock=clock, retry_total=4, retry_backoff=0.01)
     emulator.inject_throttle(1, retry_after=0.2, applies_to="write")
     try:
         report = await converge(spec, azure, WANTED, guard=Window(30.0))
@@ -74,13 +80,14 @@ async def test_a_wait_within_the_window_is_taken(
     assert [r.outcome for r in report.results] == [Outcome.APPLIED]
     assert writes(emulator) == [("PUT", 429), ("PUT", 201)]
     assert cname(emulator, NAME) == EAST
+    assert clock.slept == [0.2], "the Retry-After was waited for, on the target's clock"
 
 
 async def test_no_write_starts_without_enough_of_the_lease_left(
     tmp_path: Path, emulator: WatchedEmulator, replicas: Replicas
 ) -> None:
     spec = spec_for(tmp_path, emulator, replicas)
-    azure = AzureTarget(spec, StaticTokenCredential("t"))
+    azure = AzureTarget(spec, StaticTokenCredential("t"), clock=SystemClock())
     try:
         report = await converge(spec, azure, WANTED, guard=Window(MIN_WRITE_WINDOW / 2))
     finally:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 import trustme
 
+from dnsctl.config.values import parse_blob_url
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.core.model import AzureSpec, DnsctlSpec, HaSpec, LeaseKind
+from dnsctl.process.clock import SystemClock
 from tests.ha.azurite import Azurite, AzuriteUnavailable, ensure_azurite
 
 MakeLease = Callable[..., AzureBlobLease]
@@ -64,7 +66,7 @@ def lease_spec(blob_url: str, duration: float = 15.0, azure: AzureSpec | None = 
     return DnsctlSpec(
         profiles=(),
         azure=azure or AzureSpec(),
-        ha=HaSpec(lease=LeaseKind.AZURE_BLOB, blob_url=blob_url, lease_duration=duration),
+        ha=HaSpec(lease=LeaseKind.AZURE_BLOB, blob=parse_blob_url(blob_url), lease_duration=int(duration)),
     )
 
 
@@ -81,6 +83,7 @@ async def make_lease(azurite: Azurite) -> AsyncIterator[MakeLease]:
 
     def make(url: str, duration: float = 15.0, **kwargs: Any) -> AzureBlobLease:
         kwargs.setdefault("connection_string", azurite.connection_string)
+        kwargs.setdefault("clock", SystemClock())
         lease = AzureBlobLease(lease_spec(url, duration, kwargs.pop("azure", None)), **kwargs)
         made.append(lease)
         return lease

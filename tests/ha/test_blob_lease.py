@@ -12,27 +12,19 @@ from collections.abc import Awaitable, Callable
 import pytest
 from azure.storage.blob.aio import BlobServiceClient
 
-from dnsctl.controller.blob_lease import CONNECTION_STRING_ENV, AzureBlobLease, parse_blob_url
+from dnsctl.config.values import parse_blob_url
+from dnsctl.controller.blob_lease import CONNECTION_STRING_ENV, AzureBlobLease
 from dnsctl.core.model import AzureCredentialKind, AzureSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.targets.azure import TOKEN_ENV
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec
 from tests.ha.tcp_proxy import TcpProxy
+from tests.support.clock import ManualClock
 
 # Bounds for the waits on Azurite's own lease clock; a test fails when one is reached.
 POLL = 0.2
 WAIT_LIMIT = 40.0
-
-
-class ManualClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 async def wait_until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
@@ -115,7 +107,7 @@ async def test_held_now_ends_a_third_of_the_duration_before_the_lease_can_expire
     make_lease: MakeLease, blob_url: str
 ) -> None:
     clock = ManualClock()
-    lease = make_lease(blob_url, 30, monotonic=clock)
+    lease = make_lease(blob_url, 30, clock=clock)
     assert (lease.duration, lease.renew_every, lease.margin) == (30, 10.0, 10.0)
     assert await lease.renew() is True
 
@@ -189,7 +181,7 @@ async def test_connection_string_from_the_environment_never_reaches_a_log(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, the Azure SDK's included
     monkeypatch.setenv(CONNECTION_STRING_ENV, azurite.connection_string)
-    lease = AzureBlobLease(lease_spec(blob_url))
+    lease = AzureBlobLease(lease_spec(blob_url), clock=SystemClock())
     assert await lease.renew() is True
     wrong_key = base64.b64encode(b"not the account key, but a key all the same").decode()
     impostor = make_lease(

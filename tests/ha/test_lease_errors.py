@@ -22,7 +22,7 @@ from dnsctl.documents.jsonable import to_object
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec
-from tests.ha.test_blob_lease import ManualClock
+from tests.support.clock import ManualClock
 
 DURATION = 15.0
 
@@ -42,7 +42,7 @@ async def test_a_refused_credential_is_an_error_repeated_with_backoff_and_then_u
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="dnsctl.lease")
     clock = ManualClock()
-    lease = make_lease(blob_url, DURATION, connection_string=wrong_key, monotonic=clock)
+    lease = make_lease(blob_url, DURATION, connection_string=wrong_key, clock=clock)
     ctl = RunController(build_engine(lease_spec(blob_url)), MemoryTarget(), lease=lease)
     assert await ctl._read_stored()  # what start() does first: the stored state is read
     lease_errors = "dnsctl_lease_errors_total"
@@ -90,7 +90,7 @@ async def test_a_refused_credential_is_an_error_repeated_with_backoff_and_then_u
     assert lines[0].startswith("leadership: standby (azure-blob, ") and lines[0].endswith("not writing DNS")
     assert lines[1].startswith("lease: failing (8 failed attempt(s)): ")
 
-    admin = AdminServer(ctl, HostPort("127.0.0.1", 0))
+    admin = AdminServer(ctl, HostPort("127.0.0.1", 0), clock=ctl.clock)
     await admin.start()
     try:
         async with httpx.AsyncClient() as client:
@@ -108,9 +108,7 @@ async def test_a_connection_string_that_is_not_one_is_an_error_too(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="dnsctl.lease")
     clock = ManualClock()
-    lease = make_lease(
-        blob_url, DURATION, connection_string="this is not a connection string", monotonic=clock
-    )
+    lease = make_lease(blob_url, DURATION, connection_string="this is not a connection string", clock=clock)
     assert await lease.renew() is False
     assert lease.errors == 1
     (message,) = errors_logged(caplog)
@@ -127,7 +125,7 @@ async def test_a_standby_that_sees_the_lease_held_elsewhere_has_no_error(
     caplog.set_level(logging.DEBUG, logger="dnsctl.lease")
     clock = ManualClock()
     holder = make_lease(blob_url, DURATION)
-    standby: AzureBlobLease = make_lease(blob_url, DURATION, monotonic=clock)
+    standby: AzureBlobLease = make_lease(blob_url, DURATION, clock=clock)
     assert await holder.renew() is True
     for _ in range(5):
         assert await standby.renew() is False
@@ -144,7 +142,7 @@ async def test_a_lease_that_answers_again_clears_the_error(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="dnsctl.lease")
     clock = ManualClock()
-    lease = make_lease(blob_url, DURATION, connection_string=wrong_key, monotonic=clock)
+    lease = make_lease(blob_url, DURATION, connection_string=wrong_key, clock=clock)
     assert await lease.renew() is False
     clock.advance(3 * DURATION)
     await lease.renew()

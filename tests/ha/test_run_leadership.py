@@ -6,13 +6,14 @@ from dnsctl.compose import build_engine, build_lease
 from dnsctl.controller.blob_lease import AzureBlobLease
 from dnsctl.controller.run import RunController
 from dnsctl.documents.jsonable import to_object
+from dnsctl.process.clock import SystemClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.ha.azurite import Azurite
 from tests.ha.conftest import MakeLease, lease_spec
 
 
 def test_the_composition_root_builds_the_blob_lease_from_the_spec(blob_url: str) -> None:
-    lease = build_lease(lease_spec(blob_url, 30))
+    lease = build_lease(lease_spec(blob_url, 30), SystemClock())
     assert isinstance(lease, AzureBlobLease)
     assert (lease.kind, lease.duration, lease.renew_every) == ("azure-blob", 30, 10.0)
     assert str(lease.location) == "/".join(blob_url.split("/")[-3:])

@@ -14,7 +14,6 @@ from dnsctl.controller.run import RunController
 from dnsctl.core.model import HostPort, Override
 from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import free_port
@@ -25,6 +24,7 @@ from tests.ha.azurite import Azurite
 from tests.ha.conftest import MakeLease
 from tests.reconcile.scripted import ScriptedProber
 from tests.state.test_run_restore import EAST, SPEC, record
+from tests.support.clock import ManualClock
 
 TOKEN = "standby-admin-token"
 NAME = "myregistry"
@@ -41,7 +41,7 @@ async def test_a_drain_sent_to_the_standby_is_refused_and_names_the_leader(
     standby = RunController(Engine(SPEC, ScriptedProber(), ManualClock()), target, lease=make_lease(blob_url))
     await leader.start()
     await standby.start()
-    admin = AdminServer(standby, HostPort("127.0.0.1", 0), token=TOKEN)
+    admin = AdminServer(standby, HostPort("127.0.0.1", 0), token=TOKEN, clock=standby.clock)
     await admin.start()
     try:
         await eventually(lambda: leader.ready()[0] and standby.ready()[0], 5, "both ready")

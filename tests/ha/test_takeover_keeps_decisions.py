@@ -6,12 +6,12 @@ from __future__ import annotations
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import Override
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.ha.conftest import MakeLease
 from tests.reconcile.scripted import ScriptedProber
 from tests.state.test_run_restore import EAST, SPEC, WEST, record
+from tests.support.clock import ManualClock
 
 
 async def test_a_standby_taking_over_keeps_the_previous_holders_drain(

@@ -22,6 +22,7 @@ from tests.layering.contracts import (
     library_rule,
     long_modules,
     modules,
+    reexport_aliases,
     rel,
     unit_of,
 )
@@ -89,7 +90,7 @@ def test_the_checks_catch_offenders(tmp_path: Path) -> None:
     assert library_offenders(root) == [
         "core/plan.py:1: httpx (only in cli/admin_client.py, controller/notify.py, "
         "emulator/control_client.py, probes/tls.py)",
-        "targets/azure.py:1: dns.resolver (only in tests)",
+        "targets/azure.py:1: dns.resolver (only in targets/rfc2136.py)",
         "targets/azure.py:2: somelib (not declared in LIBRARIES)",
     ]
     assert edge_offenders(root) == [
@@ -133,6 +134,24 @@ def test_the_most_specific_library_rule_decides(module: str, rule: str | None) -
 def test_the_import_reader_sees_relative_and_from_package_imports() -> None:
     names = {m for _, m in imported_modules(PACKAGE / "probes" / "http.py")}
     assert "dnsctl" in names and "dnsctl.__version__" not in names  # a name, not a module
-    found = {m for _, m in imported_modules(PACKAGE / "cli" / "main.py")}
+    found = {m for _, m in imported_modules(PACKAGE / "cli" / "commands.py")}
     assert {"dnsctl", "dnsctl.compose"} <= found
     assert "azure.mgmt" in LIBRARIES
+
+
+def test_no_name_is_reexported_under_an_alias() -> None:
+    assert reexport_aliases() == []
+
+
+def test_the_alias_check_catches_a_reexport(tmp_path: Path) -> None:
+    root = _package(
+        tmp_path,
+        {
+            "core/routing.py": "from dnsctl.core.decision import Decision as Decision\nimport json as js\n",
+            "core/model.py": "import ipaddress as ipaddress\nfrom dnsctl.core import state as core_state\n",
+        },
+    )
+    assert reexport_aliases(root) == [
+        "core/model.py:1: ipaddress as ipaddress (a re-export alias)",
+        "core/routing.py:1: Decision as Decision (a re-export alias)",
+    ]

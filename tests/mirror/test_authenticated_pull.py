@@ -7,7 +7,6 @@ which it never does: tests/probes/test_registry_realm.py); the node pulls with i
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -16,6 +15,7 @@ import yaml
 
 from tests.e2e.harness import REPO
 from tests.mirror.conftest import AAD_TOKEN, AUTH_REPLICA, IMAGE, Lab, TokenLab, target
+from tests.support.waits import run_process
 
 
 def test_a_private_pull_through_the_mirror_needs_and_uses_credentials(
@@ -43,7 +43,7 @@ def test_a_private_pull_through_the_mirror_needs_and_uses_credentials(
     cfg = tmp_path / "dnsctl.yaml"
     cfg.write_text(yaml.safe_dump(doc))
     try:
-        run = subprocess.run(
+        run = run_process(
             [sys.executable, "-m", "dnsctl", "mirror", "--once", "-c", str(cfg)],
             cwd=REPO,
             env={**os.environ, "DNSCTL_AZURE_TOKEN": AAD_TOKEN},

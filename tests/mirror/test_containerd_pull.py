@@ -6,7 +6,6 @@ to loopback through /etc/hosts, and each registry's access log says whether it s
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPO, TOKEN
 from tests.mirror.conftest import IMAGE, Lab, hosts, url
+from tests.support.waits import run_process
 
 MONITOR_INTERVAL = 0.5
 FALL = 2
@@ -36,7 +36,7 @@ def test_the_preferred_replica_serves_the_pull(lab: Lab, agent: Daemon, tmp_path
     status = agent.status()
     [profile] = status["profiles"]
     assert profile["mirror_files"][0]["hosts"] == [url(lab, n) for n in lab.registries]
-    shown = subprocess.run(
+    shown = run_process(
         [sys.executable, "-m", "dnsctl", "status", "--url", agent.admin],
         cwd=REPO,
         capture_output=True,

@@ -7,7 +7,6 @@ containerd's, read from the registries' access logs.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import tomllib
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.e2e.daemon import Daemon
 from tests.e2e.harness import TOKEN
 from tests.mirror.conftest import Lab, target
 from tests.support.system_packages import ensure_command
+from tests.support.waits import run_process
 
 
 def dropin(tmp: Path) -> Path:
@@ -39,7 +39,7 @@ def copy_served_by(lab: Lab, tmp: Path) -> tuple[str, float]:
     dest = tmp / f"copy-{time.monotonic_ns()}"
     before = lab.served()
     started = time.monotonic()
-    run = subprocess.run(
+    run = run_process(
         [
             ensure_command("skopeo"),  # installed from its Debian package when missing
             "--registries-conf",

@@ -14,12 +14,13 @@ from tests.e2e.harness import REPO
 from tests.mirror.test_mirror_once import config
 from tests.mirror.test_mirror_unsafe_files import registries  # noqa: F401  (fixture)
 from tests.support.registry import RegistryServer
+from tests.support.waits import run_process
 
 CREDENTIAL = "c2VjcmV0LXB1bGxlcjpodW50ZXIy"
 
 
 def once(cfg: Path, fmt: str = "text") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "--log-format", fmt, "mirror", "--once", "-c", str(cfg)],
         cwd=REPO,
         capture_output=True,

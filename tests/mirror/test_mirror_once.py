@@ -14,6 +14,7 @@ import yaml
 
 from tests.e2e.harness import REPO, common_free_port
 from tests.support.registry import RegistryServer
+from tests.support.waits import run_process
 
 HOSTS = {"eastus": "127.0.0.31", "westeurope": "127.0.0.32"}
 
@@ -54,7 +55,7 @@ def config(tmp_path: Path, port: int, **profile_extra: object) -> Path:
 
 
 def once(cfg: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "mirror", "--once", "-c", str(cfg), *extra],
         cwd=REPO,
         capture_output=True,

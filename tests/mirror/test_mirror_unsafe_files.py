@@ -20,6 +20,7 @@ from tests.e2e.harness import REPO, common_free_port
 from tests.mirror.conftest import free_port
 from tests.mirror.test_mirror_once import HOSTS, config
 from tests.support.registry import RegistryServer
+from tests.support.waits import run_process
 
 MEMORY_LIMIT = 2 * 1024**3  # a regression that reads /dev/zero dies here instead of eating the machine
 
@@ -29,7 +30,7 @@ def _limit_memory() -> None:
 
 
 def once(cfg: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "mirror", "--once", "-c", str(cfg)],
         cwd=REPO,
         capture_output=True,

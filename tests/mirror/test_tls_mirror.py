@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -13,6 +12,7 @@ import yaml
 from tests.e2e.harness import REPO
 from tests.mirror.conftest import IMAGE, TLS_REPLICA, Lab, target
 from tests.support.oci import Registry, push_image
+from tests.support.waits import run_process
 
 
 def test_a_private_ca_passes_through_to_containerd(lab: Lab, tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_a_private_ca_passes_through_to_containerd(lab: Lab, tmp_path: Path) -> 
                     }
                 )
             )
-            run = subprocess.run(
+            run = run_process(
                 [sys.executable, "-m", "dnsctl", "mirror", "--once", "-c", str(cfg)],
                 cwd=REPO,
                 capture_output=True,

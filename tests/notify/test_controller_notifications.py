@@ -8,8 +8,8 @@ from dataclasses import replace
 from dnsctl.controller.base import ControllerBase
 from dnsctl.core.model import NotifySpec, WebhookSpec
 from dnsctl.engine import Batch, Engine
-from dnsctl.process.clock import ManualClock
 from tests.core.factories import fail, ok, profile, spec
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 

@@ -3,6 +3,7 @@ the attempt limit, a bounded queue that drops the oldest, event filters, and URL
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from dnsctl.controller.notify import Notification, Notifier, from_history
 from dnsctl.core.history import HistoryEntry
 from dnsctl.core.model import NotifyFormat, NotifySpec, WebhookSpec
 from dnsctl.process import secrets
-from dnsctl.process.clock import ManualClock
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 FAILOVER = HistoryEntry(
@@ -142,3 +143,27 @@ async def test_the_webhook_url_and_its_token_never_reach_a_log_line(
     assert token not in text and "query-s1gnature-77" not in text
     masked = secrets.mask(f"posting to {url} failed")
     assert token not in masked and "query-s1gnature-77" not in masked
+
+
+async def test_a_retry_waits_for_its_backoff_on_the_notifiers_clock(receiver: WebhookReceiver) -> None:
+    receiver.behaviour = "500"
+    spec = NotifySpec(webhooks=(WebhookSpec(url=receiver.url()),), attempts=3, backoff=2.0)
+    clock = ManualClock(auto_advance=False)  # sleep() returns only when the test moves time
+    registry = CollectorRegistry()
+    n = Notifier(spec, registry, clock=clock)
+    note = from_history(FAILOVER)
+    assert note is not None
+    n.submit(note)
+    await clock.wait_for_sleepers(1)
+    assert (receiver.attempts, clock.slept) == (1, [2.0])
+    clock.advance(1.9)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert (receiver.attempts, clock.sleepers) == (1, 1), "no try before its backoff has passed"
+    clock.advance(0.1)
+    await clock.wait_for_sleepers(1)
+    assert (receiver.attempts, clock.slept) == (2, [2.0, 4.0])
+    clock.advance(4.0)
+    await n.close(grace=30)
+    assert receiver.attempts == 3
+    assert count(registry, "dnsctl_notifications_failed_total") == 1

@@ -8,11 +8,11 @@ from dataclasses import replace
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import NotifySpec, WebhookSpec
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.core.factories import fail, ok
 from tests.reconcile.scripted import ScriptedProber
 from tests.state.test_run_restore import SPEC
+from tests.support.clock import ManualClock
 from tests.support.webhook_receiver import WebhookReceiver
 
 

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from dnsctl.core.model import AzureRecordSpec, EndpointSpec, ProfileSpec, RecordType, WhenAllDown
+from dnsctl.core.decision import Decision, DecisionKind
+from dnsctl.core.model import EndpointSpec, ProfileSpec, WhenAllDown
 from dnsctl.core.plan import (
     MANAGED_BY,
     PROFILE_KEY,
@@ -18,15 +19,12 @@ from dnsctl.core.plan import (
     Published,
     ReadRecord,
     RecordValue,
-    Refusal,
-    RefusalKind,
-    SafetyKind,
-    SafetyProblem,
     make_plan,
     plan_profile,
     safety_problems,
 )
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.publication import AzureRecordSpec, RecordType
+from dnsctl.core.refusals import Refusal, RefusalKind, SafetyKind, SafetyProblem
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"

@@ -14,6 +14,7 @@ from dnsctl.core.model import ProfileSpec
 from dnsctl.core.results import FailureReason
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.probes import probe_round
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import profile
 
 
@@ -33,7 +34,7 @@ async def test_replicas_answer_like_registries_and_go_down_on_request() -> None:
             ("eastus", "myregistry.eastus.geo.azurecr.io", ("127.0.0.2",), 1),
             ("westeurope", "myregistry.westeurope.geo.azurecr.io", ("127.0.0.3",), 2),
         ]
-        prober = make_prober()
+        prober = make_prober(clock=SystemClock())
         work = [(spec, ep) for ep in spec.endpoints]
 
         results = await probe_round(prober, work, now=time.time())

@@ -39,7 +39,8 @@ R = FailureReason
         (PeerClosed("closed"), Phase.RESPONSE, R.RESET),
         (asyncio.IncompleteReadError(b"", 10), Phase.BODY, R.RESET),
         (h11.RemoteProtocolError("illegal status line"), Phase.RESPONSE, R.ERROR),
-        (OSError(errno.EMFILE, "Too many open files"), Phase.CONNECT, R.ERROR),
+        (OSError(errno.EMFILE, "Too many open files"), Phase.CONNECT, R.LOCAL),  # ours, not the endpoint's
+        (OSError(errno.ENOBUFS, "No buffer space available"), Phase.CONNECT, R.LOCAL),
         (RuntimeError("surprise"), Phase.RESPONSE, R.ERROR),
     ],
 )

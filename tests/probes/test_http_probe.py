@@ -12,6 +12,7 @@ import pytest
 from dnsctl.core.model import StatusRange
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes import HttpProber
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import TARGET, endpoint, profile
 from tests.support.registry import RegistryPki, RegistryServer
 
@@ -33,7 +34,7 @@ def plain() -> Iterator[RegistryServer]:
 
 @pytest.fixture
 async def prober() -> AsyncIterator[HttpProber]:
-    p = HttpProber()
+    p = HttpProber(clock=SystemClock())
     yield p
     await p.aclose()
 
@@ -260,7 +261,7 @@ async def test_each_probe_opens_a_fresh_connection(prober: HttpProber, plain: Re
 
 
 async def test_keepalive_mode_reuses_one_connection_and_still_sees_failures(plain: RegistryServer) -> None:
-    prober = HttpProber(keepalive=True)
+    prober = HttpProber(clock=SystemClock(), keepalive=True)
     try:
         for _ in range(3):
             assert (await prober.probe(profile(plain.port, "http"), endpoint(), 0.0)).ok

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from dnsctl.compose import make_prober
 from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import Behaviour, RegistryPki, RegistryServer
 
@@ -117,7 +118,7 @@ def test_probe_never_raises(
     )
 
     async def run() -> ProbeResult:
-        prober = make_prober(keepalive=keepalive)
+        prober = make_prober(clock=SystemClock(), keepalive=keepalive)
         try:
             return await prober.probe(spec, ep, 42.0)
         finally:

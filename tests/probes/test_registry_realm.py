@@ -15,7 +15,8 @@ import pytest
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, MonitorSpec, ProfileSpec, RegistryProbeSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes.registry import MAX_TOKENS, MAX_TOKENS_PER_ENDPOINT, TOKEN_MAX_AGE, RegistryProber
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import SystemClock
+from tests.support.clock import ManualClock
 from tests.support.registry import RegistryPki
 from tests.support.scripted_registry import ScriptedRegistry
 
@@ -92,7 +93,7 @@ HOSTILE_REALMS: dict[str, Realm] = {
 @pytest.mark.parametrize("realm", list(HOSTILE_REALMS), ids=list(HOSTILE_REALMS))
 async def test_the_azure_token_goes_to_no_realm_but_the_registrys_own_exchange(lab: Lab, realm: str) -> None:
     lab.registry.realm = lambda n: HOSTILE_REALMS[realm](lab)
-    r = await probe(RegistryProber(lab.aad), lab.profile(lab.registry))
+    r = await probe(RegistryProber(lab.aad, clock=SystemClock()), lab.profile(lab.registry))
     assert lab.carrying_the_token() == []
     for other in (lab.plain, lab.foreign_http, lab.foreign_https):
         assert other.requests == [], other.host
@@ -106,7 +107,9 @@ async def test_refusals_say_what_is_wrong(lab: Lab) -> None:
     reasons = {}
     for name, realm in HOSTILE_REALMS.items():
         lab.registry.realm = lambda n, realm=realm: realm(lab)
-        reasons[name] = (await probe(RegistryProber(lab.aad), lab.profile(lab.registry))).detail
+        reasons[name] = (
+            await probe(RegistryProber(lab.aad, clock=SystemClock()), lab.profile(lab.registry))
+        ).detail
     assert (
         f"{FOREIGN_HTTP} is neither the registry's host ({TARGET}) nor in registry.token_hosts"
         in (reasons["foreign host over http"])
@@ -124,7 +127,7 @@ async def test_refusals_say_what_is_wrong(lab: Lab) -> None:
 
 async def test_the_azure_token_goes_to_the_exchange_endpoint_of_the_registry_probed(lab: Lab) -> None:
     lab.registry.realm = lambda n: f"https://{TARGET}:{lab.registry.port}/oauth2/token"
-    r = await probe(RegistryProber(lab.aad), lab.profile(lab.registry))
+    r = await probe(RegistryProber(lab.aad, clock=SystemClock()), lab.profile(lab.registry))
     assert r.ok, r.detail
     assert [(x.method, x.path) for x in lab.registry.requests] == [
         ("GET", "/v2/"),
@@ -138,12 +141,12 @@ async def test_the_azure_token_goes_to_the_exchange_endpoint_of_the_registry_pro
 async def test_a_host_in_token_hosts_may_take_the_exchange_over_https_only(lab: Lab) -> None:
     lab.registry.realm = lambda n: f"https://{FOREIGN_HTTPS}:{lab.foreign_https.port}/oauth2/token"
     allowed = lab.profile(lab.registry, token_hosts=(FOREIGN_HTTPS, FOREIGN_HTTP))
-    r = await probe(RegistryProber(lab.aad), allowed)
+    r = await probe(RegistryProber(lab.aad, clock=SystemClock()), allowed)
     assert r.ok, r.detail
     assert lab.carrying_the_token() == [(FOREIGN_HTTPS, "POST", "/oauth2/exchange")]
 
     lab.registry.realm = lambda n: f"http://{FOREIGN_HTTP}:{lab.foreign_http.port}/oauth2/token"
-    r = await probe(RegistryProber(lab.aad), allowed)
+    r = await probe(RegistryProber(lab.aad, clock=SystemClock()), allowed)
     assert r.reason is FailureReason.TOKEN_REALM and "over https only" in r.detail, r
     assert lab.foreign_http.requests == []
 
@@ -158,7 +161,7 @@ ANONYMOUS_REFUSED: dict[str, Realm] = {
 @pytest.mark.parametrize("realm", list(ANONYMOUS_REFUSED), ids=list(ANONYMOUS_REFUSED))
 async def test_an_anonymous_token_is_not_asked_of_a_foreign_realm(lab: Lab, realm: str) -> None:
     lab.registry.realm = lambda n: ANONYMOUS_REFUSED[realm](lab)
-    r = await probe(RegistryProber(), lab.profile(lab.registry, auth="anonymous"))
+    r = await probe(RegistryProber(clock=SystemClock()), lab.profile(lab.registry, auth="anonymous"))
     for other in (lab.plain, lab.foreign_http, lab.foreign_https):
         assert other.requests == [], other.host
     assert (r.ok, r.reason) == (False, FailureReason.TOKEN_REALM), r
@@ -169,15 +172,18 @@ async def test_a_plain_http_registry_gets_an_anonymous_token_from_itself_or_an_a
 ) -> None:
     plain = lab.profile(lab.plain, auth="anonymous")
     lab.plain.realm = lambda n: f"http://{TARGET}:{lab.plain.port}/token"
-    r = await probe(RegistryProber(), plain)
+    r = await probe(RegistryProber(clock=SystemClock()), plain)
     assert r.ok, r.detail
     query = "service=registry.test&scope=repository%3Aapp%3Apull"
     assert [x.path for x in lab.plain.requests][:2] == ["/v2/", f"/token?{query}"]
 
     lab.plain.realm = lambda n: f"http://{FOREIGN_HTTP}:{lab.foreign_http.port}/token"
-    r = await probe(RegistryProber(), plain)
+    r = await probe(RegistryProber(clock=SystemClock()), plain)
     assert r.reason is FailureReason.TOKEN_REALM and lab.foreign_http.requests == [], r
-    r = await probe(RegistryProber(), lab.profile(lab.plain, auth="anonymous", token_hosts=(FOREIGN_HTTP,)))
+    r = await probe(
+        RegistryProber(clock=SystemClock()),
+        lab.profile(lab.plain, auth="anonymous", token_hosts=(FOREIGN_HTTP,)),
+    )
     assert r.ok, r.detail
     assert [x.method for x in lab.foreign_http.requests] == ["GET"]
 
@@ -186,7 +192,7 @@ async def test_the_token_cache_stays_bounded_whatever_realms_the_registry_names(
     # Each challenge names a new realm (on the registry's own host, so it is taken): a new cache key
     # each time.
     lab.plain.realm = lambda n: f"http://{TARGET}:{lab.plain.port}/token/{n}"
-    prober = RegistryProber()
+    prober = RegistryProber(clock=SystemClock())
     one = lab.profile(lab.plain, auth="anonymous")
     for _ in range(200):
         r = await probe(prober, one)

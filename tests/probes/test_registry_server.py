@@ -11,6 +11,7 @@ import httpx
 
 from dnsctl.core.results import FailureReason
 from dnsctl.probes import HttpProber
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import TARGET, endpoint, profile
 from tests.support.registry import MAX_HEAD, RegistryPki, RegistryProcess, RegistryServer
 
@@ -43,7 +44,7 @@ def test_plain_server_sees_no_sni_and_can_forget_requests() -> None:
 
 async def test_subprocess_mode_switches_behaviour(pki: RegistryPki, tmp_path: Path) -> None:
     pem = pki.write_server_pem(tmp_path / "server.pem")
-    prober = HttpProber()
+    prober = HttpProber(clock=SystemClock())
     with RegistryProcess("127.0.0.3", tls_pem=pem) as registry:
         spec = profile(registry.port, ca_file=pki.ca_file)
         ep = endpoint("127.0.0.3")

@@ -14,6 +14,7 @@ from dnsctl.compose import PROBE_KINDS, make_prober
 from dnsctl.core.model import EndpointSpec, MonitorProtocol, ProfileSpec
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.probes import probe_round
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import RegistryServer
 
@@ -63,9 +64,9 @@ async def test_probes_run_concurrently_up_to_the_limit_and_keep_work_order() -> 
 
 
 async def test_empty_round_and_bad_concurrency() -> None:
-    assert await probe_round(make_prober(), [], now=0.0) == []
+    assert await probe_round(make_prober(clock=SystemClock()), [], now=0.0) == []
     with pytest.raises(ValueError):
-        await probe_round(make_prober(), _work(1), now=0.0, concurrency=0)
+        await probe_round(make_prober(clock=SystemClock()), _work(1), now=0.0, concurrency=0)
 
 
 class RaisingProber:
@@ -102,7 +103,7 @@ async def test_round_over_real_servers_dispatches_by_protocol(fleet: list[Regist
     for server in fleet:
         ep = endpoint(server.host, name=server.host)
         work += [(profile(server.port, "http"), ep), (profile(server.port, "tcp"), ep)]
-    prober = make_prober()
+    prober = make_prober(clock=SystemClock())
     try:
         results = await probe_round(prober, work, now=1.0, concurrency=2)
     finally:
@@ -157,7 +158,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
     healthy = fleet[0]
     echo = EchoProber()
     # The whole registration: one entry in the kinds the composition root builds probers from.
-    prober = make_prober(kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
+    prober = make_prober(clock=SystemClock(), kinds={**PROBE_KINDS, EchoKind.ECHO: lambda setup: echo})
     ep = endpoint(healthy.host, name=healthy.host)
     work = [
         (_with_protocol(profile(healthy.port, "http"), EchoKind.ECHO), ep),
@@ -178,7 +179,7 @@ async def test_a_probe_kind_registered_from_a_test_is_dispatched_beside_the_buil
 
 
 async def test_a_protocol_without_a_prober_fails_its_probe_without_raising() -> None:
-    prober = make_prober(kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
+    prober = make_prober(clock=SystemClock(), kinds={MonitorProtocol.TCP: PROBE_KINDS[MonitorProtocol.TCP]})
     (result,) = await probe_round(prober, [(profile(9, "https"), endpoint())], now=2.0)
     assert (result.ok, result.reason, result.detail) == (
         False,
@@ -195,5 +196,5 @@ async def test_https_and_http_share_one_prober() -> None:
         built.append(setup)
         return EchoProber()
 
-    make_prober(kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
+    make_prober(clock=SystemClock(), kinds={MonitorProtocol.HTTPS: factory, MonitorProtocol.HTTP: factory})
     assert len(built) == 1

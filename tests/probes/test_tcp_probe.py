@@ -10,6 +10,7 @@ import pytest
 
 from dnsctl.core.results import FailureReason
 from dnsctl.probes import TcpProber
+from dnsctl.process.clock import SystemClock
 from tests.probes.builders import endpoint, profile
 from tests.support.registry import RegistryServer
 
@@ -44,7 +45,7 @@ def full_backlog() -> Iterator[int]:
 
 async def test_listening_port_is_ok() -> None:
     with RegistryServer("127.0.0.2") as server:
-        result = await TcpProber().probe(profile(server.port, "tcp"), endpoint(), 12.5)
+        result = await TcpProber(clock=SystemClock()).probe(profile(server.port, "tcp"), endpoint(), 12.5)
         assert (result.ok, result.reason, result.status_code, result.at) == (True, None, None, 12.5)
         assert result.address == "127.0.0.2"
         assert server.wait_for_connections(1) == 1
@@ -54,29 +55,37 @@ async def test_listening_port_is_ok() -> None:
 async def test_closed_port_is_refused() -> None:
     with RegistryServer("127.0.0.2") as server:
         server.set_behaviour("stopped")
-        result = await TcpProber().probe(profile(server.port, "tcp"), endpoint(), 0.0)
+        result = await TcpProber(clock=SystemClock()).probe(profile(server.port, "tcp"), endpoint(), 0.0)
         assert (result.ok, result.reason) == (False, FailureReason.REFUSED)
 
 
 async def test_unanswered_syn_is_a_connect_timeout(full_backlog: int) -> None:
-    result = await TcpProber().probe(profile(full_backlog, "tcp", timeout=0.3), endpoint(), 0.0)
+    result = await TcpProber(clock=SystemClock()).probe(
+        profile(full_backlog, "tcp", timeout=0.3), endpoint(), 0.0
+    )
     assert (result.ok, result.reason) == (False, FailureReason.CONNECT_TIMEOUT), result
 
 
 async def test_unanswered_syn_is_a_connect_timeout_for_http_too(full_backlog: int) -> None:
     from dnsctl.probes import HttpProber
 
-    result = await HttpProber().probe(profile(full_backlog, "https", timeout=0.3), endpoint(), 0.0)
+    result = await HttpProber(clock=SystemClock()).probe(
+        profile(full_backlog, "https", timeout=0.3), endpoint(), 0.0
+    )
     assert (result.ok, result.reason) == (False, FailureReason.CONNECT_TIMEOUT), result
 
 
 async def test_unresolvable_name_is_a_dns_failure() -> None:
-    result = await TcpProber().probe(profile(443, "tcp"), endpoint(None, target="nothing.invalid"), 0.0)
+    result = await TcpProber(clock=SystemClock()).probe(
+        profile(443, "tcp"), endpoint(None, target="nothing.invalid"), 0.0
+    )
     assert (result.ok, result.reason) == (False, FailureReason.DNS)
 
 
 async def test_name_with_no_listener_on_any_address_is_refused() -> None:
     with RegistryServer("127.0.0.1") as server:
         server.set_behaviour("stopped")
-        result = await TcpProber().probe(profile(server.port, "tcp"), endpoint(None, target="localhost"), 0.0)
+        result = await TcpProber(clock=SystemClock()).probe(
+            profile(server.port, "tcp"), endpoint(None, target="localhost"), 0.0
+        )
         assert (result.ok, result.reason, result.address) == (False, FailureReason.REFUSED, "localhost")

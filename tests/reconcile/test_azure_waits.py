@@ -12,19 +12,19 @@ from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.core.model import (
     AzureCredentialKind,
-    AzureRecordSpec,
     AzureSpec,
     DnsctlSpec,
     EndpointSpec,
     MonitorSpec,
     ProfileSpec,
 )
+from dnsctl.core.publication import AzureRecordSpec
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
 from dnsctl.targets.base import Outcome
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 
@@ -57,11 +57,13 @@ def spec(emulator: AzureEmulator, deadline: float) -> DnsctlSpec:
     return DnsctlSpec(profiles=(profile,), azure=azure)
 
 
-async def switch(emulator: AzureEmulator, deadline: float) -> object:
+async def switch(emulator: AzureEmulator, deadline: float, clock: ManualClock | None = None) -> object:
+    """One reconcile pass; the waits (the SDK's backoff, dnsctl's pause) are taken on a manual clock."""
     s = spec(emulator, deadline)
-    target = AzureTarget(s, StaticTokenCredential("t"), retry_total=1, retry_backoff=0.01)
+    clock = clock if clock is not None else ManualClock()
+    target = AzureTarget(s, StaticTokenCredential("t"), clock=clock, retry_total=1, retry_backoff=0.01)
     try:
-        return await reconcile_once(Engine(s, ScriptedProber(), ManualClock()), target, MetadataStore())
+        return await reconcile_once(Engine(s, ScriptedProber(), clock), target, MetadataStore())
     finally:
         await target.close()
 
@@ -69,7 +71,9 @@ async def switch(emulator: AzureEmulator, deadline: float) -> object:
 async def test_the_create_half_of_a_type_switch_is_tried_again(emulator: AzureEmulator) -> None:
     # Three 500s on the create: the SDK's own retry takes two, dnsctl tries again after a pause.
     emulator.inject_error(3, status=500, applies_to="write", path_contains="/CNAME/")
-    report = await switch(emulator, deadline=20)
+    clock = ManualClock()
+    report = await switch(emulator, deadline=20, clock=clock)
+    assert 1.0 in clock.slept, "dnsctl paused 1 s (on its clock) before trying the create again"
     assert [(r.change.action.value, r.outcome) for r in report.results] == [  # type: ignore[attr-defined]
         ("delete", Outcome.APPLIED),
         ("create", Outcome.APPLIED),

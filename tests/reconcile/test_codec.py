@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dnsctl.core import codec
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
 from dnsctl.core.health import EndpointHealth, MonitorStatus
 from dnsctl.core.model import EndpointSpec, MonitorSpec, Override, ProfileSpec
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
 from dnsctl.core.state import ProfileState
 
 PROFILE = ProfileSpec(

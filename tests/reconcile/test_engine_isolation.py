@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dnsctl.core.decision import DecisionKind
 from dnsctl.core.model import (
     CanarySpec,
     DnsctlSpec,
@@ -17,9 +18,8 @@ from dnsctl.core.model import (
     ProfileSpec,
     WhenAllDown,
 )
-from dnsctl.core.routing import DecisionKind
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 

@@ -7,22 +7,15 @@ from pathlib import Path
 
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.controller.reconcile import reconcile_once
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    MonitorSpec,
-    ProfileSpec,
-    RecordType,
-    SafetySpec,
-)
+from dnsctl.controller.reports import Report
+from dnsctl.core.decision import DecisionKind
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, MonitorSpec, ProfileSpec, SafetySpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Action, Change, ReadRecord, RecordValue
-from dnsctl.core.routing import DecisionKind
-from dnsctl.documents.reports import Report
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from dnsctl.targets.memory import MemoryTarget
+from tests.support.clock import ManualClock
 
 from .scripted import ScriptedProber
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from dnsctl.config.values import parse_network
 from dnsctl.core.model import HostPort, ResolverSpec
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable
-from tests.resolver.helpers import ManualClock
+from tests.support.clock import ManualClock
 
 UPSTREAM_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -90,10 +92,10 @@ async def resolver() -> AsyncIterator[StartResolver]:
         **fields: Any,
     ) -> ResolverServer:
         fields.setdefault("listen", (HostPort("127.0.0.1", 0),))
+        if "allow" in fields:  # given as the configuration writes it, parsed as the configuration does
+            fields["allow"] = tuple(parse_network(n) for n in fields["allow"])
         spec = ResolverSpec(**fields)
-        kwargs: dict[str, Any] = {"metrics": metrics}
-        if clock is not None:
-            kwargs["clock"] = clock
+        kwargs: dict[str, Any] = {"metrics": metrics, "clock": clock if clock is not None else SystemClock()}
         server = ResolverServer(spec, steering if steering is not None else SteeringTable(), **kwargs)
         await server.start()
         servers.append(server)

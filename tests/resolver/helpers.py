@@ -1,10 +1,11 @@
-"""Client-side helpers for the resolver tests: real DNS queries over loopback, and a manual clock."""
+"""Client-side helpers for the resolver tests: real DNS queries over loopback."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 import dns.asyncquery
@@ -13,20 +14,10 @@ import dns.flags
 import dns.message
 import dns.rdatatype
 
+from dnsctl.config.values import zone_record
+from dnsctl.core.zone_records import ZoneSpec
+
 TIMEOUT = 3.0
-
-
-class ManualClock:
-    """A monotonic clock the test moves by hand (the cache and the rate limiter read it)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_query(name: str, rdtype: str = "A", **kwargs: Any) -> dns.message.QueryMessage:
@@ -115,3 +106,9 @@ def ipv6_loopback_available() -> bool:
 
 
 __all__ = ["dns"]
+
+
+def lab_zone(origin: str, records: Iterable[tuple[Any, ...]]) -> ZoneSpec:
+    """A lab zone with records as the configuration writes them (`("www", "CNAME", "lab.internal.")`,
+    optionally with a TTL), parsed by the configuration layer as `dnsctl serve` gets them."""
+    return ZoneSpec(origin, tuple(zone_record(origin, *record) for record in records))

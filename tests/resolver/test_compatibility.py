@@ -13,36 +13,36 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.resolver import SteeredAnswer, SteeringTable
 from dnsctl.resolver.steering import negative_apex
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
-IPV4_ONLY = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
-LAB = ZoneSpec(
+IPV4_ONLY = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
+LAB = lab_zone(
     "lab.internal",
     (
-        ZoneRecordSpec("@", "A", "10.0.0.1"),
-        ZoneRecordSpec("out", "CNAME", "elsewhere.example."),
-        ZoneRecordSpec("hop", "CNAME", "next.other.internal."),
-        ZoneRecordSpec("steered", "CNAME", FQDN + "."),
-        ZoneRecordSpec("unchased", "CNAME", "alias.far.example."),
-        ZoneRecordSpec("looping", "CNAME", "loop1.example."),
-        ZoneRecordSpec("ping", "CNAME", "pong.other.internal."),
+        ("@", "A", "10.0.0.1"),
+        ("out", "CNAME", "elsewhere.example."),
+        ("hop", "CNAME", "next.other.internal."),
+        ("steered", "CNAME", FQDN + "."),
+        ("unchased", "CNAME", "alias.far.example."),
+        ("looping", "CNAME", "loop1.example."),
+        ("ping", "CNAME", "pong.other.internal."),
     ),
 )
-OTHER = ZoneSpec(
+OTHER = lab_zone(
     "other.internal",
     (
-        ZoneRecordSpec("next", "CNAME", "www.example."),
-        ZoneRecordSpec("pong", "CNAME", "ping.lab.internal."),
+        ("next", "CNAME", "www.example."),
+        ("pong", "CNAME", "ping.lab.internal."),
     ),
 )
 
 
-def steering(*targets: SteeredTarget) -> SteeringTable:
+def steering(*targets: DecisionTarget) -> SteeringTable:
     table = SteeringTable()
     table.publish(SteeredAnswer(FQDN, 30, targets or (IPV4_ONLY,)))
     return table
@@ -69,7 +69,7 @@ async def test_types_65_to_90_are_forwarded_in_one_round_trip(
 async def test_https_for_a_steered_name(resolver: StartResolver, upstream: StartUpstream) -> None:
     up = upstream("normal")
     table = steering()
-    table.publish(SteeredAnswer("chased.azurecr.io", 30, (SteeredTarget("typed.example", ()),)))
+    table.publish(SteeredAnswer("chased.azurecr.io", 30, (DecisionTarget(None, "typed.example", ()),)))
     port = (await resolver(steering=table, upstreams=(up.address,), upstream_timeout=10.0)).bound[0][1]
     local = await ask(port, FQDN, "HTTPS")
     assert local.rcode() == dns.rcode.NOERROR and rrset_texts(local) == [IPV4_ONLY.target + "."]

@@ -11,14 +11,15 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import HostPort, ZoneRecordSpec, ZoneSpec
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
-from dnsctl.resolver.server import MAX_PENDING
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import HostPort
+from dnsctl.resolver import SteeredAnswer, SteeringTable
+from dnsctl.resolver.sockets import MAX_PENDING
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
-ZONE = ZoneSpec("lab.internal", (ZoneRecordSpec("www", "A", "10.0.0.1"),))
+ZONE = lab_zone("lab.internal", (("www", "A", "10.0.0.1"),))
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ async def test_steered_and_lab_names_answered_while_forwards_pile_up(
     resolver: StartResolver, dead_upstream: HostPort
 ) -> None:
     steering = SteeringTable()
-    steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("t.example", ("10.1.0.5",)),)))
+    steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, "t.example", ("10.1.0.5",)),)))
     server = await resolver(
         steering=steering, zones=(ZONE,), upstreams=(dead_upstream,), upstream_timeout=30.0
     )

@@ -8,7 +8,8 @@ import dns.rdatatype
 
 from dnsctl.core.model import CacheSpec
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ManualClock, ask, make_query, rrset_texts
+from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.support.clock import ManualClock
 
 
 async def test_forwarded_reply_flags(resolver: StartResolver, upstream: StartUpstream) -> None:

@@ -14,8 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dnsctl.core.model import HostPort, RateLimitSpec, ResolverSpec, ZoneRecordSpec, ZoneSpec
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import HostPort, RateLimitSpec, ResolverSpec
+from dnsctl.process.clock import SystemClock
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
+from tests.resolver.helpers import lab_zone
 
 FQDN = "myregistry.azurecr.io"
 VALID = dns.message.make_query(FQDN, "A", use_edns=0, want_dnssec=True).to_wire()
@@ -26,16 +29,16 @@ class ThreadedResolver:
 
     def __init__(self) -> None:
         steering = SteeringTable()
-        steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("t.example", ("10.1.0.5",)),)))
+        steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, "t.example", ("10.1.0.5",)),)))
         spec = ResolverSpec(
             listen=(HostPort("127.0.0.1", 0),),
-            zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("@", "A", "10.0.0.1"),)),),
+            zones=(lab_zone("lab.internal", (("@", "A", "10.0.0.1"),)),),
             upstream_timeout=0.2,
             # Rate limiting runs on every UDP query (set too high to ever refuse one).
             rate_limit=RateLimitSpec(qps=1e9, burst=10**9),
         )
         self.loop = asyncio.new_event_loop()
-        self.server = ResolverServer(spec, steering)
+        self.server = ResolverServer(spec, steering, clock=SystemClock())
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def __enter__(self) -> ThreadedResolver:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
 from dnsctl.resolver.metrics import LATENCY_HELP, MEMORY_ANSWER_SAMPLE, ResolverMetrics
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ask
+from tests.resolver.helpers import ask, lab_zone
 
 
 async def test_the_latency_histogram_samples_memory_answers_as_its_help_says(resolver: StartResolver) -> None:
     # UDP answers from memory (a lab zone here) are timed one in MEMORY_ANSWER_SAMPLE, TCP ones not at all.
-    zone = ZoneSpec("lab.internal", (ZoneRecordSpec("@", "A", "127.0.0.1", 300),))
+    zone = lab_zone("lab.internal", (("@", "A", "127.0.0.1", 300),))
     metrics = ResolverMetrics()
     server = await resolver(zones=(zone,), metrics=metrics)
     port = server.bound[0][1]

@@ -12,20 +12,22 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import RateLimitSpec, ResolverSpec, ZoneRecordSpec, ZoneSpec
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.core.decision import DecisionTarget
+from dnsctl.core.model import RateLimitSpec, ResolverSpec
+from dnsctl.resolver import SteeredAnswer, SteeringTable
 from dnsctl.resolver.acl import ClientPolicy
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ManualClock, ask, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, make_query, raw_udp, raw_udp_burst, rrset_texts
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
-ZONE = ZoneSpec("lab.internal", (ZoneRecordSpec("@", "A", "10.0.0.1"),))
+ZONE = lab_zone("lab.internal", (("@", "A", "10.0.0.1"),))
 
 
 def steering() -> SteeringTable:
     table = SteeringTable()
     table.publish(
-        SteeredAnswer(FQDN, 30, (SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),))
+        SteeredAnswer(FQDN, 30, (DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),))
     )
     return table
 

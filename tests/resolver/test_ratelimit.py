@@ -17,11 +17,12 @@ import dns.rcode
 import dns.rrset
 import pytest
 
-from dnsctl.core.model import RateLimitSpec, ZoneRecordSpec, ZoneSpec
+from dnsctl.core.model import RateLimitSpec
 from dnsctl.resolver import ResolverServer
 from dnsctl.resolver.ratelimit import ERRORS, RateLimiter, bucket_of
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ManualClock, make_query, raw_udp_burst
+from tests.resolver.helpers import lab_zone, make_query, raw_udp_burst
+from tests.support.clock import ManualClock
 
 FQDN = "myregistry.azurecr.io"
 
@@ -54,13 +55,13 @@ async def test_answers_from_memory_are_limited_on_the_fast_path(resolver: StartR
 
 # --- spoofed floods that vary the question: responses are grouped as BIND's RRL groups them ----------
 
-LAB = ZoneSpec(
+LAB = lab_zone(
     "lab.example",
     (
-        ZoneRecordSpec("www", "A", "10.0.0.7"),
-        ZoneRecordSpec("www", "AAAA", "2001:db8::7"),
-        ZoneRecordSpec("www", "TXT", "a lab host with a few records of a few types, to answer with"),
-        ZoneRecordSpec("www", "MX", "10 mail.lab.example."),
+        ("www", "A", "10.0.0.7"),
+        ("www", "AAAA", "2001:db8::7"),
+        ("www", "TXT", "a lab host with a few records of a few types, to answer with"),
+        ("www", "MX", "10 mail.lab.example."),
     ),
 )
 BURST = 10

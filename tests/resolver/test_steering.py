@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
+from ipaddress import ip_network
 
 import dns.flags
 import dns.message
@@ -12,18 +13,19 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import ViewSpec
-from dnsctl.resolver import SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import SteeredAnswer, SteeringTable
 from dnsctl.resolver.steering import target_answer
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, ecs_option, rrset_texts
 
 FQDN = "myregistry.azurecr.io"
-EAST = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "fd00::5"))
-WEST = SteeredTarget("myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
+EAST = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "fd00::5"))
+WEST = DecisionTarget(None, "myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
 
 
-def table(*targets: SteeredTarget, ttl: int = 30) -> SteeringTable:
+def table(*targets: DecisionTarget, ttl: int = 30) -> SteeringTable:
     steering = SteeringTable()
     steering.publish(SteeredAnswer(FQDN, ttl, targets or (EAST,)))
     return steering
@@ -80,9 +82,9 @@ async def test_publish_changes_the_answer_of_the_next_query(resolver: StartResol
 
 async def test_weighted_targets_are_picked_by_weight(resolver: StartResolver) -> None:
     steering = SteeringTable()
-    heavy = SteeredTarget("heavy.example.", ("10.9.0.1",), weight=3)
-    light = SteeredTarget("light.example.", ("10.9.0.2",), weight=1)
-    never = SteeredTarget("never.example.", ("10.9.0.3",), weight=0)
+    heavy = DecisionTarget(None, "heavy.example.", ("10.9.0.1",), weight=3)
+    light = DecisionTarget(None, "light.example.", ("10.9.0.2",), weight=1)
+    never = DecisionTarget(None, "never.example.", ("10.9.0.3",), weight=0)
     steering.publish(SteeredAnswer(FQDN, 30, (heavy, light, never)))
     port = (await resolver(steering=steering)).bound[0][1]
     seen: Counter[str] = Counter()
@@ -98,7 +100,13 @@ async def test_any_query_gets_the_cname_alone(resolver: StartResolver) -> None:
     assert [rrset.rdtype for rrset in reply.answer] == [dns.rdatatype.CNAME]
 
 
-VIEWS = (ViewSpec("west", ("127.0.0.2/32", "10.2.0.0/16"), (("myregistry", ("westeurope", "eastus")),)),)
+VIEWS = (
+    ViewSpec(
+        "west",
+        (ip_network("127.0.0.2/32"), ip_network("10.2.0.0/16")),
+        (("myregistry", ("westeurope", "eastus")),),
+    ),
+)
 
 
 def view_table() -> SteeringTable:
@@ -144,7 +152,7 @@ async def test_target_without_addresses_is_resolved_upstream_and_cached(
     resolver: StartResolver, upstream: StartUpstream
 ) -> None:
     up = upstream("normal")
-    steering = table(SteeredTarget("replica.example", ()))
+    steering = table(DecisionTarget(None, "replica.example", ()))
     server = await resolver(steering=steering, upstreams=(up.address,))
     port = server.bound[0][1]
     first = await ask(port, FQDN, "A")
@@ -160,7 +168,7 @@ def test_publish_rejects_bad_answers() -> None:
     with pytest.raises(ValueError):
         steering.publish(SteeredAnswer(FQDN, 30, ()))
     with pytest.raises(ValueError):
-        steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("t.example", ("not-an-ip",)),)))
+        steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, "t.example", ("not-an-ip",)),)))
     with pytest.raises(ValueError):
         steering.publish(SteeredAnswer("a" * 64 + ".example", 30, (EAST,)))
     assert steering.names() == ()
@@ -224,18 +232,18 @@ async def test_an_address_that_goes_down_leaves_the_chain_and_the_direct_answer(
     resolver: StartResolver, upstream: StartUpstream
 ) -> None:
     up = upstream("normal")
-    both = SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "10.1.0.6"))
+    both = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5", "10.1.0.6"))
     steering = table(both)
     port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
     assert addresses_of(await ask(port, FQDN, "A"), both.target) == ["10.1.0.5", "10.1.0.6"]
     assert addresses_of(await ask(port, both.target, "A"), both.target) == ["10.1.0.5", "10.1.0.6"]
     # 10.1.0.5 Degraded: the controller publishes the Online addresses only.
-    steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget(both.target, ("10.1.0.6",)),)))
+    steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, both.target, ("10.1.0.6",)),)))
     for tcp in (False, True):
         assert addresses_of(await ask(port, FQDN, "A", tcp=tcp), both.target) == ["10.1.0.6"]
         assert addresses_of(await ask(port, both.target, "A", tcp=tcp), both.target) == ["10.1.0.6"]
     # A failover to a target without addresses: the old target is no longer steered, it is forwarded.
-    steering.publish(SteeredAnswer(FQDN, 30, (SteeredTarget("replica.example", ()),)))
+    steering.publish(SteeredAnswer(FQDN, 30, (DecisionTarget(None, "replica.example", ()),)))
     forwarded = await ask(port, both.target, "A")
     assert not forwarded.flags & dns.flags.AA
     assert addresses_of(forwarded, both.target) == ["192.0.2.1"]
@@ -245,7 +253,7 @@ async def test_a_target_without_addresses_asked_directly_is_forwarded(
     resolver: StartResolver, upstream: StartUpstream
 ) -> None:
     up = upstream("normal")
-    steering = table(SteeredTarget("replica.example", ()))
+    steering = table(DecisionTarget(None, "replica.example", ()))
     port = (await resolver(steering=steering, upstreams=(up.address,))).bound[0][1]
     direct = await ask(port, "replica.example", "A")
     assert not direct.flags & dns.flags.AA and rrset_texts(direct) == ["192.0.2.1"]
@@ -261,7 +269,9 @@ async def test_a_target_steered_in_a_view_only_is_answered_for_every_client(reso
 
 def test_target_answers_skip_steered_names_and_targets_without_addresses() -> None:
     steering = table(
-        EAST, SteeredTarget("replica.example", ()), SteeredTarget("other.azurecr.io", ("10.9.0.1",))
+        EAST,
+        DecisionTarget(None, "replica.example", ()),
+        DecisionTarget(None, "other.azurecr.io", ("10.9.0.1",)),
     )
     steering.publish(SteeredAnswer("other.azurecr.io", 30, (WEST,)))
     assert sorted(steering.target_answers()) == [EAST.target, WEST.target]

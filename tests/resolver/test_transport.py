@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import dns.message
 import dns.rcode
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import HostPort
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import (
     ask,
@@ -25,7 +27,9 @@ def steering() -> SteeringTable:
     table = SteeringTable()
     table.publish(
         SteeredAnswer(
-            "myregistry.azurecr.io", 30, (SteeredTarget("myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),)
+            "myregistry.azurecr.io",
+            30,
+            (DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",)),),
         )
     )
     return table
@@ -80,11 +84,18 @@ async def test_idle_tcp_connection_is_closed(resolver: StartResolver) -> None:
     assert server.tcp_connections == 0
 
 
-async def wait_for_connections(server: ResolverServer, n: int) -> None:
-    for _ in range(200):  # let the server accept them (bounded)
-        if server.tcp_connections == n:
+async def served(check: Callable[[], bool], fallback_polls: int = 200) -> None:
+    """Until `check()`: what it waits for is the server's work on this same event loop (accepting,
+    reading a frame, seeing a close), so its turns come first (no time passes); only then, bounded,
+    polls on the clock."""
+    for turn in range(1000 + fallback_polls):
+        if check():
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0 if turn < 1000 else 0.01)
+
+
+async def wait_for_connections(server: ResolverServer, n: int) -> None:
+    await served(lambda: server.tcp_connections == n)
     assert server.tcp_connections == n
 
 
@@ -128,10 +139,7 @@ async def test_tcp_connections_over_the_cap_are_refused_while_all_are_busy(
     for _, w in held:  # a forwarded query in flight on each: neither is idle
         w.write(tcp_frame(make_query("slow.example", "A").to_wire()))
     await wait_for_connections(server, 2)
-    for _ in range(200):
-        if server.engine.metrics.cache_misses >= 1:
-            break
-        await asyncio.sleep(0.01)
+    await served(lambda: server.engine.metrics.cache_misses >= 1)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     assert await closed_without_reply(reader)
     writer.close()
@@ -180,10 +188,9 @@ async def test_a_client_at_its_cap_with_a_query_on_every_connection_is_refused(
     for _, w in held:  # a forwarded query in flight on each: none is idle
         w.write(tcp_frame(make_query("slow.example", "A").to_wire()))
     await wait_for_connections(server, 3)
-    for _ in range(500):
-        if server.engine.metrics.cache_misses >= 1 and all(c.pending for c in server._tcp.values()):
-            break
-        await asyncio.sleep(0.01)
+    await served(
+        lambda: server.engine.metrics.cache_misses >= 1 and all(c.pending for c in server._tcp.values()), 500
+    )
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
     assert await closed_without_reply(reader)
     writer.close()

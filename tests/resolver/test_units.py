@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.edns
 import dns.message
 import dns.rrset
@@ -157,7 +159,7 @@ def test_every_slip_th_over_limit_response_is_truncated(slip: int, pattern: str)
 
 
 @pytest.mark.parametrize(
-    ("allow", "qps"),
+    ("allow_text", "qps"),
     [
         (("127.0.0.0/8", "::1/128"), 0.0),
         (("127.0.0.1/32",), 0.0),
@@ -166,8 +168,9 @@ def test_every_slip_th_over_limit_response_is_truncated(slip: int, pattern: str)
     ],
 )
 def test_rate_limiting_is_on_by_default_when_allow_is_wider_than_loopback(
-    allow: tuple[str, ...], qps: float
+    allow_text: tuple[str, ...], qps: float
 ) -> None:
+    allow = tuple(ipaddress.ip_network(n) for n in allow_text)
     assert effective_qps(RateLimitSpec(), allow) == qps
     assert (response_limiter(RateLimitSpec(), allow) is not None) == (qps > 0)
     assert response_limiter(RateLimitSpec(qps=0), allow) is None

@@ -15,6 +15,7 @@ import dns.rrset
 import pytest
 
 from dnsctl.core.model import HostPort
+from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import forwarder
 from tests.resolver.conftest import StartResolver
 from tests.resolver.helpers import ask, rrset_texts
@@ -139,7 +140,7 @@ async def test_a_flood_of_misses_to_a_silent_upstream_opens_few_tcp_connections(
     tcp = await asyncio.start_server(hold, "127.0.0.1", 0)
     port = tcp.sockets[0].getsockname()[1]
     silent, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", port))
-    fwd = forwarder.Forwarder([HostPort("127.0.0.1", port)], timeout=0.6)
+    fwd = forwarder.Forwarder([HostPort("127.0.0.1", port)], timeout=0.6, clock=SystemClock())
     try:
         names = [dns.name.from_text(f"n{i}.example.") for i in range(40)]
         questions = [n.to_wire().lower() + b"\x00\x01\x00\x01" for n in names]  # type: ignore[union-attr]

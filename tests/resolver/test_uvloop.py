@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
+from dnsctl.core.decision import DecisionTarget
 from dnsctl.core.model import HostPort, ResolverSpec
-from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeredTarget, SteeringTable
+from dnsctl.process.clock import SystemClock
+from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.conftest import StartUpstream
 from tests.resolver.helpers import ask, rrset_texts
 
@@ -19,10 +21,10 @@ def test_steered_forwarded_udp_and_tcp_on_uvloop(upstream: StartUpstream) -> Non
 
     async def scenario() -> list[list[str]]:
         steering = SteeringTable()
-        target = SteeredTarget("t.example", ("10.1.0.5",))
+        target = DecisionTarget(None, "t.example", ("10.1.0.5",))
         steering.publish(SteeredAnswer("myregistry.azurecr.io", 30, (target,)))
         spec = ResolverSpec(listen=(HostPort("127.0.0.1", 0),), upstreams=(up.address,))
-        server = ResolverServer(spec, steering)
+        server = ResolverServer(spec, steering, clock=SystemClock())
         await server.start()
         try:
             port = server.bound[0][1]

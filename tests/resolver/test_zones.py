@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dns.flags
 import dns.rcode
 import dns.rdatatype
 import pytest
 
-from dnsctl.core.model import ZoneRecordSpec, ZoneSpec
-from dnsctl.errors import ConfigError
+from dnsctl.core.zone_records import ZoneSpec
 from dnsctl.resolver.zones import LabZones
+from tests.config.documents import edited, problems, write
 from tests.resolver.conftest import StartResolver
-from tests.resolver.helpers import ask, rrset_texts
+from tests.resolver.helpers import ask, lab_zone, rrset_texts
 
-LAB = ZoneSpec(
+LAB = lab_zone(
     "lab.internal",
     (
-        ZoneRecordSpec("@", "A", "10.0.0.1"),
-        ZoneRecordSpec("www", "CNAME", "lab.internal."),
-        ZoneRecordSpec("alias", "CNAME", "www"),
-        ZoneRecordSpec("dangling", "CNAME", "missing"),
-        ZoneRecordSpec("outside", "CNAME", "example.com."),
-        ZoneRecordSpec("v6", "AAAA", "fd00::1", ttl=120),
-        ZoneRecordSpec("@", "TXT", "hello lab"),
-        ZoneRecordSpec("@", "MX", "10 mail.lab.internal."),
-        ZoneRecordSpec("@", "MX", "20 mail2"),
-        ZoneRecordSpec("_https._tcp", "SRV", "10 5 443 host.lab.internal."),
-        ZoneRecordSpec("host.deep", "A", "10.0.0.7"),
+        ("@", "A", "10.0.0.1"),
+        ("www", "CNAME", "lab.internal."),
+        ("alias", "CNAME", "www"),
+        ("dangling", "CNAME", "missing"),
+        ("outside", "CNAME", "example.com."),
+        ("v6", "AAAA", "fd00::1", 120),
+        ("@", "TXT", "hello lab"),
+        ("@", "MX", "10 mail.lab.internal."),
+        ("@", "MX", "20 mail2"),
+        ("_https._tcp", "SRV", "10 5 443 host.lab.internal."),
+        ("host.deep", "A", "10.0.0.7"),
     ),
 )
 
@@ -123,20 +125,25 @@ async def test_any_gets_every_record_of_the_node(port: int) -> None:
     assert cname_owner.answer[0].rdtype == dns.rdatatype.CNAME
 
 
-def test_bad_records_are_all_reported() -> None:
-    bad = ZoneSpec(
-        "lab.internal",
-        (
-            ZoneRecordSpec("a", "A", "not-an-ip"),
-            ZoneRecordSpec("b", "MX", "mail.lab.internal."),
-            ZoneRecordSpec("c", "NAPTR", "x"),
-            ZoneRecordSpec("d", "CNAME", "x"),
-            ZoneRecordSpec("d", "A", "10.0.0.1"),
-        ),
-    )
-    with pytest.raises(ConfigError) as caught:
-        LabZones([bad])
-    assert len(caught.value.problems) == 4
+def test_bad_records_are_all_reported(tmp_path: Path) -> None:
+    # The configuration refuses them, each at its place, before the resolver is built from parsed records.
+    zone = {
+        "name": "lab.internal",
+        "records": [
+            {"name": "a", "type": "A", "value": "not-an-ip"},
+            {"name": "b", "type": "MX", "value": "mail.lab.internal."},
+            {"name": "c", "type": "NAPTR", "value": "x"},
+            {"name": "d", "type": "CNAME", "value": "x"},
+            {"name": "d", "type": "A", "value": "10.0.0.1"},
+        ],
+    }
+    found = problems(write(tmp_path, edited({"resolver.zones": [zone]})))
+    assert sorted(line.split(":")[0] for line in found) == [
+        "resolver.zones[0].records",
+        "resolver.zones[0].records[0].value",
+        "resolver.zones[0].records[1].value",
+        "resolver.zones[0].records[2].type",
+    ], found
 
 
 def test_soa_serial_follows_the_records() -> None:

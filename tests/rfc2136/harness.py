@@ -20,17 +20,15 @@ from dnsctl.core.model import (
     IsolationGuardSpec,
     MonitorSpec,
     ProfileSpec,
-    RecordType,
-    Rfc2136RecordSpec,
     SafetySpec,
-    TsigSpec,
 )
+from dnsctl.core.publication import RecordType, Rfc2136RecordSpec, TsigSpec
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
 from dnsctl.process.state_store import FileStore
 from dnsctl.targets.rfc2136 import TSIG_SECRET_ENV, Rfc2136Target
 from tests.reconcile.scripted import ScriptedProber
 from tests.rfc2136.servers import KEY_NAME, SECRET, ZONE, Primary
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"

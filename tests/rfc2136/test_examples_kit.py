@@ -10,7 +10,7 @@ from pathlib import Path
 import dns.tsig
 import pytest
 
-from dnsctl.cli.main import ExitCode, exit_code
+from dnsctl.cli.exit_codes import ExitCode, exit_code
 from tests.rfc2136.harness import EAST, NAME, Harness, hand_edit, make_spec, query
 from tests.rfc2136.servers import SECRET, ZONE, Primary
 from tests.support.system_packages import ensure_commands

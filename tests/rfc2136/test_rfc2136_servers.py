@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.cli.main import ExitCode, exit_code
-from dnsctl.core.model import EndpointStatus, RecordType
+from dnsctl.cli.exit_codes import ExitCode, exit_code
+from dnsctl.core.model import EndpointStatus
 from dnsctl.core.plan import Action
+from dnsctl.core.publication import RecordType
 from dnsctl.targets.base import Outcome
 from dnsctl.targets.rfc2136 import KEY_HINT
 from tests.rfc2136.harness import EAST, NAME, OWNER, WEST, Harness, hand_edit, make_spec, query
@@ -82,8 +83,8 @@ async def test_a_hand_edit_between_read_and_write_is_refused_not_overwritten(
     published = await target.read(h.spec.profiles)
     assert published["myregistry"].of(RecordType.CNAME) is not None
     hand_edit(primary, NAME, "CNAME", "manual.example.com.")  # after our read, before our write
+    from dnsctl.core.decision import Decision, DecisionKind
     from dnsctl.core.plan import make_plan
-    from dnsctl.core.routing import Decision, DecisionKind
 
     decision = Decision(DecisionKind.ENDPOINT, ("westeurope",), "failover", 0.0)
     plan = make_plan(h.spec.profiles, published, {"myregistry": decision})
@@ -99,8 +100,8 @@ async def test_a_hand_edit_of_the_owner_generation_is_refused(primary: Primary, 
     published = await target.read(h.spec.profiles)
     # Another dnsctl wrote in between: the value is the same, the generation moved on.
     hand_edit(primary, OWNER, "TXT", '"heritage=dnsctl,profile=myregistry,generation=7"')
+    from dnsctl.core.decision import Decision, DecisionKind
     from dnsctl.core.plan import make_plan
-    from dnsctl.core.routing import Decision, DecisionKind
 
     decision = Decision(DecisionKind.ENDPOINT, ("westeurope",), "failover", 0.0)
     [result] = await target.apply(make_plan(h.spec.profiles, published, {"myregistry": decision}).changes)
@@ -170,7 +171,7 @@ async def test_a_server_down_ends_the_pass_with_an_error_and_no_write(
         silent.listen(8)
         h.spec = make_spec(primary, timeout=1.0, port=silent.getsockname()[1])
         r = await h.run()
-    assert exit_code(r) is ExitCode.FAILED and "no answer within 1 s" in r.errors[0]
+    assert exit_code(r) is ExitCode.FAILED and "no answer within 1 s" in r.errors[0].message
     primary.start()  # the restart after the outage: the record and its owner are as they were
     h.spec = make_spec(primary)
     r = await h.run()

@@ -10,7 +10,8 @@ import pytest
 
 from dnsctl import compose
 from dnsctl.controller.reconcile import reconcile_once
-from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec, RecordType
+from dnsctl.core.decision import Decision, DecisionKind
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, ProfileSpec
 from dnsctl.core.plan import (
     ABSENT_NOTE,
     MANAGED_BY,
@@ -23,13 +24,14 @@ from dnsctl.core.plan import (
     RecordValue,
     plan_profile,
 )
-from dnsctl.core.routing import Decision, DecisionKind
+from dnsctl.core.publication import RecordType
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import MetadataStore
 from dnsctl.targets.memory import MemoryTarget
 from dnsctl.targets.router import TargetRouter
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 
@@ -60,7 +62,7 @@ def lab_kinds() -> Iterator[dict[str, MemoryTarget]]:
     built: dict[str, MemoryTarget] = {}
 
     def factory(kind: str) -> compose.TargetFactory:
-        def build(spec: DnsctlSpec) -> MemoryTarget:
+        def build(spec: DnsctlSpec, clock: Clock) -> MemoryTarget:
             return built.setdefault(kind, MemoryTarget())
 
         return build
@@ -82,7 +84,7 @@ async def test_a_test_only_target_kind_is_built_by_compose_and_reconciled(
         profiles=(profile("one", "lab-a"), profile("two", "lab-b")),
         isolation_guard=IsolationGuardSpec(enabled=False),
     )
-    target = compose.build_target(spec)
+    target = compose.build_target(spec, ManualClock())
     assert isinstance(target, TargetRouter) and set(target.targets) == {"lab-a", "lab-b"}
     report = await reconcile_once(Engine(spec, ScriptedProber(), ManualClock()), target, MetadataStore())
     assert not report.errors and len(report.results) == 2
@@ -93,7 +95,7 @@ async def test_a_test_only_target_kind_is_built_by_compose_and_reconciled(
 
 def test_one_kind_is_built_alone(lab_kinds: dict[str, MemoryTarget]) -> None:
     spec = DnsctlSpec(profiles=(profile("one", "lab-a"),))
-    assert isinstance(compose.build_target(spec), MemoryTarget)
+    assert isinstance(compose.build_target(spec, ManualClock()), MemoryTarget)
 
 
 OWNED = {MANAGED_BY: "dnsctl", PROFILE_KEY: "one"}

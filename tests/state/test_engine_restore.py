@@ -7,21 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    Failback,
-    MonitorSpec,
-    Override,
-    ProfileSpec,
-    RecordType,
-)
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, Failback, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, Published, ReadRecord, RecordValue
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.engine import Engine
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import FileStore, MetadataStore, StateStore
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
@@ -96,7 +89,7 @@ class MetadataRoundTrip:
 
 def stores(tmp_path: Path) -> dict[str, StateStore]:
     return {
-        "file": FileStore(tmp_path / "state.json"),
+        "file": FileStore(tmp_path / "state.json", clock=SystemClock()),
         "metadata": MetadataRoundTrip(),  # type: ignore[dict-item]
     }
 

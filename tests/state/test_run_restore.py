@@ -14,26 +14,18 @@ import pytest
 from dnsctl.controller.admin import OperatorError
 from dnsctl.controller.run import RunController
 from dnsctl.core import codec
-from dnsctl.core.model import (
-    AzureRecordSpec,
-    DnsctlSpec,
-    EndpointSpec,
-    IsolationGuardSpec,
-    MonitorSpec,
-    Override,
-    ProfileSpec,
-    RecordType,
-)
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, IsolationGuardSpec, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.plan import MANAGED_BY, PROFILE_KEY, STATE_KEY, Published, ReadRecord, RecordValue
-from dnsctl.core.routing import Decision, DecisionKind, RoutingState
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.state import ProfileState
 from dnsctl.documents.jsonable import to_object
 from dnsctl.engine import Engine
 from dnsctl.errors import TargetError
-from dnsctl.process.clock import ManualClock
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber
+from tests.support.clock import ManualClock
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"

@@ -17,8 +17,9 @@ from dnsctl.core import codec
 from dnsctl.core.model import DnsctlSpec, EndpointSpec, MonitorSpec, Override, ProfileSpec
 from dnsctl.core.state import ProfileState
 from dnsctl.errors import StateError
-from dnsctl.process.clock import ManualClock
+from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MAX_STATE_BYTES, FileStore
+from tests.support.clock import ManualClock
 
 SPEC = DnsctlSpec(
     profiles=(
@@ -104,7 +105,7 @@ def test_two_bad_files_in_one_second_do_not_collide(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_is_no_history_and_no_problem(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "state.json")
+    store = FileStore(tmp_path / "state.json", clock=SystemClock())
     assert store.load(SPEC, {}).states == {}
     assert store.problem is None and os.listdir(tmp_path) == []
 
@@ -112,7 +113,7 @@ def test_a_missing_file_is_no_history_and_no_problem(tmp_path: Path) -> None:
 def test_a_dry_run_reports_a_bad_file_but_leaves_it_and_never_saves_over_it(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     path.write_text("garbage")
-    store = FileStore(path, read_only=True)
+    store = FileStore(path, read_only=True, clock=SystemClock())
     assert store.load(SPEC, {}).states == {}
     assert store.problem is not None and "left as it is" in store.problem
     with pytest.raises(StateError):
@@ -144,7 +145,7 @@ def test_a_bad_file_that_cannot_be_moved_is_reported_and_never_saved_over(tmp_pa
     path = home / "state.json"
     path.write_text("garbage")
     with frozen_directory(home):
-        store = FileStore(path)
+        store = FileStore(path, clock=SystemClock())
         assert store.load(SPEC, {}).states == {}
         assert store.blocked and store.problem is not None and "could not be moved aside" in store.problem
         with pytest.raises(StateError, match="not saving"):
@@ -163,7 +164,7 @@ def test_what_the_configuration_lacks_is_dropped_with_a_warning(tmp_path: Path) 
         }
     )
     path.write_text(json.dumps({"myregistry": evil, "removed-profile": evil}))
-    store = FileStore(path)
+    store = FileStore(path, clock=SystemClock())
     loaded = store.load(SPEC, {})
     st = loaded.states["myregistry"]
     assert st.decision is None, "a fallback target the configuration lacks is never served"
@@ -175,7 +176,7 @@ def test_what_the_configuration_lacks_is_dropped_with_a_warning(tmp_path: Path) 
 
 def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "state.json"
-    store = FileStore(path)
+    store = FileStore(path, clock=SystemClock())
     store.save(SPEC, {"myregistry": DRAINED})
     store.save(SPEC, {"myregistry": ProfileState(started_at=1000.0)})
     assert os.listdir(path.parent) == ["state.json"]
@@ -185,7 +186,7 @@ def test_save_is_atomic_and_leaves_no_temporary_file(tmp_path: Path) -> None:
 
 def test_an_unchanged_state_is_not_written_again(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    store = FileStore(path)
+    store = FileStore(path, clock=SystemClock())
     store.save(SPEC, {"myregistry": DRAINED})
     first = path.stat().st_ino
     store.save(SPEC, {"myregistry": DRAINED})

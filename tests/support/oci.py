@@ -34,6 +34,7 @@ from typing import Self
 import httpx
 
 from tests.support.system_packages import ensure_command, ensure_commands
+from tests.support.waits import run_process, wait_exit
 
 HOSTS_FILE = Path("/etc/hosts")
 RUNTIME = ("containerd", "ctr", "docker-registry")  # installed from their Debian packages when missing
@@ -210,16 +211,16 @@ class Registry:
             self.resume()
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                wait_exit(self.proc, 5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                wait_exit(self.proc, 5)
             self.proc = None
 
     def kill(self) -> None:
         if self.proc is not None:
             self.proc.kill()
-            self.proc.wait(5)
+            wait_exit(self.proc, 5)
             self.proc = None
 
     def freeze(self) -> None:
@@ -288,7 +289,7 @@ class Containerd:
         raise TimeoutError("containerd did not come up")
 
     def _ctr(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return run_process(
             [ensure_command("ctr"), "--address", str(self.socket), *args],
             capture_output=True,
             text=True,
@@ -321,10 +322,10 @@ class Containerd:
         if self.proc is not None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                wait_exit(self.proc, 10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
+                wait_exit(self.proc, 5)
             self.proc = None
 
     def __enter__(self) -> Self:

@@ -39,6 +39,8 @@ from typing import Any, Self, TypeVar
 
 import trustme
 
+from tests.support.waits import ACTIVITY, wait_exit
+
 T = TypeVar("T")
 
 DEFAULT_NAMES = (
@@ -324,6 +326,7 @@ class RegistryServer:
             self._connections += 1
             connection = self._connections
             self._lock.notify_all()
+        ACTIVITY.bump()
         try:
             await self._serve(reader, writer, connection)
         except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.CancelledError):
@@ -331,6 +334,7 @@ class RegistryServer:
         finally:
             writer.transport.abort()
             self._handlers.discard(task)
+            ACTIVITY.bump()  # the answer was taken (or the connection dropped): the prober has it now
 
     async def _serve(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, connection: int
@@ -363,6 +367,7 @@ class RegistryServer:
             buffer = buffer[length:]  # requests to a registry probe carry no body worth reading
             with self._lock:
                 self._requests.append(SeenRequest(method, path, headers, sni, connection))
+            ACTIVITY.bump()  # a probe arrived: a test waiting on its prober re-checks
             behaviour = self._behaviour
             if behaviour is Behaviour.RESET:
                 _reset(writer)
@@ -484,10 +489,10 @@ class RegistryProcess:
         with contextlib.suppress(OSError):
             self._proc.stdin.close()  # EOF on stdin: the child stops its server and exits
         try:
-            self._proc.wait(10)
+            wait_exit(self._proc, 10)
         except subprocess.TimeoutExpired:
             self._proc.kill()
-            self._proc.wait(5)
+            wait_exit(self._proc, 5)
         if self._proc.stdout is not None:
             self._proc.stdout.close()
         self._proc = None

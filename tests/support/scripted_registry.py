@@ -18,8 +18,10 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from tests.support.loopback_http import LoopbackServer
 
 MANIFEST_DIGEST = "sha256:" + "0" * 64
 
@@ -36,7 +38,7 @@ class Seen:
         return secret in text
 
 
-class ScriptedRegistry:
+class ScriptedRegistry(LoopbackServer):
     def __init__(
         self,
         host: str,
@@ -45,32 +47,20 @@ class ScriptedRegistry:
         service: str = "registry.test",
         token_lifetime: int = 300,
     ) -> None:
-        self.host = host
+        super().__init__(host, tls=tls)
         self.service = service
         self.token_lifetime = token_lifetime
         self.realm: Callable[[int], str] = lambda n: f"{self.scheme}://{host}:{self.port}/oauth2/token"
-        self._tls = tls
         self._lock = threading.Lock()
         self._seen: list[Seen] = []
         self._challenges = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self._tls is not None else "http"
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "not started"
-        return int(self._server.server_address[1])
 
     @property
     def requests(self) -> list[Seen]:
         with self._lock:
             return list(self._seen)
 
-    def start(self) -> Self:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -129,28 +119,4 @@ class ScriptedRegistry:
                 else:
                     self._token()
 
-        server = ThreadingHTTPServer((self.host, 0), Handler)
-        server.daemon_threads = True
-        if self._tls is not None:
-            server.socket = self._tls.wrap_socket(server.socket, server_side=True)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler

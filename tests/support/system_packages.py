@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.waits import run_process
+
 # Each program a test runs -> the Debian package that provides it.
 PACKAGES: dict[str, str] = {
     # Azurite (the Azure Storage emulator) for the HA tests, which their fixture installs with npm
@@ -174,9 +176,7 @@ def _apt_install(apt_get: str, packages: list[str]) -> None:
     services = [SERVICES[p] for p in packages if p in SERVICES]
     systemctl = shutil.which("systemctl", path=SEARCH_PATH)
     if services and systemctl and Path("/run/systemd/system").is_dir():
-        subprocess.run(
-            [systemctl, "disable", "--now", *services], capture_output=True, timeout=120, check=False
-        )
+        run_process([systemctl, "disable", "--now", *services], capture_output=True, timeout=120, check=False)
 
 
 def _apt(apt_get: str, args: list[str], env: dict[str, str], what: str) -> None:
@@ -184,7 +184,7 @@ def _apt(apt_get: str, args: list[str], env: dict[str, str], what: str) -> None:
     deadline = time.monotonic() + DPKG_LOCK_TIMEOUT
     while True:
         try:
-            done = subprocess.run(
+            done = run_process(
                 [apt_get, *args], capture_output=True, text=True, env=env, timeout=APT_TIMEOUT, check=False
             )
         except subprocess.TimeoutExpired:

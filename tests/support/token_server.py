@@ -22,12 +22,11 @@ import contextlib
 import datetime
 import json
 import secrets
-import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
@@ -35,7 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from tests.support.oci import free_port, wait_port
+from tests.support.loopback_http import LoopbackServer
+from tests.support.oci import free_port
 
 SERVICE = "dnsctl-test-registry"
 ISSUER = "dnsctl-test-issuer"
@@ -81,7 +81,7 @@ def _access(scope: str) -> list[dict[str, Any]]:
     return out
 
 
-class TokenServer:
+class TokenServer(LoopbackServer):
     def __init__(
         self,
         root: Path,
@@ -92,9 +92,8 @@ class TokenServer:
         aad_token: str | None = None,
         lifetime: int = 300,
     ) -> None:
+        super().__init__(host, free_port(host))  # the port is known before the start (the realm)
         self.root = root
-        self.host = host
-        self.port = free_port(host)
         self.users = dict(users or {})
         self.anonymous = anonymous
         self.aad_token = aad_token
@@ -105,8 +104,6 @@ class TokenServer:
         self.signer = SigningKey(root)
         self.issued: list[str] = []  # the grant or "anonymous" of every token handed out
         self.refresh_tokens: set[str] = set()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def realm(self) -> str:
@@ -136,7 +133,7 @@ class TokenServer:
         }
         return self.signer.jwt(claims)
 
-    def start(self) -> Self:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -165,7 +162,7 @@ class TokenServer:
 
             def _gate(self) -> bool:
                 if owner.mode == "slow":
-                    time.sleep(owner.slow_delay)
+                    owner.released.wait(owner.slow_delay)  # answers late, or at once when stopped
                 if owner.mode == "broken":
                     self._reply(500, {"errors": [{"code": "UNKNOWN", "message": "token service broken"}]})
                     return False
@@ -229,25 +226,4 @@ class TokenServer:
                     return
                 self._reply(404, {"errors": [{"code": "NOT_FOUND", "message": path}]})
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.daemon = True
-        self._thread.start()
-        wait_port(self.host, self.port)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler

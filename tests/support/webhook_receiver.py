@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.waits import ACTIVITY
+
 
 @dataclass(frozen=True)
 class Received:
@@ -38,6 +40,7 @@ class WebhookReceiver:
                 with receiver._lock:
                     receiver.attempts += 1
                     behaviour = receiver.behaviour
+                ACTIVITY.bump()
                 if behaviour == "hang":
                     receiver._release.wait(receiver.hang_seconds)
                 with receiver._lock:
@@ -45,6 +48,7 @@ class WebhookReceiver:
                         Received(self.path, dict(self.headers), json.loads(raw or b"null"))
                     )
                     receiver._lock.notify_all()
+                ACTIVITY.bump()
                 self.send_response(500 if behaviour == "500" else 204)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dnsctl.core.plan import Plan, Published, Refusal, SafetyProblem
+from dnsctl.core.plan import Plan, Published
+from dnsctl.core.refusals import Refusal, SafetyProblem
 from dnsctl.core.state import RoundOutcome
 from dnsctl.documents.jsonable import ABSENT, Absent
 from dnsctl.documents.status import ChangeDoc, MirrorFileDoc, ProfileDoc, StateDoc

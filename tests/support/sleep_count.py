@@ -1,0 +1,175 @@
+"""Count the tests that sleep on the real clock (a pytest plugin, opt-in).
+
+Turn it on with `DNSCTL_COUNT_SLEEPS=1` in the environment or `--count-sleeps` on the command line:
+`time.sleep` and `asyncio.sleep` are wrapped in the test process, every call with a positive delay made
+while a test runs (setup, call or teardown, from any thread of the test process) is charged to that test,
+and the terminal summary lists the tests that slept, with their number of calls, the seconds asked for and
+the modules that called sleep, and the share of tests that slept. `sleep(0)` only yields and is not
+counted. Sleeps in child processes (a real `dnsctl` started by a test) are not seen: they are the
+process's own waits, not the test's.
+
+`DNSCTL_COUNT_SLEEPS_JSON=path` also writes the numbers as JSON (for comparing runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+ENV = "DNSCTL_COUNT_SLEEPS"
+# `subprocess.Popen.wait(timeout=...)` polls the child with time.sleep: that waits for an event (the
+# child's exit), so the summary gives the share with and without the tests whose only sleeps are these.
+CHILD_WAIT = {"subprocess"}
+JSON_ENV = "DNSCTL_COUNT_SLEEPS_JSON"
+
+
+@dataclass
+class Slept:
+    calls: int = 0
+    seconds: float = 0.0
+    kinds: set[str] = field(default_factory=set)
+    callers: set[str] = field(default_factory=set)
+
+
+class SleepCounter:
+    def __init__(self) -> None:
+        self.current: str | None = None
+        self.tests: set[str] = set()
+        self.slept: dict[str, Slept] = {}
+        self.outside = Slept()
+        self._lock = threading.Lock()
+        self._originals: tuple[Any, Any] | None = None
+
+    def charge(self, kind: str, seconds: float) -> None:
+        if not seconds or seconds <= 0:
+            return
+        caller = str(sys._getframe(2).f_globals.get("__name__", "?"))
+        with self._lock:
+            entry = self.outside if self.current is None else self.slept.setdefault(self.current, Slept())
+            entry.calls += 1
+            entry.seconds += seconds
+            entry.kinds.add(kind)
+            entry.callers.add(caller)
+
+    def install(self) -> None:
+        real_time_sleep = time.sleep
+        real_asyncio_sleep = asyncio.sleep
+        self._originals = (real_time_sleep, real_asyncio_sleep)
+        counter = self
+
+        def counting_time_sleep(seconds: float) -> None:
+            counter.charge("time.sleep", seconds)
+            real_time_sleep(seconds)
+
+        async def counting_asyncio_sleep(delay: float, result: Any = None) -> Any:
+            counter.charge("asyncio.sleep", delay)
+            return await real_asyncio_sleep(delay, result)
+
+        time.sleep = counting_time_sleep
+        asyncio.sleep = counting_asyncio_sleep  # type: ignore[assignment]
+        asyncio.tasks.sleep = counting_asyncio_sleep  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        if self._originals is None:
+            return
+        time.sleep, asyncio.sleep = self._originals
+        asyncio.tasks.sleep = self._originals[1]
+        self._originals = None
+
+    def summary(self) -> dict[str, Any]:
+        total = len(self.tests)
+        sleeping = sorted(self.slept)
+        own = [nodeid for nodeid in sleeping if self.slept[nodeid].callers - CHILD_WAIT]
+        return {
+            "tests": total,
+            "sleeping": len(sleeping),
+            "percent": round(100.0 * len(sleeping) / total, 2) if total else 0.0,
+            "sleeping_not_child_wait": len(own),
+            "percent_not_child_wait": round(100.0 * len(own) / total, 2) if total else 0.0,
+            "outside_tests": {"calls": self.outside.calls, "seconds": round(self.outside.seconds, 3)},
+            "by_test": {
+                nodeid: {
+                    "calls": self.slept[nodeid].calls,
+                    "seconds": round(self.slept[nodeid].seconds, 3),
+                    "kinds": sorted(self.slept[nodeid].kinds),
+                    "callers": sorted(self.slept[nodeid].callers),
+                }
+                for nodeid in sleeping
+            },
+        }
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--count-sleeps",
+        action="store_true",
+        default=False,
+        help=f"count the tests that call time.sleep/asyncio.sleep on the real clock (or set {ENV}=1)",
+    )
+
+
+def _enabled(config: pytest.Config) -> bool:
+    return bool(config.getoption("--count-sleeps")) or os.environ.get(ENV, "") not in ("", "0")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _enabled(config):
+        counter = SleepCounter()
+        counter.install()
+        config.stash[_KEY] = counter
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    counter = config.stash.get(_KEY, None)
+    if counter is not None:
+        counter.uninstall()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    counter = item.config.stash.get(_KEY, None)
+    if counter is None:
+        yield
+        return
+    counter.tests.add(item.nodeid)
+    counter.current = item.nodeid
+    try:
+        yield
+    finally:
+        counter.current = None
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    counter = config.stash.get(_KEY, None)
+    if counter is None:
+        return
+    data = counter.summary()
+    write = terminalreporter.write_line
+    terminalreporter.section("tests sleeping on the real clock")
+    for nodeid, entry in sorted(data["by_test"].items(), key=lambda kv: -kv[1]["seconds"]):
+        callers = ", ".join(entry["callers"])
+        write(f"{entry['calls']:6d} calls {entry['seconds']:9.3f} s  {nodeid}  (from {callers})")
+    write(
+        f"{data['sleeping']} of {data['tests']} tests ({data['percent']}%) slept on the real clock"
+        f" (outside tests: {data['outside_tests']['calls']} calls)"
+    )
+    write(
+        f"{data['sleeping_not_child_wait']} of {data['tests']} tests"
+        f" ({data['percent_not_child_wait']}%) slept other than in subprocess's wait for a child"
+    )
+    path = os.environ.get(JSON_ENV)
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(data, out, indent=1, sort_keys=True)
+
+
+_KEY = pytest.StashKey[SleepCounter]()

@@ -1,0 +1,196 @@
+"""Bounded waits on events, never on the clock: a child's exit, a child's output, something observed.
+
+A test that waits for a real process re-checks its condition each time something it can observe happens
+(a line the child wrote, a request one of the test's in-process servers answered, the child's exit), never
+on a timer; every wait has a deadline, and a child that exits while it is awaited fails the wait at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import selectors
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
+
+
+class Activity:
+    """A counter bumped by everything a test can observe happening; waiters re-check on each bump."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        with self._changed:
+            return self._count
+
+    def bump(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait_past(self, seen: int, timeout: float) -> bool:
+        """Until something happened after `seen` was read, or `timeout` passed."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count != seen, max(timeout, 0.0))
+
+
+ACTIVITY = Activity()
+
+# What a failed check may raise while the thing awaited is not there yet (a refused connection, a DNS
+# timeout, a document without the key yet).
+NOT_YET: tuple[type[BaseException], ...] = (OSError, KeyError, IndexError, TypeError, ValueError)
+
+
+def wait_until(
+    check: Callable[[], T],
+    limit: float,
+    what: str,
+    *,
+    proc: subprocess.Popen[Any] | None = None,
+    log: Callable[[], str] = lambda: "",
+    not_yet: tuple[type[BaseException], ...] = NOT_YET,
+) -> T:
+    """The first true value of `check`, re-checked whenever ACTIVITY moves; fails after `limit` seconds
+    or as soon as `proc` exits, with the tail of `log()`."""
+    deadline = time.monotonic() + limit
+    last_error: BaseException | None = None
+    while True:
+        seen = ACTIVITY.count
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"the process exited ({proc.returncode}) waiting for {what}:\n{log()[-4000:]}"
+            )
+        try:
+            value = check()
+            if value:
+                return value
+        except not_yet as e:
+            last_error = e
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(
+                f"timed out after {limit}s waiting for {what} ({last_error}):\n{log()[-4000:]}"
+            )
+        ACTIVITY.wait_past(seen, remaining)
+
+
+def wait_exit(proc: subprocess.Popen[Any], timeout: float) -> int:
+    """The exit code of `proc`, waiting on its pidfd (no polling); TimeoutExpired after `timeout`."""
+    if proc.poll() is not None:
+        return proc.returncode
+    fd = os.pidfd_open(proc.pid)
+    try:
+        ready, _, _ = select.select([fd], [], [], max(timeout, 0.0))
+    finally:
+        os.close(fd)
+    if not ready:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    return proc.wait()
+
+
+def run_process(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    timeout: float = 120.0,
+    capture_output: bool = True,
+    text: bool = True,
+    check: bool = False,
+    input: str | None = None,
+    **popen: Any,
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(args, capture_output=True, text=True, timeout=...)` without its polling wait:
+    the pipes are read as they become readable and the exit is awaited on the process's pidfd."""
+    assert text, "run_process decodes the output as text"
+    deadline = time.monotonic() + timeout
+    pipe = subprocess.PIPE if capture_output else None
+    stdin = subprocess.PIPE if input is not None else popen.pop("stdin", None)
+    proc = subprocess.Popen(args, stdin=stdin, stdout=pipe, stderr=pipe, **popen)
+    streams = [s for s in (proc.stdout, proc.stderr) if s is not None]
+    fds = [s.fileno() if s is not None else None for s in (proc.stdout, proc.stderr)]
+    out: dict[int, bytearray] = {s.fileno(): bytearray() for s in streams}
+    try:
+        with selectors.DefaultSelector() as sel:
+            for stream in streams:
+                os.set_blocking(stream.fileno(), False)
+                sel.register(stream, selectors.EVENT_READ)
+            if input is not None:
+                assert proc.stdin is not None
+                _feed(proc.stdin, input.encode())
+            while sel.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+                for key, _ in sel.select(remaining):
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        out[key.fd] += chunk
+                    else:
+                        sel.unregister(key.fileobj)
+        code = wait_exit(proc, deadline - time.monotonic())
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        for stream in streams:
+            stream.close()
+    stdout, stderr = (bytes(out[fd]).decode(errors="replace") if fd is not None else None for fd in fds)
+    if check and code != 0:
+        raise subprocess.CalledProcessError(code, proc.args, stdout, stderr)
+    return subprocess.CompletedProcess(proc.args, code, stdout, stderr)
+
+
+def _feed(stdin: IO[bytes], data: bytes) -> None:
+    try:
+        stdin.write(data)
+        stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+class OutputLog:
+    """A child's stdout and stderr, copied line by line to `path` by a reader thread; each line (and the
+    end of the output) bumps ACTIVITY, so waits re-check on what the child says."""
+
+    def __init__(self, stream: IO[bytes], path: Path) -> None:
+        self.path = path
+        self._stream = stream
+        self._file = path.open("ab")
+        self._thread = threading.Thread(target=self._copy, name=f"output of {path.name}", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        try:
+            for line in iter(self._stream.readline, b""):
+                self._file.write(line)
+                self._file.flush()
+                ACTIVITY.bump()
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us: the child is gone
+        finally:
+            self._file.close()
+            ACTIVITY.bump()
+
+    def text(self) -> str:
+        return self.path.read_text(errors="replace")
+
+    def close(self, timeout: float = 10) -> None:
+        """After the child exited: the rest of its output copied (the pipe's end closes the file)."""
+        self._thread.join(timeout)
+
+    def wait_for(
+        self, pattern: str, limit: float, proc: subprocess.Popen[Any] | None = None
+    ) -> re.Match[str]:
+        return wait_until(
+            lambda: re.search(pattern, self.text()), limit, repr(pattern), proc=proc, log=self.text
+        )
