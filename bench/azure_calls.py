@@ -149,7 +149,7 @@ def main() -> None:
     ok = all(p.reads == args.zones and p.dns_writes == 0 and p.state_writes == 0 for p in steady)
     print(f"goal (one read per zone, no write in steady state): {'met' if ok else 'NOT met'}")
     per_5min = args.zones * 5
-    print(f"a CronJob every minute reads {per_5min} times per 5 minutes (limit about 500)")
+    print(f"a CronJob every minute reads {per_5min} times per 5 minutes (budget: about 250)")
     if args.json:
         Path(args.json).write_text(json.dumps([p.__dict__ for p in passes], indent=1))
 

@@ -100,7 +100,7 @@ class AzureAccessToken:
 
     async def __call__(self) -> str:
         if self._credential is None:
-            from dnsctl.targets.azure import make_credential
+            from dnsctl.targets.azure_auth import make_credential
 
             self._credential = make_credential(self._spec.azure)
         access = await self._credential.get_token(ACR_EXCHANGE_SCOPE)

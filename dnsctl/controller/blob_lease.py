@@ -343,7 +343,7 @@ class AzureBlobLease:
 
     def _token_credential(self) -> AsyncTokenCredential:
         if self._credential is None:
-            from dnsctl.targets.azure import make_credential
+            from dnsctl.targets.azure_auth import make_credential
 
             try:
                 self._credential = make_credential(self._azure)

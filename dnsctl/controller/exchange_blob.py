@@ -149,7 +149,7 @@ class BlobExchange:
 
     def _token_credential(self) -> AsyncTokenCredential:
         if self._credential is None:
-            from dnsctl.targets.azure import make_credential
+            from dnsctl.targets.azure_auth import make_credential
 
             try:
                 self._credential = make_credential(self._azure)

@@ -11,6 +11,9 @@ was lost (the connection reset after Azure applied it) comes back as a 412 on th
 re-read then finds the write id it sent: that write is dnsctl's own, applied and audited once, not
 something to re-plan or to call drift. With a write guard (the lease), a pass that may no longer
 write ends instead of re-reading.
+
+The records of one batch are planned from one listing per zone; the order of the writes and which
+writes of the health history alone are made: `controller/write_cost.py`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from dnsctl.controller.reports import Report, ReportError
+from dnsctl.controller.write_cost import HistoryWrites, settle, trimmed
 from dnsctl.core import codec
 from dnsctl.core.intent import Intent, intent
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
@@ -36,7 +40,7 @@ from dnsctl.core.plan import (
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import TargetError
-from dnsctl.process.state_store import Keeper, StateStore
+from dnsctl.process.state_store import Keeper, MetadataStore, StateStore
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, Target, WriteGuard, may_write
 
 audit = logging.getLogger("dnsctl.audit")
@@ -75,10 +79,12 @@ class RecordPublisher:
         self.store = store
         self.force = force
         self.intents: dict[str, Intent] = {}  # what each record should become, as handed over
+        self.states: dict[str, ProfileState] = {}  # the health behind them (to write failovers first)
 
     def take(self, batch: Batch) -> list[str]:
         """Keep the batch's intents; the profiles whose records it asks to write."""
         self.intents.update(intents(self.spec, batch.states, self.store))
+        self.states.update(batch.states)
         if batch.full:
             return [p.name for p in published_profiles(self.spec)]
         return batch.changed(views=False)
@@ -91,6 +97,7 @@ class RecordPublisher:
         dry_run: bool = False,
         guard: WriteGuard | None = None,
         observe: Callable[[Mapping[str, Published]], None] | None = None,
+        history: HistoryWrites = HistoryWrites.SETTLED,
     ) -> Report:
         """Bring the records of `profiles` (default all) to the intents taken (see `converge`)."""
         return await converge(
@@ -103,6 +110,8 @@ class RecordPublisher:
             force=self.force,
             guard=guard,
             observe=observe,
+            health=self.states,
+            history=history,
         )
 
     async def publish(
@@ -124,6 +133,8 @@ async def reconcile_once(
     Nothing is written unless the stored state was read: a failed read ends the pass with an error.
     A profile with stored history is probed once (its hysteresis runs across runs); one without a
     decision is probed again until it has one, at most `max(fall, rise)` rounds (`until_verdicts`).
+    With the history in the records, a profile still counting toward `fall` or `rise` is probed
+    again too (`settle`): counts need no write of their own.
     """
     spec = engine.spec
     target.begin_pass()
@@ -134,6 +145,8 @@ async def reconcile_once(
         return Report(Plan(()), errors=[ReportError(message, e.transient)], dry_run=dry_run)
     engine.load(store, published)
     outcome = await engine.until_verdicts(await engine.round())
+    if isinstance(store, MetadataStore):
+        outcome = await settle(engine, outcome)
     problem = None if dry_run else Keeper(store).save(spec, outcome.states)
     records = RecordPublisher(spec, target, store, force=force)
     report = await records.publish(Batch.of(outcome, full=True), published=published, dry_run=dry_run)
@@ -155,11 +168,15 @@ async def converge(
     force: bool = False,
     guard: WriteGuard | None = None,
     observe: Callable[[Mapping[str, Published]], None] | None = None,
+    health: Mapping[str, ProfileState] | None = None,
+    history: HistoryWrites = HistoryWrites.SETTLED,
 ) -> Report:
     """Bring the records of `profiles` (default all) to the intents handed over.
 
     `guard` is checked before every write and before re-reading after a 412; `observe` sees what
-    such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned."""
+    such a re-read found (but not dnsctl's own writes recognised there), before it is re-planned.
+    `health` (the states behind the intents) puts the failovers first; `history` says which writes of
+    the history alone are made."""
     chosen = [p for p in published_profiles(spec) if profiles is None or p.name in profiles]
     if published is None:
         target.begin_pass()
@@ -170,6 +187,7 @@ async def converge(
             return Report(Plan(()), errors=[error], dry_run=dry_run)
     current = {k: v for k, v in published.items() if k in {p.name for p in chosen}}
     plan = _plan(chosen, wanted, current)
+    plan = trimmed(spec, plan, current, health or {}, history)
     degraded = [p.name for p in chosen if (w := wanted.get(p.name)) is not None and w.degraded]
     # Nothing published and nothing to publish, with no endpoint Online: that is degraded too.
     degraded += [
@@ -265,6 +283,8 @@ async def _apply(
                 _audit(r)
             elif r.outcome is Outcome.FAILED:
                 report.results.append(r)
+                if r.retry_in is not None:
+                    continue  # held back (budget, deadline), not failed: said once below
                 log.error(
                     "%s: %s failed: %s%s",
                     r.change.profile,
@@ -272,6 +292,8 @@ async def _apply(
                     r.error,
                     f" ({r.hint})" if r.hint else "",
                 )
+        if held := [r for r in results if r.retry_in is not None and r.outcome is Outcome.FAILED]:
+            log.warning("%d write(s) held back, to be written later: %s", len(held), held[0].error)
         if not conflicted:
             return
         if attempt == MAX_CONFLICT_RETRIES or not may_write(guard):

@@ -4,8 +4,7 @@ Nothing is written before the records and their stored state have been read: a r
 an Azure outage keeps retrying the read (with backoff, not ready, saying why) instead of starting
 fresh, so a stored drain, a manual failback or a running failback_hold is never overwritten.
 
-The decisions changed in a pass (a `Batch`) reconcile their profiles at once, all from one read
-(`RecordPublisher`, as `reconcile` does; failover costs probe rounds plus one write); a periodic
+Decisions are written by the zone (`controller/zone_writes.py`), failovers first; a periodic
 resync re-reads every zone, reports drift and puts owned records back. Drift (`controller/drift.py`)
 is a record that holds neither what dnsctl last saw or wrote nor what the decision requires. Only the
 lease holder writes; standbys probe and keep warm state, and read the stored state again when
@@ -30,14 +29,10 @@ from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.drift import Drift
 from dnsctl.controller.lease import Lease, NoLease
 from dnsctl.controller.metrics import Metrics
-from dnsctl.controller.reconcile import (
-    RecordPublisher,
-    first_problem,
-    published_profiles,
-    state_saved,
-)
+from dnsctl.controller.reconcile import RecordPublisher, first_problem, published_profiles, state_saved
 from dnsctl.controller.reports import Report, ReportError
 from dnsctl.controller.vantage import Vantage
+from dnsctl.controller.zone_writes import Take, ZoneWrites
 from dnsctl.core.intent import Intent
 from dnsctl.core.plan import Action, Change, Plan, Published, ReadRecord
 from dnsctl.core.state import ProfileState
@@ -85,6 +80,7 @@ class RunController(ControllerBase):
         self.last_error: str | None = None  # the last reconcile's problem, until one succeeds
         self._reader: asyncio.Task[None] | None = None
         self._scheduled = False
+        self.zones = ZoneWrites(self.spec, target, self.clock, self._check_drift, self.scheduler.once)
 
     # --- life cycle ---------------------------------------------------------------------------
 
@@ -191,9 +187,9 @@ class RunController(ControllerBase):
 
     async def publish(self, batch: Batch) -> None:
         # A drift found at start is put back as soon as the profile has been probed, not at the resync.
-        changed = sorted(set(self.records.take(batch)) | self.drift.due(batch.probed))
-        if changed:
-            await self.reconcile(changed)
+        changed = set(self.records.take(batch)) | self.drift.due(batch.probed)
+        if changed and await self.zones.window(changed):  # the first of a window writes the window's
+            await self.reconcile(None, Take.QUEUED)
 
     async def resync(self) -> None:
         await self.reconcile(None)
@@ -221,20 +217,20 @@ class RunController(ControllerBase):
             raise OperatorActionFailed(f"resync did not converge: {problem}")
         return "; ".join(parts)
 
-    async def reconcile(self, profiles: list[str] | None) -> Report | None:
+    async def reconcile(self, profiles: list[str] | None, take: Take = Take.NONE) -> Report | None:
         async with self.write_lock:
-            if not self.state_read or not self.lease.held_now():
+            profiles = self.zones.take(take, profiles)  # a window's decisions, or the writes held back
+            if not self.state_read or not self.lease.held_now() or profiles == []:
                 return None
             chosen = [p for p in published_profiles(self.spec) if profiles is None or p.name in profiles]
             self.target.begin_pass()
             try:
-                published = dict(await self.target.read(chosen))
+                published = await self.zones.listing(chosen, self.published, take)
             except TargetError as e:
                 report = Report(
                     Plan(()), errors=[ReportError(f"{e} ({e.hint})" if e.hint else str(e), e.transient)]
                 )
             else:
-                self._check_drift(published)
                 report = await self.records.write(
                     [p.name for p in chosen],
                     published=published,
@@ -274,6 +270,7 @@ class RunController(ControllerBase):
         Each try costs a zone read, so the backoff doubles: Azure allows about 500 reads per 5 minutes.
         """
         failed = {r.change.profile for r in report.results if r.outcome is not Outcome.APPLIED}
+        failed -= self.zones.hold(report.results, self.reconcile)  # held back: not failed
         if report.errors:
             failed.update(attempted)
         for name in attempted:

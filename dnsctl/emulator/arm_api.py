@@ -24,6 +24,11 @@ from dnsctl.process.clock import Clock
 API_VERSION = "2024-06-01"
 SUPPORTED_API_VERSIONS = ("2018-09-01", "2020-01-01", "2020-06-01", "2024-06-01")
 RATE_LIMIT_HEADER = "x-ms-ratelimit-remaining-subscription-resource-requests"
+# ARM's own per-kind headers: a read's answer says how many reads are left, a write's how many writes.
+REMAINING_HEADERS = {
+    "read": "x-ms-ratelimit-remaining-subscription-reads",
+    "write": "x-ms-ratelimit-remaining-subscription-writes",
+}
 
 
 class ArmApi:
@@ -84,6 +89,7 @@ class ArmApi:
                     error.status, json_bytes(error.body), {"Content-Type": JSON_CONTENT, **error.headers}
                 )
         reply.headers[RATE_LIMIT_HEADER] = str(remaining)
+        reply.headers[REMAINING_HEADERS[kind]] = str(remaining)
         reply.headers["x-ms-request-id"] = str(uuid.uuid4())
         reply.headers["Cache-Control"] = "no-cache"
         self._log.append(

@@ -8,22 +8,21 @@ Waits are bounded: a throttled call waits for Retry-After only up to `azure.max_
 one fails the call at once), and the calls of one pass end by `azure.deadline` after the pass began.
 With a write guard (the lease), every write attempt, including the SDK's own retries, starts only if
 it can end within the guard's window and is cut off at its end, and no wait for a retry outlasts it.
+
+Writes are paced to the subscription's budget: every answer's `x-ms-ratelimit-remaining-subscription-
+writes` (and `-reads`) is remembered, and once Azure says no more than `WRITE_RESERVE` writes are left,
+the pass's remaining writes are not sent but returned with `retry_in` (`budget_wait` seconds): the
+caller writes them later from the same read. The caller orders the writes (failovers first).
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import ipaddress
 import logging
-import os
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from azure.core import MatchConditions
-from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import (
     AzureError,
@@ -36,15 +35,17 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
-from azure.mgmt.privatedns.models import ARecord, CnameRecord, RecordSet, RecordSetProperties
+from azure.mgmt.privatedns.models import RecordSet
 
-from dnsctl.core.model import AzureCredentialKind, AzureSpec, DnsctlSpec, ProfileSpec
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.plan import Action, Change, Published, ReadRecord, RecordValue
 from dnsctl.core.publication import RecordType
 from dnsctl.errors import LeaseLapsedError, TargetError
 from dnsctl.process.clock import Clock
+from dnsctl.targets.azure_auth import is_loopback_http, make_credential
+from dnsctl.targets.azure_records import record_properties, record_type_of, record_value
+from dnsctl.targets.azure_retry import BoundedRetryPolicy, retry_after_seconds
 from dnsctl.targets.base import NOT_HOLDER, ChangeResult, Outcome, WriteGuard, apply_in_order, may_write
 
 log = logging.getLogger("dnsctl.azure")
@@ -53,144 +54,12 @@ ROLE_HINT = (
     "grant the identity the role 'Private DNS Zone Contributor' "
     "(b12aa53e-6015-4669-85d0-8515ebb3ae7f) on the zone"
 )
-TOKEN_ENV = "DNSCTL_AZURE_TOKEN"
 ZoneKey = tuple[str, str, str]  # (subscription, resource group, zone)
-
-
-class StaticTokenCredential:
-    """A fixed bearer token from DNSCTL_AZURE_TOKEN: for emulators and tests, never for Azure itself."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, 2**31 - 1)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> StaticTokenCredential:
-        return self
-
-    async def __aexit__(self, *args: object) -> None:
-        return None
-
-
-def make_credential(spec: AzureSpec) -> AsyncTokenCredential:
-    kind = spec.credential
-    if kind is AzureCredentialKind.STATIC:
-        token = os.environ.get(TOKEN_ENV)
-        if not token:
-            raise TargetError(f"azure.credential is 'static' but {TOKEN_ENV} is not set", transient=False)
-        return StaticTokenCredential(token)
-    from azure.identity.aio import (
-        AzureCliCredential,
-        DefaultAzureCredential,
-        ManagedIdentityCredential,
-        WorkloadIdentityCredential,
-    )
-
-    if kind is AzureCredentialKind.WORKLOAD:
-        return (
-            WorkloadIdentityCredential(client_id=spec.client_id)
-            if spec.client_id
-            else WorkloadIdentityCredential()
-        )
-    if kind is AzureCredentialKind.MANAGED:
-        return (
-            ManagedIdentityCredential(client_id=spec.client_id)
-            if spec.client_id
-            else ManagedIdentityCredential()
-        )
-    if kind is AzureCredentialKind.CLI:
-        return AzureCliCredential()
-    if spec.client_id:
-        return DefaultAzureCredential(managed_identity_client_id=spec.client_id)
-    return DefaultAzureCredential()
-
-
-def _is_loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme != "http" or parts.hostname is None:
-        return False
-    if parts.hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
-        return False
-
-
-def _value(rs: RecordSet, rtype: RecordType) -> RecordValue | None:
-    props = rs.properties
-    if props is None:
-        return None
-    ttl = props.ttl or 0
-    if rtype is RecordType.CNAME:
-        cname = props.cname_record.cname if props.cname_record is not None else None
-        return RecordValue(RecordType.CNAME, (cname.lower().rstrip("."),) if cname else (), ttl)
-    addresses = tuple(a.ipv4_address for a in props.a_records or () if a.ipv4_address)
-    return RecordValue(RecordType.A, addresses, ttl)
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None, now: float) -> float | None:
-    """The wait a response asks for (Retry-After in seconds or as an HTTP date, counted from `now`, the
-    wall-clock time), None if it asks none."""
-    if not headers:
-        return None
-    lowered = {k.lower(): v for k, v in headers.items()}
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.fromtimestamp(now, UTC)).total_seconds())
-
-
-class BoundedRetryPolicy(AsyncRetryPolicy):  # type: ignore[type-arg]
-    """azure-core's retry policy, except that a Retry-After longer than `max_retry_after` is not waited
-    for: the response is returned as it is, so the call fails at once and the caller reports it."""
-
-    def __init__(
-        self,
-        *,
-        max_retry_after: float,
-        clock: Clock,
-        before_wait: Callable[[float], None] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.max_retry_after = max_retry_after
-        self.clock = clock
-        self.before_wait = before_wait  # may raise to give up instead of waiting that long
-
-    async def sleep(
-        self, settings: dict[str, Any], transport: Any, response: PipelineResponse[Any, Any] | None = None
-    ) -> None:
-        # azure-core's own sleep (Retry-After if the response asks one, else the backoff), on our clock.
-        wait = self.get_retry_after(response) if response is not None else None
-        pause = wait if wait else self.get_backoff_time(settings)
-        if self.before_wait is not None:
-            self.before_wait(pause)
-        if pause > 0:
-            await self.clock.sleep(pause)
-
-    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
-        wait = retry_after_seconds(response.http_response.headers, self.clock.now())
-        if wait is not None and wait > self.max_retry_after:
-            return False
-        return bool(super().is_retry(settings, response))
-
-
-def _type_of(rs: RecordSet) -> RecordType | None:
-    name = (rs.type or "").rsplit("/", 1)[-1].upper()
-    return RecordType(name) if name in RecordType.__members__ else None
+REMAINING_HEADER = "x-ms-ratelimit-remaining-subscription-{kind}"  # kind: reads | writes
+# Writes left unspent in the subscription's budget (for an operator's action between passes).
+WRITE_RESERVE = 5
+# Seconds before writes held back for the budget are tried again (and the last count is forgotten).
+BUDGET_WAIT = 60.0
 
 
 class AzureTarget:
@@ -202,13 +71,17 @@ class AzureTarget:
         clock: Clock,
         retry_total: int = 4,
         retry_backoff: float = 0.8,
+        budget_wait: float = BUDGET_WAIT,
     ) -> None:
         self.spec = spec
         self.clock = clock
+        self.budget_wait = budget_wait
+        # (subscription, "reads" | "writes") -> (what Azure last said is left, monotonic time it said so)
+        self.remaining: dict[tuple[str, str], tuple[int, float]] = {}
         self._credential = credential
         self._clients: dict[str, PrivateDnsManagementClient] = {}
         self._call_kwargs: dict[str, Any] = {}
-        if _is_loopback_http(spec.azure.base_url):
+        if is_loopback_http(spec.azure.base_url):
             # Plain http to a loopback emulator only (config validation refuses anything else).
             self._call_kwargs["enforce_https"] = False
         self._retry: dict[str, Any] = {"retry_total": retry_total, "retry_backoff_factor": retry_backoff}
@@ -257,6 +130,7 @@ class AzureTarget:
                     **self._retry,
                 ),
                 raw_request_hook=self._before_send,  # every attempt, the SDK's retries included
+                raw_response_hook=lambda response, sub=subscription: self._saw(sub, response),
             )
             self._clients[subscription] = client
         return client
@@ -276,7 +150,7 @@ class AzureTarget:
                 records = {
                     t: ReadRecord(v, rs.etag, dict(rs.properties.metadata or {}) if rs.properties else {})
                     for t, rs in found.items()
-                    if (v := _value(rs, t)) is not None
+                    if (v := record_value(rs, t)) is not None
                 }
                 out[p.name] = Published(f"{zone}/{p.azure.record}", records)
         return out
@@ -286,7 +160,8 @@ class AzureTarget:
         (`dnsctl audit`)."""
         sets = await self._list_zone(sub, rg, zone)
         return {
-            n: {t: v for t, rs in by.items() if (v := _value(rs, t)) is not None} for n, by in sets.items()
+            n: {t: v for t, rs in by.items() if (v := record_value(rs, t)) is not None}
+            for n, by in sets.items()
         }
 
     async def _list_zone(self, sub: str, rg: str, zone: str) -> dict[str, dict[RecordType, RecordSet]]:
@@ -295,7 +170,7 @@ class AzureTarget:
             async with asyncio.timeout(max(self._left(), 0.0)):
                 pages = self._client(sub).record_sets.list(rg, zone, **self._call_kwargs)
                 async for rs in pages:
-                    rtype = _type_of(rs)
+                    rtype = record_type_of(rs)
                     if rtype is not None and rs.name is not None:
                         by_name.setdefault(rs.name.lower(), {})[rtype] = rs
         except TimeoutError:
@@ -338,6 +213,21 @@ class AzureTarget:
         if request.http_request.method in ("PUT", "PATCH", "DELETE") and not may_write(self._guard):
             raise LeaseLapsedError(NOT_HOLDER)
 
+    def _saw(self, subscription: str, response: PipelineResponse[Any, Any]) -> None:
+        """Remember what the answer says is left of the subscription's read and write budgets."""
+        headers = response.http_response.headers
+        for kind in ("reads", "writes"):
+            value = headers.get(REMAINING_HEADER.format(kind=kind))
+            if value is not None and value.strip().isdigit():
+                self.remaining[(subscription, kind)] = (int(value), self.clock.monotonic())
+
+    def writes_left(self, subscription: str) -> int | None:
+        """What Azure last said is left of the subscription's write budget (None: unknown, or too old)."""
+        seen = self.remaining.get((subscription, "writes"))
+        if seen is None or self.clock.monotonic() - seen[1] >= self.budget_wait:
+            return None
+        return seen[0]
+
     def _before_wait(self, seconds: float) -> None:
         if not may_write(self._guard, seconds):
             raise LeaseLapsedError(f"{NOT_HOLDER} for the {seconds:g}s Azure asked to wait before a retry")
@@ -349,7 +239,22 @@ class AzureTarget:
         while True:
             left = self._left()
             if left <= 0:
-                return ChangeResult(c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}")
+                return ChangeResult(
+                    c, Outcome.FAILED, error=f"not attempted: {self._past_deadline()}", retry_in=0.0
+                )
+            az = self._profiles[c.profile].azure
+            budget = self.writes_left(az.subscription_id) if az is not None else None
+            if budget is not None and budget <= WRITE_RESERVE:
+                return ChangeResult(
+                    c,
+                    Outcome.FAILED,
+                    error=(
+                        f"deferred: Azure says {budget} write(s) are left in the subscription's budget "
+                        f"(x-ms-ratelimit-remaining-subscription-writes), so it was not sent"
+                    ),
+                    hint=f"written from the same read in {self.budget_wait:g}s",
+                    retry_in=self.budget_wait,
+                )
             if not may_write(self._guard):
                 return ChangeResult(c, Outcome.FAILED, error=NOT_HOLDER)
             window = self._guard.write_window() if self._guard is not None else left
@@ -402,7 +307,7 @@ class AzureTarget:
                 )
                 return ChangeResult(c, Outcome.APPLIED), False
             assert c.after is not None
-            body = RecordSet(properties=_properties(c.after, c.metadata))
+            body = RecordSet(properties=record_properties(c.after, c.metadata))
             if c.action is Action.CREATE:
                 rs = await ops.create_or_update(
                     az.resource_group,
@@ -445,7 +350,14 @@ class AzureTarget:
                 return ChangeResult(c, Outcome.CONFLICT, error=_brief(e)), False
             transient = e.status_code is not None and (e.status_code in (408, 429) or e.status_code >= 500)
             error = f"HTTP {e.status_code}: {_brief(e)}"
-            return ChangeResult(c, Outcome.FAILED, error=error, hint=self._throttle_hint(e)), transient
+            wait = (
+                retry_after_seconds(getattr(e.response, "headers", None), self.clock.now())
+                if e.status_code == 429
+                else None
+            )
+            return ChangeResult(
+                c, Outcome.FAILED, error=error, hint=self._throttle_hint(e), retry_in=wait
+            ), transient
         except (ServiceRequestError, ServiceResponseError) as e:
             return ChangeResult(c, Outcome.FAILED, error=f"cannot reach Azure: {_brief(e)}"), True
         except AzureError as e:
@@ -457,18 +369,6 @@ class AzureTarget:
         self._clients.clear()
         if self._credential is not None:
             await self._credential.close()
-
-
-def _properties(value: RecordValue, metadata: Mapping[str, str] | None) -> RecordSetProperties:
-    if value.type is RecordType.CNAME:
-        return RecordSetProperties(
-            ttl=value.ttl, metadata=dict(metadata or {}), cname_record=CnameRecord(cname=value.values[0])
-        )
-    return RecordSetProperties(
-        ttl=value.ttl,
-        metadata=dict(metadata or {}),
-        a_records=[ARecord(ipv4_address=a) for a in value.values],
-    )
 
 
 def _brief(e: AzureError) -> str:

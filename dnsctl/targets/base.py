@@ -24,6 +24,9 @@ class ChangeResult:
     etag: str | None = None  # the record's etag after the write
     error: str = ""
     hint: str = ""  # what to fix, for permanent errors
+    # Not written for want of budget or time, and not refused: try it again in this many seconds, from the
+    # same read (its etag still holds unless someone else writes, which the write's condition catches).
+    retry_in: float | None = None
 
 
 # A write is started only with at least this many seconds of the lease left, and must end within them.

@@ -27,7 +27,8 @@ from dnsctl.documents.status import DriftDoc, LeadershipDoc, PublishedDoc, State
 from dnsctl.emulator import AzureEmulator
 from dnsctl.process.clock import SystemClock
 from dnsctl.process.state_store import MetadataStore
-from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
+from dnsctl.targets.azure import AzureTarget
+from dnsctl.targets.azure_auth import StaticTokenCredential
 from dnsctl.targets.mirror_files import FileResult, Runtime, WriteOutcome
 from tests.cli.test_status_output import scene
 from tests.faults.conftest import emulator, replicas  # noqa: F401  (the same fixtures, shared)

@@ -435,6 +435,15 @@ def test_rate_limit_header_counts_reads_and_writes_separately(arm: httpx.Client)
     assert errors.status_code == 404 and errors.headers[RATE] == "246"
 
 
+def test_reads_and_writes_say_their_own_remaining_budget_as_arm_does(arm: httpx.Client) -> None:
+    read = arm.get(f"{BASE}/SOA/@?{API}")
+    write = put(arm, "A/own", a_body("10.0.0.1"))
+    assert read.headers["x-ms-ratelimit-remaining-subscription-reads"] == "249"
+    assert "x-ms-ratelimit-remaining-subscription-writes" not in read.headers
+    assert write.headers["x-ms-ratelimit-remaining-subscription-writes"] == "799"
+    assert "x-ms-ratelimit-remaining-subscription-reads" not in write.headers
+
+
 def test_exhausted_budget_is_429_with_retry_after_until_the_window_resets() -> None:
     with (
         AzureEmulator(read_budget=2, write_budget=1, budget_window=300) as emu,

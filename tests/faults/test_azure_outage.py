@@ -11,7 +11,8 @@ from dnsctl.config.load import load
 from dnsctl.controller.run import RunController
 from dnsctl.emulator import AzureEmulator
 from dnsctl.process.clock import SystemClock
-from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
+from dnsctl.targets.azure import AzureTarget
+from dnsctl.targets.azure_auth import StaticTokenCredential
 from tests.faults.kit import Replicas, cname, config, eventually, profile, record, target
 from tests.support.json_at import json_int
 

@@ -15,7 +15,8 @@ from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.plan import Change, ReadRecord, RecordValue
 from dnsctl.core.publication import RecordType
 from dnsctl.process.clock import SystemClock
-from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
+from dnsctl.targets.azure import AzureTarget
+from dnsctl.targets.azure_auth import StaticTokenCredential
 from dnsctl.targets.base import MIN_WRITE_WINDOW, NOT_HOLDER, Outcome
 from dnsctl.targets.memory import MemoryTarget
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, target

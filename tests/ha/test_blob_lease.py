@@ -16,7 +16,7 @@ from dnsctl.config.values import parse_blob_url
 from dnsctl.controller.blob_lease import CONNECTION_STRING_ENV, AzureBlobLease
 from dnsctl.core.model import AzureCredentialKind, AzureSpec
 from dnsctl.process.clock import SystemClock
-from dnsctl.targets.azure import TOKEN_ENV
+from dnsctl.targets.azure_auth import TOKEN_ENV
 from tests.ha.azurite import ACCOUNT_KEY, Azurite
 from tests.ha.conftest import MakeLease, lease_spec
 from tests.ha.tcp_proxy import TcpProxy

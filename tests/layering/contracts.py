@@ -24,9 +24,15 @@ PACKAGE = Path(__file__).resolve().parents[2] / "dnsctl"
 LIBRARIES: dict[str, set[str]] = {
     "aiohttp": {"controller/admin.py"},
     "apscheduler": {"controller/scheduling.py"},
-    "azure.core": {"targets/azure.py", "controller/blob_lease.py", "controller/exchange_blob.py"},
-    "azure.identity": {"targets/azure.py"},
-    "azure.mgmt": {"targets/azure.py"},
+    "azure.core": {
+        "targets/azure.py",
+        "targets/azure_auth.py",
+        "targets/azure_retry.py",
+        "controller/blob_lease.py",
+        "controller/exchange_blob.py",
+    },
+    "azure.identity": {"targets/azure_auth.py"},
+    "azure.mgmt": {"targets/azure.py", "targets/azure_records.py"},
     "azure.storage": {"controller/blob_lease.py", "controller/exchange_blob.py"},
     "dns": {"targets/rfc2136.py"},  # dnspython: RFC 2136 updates (and the tests' DNS client)
     "dnslib": {"resolver/", "demo/scenario.py"},
@@ -87,9 +93,7 @@ MAX_LINES = 400
 # Modules over MAX_LINES. Being split in parallel (issue 20): the lead empties these after merging.
 BEING_SPLIT: set[str] = set()
 # Over MAX_LINES with no split under way yet: listed so that none grows unnoticed.
-NOT_YET_SPLIT: set[str] = {
-    "targets/azure.py",
-}
+NOT_YET_SPLIT: set[str] = set()
 
 
 def modules(package: Path = PACKAGE) -> list[Path]:

@@ -13,6 +13,7 @@ class ScriptedProber:
     def __init__(self) -> None:
         self.down: set[str] = set()  # these refuse connections: down, and the path works
         self.silent: set[str] = set()  # these never answer (connect timeout): nothing is known
+        self.fail_once: set[str] = set()  # these refuse their next probe only
         self.calls = 0
 
     async def probe(
@@ -30,7 +31,8 @@ class ScriptedProber:
                 reason=FailureReason.CONNECT_TIMEOUT,
                 detail="no TCP connection within 5s",
             )
-        if endpoint.name in self.down:
+        if endpoint.name in self.down or endpoint.name in self.fail_once:
+            self.fail_once.discard(endpoint.name)
             return ProbeResult(
                 profile.name,
                 endpoint.name,

@@ -23,7 +23,8 @@ from dnsctl.core.publication import AzureRecordSpec
 from dnsctl.emulator import AzureEmulator, ZoneId
 from dnsctl.engine import Engine
 from dnsctl.process.state_store import MetadataStore
-from dnsctl.targets.azure import AzureTarget, StaticTokenCredential
+from dnsctl.targets.azure import AzureTarget
+from dnsctl.targets.azure_auth import StaticTokenCredential
 from dnsctl.targets.base import Outcome
 from tests.support.clock import ManualClock
 

@@ -82,26 +82,35 @@ async def test_first_run_creates_the_record_and_steady_state_writes_nothing() ->
     assert h.target.writes == writes, "a steady state must cost no write"
 
 
-async def test_failover_waits_for_fall_runs_and_failback_for_rise_and_hold() -> None:
+async def test_failover_waits_for_fall_failures_and_failback_for_rise_and_hold() -> None:
     h = Harness(make_spec())
     await h.run()
+    writes = h.target.writes
     h.prober.down.add("eastus")
-    for _ in range(2):  # fall - 1 failed runs: the history moves, DNS does not
-        await h.run()
-        assert h.cname() == EAST
-    r = await h.run()
+    r = await h.run()  # fall (3) failures, probed back to back within the run
     assert h.cname() == WEST
-    assert r.results[0].change.action is Action.UPDATE
+    assert [c.change.action for c in r.results] == [Action.UPDATE]
     assert "eastus Degraded after 3 failures" in r.results[0].change.reason
+    assert h.target.writes == writes + 1, "no write of the counts toward fall"
     h.prober.down.clear()
-    await h.run()  # 1 success: still Degraded
+    r = await h.run()  # rise (2) successes within the run: Online, but failback_hold (120 s) runs
     assert h.cname() == WEST
-    await h.run()  # rise reached: Online, but failback_hold (120 s) has not passed
-    assert h.cname() == WEST
+    # eastus Online since now: that is kept with the record (it times the hold across runs).
+    assert [c.change.action for c in r.results] == [Action.STATE]
     await h.run()  # 60 s Online
     assert h.cname() == WEST
     await h.run()  # 120 s Online: fail back
     assert h.cname() == EAST
+
+
+async def test_one_failure_then_recovery_writes_nothing() -> None:
+    h = Harness(make_spec())
+    await h.run()
+    writes = h.target.writes
+    h.prober.fail_once = {"eastus"}
+    await h.run()
+    assert h.cname() == EAST
+    assert h.target.writes == writes, "a count that settled back to zero is no write"
 
 
 async def test_all_down_keeps_the_record_and_exits_degraded() -> None:
@@ -140,9 +149,7 @@ async def test_refusals_everywhere_are_an_outage_not_isolation() -> None:
 async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_blindly() -> None:
     h = Harness(make_spec())
     await h.run()
-    h.prober.down.add("eastus")
-    await h.run()
-    await h.run()
+    h.prober.down.add("eastus")  # the next run fails over (fall failures within it)
     edits: list[Change] = []
 
     def concurrent_writer(change: Change) -> None:
@@ -165,9 +172,7 @@ async def test_a_concurrent_edit_is_re_read_and_re_planned_never_overwritten_bli
 async def test_a_concurrent_takeover_by_someone_else_is_refused_after_re_read() -> None:
     h = Harness(make_spec())
     await h.run()
-    h.prober.down.add("eastus")
-    await h.run()
-    await h.run()
+    h.prober.down.add("eastus")  # the next run fails over (fall failures within it)
 
     def takeover(change: Change) -> None:
         h.target.put(
