@@ -30,15 +30,8 @@ class DispatchingProber:
     ) -> ProbeResult:
         prober = self._probers.get(profile.monitor.protocol)
         if prober is None:
-            return ProbeResult(
-                profile=profile.name,
-                endpoint=endpoint.name,
-                at=now,
-                ok=False,
-                latency=0.0,
-                address=address or endpoint.probe_address,
-                reason=FailureReason.ERROR,
-                detail=f"no prober for protocol {profile.monitor.protocol}",
+            return _error(
+                profile, endpoint, now, address, f"no prober for protocol {profile.monitor.protocol}"
             )
         return await prober.probe(profile, endpoint, now, address)
 
@@ -174,16 +167,7 @@ async def probe_round(
             return await prober.probe(profile, endpoint, now, address)
         except Exception as exc:
             # Probers must not raise; if one does, that endpoint fails this round, not the round.
-            return ProbeResult(
-                profile=profile.name,
-                endpoint=endpoint.name,
-                at=now,
-                ok=False,
-                latency=0.0,
-                address=address or endpoint.probe_address,
-                reason=FailureReason.ERROR,
-                detail=f"prober failed: {type(exc).__name__}",
-            )
+            return _error(profile, endpoint, now, address, f"prober failed: {type(exc).__name__}")
 
     calls = [
         (profile, endpoint, address)
@@ -209,3 +193,19 @@ async def probe_round(
 
     await asyncio.gather(*(worker() for _ in range(min(limit.concurrency, len(calls)))))
     return [r for r in results if r is not None]
+
+
+def _error(
+    profile: ProfileSpec, endpoint: EndpointSpec, now: float, address: str | None, detail: str
+) -> ProbeResult:
+    """A failed result that says nothing of the endpoint: dnsctl could not probe it."""
+    return ProbeResult(
+        profile=profile.name,
+        endpoint=endpoint.name,
+        at=now,
+        ok=False,
+        latency=0.0,
+        address=address or endpoint.probe_address,
+        reason=FailureReason.ERROR,
+        detail=detail,
+    )

@@ -104,6 +104,22 @@ def owner_name(zone: str, record: str) -> dns.name.Name:
     return dns.name.Name((OWNER_LABEL.encode(),)).concatenate(absolute(zone, record))
 
 
+async def _exchange(r: Rfc2136RecordSpec, message: dns.message.Message) -> dns.message.Message:
+    """One query or update to the primary over TCP; a server that cannot be reached is a transient error
+    (a DNS-level problem with the answer is left to the caller, who knows what was asked)."""
+    where = f"{r.server}:{r.port}"
+    try:
+        return await dns.asyncquery.tcp(message, r.server, timeout=r.timeout, port=r.port)
+    except dns.exception.Timeout as e:
+        raise TargetError(f"{where}: no answer within {r.timeout:g} s", hint=DOWN_HINT, transient=True) from e
+    except OSError as e:
+        raise TargetError(f"{where}: {e.strerror or e}", hint=DOWN_HINT, transient=True) from e
+    except EOFError as e:  # the server closed the connection without an answer
+        raise TargetError(
+            f"{where}: the connection closed without an answer", hint=DOWN_HINT, transient=True
+        ) from e
+
+
 def _server_error(rcode: dns.rcode.Rcode, what: str, where: str) -> TargetError:
     name = dns.rcode.to_text(rcode)
     if rcode == dns.rcode.REFUSED:
@@ -153,19 +169,8 @@ class Rfc2136Target:
 
     async def _query(self, r: Rfc2136RecordSpec, name: dns.name.Name, rtype: str) -> dns.message.Message:
         where = f"{r.server}:{r.port}"
-        q = dns.message.make_query(name, rtype)
         try:
-            resp = await dns.asyncquery.tcp(q, r.server, timeout=r.timeout, port=r.port)
-        except dns.exception.Timeout as e:
-            raise TargetError(
-                f"{where}: no answer within {r.timeout:g} s", hint=DOWN_HINT, transient=True
-            ) from e
-        except OSError as e:
-            raise TargetError(f"{where}: {e.strerror or e}", hint=DOWN_HINT, transient=True) from e
-        except EOFError as e:  # the server closed the connection without an answer
-            raise TargetError(
-                f"{where}: the connection closed without an answer", hint=DOWN_HINT, transient=True
-            ) from e
+            resp = await _exchange(r, dns.message.make_query(name, rtype))
         except dns.exception.DNSException as e:
             raise TargetError(f"{where}: bad answer: {e}", transient=True) from e
         rcode = resp.rcode()
@@ -277,17 +282,7 @@ class Rfc2136Target:
         upd.replace(oname, c.after.ttl if c.after is not None else 300, "TXT", _quoted(new_owner))
         where = f"{r.server}:{r.port}"
         try:
-            resp = await dns.asyncquery.tcp(upd, r.server, timeout=r.timeout, port=r.port)
-        except dns.exception.Timeout as e:
-            raise TargetError(
-                f"{where}: no answer within {r.timeout:g} s", hint=DOWN_HINT, transient=True
-            ) from e
-        except OSError as e:
-            raise TargetError(f"{where}: {e.strerror or e}", hint=DOWN_HINT, transient=True) from e
-        except EOFError as e:  # the server closed the connection without an answer
-            raise TargetError(
-                f"{where}: the connection closed without an answer", hint=DOWN_HINT, transient=True
-            ) from e
+            resp = await _exchange(r, upd)
         except dns.tsig.PeerError as e:
             raise TargetError(
                 f"{where}: the server rejected the TSIG key ({e})", hint=KEY_HINT, transient=False
