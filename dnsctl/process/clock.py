@@ -36,7 +36,3 @@ class SystemClock:
 
     def pause(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-# Only for controller/scheduling.py until the probe schedule runs on the engine's clock (issue 25).
-SYSTEM_CLOCK = SystemClock()

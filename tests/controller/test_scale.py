@@ -29,7 +29,7 @@ from dnsctl.core import state as core_state
 from dnsctl.core.model import DnsctlSpec, MonitorProtocol, MonitorSpec, ProfileSpec
 from dnsctl.demo.replicas import DemoReplicas
 from dnsctl.engine import Batch, Engine
-from dnsctl.process.clock import SYSTEM_CLOCK
+from dnsctl.process.clock import SystemClock
 from tests.e2e.harness import REPO, free_port
 
 ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -74,8 +74,9 @@ async def calls_for_one_interval(n: int, monkeypatch: pytest.MonkeyPatch) -> dic
 
     async with DemoReplicas(first_address=ADDRESSES[0]) as replicas:
         spec = fleet(replicas, n)
-        prober = make_prober(clock=SYSTEM_CLOCK)
-        ctl = Counting(Engine(spec, prober, SYSTEM_CLOCK))
+        clock = SystemClock()
+        prober = make_prober(clock=clock)
+        ctl = Counting(Engine(spec, prober, clock))
         ctl.expected = n
         ctl.all_handled = asyncio.Event()
         ctl.restore({})
@@ -327,8 +328,9 @@ def test_a_round_waits_for_slots_instead_of_opening_more() -> None:
 
 async def test_a_late_event_loop_is_a_metric_and_a_readiness_reason() -> None:
     async with DemoReplicas(first_address=ADDRESSES[0]) as replicas:
-        prober = make_prober(clock=SYSTEM_CLOCK)
-        ctl = Counting(Engine(fleet(replicas, 1), prober, SYSTEM_CLOCK))
+        clock = SystemClock()
+        prober = make_prober(clock=clock)
+        ctl = Counting(Engine(fleet(replicas, 1), prober, clock))
         ctl.expected = 1
         ctl.all_handled = asyncio.Event()
         ctl.restore({})

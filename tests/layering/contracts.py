@@ -86,11 +86,11 @@ UNITS: dict[str, set[str]] = {
     "__main__": {"cli"},  # the only importer of the command line
 }
 
-# Imports that break UNITS today, each with the work that removes it. The lead empties this after merging.
+# Imports that break UNITS, each with the work that removes it (none today).
 KNOWN_EDGE_OFFENDERS: set[tuple[str, str]] = set()
 
 MAX_LINES = 400
-# Modules over MAX_LINES. Being split in parallel (issue 20): the lead empties these after merging.
+# Modules allowed over MAX_LINES while a split is under way (none today).
 BEING_SPLIT: set[str] = set()
 # Over MAX_LINES with no split under way yet: listed so that none grows unnoticed.
 NOT_YET_SPLIT: set[str] = set()

@@ -46,7 +46,7 @@ def test_no_module_is_over_the_limit() -> None:
 
 
 def test_the_allow_lists_name_only_current_offenders() -> None:
-    # Once a module is split or an import removed, its entry goes (the lead empties the lists after merging).
+    # Once a module is split or an import removed, its entry goes.
     assert sorted((BEING_SPLIT | NOT_YET_SPLIT) - set(long_modules())) == []
     stale = {
         (path, unit)
