@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ import dns.message
 import dns.query
 import httpx
 import yaml
+
+from tests.e2e.harness import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -114,18 +115,6 @@ def stop_child(child: subprocess.Popen[str]) -> None:
 
 
 # --- measuring a process --------------------------------------------------------------------------------
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise SystemExit("no free port")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -12,7 +12,6 @@ import base64
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -23,6 +22,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
+from tests.e2e.harness import free_port
 from tests.support.system_packages import ensure_commands
 
 ZONE = "corp.example"
@@ -35,21 +35,6 @@ KINDS = ("bind", "knot", "pdns")
 
 class ServerUnavailable(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 (the server binds it itself right after)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 ZONE_TEXT = f"""$ORIGIN {ZONE}.

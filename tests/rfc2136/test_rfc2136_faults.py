@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.daemon import Daemon
+from tests.e2e.harness import free_port
 from tests.rfc2136.harness import EAST, NAME, OWNER, WEST, query
 from tests.rfc2136.proxy import HoldingProxy
-from tests.rfc2136.servers import KEY_NAME, SECRET, ZONE, Primary, free_port
+from tests.rfc2136.servers import KEY_NAME, SECRET, ZONE, Primary
 
 CONFIG = """\
 profiles:
