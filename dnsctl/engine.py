@@ -14,6 +14,7 @@ decision of a pass) gets the whole pass at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -32,6 +33,10 @@ from dnsctl.process.clock import Clock
 from dnsctl.process.state_store import Loaded, StateStore
 
 R_co = TypeVar("R_co", covariant=True)
+
+# A round's results are stepped this many profiles at a time, the event loop free in between: the
+# resolver in the same process answers between slices, not after thousands of profiles.
+STEP_SLICE = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +95,7 @@ class Engine:
         self.concurrency = concurrency
         self.limit = ProbeLimit(concurrency)  # one bound on probes in flight across every round
         self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
+        self._by_name = {p.name: p for p in spec.profiles}
 
     @property
     def states(self) -> Mapping[str, ProfileState]:
@@ -133,7 +139,7 @@ class Engine:
             self.prober, self.work(profiles), now=now, limit=self.limit, clock=self.clock
         )
         if not core_state.suspect_isolation(self.spec, results):
-            return self.feed(results, profiles=profiles)
+            return await self.feed_sliced(results, profiles=profiles)
         # Nothing answered here: before judging anyone, look at every profile again (these included),
         # so that the isolation guard judges results of one moment, not a round that straddles a cut
         # or a recovery.
@@ -144,7 +150,7 @@ class Engine:
             )
             profiles = None
         canaries = await self._canaries(results)
-        return self.feed(results, profiles=profiles, canaries=canaries)
+        return await self.feed_sliced(results, profiles=profiles, canaries=canaries)
 
     async def until_verdicts(self, first: RoundOutcome) -> RoundOutcome:
         """A one-shot run with no history: reach verdicts within the run, not across runs that never come.
@@ -207,6 +213,45 @@ class Engine:
         )
         self._states = dict(outcome.states)
         return replace(outcome, results=tuple(results))
+
+    async def feed_sliced(
+        self,
+        results: Sequence[ProbeResult],
+        *,
+        profiles: Sequence[str] | None = None,
+        canaries: Sequence[CanaryResult] = (),
+    ) -> RoundOutcome:
+        """`feed`, `STEP_SLICE` profiles at a time with the event loop free in between (the isolation
+        guard judges the whole round at once). Each slice is stepped from the state in force when it
+        starts and written back at once, so an operator action in between is neither lost nor undone."""
+        now = self.clock.now()
+        evidence = [r for r in results if not r.local]
+        isolated = core_state.is_isolated(self.spec, evidence, canaries)
+        by_profile: dict[str, list[ProbeResult]] = {}
+        for r in evidence:
+            by_profile.setdefault(r.profile, []).append(r)
+        wanted = None if profiles is None else set(profiles)
+        names = [p.name for p in self.spec.profiles if wanted is None or p.name in wanted]
+        transitions: list[core_state.Transition] = []
+        changes: list[DecisionChange] = []
+        for start in range(0, len(names), STEP_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            part = [self._by_name[n] for n in names[start : start + STEP_SLICE]]
+            got = [r for p in part for r in by_profile.get(p.name, ())]
+            outcome = core_state.step(
+                replace(self.spec, profiles=tuple(part)),
+                {p.name: self._states[p.name] for p in part if p.name in self._states},
+                got,
+                now,
+                isolated=isolated,
+            )
+            self._states.update(outcome.states)
+            transitions.extend(outcome.transitions)
+            changes.extend(outcome.changes)
+        return RoundOutcome(
+            dict(self._states), tuple(transitions), tuple(changes), isolated, results=tuple(results)
+        )
 
     def redecide(self, profile: str) -> RoundOutcome:
         return self.feed((), profiles=[profile])

@@ -3,6 +3,13 @@
 `step` folds one round of probe results into every profile's health, applies the isolation
 guard, and decides. It returns the new state and the events worth telling (transitions,
 decision changes) so that the edges can log and count them.
+
+The decision step runs only for profiles whose inputs changed. A profile is *settled* when its last
+decision step gave back the routing it was given (a fixed point) in a situation that does not depend on
+the time (a decision exists, no automatic failback is pending, not performance routing). While its
+routing, views and overrides stay those objects and every endpoint's health stays equal in what routing
+reads of it (`_same_for_routing`), deciding again would give the same routing: the step is skipped. The
+health step (counters, latencies) runs for every result.
 """
 
 from __future__ import annotations
@@ -11,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from dnsctl.core import history as core_history
-from dnsctl.core.decision import Decision, RoutingState, with_serving_addresses
-from dnsctl.core.health import EndpointHealth, MonitorStatus, observe_addresses
-from dnsctl.core.model import DnsctlSpec, EndpointStatus, Override, ProfileSpec
+from dnsctl.core.decision import Decision, DecisionKind, RoutingState, with_serving_addresses
+from dnsctl.core.health import EndpointHealth, MonitorStatus, effective_status, observe_addresses
+from dnsctl.core.model import DnsctlSpec, EndpointStatus, Override, ProfileSpec, Routing
 from dnsctl.core.results import CanaryResult, ProbeResult
-from dnsctl.core.routing import decide, freeze
+from dnsctl.core.routing import decide, freeze, ordered
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,9 @@ class ProfileState:
     views: Mapping[str, RoutingState] = field(default_factory=dict)  # resolver views by name
     overrides: Mapping[str, Override] = field(default_factory=dict)  # operator drains
     history: tuple[core_history.HistoryEntry, ...] = ()  # the last decision changes, oldest first
+    # The (routing, views, overrides) objects of the last decision step that was a time-free fixed
+    # point (see the module's doc): while they are these, deciding again changes nothing. Not state.
+    settled: tuple[object, object, object] | None = field(default=None, compare=False, repr=False)
 
     @property
     def decision(self) -> Decision | None:
@@ -113,12 +123,15 @@ def step(
     *,
     profiles: Sequence[str] | None = None,
     canaries: Sequence[CanaryResult] = (),
+    isolated: bool | None = None,
 ) -> RoundOutcome:
     """One round: feed `results` (one or more per endpoint: one per address), then decide for
     `profiles` (default: every profile). `canaries` are this round's looks at the isolation canaries.
-    A `local` result (this process failed to make the probe) is no evidence: it is left out."""
+    A `local` result (this process failed to make the probe) is no evidence: it is left out.
+    `isolated` is the guard's verdict on the whole round when `results` are only a slice of it."""
     results = [r for r in results if not r.local]
-    isolated = is_isolated(spec, results, canaries)
+    if isolated is None:
+        isolated = is_isolated(spec, results, canaries)
     by_profile: dict[str, dict[str, list[ProbeResult]]] = {}
     for r in results:
         by_profile.setdefault(r.profile, {}).setdefault(r.endpoint, []).append(r)
@@ -131,6 +144,7 @@ def step(
             continue
         st = states.get(profile.name) or ProfileState(started_at=now)
         health = dict(st.endpoints)
+        same = True  # every endpoint's health the same for routing as before this round
         for endpoint, got in by_profile.get(profile.name, {}).items():
             old = health.get(endpoint, EndpointHealth())
             if isolated:
@@ -139,6 +153,7 @@ def step(
                 continue
             new = observe_addresses(old, got, profile.monitor, now)
             health[endpoint] = new
+            same = same and _same_for_routing(old, new)
             if new.status is not old.status:
                 assert new.last is not None
                 transitions.append(
@@ -151,11 +166,56 @@ def step(
                         new.last.describe(),
                     )
                 )
+        settled = not isolated and same and _is_settled(st)
         st = replace(st, endpoints=health)
-        st, profile_changes = _decide_all(spec, profile, st, now, isolated)
-        changes.extend(profile_changes)
+        if not settled:
+            st, profile_changes = _decide_all(spec, profile, st, now, isolated)
+            changes.extend(profile_changes)
         new_states[profile.name] = st
     return RoundOutcome(new_states, tuple(transitions), tuple(changes), isolated)
+
+
+def _same_for_routing(old: EndpointHealth, new: EndpointHealth) -> bool:
+    """Whether routing reads the same of `new` as of `old`: both Online, entered at the same time, with
+    the same digests and per-address statuses (an Online endpoint is described by its status alone).
+    The counters and latencies of an Online endpoint matter only to performance routing, never settled.
+    An endpoint that is not Online is described with its counters and last failure: any result changes it."""
+    if new is old:
+        return True
+    if old.status is not MonitorStatus.ONLINE or new.status is not MonitorStatus.ONLINE:
+        return False
+    if old.since != new.since or old.hold_until != new.hold_until or old.digests != new.digests:
+        return False
+    if old.addresses or new.addresses:
+        return old.addresses.keys() == new.addresses.keys() and all(
+            h.status is new.addresses[a].status for a, h in old.addresses.items()
+        )
+    return True
+
+
+def _is_settled(st: ProfileState) -> bool:
+    s = st.settled
+    return s is not None and s[0] is st.routing and s[1] is st.views and s[2] is st.overrides
+
+
+def _time_free(
+    profile: ProfileSpec, st: ProfileState, routing: RoutingState, order: Sequence[str] | None
+) -> bool:
+    """Whether deciding again with the same inputs gives `routing` whatever the time: there is a
+    decision (no startup grace), latencies do not choose (performance routing), and for priority
+    routing no endpoint before the chosen one is Online (no failback hold running out)."""
+    d = routing.decision
+    if d is None or d.kind is not DecisionKind.ENDPOINT or profile.routing is Routing.PERFORMANCE:
+        return False
+    if profile.routing is Routing.WEIGHTED:
+        return True  # the same Online set keeps the same draw
+    for ep in ordered(profile, order):
+        if ep.name == d.primary:
+            return True
+        health = st.endpoints.get(ep.name, EndpointHealth())
+        if effective_status(ep, health, st.overrides.get(ep.name)) is MonitorStatus.ONLINE:
+            return False
+    return False
 
 
 def _decide_all(
@@ -182,16 +242,22 @@ def _decide_all(
         return nxt
 
     routing = one(st.routing, None, None)
+    fixed = routing is st.routing and _time_free(profile, st, routing, None)
     views: dict[str, RoutingState] = {}
     for view in spec.resolver.views:
         order = view.preference(profile.name)
         if order is not None:
-            views[view.name] = one(st.views.get(view.name, RoutingState()), view.name, order)
+            prev = st.views.get(view.name)
+            views[view.name] = one(prev or RoutingState(), view.name, order)
+            fixed = fixed and views[view.name] is prev and _time_free(profile, st, prev, order)
+    if not changes and fixed and views == st.views:
+        # Nothing moved: the state keeps its objects, and it is settled until one of them changes.
+        return replace(st, settled=(st.routing, st.views, st.overrides)), changes
     entries = [
         core_history.entry(profile, st.endpoints, st.overrides, c.view, c.old, c.new, now) for c in changes
     ]
     history = core_history.append(st.history, entries)
-    return replace(st, routing=routing, views=views, history=history), changes
+    return replace(st, routing=routing, views=views, history=history, settled=None), changes
 
 
 def set_override(st: ProfileState, endpoint: str, override: Override | None) -> ProfileState:
