@@ -1,8 +1,10 @@
 """`dnsctl serve`: the embedded resolver, steered by the engine running in the same process.
 
 A decision change re-renders that profile's answers; the query path only looks them up. The first
-round's batch renders every profile; later batches render their decision changes. Answers come
-from the batch handed over, never from a re-read of the engine's state.
+round's batch renders every profile; later batches render their decision changes, installed at once
+(one rebuild of the tables per batch). Answers come from the batch handed over, never from a re-read of
+the engine's state. The endpoint targets are computed again only for the profiles a batch probed or
+moved, and handed to the table only when one of them changed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, target_answer
 
 log = logging.getLogger("dnsctl.serve")
+_NEW = EndpointHealth()
 
 
 def steered_answer(
@@ -63,6 +66,8 @@ class ServeController(ControllerBase):
         self.server = ResolverServer(
             self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock
         )
+        self._profiles = {p.name: p for p in self.spec.profiles}
+        self._targets: dict[str, tuple[SteeredAnswer, ...]] = {}  # each profile's endpoint targets
 
     def _render_all(self, states: Mapping[str, ProfileState]) -> None:
         for p in self.spec.profiles:
@@ -111,20 +116,47 @@ class ServeController(ControllerBase):
         self.persist(self.engine.snapshot())
 
     async def publish(self, batch: Batch) -> None:
+        with self.steering.deferred():  # the whole batch installed with one rebuild of the tables
+            await self._publish(batch)
+
+    def _set_targets(self, batch: Batch) -> None:
+        """The endpoint targets of the profiles this batch probed or moved (all with `full`); handed to the
+        table only when one changed. An endpoint with one address always answers with it: computed once."""
+        names = self._profiles if batch.full or not self._targets else batch.probed | batch.moved
+        changed = False
+        for name in names:
+            p = self._profiles.get(name)
+            if p is None or (name in self._targets and all(len(ep.addresses) < 2 for ep in p.endpoints)):
+                continue
+            st = batch.states[name]
+            targets = tuple(
+                target_answer(
+                    p.fqdn, p.ttl, ep.target, serving_addresses(ep, st.endpoints.get(ep.name, _NEW))
+                )
+                for ep in p.endpoints
+                if ep.addresses
+            )
+            if self._targets.get(name) != targets:
+                self._targets[name] = targets
+                changed = True
+        if changed:
+            self.steering.set_targets([t for p in self.spec.profiles for t in self._targets.get(p.name, ())])
+
+    async def _publish(self, batch: Batch) -> None:
         if batch.full:
             self._render_all(batch.states)
             changes: tuple[DecisionChange, ...] = ()
         else:
             changes = batch.changes
         for c in changes:
-            p = self.spec.profile(c.profile)
+            p = self._profiles[c.profile]
             order: tuple[str, ...] = ()
             if c.view is not None:
                 view = next(v for v in self.spec.resolver.views if v.name == c.view)
                 order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
         # Every round: the endpoints not chosen follow their addresses' health too.
-        self.steering.set_targets(self.endpoint_targets(batch.states))
+        self._set_targets(batch)
 
     async def resync_now(self) -> str:
         raise OperatorConflict(

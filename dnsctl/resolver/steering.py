@@ -13,15 +13,19 @@ Such a target is also answered when it is asked for directly (a caching resolver
 CNAME's target apart): from the same addresses as the chain, so the health decision is not lost there.
 The targets of endpoints not chosen now (`set_targets`) are answered too, from their own addresses: a
 cache still holding an older CNAME gets the endpoint's address, never the upstream's view of the name.
+
+Installing a change rebuilds the tables of its view (a walk of every steered name): many changes at once
+(the start, a regional failover) are made inside `deferred()`, which installs them with one rebuild.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
 from struct import pack
@@ -191,14 +195,30 @@ class SteeringTable:
         self._target_keys: set[bytes] = set()
         self._target_names: set[bytes] = set()
         self._known: tuple[SteeredAnswer, ...] = ()
+        self._deferring = 0
+        self._dirty: set[str | None] = set()  # views to rebuild when the outermost `deferred` ends
 
     def publish(self, answer: SteeredAnswer, view: str | None = None) -> None:
-        """Render `answer` now and serve it from the next query on."""
+        """Render `answer` now and serve it from the next query on (inside `deferred`: from its end)."""
         _validate(answer)
         name = normalize_name(answer.fqdn)
         self._parts[(view, name)] = render_steered(answer, self.negative_ttl)
         self._answers[(view, name)] = answer
         self._rebuild(view)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Publish several answers (and targets) with one rebuild of each view they touch, at the end:
+        until then queries get the answers from before (complete tables, old or new, never a mix)."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if not self._deferring:
+                dirty, self._dirty = self._dirty, set()
+                for view in sorted(dirty, key=lambda v: (v is not None, v or "")):
+                    self._rebuild(view)
 
     def set_negative_ttl(self, ttl: int) -> None:
         """Use `ttl` in the SOA of steered "no data" answers, re-rendering what is published."""
@@ -266,6 +286,9 @@ class SteeringTable:
         return found
 
     def _rebuild(self, view: str | None) -> None:
+        if self._deferring:
+            self._dirty.add(view)
+            return
         rendered: dict[bytes, Steered] = {}
         by_name: dict[bytes, SteeredAnswer] = {}
         for (v, name), answer in self._answers.items():
