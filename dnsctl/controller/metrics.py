@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import bisect
 import gzip
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Metric
-from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from dnsctl.controller.metric_text import CachedFamilies, EndpointSeries, registry_text
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.results import ProbeResult
@@ -18,68 +16,26 @@ from dnsctl.core.routing import Move, classify_move
 from dnsctl.core.state import ProfileState, RoundOutcome
 from dnsctl.targets.base import ChangeResult
 
-PROBE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_BOUNDS = [str(floatToGoString(b)) for b in PROBE_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
-_DOCS = {
-    "up": "1 when the endpoint is Online",
-    "status": "1 for the endpoint's current monitor status",
-    "flaps": "Online -> Degraded transitions so far",
-    "duration": "Probe latency",
-    "failures": "Failed probes by reason",
-    "transitions": "Monitor status transitions",
-}
-_DOCS_BY_NAME = {
-    "dnsctl_endpoint_up": _DOCS["up"],
-    "dnsctl_endpoint_status": _DOCS["status"],
-    "dnsctl_endpoint_flaps": _DOCS["flaps"],
-    "dnsctl_probe_duration_seconds": _DOCS["duration"],
-    "dnsctl_probe_failures_total": _DOCS["failures"],
-    "dnsctl_endpoint_transitions_total": _DOCS["transitions"],
-}
-
-# The type each kind is written as in the text format (as prometheus_client writes it).
-_TYPES = {
-    "counter": "counter",
-    "gauge": "gauge",
-    "histogram": "histogram",
-    "summary": "summary",
-    "info": "gauge",
-    "stateset": "gauge",
-    "gaugehistogram": "histogram",
-}
-_OPENMETRICS_ONLY = ("_created", "_gsum", "_gcount")
-_FAST: weakref.WeakKeyDictionary[CollectorRegistry, EndpointSeries] = weakref.WeakKeyDictionary()
-_VALUES: dict[float, str] = {}  # the text of values seen often (0, 1, bucket bounds, small counts)
-
-
-def _value(v: float) -> str:
-    text = _VALUES.get(v)
-    if text is None:
-        text = str(floatToGoString(v))  # type: ignore[no-untyped-call]
-        if len(_VALUES) < 4096:
-            _VALUES[v] = text
-    return text
-
-
-def _label(v: str) -> str:
-    if "\\" in v or '"' in v or "\n" in v:
-        return v.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-    return v
+_FAST: weakref.WeakKeyDictionary[CollectorRegistry, tuple[EndpointSeries, CachedFamilies]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def exposition(registry: CollectorRegistry) -> bytes:
     """The registry in the Prometheus text format, as `prometheus_client.generate_latest` writes it,
-    in a fraction of its time: 5,000 profiles make some 400,000 samples. The per-endpoint families
-    of a `Metrics` on this registry are written last, from their own store."""
+    in a fraction of its time: 5,000 profiles make some 400,000 samples. The per-endpoint and
+    per-profile families of a `Metrics` on this registry are written last, from their own stores,
+    and only what changed since the last scrape is written again (`dnsctl.controller.metric_text`)."""
     fast = _FAST.get(registry)
-    if fast is not None:
-        fast.muted = True
+    if fast is None:
+        return registry_text(registry).encode("utf-8")
+    endpoints, profiles = fast
+    endpoints.muted = profiles.muted = True
     try:
-        text = _exposition(registry)
+        text = registry_text(registry)
     finally:
-        if fast is not None:
-            fast.muted = False
-    return text + fast.render().encode("utf-8") if fast is not None else text
+        endpoints.muted = profiles.muted = False
+    return "".join([text, profiles.render(), endpoints.render()]).encode("utf-8")
 
 
 def metrics_body(registry: CollectorRegistry, gzipped: bool) -> tuple[bytes, str]:
@@ -91,149 +47,6 @@ def metrics_body(registry: CollectorRegistry, gzipped: bool) -> tuple[bytes, str
     return body, ""
 
 
-def _exposition(registry: CollectorRegistry) -> bytes:
-    out: list[str] = []
-    add = out.append
-    for metric in registry.collect():
-        name, kind = metric.name, metric.type
-        if kind == "counter":
-            name += "_total"
-        elif kind == "info":
-            name += "_info"
-        doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        add(f"# HELP {name} {doc}\n# TYPE {name} {_TYPES.get(kind, 'untyped')}\n")
-        extra: dict[str, list[str]] = {}
-        for sample in metric.samples:
-            labels = sample.labels
-            if labels:
-                items = sorted(labels.items()) if len(labels) > 1 else labels.items()
-                text = ",".join([f'{k}="{_label(v)}"' for k, v in items])
-                line = f"{sample.name}{{{text}}} {_value(sample.value)}\n"
-            else:
-                line = f"{sample.name} {_value(sample.value)}\n"
-            if sample.name.endswith(_OPENMETRICS_ONLY) and sample.name != metric.name:
-                suffix = sample.name[len(metric.name) :]
-                if suffix in _OPENMETRICS_ONLY:
-                    extra.setdefault(suffix, []).append(line)
-                    continue
-            add(line)
-        for suffix, lines in sorted(extra.items()):
-            add(f"# HELP {metric.name}{suffix} {doc}\n# TYPE {metric.name}{suffix} gauge\n")
-            out.extend(lines)
-    return "".join(out).encode("utf-8")
-
-
-class _Endpoint:
-    """One endpoint's series, as plain numbers (label text rendered once)."""
-
-    __slots__ = ("buckets", "count", "failures", "flaps", "labels", "status", "sum", "transitions", "up")
-
-    def __init__(self, profile: str, endpoint: str) -> None:
-        self.labels = f'endpoint="{_label(endpoint)}",profile="{_label(profile)}"'
-        self.up = 0.0
-        self.status = MonitorStatus.CHECKING
-        self.flaps = 0.0
-        self.buckets: list[int] | None = None  # per bucket (not cumulative) once a probe was timed
-        self.count = 0
-        self.sum = 0.0
-        self.failures: dict[str, int] = {}
-        self.transitions: dict[str, int] = {}
-
-
-class EndpointSeries(Collector):
-    """The per-endpoint families (up, status, flaps, probe latency, failures, transitions).
-
-    Kept out of prometheus_client's labelled children, whose collection costs microseconds per sample:
-    at 5,000 profiles x 3 endpoints these families are some 300,000 samples. `render` writes them in
-    one pass; `collect` gives the same samples to any other reader of the registry.
-    """
-
-    def __init__(self) -> None:
-        self._eps: dict[tuple[str, str], _Endpoint] = {}
-        self.muted = False  # while the fast path renders them itself
-
-    def get(self, profile: str, endpoint: str) -> _Endpoint:
-        ep = self._eps.get((profile, endpoint))
-        if ep is None:
-            ep = self._eps[(profile, endpoint)] = _Endpoint(profile, endpoint)
-        return ep
-
-    def observe(self, profile: str, endpoint: str, latency: float) -> None:
-        ep = self.get(profile, endpoint)
-        if ep.buckets is None:
-            ep.buckets = [0] * (len(PROBE_BUCKETS) + 1)
-        ep.buckets[bisect.bisect_left(PROBE_BUCKETS, latency)] += 1
-        ep.count += 1
-        ep.sum += latency
-
-    def render(self) -> str:
-        out: list[str] = []
-        add = out.append
-        eps = list(self._eps.values())
-        add(f"# HELP dnsctl_endpoint_up {_DOCS['up']}\n# TYPE dnsctl_endpoint_up gauge\n")
-        for ep in eps:
-            add(f"dnsctl_endpoint_up{{{ep.labels}}} {_value(ep.up)}\n")
-        add(f"# HELP dnsctl_endpoint_status {_DOCS['status']}\n# TYPE dnsctl_endpoint_status gauge\n")
-        for ep in eps:
-            for s in MonitorStatus:
-                one = "1.0" if ep.status is s else "0.0"
-                add(f'dnsctl_endpoint_status{{{ep.labels},status="{s.value}"}} {one}\n')
-        add(f"# HELP dnsctl_endpoint_flaps {_DOCS['flaps']}\n# TYPE dnsctl_endpoint_flaps gauge\n")
-        for ep in eps:
-            add(f"dnsctl_endpoint_flaps{{{ep.labels}}} {_value(ep.flaps)}\n")
-        name = "dnsctl_probe_duration_seconds"
-        add(f"# HELP {name} {_DOCS['duration']}\n# TYPE {name} histogram\n")
-        for ep in eps:
-            if ep.buckets is None:
-                continue
-            total = 0
-            for bound, n in zip(_BOUNDS, ep.buckets, strict=True):
-                total += n
-                add(f'{name}_bucket{{{ep.labels},le="{bound}"}} {_value(total)}\n')
-            add(f"{name}_count{{{ep.labels}}} {_value(ep.count)}\n")
-            add(f"{name}_sum{{{ep.labels}}} {_value(ep.sum)}\n")
-        for family, attr, label in (
-            ("dnsctl_probe_failures_total", "failures", "reason"),
-            ("dnsctl_endpoint_transitions_total", "transitions", "to"),
-        ):
-            add(f"# HELP {family} {_DOCS[attr]}\n# TYPE {family} counter\n")
-            for ep in eps:
-                for key, n in list(getattr(ep, attr).items()):  # a copy: /metrics renders in a thread
-                    # Labels in name order, as prometheus_client writes them (reason and to sort last).
-                    add(f'{family}{{{ep.labels},{label}="{_label(key)}"}} {_value(n)}\n')
-        return "".join(out)
-
-    def collect(self) -> Iterable[Metric]:
-        if self.muted:
-            return []
-        up = Metric("dnsctl_endpoint_up", _DOCS["up"], "gauge")
-        status = Metric("dnsctl_endpoint_status", _DOCS["status"], "gauge")
-        flaps = Metric("dnsctl_endpoint_flaps", _DOCS["flaps"], "gauge")
-        duration = Metric("dnsctl_probe_duration_seconds", _DOCS["duration"], "histogram")
-        failures = Metric("dnsctl_probe_failures", _DOCS["failures"], "counter")
-        transitions = Metric("dnsctl_endpoint_transitions", _DOCS["transitions"], "counter")
-        for (profile, endpoint), ep in list(self._eps.items()):
-            labels = {"profile": profile, "endpoint": endpoint}
-            up.add_sample("dnsctl_endpoint_up", labels, ep.up)
-            for st in MonitorStatus:
-                status.add_sample(
-                    "dnsctl_endpoint_status", {**labels, "status": st.value}, float(ep.status is st)
-                )
-            flaps.add_sample("dnsctl_endpoint_flaps", labels, ep.flaps)
-            if ep.buckets is not None:
-                total = 0
-                for bound, n in zip(_BOUNDS, ep.buckets, strict=True):
-                    total += n
-                    duration.add_sample(f"{duration.name}_bucket", {**labels, "le": bound}, float(total))
-                duration.add_sample(f"{duration.name}_count", labels, float(ep.count))
-                duration.add_sample(f"{duration.name}_sum", labels, ep.sum)
-            for reason, n in list(ep.failures.items()):
-                failures.add_sample("dnsctl_probe_failures_total", {**labels, "reason": reason}, float(n))
-            for to, n in list(ep.transitions.items()):
-                transitions.add_sample("dnsctl_endpoint_transitions_total", {**labels, "to": to}, float(n))
-        return [up, status, flaps, duration, failures, transitions]
-
-
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -242,21 +55,25 @@ class Metrics:
         # The per-endpoint families, kept apart so that /metrics stays fast at thousands of endpoints.
         self.endpoints = EndpointSeries()
         r.register(self.endpoints)
-        _FAST[r] = self.endpoints
+        # The per-profile families, on a registry of their own: written again only after a change.
+        per_profile = CollectorRegistry()
+        self.per_profile = CachedFamilies(per_profile)
+        r.register(self.per_profile)
+        _FAST[r] = (self.endpoints, self.per_profile)
         self.decision_changes = Counter(
-            "dnsctl_decision_changes_total", "Decision changes", ["profile", "view"], registry=r
+            "dnsctl_decision_changes_total", "Decision changes", ["profile", "view"], registry=per_profile
         )
         self.failovers = Counter(
             "dnsctl_failovers_total",
             "Moves away from an endpoint that is no longer Online (or to the fallback target)",
             ["profile"],
-            registry=r,
+            registry=per_profile,
         )
         self.failbacks = Counter(
             "dnsctl_failbacks_total",
             "Moves back to a better endpoint once it recovered (automatic or by the operator)",
             ["profile"],
-            registry=r,
+            registry=per_profile,
         )
         self.isolated = Gauge(
             "dnsctl_isolation_guard_active", "1 while the isolation guard freezes decisions", registry=r
@@ -265,7 +82,7 @@ class Metrics:
             "dnsctl_dns_writes_total",
             "DNS record writes by result",
             ["profile", "action", "result"],
-            registry=r,
+            registry=per_profile,
         )
         self.last_reconcile = Gauge(
             "dnsctl_last_successful_reconcile_timestamp_seconds",
@@ -333,12 +150,13 @@ class Metrics:
             "dnsctl_profile_target",
             "1 for the kind of target each profile publishes to",
             ["profile", "kind"],
-            registry=r,
+            registry=per_profile,
         )
 
     def init_profiles(self, spec: DnsctlSpec) -> None:
         """Create every labelled series at zero, so dashboards see them before the first event."""
         self._profiles = {p.name: p for p in spec.profiles}
+        self.per_profile.changed()
         for p in spec.profiles:
             if p.publication is not None:
                 self.target.labels(p.name, p.publication.kind).set(1)
@@ -353,11 +171,9 @@ class Metrics:
         for res in results:
             series.observe(res.profile, res.endpoint, res.latency)
             if not res.ok and res.reason is not None:
-                failures = series.get(res.profile, res.endpoint).failures
-                failures[res.reason.value] = failures.get(res.reason.value, 0) + 1
+                series.count_failure(res.profile, res.endpoint, res.reason.value)
         for t in outcome.transitions:
-            moves = series.get(t.profile, t.endpoint).transitions
-            moves[t.new.value] = moves.get(t.new.value, 0) + 1
+            series.count_transition(t.profile, t.endpoint, t.new.value)
         # Only the endpoints this outcome probed or moved: a round costs its own size, not the fleet's.
         touched = {(r.profile, r.endpoint) for r in results}
         touched.update((t.profile, t.endpoint) for t in outcome.transitions)
@@ -365,7 +181,9 @@ class Metrics:
             st = outcome.states.get(name)
             h = st.endpoints.get(ep) if st is not None else None
             if h is not None:
-                self.show_endpoint(name, ep, h.status, h.flaps)
+                series.show(name, ep, h.status, h.flaps)
+        if outcome.changes:
+            self.per_profile.changed()
         for c in outcome.changes:
             self.decision_changes.labels(c.profile, c.view or "").inc()
             profile = self._profiles.get(c.profile)
@@ -387,11 +205,10 @@ class Metrics:
                 self.show_endpoint(name, ep, h.status, h.flaps)
 
     def show_endpoint(self, profile: str, endpoint: str, status: MonitorStatus, flaps: int) -> None:
-        ep = self.endpoints.get(profile, endpoint)
-        ep.status = status
-        ep.up = 1.0 if status is MonitorStatus.ONLINE else 0.0
-        ep.flaps = float(flaps)
+        self.endpoints.show(profile, endpoint, status, flaps)
 
     def observe_writes(self, results: Sequence[ChangeResult]) -> None:
+        if results:
+            self.per_profile.changed()
         for r in results:
             self.dns_writes.labels(r.change.profile, r.change.action.value, r.outcome.value).inc()
