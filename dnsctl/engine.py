@@ -96,6 +96,7 @@ class Engine:
         self.limit = ProbeLimit(concurrency)  # one bound on probes in flight across every round
         self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
         self._by_name = {p.name: p for p in spec.profiles}
+        self._index = {p.name: i for i, p in enumerate(spec.profiles)}
 
     @property
     def states(self) -> Mapping[str, ProfileState]:
@@ -122,12 +123,17 @@ class Engine:
             p.name: restored_state(p, stored.get(p.name), pub.get(p.name), now) for p in self.spec.profiles
         }
 
+    def _in_order(self, profiles: Sequence[str] | None) -> list[ProfileSpec]:
+        """The specs of `profiles` (default all) in the configuration's order, each once: a batch costs
+        its own size, not the fleet's."""
+        if profiles is None:
+            return list(self.spec.profiles)
+        index = self._index
+        return [self._by_name[n] for n in sorted({n for n in profiles if n in index}, key=index.__getitem__)]
+
     def work(self, profiles: Sequence[str] | None = None) -> list[tuple[ProfileSpec, EndpointSpec]]:
         out: list[tuple[ProfileSpec, EndpointSpec]] = []
-        wanted = None if profiles is None else set(profiles)
-        for p in self.spec.profiles:
-            if wanted is not None and p.name not in wanted:
-                continue
+        for p in self._in_order(profiles):
             enabled = set(core_state.probed(p))
             out.extend((p, ep) for ep in p.endpoints if ep.name in enabled)
         return out
@@ -230,14 +236,13 @@ class Engine:
         by_profile: dict[str, list[ProbeResult]] = {}
         for r in evidence:
             by_profile.setdefault(r.profile, []).append(r)
-        wanted = None if profiles is None else set(profiles)
-        names = [p.name for p in self.spec.profiles if wanted is None or p.name in wanted]
+        specs = self._in_order(profiles)
         transitions: list[core_state.Transition] = []
         changes: list[DecisionChange] = []
-        for start in range(0, len(names), STEP_SLICE):
+        for start in range(0, len(specs), STEP_SLICE):
             if start:
                 await asyncio.sleep(0)
-            part = [self._by_name[n] for n in names[start : start + STEP_SLICE]]
+            part = specs[start : start + STEP_SLICE]
             got = [r for p in part for r in by_profile.get(p.name, ())]
             outcome = core_state.step(
                 replace(self.spec, profiles=tuple(part)),
