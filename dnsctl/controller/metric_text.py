@@ -194,25 +194,26 @@ class EndpointSeries(Collector):
         return ep
 
     def observe(self, profile: str, endpoint: str, latency: float) -> None:
-        ep = self.get(profile, endpoint)
+        self.time(self.get(profile, endpoint), latency)
+
+    @staticmethod
+    def time(ep: _Endpoint, latency: float) -> None:
+        """One probe's latency into its endpoint's histogram."""
         if ep.buckets is None:
             ep.buckets = [0] * (len(PROBE_BUCKETS) + 1)
         ep.buckets[bisect.bisect_left(PROBE_BUCKETS, latency)] += 1
         ep.sum += latency
         ep.count += 1  # last: the count says the histogram changed
 
-    def count_failure(self, profile: str, endpoint: str, reason: str) -> None:
-        failures = self.get(profile, endpoint).failures
-        failures[reason] = failures.get(reason, 0) + 1
+    def count_failure(self, ep: _Endpoint, reason: str) -> None:
+        ep.failures[reason] = ep.failures.get(reason, 0) + 1
         self._events += 1
 
-    def count_transition(self, profile: str, endpoint: str, to: str) -> None:
-        moves = self.get(profile, endpoint).transitions
-        moves[to] = moves.get(to, 0) + 1
+    def count_transition(self, ep: _Endpoint, to: str) -> None:
+        ep.transitions[to] = ep.transitions.get(to, 0) + 1
         self._events += 1
 
-    def show(self, profile: str, endpoint: str, status: MonitorStatus, flaps: int) -> None:
-        ep = self.get(profile, endpoint)
+    def show(self, ep: _Endpoint, status: MonitorStatus, flaps: int) -> None:
         if ep.status is not status or ep.flaps != flaps:
             ep.status = status
             ep.up = 1.0 if status is MonitorStatus.ONLINE else 0.0

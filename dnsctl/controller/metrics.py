@@ -167,21 +167,24 @@ class Metrics:
                 self.endpoints.get(p.name, ep.name)  # Online 0, CheckingEndpoint 1, no flap
 
     def observe_round(self, outcome: RoundOutcome, results: Sequence[ProbeResult]) -> None:
-        series = self.endpoints
-        for res in results:
-            series.observe(res.profile, res.endpoint, res.latency)
-            if not res.ok and res.reason is not None:
-                series.count_failure(res.profile, res.endpoint, res.reason.value)
-        for t in outcome.transitions:
-            series.count_transition(t.profile, t.endpoint, t.new.value)
         # Only the endpoints this outcome probed or moved: a round costs its own size, not the fleet's.
-        touched = {(r.profile, r.endpoint) for r in results}
-        touched.update((t.profile, t.endpoint) for t in outcome.transitions)
-        for name, ep in touched:
-            st = outcome.states.get(name)
-            h = st.endpoints.get(ep) if st is not None else None
+        series, states = self.endpoints, outcome.states
+        for res in results:
+            ep = series.get(res.profile, res.endpoint)
+            series.time(ep, res.latency)
+            if not res.ok and res.reason is not None:
+                series.count_failure(ep, res.reason.value)
+            st = states.get(res.profile)
+            h = st.endpoints.get(res.endpoint) if st is not None else None
             if h is not None:
-                series.show(name, ep, h.status, h.flaps)
+                series.show(ep, h.status, h.flaps)
+        for t in outcome.transitions:
+            ep = series.get(t.profile, t.endpoint)
+            series.count_transition(ep, t.new.value)
+            st = states.get(t.profile)
+            h = st.endpoints.get(t.endpoint) if st is not None else None
+            if h is not None:
+                series.show(ep, h.status, h.flaps)
         if outcome.changes:
             self.per_profile.changed()
         for c in outcome.changes:
@@ -205,7 +208,7 @@ class Metrics:
                 self.show_endpoint(name, ep, h.status, h.flaps)
 
     def show_endpoint(self, profile: str, endpoint: str, status: MonitorStatus, flaps: int) -> None:
-        self.endpoints.show(profile, endpoint, status, flaps)
+        self.endpoints.show(self.endpoints.get(profile, endpoint), status, flaps)
 
     def observe_writes(self, results: Sequence[ChangeResult]) -> None:
         if results:

@@ -31,7 +31,9 @@ log = logging.getLogger("dnsctl.scheduler")
 
 OnRound = Callable[[Sequence[str], RoundOutcome], Awaitable[None]]
 
-BATCH_PROFILES = 1000  # at most this many profiles in one round (more are spread over the interval)
+# At most this many profiles in one round (more are spread over the interval): the handling of a round's
+# outcome (metrics, publishing) runs without a break, so a small batch keeps the resolver's answers prompt.
+BATCH_PROFILES = 500
 MAX_BATCHES = 10  # and at most this many rounds per interval: the cost of a round's handling stays linear
 LATE_FRACTION = 0.1  # a round that starts this much of its interval late is counted late
 LAG_TICK = 0.25  # how often the event loop's lateness is sampled

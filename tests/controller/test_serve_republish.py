@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from dnsctl.controller import serve
 from dnsctl.controller.serve import ServeController
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.results import ProbeResult
@@ -53,7 +52,7 @@ def results(
 class Counts:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.rebuilds = self.renders = self.targets = 0
-        rebuild, render, target = SteeringTable._rebuild, steering.render_steered, serve.target_answer
+        rebuild, render, target = SteeringTable._rebuild, steering.render_steered, steering.target_answer
 
         def counted_rebuild(table: SteeringTable, view: str | None) -> None:
             if not getattr(table, "_deferring", 0):  # an install, not a deferred one
@@ -70,7 +69,7 @@ class Counts:
 
         monkeypatch.setattr(SteeringTable, "_rebuild", counted_rebuild)
         monkeypatch.setattr(steering, "render_steered", counted_render)
-        monkeypatch.setattr(serve, "target_answer", counted_target)
+        monkeypatch.setattr("dnsctl.controller.serve.target_answer", counted_target)
 
     def take(self) -> tuple[int, int, int]:
         got = (self.rebuilds, self.renders, self.targets)
