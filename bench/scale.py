@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"dnsctl scale bench, {os.cpu_count()} CPUs, load average {load:.2f} at the start", flush=True)
     print(f"{'N':>6} {'interval':>8} {'CPU %':>6} {'RSS MB':>7} {'probes sent/due':>17} {'DNS p99 ms':>10} "
-          f"{'/metrics s':>10} {'MB':>5} {'SIGTERM s':>9} {'lag s':>6}", flush=True)  # fmt: skip
+          f"{'/metrics s':>10} {'MB':>5} {'SIGTERM s':>9} {'lag s':>6} {'load':>5}", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         replicas, port = start_replicas(list(ADDRESSES))
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{f.n:>6} {f.interval:>7g}s {f.cpu_percent:>6.1f} {f.rss_mb:>7.0f} "
                         f"{f.sent:>8}/{f.due:<8} {f.dns_p99_ms:>10.2f} "
                         f"{f.metrics_s:>10.3f} {f.metrics_mb:>5.1f} "
-                        f"{f.sigterm_s:>9.2f} {f.lag_s:>6.2f} {'; '.join(f.notes)}"
+                        f"{f.sigterm_s:>9.2f} {f.lag_s:>6.2f} {os.getloadavg()[0]:>5.1f} {'; '.join(f.notes)}"
                         + (f" ({f.dns_lost} DNS queries lost)" if f.dns_lost else ""),
                         flush=True,
                     )
