@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -42,6 +43,15 @@ def run(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:
     return asyncio.run(main)
 
 
+def settle_memory() -> None:
+    """What the start made (the configuration, the answers rendered, the metrics' labels: hundreds of
+    thousands of objects at thousands of profiles) lives as long as the process: collected once now, then
+    left out of the collector's later passes, each of which would walk it all again with the event loop
+    held (0.4 s at 5,000 profiles). Objects freed later are still freed at once (reference counts)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def run_until_signal(
     start: Callable[[], Awaitable[None]],
     stop: Callable[[], Awaitable[None]],
@@ -63,6 +73,7 @@ async def run_until_signal(
                 await starting
         else:
             starting.result()  # a failed start raises here
+            settle_memory()
             on_ready()
             await signalled
         log.info("stopping")
