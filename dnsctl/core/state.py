@@ -7,9 +7,9 @@ decision changes) so that the edges can log and count them.
 The decision step runs only for profiles whose inputs changed. A profile is *settled* when its last
 decision step gave back the routing it was given (a fixed point) in a situation that does not depend on
 the time (a decision exists, no automatic failback is pending, not performance routing). While its
-routing, views and overrides stay those objects and every endpoint's health stays equal in what routing
-reads of it (`_same_for_routing`), deciding again would give the same routing: the step is skipped. The
-health step (counters, latencies) runs for every result.
+routing, views, overrides and health stay those objects, changed only by this step, and every endpoint's
+health stays equal in what routing reads of it (`_same_for_routing`), deciding again would give the same
+routing: the step is skipped. The health step (counters, latencies) runs for every result.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ class ProfileState:
     views: Mapping[str, RoutingState] = field(default_factory=dict)  # resolver views by name
     overrides: Mapping[str, Override] = field(default_factory=dict)  # operator drains
     history: tuple[core_history.HistoryEntry, ...] = ()  # the last decision changes, oldest first
-    # The (routing, views, overrides) objects of the last decision step that was a time-free fixed
-    # point (see the module's doc): while they are these, deciding again changes nothing. Not state.
-    settled: tuple[object, object, object] | None = field(default=None, compare=False, repr=False)
+    # The (routing, views, overrides, endpoints) objects after the last decision step that was a time-free
+    # fixed point, or a step that skipped it (see the module's doc): while they are these, deciding again
+    # changes nothing. Not state: never stored, never compared.
+    settled: tuple[object, object, object, object] | None = field(default=None, compare=False, repr=False)
 
     @property
     def decision(self) -> Decision | None:
@@ -166,10 +167,10 @@ def step(
                         new.last.describe(),
                     )
                 )
-        settled = not isolated and same and _is_settled(st)
-        st = replace(st, endpoints=health)
-        if not settled:
-            st, profile_changes = _decide_all(spec, profile, st, now, isolated)
+        if not isolated and same and _is_settled(st):
+            st = replace(st, endpoints=health, settled=(st.routing, st.views, st.overrides, health))
+        else:
+            st, profile_changes = _decide_all(spec, profile, replace(st, endpoints=health), now, isolated)
             changes.extend(profile_changes)
         new_states[profile.name] = st
     return RoundOutcome(new_states, tuple(transitions), tuple(changes), isolated)
@@ -195,7 +196,13 @@ def _same_for_routing(old: EndpointHealth, new: EndpointHealth) -> bool:
 
 def _is_settled(st: ProfileState) -> bool:
     s = st.settled
-    return s is not None and s[0] is st.routing and s[1] is st.views and s[2] is st.overrides
+    return (
+        s is not None
+        and s[0] is st.routing
+        and s[1] is st.views
+        and s[2] is st.overrides
+        and s[3] is st.endpoints
+    )
 
 
 def _time_free(
@@ -252,7 +259,7 @@ def _decide_all(
             fixed = fixed and views[view.name] is prev and _time_free(profile, st, prev, order)
     if not changes and fixed and views == st.views:
         # Nothing moved: the state keeps its objects, and it is settled until one of them changes.
-        return replace(st, settled=(st.routing, st.views, st.overrides)), changes
+        return replace(st, settled=(st.routing, st.views, st.overrides, st.endpoints)), changes
     entries = [
         core_history.entry(profile, st.endpoints, st.overrides, c.view, c.old, c.new, now) for c in changes
     ]
