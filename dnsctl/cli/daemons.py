@@ -168,7 +168,7 @@ def _shared_writer(
     shared = shared_spec(spec, spec.sites)
     if shared is None or spec.sites.shared_writer(spec.ha) not in (None, site):
         return None
-    engine = Engine(shared, QuorumProber(vantage), vantage.clock)
+    engine = Engine(shared, QuorumProber(lambda: vantage.health), vantage.clock)
     return RunController(
         engine,
         compose.build_target(shared, engine.clock),

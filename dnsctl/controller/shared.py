@@ -10,13 +10,13 @@ the record's metadata are those of any record. One vantage writes it: the holder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from dnsctl.controller.run import RunController
-from dnsctl.controller.vantage import Vantage
 from dnsctl.core.model import EndpointSpec, ProfileSpec
-from dnsctl.core.quorum import Judgement
+from dnsctl.core.quorum import Judgement, SiteHealth
 from dnsctl.core.results import FailureReason, ProbeResult
 from dnsctl.documents.jsonable import Absent
 from dnsctl.documents.sites import SitesDoc
@@ -24,13 +24,14 @@ from dnsctl.documents.status import StatusDoc
 
 
 class QuorumProber:
-    """A `Prober` that judges by the quorum of the vantages, as this vantage last combined it."""
+    """A `Prober` that judges by the quorum of the vantages, as last combined (`health()`: a vantage's
+    latest `SiteHealth`, or `plan`'s, from every site's probes)."""
 
-    def __init__(self, vantage: Vantage) -> None:
-        self.vantage = vantage
+    def __init__(self, health: Callable[[], SiteHealth | None]) -> None:
+        self.health = health
 
     def judgement(self, profile: str, endpoint: str) -> Judgement | None:
-        health = self.vantage.health
+        health = self.health()
         if health is None:
             return None
         try:
