@@ -76,7 +76,7 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> St
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     _, full = load_spec(args, serving=False)
-    if full.sites is not None and args.command == "plan":
+    if args.command == "plan" and (full.sites is not None or args.site is not None):
         from dnsctl.cli.plan_sites import cmd_plan_sites
 
         return cmd_plan_sites(full, args)

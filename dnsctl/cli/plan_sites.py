@@ -32,8 +32,9 @@ from dnsctl.errors import ConfigError
 
 def cmd_plan_sites(spec: DnsctlSpec, args: argparse.Namespace) -> int:
     sites = spec.sites
-    assert sites is not None
-    only = getattr(args, "site", None)
+    only = args.site
+    if sites is None:
+        raise ConfigError([f"--site: {only!r} names no site: the configuration declares no sites:"])
     if only is not None and only not in sites.names:
         raise ConfigError([f"--site: {only!r} names no site (sites: {', '.join(sites.names)})"])
     plans: dict[str, tuple[DnsctlSpec, Report]] = {}
