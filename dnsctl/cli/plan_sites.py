@@ -27,16 +27,11 @@ from dnsctl.core.quorum import SiteHealth, VantageReport, combine, verdicts_of
 from dnsctl.core.sites import SHARED, SitesSpec, shared_spec, site_spec
 from dnsctl.core.state import ProfileState
 from dnsctl.engine import Engine
-from dnsctl.errors import ConfigError
 
 
 def cmd_plan_sites(spec: DnsctlSpec, args: argparse.Namespace) -> int:
-    sites = spec.sites
     only = args.site
-    if sites is None:
-        raise ConfigError([f"--site: {only!r} names no site: the configuration declares no sites:"])
-    if only is not None and only not in sites.names:
-        raise ConfigError([f"--site: {only!r} names no site (sites: {', '.join(sites.names)})"])
+    sites = command_line.site_to_plan(spec, only)
     plans: dict[str, tuple[DnsctlSpec, Report]] = {}
     votes: dict[str, Mapping[str, ProfileState]] = {}  # each site's states after its probes
     shared = shared_spec(spec, sites) if only is None else None
@@ -56,8 +51,7 @@ def cmd_plan_sites(spec: DnsctlSpec, args: argparse.Namespace) -> int:
         if shared.profiles:
             health = _quorum(sites, votes, spec)
             plans[SHARED] = (shared, asyncio.run(_plan(shared, args, health=health)))
-    if not plans:
-        raise ConfigError(["profiles: no profile has a record for these sites: nothing to plan"])
+    command_line.something_to_plan(bool(plans))
     codes = {name: exit_code(report) for name, (_, report) in plans.items()}
     code = max(codes.values(), key=_severity)
     changes = any(report.plan.dns_changes for _, report in plans.values())

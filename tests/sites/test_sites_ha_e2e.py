@@ -14,7 +14,7 @@ from tests.e2e.daemon import Daemon
 from tests.e2e.harness import free_port
 from tests.ha.azurite import Azurite
 from tests.ha.conftest import azurite, azurite_binary
-from tests.sites.test_shared_zone_e2e import _last_seen
+from tests.sites.test_shared_zone_e2e import SHARED, _last_seen, shared_cname, shared_config, shared_writes
 from tests.sites.test_sites_e2e import SITES, X, Y, _holds, cname, config, servers, writes_to, zone
 from tests.support.registry import RegistryServer
 
@@ -93,3 +93,63 @@ def test_the_standby_of_a_site_finishes_the_decision_of_a_killed_holder(
         finally:
             for d in daemons.values():
                 d.kill()
+
+
+def test_with_a_lease_one_vantage_writes_the_shared_zone_and_another_takes_over(
+    tmp_path: Path, servers: dict[tuple[str, str], RegistryServer], azurite: Azurite
+) -> None:
+    with AzureEmulator() as emulator:
+        emulator.add_zone(SHARED)
+        path = shared_config(tmp_path, emulator, servers)
+        doc = yaml.safe_load(path.read_text())
+        blob_url = azurite.blob_url(f"ha-{uuid.uuid4().hex[:12]}", "dnsctl/leader")
+        doc["ha"] = {"lease": "azure-blob", "blob_url": blob_url, "lease_duration": "15s"}
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        daemons: dict[str, Daemon] = {}
+        try:
+            for s in SITES:
+                port = free_port()
+                daemons[s] = Daemon(
+                    "run",
+                    "-c",
+                    str(path),
+                    "--site",
+                    s,
+                    admin_port=port,
+                    env={
+                        "DNSCTL_HA_CONNECTION_STRING": azurite.connection_string,
+                        "DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}",
+                    },
+                    log=tmp_path / f"{s}.log",
+                ).start()
+            east = daemons["eastus"]
+            east.wait_until(lambda: shared_cname(emulator) == X, WAIT, "the shared zone's first write")
+            writers = _writers(daemons)
+            east.wait_until(lambda: len(_writers(daemons)) == 1, WAIT, "one writer of the shared zone")
+            (writer,) = _writers(daemons)
+            rule = daemons[writer].status()["sites"]["shared_rule"]
+            assert "written by the vantage holding the lease" in rule and "leader.all" in rule, rule
+            assert len(shared_writes(emulator)) == 1, writers
+
+            # The writer dies while a quorum sees x down: another vantage takes over and moves the zone.
+            emulator.reset_request_log()
+            for s in SITES:
+                servers[("x", s)].set_behaviour("stopped")
+            daemons[writer].kill()
+            rest = {s: d for s, d in daemons.items() if s != writer}
+            east = next(iter(rest.values()))
+            east.wait_until(lambda: shared_cname(emulator) == Y, WAIT, "the shared zone to move off x")
+            east.wait_until(lambda: len(_writers(rest)) == 1, WAIT, "a new writer")
+            assert len(shared_writes(emulator)) == 1
+        finally:
+            for d in daemons.values():
+                d.kill()
+
+
+def _writers(daemons: dict[str, Daemon]) -> list[str]:
+    """The vantages whose status says they write the shared zone now."""
+    return [
+        s
+        for s, d in daemons.items()
+        if any(": this vantage writes" in line for line in d.status()["sites"]["shared"])
+    ]
