@@ -8,7 +8,7 @@ from dataclasses import replace
 from dnsctl.core.decision import DecisionKind
 from dnsctl.core.health import MonitorStatus
 from dnsctl.core.model import WhenAllDown
-from dnsctl.core.quorum import EndpointVerdict, VantageReport, hold_when_isolated
+from dnsctl.core.quorum import EndpointVerdict, VantageReport, VantageState, combine, hold_when_isolated
 from dnsctl.core.results import FailureReason
 from dnsctl.core.sites import ExchangeKind, ExchangeSpec, SiteSpec, SitesSpec
 from dnsctl.core.state import RoundOutcome, step
@@ -117,3 +117,17 @@ def test_the_hold_is_off_with_the_isolation_guard() -> None:
     before = e.states
     out = step(off, before, [fail(ep, e.now, FailureReason.REFUSED) for ep in ENDPOINTS], e.now)
     assert hold_when_isolated(off, SITES, "westeurope", before, out, others, e.now, INTERVAL) is out
+
+
+def test_frozen_verdicts_of_a_vantage_under_its_own_guard_prove_nothing_up() -> None:
+    """Everyone down for real, one vantage cut off (its guard froze its Online verdicts): the others
+    are not shown isolated because of it, and they vote."""
+    sites = SitesSpec(SITES.sites[:2], SITES.exchange)
+    reports = {
+        "eastus": seen_from("eastus", MonitorStatus.ONLINE, T0, isolated=True),
+        "westeurope": seen_from("westeurope", MonitorStatus.DEGRADED, T0),
+    }
+    health = combine(sites, reports, T0, INTERVAL)
+    assert health.vantage("eastus").state is VantageState.ISOLATED
+    assert health.vantage("westeurope").state is VantageState.FRESH
+    assert health.judgement(PROFILE, "eastus").down == 1
