@@ -21,6 +21,8 @@ from dnsctl.process import daemon
 
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
+    from dnsctl.controller.run import RunController
+    from dnsctl.controller.vantage import Vantage
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -107,16 +109,17 @@ def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> i
 
     sites, site = command_line.site_to_run(spec, site)
     mine = site_spec(spec, sites, site)
-    command_line.publishes(
-        mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
-    )
+    if not sites.shared:  # with a shared publication every vantage runs: it votes for it
+        command_line.publishes(
+            mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
+        )
     daemon.run(_run_vantage(spec, mine, site, args), args.loop)
     return ExitCode.CONVERGED
 
 
 async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argparse.Namespace) -> None:
     from dnsctl.controller.metrics import Metrics
-    from dnsctl.controller.run import RunController
+    from dnsctl.controller.shared import SiteRunController
     from dnsctl.controller.vantage import Vantage, config_hash
 
     assert spec.sites is not None
@@ -131,7 +134,7 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         config=config_hash(spec),
         registry=metrics.registry,
     )
-    ctl = RunController(
+    ctl = SiteRunController(
         engine,
         compose.build_target(mine, engine.clock),
         lease=compose.build_lease(mine, engine.clock),
@@ -139,6 +142,8 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         force=args.force,
         metrics=metrics,
         vantage=vantage,
+        shared=_shared_writer(spec, site, vantage, args),
+        shared_rule=spec.sites.shared_rule(spec.ha),
     )
     try:
         await _until_signal(
@@ -148,6 +153,29 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         )
     finally:
         await vantage.exchange.aclose()
+
+
+def _shared_writer(
+    spec: DnsctlSpec, site: str, vantage: Vantage, args: argparse.Namespace
+) -> RunController | None:
+    """The writer of the publications every site shares, when this vantage is (or may be) it."""
+    from dnsctl.controller.run import RunController
+    from dnsctl.controller.shared import QuorumProber
+    from dnsctl.core.sites import shared_spec
+    from dnsctl.engine import Engine
+
+    assert spec.sites is not None
+    shared = shared_spec(spec, spec.sites)
+    if shared is None or spec.sites.shared_writer(spec.ha) not in (None, site):
+        return None
+    engine = Engine(shared, QuorumProber(lambda: vantage.health), vantage.clock)
+    return RunController(
+        engine,
+        compose.build_target(shared, engine.clock),
+        lease=compose.build_lease(shared, engine.clock),
+        store=compose.build_store(None, clock=engine.clock),  # its history in its record's metadata
+        force=args.force,
+    )
 
 
 def cmd_mirror(args: argparse.Namespace) -> int:

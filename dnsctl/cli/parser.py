@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "plan":
             p.add_argument(
+                "--site", metavar="NAME", help="with sites: only this site's records (default: every site's)"
+            )
+            p.add_argument(
                 DETAILED_EXITCODE,
                 action="store_true",
                 help="exit 0 when nothing would change, 2 when changes are pending, 1 on any error "

@@ -76,6 +76,10 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> St
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     _, full = load_spec(args, serving=False)
+    if args.command == "plan" and (full.sites is not None or args.site is not None):
+        from dnsctl.cli.plan_sites import cmd_plan_sites
+
+        return cmd_plan_sites(full, args)
     spec = command_line.only_profiles(full, args.profile)
     command_line.publishes(spec, "profiles: no profile has an `azure` or `rfc2136` record to reconcile")
     dry_run = args.command == "plan" or args.dry_run

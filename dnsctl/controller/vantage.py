@@ -16,9 +16,16 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.core.model import DnsctlSpec
-from dnsctl.core.quorum import SiteHealth, VantageReport, VantageState, combine, verdicts_of
+from dnsctl.core.quorum import (
+    SiteHealth,
+    VantageReport,
+    VantageState,
+    combine,
+    hold_when_isolated,
+    verdicts_of,
+)
 from dnsctl.core.sites import SitesSpec
-from dnsctl.core.state import DecisionChange, ProfileState
+from dnsctl.core.state import DecisionChange, ProfileState, RoundOutcome
 from dnsctl.documents.jsonable import iso
 from dnsctl.documents.sites import SitesDoc, VantageDoc
 from dnsctl.errors import ExchangeError
@@ -54,6 +61,8 @@ class Vantage:
         self.health: SiteHealth | None = None
         self.error: str | None = None
         self.unread: dict[str, str] = {}
+        self.reports: dict[str, VantageReport] = {}  # every vantage's latest report, as last read
+        self.holding = False  # the quorum holds this site's decisions (`hold`)
         self._seq = 0
         self._last_exchange: float | None = None  # monotonic
         r = registry or CollectorRegistry()
@@ -105,6 +114,7 @@ class Vantage:
                 log.info("verdict exchange works again")
         self.error = error
         health = combine(self.sites, reports, now, self.interval)
+        self.reports = reports
         self._exchange_ok.set(0 if error else 1)
         for v in health.vantages:
             for state in VantageState:
@@ -114,6 +124,25 @@ class Vantage:
         self._log_states(health)
         self.health = health
         return health
+
+    def hold(
+        self, spec: DnsctlSpec, before: Mapping[str, ProfileState], outcome: RoundOutcome
+    ) -> RoundOutcome:
+        """The engine's hook after each step: this site keeps its last answer while its vantage sees
+        every endpoint fail and another fresh vantage sees one of them up (`core.quorum`)."""
+        held = hold_when_isolated(
+            spec, self.sites, self.site, before, outcome, self.reports, self.clock.now(), self.interval
+        )
+        holding = held is not outcome
+        if holding == self.holding or not (holding or outcome.results):
+            return held  # a re-decision without probes says nothing new
+        if holding:
+            why = next((st.decision.reason for st in held.states.values() if st.decision), "")
+            log.error("site %s keeps its last answer: %s", self.site, why)
+        else:
+            log.warning("site %s decides on its own verdicts again", self.site)
+        self.holding = holding
+        return held
 
     def _log_states(self, health: SiteHealth) -> None:
         before = {v.vantage: v.state for v in self.health.vantages} if self.health else {}

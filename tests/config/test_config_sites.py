@@ -134,20 +134,6 @@ def test_an_azure_blob_exchange_url_is_parsed_when_the_config_is_loaded(tmp_path
     assert spec.sites.exchange.location == ("https://acct.blob.core.windows.net", "dnsctl", "verdicts")
 
 
-def test_a_shared_single_publication_with_sites_is_refused(tmp_path: Path) -> None:
-    doc = sited()
-    doc["profiles"].append(
-        {
-            "name": "other",
-            "fqdn": "other.azurecr.io",
-            "endpoints": [{"name": "eastus", "target": "other.eastus.geo.azurecr.io", "priority": 1}],
-            "azure": {k: v for k, v in _pub("eastus", "rg-shared").items() if k != "site"},
-        }
-    )
-    found = problems(write(tmp_path, doc))
-    assert any(p.startswith("profiles[1].azure: with sites, give azure as a list") for p in found)
-
-
 def test_validate_exits_non_zero_listing_every_sites_problem(tmp_path: Path) -> None:
     doc = sited()
     doc["quorum"] = 7
