@@ -90,6 +90,8 @@ def _list_item(annotation: Any) -> Any:
     if origin is list:
         (item_type,) = get_args(annotation)
         return item_type
+    if origin is Annotated:
+        return _list_item(get_args(annotation)[0])
     if origin not in (Union, UnionType):
         return None  # a dict of lists is not a list
     for arg in get_args(annotation):
