@@ -130,6 +130,7 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
         config=config_hash(spec),
         registry=metrics.registry,
+        profiles=mine.profiles,
     )
     ctl = RunController(
         engine,
