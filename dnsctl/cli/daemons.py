@@ -154,10 +154,65 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
 def cmd_mirror(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
     command_line.mirrors(spec)
+    site = getattr(args, "site", None)
+    if getattr(args, "source", "probe") == "exchange":
+        return _mirror_exchange(spec, site, args)
+    if site is not None:  # probe through the site's addresses, as its vantage does
+        from dnsctl.core.sites import site_spec
+
+        sites, site = command_line.site_to_run(spec, site)
+        spec = site_spec(spec, sites, site)
     if args.once:
         return passes.mirror_once(spec, args)
     daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED
+
+
+def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
+    """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
+    from dnsctl.errors import ConfigError
+
+    problems: list[str] = []
+    if site is None:
+        problems.append("--source exchange: name this node's site with --site NAME")
+    if spec.sites is None or spec.sites.exchange is None:
+        problems.append("--source exchange: the configuration has no `exchange` to read decisions from")
+    elif site is not None and site not in spec.sites.names:
+        problems.append(f"--site: {site!r} names no site (sites: {', '.join(spec.sites.names)})")
+    if args.once:
+        problems.append("--once probes: with --source exchange the agent runs until stopped")
+    if args.state_file is not None:
+        problems.append("--state-file: an agent following the exchange keeps no health history")
+    if problems:
+        raise ConfigError(problems)
+    assert site is not None
+    daemon.run(_mirror_follow(spec, site), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _mirror_follow(spec: DnsctlSpec, site: str) -> None:
+    from dnsctl.controller.mirror import build_files
+    from dnsctl.controller.mirror_agent import ExchangeMirror
+    from dnsctl.controller.vantage import config_hash
+
+    assert spec.sites is not None
+    engine = compose.build_engine(spec)
+    ctl = ExchangeMirror(
+        engine,
+        build_files(spec),
+        site=site,
+        exchange=compose.build_exchange(spec.sites, spec.azure),
+        interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
+        config=config_hash(spec),
+    )
+    await _until_signal(
+        ctl,
+        spec,
+        lambda admin: (
+            f"dnsctl mirror --site {site} --source exchange: {len(spec.profiles)} profile(s); "
+            f"admin on {admin}"
+        ),
+    )
 
 
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:
