@@ -170,22 +170,7 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
     """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
-    from dnsctl.errors import ConfigError
-
-    problems: list[str] = []
-    if site is None:
-        problems.append("--source exchange: name this node's site with --site NAME")
-    if spec.sites is None or spec.sites.exchange is None:
-        problems.append("--source exchange: the configuration has no `exchange` to read decisions from")
-    elif site is not None and site not in spec.sites.names:
-        problems.append(f"--site: {site!r} names no site (sites: {', '.join(spec.sites.names)})")
-    if args.once:
-        problems.append("--once probes: with --source exchange the agent runs until stopped")
-    if args.state_file is not None:
-        problems.append("--state-file: an agent following the exchange keeps no health history")
-    if problems:
-        raise ConfigError(problems)
-    assert site is not None
+    site = command_line.site_to_follow(spec, site, once=args.once, state_file=args.state_file is not None)
     daemon.run(_mirror_follow(spec, site), args.loop)
     return ExitCode.CONVERGED
 
