@@ -18,7 +18,8 @@ import yaml
 from dnsctl.controller.exchange import DirectoryExchange, decision_name
 from dnsctl.core.mirror import ProfileDecision, SiteDecision
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import SUB, TOKEN, ZONE, dnsctl, free_port
+from tests.e2e.harness import SUB, TOKEN, ZONE, common_free_port, dnsctl, free_port
+from tests.support.registry import RegistryServer
 from tests.support.waits import ACTIVITY
 
 SITES = ("eastus", "westeurope")
@@ -254,3 +255,34 @@ def test_agent_flags_are_checked(tmp_path: Path) -> None:
     got = dnsctl("mirror", "-c", str(cfg), "--source", "exchange", "--site", "eastus")
     assert got.code == 2 and "has no `exchange`" in got.stderr
     assert re.search(r"--source exchange", got.stderr)
+
+
+def test_a_probing_agent_with_a_site_probes_through_that_sites_addresses(tmp_path: Path) -> None:
+    """`mirror --once --site S` (source probe): replica x answers at eastus's address, not westeurope's."""
+    addresses = {
+        "x": {"eastus": "127.0.0.81", "westeurope": "127.0.0.82"},
+        "y": {"eastus": "127.0.0.83", "westeurope": "127.0.0.84"},
+    }
+    listening = ["127.0.0.81", "127.0.0.83", "127.0.0.84"]  # nothing at westeurope's address of x
+    port = common_free_port([*listening, "127.0.0.82"])
+    servers = [RegistryServer(ip, port).start() for ip in listening]
+    try:
+        cfg = write_config(tmp_path, "node", tmp_path / "exchange")
+        doc = yaml.safe_load(cfg.read_text())
+        [profile] = doc["profiles"]
+        profile["monitor"] = {"protocol": "http", "port": port, "timeout": "0.5s", "fall": 1}
+        profile["endpoints"] = [
+            {"name": n, "target": target(n), "priority": i + 1}
+            | {"addresses": {site: [ip] for site, ip in by_site.items()}}
+            for i, (n, by_site) in enumerate(addresses.items())
+        ]
+        cfg.write_text(yaml.safe_dump(doc))
+        at = f"http://{target('x')}:{port}", f"http://{target('y')}:{port}"
+        got = dnsctl("mirror", "-c", str(cfg), "--once", "--site", "eastus")
+        assert got.code == 0, got.stderr
+        assert hosts(tmp_path, "node") == list(at)
+        got = dnsctl("mirror", "-c", str(cfg), "--once", "--site", "westeurope")
+        assert hosts(tmp_path, "node") == [at[1]], got.stderr
+    finally:
+        for s in servers:
+            s.stop()
