@@ -107,9 +107,11 @@ def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> i
 
     sites, site = command_line.site_to_run(spec, site)
     mine = site_spec(spec, sites, site)
-    command_line.publishes(
-        mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
-    )
+    here = sites.site(site)
+    if not (here.clients or here.mirror):  # published to its resolver clients or node agents: no zone
+        command_line.publishes(
+            mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
+        )
     daemon.run(_run_vantage(spec, mine, site, args), args.loop)
     return ExitCode.CONVERGED
 

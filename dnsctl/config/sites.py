@@ -55,6 +55,7 @@ class SiteModel(_SitesSection):
     name: str
     region: str | None = None
     clients: list[str] = Field(default_factory=list)
+    mirror: bool = False  # published to its node agents (`dnsctl mirror --site NAME --source exchange`)
 
 
 class ExchangeModel(_SitesSection):
@@ -199,11 +200,12 @@ def _publications(p: Problems, settings: DnsctlSettings, names: Sequence[str]) -
                     )
     for i, s in enumerate(settings.sites):
         with p.rule():
-            if s.name not in published:
+            if s.name not in published and not s.clients and not s.mirror:
                 p.add(
                     f"sites[{i}]",
                     f"site {shown(s.name)} has no publication: give a profile an azure entry with "
-                    f"site: {s.name}",
+                    f"site: {s.name}, give the site its resolver clients (clients: [CIDR, ...]), "
+                    "or publish to its node agents (mirror: true)",
                 )
 
 
@@ -225,7 +227,7 @@ def to_spec(settings: DnsctlSettings) -> SitesSpec | None:
         return None
     ex = settings.exchange
     return SitesSpec(
-        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients)) for s in settings.sites),
+        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients), s.mirror) for s in settings.sites),
         exchange=ExchangeSpec(
             ExchangeKind(ex.kind),
             ex.path,
