@@ -172,26 +172,15 @@ def cmd_mirror(args: argparse.Namespace) -> int:
 
 def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
     """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
-    site = command_line.site_to_follow(spec, site, once=args.once, state_file=args.state_file is not None)
+    site = command_line.site_to_follow(spec, site, state_file=args.state_file is not None)
+    if args.once:
+        return passes.mirror_follow_once(spec, site, args)
     daemon.run(_mirror_follow(spec, site), args.loop)
     return ExitCode.CONVERGED
 
 
 async def _mirror_follow(spec: DnsctlSpec, site: str) -> None:
-    from dnsctl.controller.mirror import build_files
-    from dnsctl.controller.mirror_agent import ExchangeMirror
-    from dnsctl.controller.vantage import config_hash
-
-    assert spec.sites is not None
-    engine = compose.build_engine(spec)
-    ctl = ExchangeMirror(
-        engine,
-        build_files(spec),
-        site=site,
-        exchange=compose.build_exchange(spec.sites, spec.azure),
-        interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
-        config=config_hash(spec),
-    )
+    ctl = passes.exchange_agent(spec, site)
     await _until_signal(
         ctl,
         spec,

@@ -59,7 +59,7 @@ def site_to_run(spec: DnsctlSpec, site: str | None) -> tuple[SitesSpec, str]:
     return sites, site
 
 
-def site_to_follow(spec: DnsctlSpec, site: str | None, *, once: bool, state_file: bool) -> str:
+def site_to_follow(spec: DnsctlSpec, site: str | None, *, state_file: bool) -> str:
     """`mirror --site S --source exchange`: the site whose decision this node agent follows."""
     problems: list[str] = []
     if site is None:
@@ -68,8 +68,6 @@ def site_to_follow(spec: DnsctlSpec, site: str | None, *, once: bool, state_file
         problems.append("--source exchange: the configuration has no `exchange` to read decisions from")
     elif site is not None and site not in spec.sites.names:
         problems.append(f"--site: {site!r} names no site (sites: {', '.join(spec.sites.names)})")
-    if once:
-        problems.append("--once probes: with --source exchange the agent runs until stopped")
     if state_file:
         problems.append("--state-file: an agent following the exchange keeps no health history")
     if problems or site is None:

@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge
 from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.mirror import STOP_WAIT, MirrorController, write_orders
+from dnsctl.controller.reports import MirrorReport
 from dnsctl.core.mirror import MirrorOrder, SiteDecision, order_from
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.sites import STALE_INTERVALS
@@ -230,3 +231,13 @@ class ExchangeMirror(MirrorController):
 
     async def failback(self, profile: str) -> str:
         raise self._follows("request a failback")
+
+
+async def follow_once(agent: ExchangeMirror) -> tuple[MirrorReport, str | None]:
+    """`dnsctl mirror --once --source exchange`: one read of the site's decision and, when it is fresh,
+    the files written from it. Returns the report and why nothing was written (None: it was read)."""
+    try:
+        results = await agent.read_once()
+    finally:
+        await agent.exchange.aclose()
+    return MirrorReport(results=results, waiting=sorted(agent.unusable)), agent.problem

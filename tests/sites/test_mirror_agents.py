@@ -244,8 +244,8 @@ def test_agent_flags_are_checked(tmp_path: Path) -> None:
     assert got.code == 2 and "--source exchange: name this node's site with --site NAME" in got.stderr
     got = dnsctl("mirror", "-c", str(cfg), "--source", "exchange", "--site", "nowhere")
     assert got.code == 2 and "'nowhere' names no site" in got.stderr
-    got = dnsctl("mirror", "-c", str(cfg), "--source", "exchange", "--site", "eastus", "--once")
-    assert got.code == 2 and "--once probes" in got.stderr
+    got = dnsctl("mirror", "-c", str(cfg), "--source", "exchange", "--site", "eastus", "--state-file", "s")
+    assert got.code == 2 and "keeps no health history" in got.stderr
     assert "Traceback" not in got.stderr
     no_sites = yaml.safe_load(cfg.read_text())
     del no_sites["sites"], no_sites["exchange"]
@@ -255,6 +255,41 @@ def test_agent_flags_are_checked(tmp_path: Path) -> None:
     got = dnsctl("mirror", "-c", str(cfg), "--source", "exchange", "--site", "eastus")
     assert got.code == 2 and "has no `exchange`" in got.stderr
     assert re.search(r"--source exchange", got.stderr)
+
+
+def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
+    """`mirror --once --source exchange`: one read, the files written from it, exit 0; a decision that
+    cannot be read or is stale writes nothing and exits 1."""
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    cfg = str(write_config(tmp_path, "node", exchange))
+    once = ("mirror", "-c", cfg, "--site", "eastus", "--source", "exchange", "--once")
+
+    got = dnsctl(*once)
+    assert got.code == 1, got.stderr
+    assert "site eastus has published no decision yet; nothing written" in got.stderr
+    assert hosts(tmp_path, "node") == []
+
+    publish(exchange, 1, ("y", "x"))
+    got = dnsctl(*once)
+    assert got.code == 0, got.stderr
+    assert hosts(tmp_path, "node") == [url("y"), url("x")]
+    assert "written: myregistry:" in got.stdout
+    got = dnsctl(*once, "--json")
+    assert got.code == 0, got.stderr
+    assert '"unchanged"' in got.stdout and '"exit_code": 0' in got.stdout
+
+    publish(exchange, 2, ("x",), at=time.time() - 10 * INTERVAL)  # its vantage stopped long ago
+    got = dnsctl(*once)
+    assert got.code == 1 and "stale after 3 intervals" in got.stderr and "nothing written" in got.stderr
+    (exchange / decision_name("eastus")).write_bytes(b"\x00garbage{")
+    got = dnsctl(*once)
+    assert got.code == 1 and "decision cannot be read" in got.stderr
+    shutil.rmtree(exchange)
+    got = dnsctl(*once)
+    assert got.code == 1 and "does not exist" in got.stderr
+    assert hosts(tmp_path, "node") == [url("y"), url("x")]  # left as written
+    assert "Traceback" not in got.stderr
 
 
 def test_a_probing_agent_with_a_site_probes_through_that_sites_addresses(tmp_path: Path) -> None:
