@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,11 @@ MAX_DATAGRAM = 65535
 MAX_HANDED = 4096
 MAX_HANDED_BYTES = 4 * 1024 * 1024
 _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
+# A reader woken by a datagram while the event loop runs Python code waits for the GIL until the loop
+# lets it go, at the latest after the interpreter's switch interval (5 ms by default): under a flood of
+# forwarded names that wait is what answers from memory lose. A shorter interval bounds it; the extra
+# switches it costs when both threads are busy are a small share of a millisecond of work.
+SWITCH_INTERVAL = 0.0002
 
 # What the event loop does with a datagram: (data, addr, when received by `clock`, `clock` at
 # receipt when this one is timed, else 0.0).
@@ -70,6 +76,8 @@ class UdpReader:
         self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
 
     def start(self) -> None:
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)  # process-wide: the resolver's process is ours
         self.sock.setblocking(True)
         self.thread.start()
 
