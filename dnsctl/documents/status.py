@@ -171,11 +171,21 @@ class LeadershipDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamDoc:
+    upstream: str
+    state: str  # "up" | "down"
+    since: str | None  # when it went down or came back (else when the resolver started)
+    consecutive_unanswered: int
+    skipped: int  # queries that skipped it while it was down
+
+
+@dataclass(frozen=True, slots=True)
 class ResolverDoc:
     listening: tuple[str, ...]
     queries: int
     cache_entries: int
     cache_hit_ratio: float | None
+    upstreams: tuple[UpstreamDoc, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
