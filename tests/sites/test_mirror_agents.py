@@ -262,8 +262,12 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     cannot be read or is stale writes nothing and exits 1."""
     exchange = tmp_path / "exchange"
     exchange.mkdir()
-    cfg = str(write_config(tmp_path, "node", exchange))
-    once = ("mirror", "-c", cfg, "--site", "eastus", "--source", "exchange", "--once")
+    path = write_config(tmp_path, "node", exchange)
+    doc = yaml.safe_load(path.read_text())
+    interval = 30.0  # a decision is stale after 3 intervals: far longer than a loaded process's start
+    doc["profiles"][0]["monitor"]["interval"] = f"{interval:g}s"
+    path.write_text(yaml.safe_dump(doc))
+    once = ("mirror", "-c", str(path), "--site", "eastus", "--source", "exchange", "--once")
 
     got = dnsctl(*once)
     assert got.code == 1, got.stderr
@@ -279,7 +283,7 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     assert got.code == 0, got.stderr
     assert '"unchanged"' in got.stdout and '"exit_code": 0' in got.stdout
 
-    publish(exchange, 2, ("x",), at=time.time() - 10 * INTERVAL)  # its vantage stopped long ago
+    publish(exchange, 2, ("x",), at=time.time() - 10 * interval)  # its vantage stopped long ago
     got = dnsctl(*once)
     assert got.code == 1 and "stale after 3 intervals" in got.stderr and "nothing written" in got.stderr
     (exchange / decision_name("eastus")).write_bytes(b"\x00garbage{")
