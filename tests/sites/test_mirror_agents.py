@@ -296,6 +296,48 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     assert "Traceback" not in got.stderr
 
 
+def test_an_agents_status_shows_the_decision_it_follows(tmp_path: Path) -> None:
+    """/status and `dnsctl status` of an exchange agent: each profile's followed order, site, seq and
+    age, not the CheckingEndpoint states of an engine that probes nothing."""
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    cfg = write_config(tmp_path, "node", exchange)
+    port = free_port()
+    with Daemon(
+        "mirror",
+        "-c",
+        str(cfg),
+        "--site",
+        "eastus",
+        "--source",
+        "exchange",
+        admin_port=port,
+        env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}", "DNSCTL_ADMIN_TOKEN": TOKEN},
+        log=tmp_path / "node.log",
+    ) as d:
+        [profile] = d.status()["profiles"]
+        assert profile["follows"] is None and profile["endpoints"] == []
+        publish(exchange, 7, ("y", "z", "x"))
+        d.wait_until(has_hosts(tmp_path, "node", [url("y"), url("z"), url("x")]), WAIT, "the first file")
+        [profile] = d.status()["profiles"]
+        follows = profile["follows"]
+        assert {k: v for k, v in follows.items() if k not in ("at", "age_seconds")} == {
+            "site": "eastus",
+            "seq": 7,
+            "order": ["y", "z", "x"],
+            "answer": ["y"],
+            "fallback": None,
+            "keep": False,
+            "reason": "y is first",
+        }
+        assert 0 <= follows["age_seconds"] < WAIT and follows["at"].endswith("Z")
+        assert profile["endpoints"] == [] and profile["decision"] is None
+        text = dnsctl("status", "--url", d.admin, env={"DNSCTL_ADMIN_TOKEN": TOKEN})
+        assert text.code == 0, text.stderr
+        assert "-> y, z, x: site eastus's decision (seq 7, " in text.stdout
+        assert "CheckingEndpoint" not in text.stdout
+
+
 def test_a_probing_agent_with_a_site_probes_through_that_sites_addresses(tmp_path: Path) -> None:
     """`mirror --once --site S` (source probe): replica x answers at eastus's address, not westeurope's."""
     addresses = {
