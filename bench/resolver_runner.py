@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from ipaddress import IPv4Address
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -24,6 +25,7 @@ from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
+from dnsctl.resolver.udp_reader import shorten_switch_interval
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -36,10 +38,13 @@ async def serve(port: int, upstream: HostPort) -> None:
     spec = ResolverSpec(
         listen=(HostPort("127.0.0.1", port),),
         upstreams=(upstream,),
-        zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", ZoneRecordType.A, "10.0.0.1"),)),),
+        zones=(
+            ZoneSpec("lab.internal", (ZoneRecordSpec(LAB_NAME, ZoneRecordType.A, IPv4Address("10.0.0.1")),)),
+        ),
         cache=CacheSpec(max_entries=200_000),
     )
     server = ResolverServer(spec, steering, clock=SystemClock())
+    shorten_switch_interval()  # as `dnsctl serve` does: this process is the resolver's
     await server.start()
     print(f"READY {server.bound[0][1]}", flush=True)
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ decision of a pass) gets the whole pass at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol, TypeVar
@@ -80,6 +80,10 @@ class Publisher(Protocol[R_co]):
     async def publish(self, batch: Batch) -> R_co: ...
 
 
+# What may follow each core step: (spec, the states before, the outcome) -> the outcome to keep.
+Hold = Callable[[DnsctlSpec, Mapping[str, ProfileState], RoundOutcome], RoundOutcome]
+
+
 class Engine:
     def __init__(
         self,
@@ -97,6 +101,8 @@ class Engine:
         self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
         self._by_name = {p.name: p for p in spec.profiles}
         self._index = {p.name: i for i, p in enumerate(spec.profiles)}
+        # `--site`: after each step, the vantage's quorum may hold the decisions (`Vantage.hold`).
+        self.hold: Hold | None = None
 
     @property
     def states(self) -> Mapping[str, ProfileState]:
@@ -217,6 +223,8 @@ class Engine:
         outcome = core_state.step(
             self.spec, self._states, results, self.clock.now(), profiles=profiles, canaries=canaries
         )
+        if self.hold is not None:
+            outcome = self.hold(self.spec, self._states, outcome)
         self._states = dict(outcome.states)
         return replace(outcome, results=tuple(results))
 
@@ -229,7 +237,10 @@ class Engine:
     ) -> RoundOutcome:
         """`feed`, `STEP_SLICE` profiles at a time with the event loop free in between (the isolation
         guard judges the whole round at once). Each slice is stepped from the state in force when it
-        starts and written back at once, so an operator action in between is neither lost nor undone."""
+        starts and written back at once, so an operator action in between is neither lost nor undone.
+        With a vantage's `hold`, which judges the whole round's states at once, the round is one step."""
+        if self.hold is not None:
+            return self.feed(results, profiles=profiles, canaries=canaries)
         now = self.clock.now()
         evidence = [r for r in results if not r.local]
         isolated = core_state.is_isolated(self.spec, evidence, canaries)

@@ -2,7 +2,8 @@
 
 Within an upstream's timeout a UDP query is sent again when no reply came (after RETRY_FIRST, then at
 doubling intervals: one lost datagram costs a fraction of a second, not the timeout); when UDP has had
-UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP.
+UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP. An upstream that
+left DOWN_AFTER queries in a row unanswered is skipped, but for one query at a time (the probe).
 
 UDP queries to an upstream share one connected socket (replies matched by ID and question, on the event
 loop, no task or socket per query); the socket is replaced after SOCKET_USES queries, so the source port
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from struct import pack
 from typing import cast
 
@@ -23,6 +26,8 @@ from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
 from dnsctl.process.clock import Clock
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
+
+log = logging.getLogger("dnsctl.resolver")
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
@@ -37,6 +42,23 @@ UDP_SHARE = 0.5
 SOCKET_USES = 64
 # Queries asked over TCP at once after UDP had no reply; past this they fail like the UDP wait did.
 TCP_FALLBACKS_IN_FLIGHT = 8
+# An upstream whose last DOWN_AFTER queries all went unanswered (timeouts, refused or cut connections)
+# is down: one query at a time still goes to it (the probe that notices it is back), the others skip it
+# at once (the next upstream, else serve-stale or SERVFAIL without waiting), so a flood of names for a
+# dead upstream costs no retransmissions, TCP connections or waits on the event loop.
+DOWN_AFTER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamState:
+    """One upstream as the forwarder sees it: up, or down since `since` (wall clock; for an upstream up,
+    since it came back or the forwarder started), its queries unanswered in a row, queries that skipped it."""
+
+    upstream: str
+    up: bool
+    since: float
+    unanswered: int
+    skipped: int
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -113,6 +135,48 @@ class Forwarder:
         self.tcp_fallbacks = 0  # queries asked over TCP after UDP had no reply
         self._channels: dict[HostPort, _Channel] = {}
         self._tcp_in_flight = 0
+        # Per upstream: queries unanswered in a row (any reply resets it), and whether the one query
+        # let through to it while it is down is in flight.
+        self._unanswered = [0] * len(self.upstreams)
+        self._probing = [False] * len(self.upstreams)
+        self.skipped = 0  # queries that skipped an upstream because it was down
+        self._skipped = [0] * len(self.upstreams)
+        self._since = [clock.now()] * len(self.upstreams)  # when each last went down or came back
+
+    def down(self, index: int) -> bool:
+        """Whether the upstream at `index` is down (its last DOWN_AFTER queries went unanswered)."""
+        return self._unanswered[index] >= DOWN_AFTER
+
+    def states(self) -> list[UpstreamState]:
+        """Every upstream's state, in the configured order."""
+        return [
+            UpstreamState(str(u), not self.down(i), self._since[i], self._unanswered[i], self._skipped[i])
+            for i, u in enumerate(self.upstreams)
+        ]
+
+    def _unanswered_by(self, index: int, problem: str) -> None:
+        self._unanswered[index] += 1
+        if self._unanswered[index] == DOWN_AFTER:
+            self._since[index] = self.clock.now()
+            log.warning(
+                "upstream %s is down: %d queries in a row unanswered (last: %s); "
+                "other queries skip it while one at a time still asks it",
+                self.upstreams[index],
+                DOWN_AFTER,
+                problem,
+            )
+
+    def _answered_by(self, index: int) -> None:
+        if self.down(index):
+            now = self.clock.now()
+            log.warning(
+                "upstream %s is up again: it answered after %d queries unanswered (down for %.1f s)",
+                self.upstreams[index],
+                self._unanswered[index],
+                now - self._since[index],
+            )
+            self._since[index] = now
+        self._unanswered[index] = 0
 
     def _order(self) -> list[int]:
         now = self.clock.monotonic()
@@ -129,16 +193,29 @@ class Forwarder:
         problems: list[str] = []
         for index in self._order():
             upstream = self.upstreams[index]
+            probe = self.down(index)
+            if probe:
+                if self._probing[index]:
+                    self.skipped += 1
+                    self._skipped[index] += 1
+                    problems.append(f"{upstream}: down ({self._unanswered[index]} queries unanswered)")
+                    continue
+                self._probing[index] = True
             try:
                 reply = await self._ask(upstream, question, _upstream_query(0, question, do, cd, size))
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 problem = f"{upstream}: {type(exc).__name__}"
+                self._unanswered_by(index, type(exc).__name__)
             else:
+                self._answered_by(index)
                 rcode = reply[3] & 0xF
                 if rcode in (NOERROR, NXDOMAIN):
                     self._penalized_until[index] = 0.0
                     return reply
                 problem = f"{upstream}: rcode {rcode}"
+            finally:
+                if probe:
+                    self._probing[index] = False
             problems.append(problem)
             self.failures[str(upstream)] = self.failures.get(str(upstream), 0) + 1
             self._penalized_until[index] = self.clock.monotonic() + PENALTY_SECONDS
