@@ -8,17 +8,23 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dnsctl import compose
-from dnsctl.cli import admin_client, completion, render
+from dnsctl.cli import completion
 from dnsctl.cli.exit_codes import ExitCode
 from dnsctl.config import command_line
 from dnsctl.config.advice import advise
 from dnsctl.config.load import config_path, load
-from dnsctl.core.model import DnsctlSpec
-from dnsctl.documents.status import StatusDoc
 from dnsctl.errors import DnsctlError, InputError
 from dnsctl.process import logs
+
+if TYPE_CHECKING:
+    from dnsctl.cli import render
+    from dnsctl.core.model import DnsctlSpec
+    from dnsctl.documents.status import StatusDoc
+
+# The admin API's clients import httpx, the renderer and the composition root when they run, not when the
+# command line is parsed (`dnsctl validate` needs none of them).
 
 
 def emit(lines: Iterable[render.Line]) -> None:
@@ -146,6 +152,9 @@ def cmd_export_private_traffic_manager(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from dnsctl import compose
+    from dnsctl.cli import admin_client, render
+
     url = _admin_url(args)
     if not args.watch:
         _print_status(admin_client.get_status(url), as_json=args.json)
@@ -183,11 +192,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _print_status(doc: StatusDoc, *, as_json: bool) -> None:
+    from dnsctl.cli import render
+
     print(render.as_json(doc) if as_json else "\n".join(render.status_text(doc)), flush=True)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from dnsctl.cli import history_view
+    from dnsctl.cli import admin_client, history_view, render
 
     if args.state_file is not None:
         entries = history_view.from_state_file(args.state_file)
@@ -199,6 +210,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_operator(args: argparse.Namespace) -> int:
+    from dnsctl.cli import admin_client
+
     url = _admin_url(args)
     if args.command == "resync":
         path = "/v1/resync"

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dnsctl import compose
-from dnsctl.cli import passes
 from dnsctl.cli.commands import load_spec
 from dnsctl.cli.exit_codes import ExitCode
 from dnsctl.config import command_line
@@ -197,6 +196,8 @@ def cmd_mirror(args: argparse.Namespace) -> int:
         sites, site = command_line.site_to_run(spec, site)
         spec = site_spec(spec, sites, site)
     if args.once:
+        from dnsctl.cli import passes
+
         return passes.mirror_once(spec, args)
     daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED

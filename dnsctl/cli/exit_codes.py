@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
-from dnsctl.controller.reports import MirrorReport, Report
+if TYPE_CHECKING:
+    from dnsctl.controller.reports import MirrorReport, Report
 
 
 class ExitCode(IntEnum):

@@ -3,14 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from dnsctl import __version__
-from dnsctl.cli import audit, commands, completion, daemons, help_text, passes
-from dnsctl.process import daemon
+from dnsctl.cli import completion, help_text
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class CommandHandler:
+    """A command's implementation, `function` in `dnsctl.cli.<module>`, imported only when the command runs:
+    parsing the arguments (`--version`, `--help`, a completion) loads no command and none of the libraries
+    the commands use."""
+
+    module: str
+    function: str
+
+    def resolve(self) -> Handler:
+        found: Handler = getattr(importlib.import_module(f"dnsctl.cli.{self.module}"), self.function)
+        return found
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        return self.resolve()(args)
+
+
+def lazy(path: str) -> CommandHandler:
+    """`lazy("commands.cmd_validate")`: the handler `cmd_validate` of `dnsctl.cli.commands`."""
+    module, function = path.split(".")
+    return CommandHandler(module, function)
+
+
+# `daemon.LOOPS`, written out so that parsing imports no event loop (tests/cli/test_import_cost.py keeps
+# the two equal).
+LOOPS = ("auto", "uvloop", "asyncio")
 CONFIG_HELP = "configuration file (default: $DNSCTL_CONFIG or dnsctl.yaml)"
 DETAILED_EXITCODE = "--detailed-exitcode"
 
@@ -46,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    command("validate", commands.cmd_validate, "check a configuration file and exit (0 valid, 2 invalid)")
+    command(
+        "validate", lazy("commands.cmd_validate"), "check a configuration file and exit (0 valid, 2 invalid)"
+    )
 
-    p = command("check", passes.cmd_check, "probe every endpoint and show where each profile would point")
+    p = command(
+        "check", lazy("passes.cmd_check"), "probe every endpoint and show where each profile would point"
+    )
     p.add_argument("--profile", action="append", help="only this profile (repeatable)")
     p.add_argument(
         "--rounds", type=int, default=1, help="probe rounds at the monitor interval (hysteresis applies)"
@@ -64,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("plan", "probe, decide and print the changes the Azure records need; changes nothing"),
         ("reconcile", "one pass: read the zones, probe, decide, and apply the plan"),
     ):
-        p = command(name, passes.cmd_reconcile, summary)
+        p = command(name, lazy("passes.cmd_reconcile"), summary)
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument(
             "--profile", action="append", help="only this profile (repeatable); the others are left alone"
@@ -90,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "audit",
-        audit.cmd_audit,
+        lazy("audit.cmd_audit"),
         "read the private zones and list, per replica, the records a pull needs that are missing",
     )
     p.add_argument("--profile", action="append", help="only this profile (repeatable)")
@@ -102,12 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("serve", daemons.cmd_serve, "run the embedded resolver, steered by health checks")
+    p = command("serve", lazy("daemons.cmd_serve"), "run the embedded resolver, steered by health checks")
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")
     add_loop_option(p)
 
     p = command(
-        "run", daemons.cmd_run, "run the controller that keeps Azure Private DNS records on the decisions"
+        "run",
+        lazy("daemons.cmd_run"),
+        "run the controller that keeps Azure Private DNS records on the decisions",
     )
     p.add_argument(
         "--state-file", type=Path, help="keep the health history in this file, not in record metadata"
@@ -120,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "mirror",
-        daemons.cmd_mirror,
+        lazy("daemons.cmd_mirror"),
         "keep this node's containerd hosts.toml (and CRI-O drop-in) listing replicas in health order",
     )
     p.add_argument(
@@ -141,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "demo",
-        daemons.cmd_demo,
+        lazy("daemons.cmd_demo"),
         "start local replicas and the resolver, then show a failover and a failback",
         config_help="configuration to use (default: the lab configuration shipped with dnsctl; "
         "see --print-config)",
@@ -158,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         add_help=False,
     )
-    p.set_defaults(handler=commands.cmd_emulator, args=[])
+    p.set_defaults(handler=lazy("commands.cmd_emulator"), args=[])
 
     k = _interop_command(
         sub,
@@ -172,10 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("file", metavar="PROFILE.json", help="the profile as ARM returns it ('-' for stdin)")
     k.add_argument("-o", "--output", type=Path, help="write the configuration here (default: stdout)")
     k.add_argument("--fqdn", help="the name dnsctl steers (default: the profile's trafficmanager.net name)")
-    k.set_defaults(handler=commands.cmd_import)
+    k.set_defaults(handler=lazy("commands.cmd_import"))
     _private_traffic_manager_commands(sub, common)
 
-    p = command("status", commands.cmd_status, "show a running controller's state (from its admin API)")
+    p = command(
+        "status", lazy("commands.cmd_status"), "show a running controller's state (from its admin API)"
+    )
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--watch", action="store_true", help="show the status again every --interval until Ctrl-C")
@@ -184,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = command(
         "resync",
-        commands.cmd_operator,
+        lazy("commands.cmd_operator"),
         "make a running controller re-read what it published and correct drift now",
     )
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
@@ -192,23 +229,29 @@ def build_parser() -> argparse.ArgumentParser:
         ("drain", "take an endpoint out of rotation (an operator override that survives restarts)"),
         ("undrain", "let a drained endpoint follow its probes again"),
     ):
-        p = command(name, commands.cmd_operator, summary)
+        p = command(name, lazy("commands.cmd_operator"), summary)
         p.add_argument("profile")
         p.add_argument("endpoint")
         p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p = command(
-        "history", commands.cmd_history, "show the last decisions (from the admin API or a state file)"
+        "history",
+        lazy("commands.cmd_history"),
+        "show the last decisions (from the admin API or a state file)",
     )
     p.add_argument("profile", nargs="?", help="only this profile")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
     p.add_argument("--state-file", type=Path, help="read a state file instead of asking a running controller")
     p.add_argument("-n", "--last", type=_count, metavar="N", help="only the last N decisions")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = command("failback", commands.cmd_operator, "return a failback: manual profile to its best endpoint")
+    p = command(
+        "failback", lazy("commands.cmd_operator"), "return a failback: manual profile to its best endpoint"
+    )
     p.add_argument("profile")
     p.add_argument("--url", help="admin API base URL (default: from admin.listen in the config)")
 
-    p = command("completion", commands.cmd_completion, "print a shell completion script", config_help=None)
+    p = command(
+        "completion", lazy("commands.cmd_completion"), "print a shell completion script", config_help=None
+    )
     p.add_argument("shell", choices=completion.SHELLS)
     return parser
 
@@ -222,7 +265,7 @@ def add_loop_option(p: argparse.ArgumentParser) -> None:
     """`--loop` for every long-running command: they all start through `daemon.run`."""
     p.add_argument(
         "--loop",
-        choices=daemon.LOOPS,
+        choices=LOOPS,
         default="auto",
         help="event loop: uvloop (faster DNS answers; default when installed) or asyncio",
     )
@@ -284,7 +327,7 @@ def _private_traffic_manager_commands(
     p.add_argument("files", nargs="+", metavar="FILE", help="profile, health policy, topology map JSON")
     p.add_argument("--zone", default=None, help="DNS zone for profiles without a dnsctl-fqdn tag")
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    p.set_defaults(handler=commands.cmd_import_private_traffic_manager)
+    p.set_defaults(handler=lazy("commands.cmd_import_private_traffic_manager"))
     p = _interop_command(
         sub,
         common,
@@ -294,7 +337,7 @@ def _private_traffic_manager_commands(
     )
     p.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
     p.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
-    p.set_defaults(handler=commands.cmd_export_private_traffic_manager)
+    p.set_defaults(handler=lazy("commands.cmd_export_private_traffic_manager"))
 
 
 def _count(text: str) -> int:

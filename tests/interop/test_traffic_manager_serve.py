@@ -2,8 +2,8 @@
 
 For each fixture: `dnsctl import traffic-manager` (the real CLI), then the configuration is pointed at
 loopback stand-ins (each endpoint's `addresses` set to its stand-in, the probe port and protocol to the
-stand-ins', a 1 s interval so that a test takes seconds; nothing else changes), `dnsctl serve` runs it, and
-for each row of endpoint states the answers (dnspython, UDP) must become what Traffic Manager answers
+stand-ins', a 500 ms interval so that a test takes seconds; nothing else changes), `dnsctl serve` runs it,
+and for each row of endpoint states the answers (dnspython, UDP) must become what Traffic Manager answers
 for the same states. The expected answers are written from the Traffic Manager side: its endpoint names
 and targets, read from the fixture, never from the imported configuration.
 
@@ -80,7 +80,7 @@ class Served:
         }
         monitor = profile["monitor"]
         self.tcp = monitor["protocol"] == "tcp"
-        monitor.update(port=port, interval="1s", timeout="500ms")
+        monitor.update(port=port, interval="500ms", timeout="400ms")
         if not self.tcp:
             monitor["protocol"] = "http"
         self.dns_port, admin_port = free_port(), free_port()
