@@ -207,12 +207,16 @@ def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespac
     """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
     site = command_line.site_to_follow(spec, site, state_file=args.state_file is not None)
     if args.once:
+        from dnsctl.cli import passes
+
         return passes.mirror_follow_once(spec, site, args)
     daemon.run(_mirror_follow(spec, site), args.loop)
     return ExitCode.CONVERGED
 
 
 async def _mirror_follow(spec: DnsctlSpec, site: str) -> None:
+    from dnsctl.cli import passes
+
     ctl = passes.exchange_agent(spec, site)
     await _until_signal(
         ctl,
