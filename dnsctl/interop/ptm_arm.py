@@ -25,7 +25,8 @@ class PtmInputError(ValueError):
 @dataclass
 class Result:
     document: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what has no equivalent (exit 3)
+    comments: list[str] = field(default_factory=list)  # what is mapped but worth saying (exit 0)
 
 
 @dataclass
