@@ -33,7 +33,7 @@ from dnsctl.interop.ptm_arm import (
     collect_resources,
 )
 from dnsctl.interop.ptm_export import export_profiles, render_export
-from dnsctl.interop.ptm_sites import DEFAULT_EXCHANGE, import_sites
+from dnsctl.interop.ptm_sites import DEFAULT_EXCHANGE, import_sites, profile_gateways
 
 __all__ = [
     "DEFAULT_ZONE",
@@ -181,6 +181,8 @@ def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
     for p in res.profiles:
         profiles.append(_import_profile(p, policies, sites, catch_all, views, zone, notes))
     comments: list[str] = []
+    names = [_short(p.get("name") or "") for p in res.profiles]
+    profile_gateways(names, res.associations, _ref_name, comments, notes)
     config: dict[str, Any] = {}
     dnsctl_sites = import_sites(sites, _networks, _ref_name, comments)
     if dnsctl_sites:  # the sites with probing gateways: each one's vantage is `run --site`

@@ -67,6 +67,41 @@ def import_sites(
     return out
 
 
+def profile_gateways(
+    profiles: list[str],
+    associations: list[dict[str, Any]],
+    ref_name: Callable[[Any], str],
+    comments: list[str],
+    notes: list[str],
+) -> None:
+    """A profile's own probing gateway (no topology map) is dnsctl's one vantage, `dnsctl run` run
+    where the gateway probes from; several have no equivalent without sites."""
+    by_profile: dict[str, list[str]] = {}
+    for a in associations:
+        parts = str(a.get("id") or a.get("name") or "").rstrip("/").split("/")
+        parent = parts[-3] if len(parts) >= 3 else parts[0] if len(parts) == 2 else ""
+        # A GET body names its profile in its id; a lone profile owns what names none.
+        owner = next((q for q in profiles if q.lower() == parent.lower()), None)
+        if owner is None and not parent and len(profiles) == 1:
+            owner = profiles[0]
+        gateway = ref_name((a.get("properties") or {}).get("probingGatewayId") or "")
+        if owner is None:
+            notes.append(f"probing gateway {gateway}: its profile {parent or '?'} is not in the input")
+            continue
+        by_profile.setdefault(owner, []).append(gateway)
+    for profile, mine in by_profile.items():
+        if len(mine) == 1:
+            comments.append(
+                f"profile {profile}: probing gateway {mine[0]}: dnsctl's vantage (`dnsctl run`, no "
+                "sites) probes from where it runs: run it there"
+            )
+        else:
+            notes.append(
+                f"profile {profile}: probing gateways {', '.join(mine)}: one vantage without sites; "
+                "declare a site per gateway's networks (its vantage: `dnsctl run --site NAME`)"
+            )
+
+
 def export_sites(
     settings: DnsctlSettings, views: dict[str, list[str]], notes: list[str], rename: Callable[[str], str]
 ) -> list[dict[str, Any]]:

@@ -195,3 +195,45 @@ def test_what_sites_cannot_carry_is_listed_with_exit_3(tmp_path: Path) -> None:
         "southeastasia",
         "catch-all",
     ]
+
+
+def association(name: str, gateway: str) -> dict[str, object]:
+    """A profile's association with a probing gateway, as GET returns it (the gateway: another RP's)."""
+    return {
+        "id": f"{NET}/privateTrafficManagerProfiles/basic/probingGateways/{name}",
+        "name": name,
+        "type": "Microsoft.Network/privateTrafficManagerProfiles/probingGateways",
+        "properties": {
+            "probingGatewayId": f"{PROBING}/probingGateways/{gateway}",
+            "provisioningState": "Succeeded",
+        },
+    }
+
+
+def test_a_profiles_own_probing_gateway_is_the_one_vantage(tmp_path: Path) -> None:
+    basic = {  # the "Basic experience": no topology map, the profile associated with its gateway
+        "name": "basic",
+        "type": PROFILE_TYPE,
+        "location": "global",
+        "properties": {
+            "trafficRoutingMethod": "Priority",
+            "customTopologyMapMode": "Disabled",
+            "endpoints": [{"name": "a", "target": "a.contoso.internal", "priority": 1}],
+        },
+    }
+    files = [
+        write(tmp_path, "p.json", basic),
+        write(tmp_path, "g.json", association("gw1", "pgw-westus-001")),
+    ]
+    out = dnsctl("import", "private-traffic-manager", *files, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "profile basic: probing gateway pgw-westus-001: dnsctl's vantage (`dnsctl run`, no sites)"
+        in out.stdout
+    )
+    assert "sites" not in yaml.safe_load(out.stdout)
+
+    files.append(write(tmp_path, "g2.json", association("gw2", "pgw-eastus-002")))
+    two = dnsctl("import", "private-traffic-manager", *files, cwd=tmp_path)
+    assert two.returncode == 3, two.stderr
+    assert "probing gateways pgw-westus-001, pgw-eastus-002: one vantage without sites" in two.stderr
