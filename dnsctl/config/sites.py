@@ -211,8 +211,6 @@ def _publications(p: Problems, settings: DnsctlSettings, names: Sequence[str]) -
                 _claim(p, zones, at, r.site, r)
                 if r.site == SHARED:
                     _shared_a(p, at, profile, r)
-    if not published and not shared:
-        return  # no Azure publication at all: the sites serve the resolver's and the agents' clients
     for i, s in enumerate(settings.sites):
         with p.rule():
             if s.name not in published and not shared:

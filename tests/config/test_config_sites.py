@@ -78,23 +78,6 @@ def test_a_site_without_publication_is_refused(tmp_path: Path) -> None:
     assert problem.startswith("sites[2]: site 'southeastasia' has no publication")
 
 
-def test_sites_without_any_azure_record_load_and_run_site_has_nothing_to_write(tmp_path: Path) -> None:
-    doc = sited()
-    del doc["profiles"][0]["azure"]  # the sites serve the resolver's and the agents' clients only
-    path = write(tmp_path, doc)
-    spec = load_ok(path)
-    assert spec.sites is not None and spec.sites.names[0] == "eastus"
-    ran = subprocess.run(
-        [sys.executable, "-m", "dnsctl", "run", "-c", str(path), "--site", "eastus"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert ran.returncode == 2, ran.stderr
-    assert "site 'eastus' has no publication: `dnsctl run` has nothing to write" in ran.stderr
-
-
 def test_a_zone_claimed_by_two_sites_is_refused(tmp_path: Path) -> None:
     doc = sited()
     doc["profiles"][0]["azure"][1]["resource_group"] = "rg-eastus"
