@@ -109,7 +109,10 @@ def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> i
 
     sites, site = command_line.site_to_run(spec, site)
     mine = site_spec(spec, sites, site)
-    if not sites.shared:  # with a shared publication every vantage runs: it votes for it
+    here = sites.site(site)
+    # With a shared publication every vantage runs (it votes for it); a site published to its resolver
+    # clients or node agents has no zone of its own.
+    if not (sites.shared or here.clients or here.mirror):
         command_line.publishes(
             mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
         )
@@ -133,6 +136,7 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
         config=config_hash(spec),
         registry=metrics.registry,
+        profiles=mine.profiles,
     )
     ctl = SiteRunController(
         engine,
@@ -181,10 +185,39 @@ def _shared_writer(
 def cmd_mirror(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
     command_line.mirrors(spec)
+    site = getattr(args, "site", None)
+    if getattr(args, "source", "probe") == "exchange":
+        return _mirror_exchange(spec, site, args)
+    if site is not None:  # probe through the site's addresses, as its vantage does
+        from dnsctl.core.sites import site_spec
+
+        sites, site = command_line.site_to_run(spec, site)
+        spec = site_spec(spec, sites, site)
     if args.once:
         return passes.mirror_once(spec, args)
     daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED
+
+
+def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
+    """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
+    site = command_line.site_to_follow(spec, site, state_file=args.state_file is not None)
+    if args.once:
+        return passes.mirror_follow_once(spec, site, args)
+    daemon.run(_mirror_follow(spec, site), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _mirror_follow(spec: DnsctlSpec, site: str) -> None:
+    ctl = passes.exchange_agent(spec, site)
+    await _until_signal(
+        ctl,
+        spec,
+        lambda admin: (
+            f"dnsctl mirror --site {site} --source exchange: {len(spec.profiles)} profile(s); "
+            f"admin on {admin}"
+        ),
+    )
 
 
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:

@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across runs")
     p.add_argument("--json", action="store_true", help="with --once: print JSON")
+    p.add_argument(
+        "--site", metavar="NAME", help="this node is in site NAME (with --source probe: probe its addresses)"
+    )
+    p.add_argument(
+        "--source",
+        choices=("probe", "exchange"),
+        default="probe",
+        help="probe the replicas here (default), or follow the site's decision from the exchange",
+    )
     add_loop_option(p)
 
     p = command(

@@ -74,6 +74,22 @@ def something_to_plan(found: bool) -> None:
         raise ConfigError(["profiles: no profile has a record for these sites: nothing to plan"])
 
 
+def site_to_follow(spec: DnsctlSpec, site: str | None, *, state_file: bool) -> str:
+    """`mirror --site S --source exchange`: the site whose decision this node agent follows."""
+    problems: list[str] = []
+    if site is None:
+        problems.append("--source exchange: name this node's site with --site NAME")
+    if spec.sites is None or spec.sites.exchange is None:
+        problems.append("--source exchange: the configuration has no `exchange` to read decisions from")
+    elif site is not None and site not in spec.sites.names:
+        problems.append(f"--site: {site!r} names no site (sites: {', '.join(spec.sites.names)})")
+    if state_file:
+        problems.append("--state-file: an agent following the exchange keeps no health history")
+    if problems or site is None:
+        raise ConfigError(problems)
+    return site
+
+
 def at_least(flag: str, value: float, minimum: float, *, inclusive: bool = True, unit: str = "") -> None:
     """A numeric flag's lower bound (`--rounds` at least 1, `--interval` more than 0 seconds)."""
     if value < minimum or (not inclusive and value == minimum):

@@ -56,6 +56,7 @@ class SiteModel(_SitesSection):
     name: str
     region: str | None = None
     clients: list[str] = Field(default_factory=list)
+    mirror: bool = False  # published to its node agents (`dnsctl mirror --site NAME --source exchange`)
 
 
 class ExchangeModel(_SitesSection):
@@ -213,11 +214,12 @@ def _publications(p: Problems, settings: DnsctlSettings, names: Sequence[str]) -
                     _shared_a(p, at, profile, r)
     for i, s in enumerate(settings.sites):
         with p.rule():
-            if s.name not in published and not shared:
+            if s.name not in published and not shared and not s.clients and not s.mirror:
                 p.add(
                     f"sites[{i}]",
                     f"site {shown(s.name)} has no publication: give a profile an azure entry with "
-                    f"site: {s.name} (or site: {SHARED}, a zone shared by every site)",
+                    f"site: {s.name} (or site: {SHARED}, a zone shared by every site), give the site its "
+                    "resolver clients (clients: [CIDR, ...]), or publish to its node agents (mirror: true)",
                 )
 
 
@@ -270,7 +272,7 @@ def to_spec(settings: DnsctlSettings) -> SitesSpec | None:
         return None
     ex = settings.exchange
     return SitesSpec(
-        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients)) for s in settings.sites),
+        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients), s.mirror) for s in settings.sites),
         exchange=ExchangeSpec(
             ExchangeKind(ex.kind),
             ex.path,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from dnsctl.controller.exchange import VerdictExchange
-from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.mirror import SiteDecision, site_decisions
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
 from dnsctl.core.quorum import (
     SiteHealth,
     VantageReport,
@@ -50,6 +51,7 @@ class Vantage:
         interval: float,
         config: str,
         registry: CollectorRegistry | None = None,
+        profiles: Sequence[ProfileSpec] = (),  # the site's profiles: their decisions go to node agents
     ) -> None:
         sites.site(site)  # KeyError for an unknown site
         self.site = site
@@ -58,6 +60,7 @@ class Vantage:
         self.clock = clock
         self.interval = interval
         self.config = config
+        self.profiles = tuple(profiles)
         self.health: SiteHealth | None = None
         self.error: str | None = None
         self.unread: dict[str, str] = {}
@@ -99,6 +102,13 @@ class Vantage:
             await self.exchange.publish(own)
         except ExchangeError as e:
             errors.append(str(e))
+        if self.profiles:  # the site's decision, for its node agents (`mirror --source exchange`)
+            decisions = site_decisions(self.profiles, states)
+            decided = SiteDecision(self.site, self._seq, now, self.config, decisions)
+            try:
+                await self.exchange.publish_decision(decided)
+            except ExchangeError as e:
+                errors.append(str(e))
         try:
             read = await self.exchange.read()
             reports.update(read.reports)

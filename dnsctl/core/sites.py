@@ -39,6 +39,7 @@ class SiteSpec:
     name: str
     region: str | None = None
     clients: tuple[str, ...] = ()  # networks in CIDR form (the resolver's clients of this site)
+    mirror: bool = False  # its node agents follow its decision (`mirror --site NAME --source exchange`)
 
 
 @dataclass(frozen=True, slots=True)
