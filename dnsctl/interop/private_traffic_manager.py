@@ -184,7 +184,7 @@ def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
     names = [_short(p.get("name") or "") for p in res.profiles]
     profile_gateways(names, res.associations, _ref_name, comments, notes)
     config: dict[str, Any] = {}
-    dnsctl_sites = import_sites(sites, _networks, _ref_name, comments)
+    dnsctl_sites = import_sites(sites, _networks, _ref_name, comments, notes)
     if dnsctl_sites:  # the sites with probing gateways: each one's vantage is `run --site`
         config["sites"] = dnsctl_sites
     if len(dnsctl_sites) > 1:

@@ -39,8 +39,10 @@ def import_sites(
     networks: Callable[[Any, str], list[str]],
     ref_name: Callable[[Any], str],
     comments: list[str],
+    notes: list[str],
 ) -> list[dict[str, Any]]:
-    """The dnsctl sites of the PTM sites that have probing gateways (in input order)."""
+    """The dnsctl sites of the PTM sites that have probing gateways (in input order). A dnsctl site is
+    published to its clients' networks (or its zone, its node agents): one made of VNets alone is listed."""
     out: list[dict[str, Any]] = []
     for s in sites.values():
         props = s.get("properties") or {}
@@ -49,10 +51,14 @@ def import_sites(
             continue  # no vantage of its own: a resolver view, if Site routing names it
         raw = str(s.get("name", "")).rsplit("/", 1)[-1]
         name = site_name(raw)
-        site: dict[str, Any] = {"name": name}
-        if props.get("subnets"):
-            site["clients"] = networks(props["subnets"], f"site {raw}")
-        out.append(site)
+        if not props.get("subnets"):
+            vnets = ", ".join(ref_name(v) for v in props.get("virtualNetworkIds") or []) or "none"
+            notes.append(
+                f"site {raw}: no subnets (virtual networks: {vnets}): a dnsctl site needs its clients' "
+                f"networks or its own zone (azure: with site: {name}); not declared"
+            )
+            continue
+        out.append({"name": name, "clients": networks(props["subnets"], f"site {raw}")})
         others = [ref_name(g) for g in gateways if ref_name(g).lower() != name]
         if others:
             comments.append(
@@ -124,6 +130,8 @@ def export_sites(
         site["properties"]["probingGatewayIds"] = [gateway_id(name)]
         if s.region:
             notes.append(f"site {s.name}: region has no equivalent")
+        if s.mirror:
+            notes.append(f"site {s.name}: mirror (its node agents read its decision) has no equivalent")
     for site in out.values():
         if not site["properties"]["subnets"]:
             del site["properties"]["subnets"]

@@ -46,9 +46,10 @@ TOPOLOGY_MAP = {
                     "probingGatewayIds": [f"{PROBING}/probingGateways/pgw-eastus-001"],
                 },
             },
-            {  # a site made of VNets only
+            {  # probed by the gateway of its own name
                 "name": "westeurope",
                 "properties": {
+                    "subnets": [{"first": "10.2.0.0", "last": "10.2.255.255"}],
                     "virtualNetworkIds": [f"{NET}/virtualNetworks/vnet-westeurope"],
                     "probingGatewayIds": [f"{PROBING}/probingGateways/westeurope"],
                 },
@@ -100,7 +101,10 @@ def test_sites_with_probing_gateways_are_sites_and_a_monitoring_target_is_an_add
     text = (tmp_path / "first.yaml").read_text(encoding="utf-8")
     config = yaml.safe_load(text)
     # Each site with a probing gateway is a dnsctl site (its vantage: run --site); its subnets its clients.
-    assert config["sites"] == [{"name": "eastus", "clients": ["10.1.0.0/16"]}, {"name": "westeurope"}]
+    assert config["sites"] == [
+        {"name": "eastus", "clients": ["10.1.0.0/16"]},
+        {"name": "westeurope", "clients": ["10.2.0.0/16"]},
+    ]
     assert config["exchange"]["kind"] == "directory"  # several vantages share their verdicts
     comments = [line for line in text.splitlines() if line.startswith("#")]
     for said in (
@@ -133,7 +137,8 @@ def test_sites_with_probing_gateways_are_sites_and_a_monitoring_target_is_an_add
         "probingGatewayIds": ["[resourceId('Microsoft.Network/probingGateways', 'eastus')]"],
     }
     assert sites["westeurope"] == {
-        "probingGatewayIds": ["[resourceId('Microsoft.Network/probingGateways', 'westeurope')]"]
+        "subnets": [{"first": "10.2.0.0", "scope": 16}],
+        "probingGatewayIds": ["[resourceId('Microsoft.Network/probingGateways', 'westeurope')]"],
     }
     assert sites[tmap["properties"]["catchAllSiteName"]] == {}
     (profile,) = [r for r in template["resources"] if r["type"] == PROFILE_TYPE]
@@ -154,7 +159,7 @@ def test_what_sites_cannot_carry_is_listed_with_exit_3(tmp_path: Path) -> None:
                 "sites": [
                     {"name": "eastus", "region": "eastus", "clients": ["10.1.0.0/16"]},
                     {"name": "westeurope", "clients": ["10.2.0.0/16"]},
-                    {"name": "southeastasia"},
+                    {"name": "southeastasia", "mirror": True},  # published to its node agents
                 ],
                 "exchange": {"kind": "directory", "path": str(tmp_path / "exchange")},
                 "quorum": 3,
@@ -184,6 +189,7 @@ def test_what_sites_cannot_carry_is_listed_with_exit_3(tmp_path: Path) -> None:
         "endpoint x: per-site addresses have no equivalent",
         "site eastus: region has no equivalent",
         "quorum 3 has no equivalent",
+        "site southeastasia: mirror (its node agents read its decision) has no equivalent",
     ):
         assert what in out.stderr, what
     template = json.loads(out.stdout)
@@ -237,3 +243,29 @@ def test_a_profiles_own_probing_gateway_is_the_one_vantage(tmp_path: Path) -> No
     two = dnsctl("import", "private-traffic-manager", *files, cwd=tmp_path)
     assert two.returncode == 3, two.stderr
     assert "probing gateways pgw-westus-001, pgw-eastus-002: one vantage without sites" in two.stderr
+
+
+def test_a_site_made_of_virtual_networks_alone_is_listed_not_declared(tmp_path: Path) -> None:
+    vnet_only = {
+        "name": "vnet-map",
+        "type": MAP_TYPE,
+        "location": "global",
+        "properties": {
+            "sites": [
+                {
+                    "name": "hub",
+                    "properties": {
+                        "virtualNetworkIds": [f"{NET}/virtualNetworks/vnet-hub"],
+                        "probingGatewayIds": [f"{PROBING}/probingGateways/pgw-hub"],
+                    },
+                }
+            ],
+            "catchAllSiteName": "hub",
+        },
+    }
+    files = [write(tmp_path, "p.json", PROFILE), write(tmp_path, "m.json", vnet_only)]
+    out = dnsctl("import", "private-traffic-manager", *files, "-o", "dnsctl.yaml", cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert "site hub: no subnets (virtual networks: vnet-hub): a dnsctl site needs" in out.stderr
+    assert "sites" not in yaml.safe_load((tmp_path / "dnsctl.yaml").read_text(encoding="utf-8"))
+    assert dnsctl("validate", "-c", "dnsctl.yaml", cwd=tmp_path).returncode == 0
