@@ -52,9 +52,9 @@ def import_sites(
         raw = str(s.get("name", "")).rsplit("/", 1)[-1]
         name = site_name(raw)
         if not props.get("subnets"):
-            vnets = ", ".join(ref_name(v) for v in props.get("virtualNetworkIds") or []) or "none"
+            made_of = ", ".join(ref_name(v) for v in props.get("virtualNetworkIds") or []) or "none"
             notes.append(
-                f"site {raw}: no subnets (virtual networks: {vnets}): a dnsctl site needs its clients' "
+                f"site {raw}: no subnets (virtual networks: {made_of}): a dnsctl site needs its clients' "
                 f"networks or its own zone (azure: with site: {name}); not declared"
             )
             continue
