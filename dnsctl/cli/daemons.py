@@ -35,6 +35,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.serve import ServeController
+    from dnsctl.resolver.udp_reader import shorten_switch_interval
+
+    shorten_switch_interval()  # this process is the resolver's (see udp_reader.SWITCH_INTERVAL)
 
     engine = compose.build_engine(spec)
     ctl = ServeController(
