@@ -166,7 +166,7 @@ def _shared_writer(
 ) -> RunController | None:
     """The writer of the publications every site shares, when this vantage is (or may be) it."""
     from dnsctl.controller.run import RunController
-    from dnsctl.controller.shared import QuorumProber
+    from dnsctl.controller.shared import QuorumProber, shared_state_file
     from dnsctl.core.sites import shared_spec
     from dnsctl.engine import Engine
 
@@ -179,7 +179,7 @@ def _shared_writer(
         engine,
         compose.build_target(shared, engine.clock),
         lease=compose.build_lease(shared, engine.clock),
-        store=compose.build_store(None, clock=engine.clock),  # its history in its record's metadata
+        store=compose.build_store(shared_state_file(args.state_file), clock=engine.clock),
         force=args.force,
     )
 

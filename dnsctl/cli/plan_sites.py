@@ -21,7 +21,7 @@ from dnsctl.cli.render import Line
 from dnsctl.config import command_line
 from dnsctl.controller.reconcile import reconcile_once
 from dnsctl.controller.reports import Report
-from dnsctl.controller.shared import QuorumProber
+from dnsctl.controller.shared import QuorumProber, shared_state_file
 from dnsctl.core.model import DnsctlSpec
 from dnsctl.core.quorum import SiteHealth, VantageReport, combine, verdicts_of
 from dnsctl.core.sites import SHARED, SitesSpec, shared_spec, site_spec
@@ -108,7 +108,8 @@ async def _plan(
         else compose.build_engine(spec, clock)
     )
     target = compose.build_target(spec, clock)
-    store = compose.build_store(args.state_file, clock=clock, read_only=True, vantage=vantage)
+    state_file = shared_state_file(args.state_file) if health is not None else args.state_file
+    store = compose.build_store(state_file, clock=clock, read_only=True, vantage=vantage)
     try:
         return await reconcile_once(engine, target, store, dry_run=True)
     finally:

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Metric
+from prometheus_client.registry import Collector
 
 from dnsctl.controller.run import RunController
 from dnsctl.core.model import EndpointSpec, ProfileSpec
 from dnsctl.core.quorum import Judgement, SiteHealth
 from dnsctl.core.results import FailureReason, ProbeResult
+from dnsctl.core.sites import SHARED
 from dnsctl.documents.jsonable import Absent
 from dnsctl.documents.sites import SitesDoc
 from dnsctl.documents.status import StatusDoc
+
+
+def shared_state_file(state_file: Path | None) -> Path | None:
+    """With `--state-file PATH` the shared publications' history is in `PATH.all` (a profile may have
+    its site's record too, whose history is in PATH); without one, in their records' metadata."""
+    return Path(f"{state_file}.all") if state_file is not None else None
 
 
 class QuorumProber:
@@ -82,7 +93,44 @@ def shared_doc(sites: SitesDoc | Absent, rule: str | None, shared: RunController
         d = shared.engine.states[p.name].decision
         now = (", ".join(d.endpoints) or d.fallback or "-") if d is not None else "no decision yet"
         lines.append(f"{p.name} -> {now}: {role}" + (f" ({d.reason})" if d is not None else ""))
+    if (problem := writer_problem(shared)) is not None:
+        lines.append(f"not ready: {problem}")
+    if shared.last_error is not None:
+        lines.append(f"last write failed: {shared.last_error}")
     return replace(sites, shared_rule=rule, shared=tuple(lines))
+
+
+def writer_problem(shared: RunController | None) -> str | None:
+    """Why the writer of the shared publications cannot write now (None: it can, or another vantage
+    holds their lease and this one is a healthy standby)."""
+    if shared is None:
+        return None
+    ok, why = shared.ready()
+    if ok or (not shared.lease.held and shared.lease.trouble() is None):
+        return None
+    return why
+
+
+class WithShared(Collector):
+    """The site's registry and the shared writer's, as one: the same families, the shared writer's
+    series labelled `site="all"` (the site's own keep their labels)."""
+
+    def __init__(self, own: CollectorRegistry, shared: CollectorRegistry) -> None:
+        self.own = own
+        self.shared = shared
+
+    def collect(self) -> list[Metric]:
+        families: dict[str, Metric] = {}
+        for m in self.own.collect():
+            families[m.name] = copy = Metric(m.name, m.documentation, m.type, m.unit)
+            copy.samples = list(m.samples)
+        for m in self.shared.collect():
+            into = families.get(m.name)
+            if into is None:
+                into = families[m.name] = Metric(m.name, m.documentation, m.type, m.unit)
+            for s in m.samples:
+                into.samples.append(s._replace(labels={**s.labels, "site": SHARED}))
+        return list(families.values())
 
 
 class SiteRunController(RunController):
@@ -95,6 +143,9 @@ class SiteRunController(RunController):
         super().__init__(*args, **kw)
         self.shared = shared
         self.shared_rule = shared_rule
+        if shared is not None:  # /metrics: the shared writer's series too, labelled site="all"
+            self.registry = CollectorRegistry(auto_describe=False)
+            self.registry.register(WithShared(self.metrics.registry, shared.registry))
 
     async def start(self) -> None:
         await super().start()
@@ -105,6 +156,14 @@ class SiteRunController(RunController):
         if self.shared is not None:
             await self.shared.stop()
         await super().stop()
+
+    def ready(self) -> tuple[bool, str]:
+        """Not ready while the writer of the shared publications cannot write (as for the site's own)."""
+        ok, why = super().ready()
+        problem = writer_problem(self.shared)
+        if problem is None:
+            return ok, why
+        return False, (f"{why}; " if not ok else "") + f"shared publications: {problem}"
 
     def status(self) -> StatusDoc:
         doc = super().status()

@@ -1,14 +1,16 @@
 """Azure Private Traffic Manager (api-version 2026-10-01-preview) profiles to and from dnsctl configurations.
 
 Import reads ARM resources (a profile, its health policies, a topology map with its sites: GET bodies, an
-ARM template's `resources`, or a list of either) and builds a dnsctl configuration. dnsctl has no sites:
-a site or an endpoint's `subnets` becomes a resolver view (its client networks) preferring the endpoint
-that serves it; the fallback endpoint (no subnets, no sites) comes first in the default order, for the
-clients outside every view. What has no equivalent is returned as notes, never dropped silently.
+ARM template's `resources`, or a list of either) and builds a dnsctl configuration. A site with probing
+gateways is a dnsctl site (its vantage probes on its behalf, `ptm_sites`); Site routing (`siteIds`) and
+an endpoint's `subnets` become resolver views (client networks) preferring the endpoint that serves
+them; the fallback endpoint (no subnets, no sites) comes first in the default order, for the clients
+outside every view. An IP `monitoringTarget` is the endpoint's address (probed there). What has no
+equivalent is returned as notes, never dropped silently.
 
 Export turns a dnsctl configuration into an ARM template with the same shapes: one profile and one
-`Probe` health policy per dnsctl profile, and, when resolver views exist, one topology map whose sites are
-the views (Site routing).
+`Probe` health policy per dnsctl profile, and, when sites or resolver views exist, one topology map
+whose sites are the dnsctl sites (each with its probing gateway) and the views (Site routing).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from dnsctl.interop.ptm_arm import (
     collect_resources,
 )
 from dnsctl.interop.ptm_export import export_profiles, render_export
+from dnsctl.interop.ptm_sites import DEFAULT_EXCHANGE, import_sites, profile_gateways
 
 __all__ = [
     "DEFAULT_ZONE",
@@ -177,10 +180,22 @@ def _import(docs: list[tuple[str, Any]], zone: str) -> Result:
     views: dict[str, dict[str, Any]] = {}  # view name -> view
     for p in res.profiles:
         profiles.append(_import_profile(p, policies, sites, catch_all, views, zone, notes))
-    config: dict[str, Any] = {"profiles": profiles}
+    comments: list[str] = []
+    names = [_short(p.get("name") or "") for p in res.profiles]
+    profile_gateways(names, res.associations, _ref_name, comments, notes)
+    config: dict[str, Any] = {}
+    dnsctl_sites = import_sites(sites, _networks, _ref_name, comments, notes)
+    if dnsctl_sites:  # the sites with probing gateways: each one's vantage is `run --site`
+        config["sites"] = dnsctl_sites
+    if len(dnsctl_sites) > 1:
+        config["exchange"] = dict(DEFAULT_EXCHANGE)
+        comments.append(
+            "exchange: where the vantages share their verdicts; in Azure {kind: azure-blob, url: ...}"
+        )
+    config["profiles"] = profiles
     if views:
         config["resolver"] = {"views": list(views.values())}
-    return Result(config, notes)
+    return Result(config, notes, comments)
 
 
 def _import_profile(
@@ -254,7 +269,9 @@ def _import_profile(
         if eprops.get("alwaysServe") == "Enabled":
             ep["override"] = "up"
         mon = eprops.get("monitoringTarget")
-        if mon and mon != target:
+        if mon and mon != target and is_ip(str(mon)) and not is_ip(str(target)):
+            ep["addresses"] = [str(mon)]  # probed at that address, the target's name as SNI and Host
+        elif mon and mon != target:
             notes.append(f"{eat}: monitoringTarget {mon} (dnsctl probes the target itself)")
         if eprops.get("healthPolicyId"):
             used_policies.append(str(eprops["healthPolicyId"]))
@@ -300,13 +317,11 @@ def _import_profile(
                     continue
                 sprops = site.get("properties") or {}
                 clients = _networks(sprops["subnets"], f"site {sname}") if sprops.get("subnets") else []
-                if sprops.get("virtualNetworkIds"):
+                if sprops.get("virtualNetworkIds") and not sprops.get("probingGatewayIds"):
                     notes.append(
                         f"site {sname}: virtualNetworkIds: dnsctl tells clients apart by address; "
                         "add their address spaces to the view's clients"
                     )
-                if sprops.get("probingGatewayIds"):
-                    notes.append(f"site {sname}: probingGatewayIds: dnsctl probes from where it runs")
                 if sname.lower() in catch_all and not clients:
                     continue  # the catch-all site: clients outside every other site, dnsctl's default
                 if not clients:
@@ -340,9 +355,12 @@ def _import_profile(
 def render_import(result: Result) -> str:
     head = [
         f"# dnsctl configuration imported from Azure Private Traffic Manager (api-version {API_VERSION}).",
-        "# Sites and subnet affinity are resolver views;",
+        "# Sites with probing gateways are sites; Site routing and subnet affinity are resolver views;",
         "# the fallback endpoint is first in the default order.",
     ]
+    if result.comments:
+        head.append("# Mapped (each site's vantage is `dnsctl run --site NAME`):")
+        head.extend(f"#   - {c}" for c in result.comments)
     if result.notes:
         head.append("# Not mapped (no dnsctl equivalent):")
         head.extend(f"#   - {n}" for n in result.notes)

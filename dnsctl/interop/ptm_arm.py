@@ -11,6 +11,8 @@ PROFILE_TYPE = "Microsoft.Network/privateTrafficManagerProfiles"
 POLICY_TYPE = "Microsoft.Network/privateTrafficManagerProfiles/healthPolicies"
 MAP_TYPE = "Microsoft.Network/topologyMaps"
 SITE_TYPE = "Microsoft.Network/topologyMaps/sites"
+# A profile's association with a probing gateway (the "Basic experience", without a topology map).
+ASSOCIATION_TYPE = "Microsoft.Network/privateTrafficManagerProfiles/probingGateways"
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9-]{3,24}$")
 FQDN_TAG = "dnsctl-fqdn"  # the record a profile steers: PTM links it from the record set, dnsctl names it
 MAP_NAME = "dnsctl-views"
@@ -25,7 +27,8 @@ class PtmInputError(ValueError):
 @dataclass
 class Result:
     document: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what has no equivalent (exit 3)
+    comments: list[str] = field(default_factory=list)  # what is mapped but worth saying (exit 0)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class PtmResources:
     policies: list[dict[str, Any]] = field(default_factory=list)
     maps: list[dict[str, Any]] = field(default_factory=list)
     sites: list[dict[str, Any]] = field(default_factory=list)
+    associations: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _kind_of(res: dict[str, Any]) -> str | None:
@@ -47,6 +51,8 @@ def _kind_of(res: dict[str, Any]) -> str | None:
         return "map"
     if rtype == SITE_TYPE.lower():
         return "site"
+    if rtype == ASSOCIATION_TYPE.lower():
+        return "association"
     if not isinstance(props, dict):
         return None
     if "trafficRoutingMethod" in props or "endpoints" in props:
@@ -57,6 +63,8 @@ def _kind_of(res: dict[str, Any]) -> str | None:
         return "map"
     if {"probingGatewayIds", "virtualNetworkIds", "subnets"} & set(props):
         return "site"
+    if "probingGatewayId" in props:
+        return "association"
     return None
 
 
@@ -84,10 +92,17 @@ def collect_resources(docs: list[tuple[str, Any]]) -> PtmResources:
         if kind is None:
             raise PtmInputError(
                 f"{source}: {str(res.get('name', 'an object'))!r} is not a Private Traffic Manager profile, "
-                "health policy, topology map or site"
+                "health policy, topology map, site or probing gateway association"
             )
         getattr(
-            out, {"profile": "profiles", "policy": "policies", "map": "maps", "site": "sites"}[kind]
+            out,
+            {
+                "profile": "profiles",
+                "policy": "policies",
+                "map": "maps",
+                "site": "sites",
+                "association": "associations",
+            }[kind],
         ).append(res)
 
     for source, doc in docs:

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from dnsctl.config.schema import DnsctlSettings, MonitorModel, ProfileModel
-from dnsctl.config.values import parse_status_range
+from dnsctl.config.values import is_ip, parse_status_range
 from dnsctl.interop.ptm_arm import (
     API_VERSION,
     CATCH_ALL,
@@ -26,6 +26,7 @@ from dnsctl.interop.ptm_arm import (
     PtmInputError,
     Result,
 )
+from dnsctl.interop.ptm_sites import export_sites
 
 
 def _ptm_name(name: str, notes: list[str], what: str) -> str:
@@ -84,15 +85,17 @@ def export_profiles(settings: DnsctlSettings) -> Result:
     resources: list[dict[str, Any]] = []
     views = settings.resolver.views
     site_names = {v.name: _ptm_name(v.name, notes, "resolver view") for v in views}
-    if views:
+    if views or settings.sites:
         if CATCH_ALL in site_names.values():
             raise PtmInputError(
                 f"a resolver view is named {CATCH_ALL!r}, the name export gives the catch-all site"
             )
-        sites: list[dict[str, Any]] = []
-        for v in views:
-            sprops: dict[str, Any] = {"subnets": [_range(c) for c in v.clients]}
-            sites.append({"name": site_names[v.name], "properties": sprops})
+        sites = export_sites(
+            settings,
+            {site_names[v.name]: list(v.clients) for v in views},
+            notes,
+            lambda n: _ptm_name(n, notes, "site"),
+        )
         sites.append({"name": CATCH_ALL, "properties": {}})
         resources.append(
             {
@@ -113,11 +116,6 @@ def export_profiles(settings: DnsctlSettings) -> Result:
     return Result(template, notes)
 
 
-def _range(cidr: str) -> dict[str, Any]:
-    net = ipaddress.ip_network(cidr, strict=False)
-    return {"first": str(net.network_address), "scope": net.prefixlen}
-
-
 def _export_profile(
     prof: ProfileModel, settings: DnsctlSettings, site_names: dict[str, str], notes: list[str]
 ) -> list[dict[str, Any]]:
@@ -131,9 +129,9 @@ def _export_profile(
         notes.append(f"{at}: when_all_down {prof.when_all_down} has no equivalent")
     if prof.failback == "manual":
         notes.append(f"{at}: failback manual has no equivalent")
-    if prof.azure is not None and not isinstance(prof.azure, list):
+    for rec in prof.azure if isinstance(prof.azure, list) else [prof.azure] if prof.azure else []:
         notes.append(
-            f"{at}: the Azure record {prof.azure.record}.{prof.azure.zone} links to the profile through "
+            f"{at}: the Azure record {rec.record}.{rec.zone} links to the profile through "
             "its record set's trafficManagementProfile, outside this template"
         )
     # The view that prefers an endpoint first is that endpoint's site.
@@ -180,19 +178,27 @@ def _export_profile(
             e["endpointStatus"] = "Disabled"
         if ep.region:
             notes.append(f"{at}: endpoint {ep.name}: region has no equivalent")
-        if ep.addresses:
+        if isinstance(ep.addresses, dict):
+            notes.append(
+                f"{at}: endpoint {ep.name}: per-site addresses have no equivalent (one monitoringTarget "
+                "per endpoint, probed from every site)"
+            )
+        elif _monitoring_target(ep.target, ep.addresses):
+            e["monitoringTarget"] = ep.addresses[0]  # where it is probed; answers still name the target
+        elif ep.addresses:
             notes.append(f"{at}: endpoint {ep.name}: addresses have no equivalent")
         if method == "Site" and ep.name in site_of:
             e["siteIds"] = [_site_id(s) for s in site_of[ep.name]]
         endpoints.append(e)
+    mapped = method == "Site" or bool(settings.sites)  # the sites' probing gateways judge health
     props: dict[str, Any] = {
-        "customTopologyMapMode": "Enabled" if method == "Site" else "Disabled",
+        "customTopologyMapMode": "Enabled" if mapped else "Disabled",
         "dnsConfig": {"ttl": prof.ttl},
         "profileStatus": "Enabled",
         "trafficRoutingMethod": method,
         "endpoints": endpoints,
     }
-    if method == "Site":
+    if mapped:
         props["topologyMapId"] = f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"
     profile = {
         "type": PROFILE_TYPE,
@@ -201,7 +207,7 @@ def _export_profile(
         "location": "global",
         "tags": {FQDN_TAG: prof.fqdn},
         "properties": props,
-        "dependsOn": [f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"] if method == "Site" else [],
+        "dependsOn": [f"[resourceId('{MAP_TYPE}', '{MAP_NAME}')]"] if mapped else [],
     }
     policy = {
         "type": POLICY_TYPE,
@@ -212,6 +218,11 @@ def _export_profile(
         "dependsOn": [f"[resourceId('{PROFILE_TYPE}', '{name}')]"],
     }
     return [profile, policy]
+
+
+def _monitoring_target(target: str, addresses: list[str]) -> bool:
+    """One IPv4 address of a host name target: PTM's `monitoringTarget` (which may not be IPv6)."""
+    return len(addresses) == 1 and not is_ip(target) and ipaddress.ip_address(addresses[0]).version == 4
 
 
 def render_export(result: Result) -> str:

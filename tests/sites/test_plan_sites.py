@@ -66,3 +66,26 @@ def test_plan_shows_each_sites_records_and_the_shared_ones(
         assert bad.code == 2
         assert "--site: 'northpole' names no site (sites: eastus, westeurope, southeastasia)" in bad.stderr
         assert "Traceback" not in bad.stderr
+
+
+def test_plan_reads_the_shared_history_from_the_state_file_dot_all(
+    tmp_path: Path, servers: dict[tuple[str, str], RegistryServer]
+) -> None:
+    with AzureEmulator() as emulator:
+        emulator.add_zone(zone("eastus"))
+        emulator.add_zone(SHARED)
+        path = config(tmp_path, emulator, servers)
+        doc = yaml.safe_load(path.read_text())
+        doc["profiles"][0]["azure"] = [
+            {"site": s, "subscription_id": SUB, "resource_group": g, "zone": ZONE, "record": "myregistry"}
+            for s, g in (("eastus", "rg-eastus"), ("all", "rg-shared"))
+        ]
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        state = tmp_path / "state.json"
+        shared = tmp_path / "state.json.all"  # the shared publications' history (run --site writes it)
+        shared.write_text("{not json")
+        done = dnsctl("plan", "-c", str(path), "--state-file", str(state))
+        said = done.stdout + done.stderr
+        assert "state.json.all" in said, said  # read, found unusable, reported
+        assert shared.read_text() == "{not json"  # and left where it is: a plan changes nothing
+        assert writes(emulator) == []
