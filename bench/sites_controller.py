@@ -40,6 +40,7 @@ SUB = "00000000-0000-0000-0000-000000000000"
 ZONE = "s.test"
 WINDOW = 5.0  # seconds of the emulator's budget window (Azure's is 300)
 INTERVAL = 1.0  # the monitor interval: shorter than a round of 1,000 profiles, so rounds run back to back
+TIMEOUT = 0.8  # the probe timeout (default fall 3, rise 2)
 STEADY = 30.0  # seconds of steady state measured
 
 
@@ -64,7 +65,7 @@ def config(profiles: int, endpoints: int, sites: int, port: int, exchange: Path,
         + "}}"
         for k in range(endpoints)
     )
-    monitor = f"{{protocol: http, port: {port}, interval: {INTERVAL:g}s, timeout: {INTERVAL / 2:g}s}}"
+    monitor = f"{{protocol: http, port: {port}, interval: {INTERVAL:g}s, timeout: {TIMEOUT:g}s}}"
     lines = ["profiles:"]
     for i in range(profiles):
         e = f"&e [{eps}]" if i == 0 else "*e"
@@ -111,13 +112,29 @@ def _report_at(path: Path) -> float | None:
         return None
 
 
-def _calls_by_site(emulator: AzureEmulator, names: list[str]) -> dict[str, tuple[int, int]]:
-    out = {s: (0, 0) for s in names}
+@dataclass
+class Calls:
+    reads: int = 0
+    writes: int = 0
+    throttled: int = 0  # of them, answered 429 (the subscription's budget spent): tried again later
+    kinds: dict[str, int] = field(default_factory=dict)  # "METHOD STATUS" -> count
+
+    def __str__(self) -> str:
+        kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.kinds.items()))
+        return f"{self.reads}/{self.writes} ({self.throttled} answered 429; {kinds or 'none'})"
+
+
+def _calls_by_site(emulator: AzureEmulator, names: list[str]) -> dict[str, Calls]:
+    out = {s: Calls() for s in names}
     for r in emulator.request_log():
         for s in names:
             if f"/resourceGroups/{group(s)}/" in r.path:
-                reads, writes = out[s]
-                out[s] = (reads + (r.kind == "read"), writes + (r.kind == "write"))
+                c = out[s]
+                c.reads += r.kind == "read"
+                c.writes += r.kind == "write"
+                c.throttled += r.status == 429
+                key = f"{r.method} {r.status}"
+                c.kinds[key] = c.kinds.get(key, 0) + 1
     return out
 
 
@@ -188,18 +205,18 @@ def measure(profiles: int = 1000, endpoints: int = 3, sites: int = 3) -> list[tu
                         )
                     gaps = [b - a for a, b in zip(v.ats, v.ats[1:], strict=False)]
                     passes = max(1, len(gaps))
-                    reads, writes = start_calls[v.site]
-                    s_reads, s_writes = steady_calls[v.site]
+                    start, steady = start_calls[v.site], steady_calls[v.site]
                     round_s = f"{statistics.median(gaps):.2f} s" if gaps else "no two reports"
                     rows += [
                         (f"{tag}: {v.site}: one round's probe time", f"{round_s} ({len(gaps)} rounds)"),
                         (
                             f"{tag}: {v.site}: Azure calls at start (reads/writes)",
-                            f"{reads}/{writes} ({started[v.site]:.0f} s to every record)",
+                            f"{start} ({started[v.site]:.0f} s to every record)",
                         ),
                         (
                             f"{tag}: {v.site}: Azure calls per pass, steady (reads/writes)",
-                            f"{s_reads / passes:.2f}/{s_writes / passes:.2f} (over {len(gaps)} passes)",
+                            f"{steady.reads / passes:.2f}/{steady.writes / passes:.2f} "
+                            f"(over {len(gaps)} passes: {steady})",
                         ),
                         (f"{tag}: {v.site}: RSS", f"{v.peak_rss:.0f} MB"),
                     ]
@@ -220,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(
         f"dnsctl sites controller bench, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-        f"monitor interval {INTERVAL:g} s, emulator budget window {WINDOW:g} s",
+        f"monitor interval {INTERVAL:g} s (timeout {TIMEOUT:g} s), emulator budget window {WINDOW:g} s",
         flush=True,
     )
     runs = [args.sites] if args.no_baseline or args.sites == 1 else [1, args.sites]
