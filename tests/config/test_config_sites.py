@@ -32,6 +32,7 @@ def sited() -> dict[str, Any]:
         {"name": "southeastasia", "region": "southeastasia", "clients": ["10.3.0.0/16"]},
     ]
     doc["exchange"] = {"kind": "directory", "path": "/var/lib/dnsctl/exchange"}
+    doc["resolver"]["views"] = []  # the sites' clients are views of their own (one answer per client)
     prof = doc["profiles"][0]
     prof["endpoints"][0]["addresses"] = {"eastus": ["10.1.0.5"], "westeurope": ["10.2.0.5"]}
     prof["azure"] = [
@@ -74,6 +75,7 @@ def test_a_config_without_sites_is_unchanged(tmp_path: Path) -> None:
 def test_a_site_without_publication_is_refused(tmp_path: Path) -> None:
     doc = sited()
     doc["profiles"][0]["azure"] = doc["profiles"][0]["azure"][:2]
+    doc["sites"][2]["clients"] = []  # nor published to resolver clients
     (problem,) = problems(write(tmp_path, doc))
     assert problem.startswith("sites[2]: site 'southeastasia' has no publication")
 
@@ -152,6 +154,7 @@ def test_validate_exits_non_zero_listing_every_sites_problem(tmp_path: Path) -> 
     doc = sited()
     doc["quorum"] = 7
     doc["profiles"][0]["azure"] = doc["profiles"][0]["azure"][:2]
+    doc["sites"][2]["clients"] = []  # nor published to resolver clients
     path = write(tmp_path, doc)
     proc = subprocess.run(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],

@@ -46,7 +46,10 @@ class RemoteVantage:
     def __init__(self, directory: Path, site: str) -> None:
         self.exchange = DirectoryExchange(directory, ("a", "b"))
         self.site = site
-        self.statuses = {"x": (MonitorStatus.ONLINE, None), "y": (MonitorStatus.ONLINE, None)}
+        self.statuses: dict[str, tuple[MonitorStatus, str | None]] = {
+            "x": (MonitorStatus.ONLINE, None),
+            "y": (MonitorStatus.ONLINE, None),
+        }
         self.published = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -202,6 +205,37 @@ def test_each_site_is_answered_with_its_own_decision_and_addresses(
             ("y", MonitorStatus.ONLINE),
         }
     finally:
+        b.stop()
+        serve.kill()
+
+
+def test_serve_without_site_answers_every_site_from_the_exchange(
+    tmp_path: Path, servers: dict[str, RegistryServer]
+) -> None:
+    dns_port, admin_port = free_port(), free_port()
+    cfg = config(tmp_path, servers["x"].port, dns_port, admin_port)
+    a = RemoteVantage(tmp_path / "exchange", "a").start()
+    b = RemoteVantage(tmp_path / "exchange", "b")
+    b.say("x", MonitorStatus.DEGRADED, "http-status 503")
+    b.start()
+    serve = Daemon("serve", "-c", str(cfg), admin_port=admin_port, log=tmp_path / "serve.log")
+    try:
+        serve.start()
+        serve.wait_until(
+            lambda: (
+                answer(dns_port, "a") == (X, ("127.0.0.11",))
+                and answer(dns_port, "b") == (Y, ("127.0.0.22",))
+            ),
+            WAIT,
+            "a on x and b on y, each with its own address",
+        )
+        assert answer(dns_port, None)[0] == X  # this process's own probes (no site): x answers
+        a.say("x", MonitorStatus.DEGRADED, "connect-timeout")
+        serve.wait_until(lambda: answer(dns_port, "a") == (Y, ("127.0.0.21",)), WAIT, "site a moved to y")
+        assert answer(dns_port, None)[0] == X
+        assert "site a: myregistry -> y" in serve.log()
+    finally:
+        a.stop()
         b.stop()
         serve.kill()
 
