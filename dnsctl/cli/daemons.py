@@ -28,8 +28,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
     for warning in advise(spec):
         logging.getLogger("dnsctl").warning("%s", warning)
-    if getattr(args, "site", None) is not None or spec.sites is not None:
-        command_line.sites_to_serve(spec, args.site)  # before anything starts: exit 2
+    site = getattr(args, "site", None)
+    if site is not None or spec.sites is not None:
+        command_line.sites_to_serve(spec, site)  # before anything starts: exit 2
     daemon.run(_serve(spec, args), args.loop)
     return ExitCode.CONVERGED
 

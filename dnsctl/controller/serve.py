@@ -85,16 +85,15 @@ class ServeController(ControllerBase):
         self, p: ProfileSpec, decision: Decision | None, health: Mapping[str, EndpointHealth] | None = None
     ) -> None:
         """The answer of clients in no view; with sites, also of the site this process is the vantage of."""
-        if self.sites is None:
+        own = self.sites.own if self.sites is not None else None
+        if self.sites is None or own is None:  # the engine probes the default addresses
             self.steering.publish(steered_answer(p, decision, health=health))
             return
+        # The engine probes through site `own`'s addresses: clients in no site get the default ones.
         full = self.full.profile(p.name)
-        if decision is None:
-            self.steering.publish(steered_answer(full, None))
-        else:  # the endpoints' default addresses, not the ones this site reaches them by
-            self.steering.publish(steered_answer(full, replace(decision, addresses=())))
-        if self.sites.own is not None and self.sites.sites.site(self.sites.own).clients:
-            self.steering.publish(steered_answer(p, decision, health=health), view=self.sites.own)
+        self.steering.publish(steered_answer(full, replace(decision, addresses=()) if decision else None))
+        if self.sites.sites.site(own).clients:
+            self.steering.publish(steered_answer(p, decision, health=health), view=own)
 
     def _render_all(self, states: Mapping[str, ProfileState]) -> None:
         for p in self.spec.profiles:
