@@ -117,11 +117,18 @@ class Calls:
     reads: int = 0
     writes: int = 0
     throttled: int = 0  # of them, answered 429 (the subscription's budget spent): tried again later
-    kinds: dict[str, int] = field(default_factory=dict)  # "METHOD STATUS" -> count
+    kinds: dict[str, int] = field(default_factory=dict)  # "METHOD zone|list|record STATUS" -> count
 
     def __str__(self) -> str:
         kinds = ", ".join(f"{k} x{n}" for k, n in sorted(self.kinds.items()))
         return f"{self.reads}/{self.writes} ({self.throttled} answered 429; {kinds or 'none'})"
+
+
+def _scope(path: str) -> str:
+    """What a request is about: the zone, a listing of its record sets, or one record set."""
+    after = path.lower().split(f"/privatednszones/{ZONE}", 1)[-1].strip("/").split("?", 1)[0]
+    depth = len([p for p in after.split("/") if p])
+    return {0: "zone", 1: "list"}.get(depth, "record")
 
 
 def _calls_by_site(emulator: AzureEmulator, names: list[str]) -> dict[str, Calls]:
@@ -133,7 +140,7 @@ def _calls_by_site(emulator: AzureEmulator, names: list[str]) -> dict[str, Calls
                 c.reads += r.kind == "read"
                 c.writes += r.kind == "write"
                 c.throttled += r.status == 429
-                key = f"{r.method} {r.status}"
+                key = f"{r.method} {_scope(r.path)} {r.status}"
                 c.kinds[key] = c.kinds.get(key, 0) + 1
     return out
 
