@@ -1,6 +1,7 @@
 """dnsperf against dnsctl's embedded resolver and dnsmasq, side by side on this machine.
 
     python bench/resolver_qps.py [--duration 10] [--rounds 3] [--clients 10] [--names 100000] [--quick]
+                                 [--only qps|fixed|flood ...] [--baseline CHECKOUT]
 
 Installs `dnsperf` and `dnsmasq-base` with apt-get when they are missing (needs root). Each server runs
 pinned to the last CPU and dnsperf to the first (taskset), so a server has one core to itself as it
@@ -19,6 +20,10 @@ while 5k QPS of unique forwarded names go to an upstream that never answers.
 It also prints the CPU time per query at a fixed offered load (`--fixed-qps`, dnsperf -Q) for dnsmasq,
 dnsctl and a bare reflector: a C UDP server (compiled with gcc from REFLECTOR_C at bench time; a Python
 one without a compiler) that sends each query back as its own reply, the kernel's floor on this machine.
+The flood runs once a round for each server. Every server must answer each kind of query NOERROR first.
+
+`--only` runs some parts alone; `--baseline` adds the dnsctl of another checkout (e.g. `git archive main`
+unpacked somewhere) to the same rounds, for a before/after comparison on a machine others share.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ while True:
         s.sendto(data[:2] + bytes([data[2] | 0x80, (data[3] & 0x30) | 0x80]) + data[4:], peer)
 """
 FLOOD_QPS = 5_000
+PARTS = ("qps", "fixed", "flood")
 STEERED_QPS_UNDER_FLOOD = 2_000
 
 
@@ -179,9 +185,9 @@ class Reflector(Server):
 class Dnsctl(Server):
     """dnsctl's resolver in a child process (bench/resolver_runner.py)."""
 
-    def __init__(self, name: str, upstream_port: int, loop: str) -> None:
+    def __init__(self, name: str, upstream_port: int, loop: str, runner: Path = RUNNER) -> None:
         self.name = name
-        args = [sys.executable, str(RUNNER), "--port", "0", "--upstream", f"127.0.0.1:{upstream_port}"]
+        args = [sys.executable, str(runner), "--port", "0", "--upstream", f"127.0.0.1:{upstream_port}"]
         args += ["--loop", loop]
         self.process = subprocess.Popen(
             SERVER_CPU + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -220,6 +226,15 @@ def wait_answering(port: int, line: str) -> None:
             return
         time.sleep(0.1)
     raise RuntimeError(f"nothing answers on port {port}")
+
+
+def check_noerror(server: Server, kind: str, datafile: Path) -> None:
+    """Stop the bench when a server does not answer a kind of query with NOERROR: a figure measured on
+    an error path (a lab zone set up wrong answers NXDOMAIN) would compare something else."""
+    out = dnsperf(server.port, datafile, "-n", "1")
+    if "NOERROR 1 " not in out:
+        codes = re.search(r"Response codes:(.*)", out)
+        raise RuntimeError(f"{server.name} answers the {kind} query with {codes.group(1) if codes else '?'}")
 
 
 def dnsperf_command(port: int, datafile: Path, *extra: str) -> list[str]:
@@ -315,6 +330,11 @@ def median_of(rounds: int, measure: Callable[[], float]) -> tuple[float, list[fl
     return statistics.median(values), values
 
 
+def spread(values: list[float], digits: int = 2) -> str:
+    """The median and the range of `values`: "16.90 (16.40-17.30)"."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10, help="seconds per dnsperf QPS run")
@@ -328,9 +348,22 @@ def main() -> None:
     parser.add_argument(
         "--fixed-qps", type=int, default=FIXED_QPS, help="offered load of the CPU-per-query comparison"
     )
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="run only this part (repeatable): qps (QPS, p99, memory), fixed (CPU at a fixed load), flood",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the dnsctl of another checkout (its bench/resolver_runner.py, default loop) in the "
+        "same rounds, as `dnsctl baseline`: a before/after comparison on a shared machine",
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.names = 3, 20_000
+    parts = set(args.only or PARTS)
     ensure_tools()
     started = time.time()
     print(
@@ -374,39 +407,48 @@ def main() -> None:
                 "--dns-forward-max=1000",
             )
 
-        loops = [("dnsctl", "auto")] + ([] if args.no_asyncio else [("dnsctl asyncio", "asyncio")])
-        names = ["dnsmasq"] + [name for name, _ in loops]
+        loops = [("dnsctl", "auto", RUNNER)] + (
+            [] if args.no_asyncio else [("dnsctl asyncio", "asyncio", RUNNER)]
+        )
+        if args.baseline is not None:
+            loops.append(("dnsctl baseline", "auto", args.baseline / "bench" / "resolver_runner.py"))
+        names = ["dnsmasq"] + [name for name, _, _ in loops]
         qps_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
         cpu_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
         latency: dict[tuple[str, str], Latency] = {}
         memory: dict[str, tuple[float, float, int]] = {}
-        flooded: dict[str, tuple[Latency, str]] = {}
-        servers: list[Server] = [front("dnsmasq", upstream.port)]
+        flooded: dict[str, list[tuple[Latency, str]]] = {name: [] for name in names}
         fixed: dict[tuple[str, str], list[float]] = {}
         reflector = Reflector(Path(tmp))
+        servers: list[Server] = []
         try:
-            servers += [Dnsctl(name, upstream.port, loop) for name, loop in loops]
-            for server in servers:
-                dnsperf(server.port, files["cached forward"], "-n", "1")  # enters the cache
-            for round_index in range(args.rounds):
-                # The servers take turns, starting with a different one each round.
-                turn = servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
-                for kind, datafile in files.items():
-                    for server in turn:
-                        rate, cpu = qps(server, datafile, args.duration, args.clients)
-                        qps_rounds[(server.name, kind)].append(rate)
-                        cpu_rounds[(server.name, kind)].append(cpu)
-                for kind, datafile in files.items():
-                    for server in [*turn, reflector]:
-                        cpu = cpu_at(server, datafile, args.duration, args.fixed_qps)
-                        fixed.setdefault((server.name, kind), []).append(cpu)
-                print(f"round {round_index + 1} done; load average {os.getloadavg()[0]:.2f}", flush=True)
-            for kind, datafile in files.items():
+            if parts & {"qps", "fixed"}:
+                servers.append(front("dnsmasq", upstream.port))
+                servers += [Dnsctl(name, upstream.port, loop, runner) for name, loop, runner in loops]
                 for server in servers:
+                    dnsperf(server.port, files["cached forward"], "-n", "1")  # enters the cache
+                for server in [*servers, reflector]:
+                    for kind, datafile in files.items():
+                        check_noerror(server, kind, datafile)
+                for round_index in range(args.rounds):
+                    # The servers take turns, starting with a different one each round.
+                    turn = servers[round_index % len(servers) :] + servers[: round_index % len(servers)]
+                    for kind, datafile in files.items():
+                        for server in turn if "qps" in parts else []:
+                            rate, cpu = qps(server, datafile, args.duration, args.clients)
+                            qps_rounds[(server.name, kind)].append(rate)
+                            cpu_rounds[(server.name, kind)].append(cpu)
+                    for kind, datafile in files.items():
+                        for server in [*turn, reflector] if "fixed" in parts else []:
+                            cpu = cpu_at(server, datafile, args.duration, args.fixed_qps)
+                            fixed.setdefault((server.name, kind), []).append(cpu)
+                    print(f"round {round_index + 1} done; load average {os.getloadavg()[0]:.2f}", flush=True)
+            for kind, datafile in files.items():
+                for server in servers if "qps" in parts else []:
                     latency[(server.name, kind)] = paced(
                         server.port, datafile, max(args.duration // 2, 2), PACED_QPS
                     )
-            for server in servers:
+            for server in servers if "qps" in parts else []:
                 before = rss_mb(server_pid(server))
                 dnsperf(server.port, many, "-n", "1", "-c", "10", "-Q", "20000")
                 cached = server.stats()["cache"] if isinstance(server, Dnsctl) else -1
@@ -414,57 +456,70 @@ def main() -> None:
         finally:
             for server in [*servers, reflector]:
                 server.stop()
-        for name, loop in [("dnsmasq", ""), *loops]:
-            server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop)
-            try:
-                flooded[name] = under_flood(server, files["steered"], unique, args.duration)
-            finally:
-                server.stop()
+        # The flood, once a round for each server (servers taking turns): its p99 moves more than the
+        # other figures with what else the machine runs.
+        flood_turn = [("dnsmasq", "", RUNNER), *loops]
+        for round_index in range(args.rounds if "flood" in parts else 0):
+            shift = round_index % len(flood_turn)
+            for name, loop, runner in flood_turn[shift:] + flood_turn[:shift]:
+                server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop, runner)
+                try:
+                    flooded[name].append(under_flood(server, files["steered"], unique, args.duration))
+                finally:
+                    server.stop()
         upstream.stop()
         dead.close()
 
-    print()
-    print(f"median of {args.rounds} rounds of {args.duration} s, {args.clients} dnsperf clients")
-    print(
-        f"{'server':16} {'query':15} {'QPS':>9} {'x dnsmasq':>10} {'p99 ms @20k':>12} "
-        f"{'CPU us/query':>13} {'x dnsmasq':>10}  QPS of each round"
-    )
-    for kind in QUERIES:
-        base = statistics.median(qps_rounds[("dnsmasq", kind)])
-        base_cpu = statistics.median(cpu_rounds[("dnsmasq", kind)])
-        for name in names:
-            values = qps_rounds[(name, kind)]
-            median = statistics.median(values)
-            cpu = statistics.median(cpu_rounds[(name, kind)])
-            p99 = latency[(name, kind)].p99_ms
-            each = " ".join(f"{v / 1000:.1f}k" for v in values)
-            print(
-                f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f} "
-                f"{cpu:13.2f} {base_cpu / cpu:10.2f}  {each}"
-            )
-    print()
-    print(f"CPU us per answered query at {args.fixed_qps} QPS offered (median of {args.rounds} rounds):")
-    print(f"{'query':15}" + "".join(f"{name:>16}" for name in [*names, reflector.name]))
-    for kind in QUERIES:
-        cells = "".join(
-            f"{statistics.median(fixed[(name, kind)]):16.2f}" for name in [*names, reflector.name]
-        )
-        print(f"{kind:15}{cells}")
-    print()
-    print(f"resident memory, {args.names} names queried once through the resolver:")
-    for name, (before, after, cached) in memory.items():
-        held = f", {cached} answers cached" if cached >= 0 else ""
-        print(f"  {name:16} {before:6.1f} MB before, {after:6.1f} MB after{held}")
-    print()
-    print(
-        f"steered names at {STEERED_QPS_UNDER_FLOOD} QPS while {FLOOD_QPS} QPS of unique forwarded names "
-        "go to an upstream that never answers:"
-    )
-    for name, (lat, sent) in flooded.items():
+    if "qps" in parts:
+        print()
+        print(f"median of {args.rounds} rounds of {args.duration} s, {args.clients} dnsperf clients")
         print(
-            f"  {name:16} p99 {lat.p99_ms:8.3f} ms, {lat.answered} answered, {lat.lost} lost "
-            f"({sent} flood queries sent)"
+            f"{'server':16} {'query':15} {'QPS':>9} {'x dnsmasq':>10} {'p99 ms @20k':>12} "
+            f"{'CPU us/query':>13} {'x dnsmasq':>10}  QPS of each round"
         )
+        for kind in QUERIES:
+            base = statistics.median(qps_rounds[("dnsmasq", kind)])
+            base_cpu = statistics.median(cpu_rounds[("dnsmasq", kind)])
+            for name in names:
+                values = qps_rounds[(name, kind)]
+                median = statistics.median(values)
+                cpu = statistics.median(cpu_rounds[(name, kind)])
+                p99 = latency[(name, kind)].p99_ms
+                each = " ".join(f"{v / 1000:.1f}k" for v in values)
+                print(
+                    f"{name:16} {kind:15} {median:9.0f} {median / base:10.2f} {p99:12.3f} "
+                    f"{cpu:13.2f} {base_cpu / cpu:10.2f}  {each}"
+                )
+    if "fixed" in parts:
+        print()
+        print(
+            f"CPU us per answered query at {args.fixed_qps} QPS offered, median (range) of {args.rounds} "
+            "rounds:"
+        )
+        print(f"{'query':15}" + "".join(f"{name:>24}" for name in [*names, reflector.name]))
+        for kind in QUERIES:
+            cells = "".join(f"{spread(fixed[(name, kind)]):>24}" for name in [*names, reflector.name])
+            print(f"{kind:15}{cells}")
+    if "qps" in parts:
+        print()
+        print(f"resident memory, {args.names} names queried once through the resolver:")
+        for name, (before, after, cached) in memory.items():
+            held = f", {cached} answers cached" if cached >= 0 else ""
+            print(f"  {name:16} {before:6.1f} MB before, {after:6.1f} MB after{held}")
+    if "flood" in parts:
+        print()
+        print(
+            f"steered names at {STEERED_QPS_UNDER_FLOOD} QPS while {FLOOD_QPS} QPS of unique forwarded "
+            f"names go to an upstream that never answers (p99: median (range) of {args.rounds} runs):"
+        )
+        for name, runs in flooded.items():
+            answered = sum(lat.answered for lat, _ in runs)
+            lost = sum(lat.lost for lat, _ in runs)
+            sent = " ".join(s for _, s in runs)
+            print(
+                f"  {name:16} p99 {spread([lat.p99_ms for lat, _ in runs], 3)} ms, {answered} answered, "
+                f"{lost} lost (flood queries sent: {sent})"
+            )
     print(f"load average {os.getloadavg()[0]:.2f} at end; {time.time() - started:.0f} s")
 
 

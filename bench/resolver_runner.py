@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from ipaddress import IPv4Address
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,7 +37,9 @@ async def serve(port: int, upstream: HostPort) -> None:
     spec = ResolverSpec(
         listen=(HostPort("127.0.0.1", port),),
         upstreams=(upstream,),
-        zones=(ZoneSpec("lab.internal", (ZoneRecordSpec("www", ZoneRecordType.A, "10.0.0.1"),)),),
+        zones=(
+            ZoneSpec("lab.internal", (ZoneRecordSpec(LAB_NAME, ZoneRecordType.A, IPv4Address("10.0.0.1")),)),
+        ),
         cache=CacheSpec(max_entries=200_000),
     )
     server = ResolverServer(spec, steering, clock=SystemClock())

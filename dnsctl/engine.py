@@ -14,7 +14,7 @@ decision of a pass) gets the whole pass at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Protocol, TypeVar
@@ -75,6 +75,10 @@ class Publisher(Protocol[R_co]):
     async def publish(self, batch: Batch) -> R_co: ...
 
 
+# What may follow each core step: (spec, the states before, the outcome) -> the outcome to keep.
+Hold = Callable[[DnsctlSpec, Mapping[str, ProfileState], RoundOutcome], RoundOutcome]
+
+
 class Engine:
     def __init__(
         self,
@@ -90,6 +94,8 @@ class Engine:
         self.concurrency = concurrency
         self.limit = ProbeLimit(concurrency)  # one bound on probes in flight across every round
         self._states: dict[str, ProfileState] = core_state.initial_states(spec, clock.now())
+        # `--site`: after each step, the vantage's quorum may hold the decisions (`Vantage.hold`).
+        self.hold: Hold | None = None
 
     @property
     def states(self) -> Mapping[str, ProfileState]:
@@ -205,6 +211,8 @@ class Engine:
         outcome = core_state.step(
             self.spec, self._states, results, self.clock.now(), profiles=profiles, canaries=canaries
         )
+        if self.hold is not None:
+            outcome = self.hold(self.spec, self._states, outcome)
         self._states = dict(outcome.states)
         return replace(outcome, results=tuple(results))
 

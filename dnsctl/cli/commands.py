@@ -56,6 +56,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     if spec.sites is not None:
         print(f"sites: {', '.join(spec.sites.names)}; {spec.sites.rule()}")
+        if (shared := spec.sites.shared_rule(spec.ha)) is not None:
+            print(f"shared: {shared}")
     return ExitCode.CONVERGED
 
 

@@ -21,7 +21,9 @@ from dnsctl.process import daemon
 
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
+    from dnsctl.controller.run import RunController
     from dnsctl.controller.serve import ServeController
+    from dnsctl.controller.vantage import Vantage
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -86,6 +88,7 @@ def _serve_sites(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -
             interval=interval,
             config=config_hash(spec),
             registry=metrics.registry,
+            profiles=mine.profiles,
         )
     answers = SiteAnswers(spec, sites, own=site, exchange=exchange, clock=engine.clock, interval=interval)
     return ServeController(
@@ -161,16 +164,20 @@ def _run_site(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> i
 
     sites, site = command_line.site_to_run(spec, site)
     mine = site_spec(spec, sites, site)
-    command_line.publishes(
-        mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
-    )
+    here = sites.site(site)
+    # With a shared publication every vantage runs (it votes for it); a site published to its resolver
+    # clients or node agents has no zone of its own.
+    if not (sites.shared or here.clients or here.mirror):
+        command_line.publishes(
+            mine, f"--site: site {site!r} has no publication: `dnsctl run` has nothing to write"
+        )
     daemon.run(_run_vantage(spec, mine, site, args), args.loop)
     return ExitCode.CONVERGED
 
 
 async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argparse.Namespace) -> None:
     from dnsctl.controller.metrics import Metrics
-    from dnsctl.controller.run import RunController
+    from dnsctl.controller.shared import SiteRunController
     from dnsctl.controller.vantage import Vantage, config_hash
 
     assert spec.sites is not None
@@ -184,8 +191,9 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
         config=config_hash(spec),
         registry=metrics.registry,
+        profiles=mine.profiles,
     )
-    ctl = RunController(
+    ctl = SiteRunController(
         engine,
         compose.build_target(mine, engine.clock),
         lease=compose.build_lease(mine, engine.clock),
@@ -193,6 +201,8 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         force=args.force,
         metrics=metrics,
         vantage=vantage,
+        shared=_shared_writer(spec, site, vantage, args),
+        shared_rule=spec.sites.shared_rule(spec.ha),
     )
     try:
         await _until_signal(
@@ -204,13 +214,65 @@ async def _run_vantage(spec: DnsctlSpec, mine: DnsctlSpec, site: str, args: argp
         await vantage.exchange.aclose()
 
 
+def _shared_writer(
+    spec: DnsctlSpec, site: str, vantage: Vantage, args: argparse.Namespace
+) -> RunController | None:
+    """The writer of the publications every site shares, when this vantage is (or may be) it."""
+    from dnsctl.controller.run import RunController
+    from dnsctl.controller.shared import QuorumProber
+    from dnsctl.core.sites import shared_spec
+    from dnsctl.engine import Engine
+
+    assert spec.sites is not None
+    shared = shared_spec(spec, spec.sites)
+    if shared is None or spec.sites.shared_writer(spec.ha) not in (None, site):
+        return None
+    engine = Engine(shared, QuorumProber(lambda: vantage.health), vantage.clock)
+    return RunController(
+        engine,
+        compose.build_target(shared, engine.clock),
+        lease=compose.build_lease(shared, engine.clock),
+        store=compose.build_store(None, clock=engine.clock),  # its history in its record's metadata
+        force=args.force,
+    )
+
+
 def cmd_mirror(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
     command_line.mirrors(spec)
+    site = getattr(args, "site", None)
+    if getattr(args, "source", "probe") == "exchange":
+        return _mirror_exchange(spec, site, args)
+    if site is not None:  # probe through the site's addresses, as its vantage does
+        from dnsctl.core.sites import site_spec
+
+        sites, site = command_line.site_to_run(spec, site)
+        spec = site_spec(spec, sites, site)
     if args.once:
         return passes.mirror_once(spec, args)
     daemon.run(_mirror(spec, args), args.loop)
     return ExitCode.CONVERGED
+
+
+def _mirror_exchange(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> int:
+    """`mirror --site S --source exchange`: follow site S's decision, probe nothing."""
+    site = command_line.site_to_follow(spec, site, state_file=args.state_file is not None)
+    if args.once:
+        return passes.mirror_follow_once(spec, site, args)
+    daemon.run(_mirror_follow(spec, site), args.loop)
+    return ExitCode.CONVERGED
+
+
+async def _mirror_follow(spec: DnsctlSpec, site: str) -> None:
+    ctl = passes.exchange_agent(spec, site)
+    await _until_signal(
+        ctl,
+        spec,
+        lambda admin: (
+            f"dnsctl mirror --site {site} --source exchange: {len(spec.profiles)} profile(s); "
+            f"admin on {admin}"
+        ),
+    )
 
 
 async def _mirror(spec: DnsctlSpec, args: argparse.Namespace) -> None:

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "plan":
             p.add_argument(
+                "--site", metavar="NAME", help="with sites: only this site's records (default: every site's)"
+            )
+            p.add_argument(
                 DETAILED_EXITCODE,
                 action="store_true",
                 help="exit 0 when nothing would change, 2 when changes are pending, 1 on any error "
@@ -130,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across runs")
     p.add_argument("--json", action="store_true", help="with --once: print JSON")
+    p.add_argument(
+        "--site", metavar="NAME", help="this node is in site NAME (with --source probe: probe its addresses)"
+    )
+    p.add_argument(
+        "--source",
+        choices=("probe", "exchange"),
+        default="probe",
+        help="probe the replicas here (default), or follow the site's decision from the exchange",
+    )
     add_loop_option(p)
 
     p = command(

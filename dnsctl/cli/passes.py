@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dnsctl import compose
 from dnsctl.cli import render
@@ -14,10 +15,13 @@ from dnsctl.cli.commands import emit, load_spec
 from dnsctl.cli.exit_codes import ExitCode, exit_code
 from dnsctl.config import command_line
 from dnsctl.controller.reconcile import reconcile_once
-from dnsctl.controller.reports import Report
+from dnsctl.controller.reports import MirrorReport, Report
 from dnsctl.core.model import DnsctlSpec, IsolationGuardSpec
 from dnsctl.documents.status import StatusDoc, health_doc
 from dnsctl.process.state_store import FileStore
+
+if TYPE_CHECKING:
+    from dnsctl.controller.mirror_agent import ExchangeMirror
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -76,6 +80,10 @@ async def _check(spec: DnsctlSpec, rounds: int, guard: IsolationGuardSpec) -> St
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     _, full = load_spec(args, serving=False)
+    if args.command == "plan" and (full.sites is not None or args.site is not None):
+        from dnsctl.cli.plan_sites import cmd_plan_sites
+
+        return cmd_plan_sites(full, args)
     spec = command_line.only_profiles(full, args.profile)
     command_line.publishes(spec, "profiles: no profile has an `azure` or `rfc2136` record to reconcile")
     dry_run = args.command == "plan" or args.dry_run
@@ -127,4 +135,40 @@ def mirror_once(spec: DnsctlSpec, args: argparse.Namespace) -> int:
         print(render.as_json(render.mirror_doc(report, code)))
     else:
         emit(render.mirror_text(report))
+    return code
+
+
+def exchange_agent(spec: DnsctlSpec, site: str) -> ExchangeMirror:
+    """The node agent that follows site `site`'s decision from the exchange (`--source exchange`)."""
+    from dnsctl.controller.mirror import build_files
+    from dnsctl.controller.mirror_agent import ExchangeMirror
+    from dnsctl.controller.vantage import config_hash
+
+    assert spec.sites is not None
+    return ExchangeMirror(
+        compose.build_engine(spec),
+        build_files(spec),
+        site=site,
+        exchange=compose.build_exchange(spec.sites, spec.azure),
+        interval=max((p.monitor.interval for p in spec.profiles), default=10.0),
+        config=config_hash(spec),
+    )
+
+
+def mirror_follow_once(spec: DnsctlSpec, site: str, args: argparse.Namespace) -> int:
+    """`mirror --once --source exchange`: one read of the site's decision, the files written from it.
+    A decision that cannot be read (unreachable, missing, unreadable, stale) writes nothing: exit 1."""
+    from dnsctl.controller.mirror_agent import follow_once
+
+    async def once() -> tuple[MirrorReport, str | None]:
+        return await follow_once(exchange_agent(spec, site))
+
+    report, problem = asyncio.run(once())
+    code = ExitCode.FAILED if problem is not None else exit_code(report)
+    if args.json:
+        print(render.as_json(render.mirror_doc(report, code)))
+    else:
+        emit(render.mirror_text(report))
+    if problem is not None:
+        print(f"dnsctl: mirror --once --source exchange: {problem}; nothing written", file=sys.stderr)
     return code

@@ -76,6 +76,37 @@ def sites_to_serve(spec: DnsctlSpec, site: str | None) -> SitesSpec:
     return sites
 
 
+def site_to_plan(spec: DnsctlSpec, site: str | None) -> SitesSpec:
+    """`plan` with sites: every site's records, or `--site S`'s only."""
+    sites = spec.sites
+    if sites is None:
+        raise ConfigError([f"--site: {site!r} names no site: the configuration declares no sites:"])
+    if site is not None and site not in sites.names:
+        raise ConfigError([f"--site: {site!r} names no site (sites: {', '.join(sites.names)})"])
+    return sites
+
+
+def something_to_plan(found: bool) -> None:
+    if not found:
+        raise ConfigError(["profiles: no profile has a record for these sites: nothing to plan"])
+
+
+def site_to_follow(spec: DnsctlSpec, site: str | None, *, state_file: bool) -> str:
+    """`mirror --site S --source exchange`: the site whose decision this node agent follows."""
+    problems: list[str] = []
+    if site is None:
+        problems.append("--source exchange: name this node's site with --site NAME")
+    if spec.sites is None or spec.sites.exchange is None:
+        problems.append("--source exchange: the configuration has no `exchange` to read decisions from")
+    elif site is not None and site not in spec.sites.names:
+        problems.append(f"--site: {site!r} names no site (sites: {', '.join(spec.sites.names)})")
+    if state_file:
+        problems.append("--state-file: an agent following the exchange keeps no health history")
+    if problems or site is None:
+        raise ConfigError(problems)
+    return site
+
+
 def at_least(flag: str, value: float, minimum: float, *, inclusive: bool = True, unit: str = "") -> None:
     """A numeric flag's lower bound (`--rounds` at least 1, `--interval` more than 0 seconds)."""
     if value < minimum or (not inclusive and value == minimum):

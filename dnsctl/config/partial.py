@@ -8,7 +8,8 @@ a rule that depends on a broken value is skipped, and the type error already rep
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any, NoReturn, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, NoReturn, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
@@ -85,9 +86,14 @@ def _field(info: FieldInfo, raw: object) -> Any:
 
 def _list_item(annotation: Any) -> Any:
     """The item type of a list, also as the list branch of a union (`addresses`: a list or per site)."""
-    if get_origin(annotation) is list:
+    origin = get_origin(annotation)
+    if origin is list:
         (item_type,) = get_args(annotation)
         return item_type
+    if origin is Annotated:
+        return _list_item(get_args(annotation)[0])
+    if origin not in (Union, UnionType):
+        return None  # a dict of lists is not a list
     for arg in get_args(annotation):
         found = _list_item(arg)
         if found is not None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 from dnsctl.config.values import is_ip, normalize_fqdn, shown
 from dnsctl.core.publication import AzureRecordSpec, RecordType
 from dnsctl.core.sites import (
+    SHARED,
     ExchangeKind,
     ExchangeSpec,
     SiteAddressesSpec,
@@ -55,6 +56,7 @@ class SiteModel(_SitesSection):
     name: str
     region: str | None = None
     clients: list[str] = Field(default_factory=list)
+    mirror: bool = False  # published to its node agents (`dnsctl mirror --site NAME --source exchange`)
 
 
 class ExchangeModel(_SitesSection):
@@ -86,6 +88,9 @@ def check(p: Problems, settings: DnsctlSettings) -> None:
         with p.rule():
             if not s.name or not all(c.islower() or c.isdigit() or c == "-" for c in s.name):
                 p.add(f"sites[{i}].name", f"{shown(s.name)} must be lower-case letters, digits and '-'")
+        with p.rule():
+            if s.name == SHARED:
+                p.add(f"sites[{i}].name", f"{shown(s.name)} is reserved: site: {SHARED} names every site")
         with p.rule():
             if s.name in names[:i]:
                 p.add(f"sites[{i}].name", f"{shown(s.name)} is already used by sites[{names.index(s.name)}]")
@@ -167,44 +172,86 @@ def _quorum(p: Problems, settings: DnsctlSettings) -> None:
 
 def _publications(p: Problems, settings: DnsctlSettings, names: Sequence[str]) -> None:
     published: set[str] = set()
-    zones: dict[tuple[str, str, str], str] = {}  # (subscription, group, zone) -> site
+    shared = False
+    zones: dict[tuple[str, str, str], str] = {}  # (subscription, group, zone) -> site (or SHARED)
     for i, profile in enumerate(settings.profiles):
         records = profile.azure
+        if records is None:
+            continue
         if not isinstance(records, list):
-            with p.rule():
-                if names and records is not None:
-                    p.add(
-                        f"profiles[{i}].azure",
-                        "with sites, give azure as a list of publications, each with site: "
-                        "(a zone shared by several sites is not supported yet)",
-                    )
+            if names:  # one record in a configuration with sites: shared by every site
+                shared = True
+                with p.rule():
+                    _claim(p, zones, f"profiles[{i}].azure", SHARED, records)
+                    _shared_a(p, f"profiles[{i}].azure", profile, records)
             continue
         if not names:
             p.add(f"profiles[{i}].azure", "a list of publications names sites: declare sites: first")
             continue
+        shared_at: str | None = None
         for k, r in enumerate(records):
             at = f"profiles[{i}].azure[{k}]"
             with p.rule():
-                if r.site not in names:
-                    p.add(f"{at}.site", f"{shown(r.site)} is not a site (sites: {', '.join(names)})")
-                    continue
-                published.add(r.site)
-                key = (r.subscription_id.strip().lower(), r.resource_group.strip().lower(), _zone(r.zone))
-                owner = zones.setdefault(key, r.site)
-                if owner != r.site:
+                if r.site == SHARED:
+                    if shared_at is not None:
+                        p.add(
+                            f"{at}.site",
+                            f"the profile already has a publication shared by every site ({shared_at}): "
+                            "give one zone linked to every site's networks",
+                        )
+                        continue
+                    shared, shared_at = True, at
+                elif r.site not in names:
                     p.add(
-                        f"{at}.zone",
-                        f"zone {shown(r.zone)} in {shown(r.resource_group)} is already claimed by site "
-                        f"{shown(owner)}: a zone is linked to one site's networks",
+                        f"{at}.site",
+                        f"{shown(r.site)} is not a site (sites: {', '.join(names)}; or {SHARED}: every site)",
                     )
+                    continue
+                else:
+                    published.add(r.site)
+                _claim(p, zones, at, r.site, r)
+                if r.site == SHARED:
+                    _shared_a(p, at, profile, r)
     for i, s in enumerate(settings.sites):
         with p.rule():
-            if s.name not in published and not s.clients:  # `clients`: published by `dnsctl serve`
+            if s.name not in published and not shared and not s.clients and not s.mirror:
                 p.add(
                     f"sites[{i}]",
                     f"site {shown(s.name)} has no publication: give a profile an azure entry with "
-                    f"site: {s.name}, or the site clients: (networks `dnsctl serve` answers)",
+                    f"site: {s.name} (or site: {SHARED}, a zone shared by every site), give the site its "
+                    "resolver clients (clients: [CIDR, ...]), or publish to its node agents (mirror: true)",
                 )
+
+
+def _shared_a(p: Problems, at: str, profile: ProfileModel, r: Any) -> None:
+    """A shared A record would have to hold one site's private endpoint IPs for every site's clients."""
+    if r.record_type == "A" and any(isinstance(ep.addresses, dict) for ep in profile.endpoints):
+        p.add(
+            f"{at}.record_type",
+            "a zone shared by every site cannot hold per-site addresses in an A record: each site "
+            "reaches the endpoints at its own addresses; use CNAME (or one zone per site)",
+        )
+
+
+def _claim(p: Problems, zones: dict[tuple[str, str, str], str], at: str, site: str, r: Any) -> None:
+    """A zone is linked to one site's networks, or shared by every site: never both, never two sites."""
+    key = (r.subscription_id.strip().lower(), r.resource_group.strip().lower(), _zone(r.zone))
+    owner = zones.setdefault(key, site)
+    if owner == site:
+        return
+    if SHARED in (owner, site):
+        p.add(
+            f"{at}.zone",
+            f"zone {shown(r.zone)} in {shown(r.resource_group)} is both shared by every site and "
+            f"claimed by site {shown(site if owner == SHARED else owner)}: a zone is linked to one "
+            "site's networks or to every site's",
+        )
+    else:
+        p.add(
+            f"{at}.zone",
+            f"zone {shown(r.zone)} in {shown(r.resource_group)} is already claimed by site "
+            f"{shown(owner)}: a zone is linked to one site's networks",
+        )
 
 
 def _zone(zone: str) -> str:
@@ -225,7 +272,7 @@ def to_spec(settings: DnsctlSettings) -> SitesSpec | None:
         return None
     ex = settings.exchange
     return SitesSpec(
-        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients)) for s in settings.sites),
+        sites=tuple(SiteSpec(s.name, s.region, tuple(s.clients), s.mirror) for s in settings.sites),
         exchange=ExchangeSpec(
             ExchangeKind(ex.kind),
             ex.path,
@@ -251,6 +298,8 @@ def _publication_specs(profiles: Sequence[ProfileModel]) -> list[SitePublication
     for p in profiles:
         if isinstance(p.azure, list):
             out.extend(SitePublicationSpec(p.name, r.site, azure_record(r)) for r in p.azure)
+        elif p.azure is not None:  # one record with sites: shared by every site
+            out.append(SitePublicationSpec(p.name, SHARED, azure_record(p.azure)))
     return out
 
 

@@ -71,6 +71,8 @@ class ControllerBase:
             Notifier(self.spec.notify, self.registry, clock=self.clock) if self.spec.notify.webhooks else None
         )
         self.vantage = vantage  # `--site`: this process is that site's vantage (controller/vantage.py)
+        if vantage is not None:
+            engine.hold = vantage.hold  # a blind vantage's site keeps its last answer
 
     # --- life cycle -------------------------------------------------------------------------
 

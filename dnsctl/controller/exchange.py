@@ -4,6 +4,10 @@
 directory (a single-host lab), written atomically; `dnsctl.controller.exchange_blob` keeps one blob per
 vantage in Azure Blob Storage. A report that cannot be read (garbage, too large, another vantage's
 name inside, a newer format) is left out and said why: its vantage is then stale, never a crash.
+
+Next to its report each vantage publishes its site's decision (`<site>.decision.json`): per profile
+the answer and the mirror order, for node agents (`dnsctl mirror --source exchange`) that read it
+instead of probing: one small read per interval. The same rules: garbage or too large is unreadable.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dnsctl.core.health import MonitorStatus
+from dnsctl.core.mirror import ProfileDecision, SiteDecision
 from dnsctl.core.quorum import EndpointVerdict, VantageReport
 from dnsctl.errors import ExchangeError
 from dnsctl.process.atomic_file import UnsafeFile, read_regular_file, write_atomically
@@ -24,6 +29,8 @@ from dnsctl.process.atomic_file import UnsafeFile, read_regular_file, write_atom
 REPORT_VERSION = 1
 # A report larger than this is not read (a vantage reports a few hundred bytes per endpoint).
 MAX_REPORT_BYTES = 4 * 1024 * 1024
+# The decision document's version (read by node agents; another version is unreadable).
+DECISION_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +52,95 @@ class VerdictExchange(Protocol):
         """Every vantage's latest report; raises ExchangeError when the exchange itself is unreachable."""
         ...
 
+    async def publish_decision(self, decision: SiteDecision) -> None:
+        """Replace this site's decision document; raises ExchangeError."""
+        ...
+
+    async def read_decision(self, site: str) -> DecisionRead:
+        """Site `site`'s decision; raises ExchangeError when the exchange itself is unreachable."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRead:
+    """A site's decision document: read (`decision`), never written (both None), or unreadable."""
+
+    decision: SiteDecision | None = None
+    problem: str | None = None  # why the document that is there cannot be read
+
+
+def decision_name(site: str) -> str:
+    return f"{site}.decision.json"
+
+
+def encode_decision(decision: SiteDecision) -> str:
+    return json.dumps(
+        {
+            "v": DECISION_VERSION,
+            "site": decision.site,
+            "seq": decision.seq,
+            "at": decision.at,
+            "config": decision.config_hash,
+            "profiles": [
+                {
+                    "profile": p.profile,
+                    "endpoints": list(p.endpoints),
+                    "mirror": list(p.mirror),
+                    "fallback": p.fallback,
+                    "keep": p.keep,
+                    "reason": p.reason,
+                }
+                for p in decision.profiles
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_decision(data: bytes, site: str) -> SiteDecision:
+    """The decision in `data`, which must be site `site`'s; ValueError says what is wrong with it."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ValueError(f"not a JSON decision ({e.__class__.__name__})") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON decision (not an object)")
+    if doc.get("v") != DECISION_VERSION:
+        raise ValueError(f"decision format {_short(doc.get('v'))} is not {DECISION_VERSION}")
+    if doc.get("site") != site:
+        raise ValueError(f"names site {_short(doc.get('site'))}, not {site!r}")
+    seq, at, config, profiles = doc.get("seq"), doc.get("at"), doc.get("config"), doc.get("profiles")
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise ValueError("seq is not an integer")
+    if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
+        raise ValueError("at is not a time")
+    if not isinstance(config, str):
+        raise ValueError("config is not a hash")
+    if not isinstance(profiles, list):
+        raise ValueError("profiles is not a list")
+    return SiteDecision(site, seq, float(at), config, tuple(_profile_decision(p) for p in profiles))
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise ValueError(f"a decision's {what} is not a list of endpoint names")
+    return tuple(value)
+
+
+def _profile_decision(p: Any) -> ProfileDecision:
+    if not isinstance(p, dict):
+        raise ValueError("a profile's decision is not an object")
+    profile, reason, fallback = p.get("profile"), p.get("reason"), p.get("fallback")
+    if not isinstance(profile, str) or not isinstance(reason, str):
+        raise ValueError("a profile's decision lacks its profile or reason")
+    if fallback is not None and not isinstance(fallback, str):
+        raise ValueError(f"{profile}: fallback is not a name")
+    endpoints, mirror = _names(p.get("endpoints"), "endpoints"), _names(p.get("mirror"), "mirror")
+    if not mirror and fallback is None:
+        raise ValueError(f"{profile}: the decision lists no mirror and no fallback")
+    return ProfileDecision(profile, endpoints, mirror, reason, fallback, keep=p.get("keep") is True)
 
 
 def encode(report: VantageReport) -> str:
@@ -168,6 +263,30 @@ class DirectoryExchange:
             except ValueError as e:
                 problems[vantage] = f"{self.path_of(vantage).name}: {e}"
         return ExchangeRead(reports, problems)
+
+    async def publish_decision(self, decision: SiteDecision) -> None:
+        path = self.directory / decision_name(decision.site)
+        try:
+            write_atomically(path, encode_decision(decision), mode=0o644)
+        except OSError as e:
+            raise ExchangeError(f"cannot write {path}: {e.strerror or e}") from None
+
+    async def read_decision(self, site: str) -> DecisionRead:
+        path = self.directory / decision_name(site)
+        if not self.directory.is_dir():
+            raise ExchangeError(f"the exchange directory {self.directory} does not exist")
+        try:
+            data = read_regular_file(path, MAX_REPORT_BYTES)
+        except UnsafeFile as e:
+            return DecisionRead(problem=f"{path.name} {e}")
+        except OSError as e:
+            raise ExchangeError(f"cannot read {path}: {e.strerror or e}") from None
+        if data is None:
+            return DecisionRead()
+        try:
+            return DecisionRead(decode_decision(data, site))
+        except ValueError as e:
+            return DecisionRead(problem=f"{path.name}: {e}")
 
     async def aclose(self) -> None:
         return None

@@ -1,4 +1,5 @@
-"""The verdict exchange on Azure Blob Storage: one blob per vantage (`PREFIX/VANTAGE.json`).
+"""The verdict exchange on Azure Blob Storage: one blob per vantage (`PREFIX/VANTAGE.json`), and one
+per site for its decision (`PREFIX/SITE.decision.json`, read by node agents).
 
 Each vantage writes only its own blob, conditional on the ETag it last saw (a second process of the
 same site, a standby, is noticed and the ETag re-read); everyone reads every blob. The credential is
@@ -23,7 +24,17 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import ContainerClient
 
-from dnsctl.controller.exchange import MAX_REPORT_BYTES, ExchangeRead, decode, encode
+from dnsctl.controller.exchange import (
+    MAX_REPORT_BYTES,
+    DecisionRead,
+    ExchangeRead,
+    decision_name,
+    decode,
+    decode_decision,
+    encode,
+    encode_decision,
+)
+from dnsctl.core.mirror import SiteDecision
 from dnsctl.core.model import AzureSpec
 from dnsctl.core.quorum import VantageReport
 from dnsctl.core.sites import ExchangeSpec
@@ -69,8 +80,37 @@ class BlobExchange:
         return f"{self.prefix}/{vantage}.json" if self.prefix else f"{vantage}.json"
 
     async def publish(self, report: VantageReport) -> None:
-        data = encode(report).encode()
-        name = self.blob_of(report.vantage)
+        await self._put(self.blob_of(report.vantage), encode(report).encode())
+
+    async def publish_decision(self, decision: SiteDecision) -> None:
+        await self._put(self._decision_blob(decision.site), encode_decision(decision).encode())
+
+    def _decision_blob(self, site: str) -> str:
+        return f"{self.prefix}/{decision_name(site)}" if self.prefix else decision_name(site)
+
+    async def read_decision(self, site: str) -> DecisionRead:
+        """One ranged read of the site's decision blob (nothing past the size limit is fetched)."""
+        name = self._decision_blob(site)
+        try:
+            client = await self._container_client(create=False)  # a node agent only reads
+            try:
+                stream = await client.get_blob_client(name).download_blob(
+                    offset=0, length=MAX_REPORT_BYTES + 1
+                )
+                data = await stream.readall()
+            except ResourceNotFoundError:
+                return DecisionRead()
+        except AzureError as e:
+            raise ExchangeError(f"cannot read {self.container}/{name}: {_brief(e)}") from None
+        if len(data) > MAX_REPORT_BYTES:
+            return DecisionRead(problem=f"{name} is larger than {MAX_REPORT_BYTES} bytes")
+        try:
+            return DecisionRead(decode_decision(data, site))
+        except ValueError as e:
+            return DecisionRead(problem=f"{name}: {e}")
+
+    async def _put(self, name: str, data: bytes) -> None:
+        """Replace blob `name`, conditional on the ETag last seen (re-read once when someone else wrote)."""
         try:
             client = await self._container_client()
             blob = client.get_blob_client(name)
@@ -119,7 +159,7 @@ class BlobExchange:
             raise ExchangeError(f"cannot read {self.container}/{self.prefix}: {_brief(e)}") from None
         return ExchangeRead(reports, problems)
 
-    async def _container_client(self) -> ContainerClient:
+    async def _container_client(self, *, create: bool = True) -> ContainerClient:
         if self._client is None:
             options: dict[str, Any] = {
                 "retry_total": 0,
@@ -141,7 +181,7 @@ class BlobExchange:
                 self._client = ContainerClient(
                     self.account_url, self.container, credential=self._token_credential(), **options
                 )
-        if not self._created:
+        if create and not self._created:
             with contextlib.suppress(ResourceExistsError):
                 await self._client.create_container()
             self._created = True

@@ -147,10 +147,16 @@ async def publish_files(
     orders = _orders(spec, batch.states, _names(batch))
     work = [(p, o) for p, o in orders if o is not None]
     waiting = [p.name for p, o in orders if o is None]
+    return await write_orders(files, work), waiting
+
+
+async def write_orders(files: MirrorFiles, work: list[tuple[ProfileSpec, MirrorOrder]]) -> list[FileResult]:
+    """Write each profile's files in `work`'s order, audit and report (the one writer path: probing
+    agents and agents following their site's decision from the exchange alike)."""
     # fsync may take a while on a busy node: off the event loop.
     results = await _in_daemon_thread(lambda: _write(files, work))
     report_results(results, {p.name: o.reason for p, o in work})
-    return results, waiting
+    return results
 
 
 async def mirror_once(engine: Engine, files: MirrorFiles, store: StateStore | None = None) -> MirrorReport:
@@ -227,6 +233,10 @@ class MirrorController(ControllerBase):
     async def sync(self, batch: Batch) -> list[FileResult]:
         async with self.write_lock:
             results, _ = await publish_files(self.spec, self.files, batch)
+        return self.kept(results)
+
+    def kept(self, results: list[FileResult]) -> list[FileResult]:
+        """Count the writes and remember each profile's last results (status, readiness)."""
         for r in results:
             if r.outcome is not WriteOutcome.UNCHANGED:
                 self.mirror_writes.labels(r.profile, r.runtime.value, r.outcome.value).inc()

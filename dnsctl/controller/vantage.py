@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Gauge
 
 from dnsctl.controller.exchange import VerdictExchange
-from dnsctl.core.model import DnsctlSpec
-from dnsctl.core.quorum import SiteHealth, VantageReport, VantageState, combine, verdicts_of
+from dnsctl.core.mirror import SiteDecision, site_decisions
+from dnsctl.core.model import DnsctlSpec, ProfileSpec
+from dnsctl.core.quorum import (
+    SiteHealth,
+    VantageReport,
+    VantageState,
+    combine,
+    hold_when_isolated,
+    verdicts_of,
+)
 from dnsctl.core.sites import SitesSpec
-from dnsctl.core.state import DecisionChange, ProfileState
+from dnsctl.core.state import DecisionChange, ProfileState, RoundOutcome
 from dnsctl.documents.jsonable import iso
 from dnsctl.documents.sites import SitesDoc, VantageDoc
 from dnsctl.errors import ExchangeError
@@ -43,6 +51,7 @@ class Vantage:
         interval: float,
         config: str,
         registry: CollectorRegistry | None = None,
+        profiles: Sequence[ProfileSpec] = (),  # the site's profiles: their decisions go to node agents
     ) -> None:
         sites.site(site)  # KeyError for an unknown site
         self.site = site
@@ -51,9 +60,12 @@ class Vantage:
         self.clock = clock
         self.interval = interval
         self.config = config
+        self.profiles = tuple(profiles)
         self.health: SiteHealth | None = None
         self.error: str | None = None
         self.unread: dict[str, str] = {}
+        self.reports: dict[str, VantageReport] = {}  # every vantage's latest report, as last read
+        self.holding = False  # the quorum holds this site's decisions (`hold`)
         self._seq = 0
         self._last_exchange: float | None = None  # monotonic
         r = registry or CollectorRegistry()
@@ -90,6 +102,13 @@ class Vantage:
             await self.exchange.publish(own)
         except ExchangeError as e:
             errors.append(str(e))
+        if self.profiles:  # the site's decision, for its node agents (`mirror --source exchange`)
+            decisions = site_decisions(self.profiles, states)
+            decided = SiteDecision(self.site, self._seq, now, self.config, decisions)
+            try:
+                await self.exchange.publish_decision(decided)
+            except ExchangeError as e:
+                errors.append(str(e))
         try:
             read = await self.exchange.read()
             reports.update(read.reports)
@@ -105,6 +124,7 @@ class Vantage:
                 log.info("verdict exchange works again")
         self.error = error
         health = combine(self.sites, reports, now, self.interval)
+        self.reports = reports
         self._exchange_ok.set(0 if error else 1)
         for v in health.vantages:
             for state in VantageState:
@@ -114,6 +134,25 @@ class Vantage:
         self._log_states(health)
         self.health = health
         return health
+
+    def hold(
+        self, spec: DnsctlSpec, before: Mapping[str, ProfileState], outcome: RoundOutcome
+    ) -> RoundOutcome:
+        """The engine's hook after each step: this site keeps its last answer while its vantage sees
+        every endpoint fail and another fresh vantage sees one of them up (`core.quorum`)."""
+        held = hold_when_isolated(
+            spec, self.sites, self.site, before, outcome, self.reports, self.clock.now(), self.interval
+        )
+        holding = held is not outcome
+        if holding == self.holding or not (holding or outcome.results):
+            return held  # a re-decision without probes says nothing new
+        if holding:
+            why = next((st.decision.reason for st in held.states.values() if st.decision), "")
+            log.error("site %s keeps its last answer: %s", self.site, why)
+        else:
+            log.warning("site %s decides on its own verdicts again", self.site)
+        self.holding = holding
+        return held
 
     def _log_states(self, health: SiteHealth) -> None:
         before = {v.vantage: v.state for v in self.health.vantages} if self.health else {}

@@ -8,6 +8,7 @@ mirror down moves on to the next one, and that next one should be healthy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dnsctl.core.decision import DecisionKind
@@ -79,3 +80,67 @@ def _checking(profile: ProfileSpec, state: ProfileState, name: str) -> bool:
     ep = profile.endpoint(name)
     status = effective_status(ep, state.endpoints.get(name, EndpointHealth()), state.overrides.get(name))
     return status is MonitorStatus.CHECKING
+
+
+# --- a site's decision, as its vantage publishes it and node agents follow it -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileDecision:
+    """One profile's decision at a site: the answer its publications get and the mirror order.
+
+    `mirror` names endpoints in the order node agents list them; with `fallback` the agents list that
+    target instead. `keep`: keep-last or the isolation guard: a file already written stays as it is.
+    """
+
+    profile: str
+    endpoints: tuple[str, ...]
+    mirror: tuple[str, ...]
+    reason: str
+    fallback: str | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SiteDecision:
+    """What a site's vantage published for the site's node agents (one small document per site)."""
+
+    site: str
+    seq: int
+    at: float  # wall-clock seconds of the round it was decided in
+    config_hash: str
+    profiles: tuple[ProfileDecision, ...] = ()
+
+    def profile(self, name: str) -> ProfileDecision | None:
+        return next((p for p in self.profiles if p.profile == name), None)
+
+
+def decision_of(profile: ProfileSpec, state: ProfileState) -> ProfileDecision | None:
+    """A profile's decision for the exchange, or None while it has none (never act on ignorance)."""
+    order = mirror_order(profile, state)
+    d = state.decision
+    if order is None or d is None:
+        return None
+    mirror = tuple(h.endpoint for h in order.hosts if h.endpoint is not None)
+    return ProfileDecision(profile.name, d.endpoints, mirror, d.reason, d.fallback, order.keep_existing)
+
+
+def order_from(profile: ProfileSpec, decision: ProfileDecision) -> MirrorOrder:
+    """The hosts a node agent writes for a site's decision (ValueError: it names an unknown endpoint)."""
+    known = {ep.name: ep for ep in profile.endpoints}
+    if decision.fallback is not None:
+        hosts: tuple[MirrorHost, ...] = (MirrorHost(None, host_url(profile, decision.fallback)),)
+    else:
+        unknown = [n for n in decision.mirror if n not in known]
+        if unknown:
+            raise ValueError(f"names endpoint(s) {', '.join(unknown)} this configuration does not have")
+        hosts = tuple(MirrorHost(n, host_url(profile, known[n].target)) for n in decision.mirror)
+    return MirrorOrder(hosts, decision.reason, keep_existing=decision.keep)
+
+
+def site_decisions(
+    profiles: Sequence[ProfileSpec], states: Mapping[str, ProfileState]
+) -> tuple[ProfileDecision, ...]:
+    """Every profile's decision that exists (a profile without one yet is left out: agents wait)."""
+    out = (decision_of(p, states[p.name]) for p in profiles if p.name in states)
+    return tuple(d for d in out if d is not None)

@@ -15,12 +15,14 @@ Every judgement says whose evidence it rests on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from dnsctl.core.health import MonitorStatus
+from dnsctl.core.model import DnsctlSpec
+from dnsctl.core.routing import freeze
 from dnsctl.core.sites import STALE_INTERVALS, SitesSpec
-from dnsctl.core.state import ProfileState
+from dnsctl.core.state import ProfileState, RoundOutcome, probed
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,8 @@ def combine(
         for name, r in reports.items()
         if name in sites.names and now - r.at <= STALE_INTERVALS * interval
     }
-    sees_up = {name for name, r in fresh.items() if not _sees_all_down(r)}
+    # A vantage whose own guard holds reports its frozen verdicts: they prove nothing is up.
+    sees_up = {name for name, r in fresh.items() if not r.isolated and not _sees_all_down(r)}
     isolated = {
         name
         for name, r in fresh.items()
@@ -207,3 +210,64 @@ def verdicts_of(vantage: str, states: Mapping[str, ProfileState]) -> tuple[Endpo
                 )
             )
     return tuple(out)
+
+
+def hold_when_isolated(
+    spec: DnsctlSpec,
+    sites: SitesSpec,
+    site: str,
+    before: Mapping[str, ProfileState],
+    outcome: RoundOutcome,
+    others: Mapping[str, VantageReport],
+    now: float,
+    interval: float,
+) -> RoundOutcome:
+    """The quorum's isolation guard for the vantage of `site`, after the core step of a round.
+
+    When the latest probe of every endpoint of every profile it probes failed (whatever the
+    failure) while another fresh vantage, not isolated itself, sees one of them Online, this
+    vantage is blind rather than the replicas down: its site keeps its last answer exactly as under
+    its own isolation guard (decisions frozen, no change, the outcome `isolated`). Its health is
+    still observed, so its verdicts stay honest and the quorum shows it isolated.
+    `outcome` is returned as it is when the hold does not apply (or the guard is disabled).
+    """
+    guard = spec.isolation_guard
+    if outcome.isolated or not guard.enabled:
+        return outcome
+    expected = [(p.name, ep) for p in spec.profiles for ep in probed(p)]
+    if len(expected) < max(1, guard.min_endpoints):
+        return outcome
+    for profile, ep in expected:
+        last = outcome.states[profile].endpoints.get(ep) if profile in outcome.states else None
+        if last is None or last.last is None or last.last.ok:
+            return outcome
+    keys = set(expected)
+    seeing = sorted(
+        (name, f"{v.profile}/{v.endpoint}")
+        for name, r in others.items()
+        if name != site
+        and name in sites.names
+        and not r.isolated
+        and now - r.at <= STALE_INTERVALS * interval
+        for v in r.verdicts
+        if v.status is MonitorStatus.ONLINE and (v.profile, v.endpoint) in keys
+    )
+    if not seeing:
+        return outcome
+    name, what = seeing[0]
+    reason = (
+        f"isolated: every endpoint fails from site {site} while {name} sees {what} Online; "
+        "holding the last decisions until probes recover here or the other vantages agree"
+    )
+    states = dict(outcome.states)
+    for p in spec.profiles:
+        prev, new = before.get(p.name), outcome.states.get(p.name)
+        if prev is None or new is None:
+            continue
+        states[p.name] = replace(
+            new,
+            routing=freeze(prev.routing, reason),
+            views={v: freeze(rs, reason) for v, rs in prev.views.items()},
+            history=prev.history,
+        )
+    return replace(outcome, states=states, changes=(), isolated=True)

@@ -32,6 +32,8 @@ class FailureReason(StrEnum):
     # The replica answered 429 (or 503 with Retry-After): up, but refusing its clients' pulls. Counted
     # toward `throttled_fall`, not `fall`; an answer, so never evidence of the controller's isolation.
     THROTTLED = "throttled"
+    # A shared publication's "probe": a quorum of fresh vantages says the endpoint is down.
+    QUORUM = "quorum"
     # Anything the probe could not classify; still a failed probe, never an exception.
     ERROR = "error"
     # This process, not the endpoint: out of file descriptors or buffers, or its event loop ran so late

@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from dnsctl.core.model import DnsctlSpec, EndpointSpec, ProfileSpec
-from dnsctl.core.publication import AzureRecordSpec
+from dnsctl.core.model import DnsctlSpec, EndpointSpec, HaSpec, LeaseKind, ProfileSpec
+from dnsctl.core.publication import AzureRecordSpec, RecordType
 
 # A vantage whose last report is older than this many probe intervals abstains (stale).
 STALE_INTERVALS = 3
+# `site: all` (or a profile's one `azure:` record in a configuration with sites): a publication
+# shared by every site, one zone linked to every site's networks. It follows the quorum.
+SHARED = "all"
 
 
 class ExchangeKind(StrEnum):
@@ -36,6 +39,7 @@ class SiteSpec:
     name: str
     region: str | None = None
     clients: tuple[str, ...] = ()  # networks in CIDR form (the resolver's clients of this site)
+    mirror: bool = False  # its node agents follow its decision (`mirror --site NAME --source exchange`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +98,36 @@ class SitesSpec:
         return None
 
     def publication(self, profile: str, site: str) -> AzureRecordSpec | None:
+        """The publication of `profile` for `site` (SHARED: the one every site shares)."""
         for pub in self.publications:
             if (pub.profile, pub.site) == (profile, site):
                 return pub.azure
         return None
+
+    @property
+    def shared(self) -> tuple[SitePublicationSpec, ...]:
+        return tuple(pub for pub in self.publications if pub.site == SHARED)
+
+    def shared_writer(self, ha: HaSpec) -> str | None:
+        """Which vantage writes the shared publications: None when the HA lease elects one among all
+        (every vantage takes part), else the first site's."""
+        return None if ha.lease is LeaseKind.AZURE_BLOB else self.sites[0].name
+
+    def shared_rule(self, ha: HaSpec) -> str | None:
+        """The rule of the shared publications in words (`validate`, `status`), None without any."""
+        if not self.shared:
+            return None
+        names = ", ".join(f"{p.profile} ({p.azure.zone}/{p.azure.record})" for p in self.shared)
+        writer = self.shared_writer(ha)
+        who = (
+            f"written by the vantage of site {writer} (the first site; no ha lease)"
+            if writer is not None
+            else f"written by the vantage holding the lease {lease_of(ha, SHARED)}"
+        )
+        return (
+            f"shared by every site: {names}; an endpoint is down for it when {self.needed} of "
+            f"{len(self.sites)} fresh vantages say so; {who}"
+        )
 
 
 def majority(n: int) -> int:
@@ -125,4 +155,47 @@ def site_spec(spec: DnsctlSpec, sites: SitesSpec, site: str) -> DnsctlSpec:
         )
         for p in spec.profiles
     )
-    return replace(spec, profiles=profiles)
+    return replace(spec, profiles=profiles, ha=per_publication_lease(spec.ha, site))
+
+
+def per_publication_lease(ha: HaSpec, site: str) -> HaSpec:
+    """The HA lease of one site's publications (SHARED: the shared ones): `ha.blob_url` + `.SITE`,
+    so the replicas of one site elect their writer and the sites do not compete with each other."""
+    if ha.blob is None:
+        return ha
+    return replace(ha, blob=replace(ha.blob, blob=f"{ha.blob.blob}.{site}"))
+
+
+def lease_of(ha: HaSpec, site: str) -> str:
+    blob = per_publication_lease(ha, site).blob
+    return str(blob) if blob is not None else "-"
+
+
+def shared_spec(spec: DnsctlSpec, sites: SitesSpec) -> DnsctlSpec | None:
+    """What writes the shared publications: the profiles that have one, each with that record.
+
+    Their endpoints' health is the quorum's (a vantage's verdicts already passed its hysteresis, so
+    one vote moves it: fall and rise 1), never a probe of this process: no isolation guard here.
+    None when no profile has a shared publication.
+    """
+    profiles = tuple(
+        replace(
+            p,
+            azure=record,
+            monitor=replace(p.monitor, fall=1, rise=1),
+            # One judgement per endpoint (a CNAME needs no address; an A record keeps its plain list).
+            endpoints=p.endpoints
+            if record.record_type is RecordType.A
+            else tuple(replace(ep, addresses=()) for ep in p.endpoints),
+        )
+        for p in spec.profiles
+        if (record := sites.publication(p.name, SHARED)) is not None
+    )
+    if not profiles:
+        return None
+    return replace(
+        spec,
+        profiles=profiles,
+        ha=per_publication_lease(spec.ha, SHARED),
+        isolation_guard=replace(spec.isolation_guard, enabled=False),
+    )

@@ -22,6 +22,8 @@ class SitesDoc:
     exchange: str = ""  # the exchange's kind
     exchange_error: str | None = None  # the last failure to write or read it
     unread: tuple[str, ...] = ()  # reports left out, and why
+    shared_rule: str | None = None  # the publications every site shares: their rule and writer
+    shared: tuple[str, ...] = ()  # per shared profile: its decision and who writes it
 
 
 def sites_lines(doc: SitesDoc) -> list[str]:
@@ -31,6 +33,9 @@ def sites_lines(doc: SitesDoc) -> list[str]:
         seen = f"last seen {v.last_seen}" if v.last_seen else "never seen"
         out.append(f"vantage: {v.name}: {v.state}, {seen}")
     out += [f"evidence: {e}" for e in doc.evidence]
+    if doc.shared_rule:
+        out.append(f"shared: {doc.shared_rule}")
+    out += [f"shared: {line}" for line in doc.shared]
     out += [f"WARNING: exchange: {u}" for u in doc.unread]
     if doc.exchange_error:
         out.append(f"WARNING: exchange: {doc.exchange_error}")

@@ -2,7 +2,8 @@
 
 Within an upstream's timeout a UDP query is sent again when no reply came (after RETRY_FIRST, then at
 doubling intervals: one lost datagram costs a fraction of a second, not the timeout); when UDP has had
-UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP.
+UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP. An upstream that
+left DOWN_AFTER queries in a row unanswered is skipped, but for one query at a time (the probe).
 
 UDP queries to an upstream share one connected socket (replies matched by ID and question, on the event
 loop, no task or socket per query); the socket is replaced after SOCKET_USES queries, so the source port
@@ -37,6 +38,11 @@ UDP_SHARE = 0.5
 SOCKET_USES = 64
 # Queries asked over TCP at once after UDP had no reply; past this they fail like the UDP wait did.
 TCP_FALLBACKS_IN_FLIGHT = 8
+# An upstream whose last DOWN_AFTER queries all went unanswered (timeouts, refused or cut connections)
+# is down: one query at a time still goes to it (the probe that notices it is back), the others skip it
+# at once (the next upstream, else serve-stale or SERVFAIL without waiting), so a flood of names for a
+# dead upstream costs no retransmissions, TCP connections or waits on the event loop.
+DOWN_AFTER = 3
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -113,6 +119,15 @@ class Forwarder:
         self.tcp_fallbacks = 0  # queries asked over TCP after UDP had no reply
         self._channels: dict[HostPort, _Channel] = {}
         self._tcp_in_flight = 0
+        # Per upstream: queries unanswered in a row (any reply resets it), and whether the one query
+        # let through to it while it is down is in flight.
+        self._unanswered = [0] * len(self.upstreams)
+        self._probing = [False] * len(self.upstreams)
+        self.skipped = 0  # queries that skipped an upstream because it was down
+
+    def down(self, index: int) -> bool:
+        """Whether the upstream at `index` is down (its last DOWN_AFTER queries went unanswered)."""
+        return self._unanswered[index] >= DOWN_AFTER
 
     def _order(self) -> list[int]:
         now = self.clock.monotonic()
@@ -129,16 +144,28 @@ class Forwarder:
         problems: list[str] = []
         for index in self._order():
             upstream = self.upstreams[index]
+            probe = self.down(index)
+            if probe:
+                if self._probing[index]:
+                    self.skipped += 1
+                    problems.append(f"{upstream}: down ({self._unanswered[index]} queries unanswered)")
+                    continue
+                self._probing[index] = True
             try:
                 reply = await self._ask(upstream, question, _upstream_query(0, question, do, cd, size))
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 problem = f"{upstream}: {type(exc).__name__}"
+                self._unanswered[index] += 1
             else:
+                self._unanswered[index] = 0
                 rcode = reply[3] & 0xF
                 if rcode in (NOERROR, NXDOMAIN):
                     self._penalized_until[index] = 0.0
                     return reply
                 problem = f"{upstream}: rcode {rcode}"
+            finally:
+                if probe:
+                    self._probing[index] = False
             problems.append(problem)
             self.failures[str(upstream)] = self.failures.get(str(upstream), 0) + 1
             self._penalized_until[index] = self.clock.monotonic() + PENALTY_SECONDS

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +35,14 @@ MAX_DATAGRAM = 65535
 MAX_HANDED = 4096
 MAX_HANDED_BYTES = 4 * 1024 * 1024
 _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
+# A reader woken by a datagram while the event loop runs Python code waits for the GIL until the loop
+# lets it go, at the latest after the interpreter's switch interval (5 ms by default): under a flood of
+# forwarded names that wait is what answers from memory lose. A shorter interval bounds it; the extra
+# switches it costs when both threads are busy are a small share of a millisecond of work.
+SWITCH_INTERVAL = 0.0002
+
+# A replay that never expires (an answer from local data) has exactly this `until`: no clock read for it.
+_NEVER = math.inf
 
 # What the event loop does with a datagram: (data, addr, when received by `clock`, `clock` at
 # receipt when this one is timed, else 0.0).
@@ -70,6 +80,8 @@ class UdpReader:
         self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
 
     def start(self) -> None:
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)  # process-wide: the resolver's process is ours
         self.sock.setblocking(True)
         self.thread.start()
 
@@ -135,29 +147,35 @@ class UdpReader:
                 continue
             received += 1
             started = 0.0 if received & _SAMPLE_MASK else clock()
-            now = clock()
-            # Resolver.replay, inlined: a call per datagram costs a few percent of the answer.
+            # Resolver.replay, inlined: a call per datagram costs a few percent of the answer. The clock
+            # is read only when something needs it (a cached answer's expiry, the rate limit, a sample).
             replay = engine.replays.get(data[2:])
             if (
                 replay is not None
-                and now < replay.until
                 and replay.of is steering.rendered
                 and verdict(addr[0]) is ALLOWED
+                and (replay.until is _NEVER or clock() < replay.until)
             ):
-                reply = data[:2] + replay.tail
-                if limiter is not None:
-                    reply = self._limited(limiter, reply, replay.bucket, addr[0], now)
-                if reply:
+                if limiter is None:
                     # Not contextlib.suppress: a context manager per answer costs more than the answer.
+                    try:  # noqa: SIM105
+                        sendto(data[:2] + replay.tail, addr)
+                    except OSError:
+                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
+                else:
+                    reply = self._limited(limiter, data[:2] + replay.tail, replay.bucket, addr[0], clock())
+                    if not reply:
+                        continue
                     try:  # noqa: SIM105
                         sendto(reply, addr)
                     except OSError:
-                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
-                    queries[replay.counted] = queries.get(replay.counted, 0) + 1
-                    if replay.cached:
-                        counts.cache_hits += 1
-                    if started:
-                        counts.observe(clock() - started)
+                        pass
+                counted = replay.counted
+                queries[counted] = queries.get(counted, 0) + 1
+                if replay.cached:
+                    counts.cache_hits += 1
+                if started:
+                    counts.observe(clock() - started)
                 continue
             if (
                 self.handed - self.taken >= MAX_HANDED
@@ -168,7 +186,7 @@ class UdpReader:
             self.handed += 1
             self.handed_bytes += len(data)
             try:
-                call(handler, data, addr, now, started)
+                call(handler, data, addr, started or clock(), started)
             except RuntimeError:  # the event loop is closed: nobody is left to answer
                 return
 

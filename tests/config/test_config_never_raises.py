@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from dnsctl.config.load import load
@@ -116,6 +116,9 @@ def _doc(changes: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# A mapping given as a list once reached the rules as a list of its values (a dict of lists).
+@example(changes=[("resolver.views[0].prefer", [])], environ={})
+@example(changes=[("resolver.views[0].prefer", ["a", "b"])], environ={})
 @given(
     changes=st.lists(st.tuples(st.sampled_from(PLACES), values), min_size=1, max_size=4),
     environ=overrides,

@@ -75,9 +75,28 @@ def test_a_config_without_sites_is_unchanged(tmp_path: Path) -> None:
 def test_a_site_without_publication_is_refused(tmp_path: Path) -> None:
     doc = sited()
     doc["profiles"][0]["azure"] = doc["profiles"][0]["azure"][:2]
-    doc["sites"][2]["clients"] = []  # nor published to resolver clients
+    del doc["sites"][2]["clients"]  # no zone, no resolver clients, no node agents
     (problem,) = problems(write(tmp_path, doc))
     assert problem.startswith("sites[2]: site 'southeastasia' has no publication")
+    assert "clients: [CIDR, ...]" in problem and "mirror: true" in problem
+
+
+def test_a_site_published_to_its_node_agents_or_resolver_clients_needs_no_zone(tmp_path: Path) -> None:
+    doc = sited()
+    doc["profiles"][0]["azure"] = doc["profiles"][0]["azure"][:1]  # a zone for eastus only
+    doc["sites"][1]["mirror"] = True  # westeurope: its node agents (and its resolver clients)
+    doc["sites"][2] = {"name": "southeastasia", "region": "southeastasia", "mirror": True}
+    spec = load_ok(write(tmp_path, doc))
+    assert spec.sites is not None
+    assert [(s.name, s.mirror, bool(s.clients)) for s in spec.sites.sites] == [
+        ("eastus", False, True),
+        ("westeurope", True, True),
+        ("southeastasia", True, False),
+    ]
+    assert site_spec(spec, spec.sites, "southeastasia").profiles[0].azure is None
+    del doc["profiles"][0]["azure"]  # no Azure entry at all: resolver clients and node agents
+    del doc["sites"][0]["region"]
+    assert load_ok(write(tmp_path, doc)).sites is not None
 
 
 def test_a_zone_claimed_by_two_sites_is_refused(tmp_path: Path) -> None:
@@ -136,25 +155,11 @@ def test_an_azure_blob_exchange_url_is_parsed_when_the_config_is_loaded(tmp_path
     assert spec.sites.exchange.location == ("https://acct.blob.core.windows.net", "dnsctl", "verdicts")
 
 
-def test_a_shared_single_publication_with_sites_is_refused(tmp_path: Path) -> None:
-    doc = sited()
-    doc["profiles"].append(
-        {
-            "name": "other",
-            "fqdn": "other.azurecr.io",
-            "endpoints": [{"name": "eastus", "target": "other.eastus.geo.azurecr.io", "priority": 1}],
-            "azure": {k: v for k, v in _pub("eastus", "rg-shared").items() if k != "site"},
-        }
-    )
-    found = problems(write(tmp_path, doc))
-    assert any(p.startswith("profiles[1].azure: with sites, give azure as a list") for p in found)
-
-
 def test_validate_exits_non_zero_listing_every_sites_problem(tmp_path: Path) -> None:
     doc = sited()
     doc["quorum"] = 7
     doc["profiles"][0]["azure"] = doc["profiles"][0]["azure"][:2]
-    doc["sites"][2]["clients"] = []  # nor published to resolver clients
+    del doc["sites"][2]["clients"]
     path = write(tmp_path, doc)
     proc = subprocess.run(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],

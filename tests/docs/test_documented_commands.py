@@ -45,6 +45,8 @@ EXCUSED: dict[str, str] = {
     "dnsctl plan -c my.yaml": READERS_FILE,
     "dnsctl run -c /etc/dnsctl/dnsctl.yaml": NEEDS_AZURE + ", until stopped",
     "dnsctl run --site NAME": NEEDS_AZURE + ", until stopped (tests/sites/test_sites_e2e.py runs three)",
+    "dnsctl mirror --site NAME --source exchange": "runs until stopped, following a site's vantage "
+    "(tests/sites/test_mirror_agents.py runs three, tests/mirror/test_agents_follow_exchange.py fifty)",
     "dnsctl reconcile -c examples/cronjob/dnsctl.yaml --dry-run": NEEDS_AZURE,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import sys
 from dataclasses import dataclass
@@ -31,21 +32,38 @@ REPLICAS = {
 }
 
 
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports handed out come from below the kernel's ephemeral range: no outgoing connection or port-0 bind
+# (a probe, an upstream query, a server the test starts) can take one between the choice and the bind,
+# and none is handed out twice by this process.
+_PORTS = list(range(max(1024, _ephemeral_floor() - 12000), _ephemeral_floor()))
+random.Random(os.getpid()).shuffle(_PORTS)
+_HANDED: set[int] = set()
+
+
+def _bindable(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def common_free_port(hosts: list[str]) -> int:
-    """A port free on every host (the monitor port is per profile, shared by its endpoints)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind((hosts[0], 0))
-            port = int(probe.getsockname()[1])
-        ok = True
-        for host in hosts[1:]:
-            with socket.socket() as s:
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+    """A port free for TCP and UDP on every host (a monitor port is per profile, shared by its endpoints)."""
+    while _PORTS:
+        port = _PORTS.pop()
+        if port not in _HANDED and all(_bindable(host, port) for host in hosts):
+            _HANDED.add(port)
             return port
     raise RuntimeError("no common free port")
 
@@ -164,14 +182,4 @@ def writes(emulator: AzureEmulator) -> list[Any]:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both UDP and TCP on `host`."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
+    return common_free_port([host])

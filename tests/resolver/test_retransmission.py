@@ -17,6 +17,7 @@ import dns.rcode
 import pytest
 
 from dnsctl.core.model import HostPort
+from dnsctl.resolver.forwarder import DOWN_AFTER
 from tests.resolver.conftest import StartResolver, StartUpstream, UpstreamProcess
 from tests.resolver.helpers import ask, rrset_texts
 
@@ -37,7 +38,8 @@ class _Relay(asyncio.DatagramProtocol):
 
 class LossyProxy(asyncio.DatagramProtocol):
     """UDP in front of `upstream`: `drop_first` loses the first copy of every query (the same bytes sent
-    again pass), `drop_all` loses every one. TCP on the same port is relayed as it is."""
+    again pass), `drop_all` loses every one. TCP on the same port is relayed as it is, but for `dead`,
+    which loses every datagram and closes every TCP connection unanswered (any other mode passes all)."""
 
     def __init__(self, upstream: UpstreamProcess, mode: str) -> None:
         self.upstream = upstream
@@ -46,6 +48,7 @@ class LossyProxy(asyncio.DatagramProtocol):
         self.copies: dict[bytes, list[float]] = {}  # query bytes -> when each copy came
         self.relays: dict[Any, asyncio.DatagramTransport] = {}
         self.tcp_queries = 0
+        self.tcp_connections = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.server: asyncio.Server | None = None
         self.port = 0
@@ -78,7 +81,7 @@ class LossyProxy(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         copies = self.copies.setdefault(data, [])
         copies.append(time.monotonic())
-        if self.mode == "drop_all" or (self.mode == "drop_first" and len(copies) == 1):
+        if self.mode in ("drop_all", "dead") or (self.mode == "drop_first" and len(copies) == 1):
             return
         task = asyncio.ensure_future(self._forward(data, addr))
         self.tasks.add(task)
@@ -95,6 +98,10 @@ class LossyProxy(asyncio.DatagramProtocol):
         relay.sendto(data)
 
     async def _relay_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.tcp_connections += 1
+        if self.mode == "dead":
+            writer.close()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream.port)
         try:
             while True:
@@ -180,3 +187,34 @@ async def test_when_udp_keeps_failing_the_query_is_asked_over_tcp(
     assert proxy.tcp_queries == 1 and server.engine.forwarder.tcp_fallbacks == 1
     (copies,) = proxy.copies.values()
     assert len(copies) >= 2  # sent again over UDP first
+
+
+async def test_a_dead_upstream_gets_one_probe_at_a_time_and_is_used_again_once_it_answers(
+    resolver: StartResolver, upstream: StartUpstream, lossy: Any
+) -> None:
+    proxy = await lossy(upstream("normal"), "dead")
+    server = await resolver(upstreams=(proxy.address,), upstream_timeout=UPSTREAM_TIMEOUT)
+    port = server.bound[0][1]
+    forwarder = server.engine.forwarder
+    # DOWN_AFTER queries at once, each retransmitted over UDP then tried over TCP, all unanswered.
+    first = await asyncio.gather(*(ask(port, f"a{i}.example", "A", timeout=10) for i in range(DOWN_AFTER)))
+    assert [r.rcode() for r in first] == [dns.rcode.SERVFAIL] * DOWN_AFTER
+    assert len(proxy.copies) == DOWN_AFTER and proxy.tcp_connections == DOWN_AFTER
+    retransmits, fallbacks = forwarder.retransmits, forwarder.tcp_fallbacks
+
+    # The upstream is down now: of 20 names asked at once, one goes to it (the probe, sent again and
+    # tried over TCP as any query is); the others are SERVFAIL without it.
+    later = await asyncio.gather(*(ask(port, f"b{i}.example", "A", timeout=10) for i in range(20)))
+    assert [r.rcode() for r in later] == [dns.rcode.SERVFAIL] * 20
+    assert len(proxy.copies) == DOWN_AFTER + 1 and proxy.tcp_connections == DOWN_AFTER + 1
+    assert forwarder.tcp_fallbacks == fallbacks + 1
+    assert forwarder.retransmits - retransmits == retransmits // DOWN_AFTER  # the probe's own only
+    assert forwarder.skipped == 19
+
+    # The upstream answers again: the next probe gets its reply, and every query after it goes there.
+    proxy.mode = "pass"
+    back = await ask(port, "c0.example", "A", timeout=10)
+    assert back.rcode() == dns.rcode.NOERROR and rrset_texts(back) == ["192.0.2.1"]
+    again = await asyncio.gather(*(ask(port, f"d{i}.example", "A", timeout=10) for i in range(5)))
+    assert [r.rcode() for r in again] == [dns.rcode.NOERROR] * 5
+    assert forwarder.skipped == 19

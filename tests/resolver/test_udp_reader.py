@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 import time
 
@@ -149,3 +150,17 @@ async def test_a_cached_answer_is_replayed_only_within_the_second_of_its_ttls(
         (fresh, 100),  # expired at 100 s, not one replay later
     ]
     assert server.metrics.cache_hits == 7 and server.metrics.total_queries == 9
+
+
+async def test_a_reader_waits_at_most_a_short_switch_interval_for_a_busy_event_loop(
+    resolver: StartResolver,
+) -> None:
+    """A reader woken by a datagram needs the GIL: the interpreter's default switch interval (5 ms) would
+    let a busy event loop hold answers from memory that long."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        await resolver(steering=steering())
+        assert sys.getswitchinterval() <= udp_reader.SWITCH_INTERVAL < 0.001
+    finally:
+        sys.setswitchinterval(before)

@@ -32,6 +32,7 @@ REPLICAS = {
     ),
 }
 X, Y = REPLICAS["x"][0], REPLICAS["y"][0]
+FALLBACK = "myregistry.global.example.net"
 WAIT = 30.0  # generous: other processes share the CPU
 
 
@@ -75,6 +76,9 @@ def config(tmp_path: Path, emulator: AzureEmulator, servers: dict[tuple[str, str
                 "name": "myregistry",
                 "fqdn": "myregistry.azurecr.io",
                 "failback_hold": "0s",
+                # Every endpoint down moves a site to the fallback: a blind vantage must not (3b).
+                "when_all_down": "fallback",
+                "fallback": FALLBACK,
                 "monitor": {
                     "protocol": "https",
                     "port": server.port,
@@ -224,6 +228,27 @@ def _scenario(
             servers[(name, "westeurope")].set_behaviour("healthy")
         east.wait_until(lambda: vantage_state(east, "westeurope") == "fresh", WAIT, "westeurope back")
         assert writes(emulator) == []  # it converges without a flip
+
+        # (3b) Every replica refuses westeurope (its own guard does not hold: something came back)
+        # while the others see them up: the quorum shows it isolated and its site keeps x, not the
+        # fallback its all-down policy would pick.
+        for name in REPLICAS:
+            servers[(name, "westeurope")].set_behaviour("stopped")
+        east.wait_until(
+            lambda: vantage_state(east, "westeurope") == "isolated", WAIT, "westeurope shown isolated"
+        )
+        west.wait_until(lambda: west.status()["isolated"] is True, WAIT, "westeurope's decisions held")
+        west.wait_until(
+            lambda: "every endpoint fails from site westeurope while" in west.log(), WAIT, "the hold logged"
+        )
+        assert writes(emulator) == []
+        assert {cname(emulator, s) for s in SITES} == {X}
+        for name in REPLICAS:
+            servers[(name, "westeurope")].set_behaviour("healthy")
+        east.wait_until(lambda: vantage_state(east, "westeurope") == "fresh", WAIT, "westeurope back")
+        west.wait_until(lambda: west.status()["isolated"] is False, WAIT, "westeurope's hold released")
+        assert writes(emulator) == []  # no flip on the way back either
+        assert {cname(emulator, s) for s in SITES} == {X}
 
         # (4) Vantage southeastasia stops: stale after 3 intervals, nothing flips.
         emulator.reset_request_log()
