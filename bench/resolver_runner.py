@@ -25,6 +25,7 @@ from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
+from dnsctl.resolver.udp_reader import shorten_switch_interval
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -43,6 +44,7 @@ async def serve(port: int, upstream: HostPort) -> None:
         cache=CacheSpec(max_entries=200_000),
     )
     server = ResolverServer(spec, steering, clock=SystemClock())
+    shorten_switch_interval()  # as `dnsctl serve` does: this process is the resolver's
     await server.start()
     print(f"READY {server.bound[0][1]}", flush=True)
     loop = asyncio.get_running_loop()

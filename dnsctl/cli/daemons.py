@@ -39,6 +39,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
     from dnsctl.controller.serve import ServeController
+    from dnsctl.resolver.udp_reader import shorten_switch_interval
+
+    shorten_switch_interval()  # this process is the resolver's (see udp_reader.SWITCH_INTERVAL)
 
     site = getattr(args, "site", None)
     if site is not None or spec.sites is not None:

@@ -90,7 +90,7 @@ def health_table(doc: StatusDoc) -> str:
     out = [table(headers, rows), ""]
     for p in doc.profiles:
         kind = f" [{p.target_kind}]" if p.target_kind not in (None, "azure") else ""
-        out.append(f"{p.name} ({p.fqdn}){kind} {decision_line(p.decision, p.endpoints)}")
+        out.append(f"{p.name} ({p.fqdn}){kind} {p.follows_line() or decision_line(p.decision, p.endpoints)}")
         for view, d in sorted(p.views.items()):
             out.append(f"  view {view} {decision_line(d, p.endpoints)}")
     return "\n".join(out)

@@ -21,11 +21,12 @@ from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.controller.metrics import Metrics
 from dnsctl.controller.mirror import STOP_WAIT, MirrorController, write_orders
 from dnsctl.controller.reports import MirrorReport
-from dnsctl.core.mirror import MirrorOrder, SiteDecision, order_from
+from dnsctl.core.mirror import MirrorOrder, ProfileDecision, SiteDecision, order_from
 from dnsctl.core.model import ProfileSpec
 from dnsctl.core.sites import STALE_INTERVALS
+from dnsctl.documents.jsonable import iso
 from dnsctl.documents.sites import SitesDoc
-from dnsctl.documents.status import StatusDoc
+from dnsctl.documents.status import FollowedDoc, StatusDoc
 from dnsctl.engine import Engine
 from dnsctl.errors import ExchangeError, OperatorConflict
 from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
@@ -52,6 +53,7 @@ class ExchangeMirror(MirrorController):
         self.config = config
         self.decision: SiteDecision | None = None  # the last decision followed
         self.orders: dict[str, MirrorOrder] = {}  # per profile: the order written last
+        self.followed: dict[str, tuple[SiteDecision, ProfileDecision]] = {}  # per profile: what it follows
         self.problem: str | None = f"site {site}'s decision not read yet"
         self.unusable: dict[str, str] = {}  # profile -> why its part of the decision cannot be followed
         self.last_read = self.clock.monotonic()
@@ -155,6 +157,7 @@ class ExchangeMirror(MirrorController):
                 continue
             order = replace(order, reason=f"site {self.site}: {order.reason}")
             work.append((p, order))
+            self.followed[p.name] = (d, mine)
         for name, why in unusable.items():
             if self.unusable.get(name) != why:
                 log.error("profile %s: %s; keeping the last order", name, why)
@@ -193,6 +196,13 @@ class ExchangeMirror(MirrorController):
 
     def status(self) -> StatusDoc:
         doc = super().status()
+        # The engine probes nothing here: each profile shows the site's decision it follows instead of
+        # endpoints that would stay CheckingEndpoint forever.
+        profiles = tuple(
+            replace(p, decision=None, views={}, endpoints=(), follows=self._followed_doc(p.name))
+            for p in doc.profiles
+        )
+        doc = replace(doc, profiles=profiles)
         d = self.decision
         followed = tuple(
             f"{p.profile}: {', '.join(p.mirror) or p.fallback} ({p.reason})"
@@ -209,6 +219,23 @@ class ExchangeMirror(MirrorController):
             unread=tuple(f"{n}: {why}" for n, why in sorted(self.unusable.items())),
         )
         return replace(doc, sites=sites)
+
+    def _followed_doc(self, profile: str) -> FollowedDoc | None:
+        got = self.followed.get(profile)
+        if got is None:
+            return None
+        d, mine = got
+        return FollowedDoc(
+            site=d.site,
+            seq=d.seq,
+            at=iso(d.at),
+            age_seconds=round(max(0.0, self.clock.now() - d.at), 1),
+            order=mine.mirror if mine.fallback is None else (),
+            answer=mine.endpoints,
+            fallback=mine.fallback,
+            keep=mine.keep,
+            reason=mine.reason,
+        )
 
     async def resync_now(self) -> str:
         results = await self.read_once()

@@ -25,7 +25,8 @@ from dnsctl.core.health import EndpointHealth, serving_addresses
 from dnsctl.core.model import DnsctlSpec, EndpointStatus, ProfileSpec
 from dnsctl.core.routing import ordered
 from dnsctl.core.state import DecisionChange, ProfileState
-from dnsctl.documents.status import ResolverDoc, StatusDoc
+from dnsctl.documents.jsonable import iso
+from dnsctl.documents.status import ResolverDoc, StatusDoc, UpstreamDoc
 from dnsctl.engine import Batch, Engine
 from dnsctl.errors import OperatorConflict
 from dnsctl.process.state_store import StateStore
@@ -197,5 +198,9 @@ class ServeController(ControllerBase):
                 queries=m.total_queries,
                 cache_entries=m.cache_size(),
                 cache_hit_ratio=round(m.cache_hits / lookups, 4) if lookups else None,
+                upstreams=tuple(
+                    UpstreamDoc(u.upstream, "up" if u.up else "down", iso(u.since), u.unanswered, u.skipped)
+                    for u in m.upstreams()
+                ),
             ),
         )

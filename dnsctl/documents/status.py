@@ -127,6 +127,21 @@ class MirrorFileDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowedDoc:
+    """The site decision a node agent follows for a profile (`mirror --source exchange`)."""
+
+    site: str
+    seq: int
+    at: str | None  # when the site's vantage decided
+    age_seconds: float
+    order: tuple[str, ...]  # the endpoints the files list, in order (empty: `fallback`)
+    answer: tuple[str, ...]  # the site's answer (what its publications get)
+    fallback: str | None
+    keep: bool  # keep-last or the isolation guard: a file already written stays as it is
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileDoc:
     name: str
     fqdn: str
@@ -142,6 +157,19 @@ class ProfileDoc:
     drift: DriftDoc | Absent | None = ABSENT  # `run`
     answer: tuple[str, ...] | Absent = ABSENT  # `serve`
     mirror_files: tuple[MirrorFileDoc, ...] | Absent = ABSENT  # `mirror`
+    follows: FollowedDoc | Absent | None = ABSENT  # `mirror --source exchange` (None: nothing yet)
+
+    def follows_line(self) -> str | None:
+        """`dnsctl status`'s line for a node agent's profile: the site's decision it follows."""
+        f = self.follows
+        if isinstance(f, Absent):
+            return None
+        if f is None:
+            return "follows no decision yet: its site has published none for it"
+        where = ", ".join(f.order) or f"fallback {f.fallback}"
+        kept = "; files kept as they are" if f.keep else ""
+        said = f"site {f.site}'s decision (seq {f.seq}, {f.age_seconds:g} s old)"
+        return f"-> {where}: {said}: {f.reason}{kept}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +199,21 @@ class LeadershipDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamDoc:
+    upstream: str
+    state: str  # "up" | "down"
+    since: str | None  # when it went down or came back (else when the resolver started)
+    consecutive_unanswered: int
+    skipped: int  # queries that skipped it while it was down
+
+
+@dataclass(frozen=True, slots=True)
 class ResolverDoc:
     listening: tuple[str, ...]
     queries: int
     cache_entries: int
     cache_hit_ratio: float | None
+    upstreams: tuple[UpstreamDoc, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,7 @@ class Resolver(Forwarding):
         )
         self._inflight: dict[bytes, asyncio.Future[Normalized]] = {}
         metrics.cache_size = self.cache.__len__
+        metrics.upstreams = self.forwarder.states
         # Bound once: the hot path spends no time on attribute chains (these objects are never replaced).
         self._memo_get = self.policy.memo.get
         self._zone_get = self.zones.rendered.get

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from struct import pack
 from typing import cast
 
@@ -24,6 +26,8 @@ from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
 from dnsctl.process.clock import Clock
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
+
+log = logging.getLogger("dnsctl.resolver")
 
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
@@ -43,6 +47,18 @@ TCP_FALLBACKS_IN_FLIGHT = 8
 # at once (the next upstream, else serve-stale or SERVFAIL without waiting), so a flood of names for a
 # dead upstream costs no retransmissions, TCP connections or waits on the event loop.
 DOWN_AFTER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamState:
+    """One upstream as the forwarder sees it: up, or down since `since` (wall clock; for an upstream up,
+    since it came back or the forwarder started), its queries unanswered in a row, queries that skipped it."""
+
+    upstream: str
+    up: bool
+    since: float
+    unanswered: int
+    skipped: int
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -124,10 +140,43 @@ class Forwarder:
         self._unanswered = [0] * len(self.upstreams)
         self._probing = [False] * len(self.upstreams)
         self.skipped = 0  # queries that skipped an upstream because it was down
+        self._skipped = [0] * len(self.upstreams)
+        self._since = [clock.now()] * len(self.upstreams)  # when each last went down or came back
 
     def down(self, index: int) -> bool:
         """Whether the upstream at `index` is down (its last DOWN_AFTER queries went unanswered)."""
         return self._unanswered[index] >= DOWN_AFTER
+
+    def states(self) -> list[UpstreamState]:
+        """Every upstream's state, in the configured order."""
+        return [
+            UpstreamState(str(u), not self.down(i), self._since[i], self._unanswered[i], self._skipped[i])
+            for i, u in enumerate(self.upstreams)
+        ]
+
+    def _unanswered_by(self, index: int, problem: str) -> None:
+        self._unanswered[index] += 1
+        if self._unanswered[index] == DOWN_AFTER:
+            self._since[index] = self.clock.now()
+            log.warning(
+                "upstream %s is down: %d queries in a row unanswered (last: %s); "
+                "other queries skip it while one at a time still asks it",
+                self.upstreams[index],
+                DOWN_AFTER,
+                problem,
+            )
+
+    def _answered_by(self, index: int) -> None:
+        if self.down(index):
+            now = self.clock.now()
+            log.warning(
+                "upstream %s is up again: it answered after %d queries unanswered (down for %.1f s)",
+                self.upstreams[index],
+                self._unanswered[index],
+                now - self._since[index],
+            )
+            self._since[index] = now
+        self._unanswered[index] = 0
 
     def _order(self) -> list[int]:
         now = self.clock.monotonic()
@@ -148,6 +197,7 @@ class Forwarder:
             if probe:
                 if self._probing[index]:
                     self.skipped += 1
+                    self._skipped[index] += 1
                     problems.append(f"{upstream}: down ({self._unanswered[index]} queries unanswered)")
                     continue
                 self._probing[index] = True
@@ -155,9 +205,9 @@ class Forwarder:
                 reply = await self._ask(upstream, question, _upstream_query(0, question, do, cd, size))
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 problem = f"{upstream}: {type(exc).__name__}"
-                self._unanswered[index] += 1
+                self._unanswered_by(index, type(exc).__name__)
             else:
-                self._unanswered[index] = 0
+                self._answered_by(index)
                 rcode = reply[3] & 0xF
                 if rcode in (NOERROR, NXDOMAIN):
                     self._penalized_until[index] = 0.0

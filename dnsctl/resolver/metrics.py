@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from dnslib import QTYPE, RCODE
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from dnsctl.resolver.forwarder import UpstreamState
 
 # UDP answers from memory take microseconds: one in this many (a power of two) is timed.
 MEMORY_ANSWER_SAMPLE = 32
@@ -77,6 +79,7 @@ class ResolverMetrics:
         self.tcp_evicted = 0
         self.tcp_connections: Callable[[], int] = lambda: 0
         self.cache_size: Callable[[], int] = lambda: 0
+        self.upstreams: Callable[[], Sequence[UpstreamState]] = lambda: ()
 
     def reader(self) -> AnswerCounts:
         """Counters for one more UDP reader thread."""
@@ -187,6 +190,22 @@ class PrometheusCollector(Collector):
         for upstream, n in sorted(m.upstream_failures.items()):
             failures.add_metric([upstream], n)
         yield failures
+        states = m.upstreams()
+        up = GaugeMetricFamily(
+            "dnsctl_upstream_up",
+            "1 while the upstream answers, 0 while it is down (queries in a row unanswered)",
+            labels=["upstream"],
+        )
+        skipped = CounterMetricFamily(
+            "dnsctl_upstream_skipped",
+            "Queries that skipped the upstream because it was down",
+            labels=["upstream"],
+        )
+        for state in states:
+            up.add_metric([state.upstream], 1.0 if state.up else 0.0)
+            skipped.add_metric([state.upstream], state.skipped)
+        yield up
+        yield skipped
         yield GaugeMetricFamily("dnsctl_resolver_cache_entries", "Answers in cache", value=m.cache_size())
         cumulative, buckets = 0, []
         for bound, n in zip((*LATENCY_BUCKETS, float("inf")), m.latency_counts, strict=True):

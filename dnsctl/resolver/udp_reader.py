@@ -38,8 +38,17 @@ _SAMPLE_MASK = MEMORY_ANSWER_SAMPLE - 1
 # A reader woken by a datagram while the event loop runs Python code waits for the GIL until the loop
 # lets it go, at the latest after the interpreter's switch interval (5 ms by default): under a flood of
 # forwarded names that wait is what answers from memory lose. A shorter interval bounds it; the extra
-# switches it costs when both threads are busy are a small share of a millisecond of work.
+# switches it costs when both threads are busy are a small share of a millisecond of work. The interval
+# is the whole process's: `dnsctl serve` (whose process is the resolver's) sets it, never a reader.
 SWITCH_INTERVAL = 0.0002
+
+
+def shorten_switch_interval() -> None:
+    """Lower the process's switch interval to SWITCH_INTERVAL (never raise it). For the process that is
+    the resolver's (`dnsctl serve`, the bench's runner): it changes every thread of the process."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL:
+        sys.setswitchinterval(SWITCH_INTERVAL)
+
 
 # A replay that never expires (an answer from local data) has exactly this `until`: no clock read for it.
 _NEVER = math.inf
@@ -80,8 +89,6 @@ class UdpReader:
         self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
 
     def start(self) -> None:
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)  # process-wide: the resolver's process is ours
         self.sock.setblocking(True)
         self.thread.start()
 

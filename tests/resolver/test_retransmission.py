@@ -210,6 +210,9 @@ async def test_a_dead_upstream_gets_one_probe_at_a_time_and_is_used_again_once_i
     assert forwarder.tcp_fallbacks == fallbacks + 1
     assert forwarder.retransmits - retransmits == retransmits // DOWN_AFTER  # the probe's own only
     assert forwarder.skipped == 19
+    (state,) = forwarder.states()
+    assert (state.upstream, state.up, state.skipped) == (str(proxy.address), False, 19)
+    assert state.unanswered == DOWN_AFTER + 1
 
     # The upstream answers again: the next probe gets its reply, and every query after it goes there.
     proxy.mode = "pass"
@@ -218,3 +221,5 @@ async def test_a_dead_upstream_gets_one_probe_at_a_time_and_is_used_again_once_i
     again = await asyncio.gather(*(ask(port, f"d{i}.example", "A", timeout=10) for i in range(5)))
     assert [r.rcode() for r in again] == [dns.rcode.NOERROR] * 5
     assert forwarder.skipped == 19
+    (state,) = forwarder.states()
+    assert (state.up, state.unanswered, state.skipped) == (True, 0, 19)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import dns.message
 import dns.query
@@ -152,15 +154,45 @@ async def test_a_cached_answer_is_replayed_only_within_the_second_of_its_ttls(
     assert server.metrics.cache_hits == 7 and server.metrics.total_queries == 9
 
 
-async def test_a_reader_waits_at_most_a_short_switch_interval_for_a_busy_event_loop(
-    resolver: StartResolver,
-) -> None:
-    """A reader woken by a datagram needs the GIL: the interpreter's default switch interval (5 ms) would
-    let a busy event loop hold answers from memory that long."""
+@pytest.fixture
+def switch_interval() -> Iterator[float]:
+    """The interpreter's default switch interval for the test, and the one before it restored after."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(0.005)
     try:
-        await resolver(steering=steering())
-        assert sys.getswitchinterval() <= udp_reader.SWITCH_INTERVAL < 0.001
+        yield 0.005
     finally:
         sys.setswitchinterval(before)
+
+
+async def test_readers_started_in_process_leave_the_switch_interval_alone(
+    resolver: StartResolver, switch_interval: float
+) -> None:
+    """The switch interval is the whole process's: readers started in a process that is not the
+    resolver's (tests, a caller embedding the server) must not change it for every other thread."""
+    server = await resolver(steering=steering())
+    reply = await ask(server.bound[0][1], FQDN, "A")
+    assert reply.rcode() == dns.rcode.NOERROR
+    assert sys.getswitchinterval() == switch_interval
+
+
+def test_serve_shortens_the_switch_interval_and_never_lengthens_it(switch_interval: float) -> None:
+    """A reader woken by a datagram needs the GIL: the default switch interval (5 ms) would let a busy
+    event loop hold answers from memory that long. `dnsctl serve` lowers it for its process."""
+    udp_reader.shorten_switch_interval()
+    assert sys.getswitchinterval() <= udp_reader.SWITCH_INTERVAL < 0.001
+    sys.setswitchinterval(0.0001)
+    udp_reader.shorten_switch_interval()
+    assert sys.getswitchinterval() == pytest.approx(0.0001)
+
+
+def test_importing_the_commands_leaves_the_switch_interval_alone() -> None:
+    """Only `serve` sets it: importing what `run`, `mirror` and the tests import does not."""
+    modules = ["dnsctl.cli.main", "dnsctl.cli.daemons", "dnsctl.controller.serve", "dnsctl.controller.run"]
+    modules += ["dnsctl.controller.mirror", "dnsctl.resolver", "dnsctl.resolver.udp_reader"]
+    script = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+    script += "print(sys.getswitchinterval())"
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert float(out.stdout) == 0.005, out.stderr

@@ -262,8 +262,12 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     cannot be read or is stale writes nothing and exits 1."""
     exchange = tmp_path / "exchange"
     exchange.mkdir()
-    cfg = str(write_config(tmp_path, "node", exchange))
-    once = ("mirror", "-c", cfg, "--site", "eastus", "--source", "exchange", "--once")
+    path = write_config(tmp_path, "node", exchange)
+    doc = yaml.safe_load(path.read_text())
+    interval = 30.0  # a decision is stale after 3 intervals: far longer than a loaded process's start
+    doc["profiles"][0]["monitor"]["interval"] = f"{interval:g}s"
+    path.write_text(yaml.safe_dump(doc))
+    once = ("mirror", "-c", str(path), "--site", "eastus", "--source", "exchange", "--once")
 
     got = dnsctl(*once)
     assert got.code == 1, got.stderr
@@ -279,7 +283,7 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     assert got.code == 0, got.stderr
     assert '"unchanged"' in got.stdout and '"exit_code": 0' in got.stdout
 
-    publish(exchange, 2, ("x",), at=time.time() - 10 * INTERVAL)  # its vantage stopped long ago
+    publish(exchange, 2, ("x",), at=time.time() - 10 * interval)  # its vantage stopped long ago
     got = dnsctl(*once)
     assert got.code == 1 and "stale after 3 intervals" in got.stderr and "nothing written" in got.stderr
     (exchange / decision_name("eastus")).write_bytes(b"\x00garbage{")
@@ -290,6 +294,48 @@ def test_once_reads_the_decision_once_writes_and_exits(tmp_path: Path) -> None:
     assert got.code == 1 and "does not exist" in got.stderr
     assert hosts(tmp_path, "node") == [url("y"), url("x")]  # left as written
     assert "Traceback" not in got.stderr
+
+
+def test_an_agents_status_shows_the_decision_it_follows(tmp_path: Path) -> None:
+    """/status and `dnsctl status` of an exchange agent: each profile's followed order, site, seq and
+    age, not the CheckingEndpoint states of an engine that probes nothing."""
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    cfg = write_config(tmp_path, "node", exchange)
+    port = free_port()
+    with Daemon(
+        "mirror",
+        "-c",
+        str(cfg),
+        "--site",
+        "eastus",
+        "--source",
+        "exchange",
+        admin_port=port,
+        env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}", "DNSCTL_ADMIN_TOKEN": TOKEN},
+        log=tmp_path / "node.log",
+    ) as d:
+        [profile] = d.status()["profiles"]
+        assert profile["follows"] is None and profile["endpoints"] == []
+        publish(exchange, 7, ("y", "z", "x"))
+        d.wait_until(has_hosts(tmp_path, "node", [url("y"), url("z"), url("x")]), WAIT, "the first file")
+        [profile] = d.status()["profiles"]
+        follows = profile["follows"]
+        assert {k: v for k, v in follows.items() if k not in ("at", "age_seconds")} == {
+            "site": "eastus",
+            "seq": 7,
+            "order": ["y", "z", "x"],
+            "answer": ["y"],
+            "fallback": None,
+            "keep": False,
+            "reason": "y is first",
+        }
+        assert 0 <= follows["age_seconds"] < WAIT and follows["at"].endswith("Z")
+        assert profile["endpoints"] == [] and profile["decision"] is None
+        text = dnsctl("status", "--url", d.admin, env={"DNSCTL_ADMIN_TOKEN": TOKEN})
+        assert text.code == 0, text.stderr
+        assert "-> y, z, x: site eastus's decision (seq 7, " in text.stdout
+        assert "CheckingEndpoint" not in text.stdout
 
 
 def test_a_probing_agent_with_a_site_probes_through_that_sites_addresses(tmp_path: Path) -> None:
