@@ -21,6 +21,7 @@ from dnsctl.process import daemon
 if TYPE_CHECKING:
     from dnsctl.controller.base import ControllerBase
     from dnsctl.controller.run import RunController
+    from dnsctl.controller.serve import ServeController
     from dnsctl.controller.vantage import Vantage
 
 
@@ -28,6 +29,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _, spec = load_spec(args)
     for warning in advise(spec):
         logging.getLogger("dnsctl").warning("%s", warning)
+    site = getattr(args, "site", None)
+    if site is not None or spec.sites is not None:
+        command_line.sites_to_serve(spec, site)  # before anything starts: exit 2
     daemon.run(_serve(spec, args), args.loop)
     return ExitCode.CONVERGED
 
@@ -38,16 +42,67 @@ async def _serve(spec: DnsctlSpec, args: argparse.Namespace) -> None:
 
     shorten_switch_interval()  # this process is the resolver's (see udp_reader.SWITCH_INTERVAL)
 
-    engine = compose.build_engine(spec)
-    ctl = ServeController(
-        engine, store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None
-    )
+    site = getattr(args, "site", None)
+    if site is not None or spec.sites is not None:
+        ctl = _serve_sites(spec, site, args)
+    else:
+        engine = compose.build_engine(spec)
+        ctl = ServeController(
+            engine,
+            store=compose.build_store(args.state_file, clock=engine.clock) if args.state_file else None,
+        )
 
     def banner(admin: str) -> str:
         bound = ", ".join(_fmt(h, p) for h, p in ctl.server.bound)
         return f"dnsctl serve: answering on {bound} (udp+tcp); admin on {admin}"
 
-    await _until_signal(ctl, spec, banner)
+    try:
+        await _until_signal(ctl, spec, banner)
+    finally:
+        exchange = ctl.sites.exchange if ctl.sites is not None else None
+        if exchange is not None:
+            await exchange.aclose()
+
+
+def _serve_sites(spec: DnsctlSpec, site: str | None, args: argparse.Namespace) -> ServeController:
+    """`serve` with sites: each site's clients answered with its decision (`serve --site S`: this
+    process is S's vantage, probing through S's addresses and publishing its verdicts)."""
+    from dnsctl.controller.metrics import Metrics
+    from dnsctl.controller.serve import ServeController
+    from dnsctl.controller.site_answers import SiteAnswers
+    from dnsctl.controller.vantage import Vantage, config_hash
+    from dnsctl.core.sites import site_spec
+
+    sites = command_line.sites_to_serve(spec, site)
+    mine = site_spec(spec, sites, site) if site is not None else spec
+    engine = compose.build_engine(mine)
+    interval = max((p.monitor.interval for p in spec.profiles), default=10.0)
+    exchange = compose.build_exchange(sites, spec.azure) if sites.exchange is not None else None
+    metrics = Metrics()
+    vantage = None
+    if site is not None:
+        assert exchange is not None  # `sites_to_serve` checks that the configuration names one
+        vantage = Vantage(
+            site,
+            sites,
+            exchange,
+            engine.clock,
+            interval=interval,
+            config=config_hash(spec),
+            registry=metrics.registry,
+            profiles=mine.profiles,
+        )
+    answers = SiteAnswers(spec, sites, own=site, exchange=exchange, clock=engine.clock, interval=interval)
+    return ServeController(
+        engine,
+        store=compose.build_store(args.state_file, clock=engine.clock, vantage=site)
+        if args.state_file
+        else None,
+        metrics=metrics,
+        vantage=vantage,
+        sites=answers,
+        full=spec,
+    )
 
 
 async def _until_signal(ctl: ControllerBase, spec: DnsctlSpec, banner: Callable[[str], str]) -> None:

@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("serve", lazy("daemons.cmd_serve"), "run the embedded resolver, steered by health checks")
     p.add_argument("--state-file", type=Path, help="keep health history and operator actions across restarts")
+    p.add_argument(
+        "--site",
+        metavar="NAME",
+        help="be this site's vantage: probe through its addresses, publish its verdicts to the exchange",
+    )
     add_loop_option(p)
 
     p = command(

@@ -59,6 +59,23 @@ def site_to_run(spec: DnsctlSpec, site: str | None) -> tuple[SitesSpec, str]:
     return sites, site
 
 
+def sites_to_serve(spec: DnsctlSpec, site: str | None) -> SitesSpec:
+    """`serve [--site S]` in a configuration with sites: the sites (S is one of them); answering a site
+    without a vantage in this process takes its vantage's verdicts from the exchange."""
+    if site is not None:
+        return site_to_run(spec, site)[0]
+    sites = spec.sites
+    assert sites is not None  # `serve` without --site comes here for a configuration with sites only
+    if sites.exchange is None:
+        raise ConfigError(
+            [
+                "exchange: `serve` answers each site's clients from its vantage's verdicts: set exchange, "
+                f"or make this process the site's vantage with --site NAME (sites: {', '.join(sites.names)})"
+            ]
+        )
+    return sites
+
+
 def site_to_plan(spec: DnsctlSpec, site: str | None) -> SitesSpec:
     """`plan` with sites: every site's records, or `--site S`'s only."""
     sites = spec.sites

@@ -54,6 +54,8 @@ def check(
     with p.rule():
         rules_resolver.resolver(p, settings.resolver, settings.profiles)
     with p.rule():
+        rules_resolver.site_clients(p, settings.resolver, settings.sites)
+    with p.rule():
         rules_service.admin(p, settings.admin.listen, env, serving)
     with p.rule():
         rules_service.ha(p, settings.ha)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dnsctl.config.partial import is_broken
 from dnsctl.config.problems import Problems
 from dnsctl.config.schema import ProfileModel, ResolverModel, ZoneModel
+from dnsctl.config.sites import SiteModel
 from dnsctl.config.values import (
     absolute_name,
     is_ip,
@@ -19,6 +21,7 @@ from dnsctl.config.values import (
     zone_data,
     zone_type,
 )
+from dnsctl.core.model import Network
 from dnsctl.core.zone_records import ZoneRecordType
 
 
@@ -61,7 +64,7 @@ def _views(p: Problems, r: ResolverModel, profiles: Sequence[ProfileModel]) -> N
             for k, net in enumerate(view.clients):
                 p.check(f"{at}.clients[{k}]", parse_network, net)
         with p.rule():
-            for prof, order in view.prefer.items():
+            for prof, order in view.prefer.items() if isinstance(view.prefer, dict) else ():
                 if by_name is None:
                     break
                 if prof not in by_name:
@@ -74,6 +77,50 @@ def _views(p: Problems, r: ResolverModel, profiles: Sequence[ProfileModel]) -> N
                             p.add(
                                 f"{at}.prefer.{prof}", f"profile {shown(prof)} has no endpoint {shown(name)}"
                             )
+
+
+def site_clients(p: Problems, r: ResolverModel, sites: Sequence[SiteModel]) -> None:
+    """Every client of `dnsctl serve` is in at most one site or view: the sites' `clients` overlap neither
+    each other nor a view's, and no view is named like a site (a site's clients are a view of its own)."""
+    names = {s.name for s in sites if isinstance(s.name, str)}
+    for i, view in enumerate(r.views):
+        with p.rule():
+            if isinstance(view.name, str) and view.name in names:
+                p.add(
+                    f"resolver.views[{i}].name",
+                    f"{shown(view.name)} is also a site: a site's clients are a view of that name",
+                )
+    seen: list[tuple[Network, str]] = []  # (network, where it is declared)
+    for i, site in enumerate(sites):
+        with p.rule():
+            for k, net in enumerate(_listed(site.clients)):
+                _claim(p, f"sites[{i}].clients[{k}]", net, f"site {shown(site.name)}", seen)
+    for i, view in enumerate(r.views):
+        with p.rule():
+            for k, net in enumerate(_listed(view.clients)):
+                _claim(p, f"resolver.views[{i}].clients[{k}]", net, f"view {shown(view.name)}", seen)
+
+
+def _listed(values: object) -> list[Any]:
+    return values if isinstance(values, list) else []  # anything else is said where it is checked
+
+
+def _claim(p: Problems, at: str, text: object, owner: str, seen: list[tuple[Network, str]]) -> None:
+    if not isinstance(text, str):
+        return
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return  # said where the network is checked
+    for other, other_owner in seen:
+        if other_owner != owner and net.version == other.version and net.overlaps(other):
+            p.add(
+                at,
+                f"{shown(text)} overlaps {other} of {other_owner}: a client must be answered by one "
+                f"site or view",
+            )
+            return
+    seen.append((net, owner))
 
 
 def _zones(p: Problems, r: ResolverModel) -> None:

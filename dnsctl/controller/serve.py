@@ -5,6 +5,11 @@ round's batch renders every profile; later batches render their decision changes
 (one rebuild of the tables per batch). Answers come from the batch handed over, never from a re-read of
 the engine's state. The endpoint targets are computed again only for the profiles a batch probed or
 moved, and handed to the table only when one of them changed.
+
+In a configuration with sites, each site's `clients` are a view answered with that site's decision
+and addresses (`controller/site_answers.py`): the engine's own for the site this process is the
+vantage of (`serve --site S`), the others' from the exchange. Clients in no site get the default
+answer: the engine's decision with the endpoints' default addresses.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from dnsctl.controller.base import ControllerBase
 from dnsctl.controller.metrics import Metrics
+from dnsctl.controller.vantage import Vantage
 from dnsctl.core.decision import Decision, DecisionTarget, decision_targets
 from dnsctl.core.health import EndpointHealth, serving_addresses
-from dnsctl.core.model import EndpointStatus, ProfileSpec
+from dnsctl.core.model import DnsctlSpec, EndpointStatus, ProfileSpec
 from dnsctl.core.routing import ordered
 from dnsctl.core.state import DecisionChange, ProfileState
 from dnsctl.documents.jsonable import iso
@@ -28,6 +35,9 @@ from dnsctl.process.state_store import StateStore
 from dnsctl.resolver.metrics import PrometheusCollector, ResolverMetrics
 from dnsctl.resolver.server import ResolverServer
 from dnsctl.resolver.steering import SteeredAnswer, SteeringTable, target_answer
+
+if TYPE_CHECKING:
+    from dnsctl.controller.site_answers import SiteAnswers
 
 log = logging.getLogger("dnsctl.serve")
 _NEW = EndpointHealth()
@@ -59,21 +69,44 @@ class ServeController(ControllerBase):
         *,
         store: StateStore | None = None,
         metrics: Metrics | None = None,
+        vantage: Vantage | None = None,
+        sites: SiteAnswers | None = None,
+        full: DnsctlSpec | None = None,
     ) -> None:
-        super().__init__(engine, store=store, metrics=metrics)
+        super().__init__(engine, store=store, metrics=metrics, vantage=vantage)
+        self.sites = sites
+        # The whole configuration (the engine's is `--site S`'s view: S's addresses): default answers.
+        self.full = full or self.spec
         self.steering = SteeringTable()
         self.resolver_metrics = ResolverMetrics()
         PrometheusCollector(self.resolver_metrics, self.registry)
-        self.server = ResolverServer(
-            self.spec.resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock
-        )
+        resolver = self.spec.resolver
+        if sites is not None:
+            resolver = replace(resolver, views=resolver.views + sites.views)
+        self.server = ResolverServer(resolver, self.steering, metrics=self.resolver_metrics, clock=self.clock)
         self._profiles = {p.name: p for p in self.spec.profiles}
+        # Endpoint targets asked for directly are answered with the default addresses (the whole config's).
+        self._target_profiles = {p.name: p for p in self.full.profiles}
         self._targets: dict[str, tuple[SteeredAnswer, ...]] = {}  # each profile's endpoint targets
+
+    def _publish_default(
+        self, p: ProfileSpec, decision: Decision | None, health: Mapping[str, EndpointHealth] | None = None
+    ) -> None:
+        """The answer of clients in no view; with sites, also of the site this process is the vantage of."""
+        own = self.sites.own if self.sites is not None else None
+        if self.sites is None or own is None:  # the engine probes the default addresses
+            self.steering.publish(steered_answer(p, decision, health=health))
+            return
+        # The engine probes through site `own`'s addresses: clients in no site get the default ones.
+        full = self.full.profile(p.name)
+        self.steering.publish(steered_answer(full, replace(decision, addresses=()) if decision else None))
+        if self.sites.sites.site(own).clients:
+            self.steering.publish(steered_answer(p, decision, health=health), view=own)
 
     def _render_all(self, states: Mapping[str, ProfileState]) -> None:
         for p in self.spec.profiles:
             st = states[p.name]
-            self.steering.publish(steered_answer(p, st.decision, health=st.endpoints))
+            self._publish_default(p, st.decision, st.endpoints)
             for view in self.spec.resolver.views:
                 order = view.preference(p.name)
                 if order is not None:
@@ -84,7 +117,7 @@ class ServeController(ControllerBase):
     def endpoint_targets(self, states: Mapping[str, ProfileState]) -> list[SteeredAnswer]:
         """Every endpoint target with addresses, answered with its serving ones when asked for directly."""
         targets = []
-        for p in self.spec.profiles:
+        for p in self.full.profiles:
             health = states[p.name].endpoints
             for ep in p.endpoints:
                 if ep.addresses:
@@ -123,10 +156,10 @@ class ServeController(ControllerBase):
     def _set_targets(self, batch: Batch) -> None:
         """The endpoint targets of the profiles this batch probed or moved (all with `full`); handed to the
         table only when one changed. An endpoint with one address always answers with it: computed once."""
-        names = self._profiles if batch.full or not self._targets else batch.probed | batch.moved
+        names = self._target_profiles if batch.full or not self._targets else batch.probed | batch.moved
         changed = False
         for name in names:
-            p = self._profiles.get(name)
+            p = self._target_profiles.get(name)
             if p is None or (name in self._targets and all(len(ep.addresses) < 2 for ep in p.endpoints)):
                 continue
             st = batch.states[name]
@@ -141,7 +174,7 @@ class ServeController(ControllerBase):
                 self._targets[name] = targets
                 changed = True
         if changed:
-            self.steering.set_targets([t for p in self.spec.profiles for t in self._targets.get(p.name, ())])
+            self.steering.set_targets([t for p in self.full.profiles for t in self._targets.get(p.name, ())])
 
     async def _publish(self, batch: Batch) -> None:
         if batch.full:
@@ -152,12 +185,31 @@ class ServeController(ControllerBase):
         for c in changes:
             p = self._profiles[c.profile]
             order: tuple[str, ...] = ()
-            if c.view is not None:
-                view = next(v for v in self.spec.resolver.views if v.name == c.view)
-                order = view.preference(c.profile) or ()
+            if c.view is None:
+                self._publish_default(p, c.new)
+                continue
+            view = next(v for v in self.spec.resolver.views if v.name == c.view)
+            order = view.preference(c.profile) or ()
             self.steering.publish(steered_answer(p, c.new, order), view=c.view)
+        if self.sites is not None:
+            await self._publish_sites()
         # Every round: the endpoints not chosen follow their addresses' health too.
         self._set_targets(batch)
+
+    async def _publish_sites(self) -> None:
+        """The other sites' answers, from their vantages' verdicts (read with this vantage's own
+        exchange round, or here when this process is no site's vantage)."""
+        assert self.sites is not None
+        if self.vantage is not None:
+            health = self.vantage.health
+        elif self.sites.due():
+            health = await self.sites.read()
+        else:
+            return
+        if health is None:
+            return
+        for view, answer in self.sites.update(health):
+            self.steering.publish(answer, view=view)
 
     async def resync_now(self) -> str:
         raise OperatorConflict(

@@ -32,6 +32,7 @@ def sited() -> dict[str, Any]:
         {"name": "southeastasia", "region": "southeastasia", "clients": ["10.3.0.0/16"]},
     ]
     doc["exchange"] = {"kind": "directory", "path": "/var/lib/dnsctl/exchange"}
+    doc["resolver"]["views"] = []  # the sites' clients are views of their own (one answer per client)
     prof = doc["profiles"][0]
     prof["endpoints"][0]["addresses"] = {"eastus": ["10.1.0.5"], "westeurope": ["10.2.0.5"]}
     prof["azure"] = [
