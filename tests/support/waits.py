@@ -9,6 +9,7 @@ the file (Linux inotify) and on the child's exit (its pidfd).
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import re
@@ -85,6 +86,23 @@ def wait_until(
                 f"timed out after {limit}s waiting for {what} ({last_error}):\n{log()[-4000:]}"
             )
         ACTIVITY.wait_past(seen, remaining)
+
+
+async def turns_until(
+    check: Callable[[], T | Literal[False] | None], limit: float, what: str, *, turns: int = 1_000_000
+) -> T:
+    """For code under test on this event loop whose waits are on a run-through ManualClock (so it only
+    needs turns of the loop, never time): the first true value of `check`, re-checked after each turn;
+    fails after `turns` turns or `limit` seconds."""
+    deadline = time.monotonic() + limit
+    for _ in range(turns):
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0)
+    raise AssertionError(f"{what} did not happen within {turns} turns of the loop or {limit}s")
 
 
 def wait_exit(proc: subprocess.Popen[Any], timeout: float) -> int:
