@@ -88,6 +88,9 @@ class Primary:
             try:
                 self.wait_ready()
                 return
+            except ServerUnavailable:
+                self.kill()  # not left running behind a failed start
+                raise
             except PortTaken:
                 self.kill()
                 if attempt == PORT_ATTEMPTS - 1 or not picked:
