@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -34,6 +33,7 @@ from tests.cli.test_status_output import scene
 from tests.faults.conftest import emulator, replicas  # noqa: F401  (the same fixtures, shared)
 from tests.faults.kit import Replicas, config, profile
 from tests.support.json_at import json_obj
+from tests.support.waits import run_process
 
 PACKAGE = Path(__file__).resolve().parents[2] / "dnsctl"
 
@@ -185,7 +185,7 @@ def not_a_status() -> Iterator[str]:
 def test_status_from_an_answer_that_is_not_a_status_is_a_clear_error(
     not_a_status: str, tmp_path: Path
 ) -> None:
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, "-m", "dnsctl", "status", "--url", not_a_status],
         capture_output=True,
         text=True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import yaml
 
 from dnsctl.config.load import config_path, load
 from dnsctl.errors import ConfigError, DnsctlError
+from tests.support.waits import run_process
 
 from .documents import edited, problems, sourced, write
 
@@ -251,9 +251,7 @@ def test_a_broken_file_gives_one_clean_error_in_a_fresh_interpreter(tmp_path: Pa
             "    raise SystemExit(2)",
         ]
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
-    )
+    done = run_process([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stdout.startswith(f"{path}: not valid YAML at line 4")
     assert "Traceback" not in done.stdout + done.stderr

@@ -15,6 +15,7 @@ import yaml
 from dnsctl.config.document import MAX_ALIAS_EXPANSION, MAX_BYTES, MAX_DEPTH
 from dnsctl.config.load import load
 from dnsctl.errors import ConfigError, Problem
+from tests.support.waits import run_process
 
 from .documents import edited, load_ok, sourced, write
 from .documents import problems as problems_of
@@ -243,7 +244,7 @@ def test_a_misspelt_section_in_a_variable_is_a_problem_not_ignored(tmp_path: Pat
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
         capture_output=True,
         text=True,

@@ -4,7 +4,6 @@ part that parsed and the environment's overrides, each with its location and its
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from dnsctl.config.load import load
 from dnsctl.errors import ConfigError, Problem
+from tests.support.waits import run_process
 
 FIXTURE = Path(__file__).parent / "fixtures" / "many_problems.yaml"
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLWhlcmU"
@@ -132,7 +132,7 @@ def test_no_secret_nor_long_value_is_quoted(fixture_file: Path) -> None:
 
 def test_validate_lists_them_all_in_one_run_exit_2_no_traceback(fixture_file: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")} | ENVIRONMENT
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(fixture_file)],
         capture_output=True,
         text=True,

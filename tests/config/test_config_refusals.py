@@ -13,6 +13,7 @@ import pytest
 from dnsctl.config.load import load
 from dnsctl.config.rules import MAX_TXT_BYTES
 from dnsctl.errors import ConfigError
+from tests.support.waits import run_process
 
 from .documents import edited, load_ok, problems, write
 
@@ -216,7 +217,7 @@ def test_the_static_credential_without_azure_records_is_not_refused(tmp_path: Pa
 
 def _validate(path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(path)],
         capture_output=True,
         text=True,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 import dnsctl.core
+from tests.support.waits import run_process
 
 CORE = Path(dnsctl.core.__file__).parent
 CORE_FILES = sorted(CORE.rglob("*.py"))
@@ -34,7 +34,7 @@ print(json.dumps({"imported": names, "modules": sorted(sys.modules)}))
 
 
 def test_importing_the_whole_core_pulls_in_no_io_library() -> None:
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-c", IMPORT_ALL],
         cwd=CORE.parents[1],
         capture_output=True,

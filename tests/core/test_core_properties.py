@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from ipaddress import ip_network
@@ -37,6 +36,7 @@ from dnsctl.core.state import (
     set_override,
     step,
 )
+from tests.support.waits import run_process
 
 from .factories import T0, fail, ok
 
@@ -393,7 +393,7 @@ def test_engine_does_not_depend_on_hash_randomisation() -> None:
     def run(seed: str) -> str:
         env = {**os.environ, "PYTHONHASHSEED": seed}
         root = Path(__file__).resolve().parents[2]
-        done = subprocess.run(
+        done = run_process(
             [sys.executable, "-c", SCENARIO], env=env, cwd=root, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.query
 import dns.rcode
@@ -25,9 +26,11 @@ from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeringTable
 from tests.differential import zones
 from tests.support.system_packages import ensure_commands
-from tests.support.waits import run_process, wait_exit
+from tests.support.waits import run_process, wait_exit, wait_in_file
 
 START_TIMEOUT = 15.0
+# What each server writes to its log once it serves.
+READY = {"nsd": r"nsd started", "unbound": r"start of service", "dnsmasq": r"started, version"}
 TOOLS = ("nsd", "nsd-checkconf", "unbound", "ldns-keygen", "ldns-signzone")
 
 
@@ -94,19 +97,29 @@ class Process:
         self._log_file.close()
 
     def wait_ready(self, port: int, name: str) -> None:
-        """Until the server answers an SOA query for `name` (or exits, or the start timeout passes)."""
-        deadline = time.monotonic() + START_TIMEOUT
+        """Until the server has said it serves (READY, in its log) and answers an SOA query for `name`;
+        re-checked on each write to its log, failed as soon as it exits or after the start timeout."""
+        said = READY[self.name]
         query = dns.message.make_query(name, "SOA")
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                break
-            with contextlib.suppress(OSError, dns.exception.DNSException):
-                reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
-                if reply.rcode() == dns.rcode.NOERROR and reply.answer:
-                    return
-            time.sleep(0.05)
-        self.stop()
-        raise ServerUnavailable(f"{self.name} did not start: {self.log.read_text()[-2000:]}")
+
+        def answers() -> bool:
+            if not re.search(said, self.log.read_text(errors="replace")):
+                return False
+            reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=5.0)
+            return reply.rcode() == dns.rcode.NOERROR and bool(reply.answer)
+
+        try:
+            wait_in_file(
+                self.log,
+                answers,
+                START_TIMEOUT,
+                f"{self.name} to answer for {name}",
+                proc=self.popen,
+                not_yet=(OSError, dns.exception.DNSException),
+            )
+        except AssertionError:
+            self.stop()
+            raise ServerUnavailable(f"{self.name} did not start: {self.log.read_text()[-2000:]}") from None
 
 
 NSD_CONF = """server:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.control_client import EmulatorControl
 from tests.emulator.helpers import API, ZONE_ID
+from tests.support.clock import ManualClock
 
 BASE = ZONE_ID.arm_id
 A_BODY = {"properties": {"ttl": 30, "aRecords": [{"ipv4Address": "10.0.0.1"}]}}
@@ -44,14 +44,24 @@ def test_injected_faults_do_not_touch_the_store(emulator: AzureEmulator, arm: ht
     assert emulator.record_set(ZONE_ID, "A", "x") is None
 
 
-def test_latency_delays_answers(emulator: AzureEmulator, arm: httpx.Client) -> None:
-    emulator.set_latency(0.2)
-    started = time.monotonic()
-    assert arm.get(f"{BASE}?{API}").status_code == 200
-    assert time.monotonic() - started >= 0.2  # a lower bound only
-    emulator.set_latency(0)
-    with pytest.raises(ValueError):
-        emulator.set_latency(-1)
+def test_latency_delays_answers() -> None:
+    # The emulator waits on its clock: a manual one shows the wait without real time passing.
+    clock = ManualClock()
+    with (
+        AzureEmulator(clock=clock) as emulator,
+        httpx.Client(base_url=emulator.base_url, headers={"Authorization": "Bearer test"}, timeout=10) as arm,
+    ):
+        emulator.add_zone(ZONE_ID)
+        emulator.set_latency(0.2)
+        started = clock.monotonic()
+        assert arm.get(f"{BASE}?{API}").status_code == 200
+        assert clock.monotonic() - started == pytest.approx(0.2)
+        emulator.set_latency(0)
+        started = clock.monotonic()
+        assert arm.get(f"{BASE}?{API}").status_code == 200
+        assert clock.monotonic() == started
+        with pytest.raises(ValueError):
+            emulator.set_latency(-1)
 
 
 def test_a_reset_after_apply_lands_the_write_and_loses_the_answer(

@@ -37,4 +37,5 @@ def emulator() -> Iterator[WatchedEmulator]:
         emu.add_zone(ZONE_ID)
         yield emu
     finally:
+        emu.release_answers()  # nothing left held by a test that failed while holding
         emu.stop()

@@ -17,11 +17,13 @@ from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.http_server import ArmRequest, Reply
 from tests.e2e.harness import RG, SUB, ZONE, ZONE_ID, write_config
 from tests.support.registry import Behaviour, RegistryServer
+from tests.support.waits import ACTIVITY, wait_until
 
 T = TypeVar("T")
 
 # Each region is one registry server; every profile has an endpoint in every region (priority in this order).
 REGIONS = {"eastus": "127.0.0.2", "westeurope": "127.0.0.3"}
+HOLD_LIMIT = 60.0  # seconds a held answer waits for release_answers at most (a forgotten release)
 PROFILES = ("myregistry", "otherreg")
 
 
@@ -50,18 +52,36 @@ class Replicas:
 
 class WatchedEmulator(AzureEmulator):
     """The emulator, also noting when each ARM request *arrives* (its log entry is written when it is
-    answered, after any injected latency): a test can act while a request is held in flight."""
+    answered, after any injected latency), and able to hold every answer until the test lets it go: a
+    test can act while a request is held in flight. Each answer bumps tests.support.waits.ACTIVITY."""
 
     def __init__(self) -> None:
         super().__init__()
         self._arrived: list[str] = []
         self._arrival = threading.Condition()
+        self._open = threading.Event()
+        self._open.set()
+        self._held = ""
+
+    def hold_answers(self, method: str) -> None:
+        """From now on each `method` request waits, once arrived, until `release_answers` (at most
+        HOLD_LIMIT seconds); the others are answered as usual."""
+        self._held = method
+        self._open.clear()
+
+    def release_answers(self) -> None:
+        self._open.set()
 
     def handle(self, request: ArmRequest) -> Reply:
         with self._arrival:
             self._arrived.append(request.method)
             self._arrival.notify_all()
-        return super().handle(request)
+        if request.method == self._held:
+            self._open.wait(HOLD_LIMIT)
+        try:
+            return super().handle(request)
+        finally:
+            ACTIVITY.bump()
 
     def forget_arrivals(self) -> None:
         with self._arrival:
@@ -142,15 +162,10 @@ def total(text: str, name: str, **labels: str) -> float:
 
 
 def wait_for(check: Callable[[], T], limit: float, what: str, *, every: float = 0.05) -> T:
-    """Poll `check` until it returns something truthy; fail after `limit` seconds."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {limit}s waiting for {what}")
-        time.sleep(every)
+    """The first truthy value of `check`, re-checked each time something the test can observe happens
+    (an emulator answer, a replica's request, a line a dnsctl process writes: tests.support.waits);
+    fails after `limit` seconds. `every` is no longer used (kept for callers)."""
+    return wait_until(check, limit, what)
 
 
 async def eventually(check: Callable[[], T], limit: float, what: str, *, every: float = 0.05) -> T:

@@ -1,6 +1,7 @@
 """The process killed (SIGKILL) between the read and the write of a failover: no partial state is left
-behind, and the next run converges. The emulator holds each ARM request in flight (injected latency)
-and tells when it arrives, so the kill lands exactly where each test wants it."""
+behind, and the next run converges. The emulator holds each ARM request in flight (its answer waits
+until the test lets it go, after the kill) and tells when it arrives, so the kill lands exactly where
+each test wants it."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import REPO, RG, SUB, TOKEN, ZONE, ZONE_ID, dnsctl, free_port
 from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, record, target, wait_for
+from tests.support.waits import wait_exit
 
 NAME = "myregistry"
 EAST, WEST = target(NAME, "eastus"), target(NAME, "westeurope")
-HELD = 1.0  # seconds every ARM answer is held once the failover starts
+HELD = 1.0  # with 5 more: the bound on the wait for an orphaned request's answer
 
 
 def answered(emulator: WatchedEmulator, method: str) -> bool:
@@ -47,11 +49,12 @@ def fail_over_and_kill_at(
         assert before is not None
         emulator.reset_request_log()
         emulator.forget_arrivals()
-        emulator.set_latency(HELD)
+        emulator.hold_answers(method)
         replicas.set("eastus", "stopped")
         emulator.wait_arrival(method, 15)
     finally:
         d.kill()
+        emulator.release_answers()  # the request in flight is answered now, to a dead process
     return cfg, admin_port, before
 
 
@@ -63,7 +66,6 @@ def test_killed_during_the_read_writes_nothing_and_reconcile_converges(
     assert [r for r in emulator.request_log() if r.kind == "write"] == []
     assert record(emulator, NAME) == before
 
-    emulator.set_latency(0)
     r = dnsctl("reconcile", "-c", str(cfg))
     assert r.code == 0, r.stdout + r.stderr
     after = record(emulator, NAME)
@@ -91,7 +93,6 @@ def test_killed_with_the_write_in_flight_leaves_a_whole_record_and_a_restart_con
     )
 
     # A restart takes that record as its own: no flip back, and failback still works.
-    emulator.set_latency(0)
     emulator.reset_request_log()
     d = start_run(cfg, tmp_path, admin_port, "run2.log")
     try:
@@ -124,7 +125,7 @@ def test_killed_between_the_two_halves_of_a_type_switch_then_reconcile_recreates
     )
     emulator.reset_request_log()
     emulator.forget_arrivals()
-    emulator.set_latency(HELD)
+    emulator.hold_answers("DELETE")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dnsctl", "reconcile", "-c", str(as_cname)],
         cwd=REPO,
@@ -136,14 +137,14 @@ def test_killed_between_the_two_halves_of_a_type_switch_then_reconcile_recreates
         emulator.wait_arrival("DELETE", 15)
     finally:
         proc.kill()
-        proc.wait(10)
+        wait_exit(proc, 10)
+        emulator.release_answers()  # the delete in flight is answered now, to a dead process
     wait_for(lambda: answered(emulator, "DELETE"), HELD + 5, "the orphaned delete to be answered")
     # Half a switch: the old type is gone, the new one was never asked for.
     assert emulator.record_set(ZONE_ID, "A", NAME) is None
     assert record(emulator, NAME) is None
     assert not answered(emulator, "PUT")
 
-    emulator.set_latency(0)
     r = dnsctl("reconcile", "-c", str(as_cname))
     assert r.code == 0, r.stdout + r.stderr
     assert cname(emulator, NAME) == EAST

@@ -2,7 +2,8 @@
 
 With the name on eastus, draining westeurope changes nothing published; the drain must still be in the
 stored state (the record's metadata for `run`, the state file for `serve` and `mirror`) when the 200
-goes out. Each test drains, restarts 100 ms after the acknowledgement (a clean SIGTERM or a kill -9),
+goes out. Each test drains, restarts at once after the acknowledgement (a clean SIGTERM or a kill -9;
+the issue's measure is within 100 ms, and at once leaves the process no time at all to save late),
 fails eastus and checks that the drained westeurope is not chosen; then undrains, restarts the same
 way, fails eastus again and checks that westeurope is chosen. Real processes, real replicas, the real
 Azure SDK against the emulator (default resync_interval: only the action itself can have saved it).
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ from tests.faults.kit import Replicas, WatchedEmulator, cname, config, profile, 
 NAME = "myregistry"
 EAST, WEST = target(NAME, "eastus"), target(NAME, "westeurope")
 TOKEN = "durable-admin-token"
-AFTER_ACK = 0.1  # the restart is taken this long after the acknowledgement (the measure)
 
 
 class Lab:
@@ -135,7 +134,6 @@ def test_a_drain_and_an_undrain_that_change_no_decision_survive_a_restart_right_
 
     lab.act(d, "drain", "westeurope")
     assert chosen(d) == ["eastus"], "the drain of a non-chosen endpoint changes no decision"
-    time.sleep(AFTER_ACK)
     d = lab.restart(d, how)
     assert d.status()["profiles"][0]["overrides"] == {"westeurope": "down"}, "the drain was forgotten"
     assert lab.stored_overrides() == {"westeurope": "down"}
@@ -150,7 +148,6 @@ def test_a_drain_and_an_undrain_that_change_no_decision_survive_a_restart_right_
     d.wait_until(lambda: chosen(d) == ["eastus"], 15, "eastus chosen again")
 
     lab.act(d, "undrain", "westeurope")
-    time.sleep(AFTER_ACK)
     d = lab.restart(d, how)
     assert d.status()["profiles"][0]["overrides"] == {}, "the undrain was forgotten: the drain came back"
     assert lab.stored_overrides() == {}
@@ -223,7 +220,6 @@ def test_run_an_undrain_that_changes_no_decision_survives_a_restart_right_after_
 
     lab.act(d, "undrain", "eastus")
     assert chosen(d) == ["westeurope"], "failback is manual: the undrain changes no decision"
-    time.sleep(AFTER_ACK)
     d = lab.restart(d, how)
     assert d.status()["profiles"][0]["overrides"] == {}, "the undrain was forgotten: the drain came back"
     assert lab.stored_overrides() == {}

@@ -20,10 +20,12 @@ from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
 from tests.resolver.conftest import UpstreamProcess
 from tests.resolver.helpers import ask, make_query, rrset_texts
 from tests.support.clock import ManualClock
+from tests.support.waits import wait_exit
 
 StartUpstream = Callable[..., UpstreamProcess]
 FQDN = "myregistry.azurecr.io"
 STEERED_ADDRESS = "10.1.0.5"
+QUIET = 0.5  # seconds without a reply after which a flood's replies are all in
 
 
 def steering() -> SteeringTable:
@@ -72,7 +74,7 @@ async def test_upstream_killed_serves_stale_then_fresh_once_it_is_back(upstream:
         up_port = up.port
         assert up.process is not None
         up.process.kill()
-        up.process.wait(5)
+        wait_exit(up.process, 5)
         clock.advance(100)  # every cached answer has expired; serve-stale (1 h) still covers them
 
         replies = await asyncio.gather(
@@ -106,10 +108,13 @@ async def flood(port: int, count: int, source: str) -> list[dns.message.Message]
         sock.setblocking(False)
         sock.bind((source, 0))
 
+        arrived = asyncio.Event()
+
         async def read() -> None:
             while True:
                 data, _ = await loop.sock_recvfrom(sock, 65535)
                 replies.append(data)
+                arrived.set()
 
         reader = asyncio.ensure_future(read())
         for i in range(count):
@@ -118,7 +123,14 @@ async def flood(port: int, count: int, source: str) -> list[dns.message.Message]
             await loop.sock_sendto(sock, query.to_wire(), ("127.0.0.1", port))
             if i % 32 == 31:
                 await asyncio.sleep(0)  # let the reader drain the socket
-        await asyncio.sleep(0.3)  # replies still on their way
+        # Replies still on their way: read until none has come for QUIET seconds (at most 30 s).
+        deadline = loop.time() + 30
+        while loop.time() < deadline:
+            arrived.clear()
+            try:
+                await asyncio.wait_for(arrived.wait(), QUIET)
+            except TimeoutError:
+                break
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader

@@ -10,16 +10,17 @@ existing `azurite-blob` executable instead. A failure says what went wrong: thes
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from tests.support.system_packages import SystemProgramMissing, ensure_commands
+from tests.support.waits import run_process, wait_exit, wait_in_file
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
 ACCOUNT = "devstoreaccount1"
@@ -60,7 +61,7 @@ def ensure_azurite() -> Path:
         except SystemProgramMissing as e:
             raise AzuriteUnavailable(f"{e}\n(or point AZURITE_BLOB at an azurite-blob executable)") from None
         try:
-            done = subprocess.run(
+            done = run_process(
                 [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(prefix), PACKAGE],
                 capture_output=True,
                 text=True,
@@ -136,15 +137,17 @@ class Azurite:
             self._process = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            found = _LISTENING.search(self._log_path.read_text(errors="replace"))
-            if found:
-                self.port = int(found.group(2))
-                return
-            if self._process.poll() is not None:
-                break
-            time.sleep(0.05)
+        process, log_path = self._process, self._log_path
+        with contextlib.suppress(AssertionError):  # exited or timed out: said below, with the log
+            found = wait_in_file(
+                log_path,
+                lambda: _LISTENING.search(log_path.read_text(errors="replace")),
+                START_TIMEOUT,
+                "Azurite to listen",
+                proc=process,
+            )
+            self.port = int(found.group(2))
+            return
         exited = self._process.poll()
         log = self._log_path.read_text(errors="replace")[-2000:]
         self.stop()
@@ -157,10 +160,10 @@ class Azurite:
             return
         process.terminate()
         try:
-            process.wait(timeout=10)
+            wait_exit(process, 10)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=10)
+            wait_exit(process, 10)
 
     def __enter__(self) -> Self:
         self.start()

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.waits import run_process
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = (
     next(
@@ -144,7 +146,7 @@ def preview_problems(template: dict[str, Any]) -> list[str]:
 
 def dnsctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", *args],
         capture_output=True,
         text=True,

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.waits import run_process
+
 PROFILES = Path(__file__).parent / "profiles"
 FQDN = "myregistry.azurecr.io"
 # fixture -> exit code of the import
@@ -28,7 +30,7 @@ EXPECTED_EXIT = {
 
 
 def dnsctl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "dnsctl", *args],
         input=stdin,
         capture_output=True,

@@ -14,7 +14,6 @@ isolation guard stays out of it, as it does in Traffic Manager's world.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -31,6 +30,7 @@ import yaml
 from tests.e2e.daemon import Daemon
 from tests.e2e.harness import common_free_port, free_port
 from tests.support.registry import Behaviour, RegistryServer
+from tests.support.waits import run_process
 
 PROFILES = Path(__file__).parent / "profiles"
 FQDN = "myregistry.azurecr.io"
@@ -48,7 +48,7 @@ class Served:
 
     def __init__(self, name: str, tmp_path: Path, stack: ExitStack) -> None:
         cfg_path = tmp_path / f"{name}.yaml"
-        done = subprocess.run(
+        done = run_process(
             [
                 *(sys.executable, "-m", "dnsctl", "import", "traffic-manager"),
                 *(str(PROFILES / f"{name}.json"), "--fqdn", FQDN, "-o", str(cfg_path)),

@@ -20,7 +20,7 @@ import pytest
 
 from dnsctl.process import logs, secrets
 from dnsctl.process.logs import JsonFormatter, RedactingFilter
-from tests.support.process_log import port_in_log
+from tests.support.waits import OutputLog, run_process, wait_exit
 
 # Quotes, a backslash, non-ASCII, shell and URL specials: each once broke a pattern-based mask.
 TOKEN = 's3cr3t"to\\k$é!&=;~'
@@ -181,22 +181,24 @@ def test_a_real_dnsctl_logs_no_token(tmp_path: Path, fmt: str) -> None:
     log_path = tmp_path / "dnsctl.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")}
     env.update(DNSCTL_ADMIN_TOKEN=TOKEN, DNSCTL_HA_CONNECTION_STRING=CONNECTION_STRING)
-    with log_path.open("wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsctl", "--log-format", fmt, "serve", "-c", str(config)],
-            stdout=sink,
-            stderr=sink,
-            env=env,
-        )
-        try:
-            port = port_in_log(log_path, proc, r"admin on http://127\.0\.0\.1:(\d+)")
-            for request in _requests(TOKEN.encode()):
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                    s.sendall(request)
-                    assert s.recv(4096).split(b" ")[1] == b"400"
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(15)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dnsctl", "--log-format", fmt, "serve", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    assert proc.stdout is not None
+    output = OutputLog(proc.stdout, log_path)
+    try:
+        port = int(output.wait_for(r"admin on http://127\.0\.0\.1:(\d+)", 20, proc).group(1))
+        for request in _requests(TOKEN.encode()):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(request)
+                assert s.recv(4096).split(b" ")[1] == b"400"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        wait_exit(proc, 15)
+        output.close()
     text = log_path.read_text(encoding="utf-8", errors="replace")
     assert proc.returncode == 0, text
     assert leaks(text) == [], text
@@ -212,7 +214,7 @@ def test_an_uncaught_exception_is_printed_without_the_secret(tmp_path: Path) -> 
         ]
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")} | {"DNSCTL_ADMIN_TOKEN": TOKEN}
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert done.returncode == 1

@@ -16,6 +16,7 @@ from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable
 from tests.support.clock import ManualClock
+from tests.support.waits import wait_exit
 
 UPSTREAM_SCRIPT = Path(__file__).with_name("upstream_server.py")
 
@@ -49,10 +50,10 @@ class UpstreamProcess:
         if self.process.stdin is not None:
             self.process.stdin.close()
         try:
-            self.process.wait(timeout=5)
+            wait_exit(self.process, 5)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=5)
+            wait_exit(self.process, 5)
         if self.process.stdout is not None:
             self.process.stdout.close()
         self.process = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import socket
 import threading
@@ -108,16 +109,39 @@ def _errors(rng: random.Random) -> list[bytes]:
     return [kinds[i % len(kinds)]() for i in range(FLOOD)]
 
 
-async def _until(check: Callable[[], bool], what: str, limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 def _decided(limiter: RateLimiter, burst: int) -> int:
     """Responses the limiter has let through or held back so far (the clock is frozen: no refill)."""
     return round(sum(burst - tokens + over for tokens, _, over in list(limiter._buckets.values())))
+
+
+def _told_of_decisions(limiter: RateLimiter) -> threading.Condition:
+    """A condition notified after each decision of the running server's limiter (its `allow`, wrapped on
+    this instance: the decision itself is unchanged), so the flood waits on decisions, not on a timer."""
+    changed = threading.Condition()
+    allow = limiter.allow
+
+    def allow_and_tell(client: str, group: bytes, now: float) -> bool:
+        try:
+            return allow(client, group, now)
+        finally:
+            with changed:
+                changed.notify_all()
+
+    limiter.allow = allow_and_tell  # type: ignore[method-assign]
+    return changed
+
+
+async def _until(
+    changed: threading.Condition, check: Callable[[], bool], what: str, limit: float = 60.0
+) -> None:
+    """Until `check` holds, re-checked each time `changed` is notified (in a thread: the server answers on
+    this event loop)."""
+
+    def wait() -> bool:
+        with changed:
+            return changed.wait_for(check, limit)
+
+    assert await asyncio.to_thread(wait), f"timed out waiting for {what}"
 
 
 async def spoofed_flood(server: ResolverServer, wires: list[bytes], burst: int) -> list[bytes]:
@@ -125,12 +149,13 @@ async def spoofed_flood(server: ResolverServer, wires: list[bytes], burst: int) 
     read every reply that comes back. Nothing is missed: the sender stays at most
     200 queries ahead of the limiter's decisions, a thread reads the replies as they come, and the count
     of replies expected (the limiter's own tally: those let through, and every `slip`-th one over) is
-    awaited before the bytes are added up."""
+    awaited before the bytes are added up. Every wait is woken by a decision or a reply."""
     limiter = server.limiter
     assert limiter is not None
     port = server.bound[0][1]
     received: list[bytes] = []
     stop = threading.Event()
+    changed = _told_of_decisions(limiter)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         sock.settimeout(0.1)
@@ -140,25 +165,35 @@ async def spoofed_flood(server: ResolverServer, wires: list[bytes], burst: int) 
         def receive() -> None:
             while not stop.is_set():
                 try:
-                    received.append(sock.recv(65535))
+                    reply = sock.recv(65535)
                 except TimeoutError:
                     continue
+                with changed:
+                    received.append(reply)
+                    changed.notify_all()
+
+        def within_reach(sent: int) -> bool:
+            return sent - _decided(limiter, burst) < 200
 
         def send() -> None:
             deadline = time.monotonic() + 60
             for sent, wire in enumerate(wires):
-                while sent - _decided(limiter, burst) >= 200 and time.monotonic() < deadline:
-                    time.sleep(0.001)
+                with changed:
+                    changed.wait_for(
+                        functools.partial(within_reach, sent), max(deadline - time.monotonic(), 0.0)
+                    )
                 sock.sendto(wire, ("127.0.0.1", port))
 
         reader = threading.Thread(target=receive, daemon=True)
         reader.start()
         try:
             await asyncio.to_thread(send)
-            await _until(lambda: _decided(limiter, burst) == len(wires), "every query to be answered")
+            await _until(
+                changed, lambda: _decided(limiter, burst) == len(wires), "every query to be answered"
+            )
             over = [int(b[2]) for b in list(limiter._buckets.values())]
             expected = len(wires) - sum(over) + sum(n // limiter.slip_every for n in over)
-            await _until(lambda: len(received) >= expected, f"{expected} replies")
+            await _until(changed, lambda: len(received) >= expected, f"{expected} replies")
         finally:
             stop.set()
             reader.join(5)

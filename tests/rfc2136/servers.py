@@ -11,10 +11,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,17 +24,30 @@ import dns.rcode
 
 from tests.e2e.harness import free_port
 from tests.support.system_packages import ensure_commands
+from tests.support.waits import OutputLog, run_process, wait_exit, wait_until
 
 ZONE = "corp.example"
 KEY_NAME = "dnsctl-key"
 SECRET = base64.b64encode(b"dnsctl test tsig secret, 32 byte").decode()
 START_TIMEOUT = 30.0
+PORT_ATTEMPTS = 3
 PDNS_SCHEMA = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"
 KINDS = ("bind", "knot", "pdns")
+# What each server writes once it serves: BIND with -g, Knot (its zone loads apart from the server's
+# start), PowerDNS once its threads take questions.
+READY: dict[str, tuple[str, ...]] = {
+    "bind": (r"\ball zones loaded\b", r"\brunning\b"),
+    "knot": (rf"\[{re.escape(ZONE)}\.\] loaded, serial", r"server started"),
+    "pdns": (r"ready to distribute questions",),
+}
 
 
 class ServerUnavailable(RuntimeError):
     pass
+
+
+class PortTaken(Exception):
+    """The server could not bind its port: another process took it after free_port found it free."""
 
 
 ZONE_TEXT = f"""$ORIGIN {ZONE}.
@@ -54,36 +67,80 @@ class Primary:
     policy: str = "zone"  # "name": only the profile's record and owner TXT (BIND, Knot: as examples/rfc2136)
     silent_reject: bool = False  # PowerDNS only: a policy script that rejects every update, answering NOERROR
     args: list[str] = field(default_factory=list)
+    _output: OutputLog | None = field(default=None, init=False, repr=False)
+    _log_from: int = field(default=0, init=False, repr=False)
 
     @property
     def server(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        if self.port == 0:
-            self.port = free_port()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        if not self.args:
-            self.args = getattr(self, f"_setup_{self.kind}")()
-        log = (self.workdir / "server.log").open("ab")
+        """Start the server and wait until it answers. A port this picked (port 0) that another process
+        took in the meantime (free_port can race under load) is replaced by a fresh one, twice at most."""
+        picked = self.port == 0 and not self.args
+        for attempt in range(PORT_ATTEMPTS if picked else 1):
+            if picked or self.port == 0:
+                self.port = free_port()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            if picked or not self.args:
+                self.args = getattr(self, f"_setup_{self.kind}")()
+            self._launch()
+            try:
+                self.wait_ready()
+                return
+            except ServerUnavailable:
+                self.kill()  # not left running behind a failed start
+                raise
+            except PortTaken:
+                self.kill()
+                if attempt == PORT_ATTEMPTS - 1 or not picked:
+                    raise ServerUnavailable(
+                        f"{self.kind}: port {self.port} taken: {self.log_tail()}"
+                    ) from None
+
+    def _launch(self) -> None:
+        log = self.workdir / "server.log"
+        self._log_from = log.stat().st_size if log.exists() else 0
         self.proc = subprocess.Popen(
-            self.args, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.args,
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        self.wait_ready()
+        assert self.proc.stdout is not None
+        self._output = OutputLog(self.proc.stdout, log)
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+        """Until the server has said it is ready (each line it writes is a cue to look) and answers the
+        zone's SOA; fails as soon as it exits, or after START_TIMEOUT."""
         q = dns.message.make_query(f"{ZONE}.", "SOA")
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise ServerUnavailable(f"{self.kind} exited: {self.log_tail()}")
+        said = READY[self.kind]
+
+        def answers() -> bool:
+            out = self._output_since_start()
+            if re.search(r"address (already )?in use", out, re.IGNORECASE):
+                raise PortTaken(self.port)
+            if not all(re.search(line, out) for line in said):
+                return False
             with contextlib.suppress(OSError, dns.exception.DNSException):
-                r = dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=1.0)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
-                    return
-            time.sleep(0.05)
-        raise ServerUnavailable(f"{self.kind} did not answer within {START_TIMEOUT}s: {self.log_tail()}")
+                r = dns.query.tcp(q, "127.0.0.1", port=self.port, timeout=5.0)
+                return r.rcode() == dns.rcode.NOERROR and bool(r.answer)
+            return False
+
+        assert self.proc is not None
+        try:
+            wait_until(answers, START_TIMEOUT, f"{self.kind} to answer for {ZONE}", proc=self.proc)
+        except AssertionError as e:
+            if re.search(r"address (already )?in use", self._output_since_start(), re.IGNORECASE):
+                raise PortTaken(self.port) from None
+            raise ServerUnavailable(f"{self.kind} not ready ({e}): {self.log_tail()}") from None
+
+    def _output_since_start(self) -> str:
+        path = self.workdir / "server.log"
+        with path.open("rb") as f:
+            f.seek(self._log_from)
+            return f.read().decode(errors="replace")
 
     def log_tail(self) -> str:
         path = self.workdir / "server.log"
@@ -93,18 +150,25 @@ class Primary:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                wait_exit(self.proc, 20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=20)
+                wait_exit(self.proc, 20)
+        self._close_output()
         self.proc = None
 
     def kill(self) -> None:
         """kill -9: no chance to flush anything."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=20)
+            wait_exit(self.proc, 20)
+        self._close_output()
         self.proc = None
+
+    def _close_output(self) -> None:
+        if self._output is not None:
+            self._output.close()
+            self._output = None
 
     # --- per server ----------------------------------------------------------------------------
 
@@ -184,6 +248,7 @@ zone:
         tools = ensure_commands("pdns_server", "pdnsutil", PDNS_SCHEMA)
         d = self.workdir
         db = d / "pdns.sqlite3"
+        db.unlink(missing_ok=True)  # a retry on a fresh port starts from an empty database
         with contextlib.closing(sqlite3.connect(db)) as conn:
             conn.executescript(Path(PDNS_SCHEMA).read_text())
             conn.commit()
@@ -215,7 +280,7 @@ zone:
             ["import-tsig-key", KEY_NAME, "hmac-sha256", SECRET],
             ["set-meta", ZONE, "TSIG-ALLOW-DNSUPDATE", KEY_NAME],
         ):
-            done = subprocess.run([*util, *args], capture_output=True, text=True, timeout=60, check=False)
+            done = run_process([*util, *args], timeout=60)
             if done.returncode != 0:
                 raise ServerUnavailable(f"pdnsutil {' '.join(args)}: {done.stderr.strip()}")
         return [tools["pdns_server"], f"--config-dir={d}"]

@@ -14,6 +14,7 @@ from dnsctl.cli.exit_codes import ExitCode, exit_code
 from tests.rfc2136.harness import EAST, NAME, Harness, hand_edit, make_spec, query
 from tests.rfc2136.servers import SECRET, ZONE, Primary
 from tests.support.system_packages import ensure_commands
+from tests.support.waits import run_process
 
 KIT = Path(__file__).resolve().parents[2] / "examples" / "rfc2136"
 
@@ -43,7 +44,7 @@ def test_the_config_validates() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DNSCTL_")} | {
         "DNSCTL_TSIG_SECRET": SECRET
     }
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "dnsctl", "validate", "-c", str(KIT / "dnsctl.yaml")],
         capture_output=True,
         text=True,

@@ -14,6 +14,7 @@ import pytest
 
 from tests.rfc2136.harness import EAST, NAME, OWNER, query
 from tests.rfc2136.servers import KEY_NAME, SECRET, ZONE, Primary
+from tests.support.waits import run_process
 
 CONFIG = """\
 profiles:
@@ -36,7 +37,7 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def dnsctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "dnsctl", *args],
         capture_output=True,
         text=True,

@@ -1,7 +1,7 @@
 """`RunController` in-process against the in-memory target: nothing is written before the stored state is
 read, a stored drain survives a read outage at start, and a hand edit is reported as drift before it is
-put back, also right after a restart. The engine runs on a manual clock; the only real waits are the
-probe scheduler's short intervals."""
+put back, also right after a restart. The controller runs on a manual clock (run-through): the tests
+wait for turns of the event loop, never for real time."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from dnsctl.core.state import ProfileState
 from dnsctl.engine import Engine
 from dnsctl.errors import OperatorError, TargetError
 from dnsctl.targets.memory import MemoryTarget
-from tests.faults.kit import eventually
 from tests.reconcile.scripted import ScriptedProber
 from tests.support.clock import ManualClock
 from tests.support.json_at import json_at, json_obj
+from tests.support.waits import turns_until
 
 EAST = "myregistry.eastus.geo.azurecr.io"
 WEST = "myregistry.westeurope.geo.azurecr.io"
@@ -57,7 +57,7 @@ class OutageTarget(MemoryTarget):
     async def read(self, profiles: Sequence[ProfileSpec]) -> Mapping[str, Published]:
         if self.outage:
             self.failed_reads += 1
-            await asyncio.sleep(0.01)  # a failing call takes a moment
+            await asyncio.sleep(0)  # a failing call gives the loop a turn, as a real one would
             raise TargetError("reading zone privatelink.azurecr.io failed: HTTP 500: injected")
         return await super().read(profiles)
 
@@ -90,7 +90,7 @@ async def test_a_read_outage_at_start_writes_nothing_and_the_stored_drain_holds(
     await ctl.start()
     try:
         # The controller counts a failed read after the target has answered it: wait for its count.
-        await eventually(
+        await turns_until(
             lambda: (sample(ctl, "dnsctl_state_read_errors_total") or 0) >= 5,
             5,
             "the read to be tried again and again",
@@ -107,9 +107,9 @@ async def test_a_read_outage_at_start_writes_nothing_and_the_stored_drain_holds(
         assert target.writes == 0
 
         target.outage = False
-        await eventually(lambda: ctl.ready()[0], 5, "readiness once the records are read")
+        await turns_until(lambda: ctl.ready()[0], 5, "readiness once the records are read")
         assert sample(ctl, "dnsctl_ready") == 1 and sample(ctl, "dnsctl_state_read") == 1
-        await eventually(lambda: ctl.scheduler.rounds >= 3, 5, "three probe rounds")
+        await turns_until(lambda: ctl.scheduler.rounds >= 3, 5, "three probe rounds")
         await ctl.resync()
         assert record(target).value.values == (WEST,), "the drained endpoint never comes back by itself"
         st = codec.decode(PROFILE, (record(target).metadata or {})[STATE_KEY]).state
@@ -127,7 +127,7 @@ async def test_a_hand_edit_after_a_restart_is_reported_as_drift_before_it_is_put
     ctl = RunController(Engine(SPEC, ScriptedProber(), ManualClock()), target)
     await ctl.start()
     try:
-        await eventually(lambda: ctl.ready()[0], 5, "readiness")
+        await turns_until(lambda: ctl.ready()[0], 5, "readiness")
         writes = target.writes
         current = record(target)
         target.put(
@@ -178,7 +178,7 @@ async def test_a_failover_write_is_no_drift() -> None:
     await ctl.start()
     try:
         prober.down.add("eastus")
-        await eventually(lambda: record(target).value.values == (WEST,), 5, "the failover")
+        await turns_until(lambda: record(target).value.values == (WEST,), 5, "the failover")
         await ctl.resync()
         assert sample(ctl, "dnsctl_drift_detected_total", {"profile": "myregistry", "owned": "true"}) is None
     finally:

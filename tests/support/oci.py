@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,7 +35,7 @@ from typing import Self
 import httpx
 
 from tests.support.system_packages import ensure_command, ensure_commands
-from tests.support.waits import run_process, wait_exit
+from tests.support.waits import run_process, text_since, wait_exit, wait_in_file
 
 HOSTS_FILE = Path("/etc/hosts")
 RUNTIME = ("containerd", "ctr", "docker-registry")  # installed from their Debian packages when missing
@@ -198,12 +199,24 @@ class Registry:
         self.root.mkdir(parents=True, exist_ok=True)
         config = self._config()
         with self.log_path.open("ab") as log:
+            start = log.tell()
             self.proc = subprocess.Popen(
                 [ensure_command("docker-registry"), "serve", str(config)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_port(self.host, self.port)
+        listening = re.compile(rf"listening on {re.escape(self.host)}:{self.port}\b")
+        proc = self.proc
+        try:
+            wait_in_file(
+                self.log_path,
+                lambda: listening.search(text_since(self.log_path, start)),
+                30,
+                "the registry",
+                proc=proc,
+            )
+        except AssertionError as e:
+            raise TimeoutError(f"docker-registry on {self.host}:{self.port} did not start: {e}") from None
         return self
 
     def stop(self) -> None:
@@ -276,17 +289,25 @@ class Containerd:
             f'  address = "{self.socket}.ttrpc"\n'
         )
         with self.log_path.open("ab") as log:
+            start = log.tell()
             self.proc = subprocess.Popen(
                 [ensure_command("containerd"), "--config", str(config)], stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.socket.exists() and self._ctr("version").returncode == 0:
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"containerd exited: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        raise TimeoutError("containerd did not come up")
+        proc = self.proc
+        try:
+            wait_in_file(
+                self.log_path,
+                lambda: "containerd successfully booted" in text_since(self.log_path, start),
+                20,
+                "containerd to boot",
+                proc=proc,
+            )
+        except AssertionError as e:
+            raise RuntimeError(f"containerd did not come up: {e}") from None
+        version = self._ctr("version")
+        if version.returncode != 0:
+            raise RuntimeError(f"containerd booted but ctr cannot reach it: {version.stderr.strip()}")
+        return self
 
     def _ctr(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         return run_process(

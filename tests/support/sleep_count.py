@@ -4,7 +4,8 @@ Turn it on with `DNSCTL_COUNT_SLEEPS=1` in the environment or `--count-sleeps` o
 `time.sleep` and `asyncio.sleep` are wrapped in the test process, every call with a positive delay made
 while a test runs (setup, call or teardown, from any thread of the test process) is charged to that test,
 and the terminal summary lists the tests that slept, with their number of calls, the seconds asked for and
-the modules that called sleep, and the share of tests that slept. `sleep(0)` only yields and is not
+the lines that asked for them (the first frame in tests, bench or dnsctl: for a library's sleep, the line
+that called the library), and the share of tests that slept. `sleep(0)` only yields and is not
 counted. Sleeps in child processes (a real `dnsctl` started by a test) are not seen: they are the
 process's own waits, not the test's.
 
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any, SupportsIndex
 
 import pytest
@@ -30,6 +32,7 @@ ENV = "DNSCTL_COUNT_SLEEPS"
 # child's exit), so the summary gives the share with and without the tests whose only sleeps are these.
 CHILD_WAIT = {"subprocess"}
 JSON_ENV = "DNSCTL_COUNT_SLEEPS_JSON"
+OWN_PACKAGES = {"tests", "bench", "dnsctl"}
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Slept:
     seconds: float = 0.0
     kinds: set[str] = field(default_factory=set)
     callers: set[str] = field(default_factory=set)
+    sites: set[str] = field(default_factory=set)
 
 
 class SleepCounter:
@@ -53,12 +57,14 @@ class SleepCounter:
         if not seconds or seconds <= 0:
             return
         caller = str(sys._getframe(2).f_globals.get("__name__", "?"))
+        site = _site(sys._getframe(2))
         with self._lock:
             entry = self.outside if self.current is None else self.slept.setdefault(self.current, Slept())
             entry.calls += 1
             entry.seconds += seconds
             entry.kinds.add(kind)
             entry.callers.add(caller)
+            entry.sites.add(site)
 
     def install(self) -> None:
         real_time_sleep = time.sleep
@@ -102,10 +108,22 @@ class SleepCounter:
                     "seconds": round(self.slept[nodeid].seconds, 3),
                     "kinds": sorted(self.slept[nodeid].kinds),
                     "callers": sorted(self.slept[nodeid].callers),
+                    "sites": sorted(self.slept[nodeid].sites),
                 }
                 for nodeid in sleeping
             },
         }
+
+
+def _site(frame: FrameType | None) -> str:
+    """Where the project asked for the sleep: the first frame in its own code (tests, bench, dnsctl),
+    so a sleep inside a library (subprocess's wait for a child) names the line that called it."""
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", "?"))
+        if module.split(".")[0] in OWN_PACKAGES and module != __name__:
+            return f"{module}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "?"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -156,7 +174,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write = terminalreporter.write_line
     terminalreporter.section("tests sleeping on the real clock")
     for nodeid, entry in sorted(data["by_test"].items(), key=lambda kv: -kv[1]["seconds"]):
-        callers = ", ".join(entry["callers"])
+        callers = ", ".join(entry["sites"])
         write(f"{entry['calls']:6d} calls {entry['seconds']:9.3f} s  {nodeid}  (from {callers})")
     write(
         f"{data['sleeping']} of {data['tests']} tests ({data['percent']}%) slept on the real clock"

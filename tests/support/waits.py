@@ -3,10 +3,14 @@
 A test that waits for a real process re-checks its condition each time something it can observe happens
 (a line the child wrote, a request one of the test's in-process servers answered, the child's exit), never
 on a timer; every wait has a deadline, and a child that exits while it is awaited fails the wait at once.
+A child that writes its own log file is watched the same way: `wait_in_file` re-checks on each write to
+the file (Linux inotify) and on the child's exit (its pidfd).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import os
 import re
 import select
@@ -82,6 +86,23 @@ def wait_until(
                 f"timed out after {limit}s waiting for {what} ({last_error}):\n{log()[-4000:]}"
             )
         ACTIVITY.wait_past(seen, remaining)
+
+
+async def turns_until(
+    check: Callable[[], T | Literal[False] | None], limit: float, what: str, *, turns: int = 1_000_000
+) -> T:
+    """For code under test on this event loop whose waits are on a run-through ManualClock (so it only
+    needs turns of the loop, never time): the first true value of `check`, re-checked after each turn;
+    fails after `turns` turns or `limit` seconds."""
+    deadline = time.monotonic() + limit
+    for _ in range(turns):
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0)
+    raise AssertionError(f"{what} did not happen within {turns} turns of the loop or {limit}s")
 
 
 def wait_exit(proc: subprocess.Popen[Any], timeout: float) -> int:
@@ -194,3 +215,83 @@ class OutputLog:
         return wait_until(
             lambda: re.search(pattern, self.text()), limit, repr(pattern), proc=proc, log=self.text
         )
+
+
+_IN_MODIFY, _IN_CLOSE_WRITE = 0x2, 0x8
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class FileWrites:
+    """Each write to one file as an event (Linux inotify), and a child's exit (its pidfd)."""
+
+    def __init__(self, path: Path, proc: subprocess.Popen[Any] | None = None) -> None:
+        self.path = path
+        fd = _LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_init1 for {path}")
+        self._fds = [fd]
+        if _LIBC.inotify_add_watch(fd, os.fsencode(path), _IN_MODIFY | _IN_CLOSE_WRITE) < 0:
+            error = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(error, f"inotify_add_watch {path}")
+        if proc is not None and proc.poll() is None:
+            self._fds.append(os.pidfd_open(proc.pid))
+
+    def wait(self, timeout: float) -> None:
+        """Until the file is written (since the last wait) or the child exits, at most `timeout` s."""
+        ready, _, _ = select.select(self._fds, [], [], max(timeout, 0.0))
+        if self._fds[0] in ready:
+            try:
+                while os.read(self._fds[0], 65536):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+
+def wait_in_file(
+    path: Path,
+    check: Callable[[], T | Literal[False] | None],
+    limit: float,
+    what: str,
+    *,
+    proc: subprocess.Popen[Any] | None = None,
+    not_yet: tuple[type[BaseException], ...] = NOT_YET,
+) -> T:
+    """`wait_until` for a child that writes `path` itself: the first true value of `check`, re-checked
+    each time the file is written; fails after `limit` seconds or as soon as `proc` exits, with the
+    file's tail. The file must exist (the caller opens it for the child)."""
+    deadline = time.monotonic() + limit
+    last_error: BaseException | None = None
+    writes = FileWrites(path, proc)
+
+    def tail() -> str:
+        return path.read_text(errors="replace")[-4000:]
+
+    try:
+        while True:
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(f"the process exited ({proc.returncode}) waiting for {what}:\n{tail()}")
+            try:
+                value = check()
+                if value:
+                    return value
+            except not_yet as e:
+                last_error = e
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"timed out after {limit}s waiting for {what} ({last_error}):\n{tail()}")
+            writes.wait(remaining)
+    finally:
+        writes.close()
+
+
+def text_since(path: Path, offset: int) -> str:
+    """What was written to `path` after its first `offset` bytes."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
