@@ -240,8 +240,10 @@ def test_running_out_of_file_descriptors_flips_nothing(tmp_path: Path) -> None:
         try:
 
             def metrics() -> str:
-                # The server runs short of descriptors too: a request may be reset; ask again (bounded).
-                for _ in range(50):
+                # The server runs short of descriptors too: a request may be reset; ask again (bounded:
+                # a minute, as a loaded machine can keep every descriptor busy for many rounds).
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
                     with contextlib.suppress(httpx.HTTPError):
                         return httpx.get(admin + "/metrics", timeout=10).text
                     time.sleep(0.2)
