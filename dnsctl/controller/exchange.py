@@ -99,28 +99,39 @@ def encode_decision(decision: SiteDecision) -> str:
     )
 
 
-def decode_decision(data: bytes, site: str) -> SiteDecision:
-    """The decision in `data`, which must be site `site`'s; ValueError says what is wrong with it."""
+def _envelope(
+    data: bytes, kind: str, version: int, owner: tuple[str, str]
+) -> tuple[dict[str, Any], int, float, str]:
+    """The checked common part of an exchange document (format, owner, seq, time, config hash): the
+    document, seq, at and config. `owner` is the key naming whose it is and the name it must hold."""
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise ValueError(f"not a JSON decision ({e.__class__.__name__})") from None
+        raise ValueError(f"not a JSON {kind} ({e.__class__.__name__})") from None
     if not isinstance(doc, dict):
-        raise ValueError("not a JSON decision (not an object)")
-    if doc.get("v") != DECISION_VERSION:
-        raise ValueError(f"decision format {_short(doc.get('v'))} is not {DECISION_VERSION}")
-    if doc.get("site") != site:
-        raise ValueError(f"names site {_short(doc.get('site'))}, not {site!r}")
-    seq, at, config, profiles = doc.get("seq"), doc.get("at"), doc.get("config"), doc.get("profiles")
+        raise ValueError(f"not a JSON {kind} (not an object)")
+    if doc.get("v") != version:
+        raise ValueError(f"{kind} format {_short(doc.get('v'))} is not {version}")
+    key, name = owner
+    if doc.get(key) != name:
+        raise ValueError(f"names {key} {_short(doc.get(key))}, not {name!r}")
+    seq, at, config = doc.get("seq"), doc.get("at"), doc.get("config")
     if not isinstance(seq, int) or isinstance(seq, bool):
         raise ValueError("seq is not an integer")
     if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
         raise ValueError("at is not a time")
     if not isinstance(config, str):
         raise ValueError("config is not a hash")
+    return doc, seq, float(at), config
+
+
+def decode_decision(data: bytes, site: str) -> SiteDecision:
+    """The decision in `data`, which must be site `site`'s; ValueError says what is wrong with it."""
+    doc, seq, at, config = _envelope(data, "decision", DECISION_VERSION, ("site", site))
+    profiles = doc.get("profiles")
     if not isinstance(profiles, list):
         raise ValueError("profiles is not a list")
-    return SiteDecision(site, seq, float(at), config, tuple(_profile_decision(p) for p in profiles))
+    return SiteDecision(site, seq, at, config, tuple(_profile_decision(p) for p in profiles))
 
 
 def _names(value: Any, what: str) -> tuple[str, ...]:
@@ -170,28 +181,12 @@ def encode(report: VantageReport) -> str:
 
 def decode(data: bytes, vantage: str) -> VantageReport:
     """The report in `data`, which must be `vantage`'s; ValueError says what is wrong with it."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"not a JSON report ({e.__class__.__name__})") from None
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON report (not an object)")
-    if doc.get("v") != REPORT_VERSION:
-        raise ValueError(f"report format {_short(doc.get('v'))} is not {REPORT_VERSION}")
-    if doc.get("vantage") != vantage:
-        raise ValueError(f"names vantage {_short(doc.get('vantage'))}, not {vantage!r}")
-    seq, at, config = doc.get("seq"), doc.get("at"), doc.get("config")
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        raise ValueError("seq is not an integer")
-    if not isinstance(at, int | float) or isinstance(at, bool) or not math.isfinite(at):
-        raise ValueError("at is not a time")
-    if not isinstance(config, str):
-        raise ValueError("config is not a hash")
+    doc, seq, at, config = _envelope(data, "report", REPORT_VERSION, ("vantage", vantage))
     verdicts = doc.get("verdicts")
     if not isinstance(verdicts, list):
         raise ValueError("verdicts is not a list")
     verdicts_read = tuple(_verdict(vantage, v) for v in verdicts)
-    return VantageReport(vantage, seq, float(at), config, verdicts_read, isolated=doc.get("isolated") is True)
+    return VantageReport(vantage, seq, at, config, verdicts_read, isolated=doc.get("isolated") is True)
 
 
 def _verdict(vantage: str, v: Any) -> EndpointVerdict:

@@ -64,6 +64,7 @@ def test_each_vantage_writes_its_file_and_reads_everyones(tmp_path: Path) -> Non
             "is not a monitor status",
         ),
         (b"{" * 200_000, "not a JSON report"),
+        (b"[" * 100_000 + b"]" * 100_000, "not a JSON report (RecursionError)"),  # nested past the stack
     ],
 )
 def test_a_garbage_report_is_left_out_said_why_and_its_vantage_is_stale(
