@@ -129,6 +129,17 @@ def report_results(results: Sequence[FileResult], reasons: dict[str, str]) -> No
             log.error("%s: cannot write %s: %s", r.profile, r.path, r.error)
 
 
+def files_not_kept(last: Mapping[str, Sequence[FileResult]]) -> str | None:
+    """A readiness reason naming the files the last writes refused or failed, or None."""
+    stuck = [
+        f"{r.profile}: {r.path}: {r.error}"
+        for results in last.values()
+        for r in results
+        if r.outcome in (WriteOutcome.REFUSED, WriteOutcome.FAILED)
+    ]
+    return "mirror files not kept: " + "; ".join(stuck) if stuck else None
+
+
 def _names(batch: Batch) -> list[str] | None:
     """The profiles whose files a batch asks for (None: every one).
 
@@ -217,14 +228,9 @@ class MirrorController(ControllerBase):
         ready, why = super().ready()
         if not ready:
             return ready, why
-        stuck = [
-            f"{r.profile}: {r.path}: {r.error}"
-            for results in self.last.values()
-            for r in results
-            if r.outcome in (WriteOutcome.REFUSED, WriteOutcome.FAILED)
-        ]
+        stuck = files_not_kept(self.last)
         if stuck:
-            return False, "mirror files not kept: " + "; ".join(stuck)
+            return False, stuck
         return True, why
 
     async def publish(self, batch: Batch) -> None:

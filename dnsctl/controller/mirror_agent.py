@@ -19,7 +19,7 @@ from prometheus_client import Counter, Gauge
 
 from dnsctl.controller.exchange import VerdictExchange
 from dnsctl.controller.metrics import Metrics
-from dnsctl.controller.mirror import STOP_WAIT, MirrorController, write_orders
+from dnsctl.controller.mirror import STOP_WAIT, MirrorController, files_not_kept, write_orders
 from dnsctl.controller.reports import MirrorReport
 from dnsctl.core.mirror import MirrorOrder, ProfileDecision, SiteDecision, order_from
 from dnsctl.core.model import ProfileSpec
@@ -29,7 +29,7 @@ from dnsctl.documents.sites import SitesDoc
 from dnsctl.documents.status import FollowedDoc, StatusDoc
 from dnsctl.engine import Engine
 from dnsctl.errors import ExchangeError, OperatorConflict
-from dnsctl.targets.mirror_files import FileResult, MirrorFiles, WriteOutcome
+from dnsctl.targets.mirror_files import FileResult, MirrorFiles
 
 log = logging.getLogger("dnsctl.mirror")
 
@@ -181,14 +181,9 @@ class ExchangeMirror(MirrorController):
             kept = "keeping the last order" if self.orders else "no file written yet"
             why.append(f"{self.problem}; {kept}")
         why += [f"{name}: {problem}" for name, problem in sorted(self.unusable.items())]
-        stuck = [
-            f"{r.profile}: {r.path}: {r.error}"
-            for results in self.last.values()
-            for r in results
-            if r.outcome in (WriteOutcome.REFUSED, WriteOutcome.FAILED)
-        ]
+        stuck = files_not_kept(self.last)
         if stuck:
-            why.append("mirror files not kept: " + "; ".join(stuck))
+            why.append(stuck)
         if why:
             return False, "; ".join(why)
         assert self.decision is not None
