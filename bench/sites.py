@@ -14,7 +14,7 @@ site's decision to a directory exchange. For 1, 10, 100 and 1,000 node agents it
 Up to `--max-processes` agents (default 10) run as `dnsctl mirror --source exchange` processes;
 beyond that they are simulated as readers in this process (each on its own schedule: one read of the
 decision per interval, the same decoding, order and file writer), and the table says which.
-With `bench/sites_controller.py` present, its `measure()` rows follow (one controller, many profiles).
+Then `bench/sites_controller.py`'s `measure()` rows (1,000 profiles x 3 endpoints x 3 sites).
 
     python bench/sites.py                # 1, 10, 100, 1,000 agents, interval 1 s
     python bench/sites.py --sizes 1 10 --window 5
@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
-import importlib.util
 import os
 import random
 import re
@@ -42,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
+import sites_controller
 import yaml
 
 from dnsctl.controller.exchange import DirectoryExchange
@@ -310,15 +309,11 @@ async def measure_size(
 
 
 def controller_rows() -> None:
-    """`bench/sites_controller.py`'s figures (1,000 profiles x 3 endpoints x 3 sites), when it exists."""
-    if importlib.util.find_spec("bench.sites_controller") is None:
-        print("\n(bench/sites_controller.py is not here: no controller figures)")
-        return
-    module = importlib.import_module("bench.sites_controller")
-    rows = module.measure()
-    print("\none controller, bench.sites_controller.measure():")
-    for row in rows if isinstance(rows, list) else [rows]:
-        print("  " + (": ".join(str(c) for c in row) if isinstance(row, tuple | list) else str(row)))
+    """`bench/sites_controller.py`'s figures: 1,000 profiles x 3 endpoints x 3 sites, one vantage each."""
+    rows = sites_controller.measure()
+    print("\none controller per site, bench.sites_controller.measure():")
+    for label, figure in rows:
+        print(f"  {label}: {figure}")
 
 
 async def main() -> None:
