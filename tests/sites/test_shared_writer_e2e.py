@@ -14,9 +14,9 @@ import yaml
 from dnsctl.core.plan import STATE_KEY
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import SUB, ZONE, free_port
+from tests.e2e.harness import SUB, ZONE
 from tests.sites.test_shared_zone_e2e import SHARED, shared_cname, shared_lines
-from tests.sites.test_sites_e2e import SITES, WAIT, X, cname, config, servers, zone
+from tests.sites.test_sites_e2e import SITES, WAIT, X, cname, config, servers, vantage, zone
 from tests.support.registry import RegistryServer
 
 __all__ = ["servers"]  # the fixture, shared with test_sites_e2e
@@ -63,19 +63,7 @@ def test_the_shared_writer_reports_readiness_metrics_and_keeps_its_history_in_th
             emulator.add_zone(zone(s))  # the shared zone is missing: its writer cannot read its records
         cfg = own_and_shared_config(tmp_path, emulator, servers)
         state = tmp_path / "state.json"
-        port = free_port()
-        east = Daemon(
-            "run",
-            "-c",
-            str(cfg),
-            "--site",
-            "eastus",
-            "--state-file",
-            str(state),
-            admin_port=port,
-            env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}"},
-            log=tmp_path / "eastus.log",
-        ).start()
+        east = vantage(cfg, "eastus", tmp_path / "eastus.log", "--state-file", str(state)).start()
         try:
             east.wait_until(lambda: cname(emulator, "eastus") == X, WAIT, "the site's own write")
             # The site's own records are written; the shared writer cannot read its zone: not ready.

@@ -12,8 +12,8 @@ import yaml
 from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.store import ZoneId
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import SUB, ZONE, dnsctl, free_port, writes
-from tests.sites.test_sites_e2e import SITES, WAIT, X, Y, _all_fresh, config, evidence, servers
+from tests.e2e.harness import SUB, ZONE, dnsctl, writes
+from tests.sites.test_sites_e2e import SITES, WAIT, X, Y, _all_fresh, config, evidence, servers, vantage
 from tests.support.registry import RegistryServer
 
 __all__ = ["servers"]  # the fixture, shared with test_sites_e2e
@@ -64,17 +64,7 @@ def test_a_shared_zone_moves_only_when_a_quorum_of_vantages_says_so(
         vantages: dict[str, Daemon] = {}
         try:
             for s in SITES:
-                port = free_port()
-                vantages[s] = Daemon(
-                    "run",
-                    "-c",
-                    str(cfg),
-                    "--site",
-                    s,
-                    admin_port=port,
-                    env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}"},
-                    log=tmp_path / f"{s}.log",
-                ).start()
+                vantages[s] = vantage(cfg, s, tmp_path / f"{s}.log").start()
             east, west, _ = (vantages[s] for s in SITES)
             east.wait_until(lambda: shared_cname(emulator) == X, WAIT, "the shared zone's first write")
             for d in vantages.values():

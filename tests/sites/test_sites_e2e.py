@@ -36,6 +36,13 @@ FALLBACK = "myregistry.global.example.net"
 WAIT = 30.0  # generous: other processes share the CPU
 
 
+def vantage(cfg: Path, site: str, log: Path, *flags: str, env: dict[str, str] | None = None) -> Daemon:
+    """A `dnsctl run --site SITE` process (not started), its admin API on a port of its own."""
+    port = free_port()
+    env = {**(env or {}), "DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}"}
+    return Daemon("run", "-c", str(cfg), "--site", site, *flags, admin_port=port, env=env, log=log)
+
+
 def zone(site: str) -> ZoneId:
     return ZoneId(SUB, GROUP[site], ZONE)
 
@@ -149,17 +156,7 @@ def _scenario(
     vantages: dict[str, Daemon] = {}
     try:
         for s in SITES:
-            port = free_port()
-            vantages[s] = Daemon(
-                "run",
-                "-c",
-                str(cfg),
-                "--site",
-                s,
-                admin_port=port,
-                env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}"},
-                log=tmp_path / f"{s}.log",
-            ).start()
+            vantages[s] = vantage(cfg, s, tmp_path / f"{s}.log").start()
         east, west, sea = (vantages[s] for s in SITES)
         for s, d in vantages.items():
             d.wait_until(_holds(emulator, s, X), WAIT, f"site {s}'s first write")

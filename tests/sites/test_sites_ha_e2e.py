@@ -11,11 +11,10 @@ import yaml
 
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import free_port
 from tests.ha.azurite import Azurite
 from tests.ha.conftest import azurite, azurite_binary
 from tests.sites.test_shared_zone_e2e import SHARED, _last_seen, shared_cname, shared_config, shared_writes
-from tests.sites.test_sites_e2e import SITES, X, Y, _holds, cname, config, servers, writes_to, zone
+from tests.sites.test_sites_e2e import SITES, X, Y, _holds, cname, config, servers, vantage, writes_to, zone
 from tests.support.registry import RegistryServer
 
 __all__ = ["azurite", "azurite_binary", "servers"]  # fixtures shared with tests/ha and test_sites_e2e
@@ -43,17 +42,7 @@ def test_the_standby_of_a_site_finishes_the_decision_of_a_killed_holder(
                 ("westeurope", "westeurope"),
                 ("southeastasia", "southeastasia"),
             ):
-                port = free_port()
-                daemons[name] = Daemon(
-                    "run",
-                    "-c",
-                    str(path),
-                    "--site",
-                    site,
-                    admin_port=port,
-                    env={**env, "DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}"},
-                    log=tmp_path / f"{name}.log",
-                ).start()
+                daemons[name] = vantage(path, site, tmp_path / f"{name}.log", env=env).start()
             one, two = daemons["eastus-1"], daemons["eastus-2"]
             for s in SITES:
                 d = daemons["eastus-1" if s == "eastus" else s]
@@ -108,20 +97,8 @@ def test_with_a_lease_one_vantage_writes_the_shared_zone_and_another_takes_over(
         daemons: dict[str, Daemon] = {}
         try:
             for s in SITES:
-                port = free_port()
-                daemons[s] = Daemon(
-                    "run",
-                    "-c",
-                    str(path),
-                    "--site",
-                    s,
-                    admin_port=port,
-                    env={
-                        "DNSCTL_HA_CONNECTION_STRING": azurite.connection_string,
-                        "DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}",
-                    },
-                    log=tmp_path / f"{s}.log",
-                ).start()
+                env = {"DNSCTL_HA_CONNECTION_STRING": azurite.connection_string}
+                daemons[s] = vantage(path, s, tmp_path / f"{s}.log", env=env).start()
             east = daemons["eastus"]
             east.wait_until(lambda: shared_cname(emulator) == X, WAIT, "the shared zone's first write")
             writers = _writers(daemons)
