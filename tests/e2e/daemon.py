@@ -34,7 +34,8 @@ class Daemon:
         self.log_path = log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Self:
+    def spawn(self) -> None:
+        """Start the process without waiting for it (its output goes to the log)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dnsctl", *self.args],
             cwd=REPO,
@@ -44,6 +45,9 @@ class Daemon:
         )
         assert self.proc.stdout is not None
         self._log = OutputLog(self.proc.stdout, self.log_path)
+
+    def start(self) -> Self:
+        self.spawn()
         self.wait_until(lambda: self.get("/healthz").status_code == 200, 20, "the admin API to answer")
         return self
 

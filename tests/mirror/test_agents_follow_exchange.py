@@ -8,8 +8,6 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -22,9 +20,8 @@ from dnsctl.controller.exchange import DirectoryExchange
 from dnsctl.emulator import AzureEmulator
 from dnsctl.emulator.store import ZoneId
 from tests.e2e.daemon import Daemon
-from tests.e2e.harness import REPO, SUB, TOKEN, ZONE, free_port
+from tests.e2e.harness import SUB, TOKEN, ZONE, free_port
 from tests.mirror.conftest import IMAGE, REPLICAS, Lab, target, url
-from tests.support.waits import OutputLog
 
 AGENTS = 50
 INTERVAL = 2.0
@@ -90,17 +87,6 @@ class Agent(Daemon):
             log=cfg.parent / "agent.log",
         )
         self.hosts_dir = hosts_dir
-
-    def spawn(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dnsctl", *self.args],
-            cwd=REPO,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        assert self.proc.stdout is not None
-        self._log = OutputLog(self.proc.stdout, self.log_path)
 
     def listening(self) -> bool:
         """Whether the agent said where its admin API listens (then `get` goes there)."""

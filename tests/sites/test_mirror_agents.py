@@ -147,28 +147,22 @@ def vantage(tmp_path: Path) -> Iterator[Vantage]:
     v.stop()
 
 
+def agent(cfg: Path, log: Path) -> Daemon:
+    """A `dnsctl mirror --site eastus --source exchange` process (not started), its own admin port."""
+    port = free_port()
+    env = {"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}", "DNSCTL_ADMIN_TOKEN": TOKEN}
+    args = ("mirror", "-c", str(cfg), "--site", "eastus", "--source", "exchange")
+    return Daemon(*args, admin_port=port, env=env, log=log)
+
+
 @pytest.fixture
 def agents(tmp_path: Path, vantage: Vantage) -> Iterator[list[Daemon]]:
     exchange = tmp_path / "exchange"
     out: list[Daemon] = []
     try:
         for i in range(3):
-            port = free_port()
             cfg = write_config(tmp_path, f"node{i}", exchange)
-            out.append(
-                Daemon(
-                    "mirror",
-                    "-c",
-                    str(cfg),
-                    "--site",
-                    "eastus",
-                    "--source",
-                    "exchange",
-                    admin_port=port,
-                    env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}", "DNSCTL_ADMIN_TOKEN": TOKEN},
-                    log=tmp_path / f"node{i}.log",
-                ).start()
-            )
+            out.append(agent(cfg, tmp_path / f"node{i}.log").start())
         yield out
     finally:
         for d in out:
@@ -302,19 +296,7 @@ def test_an_agents_status_shows_the_decision_it_follows(tmp_path: Path) -> None:
     exchange = tmp_path / "exchange"
     exchange.mkdir()
     cfg = write_config(tmp_path, "node", exchange)
-    port = free_port()
-    with Daemon(
-        "mirror",
-        "-c",
-        str(cfg),
-        "--site",
-        "eastus",
-        "--source",
-        "exchange",
-        admin_port=port,
-        env={"DNSCTL_ADMIN__LISTEN": f"127.0.0.1:{port}", "DNSCTL_ADMIN_TOKEN": TOKEN},
-        log=tmp_path / "node.log",
-    ) as d:
+    with agent(cfg, tmp_path / "node.log") as d:
         [profile] = d.status()["profiles"]
         assert profile["follows"] is None and profile["endpoints"] == []
         publish(exchange, 7, ("y", "z", "x"))
