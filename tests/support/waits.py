@@ -66,10 +66,25 @@ def wait_until(
 ) -> T:
     """The first true value of `check`, re-checked whenever ACTIVITY moves; fails after `limit` seconds
     or as soon as `proc` exits, with the tail of `log()`."""
+    return _checked(check, limit, what, proc, log, not_yet, lambda: ACTIVITY.count, ACTIVITY.wait_past)
+
+
+def _checked(
+    check: Callable[[], T | Literal[False] | None],
+    limit: float,
+    what: str,
+    proc: subprocess.Popen[Any] | None,
+    log: Callable[[], str],
+    not_yet: tuple[type[BaseException], ...],
+    mark: Callable[[], int],
+    pause: Callable[[int, float], object],
+) -> T:
+    """The loop of the waits: `check` until true, `pause(mark(), remaining)` between checks (the mark
+    taken before the check, so that what happens during it ends the pause)."""
     deadline = time.monotonic() + limit
     last_error: BaseException | None = None
     while True:
-        seen = ACTIVITY.count
+        seen = mark()
         if proc is not None and proc.poll() is not None:
             raise AssertionError(
                 f"the process exited ({proc.returncode}) waiting for {what}:\n{log()[-4000:]}"
@@ -85,7 +100,7 @@ def wait_until(
             raise AssertionError(
                 f"timed out after {limit}s waiting for {what} ({last_error}):\n{log()[-4000:]}"
             )
-        ACTIVITY.wait_past(seen, remaining)
+        pause(seen, remaining)
 
 
 async def turns_until(
@@ -265,27 +280,18 @@ def wait_in_file(
     """`wait_until` for a child that writes `path` itself: the first true value of `check`, re-checked
     each time the file is written; fails after `limit` seconds or as soon as `proc` exits, with the
     file's tail. The file must exist (the caller opens it for the child)."""
-    deadline = time.monotonic() + limit
-    last_error: BaseException | None = None
     writes = FileWrites(path, proc)
-
-    def tail() -> str:
-        return path.read_text(errors="replace")[-4000:]
-
     try:
-        while True:
-            if proc is not None and proc.poll() is not None:
-                raise AssertionError(f"the process exited ({proc.returncode}) waiting for {what}:\n{tail()}")
-            try:
-                value = check()
-                if value:
-                    return value
-            except not_yet as e:
-                last_error = e
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"timed out after {limit}s waiting for {what} ({last_error}):\n{tail()}")
-            writes.wait(remaining)
+        return _checked(
+            check,
+            limit,
+            what,
+            proc,
+            lambda: path.read_text(errors="replace"),
+            not_yet,
+            lambda: 0,
+            lambda _, remaining: writes.wait(remaining),
+        )
     finally:
         writes.close()
 
