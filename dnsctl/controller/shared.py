@@ -55,30 +55,18 @@ class QuorumProber:
     ) -> ProbeResult:
         j = self.judgement(profile.name, endpoint.name)
         where = address or "quorum"
+
+        def failed(reason: FailureReason, detail: str) -> ProbeResult:
+            name = profile.name
+            return ProbeResult(name, endpoint.name, now, False, 0.0, where, reason=reason, detail=detail)
+
         if j is not None and j.down_everywhere:
-            return ProbeResult(
-                profile.name,
-                endpoint.name,
-                now,
-                False,
-                0.0,
-                where,
-                reason=FailureReason.QUORUM,
-                detail=f"down for {j.down} of {j.of} vantages ({', '.join(sorted(j.failures))})",
-            )
+            down = f"down for {j.down} of {j.of} vantages ({', '.join(sorted(j.failures))})"
+            return failed(FailureReason.QUORUM, down)
         if j is not None and j.online > 0:
             return ProbeResult(profile.name, endpoint.name, now, True, 0.0, where)
         # No fresh vantage judges it (yet): no evidence either way, the endpoint keeps its health.
-        return ProbeResult(
-            profile.name,
-            endpoint.name,
-            now,
-            False,
-            0.0,
-            where,
-            reason=FailureReason.LOCAL,
-            detail="no fresh vantage has a verdict",
-        )
+        return failed(FailureReason.LOCAL, "no fresh vantage has a verdict")
 
 
 def shared_doc(sites: SitesDoc | Absent, rule: str | None, shared: RunController | None) -> SitesDoc | Absent:
