@@ -65,6 +65,9 @@ PLACES = [
     "ha.blob_url",
     "ha.lease_duration",
     "resync_interval",
+    "sites",
+    "exchange",
+    "quorum",
     "unknown",
     "x-anything",
 ]
