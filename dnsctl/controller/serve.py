@@ -233,7 +233,15 @@ class ServeController(ControllerBase):
                 cache_entries=m.cache_size(),
                 cache_hit_ratio=round(m.cache_hits / lookups, 4) if lookups else None,
                 upstreams=tuple(
-                    UpstreamDoc(u.upstream, "up" if u.up else "down", iso(u.since), u.unanswered, u.skipped)
+                    UpstreamDoc(
+                        u.upstream,
+                        "up" if u.up else "down",
+                        iso(u.since),
+                        u.unanswered,
+                        u.skipped,
+                        round(u.round_trip.srtt * 1000, 3) if u.round_trip.samples else None,
+                        round(u.first_retry * 1000, 1),
+                    )
                     for u in m.upstreams()
                 ),
             ),

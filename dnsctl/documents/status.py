@@ -205,6 +205,8 @@ class UpstreamDoc:
     since: str | None  # when it went down or came back (else when the resolver started)
     consecutive_unanswered: int
     skipped: int  # queries that skipped it while it was down
+    round_trip_ms: float | None  # smoothed, from replies to queries sent once (None before the first)
+    first_retry_ms: float  # a UDP query to it is sent again after this long without a reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """Forwarding to upstream resolvers: in order, with a timeout each, failover, and TCP on truncation.
 
-Within an upstream's timeout a UDP query is sent again when no reply came (after RETRY_FIRST, then at
-doubling intervals: one lost datagram costs a fraction of a second, not the timeout); when UDP has had
+Within an upstream's timeout a UDP query is sent again when no reply came (first after the upstream's
+own round trip allows, resolver/rtt.py, then at doubling intervals: one lost datagram costs little more
+than a round trip, not the timeout); when UDP has had
 UDP_SHARE of the timeout without a reply, the rest of it goes to the same query over TCP. An upstream that
 left DOWN_AFTER queries in a row unanswered is skipped, but for one query at a time (the probe).
 
@@ -25,6 +26,7 @@ from typing import cast
 from dnsctl.core.model import HostPort
 from dnsctl.errors import UpstreamError
 from dnsctl.process.clock import Clock
+from dnsctl.resolver.rtt import RoundTrip
 from dnsctl.resolver.wire import CD, HEADER_LEN, NOERROR, NXDOMAIN, OUR_UDP_SIZE, QR, RD, TC, opt_record
 
 log = logging.getLogger("dnsctl.resolver")
@@ -32,8 +34,6 @@ log = logging.getLogger("dnsctl.resolver")
 # An upstream that failed is tried after the healthy ones for this long, so one dead upstream does
 # not cost every query a full timeout.
 PENALTY_SECONDS = 30.0
-# The first retransmission of an unanswered UDP query (at most a quarter of the timeout), then doubling.
-RETRY_FIRST = 0.3
 # The share of an upstream's timeout spent on UDP before the query is asked over TCP instead.
 UDP_SHARE = 0.5
 # Queries sent on one UDP socket before the next ones go out on a new one (a new random source port).
@@ -52,13 +52,20 @@ DOWN_AFTER = 3
 @dataclass(frozen=True, slots=True)
 class UpstreamState:
     """One upstream as the forwarder sees it: up, or down since `since` (wall clock; for an upstream up,
-    since it came back or the forwarder started), its queries unanswered in a row, queries that skipped it."""
+    since it came back or the forwarder started), its queries unanswered in a row, queries that skipped it,
+    and its round trip (which times the first retransmission of a query to it)."""
 
     upstream: str
     up: bool
     since: float
     unanswered: int
     skipped: int
+    round_trip: RoundTrip
+
+    @property
+    def first_retry(self) -> float:
+        """Seconds a UDP query to it waits for a reply before it is sent again (the first time)."""
+        return self.round_trip.first_retry()
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -142,6 +149,7 @@ class Forwarder:
         self.skipped = 0  # queries that skipped an upstream because it was down
         self._skipped = [0] * len(self.upstreams)
         self._since = [clock.now()] * len(self.upstreams)  # when each last went down or came back
+        self._round_trips = [RoundTrip()] * len(self.upstreams)  # from replies to queries sent once
 
     def down(self, index: int) -> bool:
         """Whether the upstream at `index` is down (its last DOWN_AFTER queries went unanswered)."""
@@ -150,7 +158,14 @@ class Forwarder:
     def states(self) -> list[UpstreamState]:
         """Every upstream's state, in the configured order."""
         return [
-            UpstreamState(str(u), not self.down(i), self._since[i], self._unanswered[i], self._skipped[i])
+            UpstreamState(
+                str(u),
+                not self.down(i),
+                self._since[i],
+                self._unanswered[i],
+                self._skipped[i],
+                self._round_trips[i],
+            )
             for i, u in enumerate(self.upstreams)
         ]
 
@@ -202,7 +217,7 @@ class Forwarder:
                     continue
                 self._probing[index] = True
             try:
-                reply = await self._ask(upstream, question, _upstream_query(0, question, do, cd, size))
+                reply = await self._ask(index, question, _upstream_query(0, question, do, cd, size))
             except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
                 problem = f"{upstream}: {type(exc).__name__}"
                 self._unanswered_by(index, type(exc).__name__)
@@ -221,12 +236,13 @@ class Forwarder:
             self._penalized_until[index] = self.clock.monotonic() + PENALTY_SECONDS
         raise UpstreamError("; ".join(problems))
 
-    async def _ask(self, upstream: HostPort, question: bytes, template: bytes) -> bytes:
+    async def _ask(self, index: int, question: bytes, template: bytes) -> bytes:
+        upstream = self.upstreams[index]
         ident = secrets.randbits(16)
         query = pack(">H", ident) + template[2:]
         try:
             # Raises TimeoutError itself after UDP_SHARE of the timeout (its retransmission timer does).
-            reply = await self._udp(upstream, query, ident, question, self.timeout * UDP_SHARE)
+            reply = await self._udp(index, query, ident, question, self.timeout * UDP_SHARE)
         except TimeoutError:
             # UDP keeps failing (datagrams lost or filtered on the way): the same query over TCP, but
             # only a few at once: a flood of misses to a dead upstream must not become a flood of
@@ -264,11 +280,9 @@ class Forwarder:
             channel.retired = True
         return channel
 
-    async def _udp(
-        self, upstream: HostPort, query: bytes, ident: int, question: bytes, budget: float
-    ) -> bytes:
+    async def _udp(self, index: int, query: bytes, ident: int, question: bytes, budget: float) -> bytes:
         loop = asyncio.get_running_loop()
-        channel = await self._channel(upstream)
+        channel = await self._channel(self.upstreams[index])
         transport = channel.transport
         assert transport is not None
         while ident in channel.pending:  # an ID already waiting on this socket: another one
@@ -276,16 +290,18 @@ class Forwarder:
             query = pack(">H", ident) + query[2:]
         future: asyncio.Future[bytes] = loop.create_future()
         channel.pending[ident] = (future, question)
-        interval = min(RETRY_FIRST, self.timeout / 4)
-        # The budget is counted in the delays the timer was set for (no clock read on the miss path).
+        interval = min(self._round_trips[index].first_retry(), self.timeout / 4)
+        # The budget is counted in the delays the timer was set for; the clock is read twice per query,
+        # for its round trip.
         step = min(interval, budget)
+        resent = False
         left = budget
         timer: asyncio.TimerHandle | None = None
 
         def again() -> None:
             # One timer per query: it sends the query again as it was (same ID, same port: a reply to
             # either copy is taken), at doubling intervals, and ends the wait when the budget is spent.
-            nonlocal interval, timer, step, left
+            nonlocal interval, timer, step, left, resent
             if future.done():
                 return
             left -= step
@@ -294,14 +310,20 @@ class Forwarder:
                 return
             transport.sendto(query)
             self.retransmits += 1
+            resent = True
             interval *= 2
             step = min(interval, left)
             timer = loop.call_later(step, again)
 
+        monotonic = self.clock.monotonic
+        sent = monotonic()
         transport.sendto(query)
         timer = loop.call_later(step, again)
         try:
-            return await future
+            reply = await future
+            if not resent:  # Karn: a reply after a retransmission may answer either copy
+                self._round_trips[index] = self._round_trips[index].observe(monotonic() - sent)
+            return reply
         finally:
             if timer is not None:
                 timer.cancel()

@@ -201,11 +201,19 @@ class PrometheusCollector(Collector):
             "Queries that skipped the upstream because it was down",
             labels=["upstream"],
         )
+        retry = GaugeMetricFamily(
+            "dnsctl_upstream_first_retry_seconds",
+            "How long a UDP query to the upstream waits for a reply before it is sent again "
+            "(from its round trips; 0.3 until one is known)",
+            labels=["upstream"],
+        )
         for state in states:
             up.add_metric([state.upstream], 1.0 if state.up else 0.0)
             skipped.add_metric([state.upstream], state.skipped)
+            retry.add_metric([state.upstream], state.first_retry)
         yield up
         yield skipped
+        yield retry
         yield GaugeMetricFamily("dnsctl_resolver_cache_entries", "Answers in cache", value=m.cache_size())
         cumulative, buckets = 0, []
         for bound, n in zip((*LATENCY_BUCKETS, float("inf")), m.latency_counts, strict=True):

@@ -46,6 +46,14 @@ def upstream_metrics(d: Daemon, upstream: str) -> tuple[float, float]:
     return values["dnsctl_upstream_up"], values["dnsctl_upstream_skipped_total"]
 
 
+def first_retry_metric(d: Daemon, upstream: str) -> float:
+    for family in text_string_to_metric_families(d.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "dnsctl_upstream_first_retry_seconds" and sample.labels["upstream"] == upstream:
+                return sample.value
+    raise AssertionError("no dnsctl_upstream_first_retry_seconds for " + upstream)
+
+
 def upstream_status(d: Daemon) -> dict[str, Any]:
     (state,) = d.status()["resolver"]["upstreams"]
     assert isinstance(state, dict)
@@ -78,6 +86,9 @@ def test_an_upstream_that_stops_answering_is_shown_down_then_up_again(
         state = upstream_status(d)
         assert (state["upstream"], state["state"], state["consecutive_unanswered"]) == (name, "up", 0)
         started = state["since"]
+        # Its round trip, learnt from that reply, sets when a lost query is sent again (not 300 ms).
+        assert 0 < state["round_trip_ms"] < 300 and 50 <= state["first_retry_ms"] < 300, state
+        assert first_retry_metric(d, name) * 1000 == pytest.approx(state["first_retry_ms"], abs=0.1)
 
         # The upstream stops answering (a process on the same port that reads and never replies).
         upstreams[0].stop()

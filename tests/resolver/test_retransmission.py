@@ -18,6 +18,7 @@ import pytest
 
 from dnsctl.core.model import HostPort
 from dnsctl.resolver.forwarder import DOWN_AFTER
+from dnsctl.resolver.rtt import RETRY_FIRST, RETRY_MIN
 from tests.resolver.conftest import StartResolver, StartUpstream, UpstreamProcess
 from tests.resolver.helpers import ask, rrset_texts
 
@@ -175,6 +176,38 @@ async def test_a_lost_datagram_is_sent_again_well_within_the_timeout(
     assert proxy.tcp_queries == 0 and server.engine.forwarder.tcp_fallbacks == 0
     assert server.engine.forwarder.retransmits >= len(names)
     assert server.metrics.upstream_failures == {}  # an answered retransmission is no failure
+
+
+async def test_the_first_retransmission_waits_for_the_upstreams_own_round_trip_not_a_fixed_300_ms(
+    resolver: StartResolver, upstream: StartUpstream, lossy: Any
+) -> None:
+    proxy = await lossy(upstream("normal"), "pass")
+    server = await resolver(upstreams=(proxy.address,), upstream_timeout=UPSTREAM_TIMEOUT)
+    port = server.bound[0][1]
+    forwarder = server.engine.forwarder
+    (state,) = forwarder.states()
+    assert state.first_retry == RETRY_FIRST  # nothing known yet: the fixed wait
+    # Replies to queries sent once teach the forwarder the upstream's round trip (a loopback one here).
+    for i in range(8):
+        reply = await ask(port, f"warm{i}.example", "A", timeout=10)
+        assert reply.rcode() == dns.rcode.NOERROR
+    (state,) = forwarder.states()
+    assert state.round_trip.samples == 8 and forwarder.retransmits == 0
+    assert RETRY_MIN <= state.first_retry < RETRY_FIRST
+
+    # Now every first copy is lost: the copy sent again comes after that shorter wait.
+    proxy.mode = "drop_first"
+    names = [f"lost{i}.example" for i in range(3)]
+    for name in names:
+        reply = await ask(port, name, "A", timeout=10)
+        assert reply.rcode() == dns.rcode.NOERROR, name
+    gaps = [copies[1] - copies[0] for query, copies in proxy.copies.items() if len(copies) > 1]
+    assert len(gaps) == len(names)
+    # Not a speed figure: the fixed wait would put every gap at 300 ms or more; the timer never fires
+    # before the minimum (a millisecond of timer rounding allowed).
+    assert all(RETRY_MIN - 0.002 <= gap < RETRY_FIRST - 0.1 for gap in gaps), gaps
+    # A reply after a retransmission may answer either copy: it teaches nothing (Karn).
+    assert forwarder.states()[0].round_trip.samples == 8
 
 
 async def test_when_udp_keeps_failing_the_query_is_asked_over_tcp(
