@@ -236,5 +236,6 @@ class ServeController(ControllerBase):
                     UpstreamDoc(u.upstream, "up" if u.up else "down", iso(u.since), u.unanswered, u.skipped)
                     for u in m.upstreams()
                 ),
+                udp_reader=self.server.udp_reader,
             ),
         )
