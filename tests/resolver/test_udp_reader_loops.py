@@ -11,11 +11,12 @@ import sys
 import threading
 from collections.abc import Callable
 
+import dns.flags
 import dns.message
 import dns.rcode
 import pytest
 
-from dnsctl.core.model import HostPort
+from dnsctl.core.model import HostPort, RateLimitSpec
 from dnsctl.resolver import ResolverServer, udp_reader
 from dnsctl.resolver.acl import ALLOWED
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE
@@ -278,3 +279,17 @@ async def test_the_native_loop_answers_replays_itself(
     replies = blocked_loop_batch(port, [i.to_bytes(2, "big") + wire[2:] for i in range(320)])
     assert len(replies) == 320
     assert len(handed) <= 320 // MEMORY_ANSWER_SAMPLE + 1
+
+
+async def test_replays_are_rate_limited_on_both_loops(resolver: StartResolver, reader_loop: str) -> None:
+    server = await resolver(
+        steering=steering(), rate_limit=RateLimitSpec(qps=1, burst=4, slip=1), clock=ManualClock()
+    )
+    port = server.bound[0][1]
+    await warm(port)  # two of the four, and a replay for the reader
+    wire = make_query(FQDN, "A").to_wire()
+    replies = [dns.message.from_wire(r) for r in blocked_loop_batch(port, [wire] * 10)]
+    answered = [r for r in replies if r.answer]
+    truncated = [r for r in replies if r.flags & dns.flags.TC and not r.answer]
+    assert (len(answered), len(truncated)) == (2, 8)  # slip 1: every reply over the limit truncated
+    assert server.metrics.rate_limited == 8
