@@ -8,8 +8,9 @@ pinned to the last CPU and dnsperf to the first (taskset), so a server has one c
 would beside other work. Starts:
 - an upstream dnsmasq answering every *.bench.test name (TTL 1 h), used by both resolvers;
 - a front dnsmasq with the same steered name (--cname + --host-record), the lab name and a cache;
-- dnsctl's resolver (bench/resolver_runner.py) as installed by default (uvloop where it is available) and,
-  unless --no-asyncio, on the asyncio loop (`--loop asyncio`).
+- dnsctl's resolver (bench/resolver_runner.py) as installed by default (uvloop where it is available, the
+  UDP readers' native loop where it was built: the bench prints which), unless --no-pure-python with
+  the readers' Python loop as well (`dnsctl pure-python`), and unless --no-asyncio on the asyncio loop.
 For a steered name, a lab zone name and a forwarded name served from cache it prints the median QPS of
 `--rounds` rounds (the servers take turns within a round) and the ratio to dnsmasq; p99 latency of a run
 paced at 20k QPS; the server's CPU time per query (its inverse ratio to dnsmasq's is the QPS ratio
@@ -19,7 +20,9 @@ while 5k QPS of unique forwarded names go to an upstream that never answers.
 
 It also prints the CPU time per query at a fixed offered load (`--fixed-qps`, dnsperf -Q) for dnsmasq,
 dnsctl and a bare reflector: a C UDP server (compiled with gcc from REFLECTOR_C at bench time; a Python
-one without a compiler) that sends each query back as its own reply, the kernel's floor on this machine.
+one without a compiler) that sends each query back as its own reply, the kernel's floor on this machine;
+and, per kind of query, the median of the differences dnsctl minus dnsmasq within each round (the two
+measured a few seconds apart, under the same load), which varies less than a difference of medians.
 The flood runs once a round for each server. Every server must answer each kind of query NOERROR first.
 
 `--only` runs some parts alone; `--baseline` adds the dnsctl of another checkout (e.g. `git archive main`
@@ -185,10 +188,12 @@ class Reflector(Server):
 class Dnsctl(Server):
     """dnsctl's resolver in a child process (bench/resolver_runner.py)."""
 
-    def __init__(self, name: str, upstream_port: int, loop: str, runner: Path = RUNNER) -> None:
+    def __init__(
+        self, name: str, upstream_port: int, loop: str, runner: Path = RUNNER, pure_python: bool = False
+    ) -> None:
         self.name = name
         args = [sys.executable, str(runner), "--port", "0", "--upstream", f"127.0.0.1:{upstream_port}"]
-        args += ["--loop", loop]
+        args += ["--loop", loop] + (["--pure-python"] if pure_python else [])
         self.process = subprocess.Popen(
             SERVER_CPU + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
@@ -197,6 +202,8 @@ class Dnsctl(Server):
         if not line.startswith("READY "):
             raise RuntimeError(f"runner did not start: {line!r}")
         self.port = int(line.split()[1])
+        # The UDP readers' loop, "native" or "python" (a runner from before it said so: "?").
+        self.reader = line.split()[2] if len(line.split()) > 2 else "?"
 
     def stats(self) -> dict[str, int]:
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -344,6 +351,9 @@ def main() -> None:
         "--names", type=int, default=100_000, help="distinct names cached for the memory figure"
     )
     parser.add_argument("--no-asyncio", action="store_true", help="skip dnsctl on the asyncio loop")
+    parser.add_argument(
+        "--no-pure-python", action="store_true", help="skip dnsctl with the UDP readers' Python loop"
+    )
     parser.add_argument("--quick", action="store_true", help="3 s runs and 20,000 names: a smoke run")
     parser.add_argument(
         "--fixed-qps", type=int, default=FIXED_QPS, help="offered load of the CPU-per-query comparison"
@@ -407,12 +417,15 @@ def main() -> None:
                 "--dns-forward-max=1000",
             )
 
-        loops = [("dnsctl", "auto", RUNNER)] + (
-            [] if args.no_asyncio else [("dnsctl asyncio", "asyncio", RUNNER)]
-        )
+        # (name, event loop, runner, the UDP readers' Python loop)
+        loops = [("dnsctl", "auto", RUNNER, False)]
+        if not args.no_pure_python:
+            loops.append(("dnsctl pure-python", "auto", RUNNER, True))
+        if not args.no_asyncio:
+            loops.append(("dnsctl asyncio", "asyncio", RUNNER, False))
         if args.baseline is not None:
-            loops.append(("dnsctl baseline", "auto", args.baseline / "bench" / "resolver_runner.py"))
-        names = ["dnsmasq"] + [name for name, _, _ in loops]
+            loops.append(("dnsctl baseline", "auto", args.baseline / "bench" / "resolver_runner.py", False))
+        names = ["dnsmasq"] + [name for name, _, _, _ in loops]
         qps_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
         cpu_rounds: dict[tuple[str, str], list[float]] = {(n, k): [] for n in names for k in QUERIES}
         latency: dict[tuple[str, str], Latency] = {}
@@ -424,7 +437,12 @@ def main() -> None:
         try:
             if parts & {"qps", "fixed"}:
                 servers.append(front("dnsmasq", upstream.port))
-                servers += [Dnsctl(name, upstream.port, loop, runner) for name, loop, runner in loops]
+                servers += [
+                    Dnsctl(name, upstream.port, loop, runner, pure) for name, loop, runner, pure in loops
+                ]
+                for server in servers:
+                    if isinstance(server, Dnsctl):
+                        print(f"{server.name}: UDP reader loop {server.reader}", flush=True)
                 for server in servers:
                     dnsperf(server.port, files["cached forward"], "-n", "1")  # enters the cache
                 for server in [*servers, reflector]:
@@ -458,11 +476,11 @@ def main() -> None:
                 server.stop()
         # The flood, once a round for each server (servers taking turns): its p99 moves more than the
         # other figures with what else the machine runs.
-        flood_turn = [("dnsmasq", "", RUNNER), *loops]
+        flood_turn = [("dnsmasq", "", RUNNER, False), *loops]
         for round_index in range(args.rounds if "flood" in parts else 0):
             shift = round_index % len(flood_turn)
-            for name, loop, runner in flood_turn[shift:] + flood_turn[:shift]:
-                server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop, runner)
+            for name, loop, runner, pure in flood_turn[shift:] + flood_turn[:shift]:
+                server = front(name, dead_port) if not loop else Dnsctl(name, dead_port, loop, runner, pure)
                 try:
                     flooded[name].append(under_flood(server, files["steered"], unique, args.duration))
                 finally:
@@ -499,6 +517,15 @@ def main() -> None:
         print(f"{'query':15}" + "".join(f"{name:>24}" for name in [*names, reflector.name]))
         for kind in QUERIES:
             cells = "".join(f"{spread(fixed[(name, kind)]):>24}" for name in [*names, reflector.name])
+            print(f"{kind:15}{cells}")
+        print("minus dnsmasq in the same round, median (range) of the rounds' differences:")
+        print(f"{'query':15}" + "".join(f"{name:>24}" for name in [*names[1:], reflector.name]))
+        for kind in QUERIES:
+            paired = fixed[("dnsmasq", kind)]
+            cells = "".join(
+                f"{spread([v - b for v, b in zip(fixed[(name, kind)], paired, strict=True)]):>24}"
+                for name in [*names[1:], reflector.name]
+            )
             print(f"{kind:15}{cells}")
     if "qps" in parts:
         print()

@@ -1,11 +1,14 @@
 """Runs dnsctl's embedded resolver for bench/resolver_qps.py: one steered name, one lab zone, one upstream.
 
     python bench/resolver_runner.py --port P --upstream 127.0.0.1:U [--loop auto|uvloop|asyncio]
+                                    [--pure-python]
 
 The loop is chosen as `dnsctl serve` chooses it (dnsctl.process.daemon.run): `auto` is the default install.
+`--pure-python` runs the UDP readers' Python loop (DNSCTL_PURE_PYTHON_READER=1) even where the native
+one is built.
 
-Prints "READY <port>" when listening; answers a "stats" line on stdin with one JSON line (cache size,
-replies sent); stops when stdin closes.
+Prints "READY <port> <UDP reader loop>" when listening; answers a "stats" line on stdin with one JSON line
+(cache size, replies sent); stops when stdin closes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -25,7 +29,7 @@ from dnsctl.core.zone_records import ZoneRecordSpec, ZoneRecordType, ZoneSpec
 from dnsctl.process import daemon
 from dnsctl.process.clock import SystemClock
 from dnsctl.resolver import ResolverServer, SteeredAnswer, SteeringTable
-from dnsctl.resolver.udp_reader import shorten_switch_interval
+from dnsctl.resolver.udp_reader import PURE_PYTHON_ENV, shorten_switch_interval
 
 STEERED = "myregistry.azurecr.io"
 LAB_NAME = "www.lab.internal"
@@ -46,7 +50,7 @@ async def serve(port: int, upstream: HostPort) -> None:
     server = ResolverServer(spec, steering, clock=SystemClock())
     shorten_switch_interval()  # as `dnsctl serve` does: this process is the resolver's
     await server.start()
-    print(f"READY {server.bound[0][1]}", flush=True)
+    print(f"READY {server.bound[0][1]} {server.udp_reader}", flush=True)
     loop = asyncio.get_running_loop()
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         if line.strip() == "stats":
@@ -60,7 +64,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--loop", choices=daemon.LOOPS, default="auto")
+    parser.add_argument("--pure-python", action="store_true", help="the UDP readers' Python loop")
     args = parser.parse_args()
+    if args.pure_python:
+        os.environ[PURE_PYTHON_ENV] = "1"
     host, _, port = args.upstream.rpartition(":")
     daemon.run(serve(args.port, HostPort(host, int(port))), args.loop)
 

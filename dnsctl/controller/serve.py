@@ -244,5 +244,6 @@ class ServeController(ControllerBase):
                     )
                     for u in m.upstreams()
                 ),
+                udp_reader=self.server.udp_reader,
             ),
         )

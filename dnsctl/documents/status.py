@@ -216,6 +216,7 @@ class ResolverDoc:
     cache_entries: int
     cache_hit_ratio: float | None
     upstreams: tuple[UpstreamDoc, ...] = ()
+    udp_reader: str = ""  # the UDP reader's loop: "native" or "python"
 
 
 @dataclass(frozen=True, slots=True)

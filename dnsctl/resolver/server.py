@@ -23,6 +23,7 @@ from dnsctl.resolver.metrics import ResolverMetrics
 from dnsctl.resolver.ratelimit import response_limiter
 from dnsctl.resolver.sockets import MAX_PENDING, UdpSocket, bind_pair
 from dnsctl.resolver.steering import SteeringTable
+from dnsctl.resolver.udp_reader import reader_kind, reader_note
 from dnsctl.resolver.wire import FORMERR, HEADER_LEN, NOTIMP, Query
 
 log = logging.getLogger("dnsctl.resolver")
@@ -84,6 +85,11 @@ class ResolverServer:
         return list(self._bound)
 
     @property
+    def udp_reader(self) -> str:
+        """The loop the UDP readers run: "native" or "python" (resolver/udp_reader.py)."""
+        return self._udp[0].reader.kind if self._udp else reader_kind()
+
+    @property
     def tcp_connections(self) -> int:
         return len(self._tcp)
 
@@ -122,6 +128,7 @@ class ResolverServer:
         except BaseException:
             await self.stop()
             raise
+        log.info("UDP reader loop: %s", reader_note(self.udp_reader))
         limiter = self.limiter
         if limiter is not None:
             rrl = self.spec.rate_limit

@@ -6,6 +6,11 @@ non-blocking read to end each batch); a thread blocked in recvfrom pays two syst
 C server does, and keeps answering while the loop is busy with forwarding work. The thread only reads
 what the event loop replaces whole (the engine's replays and steering table, the client memo) and writes
 its own counters (`AnswerCounts`); the rate limiter, which both threads use, is taken under `lock`.
+
+The loop itself is native code (resolver/_replay.c) when that extension was built, which the default
+install does: it answers replays without making a Python object per datagram, and hands every other
+datagram to `UdpReader.datagram`, the code the Python loop runs for each one. Without the extension, or
+with DNSCTL_PURE_PYTHON_READER=1 in the environment, the reader runs the Python loop.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import socket
 import sys
 import threading
@@ -26,7 +32,15 @@ from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE, AnswerCounts
 from dnsctl.resolver.ratelimit import RateLimiter
 from dnsctl.resolver.udp_limit import truncated_reply
 
+try:
+    from dnsctl.resolver import _replay
+except ImportError:  # not built (no compiler at install time): the Python loop
+    _replay = None  # type: ignore[assignment]
+
 log = logging.getLogger("dnsctl.resolver")
+
+# Set to 1 to run the Python loop even where the native one was built.
+PURE_PYTHON_ENV = "DNSCTL_PURE_PYTHON_READER"
 
 MAX_DATAGRAM = 65535
 # Datagrams handed to the event loop and not yet taken, at most (in number, and in bytes: what the
@@ -52,6 +66,23 @@ def shorten_switch_interval() -> None:
 
 # A replay that never expires (an answer from local data) has exactly this `until`: no clock read for it.
 _NEVER = math.inf
+
+
+def reader_kind() -> str:
+    """The loop a reader made now runs: "native" or "python"."""
+    if _replay is None or os.environ.get(PURE_PYTHON_ENV) == "1":
+        return "python"
+    return "native"
+
+
+def reader_note(kind: str) -> str:
+    """`kind` and why, for the log line at start."""
+    if kind == "native":
+        return "native (answers from memory in C)"
+    if _replay is None:
+        return "python (the native loop was not built)"
+    return f"python ({PURE_PYTHON_ENV}=1)"
+
 
 # What the event loop does with a datagram: (data, addr, when received by `clock`, `clock` at
 # receipt when this one is timed, else 0.0).
@@ -86,6 +117,11 @@ class UdpReader:
         self.taken = 0
         self.taken_bytes = 0
         self.stopping = False
+        self.kind = reader_kind()
+        # Bound once for `datagram`: none of these objects is replaced (what is, is read through them).
+        self._steering = engine.steering
+        self._verdict = engine.policy.memo.get
+        self._clock = engine.clock.monotonic
         self.thread = threading.Thread(target=self._run, name="dnsctl-udp", daemon=True)
 
     def start(self) -> None:
@@ -119,26 +155,37 @@ class UdpReader:
         self.taken_bytes += len(data)
 
     def _run(self) -> None:
+        read = self._read_native if self.kind == "native" else self._read
         while True:
             try:
-                self._read()
+                read()
                 return
             except Exception:
                 # A bug must not end UDP service while TCP goes on: say so, and read on.
                 log.exception("UDP reader: unexpected error; reading on")
 
-    def _read(self) -> None:
-        recvfrom = self.sock.recvfrom
-        sendto = self.sock.sendto
+    def _read_native(self) -> None:
+        """The loop in C (resolver/_replay.c): replays answered there, every other datagram `datagram`'s."""
+        assert _replay is not None
         engine = self.engine
-        steering = engine.steering
-        verdict = engine.policy.memo.get
-        clock = self.engine.clock.monotonic
-        counts = self.counts
-        queries = counts.queries
-        call = self.loop.call_soon_threadsafe
-        handler = self.handler
-        limiter = self.limiter
+        _replay.serve(
+            self.sock.fileno(),
+            self,
+            engine,
+            self._steering,
+            engine.policy.memo,
+            ALLOWED,
+            self._clock,
+            self.counts.queries,
+            self.counts,
+            _SAMPLE_MASK,
+            self.limiter is not None,
+        )
+
+    def _read(self) -> None:
+        """The loop in Python: every datagram `datagram`'s."""
+        recvfrom = self.sock.recvfrom
+        datagram = self.datagram
         received = 0
         while True:
             try:
@@ -147,55 +194,69 @@ class UdpReader:
                 if self.stopping:
                     return
                 continue  # an ICMP error for an earlier reply: nothing to do, as for any UDP reply
-            if not data:  # what `stop` wakes this thread with (and never a query)
-                if self.stopping:
-                    return
-                counts.dropped += 1
-                continue
-            received += 1
-            started = 0.0 if received & _SAMPLE_MASK else clock()
-            # Resolver.replay, inlined: a call per datagram costs a few percent of the answer. The clock
-            # is read only when something needs it (a cached answer's expiry, the rate limit, a sample).
-            replay = engine.replays.get(data[2:])
-            if (
-                replay is not None
-                and replay.of is steering.rendered
-                and verdict(addr[0]) is ALLOWED
-                and (replay.until is _NEVER or clock() < replay.until)
-            ):
-                if limiter is None:
-                    # Not contextlib.suppress: a context manager per answer costs more than the answer.
-                    try:  # noqa: SIM105
-                        sendto(data[:2] + replay.tail, addr)
-                    except OSError:
-                        pass  # the client's address is unreachable: nothing to do, as for any UDP reply
-                else:
-                    reply = self._limited(limiter, data[:2] + replay.tail, replay.bucket, addr[0], clock())
-                    if not reply:
-                        continue
-                    try:  # noqa: SIM105
-                        sendto(reply, addr)
-                    except OSError:
-                        pass
-                counted = replay.counted
-                queries[counted] = queries.get(counted, 0) + 1
-                if replay.cached:
-                    counts.cache_hits += 1
-                if started:
-                    counts.observe(clock() - started)
-                continue
-            if (
-                self.handed - self.taken >= MAX_HANDED
-                or self.handed_bytes - self.taken_bytes + len(data) > MAX_HANDED_BYTES
-            ):
-                counts.dropped += 1
-                continue
-            self.handed += 1
-            self.handed_bytes += len(data)
-            try:
-                call(handler, data, addr, started or clock(), started)
-            except RuntimeError:  # the event loop is closed: nobody is left to answer
+            if self.stopping:  # the first wake after `stop` ends the loop, even in a flood
                 return
+            if data:
+                received += 1
+            if datagram(data, addr, not received & _SAMPLE_MASK):
+                return
+
+    def datagram(self, data: bytes, addr: Any, timed: bool) -> bool:
+        """What the reader does with one datagram (`timed`: one in MEMORY_ANSWER_SAMPLE non-empty ones is):
+        answer it from a replay, or hand it to the event loop. True when the reader is to end."""
+        if not data:  # what `stop` wakes this thread with (and never a query)
+            if self.stopping:
+                return True
+            self.counts.dropped += 1
+            return False
+        clock = self._clock
+        counts = self.counts
+        started = clock() if timed else 0.0
+        # Resolver.replay, inlined: a call per datagram costs a few percent of the answer. The clock
+        # is read only when something needs it (a cached answer's expiry, the rate limit, a sample).
+        replay = self.engine.replays.get(data[2:])
+        if (
+            replay is not None
+            and replay.of is self._steering.rendered
+            and self._verdict(addr[0]) is ALLOWED
+            and (replay.until is _NEVER or clock() < replay.until)
+        ):
+            limiter = self.limiter
+            if limiter is None:
+                # Not contextlib.suppress: a context manager per answer costs more than the answer.
+                try:  # noqa: SIM105
+                    self.sock.sendto(data[:2] + replay.tail, addr)
+                except OSError:
+                    pass  # the client's address is unreachable: nothing to do, as for any UDP reply
+            else:
+                reply = self._limited(limiter, data[:2] + replay.tail, replay.bucket, addr[0], clock())
+                if not reply:
+                    return False
+                try:  # noqa: SIM105
+                    self.sock.sendto(reply, addr)
+                except OSError:
+                    pass
+            counted = replay.counted
+            queries = counts.queries
+            queries[counted] = queries.get(counted, 0) + 1
+            if replay.cached:
+                counts.cache_hits += 1
+            if started:
+                counts.observe(clock() - started)
+            return False
+        if (
+            self.handed - self.taken >= MAX_HANDED
+            or self.handed_bytes - self.taken_bytes + len(data) > MAX_HANDED_BYTES
+        ):
+            counts.dropped += 1
+            return False
+        self.handed += 1
+        self.handed_bytes += len(data)
+        try:
+            self.loop.call_soon_threadsafe(self.handler, data, addr, started or clock(), started)
+        except RuntimeError:  # the event loop is closed: nobody is left to answer
+            return True
+        return False
 
     def _limited(self, limiter: RateLimiter, reply: bytes, bucket: bytes, host: str, now: float) -> bytes:
         """The reply as the rate limit lets it go: itself, truncated, or b"" (dropped). `bucket` is the

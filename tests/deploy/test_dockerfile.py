@@ -142,3 +142,15 @@ def test_image_user_is_numeric_and_matches_the_pods(final: Stage) -> None:
     assert uid.isdigit() and int(uid) != 0
     for kind in ("Deployment", "CronJob"):
         assert kit.pod_spec(kit.one(kind))["securityContext"]["runAsUser"] == int(uid)
+
+
+def test_build_stage_compiles_the_native_reader_loop() -> None:
+    """The wheel carries the UDP reader's C loop: the build stage has a compiler and setup.py (which
+    declares the extension), and fails when the wheel came out without it."""
+    _, all_stages = stages()
+    build = all_stages[0]
+    runs = " ".join(build.all("RUN"))
+    assert "apt-get install" in runs and "gcc" in set(re.split(r"[\s;&|]+", runs))
+    assert any("setup.py" in copy.split() for copy in build.all("COPY"))
+    wheel = next(r for r in build.all("RUN") if "pip wheel" in r)
+    assert "_replay." in wheel and ".so" in wheel

@@ -14,7 +14,7 @@ import pytest
 from dnsctl.config.values import parse_network
 from dnsctl.core.model import HostPort, ResolverSpec
 from dnsctl.process.clock import SystemClock
-from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable
+from dnsctl.resolver import ResolverMetrics, ResolverServer, SteeringTable, udp_reader
 from tests.support.clock import ManualClock
 from tests.support.waits import wait_exit
 
@@ -108,3 +108,15 @@ async def resolver() -> AsyncIterator[StartResolver]:
 
 
 StartUpstream = Callable[..., UpstreamProcess]
+
+
+@pytest.fixture(params=["native", "python"])
+def reader_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The UDP readers started during the test run this loop: the C one (resolver/_replay.c), or the
+    Python one. The native case fails where the extension was not built (`pip install -e .` builds it)."""
+    if request.param == "python":
+        monkeypatch.setenv(udp_reader.PURE_PYTHON_ENV, "1")
+    else:
+        monkeypatch.delenv(udp_reader.PURE_PYTHON_ENV, raising=False)
+        assert udp_reader.reader_kind() == "native", "dnsctl.resolver._replay is not built"
+    return str(request.param)

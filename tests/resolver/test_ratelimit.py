@@ -41,6 +41,7 @@ async def test_refused_responses_are_limited_too(resolver: StartResolver) -> Non
     assert server.metrics.rate_limited == 7 and server.metrics.refused == 10
 
 
+@pytest.mark.usefixtures("reader_loop")  # the limiter path of both reader loops
 async def test_answers_from_memory_are_limited_on_the_fast_path(resolver: StartResolver) -> None:
     from tests.resolver.test_transport import steering
 

@@ -22,6 +22,9 @@ from tests.resolver.conftest import StartResolver, StartUpstream
 from tests.resolver.helpers import ask, make_query, rrset_texts
 from tests.support.clock import ManualClock
 
+# Every test here runs on the native reader loop and on the Python one.
+pytestmark = pytest.mark.usefixtures("reader_loop")
+
 FQDN = "myregistry.azurecr.io"
 EAST = DecisionTarget(None, "myregistry.eastus.geo.azurecr.io", ("10.1.0.5",))
 WEST = DecisionTarget(None, "myregistry.westeurope.geo.azurecr.io", ("10.2.0.5",))
