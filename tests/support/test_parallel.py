@@ -37,8 +37,8 @@ def test_two_workers_never_hand_out_the_same_port() -> None:
     assert not handed[0] & handed[1], "two workers hold the same ports"
 
 
-def test_auto_workers_are_twice_the_cores_at_most_four() -> None:
-    assert [auto_workers(cores) for cores in (1, 2, 3, 16)] == [2, 4, 4, 4]
+def test_auto_workers_are_one_more_than_the_cores_at_most_six() -> None:
+    assert [auto_workers(cores) for cores in (1, 2, 4, 16)] == [2, 3, 5, 6]
 
 
 SLEEPY_TESTS = """
