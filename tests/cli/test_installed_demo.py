@@ -15,6 +15,10 @@ from tests.support.waits import run_process
 
 REPO = Path(__file__).resolve().parents[2]
 
+# One build of the wheel: `pip wheel` builds in the repository (build/, *.egg-info), so two parallel
+# workers must not each run the module's fixtures.
+pytestmark = pytest.mark.xdist_group("installed-wheel")
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

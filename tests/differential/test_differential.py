@@ -21,6 +21,8 @@ Intended differences (each is checked for what must still agree, and INTENDED ca
 from __future__ import annotations
 
 import itertools
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -195,7 +197,9 @@ def cname_at(message: dns.message.Message) -> set[str]:
     }
 
 
-def differences(ours: dns.message.Message, theirs: dns.message.Message) -> list[str]:
+def differences(
+    ours: dns.message.Message, theirs: dns.message.Message, ttl_slack: int = TTL_SLACK
+) -> list[str]:
     found: list[str] = []
     if ours.rcode() != theirs.rcode():
         found.append(f"rcode {dns.rcode.to_text(ours.rcode())} != {dns.rcode.to_text(theirs.rcode())}")
@@ -223,7 +227,7 @@ def differences(ours: dns.message.Message, theirs: dns.message.Message) -> list[
                 found.append(f"{label} {' '.join(key)}: {'only dnsctl' if key in a else 'only unbound'}")
             elif a[key][0] != b[key][0]:
                 found.append(f"{label} {' '.join(key)}: {sorted(a[key][0])} != {sorted(b[key][0])}")
-            elif abs(a[key][1] - b[key][1]) > TTL_SLACK:
+            elif abs(a[key][1] - b[key][1]) > ttl_slack:
                 found.append(f"{label} {' '.join(key)}: TTL {a[key][1]} != {b[key][1]}")
     return found
 
@@ -233,11 +237,15 @@ def test_dnsctl_answers_like_unbound(servers: Servers) -> None:
     assert len(cases) >= 300
     report: list[str] = []
     still_intended: set[tuple[str, str]] = set()
+    started = time.monotonic()
     for ident, (name, rdtype, variant) in enumerate(cases, start=1):
         query = variant.query(name, rdtype, ident)
         theirs = ask(servers.unbound, query, variant.tcp)
         ours = ask(servers.dnsctl, query, variant.tcp)
-        found = differences(ours, theirs)
+        # Each cache counts a TTL down from when it fetched the record, and the two fetch at different
+        # queries (unbound once for every variant, and it answers from NSEC records cached for other
+        # names): they may differ by as much as the corpus has run, seconds on a loaded machine.
+        found = differences(ours, theirs, TTL_SLACK + math.ceil(time.monotonic() - started))
         if (name, rdtype) in INTENDED:
             if found:
                 still_intended.add((name, rdtype))

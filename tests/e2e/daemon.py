@@ -48,7 +48,11 @@ class Daemon:
 
     def start(self) -> Self:
         self.spawn()
-        self.wait_until(lambda: self.get("/healthz").status_code == 200, 20, "the admin API to answer")
+        try:
+            self.wait_until(lambda: self.get("/healthz").status_code == 200, 20, "the admin API to answer")
+        except BaseException:
+            self.kill()  # a start that failed leaves no process behind (no __exit__ will stop it)
+            raise
         return self
 
     def get(self, path: str) -> httpx.Response:

@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,27 @@ def _ephemeral_floor() -> int:
         return 32768
 
 
+def worker_slice(environ: Mapping[str, str]) -> tuple[int, int]:
+    """(index, count) of this pytest-xdist worker (PYTEST_XDIST_WORKER=gw<index>); (0, 1) when serial."""
+    worker = environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        count = int(environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        index = int(worker.removeprefix("gw")) if worker.startswith("gw") else 0
+    except ValueError:
+        return 0, 1
+    return (index, count) if 0 <= index < count else (0, 1)
+
+
+def port_pool(index: int, count: int) -> list[int]:
+    """The ports worker `index` of `count` may hand out: every count-th port below the ephemeral range."""
+    return list(range(max(1024, _ephemeral_floor() - 12000) + index, _ephemeral_floor(), count))
+
+
 # Ports handed out come from below the kernel's ephemeral range: no outgoing connection or port-0 bind
 # (a probe, an upstream query, a server the test starts) can take one between the choice and the bind,
-# and none is handed out twice by this process.
-_PORTS = list(range(max(1024, _ephemeral_floor() - 12000), _ephemeral_floor()))
+# and none is handed out twice by this process. The parallel workers of a test run (pytest-xdist) each
+# have a pool of their own, so no two of them hand out the same port either.
+_PORTS = port_pool(*worker_slice(os.environ))
 random.Random(os.getpid()).shuffle(_PORTS)
 _HANDED: set[int] = set()
 

@@ -334,5 +334,7 @@ def test_the_pass_ends_at_azure_deadline_even_when_waits_are_allowed(
     r = dnsctl("reconcile", "-c", cfg, timeout=60)
     elapsed = time.monotonic() - started
     assert r.code == 1, r.stdout + r.stderr
-    assert elapsed < deadline + 5, elapsed
+    # Far below the day-long Retry-After: the deadline ended it. The margin is the process's own start
+    # (interpreter, imports, the first probes), which takes seconds on a loaded machine.
+    assert elapsed < deadline + 20, elapsed
     assert "azure.deadline (3s)" in r.stdout + r.stderr

@@ -143,6 +143,8 @@ def emulator() -> Iterator[AzureEmulator]:
         yield emu
 
 
+# Fifty dnsctl processes starting load every core for a while: other tests' waits would run out.
+@pytest.mark.alone
 def test_fifty_agents_follow_the_vantage_and_send_the_registry_nothing(
     lab: Lab, tmp_path: Path, emulator: AzureEmulator
 ) -> None:

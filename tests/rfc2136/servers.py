@@ -132,6 +132,8 @@ class Primary:
         try:
             wait_until(answers, START_TIMEOUT, f"{self.kind} to answer for {ZONE}", proc=self.proc)
         except AssertionError as e:
+            if self.proc.poll() is not None:
+                self._close_output()  # all it wrote before it exited, read before the why is looked for
             if re.search(r"address (already )?in use", self._output_since_start(), re.IGNORECASE):
                 raise PortTaken(self.port) from None
             raise ServerUnavailable(f"{self.kind} not ready ({e}): {self.log_tail()}") from None

@@ -10,6 +10,9 @@ counted. Sleeps in child processes (a real `dnsctl` started by a test) are not s
 process's own waits, not the test's.
 
 `DNSCTL_COUNT_SLEEPS_JSON=path` also writes the numbers as JSON (for comparing runs).
+
+Under pytest-xdist each worker counts its own tests and hands its part to the controller when it
+finishes; the controller adds the parts up and prints the summary of the whole run, as a serial run does.
 """
 
 from __future__ import annotations
@@ -91,6 +94,22 @@ class SleepCounter:
         asyncio.tasks.sleep = self._originals[1]
         self._originals = None
 
+    def part(self) -> dict[str, Any]:
+        """What this process counted, in plain types (a pytest-xdist worker sends it to the controller)."""
+        return {
+            "tests": sorted(self.tests),
+            "slept": {nodeid: _plain(entry) for nodeid, entry in self.slept.items()},
+            "outside": _plain(self.outside),
+        }
+
+    def add(self, part: dict[str, Any]) -> None:
+        """Add a worker's part (from `part()`) to this count."""
+        with self._lock:
+            self.tests.update(part["tests"])
+            for nodeid, entry in part["slept"].items():
+                _add(self.slept.setdefault(nodeid, Slept()), entry)
+            _add(self.outside, part["outside"])
+
     def summary(self) -> dict[str, Any]:
         total = len(self.tests)
         sleeping = sorted(self.slept)
@@ -113,6 +132,24 @@ class SleepCounter:
                 for nodeid in sleeping
             },
         }
+
+
+def _plain(entry: Slept) -> dict[str, Any]:
+    return {
+        "calls": entry.calls,
+        "seconds": entry.seconds,
+        "kinds": sorted(entry.kinds),
+        "callers": sorted(entry.callers),
+        "sites": sorted(entry.sites),
+    }
+
+
+def _add(entry: Slept, plain: dict[str, Any]) -> None:
+    entry.calls += plain["calls"]
+    entry.seconds += plain["seconds"]
+    entry.kinds.update(plain["kinds"])
+    entry.callers.update(plain["callers"])
+    entry.sites.update(plain["sites"])
 
 
 def _site(frame: FrameType | None) -> str:
@@ -139,10 +176,18 @@ def _enabled(config: pytest.Config) -> bool:
     return bool(config.getoption("--count-sleeps")) or os.environ.get(ENV, "") not in ("", "0")
 
 
+def _distributing(config: pytest.Config) -> bool:
+    """This process is the controller of pytest-xdist workers: it runs no test itself."""
+    if hasattr(config, "workerinput"):
+        return False
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if _enabled(config):
         counter = SleepCounter()
-        counter.install()
+        if not _distributing(config):
+            counter.install()
         config.stash[_KEY] = counter
 
 
@@ -166,9 +211,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         counter.current = None
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    counter = session.config.stash.get(_KEY, None)
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if counter is not None and workeroutput is not None:
+        workeroutput[_PART] = counter.part()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker finished; add up what it counted."""
+    counter = node.config.stash.get(_KEY, None)
+    part = getattr(node, "workeroutput", {}).get(_PART)
+    if counter is not None and part is not None:
+        counter.add(part)
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     counter = config.stash.get(_KEY, None)
-    if counter is None:
+    if counter is None or hasattr(config, "workerinput"):
         return
     data = counter.summary()
     write = terminalreporter.write_line
@@ -191,3 +252,4 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 _KEY = pytest.StashKey[SleepCounter]()
+_PART = "dnsctl_sleep_count"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.clock import ManualClock
 from tests.support.process_log import port_in_log
-from tests.support.waits import text_since, turns_until, wait_in_file
+from tests.support.waits import text_since, turns_until, wait_exit, wait_in_file
 
 # A child that writes its log itself, in two steps (the sleep is the child's, between its two writes).
 WRITER = "import sys, time; f = open(sys.argv[1], 'a'); f.write('starting\\n'); f.flush(); time.sleep(0.3); "
@@ -48,6 +48,18 @@ def test_a_line_the_child_writes_later_is_awaited_without_sleeping(
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_line_written_by_a_child_that_has_exited_since_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The child writes the awaited line and exits at once; on a loaded machine the wait may look only
+    # after that: the line is there, so the wait is over (the exit is a failure only without the line).
+    log = tmp_path / "child.log"
+    proc = _child(log, "f.write('ready\\n'); f.flush()")
+    wait_exit(proc, 60)
+    _no_sleep(monkeypatch)
+    assert wait_in_file(log, lambda: "ready" in log.read_text(), 30, "the line", proc=proc) is True
 
 
 def test_a_child_that_exits_without_the_line_fails_the_wait_with_its_log(

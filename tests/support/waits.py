@@ -85,16 +85,19 @@ def _checked(
     last_error: BaseException | None = None
     while True:
         seen = mark()
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"the process exited ({proc.returncode}) waiting for {what}:\n{log()[-4000:]}"
-            )
+        # Whether it had exited before the check: a child may write what is awaited and exit at once.
+        exited = proc is not None and proc.poll() is not None
         try:
             value = check()
             if value:
                 return value
         except not_yet as e:
             last_error = e
+        if exited:
+            assert proc is not None
+            raise AssertionError(
+                f"the process exited ({proc.returncode}) waiting for {what}:\n{log()[-4000:]}"
+            )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AssertionError(
