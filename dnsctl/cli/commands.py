@@ -154,6 +154,7 @@ def cmd_export_private_traffic_manager(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from dnsctl import compose
     from dnsctl.cli import admin_client, render
+    from dnsctl.cli.ctrl_c import CtrlC
 
     url = _admin_url(args)
     if not args.watch:
@@ -163,8 +164,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     clear = sys.stdout.isatty() and not args.json
     frames = 0
     clock = compose.build_clock()
-    try:
-        while True:
+    with CtrlC() as ctrl_c:  # Ctrl-C is how a watch ends
+        while not ctrl_c.pressed:
             try:
                 doc: StatusDoc | None = admin_client.get_status(url)
                 problem = ""
@@ -186,9 +187,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 else:
                     print(f"dnsctl: {problem}")
                 print(flush=True)
-            clock.pause(args.interval)
-    except KeyboardInterrupt:
-        return ExitCode.CONVERGED  # Ctrl-C is how a watch ends
+            ctrl_c.pause(args.interval)
+    return ExitCode.CONVERGED
 
 
 def _print_status(doc: StatusDoc, *, as_json: bool) -> None:
