@@ -9,6 +9,7 @@ import yaml
 
 from dnsctl.emulator import AzureEmulator
 from tests.e2e.harness import SUB, ZONE, dnsctl, writes
+from tests.sites.test_shared_writer_e2e import own_and_shared_config
 from tests.sites.test_shared_zone_e2e import SHARED
 from tests.sites.test_sites_e2e import SITES, X, Y, config, servers, zone
 from tests.support.registry import RegistryServer
@@ -23,18 +24,7 @@ def test_plan_shows_each_sites_records_and_the_shared_ones(
         for s in SITES:
             emulator.add_zone(zone(s))
         emulator.add_zone(SHARED)
-        path = config(tmp_path, emulator, servers)
-        doc = yaml.safe_load(path.read_text())
-        doc["profiles"][0]["azure"].append(
-            {
-                "site": "all",
-                "subscription_id": SUB,
-                "resource_group": "rg-shared",
-                "zone": ZONE,
-                "record": "myregistry",
-            }
-        )
-        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        path = own_and_shared_config(tmp_path, emulator, servers)
         servers[("x", "eastus")].set_behaviour("stopped")  # only eastus's path to x is broken
 
         done = dnsctl("plan", "-c", str(path))
