@@ -90,22 +90,24 @@ static PyObject *address_tuple(const struct sockaddr_storage *from, socklen_t le
     Py_RETURN_NONE;
 }
 
+/* `old` + 1 (1 when `old` is NULL: a count not there yet). New reference, NULL with an exception. */
+static PyObject *plus_one(PyObject *old)
+{
+    PyObject *one = PyLong_FromLong(1);
+    if (one == NULL || old == NULL)
+        return one;
+    PyObject *now = PyNumber_Add(old, one);
+    Py_DECREF(one);
+    return now;
+}
+
 /* dict[key] += 1 (from 0), as `queries[counted] = queries.get(counted, 0) + 1`. */
 static int count_in(PyObject *dict, PyObject *key)
 {
     PyObject *old = PyDict_GetItemWithError(dict, key); /* borrowed */
-    PyObject *now;
-    if (old == NULL) {
-        if (PyErr_Occurred())
-            return -1;
-        now = PyLong_FromLong(1);
-    } else {
-        PyObject *one = PyLong_FromLong(1);
-        if (one == NULL)
-            return -1;
-        now = PyNumber_Add(old, one);
-        Py_DECREF(one);
-    }
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    PyObject *now = plus_one(old);
     if (now == NULL)
         return -1;
     int failed = PyDict_SetItem(dict, key, now);
@@ -119,10 +121,8 @@ static int count_hit(PyObject *counts)
     PyObject *old = PyObject_GetAttr(counts, s_cache_hits);
     if (old == NULL)
         return -1;
-    PyObject *one = PyLong_FromLong(1);
-    PyObject *now = one == NULL ? NULL : PyNumber_Add(old, one);
+    PyObject *now = plus_one(old);
     Py_DECREF(old);
-    Py_XDECREF(one);
     if (now == NULL)
         return -1;
     int failed = PyObject_SetAttr(counts, s_cache_hits, now);
