@@ -80,7 +80,17 @@ async def test_replays_carry_each_clients_id(resolver: StartResolver, reader_loo
     assert [r[:2] for r in replies] == [q[:2] for q in queries]
     assert len({r[2:] for r in replies}) == 1  # the very reply, but the ID
     assert rrset_texts(dns.message.from_wire(replies[-1])) == [f"{EAST.target}.", "10.1.0.5"]
+    await all_counted(server, 2 + len(ids))
     assert server.metrics.by_qtype_rcode()[("A", "NOERROR")] == 2 + len(ids)
+
+
+async def all_counted(server: ResolverServer, expected: int) -> None:
+    """Wait (bounded) until the server has counted `expected` replies: a reader counts a reply just after
+    sending it, so the client may hold the last one before it is counted."""
+    for _ in range(1000):
+        if server.metrics.total_queries >= expected:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def counted_traffic(server: ResolverServer, clock: ManualClock) -> dict[str, object]:
@@ -94,12 +104,8 @@ async def counted_traffic(server: ResolverServer, clock: ManualClock) -> dict[st
                     reply = await ask(port, name, rdtype, source=source)
                     assert reply.rcode() == dns.rcode.NOERROR
         clock.advance(1 if second == 0 else 0.25)
+    await all_counted(server, 3 * 4 * 2 * 13)
     metrics = server.metrics
-    expected = 3 * 4 * 2 * 13
-    for _ in range(1000):  # a reader counts a reply as it sends it: the last one may still be counting
-        if metrics.total_queries == expected:
-            break
-        await asyncio.sleep(0.01)
     return {
         "queries": metrics.by_qtype_rcode(),
         "cache_hits": metrics.cache_hits,
