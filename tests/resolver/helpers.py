@@ -112,3 +112,12 @@ def lab_zone(origin: str, records: Iterable[tuple[Any, ...]]) -> ZoneSpec:
     """A lab zone with records as the configuration writes them (`("www", "CNAME", "lab.internal.")`,
     optionally with a TTL), parsed by the configuration layer as `dnsctl serve` gets them."""
     return ZoneSpec(origin, tuple(zone_record(origin, *record) for record in records))
+
+
+async def all_counted(metrics: Any, expected: int) -> None:
+    """Wait (bounded) until `metrics` (a ResolverMetrics) has counted `expected` replies: a UDP reader counts
+    a reply just after sending it, so a client may hold the last one before it is counted."""
+    for _ in range(1000):
+        if metrics.total_queries >= expected:
+            return
+        await asyncio.sleep(0.01)

@@ -19,7 +19,7 @@ import pytest
 from dnsctl.core.decision import DecisionTarget
 from dnsctl.resolver import SteeredAnswer, SteeringTable, udp_reader
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ask, make_query, rrset_texts
+from tests.resolver.helpers import all_counted, ask, make_query, rrset_texts
 from tests.support.clock import ManualClock
 
 # Every test here runs on the native reader loop and on the Python one.
@@ -67,6 +67,7 @@ async def test_replayed_answers_go_out_while_the_event_loop_is_blocked(resolver:
     assert all(texts == [f"{EAST.target}.", "10.1.0.5"] for _, texts in answered)
     assert all(blocked_from < at < blocked_until for at, _ in answered)  # none waited for the loop
     metrics = server.metrics
+    await all_counted(metrics, 12)
     assert metrics.total_queries == 12 and metrics.by_qtype_rcode()[("A", "NOERROR")] == 12
 
 

@@ -21,7 +21,7 @@ from dnsctl.resolver import ResolverServer, udp_reader
 from dnsctl.resolver.acl import ALLOWED
 from dnsctl.resolver.metrics import MEMORY_ANSWER_SAMPLE
 from tests.resolver.conftest import StartResolver, StartUpstream
-from tests.resolver.helpers import ask, ipv6_loopback_available, make_query, rrset_texts
+from tests.resolver.helpers import all_counted, ask, ipv6_loopback_available, make_query, rrset_texts
 from tests.resolver.test_udp_reader import EAST, FQDN, steering, warm
 from tests.support.clock import ManualClock
 
@@ -80,17 +80,8 @@ async def test_replays_carry_each_clients_id(resolver: StartResolver, reader_loo
     assert [r[:2] for r in replies] == [q[:2] for q in queries]
     assert len({r[2:] for r in replies}) == 1  # the very reply, but the ID
     assert rrset_texts(dns.message.from_wire(replies[-1])) == [f"{EAST.target}.", "10.1.0.5"]
-    await all_counted(server, 2 + len(ids))
+    await all_counted(server.metrics, 2 + len(ids))
     assert server.metrics.by_qtype_rcode()[("A", "NOERROR")] == 2 + len(ids)
-
-
-async def all_counted(server: ResolverServer, expected: int) -> None:
-    """Wait (bounded) until the server has counted `expected` replies: a reader counts a reply just after
-    sending it, so the client may hold the last one before it is counted."""
-    for _ in range(1000):
-        if server.metrics.total_queries >= expected:
-            return
-        await asyncio.sleep(0.01)
 
 
 async def counted_traffic(server: ResolverServer, clock: ManualClock) -> dict[str, object]:
@@ -104,7 +95,7 @@ async def counted_traffic(server: ResolverServer, clock: ManualClock) -> dict[st
                     reply = await ask(port, name, rdtype, source=source)
                     assert reply.rcode() == dns.rcode.NOERROR
         clock.advance(1 if second == 0 else 0.25)
-    await all_counted(server, 3 * 4 * 2 * 13)
+    await all_counted(server.metrics, 3 * 4 * 2 * 13)
     metrics = server.metrics
     return {
         "queries": metrics.by_qtype_rcode(),
@@ -242,10 +233,7 @@ async def test_refcounts_are_stable_after_many_replays(resolver: StartResolver, 
         assert len(replies) == len(batch)
     assert engine.replays[wire[2:]] is replay  # the same replay answered them all
     metrics = server.metrics
-    for _ in range(1000):  # a reader counts a reply as it sends it: the last one may still be counting
-        if metrics.total_queries == 2 + 10_200:
-            break
-        await asyncio.sleep(0.01)
+    await all_counted(metrics, 2 + 10_200)
     assert metrics.by_qtype_rcode() == {("A", "NOERROR"): 2 + 10_200}
     assert refcounts() == before
 
