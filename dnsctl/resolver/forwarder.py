@@ -61,11 +61,7 @@ class UpstreamState:
     unanswered: int
     skipped: int
     round_trip: RoundTrip
-
-    @property
-    def first_retry(self) -> float:
-        """Seconds a UDP query to it waits for a reply before it is sent again (the first time)."""
-        return self.round_trip.first_retry()
+    first_retry: float  # seconds a UDP query to it waits for a reply before it is first sent again
 
 
 def _upstream_query(ident: int, question: bytes, do: bool, cd: bool, size: int) -> bytes:
@@ -151,6 +147,11 @@ class Forwarder:
         self._since = [clock.now()] * len(self.upstreams)  # when each last went down or came back
         self._round_trips = [RoundTrip()] * len(self.upstreams)  # from replies to queries sent once
 
+    def _first_retry(self, index: int) -> float:
+        """Seconds before a UDP query to the upstream at `index` is first sent again: as its round trip
+        allows, and at most a quarter of the timeout."""
+        return min(self._round_trips[index].first_retry(), self.timeout / 4)
+
     def down(self, index: int) -> bool:
         """Whether the upstream at `index` is down (its last DOWN_AFTER queries went unanswered)."""
         return self._unanswered[index] >= DOWN_AFTER
@@ -165,6 +166,7 @@ class Forwarder:
                 self._unanswered[i],
                 self._skipped[i],
                 self._round_trips[i],
+                self._first_retry(i),
             )
             for i, u in enumerate(self.upstreams)
         ]
@@ -290,7 +292,7 @@ class Forwarder:
             query = pack(">H", ident) + query[2:]
         future: asyncio.Future[bytes] = loop.create_future()
         channel.pending[ident] = (future, question)
-        interval = min(self._round_trips[index].first_retry(), self.timeout / 4)
+        interval = self._first_retry(index)
         # The budget is counted in the delays the timer was set for; the clock is read twice per query,
         # for its round trip.
         step = min(interval, budget)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dnsctl.core.model import HostPort
+from dnsctl.resolver.forwarder import Forwarder
 from dnsctl.resolver.rtt import RETRY_FIRST, RETRY_MIN, RoundTrip
+from tests.support.clock import ManualClock
 
 
 def test_before_any_round_trip_the_fixed_wait_applies() -> None:
@@ -46,3 +49,12 @@ def test_the_wait_always_lies_between_the_minimum_and_the_fixed_wait(samples: li
         estimate = estimate.observe(sample)
         assert RETRY_MIN <= estimate.first_retry() <= RETRY_FIRST
     assert estimate.samples == len(samples)
+
+
+def test_the_wait_an_upstream_shows_is_the_one_its_queries_get_within_a_quarter_of_the_timeout() -> None:
+    # A short upstream_timeout caps the first retransmission at a quarter of it: /status and /metrics
+    # show that wait, not the round trip's alone.
+    short = Forwarder([HostPort("127.0.0.1", 53)], 0.4, clock=ManualClock())
+    assert [s.first_retry for s in short.states()] == [0.1]
+    usual = Forwarder([HostPort("127.0.0.1", 53)], 2.0, clock=ManualClock())
+    assert [s.first_retry for s in usual.states()] == [RETRY_FIRST]
